@@ -1,0 +1,157 @@
+"""The application factory: it only wires the parts together (`app = create_app()` for gunicorn)."""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+import logs
+from config import ConfigError, Settings, load_settings
+from dispatch.wakeup import PgListener, Waker
+from intake import Intake
+from metrics import SANDBOX
+from store import db
+from store.queue import Queue
+
+logger = logging.getLogger("leadrelay")
+
+
+@dataclass
+class Runtime:
+    """Everything a request or a CLI command needs, built once per process."""
+
+    settings: Settings
+    engine: object
+    waker: Waker
+    intake: Intake
+    queue: Queue
+    stop: threading.Event = field(default_factory=threading.Event)
+    dispatcher_thread: threading.Thread | None = None
+
+
+def create_app(environ: dict | None = None, settings: Settings | None = None) -> Flask:
+    """Build the Flask app from the environment (or given settings); never starts the dispatcher."""
+    settings = settings or load_settings(environ)
+    app = Flask(__name__)
+    logs.configure(settings.log_level)
+    app.config["MAX_CONTENT_LENGTH"] = max([settings.file.defaults["max_body"]]
+                                           + [s.max_body for s in settings.file.sources.values()])
+    register_store(app, settings)
+    register_blueprints(app)
+    register_errors(app)
+    register_cli(app)
+    banner(settings)
+    return app
+
+
+def register_store(app: Flask, settings: Settings) -> None:
+    """Create the engine, bring the schema up to date, and the runtime objects around it."""
+    engine = db.make_engine(settings.database_url, settings.sqlite_synchronous)
+    db.upgrade(engine)
+    waker = Waker()
+    app.extensions["leadrelay"] = Runtime(
+        settings=settings, engine=engine, waker=waker,
+        intake=Intake(engine, sandbox=settings.sandbox, wake=waker.wake), queue=Queue(engine),
+    )
+    SANDBOX.set(1 if settings.sandbox else 0)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount webhooks, health/metrics and the admin API."""
+    from admin.api import bp as admin_bp
+    from health import bp as health_bp
+    from webhooks import bp as webhooks_bp
+
+    app.register_blueprint(webhooks_bp)
+    app.register_blueprint(health_bp)
+    app.register_blueprint(admin_bp)
+
+
+def register_errors(app: Flask) -> None:
+    """One JSON error shape for every error answer."""
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        """`{"error": <code>, "detail": <text>}` with the HTTP status."""
+        code = {413: "body_too_large", 404: "not_found", 405: "method_not_allowed"}.get(exc.code, exc.name.lower().replace(" ", "_"))
+        response = jsonify({"error": code, "detail": exc.description})
+        response.status_code = exc.code or 500
+        return response
+
+    @app.errorhandler(Exception)
+    def internal_error(exc: Exception):
+        """Log the failure (masked) and answer 500 so senders retry."""
+        logger.exception("unhandled error")
+        response = jsonify({"error": "internal_error"})
+        response.status_code = 500
+        return response
+
+
+def register_cli(app: Flask) -> None:
+    """Attach the `flask` commands."""
+    from cli import register
+
+    register(app)
+
+
+def banner(settings: Settings) -> None:
+    """Say at start-up what this process will do; sandbox is never silent."""
+    logs.log(logger, logging.WARNING if settings.sandbox else logging.INFO,
+             "SANDBOX MODE: leads go to an in-process fake Engage and are NOT dialed" if settings.sandbox
+             else "leadrelay starting (live Engage)",
+             database=settings.database_url.split(":")[0],
+             dispatch_mode=settings.dispatch_mode, config=settings.config_path,
+             sources=sorted(settings.file.sources), engage_mode=settings.engage_mode)
+    for warning in settings.file.warnings:
+        logs.log(logger, logging.WARNING, "config warning", detail=warning)
+
+
+def start_dispatcher(app: Flask) -> threading.Thread:
+    """Start the dispatcher thread in this process (inline mode, or `flask dispatch run`)."""
+    from dispatch.backend import make_backend_factory
+    from dispatch.runner import Dispatcher
+
+    runtime: Runtime = app.extensions["leadrelay"]
+    if runtime.dispatcher_thread is not None:
+        return runtime.dispatcher_thread
+    settings = runtime.settings
+    if runtime.engine.dialect.name == "postgresql":
+        dsn = runtime.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        PgListener(dsn, runtime.waker, runtime.stop).start()
+    dispatcher = Dispatcher(runtime.engine, settings.file.dispatch, make_backend_factory(settings, runtime.engine),
+                            runtime.waker)
+    thread = threading.Thread(target=dispatcher.run, args=(runtime.stop,), name="leadrelay-dispatcher", daemon=True)
+    thread.start()
+    runtime.dispatcher_thread = thread
+    return thread
+
+
+def stop_dispatcher(app: Flask, timeout: float = 10.0) -> None:
+    """Graceful stop: no new claims, calls in flight settle, the lease is released."""
+    runtime: Runtime = app.extensions["leadrelay"]
+    runtime.stop.set()
+    runtime.waker.wake()
+    if runtime.dispatcher_thread is not None:
+        runtime.dispatcher_thread.join(timeout)
+
+
+def _module_app() -> Flask | None:
+    """`app` for gunicorn and `flask --app app`; a config error prints file/key/fix and exits."""
+    try:
+        return create_app()
+    except ConfigError as exc:
+        import sys
+
+        print(f"leadrelay: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(3)
+
+
+def __getattr__(name: str):
+    """Build `app` on first access, so importing this module (tests, tools) has no side effects."""
+    if name == "app":
+        globals()["app"] = _module_app()
+        return globals()["app"]
+    raise AttributeError(name)

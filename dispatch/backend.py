@@ -1,0 +1,73 @@
+"""Build the Engage side for the leader: live client (JWT or API token) or the sandbox fake."""
+from __future__ import annotations
+
+import logging
+
+from config import Settings
+from dispatch.runner import Backend
+from engage import fake as fake_engage
+from engage.auth import ApiTokenAuth, RingCentralJWTAuth, TokenState
+from engage.campaigns import CampaignDirectory
+from engage.client import EngageClient
+from engage.http import make_session
+from logs import log
+from store.lease import Lease, LeaseTokenStore
+
+logger = logging.getLogger("leadrelay.engage")
+
+
+def engage_timeouts(lease_seconds: float) -> tuple[float, float]:
+    """Connect and read timeouts under half the lease, so a hung call cannot outlive leadership."""
+    half = max(0.5, lease_seconds / 2 - 0.1)
+    return min(2.0, half), half
+
+
+def live_client(settings: Settings, token_store, timeouts: tuple[float, float]) -> EngageClient:
+    """An Engage client for the configured account (JWT grant + exchange, or legacy API token)."""
+    session = make_session()
+    if settings.engage_api_token:
+        auth = ApiTokenAuth(settings.engage_api_token)
+    else:
+        auth = RingCentralJWTAuth(
+            server_url=settings.ringcentral_server_url, engage_base_url=settings.engage_base_url,
+            client_id=settings.ringcentral_client_id, client_secret=settings.ringcentral_client_secret,
+            jwt=settings.ringcentral_jwt, store=token_store, session=session, timeout=timeouts,
+        )
+    return EngageClient(settings.engage_base_url, settings.engage_account_id, auth,
+                        api_prefix=settings.engage_api_prefix, session=session,
+                        connect_timeout=timeouts[0], read_timeout=timeouts[1])
+
+
+def start_sandbox(settings: Settings):
+    """Run the fake Engage in this process on a loopback port, seeded with the configured campaigns."""
+    names = [c for c in settings.file.campaigns() if not str(c).isdigit()]
+    fake = fake_engage.FakeEngage(campaigns=names or fake_engage.DEFAULT_CAMPAIGNS, strict_rate_limits=True)
+    for campaign in settings.file.campaigns():
+        if str(campaign).isdigit():
+            fake.add_campaign(f"campaign {campaign}", campaign_id=int(campaign))
+    server = fake_engage.serve(fake)
+    log(logger, logging.WARNING, "SANDBOX Engage running in-process: leads are NOT dialed", url=server.url)
+    return fake, server
+
+
+def make_backend_factory(settings: Settings, engine):
+    """Return the callable the dispatcher uses once it is leader."""
+    lease_seconds = settings.file.dispatch["lease_seconds"]
+    timeouts = engage_timeouts(lease_seconds)
+
+    def build(lease: Lease) -> Backend:
+        """Create the client with the token kept in the lease row (a new leader reuses it)."""
+        store = LeaseTokenStore(engine, lease, decode=TokenState.from_dict, encode=lambda s: s.to_dict())
+        if settings.sandbox:
+            fake, server = start_sandbox(settings)
+            auth = RingCentralJWTAuth(
+                server_url=server.url, engage_base_url=server.url, client_id=fake_engage.DEFAULT_CLIENT_ID,
+                client_secret=fake_engage.DEFAULT_CLIENT_SECRET, jwt=fake_engage.DEFAULT_JWT,
+                store=store, timeout=timeouts)
+            client = EngageClient(server.url, fake_engage.DEFAULT_ACCOUNT_ID, auth,
+                                  connect_timeout=timeouts[0], read_timeout=timeouts[1])
+            return Backend(client=client, directory=CampaignDirectory(client), sandbox=True, close=server.stop)
+        client = live_client(settings, store, timeouts)
+        return Backend(client=client, directory=CampaignDirectory(client), sandbox=False)
+
+    return build

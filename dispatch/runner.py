@@ -1,0 +1,363 @@
+"""The dispatcher: lease → claim → batch → rate limit → send → settle, one active process at a time."""
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable
+
+from dispatch.ratelimit import RateLimiter
+from dispatch.wakeup import Waker
+from engage.errors import AuthError, BatchRejected, CampaignError, EngageError, Throttled, Unavailable
+from logs import log
+from metrics import DISPATCHED, ENGAGE_CALLS, IS_LEADER, SPEED_TO_LEAD
+from store.lease import Lease
+from store.queue import ClaimedLead, Queue, Settlement
+
+logger = logging.getLogger("leadrelay.dispatch")
+
+
+@dataclass
+class Backend:
+    """What the dispatcher talks to: an Engage client and its campaign directory."""
+
+    client: object
+    directory: object
+    sandbox: bool
+    close: Callable[[], None] = lambda: None
+
+
+def identity() -> str:
+    """A holder name that is unique per process and readable in the lease row."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 100000}"
+
+
+class Dispatcher:
+    """Runs the dispatch loop; `run(stop)` returns after a graceful shutdown."""
+
+    def __init__(self, engine, dispatch: dict, make_backend: Callable[[Lease], Backend], waker: Waker,
+                 holder: str | None = None, rng: random.Random | None = None):
+        """`dispatch` is the validated `dispatch:` config; `make_backend` builds the Engage side once leader."""
+        self.engine, self.cfg, self.make_backend, self.waker = engine, dispatch, make_backend, waker
+        self.holder = holder or identity()
+        self.queue = Queue(engine)
+        self.lease = Lease(engine, self.holder, dispatch["lease_seconds"])
+        self.limiter = RateLimiter([(dispatch["rate_limit_10s"], 10.0), (dispatch["rate_limit_60s"], 60.0)])
+        self.rng = rng or random.Random()
+        self.backend: Backend | None = None
+        self.renewed_at = 0.0
+        self.account_hold_until = 0.0
+        self.campaign_holds: dict[str, float] = {}  # campaign → time of the next probe
+        self.hold_failures: dict[str, int] = {}
+        self.state = None
+
+    # ------------------------------------------------------------------ loop
+
+    def run(self, stop: threading.Event) -> None:
+        """Stand by until leader, then dispatch until `stop`; release the lease on the way out."""
+        poll = self.cfg["poll_interval"]
+        log(logger, logging.INFO, "dispatcher starting", holder=self.holder)
+        try:
+            while not stop.is_set():
+                if self.lease.epoch is None:
+                    if not self._become_leader():
+                        self.waker.wait(min(poll, self.cfg["lease_seconds"] / 4))
+                        continue
+                if not self._keep_lease():
+                    continue
+                try:
+                    worked = self.step()
+                except Exception as exc:  # never let one bad iteration kill the loop
+                    log(logger, logging.ERROR, "dispatch step failed", error=str(exc))
+                    worked = False
+                    stop.wait(0.5)
+                if not worked:
+                    self.waker.wait(min(poll, self.cfg["lease_seconds"] / 4))
+        finally:
+            # Calls already sent have been settled by step() (it is synchronous), so the
+            # lease can go now and a standby starts at once.
+            self.lease.release()
+            IS_LEADER.set(0)
+            if self.backend:
+                self.backend.close()
+            log(logger, logging.INFO, "dispatcher stopped", holder=self.holder)
+
+    def _become_leader(self) -> bool:
+        """Try the lease; on success build the backend and lift holds left by a predecessor."""
+        epoch = self.lease.acquire()
+        if epoch is None:
+            return False
+        self.renewed_at = time.monotonic()
+        IS_LEADER.set(1)
+        log(logger, logging.INFO, "dispatcher is leader", holder=self.holder, epoch=epoch)
+        if self.backend is None:
+            self.backend = self.make_backend(self.lease)
+        self._set_state("sandbox" if self.backend.sandbox else "ok")
+        # A predecessor's holds are not known here: let held leads flow, they re-hold if still failing.
+        released = self.queue.release_held()
+        if released:
+            log(logger, logging.INFO, "held leads re-queued after takeover", count=released)
+        return True
+
+    def _keep_lease(self) -> bool:
+        """Renew the lease from the loop's own progress (a hung call cannot keep a dead loop leader)."""
+        if time.monotonic() - self.renewed_at < self.cfg["lease_seconds"] / 4:
+            return True
+        if self.lease.renew():
+            self.renewed_at = time.monotonic()
+            return True
+        IS_LEADER.set(0)
+        log(logger, logging.WARNING, "dispatcher lost the lease", holder=self.holder)
+        return False
+
+    # ------------------------------------------------------------------ one step
+
+    def step(self) -> bool:
+        """Send one batch if one is due; return whether anything was done."""
+        now = time.time()
+        if now < self.account_hold_until:
+            return False
+        self._probe_campaign_holds(now)
+        wait = self.limiter.wait_time()
+        if wait > 0:
+            # While we wait, more leads arrive and join the next (bigger) batch.
+            time.sleep(min(wait, self.cfg["lease_seconds"] / 4))
+            return True
+        claimed = self._claim_lane("IMMEDIATE")
+        if not claimed and self._normal_due():
+            claimed = self._claim_lane("NORMAL")
+        if not claimed:
+            return False
+        for group in self._groups(claimed):
+            if self.lease.epoch is None:
+                break
+            while (wait := self.limiter.try_acquire()) > 0:
+                time.sleep(min(wait, 0.5))
+                self._keep_lease()
+            self._send(group)
+        return True
+
+    def _claim_lane(self, priority: str) -> list[ClaimedLead]:
+        """Claim due leads of one lane, killing poison leads that crashed too often."""
+        epoch = self.lease.epoch
+        if epoch is None:
+            return []
+        claimed = self.queue.claim(epoch, self.holder, priority, self.cfg["batch_size"],
+                                   claim_ttl=self.cfg["lease_seconds"] * 3,
+                                   exclude_campaigns=list(self.campaign_holds))
+        poison = [c for c in claimed if c.claims > self.cfg["max_claims"]]
+        if poison:
+            self.queue.settle(epoch, [Settlement(c.id, "dead", error="claimed too often without settling (poison lead)")
+                                      for c in poison])
+            claimed = [c for c in claimed if c.claims <= self.cfg["max_claims"]]
+        return claimed
+
+    def _normal_due(self) -> bool:
+        """NORMAL leads go out when a full batch waits or the oldest has waited `normal_batch_delay`."""
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            row = conn.execute(text(
+                "SELECT COUNT(*), MIN(received_at) FROM leads WHERE priority='NORMAL' "
+                "AND ((status IN ('queued','retrying') AND next_attempt_at <= :now) "
+                "OR (status='sending' AND claim_epoch < :epoch))"),
+                {"now": time.time(), "epoch": self.lease.epoch or 0}).first()
+        count, oldest = row[0], row[1]
+        if not count:
+            return False
+        return count >= self.cfg["batch_size"] or (time.time() - oldest) >= self.cfg["normal_batch_delay"]
+
+    def _groups(self, claimed: list[ClaimedLead]) -> list[list[ClaimedLead]]:
+        """Coalesce leads sharing campaign and load options; never two equal phones or externIds in one call."""
+        groups: OrderedDict[tuple, list[list[ClaimedLead]]] = OrderedDict()
+        max_age = self.cfg["immediate_max_age"]
+        now = time.time()
+        for lead in claimed:
+            dial = lead.priority
+            if dial == "IMMEDIATE" and now - lead.received_at > max_age:
+                dial = "NORMAL"  # stale hot leads must not jump ahead of fresh ones
+            opts = lead.load_options
+            key = (lead.campaign, dial, opts.get("duplicateHandling"), opts.get("timeZoneOption"),
+                   self._description(opts.get("description", "leadrelay {source} {date}"), lead.source))
+            batches = groups.setdefault(key, [[]])
+            for batch in batches:
+                if all(b.extern_id != lead.extern_id and b.primary_phone != lead.primary_phone for b in batch):
+                    batch.append(lead)
+                    break
+            else:
+                batches.append([lead])
+            lead.dial_priority, lead.group_key = dial, key  # type: ignore[attr-defined]
+        return [batch for batches in groups.values() for batch in batches if batch]
+
+    @staticmethod
+    def _description(template: str, source: str) -> str:
+        """A stable list description per source and day (not a new list per call)."""
+        return template.format(source=source, date=datetime.date.today().isoformat())
+
+    # ------------------------------------------------------------------ send and settle
+
+    def _send(self, batch: list[ClaimedLead]) -> None:
+        """One lead-loader call for `batch`, then settle every lead by its own outcome."""
+        epoch = self.lease.epoch
+        backend = self.backend
+        campaign, dial, dup, tz, description = batch[0].group_key  # type: ignore[attr-defined]
+        try:
+            campaign_id = backend.directory.resolve(campaign)
+            result = backend.client.load_leads(
+                campaign_id, [c.lead for c in batch], dial_priority=dial, duplicate_handling=dup,
+                time_zone_option=tz, description=description)
+        except CampaignError as exc:
+            self._campaign_failed(batch, campaign, exc)
+            return
+        except AuthError as exc:
+            self._account_failed(batch, exc)
+            return
+        except Throttled as exc:
+            ENGAGE_CALLS.labels("429").inc()
+            backoff = self._backoff(max(c.attempts for c in batch))
+            pause = self.limiter.throttled(exc.retry_after, backoff)
+            self._retry(batch, f"throttled (429); pausing {pause:.1f}s", delay=pause)
+            return
+        except BatchRejected as exc:
+            ENGAGE_CALLS.labels("400").inc()
+            if len(batch) > 1:
+                # One bad row must not sink its batch-mates: split and send the halves.
+                half = len(batch) // 2
+                log(logger, logging.WARNING, "batch rejected; splitting", size=len(batch))
+                for part in (batch[:half], batch[half:]):
+                    while (wait := self.limiter.try_acquire()) > 0:
+                        time.sleep(min(wait, 0.5))
+                    self._send(part)
+                return
+            self._settle(batch, "rejected", error=f"Engage rejected the lead (400): {exc.body or exc}")
+            return
+        except Unavailable as exc:
+            ENGAGE_CALLS.labels("unavailable").inc()
+            self._set_state("degraded", str(exc))
+            self._retry(batch, f"Engage unavailable: {exc}")
+            return
+        except EngageError as exc:
+            ENGAGE_CALLS.labels("error").inc()
+            self._retry(batch, f"Engage error: {exc}")
+            return
+        except Exception as exc:  # a bug or a poison lead: counted per claim, dead after max_claims
+            log(logger, logging.ERROR, "send crashed", error=repr(exc), leads=[c.id for c in batch])
+            self.queue.settle(epoch, [Settlement(c.id, "queued", error=f"crash: {exc!r}", count_attempt=False,
+                                                 delay=self._backoff(c.claims)) for c in batch])
+            return
+        ENGAGE_CALLS.labels("ok").inc()
+        self.limiter.succeeded()
+        if result.general_failure:
+            self._retry(batch, "GENERAL_FAILURE from the lead loader", response=result.raw)
+            return
+        self._set_state("sandbox" if backend.sandbox else "ok")
+        self.hold_failures.pop(campaign, None)
+        self.hold_failures.pop("__account__", None)
+        settlements = []
+        for lead in batch:
+            if lead.extern_id in result.rejected:
+                settlements.append(Settlement(lead.id, "rejected", error=result.rejected[lead.extern_id], response=result.raw))
+                DISPATCHED.labels("rejected", str(backend.sandbox).lower()).inc()
+            else:
+                settlements.append(Settlement(lead.id, "delivered", response=result.raw))
+                DISPATCHED.labels("delivered", str(backend.sandbox).lower()).inc()
+                SPEED_TO_LEAD.labels(lead.priority).observe(time.time() - lead.received_at)
+        written = self.queue.settle(epoch, settlements)
+        log(logger, logging.INFO, "leads loaded" + (" (SANDBOX: nothing was dialed)" if backend.sandbox else ""),
+            campaign=campaign, campaign_id=campaign_id, dial_priority=dial, sent=len(batch),
+            rejected=len(result.rejected), settled=written, sandbox=backend.sandbox,
+            ms=round(result.elapsed * 1000, 1), lead_ids=[c.id for c in batch])
+
+    def _settle(self, batch: list[ClaimedLead], status: str, error: str, **kw) -> None:
+        """Settle every lead of the batch the same way."""
+        self.queue.settle(self.lease.epoch, [Settlement(c.id, status, error=error, **kw) for c in batch])
+        for _ in batch:
+            DISPATCHED.labels(status, str(bool(self.backend and self.backend.sandbox)).lower()).inc()
+
+    def _backoff(self, attempts: int) -> float:
+        """Exponential backoff with jitter, capped."""
+        base, cap = self.cfg["backoff_base"], self.cfg["backoff_cap"]
+        delay = min(cap, base * (2 ** min(attempts, 20)))
+        return delay * (0.5 + self.rng.random() / 2)
+
+    def _retry(self, batch: list[ClaimedLead], error: str, delay: float | None = None, response=None) -> None:
+        """Schedule another attempt, or declare the lead dead once its retry budget is spent."""
+        now = time.time()
+        out = []
+        for lead in batch:
+            if now - lead.received_at > self.cfg["retry_budget"]:
+                out.append(Settlement(lead.id, "dead", error=f"retry budget spent; last error: {error}", response=response))
+                DISPATCHED.labels("dead", str(self.backend.sandbox).lower()).inc()
+            else:
+                out.append(Settlement(lead.id, "retrying", error=error, response=response,
+                                      delay=delay if delay is not None else self._backoff(lead.attempts)))
+        self.queue.settle(self.lease.epoch, out)
+        log(logger, logging.WARNING, "leads will be retried", error=error, count=len(batch))
+
+    def _campaign_failed(self, batch: list[ClaimedLead], campaign: str, exc: CampaignError) -> None:
+        """Re-resolve the name once; if it still fails, open this campaign's breaker and hold its leads."""
+        ENGAGE_CALLS.labels("campaign_error").inc()
+        if not getattr(exc, "_retried", False) and self.backend is not None:
+            try:
+                self.backend.directory.refresh()
+                new_id = self.backend.directory.resolve(campaign)
+                log(logger, logging.INFO, "campaign re-resolved", campaign=campaign, campaign_id=new_id)
+            except Exception:
+                new_id = None
+            if new_id is not None and campaign not in self.hold_failures:
+                self.hold_failures[campaign] = 0
+                self._retry(batch, f"campaign error, re-resolved: {exc}", delay=0.0)
+                return
+        failures = self.hold_failures.get(campaign, 0) + 1
+        self.hold_failures[campaign] = failures
+        probe = min(self.cfg["hold_probe"] * (2 ** (failures - 1)), 3600.0)
+        self.campaign_holds[campaign] = time.time() + probe
+        self._settle(batch, "held", error=f"campaign {campaign!r}: {exc}", count_attempt=False)
+        held = self.queue.hold_queued(campaign, f"campaign {campaign!r} breaker open: {exc}")
+        log(logger, logging.ERROR, "campaign breaker open; its leads are held", campaign=campaign,
+            error=str(exc), held=held + len(batch), probe_in=round(probe, 1))
+
+    def _probe_campaign_holds(self, now: float) -> None:
+        """Re-queue a held campaign's leads when its probe time comes (they re-hold if it still fails)."""
+        for campaign, probe_at in list(self.campaign_holds.items()):
+            if now >= probe_at:
+                del self.campaign_holds[campaign]
+                count = self.queue.release_held(campaign)
+                log(logger, logging.INFO, "probing held campaign", campaign=campaign, leads=count)
+
+    def _account_failed(self, batch: list[ClaimedLead], exc: AuthError) -> None:
+        """Credentials failing: hold every lead (no attempts burn) and probe again later."""
+        ENGAGE_CALLS.labels("auth_error").inc()
+        failures = self.hold_failures.get("__account__", 0) + 1
+        self.hold_failures["__account__"] = failures
+        probe = min(self.cfg["hold_probe"] * (2 ** (failures - 1)), 3600.0)
+        self.account_hold_until = time.time() + probe
+        self._settle(batch, "held", error=f"Engage authentication failed: {exc}", count_attempt=False)
+        self.queue.hold_queued(None, f"Engage authentication failed: {exc}")
+        self._set_state("held", f"authentication failed: {exc}")
+        log(logger, logging.ERROR, "ALERT: Engage authentication failing; all leads held", error=str(exc),
+            probe_in=round(probe, 1))
+        # After the probe delay, held leads flow again on their own.
+        timer = threading.Timer(probe, self._lift_account_hold)
+        timer.daemon = True
+        timer.start()
+
+    def _lift_account_hold(self) -> None:
+        """Probe time: let held leads try again."""
+        if self.lease.epoch is None:
+            return
+        count = self.queue.release_held()
+        self.waker.wake()
+        log(logger, logging.INFO, "probing Engage after an account hold", leads=count)
+
+    def _set_state(self, state: str, detail: str = "") -> None:
+        """Publish Engage's state in the lease row when it changes."""
+        if state != self.state:
+            self.state = state
+            self.lease.set_engage_state(state, detail)

@@ -1,0 +1,1 @@
+"""Engage Voice (RingCX) access: the client, its auth, and a faithful fake server."""

@@ -1,0 +1,185 @@
+"""Engage Voice REST client: lead loader calls and campaign enumeration."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+
+import requests
+
+from engage.errors import (
+    AuthError,
+    BatchRejected,
+    CampaignError,
+    EngageError,
+    Throttled,
+    Unavailable,
+    parse_retry_after,
+)
+from engage.campaigns import CampaignDirectory
+from engage.http import json_or_none, make_session, send
+from engage.results import LoadResult, parse_load_result
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CampaignDirectory", "EngageClient", "LoadResult"]
+
+
+@dataclass
+class _Call:
+    """What one API call is about, so errors can name their scope."""
+
+    method: str
+    path: str
+    body: bytes | None = None
+    campaign_id: int | None = None
+    headers: dict = field(default_factory=dict)
+
+
+class EngageClient:
+    """Calls under {base_url}{api_prefix}/admin/accounts/{account_id}/… with one pooled session."""
+
+    def __init__(
+        self,
+        base_url: str,
+        account_id: str,
+        auth,
+        api_prefix: str = "/voice/api/v1",
+        session: requests.Session | None = None,
+        connect_timeout: float = 2.0,
+        read_timeout: float = 5.0,
+    ):
+        """Configure the host, the sub-account (never `~`), the auth and the timeouts."""
+        if not account_id or str(account_id).strip() == "~":
+            raise ValueError("account_id must be the explicit Engage sub-account id")
+        self.base_url = base_url.rstrip("/")
+        self.account_id = str(account_id)
+        self.auth = auth
+        self.api_prefix = "/" + api_prefix.strip("/")
+        self.session = session if session is not None else make_session()
+        self.timeout = (connect_timeout, read_timeout)
+
+    def __repr__(self) -> str:
+        """Identify the client without secrets."""
+        return f"EngageClient({self.base_url}, account={self.account_id})"
+
+    def _url(self, path: str) -> str:
+        """Absolute URL of an account-relative path."""
+        return f"{self.base_url}{self.api_prefix}/admin/accounts/{self.account_id}{path}"
+
+    # -- lead loader -------------------------------------------------------------------------
+
+    def load_leads(
+        self,
+        campaign_id: int,
+        leads: list[dict],
+        *,
+        dial_priority: str,
+        duplicate_handling: str = "REMOVE_FROM_LIST",
+        time_zone_option: str = "NPA_NXX",
+        list_state: str = "ACTIVE",
+        description: str,
+    ) -> LoadResult:
+        """POST leadLoader/direct; 2xx → LoadResult, anything else → an EngageError by scope."""
+        started = time.monotonic()
+        campaign_id = int(campaign_id)
+        payload = {
+            "description": description,
+            "dialPriority": dial_priority,
+            "duplicateHandling": duplicate_handling,
+            "listState": list_state,
+            "timeZoneOption": time_zone_option,
+            "uploadLeads": leads,
+        }
+        # Serialize once, compactly: the same bytes go out again on the 401 retry.
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        call = _Call("POST", f"/campaigns/{campaign_id}/leadLoader/direct", body, campaign_id,
+                     {"Content-Type": "application/json"})
+        resp = self._send(call)
+        result = parse_load_result(resp.status_code, json_or_none(resp), leads)
+        result.elapsed = time.monotonic() - started
+        if result.unmatched_rejections:
+            log.warning("engage campaign %s: %d rejected rows matched no externId",
+                        campaign_id, len(result.unmatched_rejections))
+        return result
+
+    # -- enumeration -------------------------------------------------------------------------
+
+    def accounts(self) -> list[dict]:
+        """GET {prefix}/admin/accounts: the accounts this login can see."""
+        resp = self._send_raw(_Call("GET", ""), f"{self.base_url}{self.api_prefix}/admin/accounts")
+        return self._json_list(resp)
+
+    def dial_groups(self) -> list[dict]:
+        """GET …/dialGroups."""
+        return self._json_list(self._send(_Call("GET", "/dialGroups")))
+
+    def campaigns(self, dial_group_id: int) -> list[dict]:
+        """GET …/dialGroups/{id}/campaigns."""
+        return self._json_list(self._send(_Call("GET", f"/dialGroups/{int(dial_group_id)}/campaigns")))
+
+    def all_campaigns(self) -> list[dict]:
+        """Every campaign of the account: dial groups, then each group's campaigns (as the docs do)."""
+        out = []
+        for group in self.dial_groups():
+            gid = group.get("dialGroupId")
+            if gid is None:
+                continue
+            for campaign in self.campaigns(gid):
+                campaign = dict(campaign)
+                campaign.setdefault("dialGroupId", gid)
+                campaign.setdefault("dialGroupName", group.get("dialGroupName"))
+                out.append(campaign)
+        return out
+
+    # -- transport ---------------------------------------------------------------------------
+
+    def _send(self, call: _Call) -> requests.Response:
+        """Send an account-relative call."""
+        return self._send_raw(call, self._url(call.path))
+
+    def _send_raw(self, call: _Call, url: str) -> requests.Response:
+        """Authenticate, send, retry once after a 401 with a renewed token, map failures."""
+        for attempt in (1, 2):
+            auth_headers = self.auth.headers()
+            headers = {**call.headers, **auth_headers}
+            resp = send(self.session, call.method, url, data=call.body, headers=headers, timeout=self.timeout)
+            if resp.status_code != 401:
+                break
+            if attempt == 1 and getattr(self.auth, "refreshable", False):
+                used = auth_headers.get("Authorization", "").removeprefix("Bearer ") or None
+                log.info("engage 401 on %s %s; renewing the token once", call.method, call.path or "/accounts")
+                self.auth.invalidate(used)
+                continue
+            raise AuthError("Engage refused the credentials", status=401, body=resp.text)
+        if 200 <= resp.status_code < 300:
+            return resp
+        raise self._error(call, resp)
+
+    def _error(self, call: _Call, resp: requests.Response) -> EngageError:
+        """Map a non-2xx answer (other than 401) to the error of its scope."""
+        status, text = resp.status_code, resp.text
+        if status == 429:
+            retry = parse_retry_after(resp.headers.get("Retry-After"))
+            return Throttled("Engage rate limit hit", status=status, body=text, retry_after=retry)
+        if status >= 500:
+            return Unavailable("Engage server error", status=status, body=text)
+        if status in (403, 404) and call.campaign_id is not None:
+            return CampaignError(f"campaign {call.campaign_id} not accessible", status=status, body=text,
+                                 campaign_id=call.campaign_id)
+        if status in (403, 404):
+            # Enumeration paths are account-wide: a refusal there means the account is wrong.
+            return AuthError(f"account {self.account_id} not accessible", status=status, body=text)
+        if status in (400, 413, 422) and call.campaign_id is not None:
+            # The call as a whole was refused (bad enum, body too big): splitting it can help.
+            return BatchRejected("Engage rejected the whole batch", status=status, body=text)
+        return EngageError(f"unexpected Engage answer to {call.method} {call.path}", status=status, body=text)
+
+    @staticmethod
+    def _json_list(resp: requests.Response) -> list[dict]:
+        """Decode a JSON array answer; anything else is an error worth seeing."""
+        body = json_or_none(resp)
+        if not isinstance(body, list):
+            raise EngageError("expected a JSON array", status=resp.status_code, body=resp.text)
+        return body

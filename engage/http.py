@@ -1,0 +1,53 @@
+"""Shared HTTP plumbing: one pooled keep-alive session and transport errors mapped to Unavailable."""
+from __future__ import annotations
+
+import os
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from engage.errors import Unavailable
+
+Timeout = float | tuple[float, float]
+
+# Environment settings requests reads per request when trust_env is on.
+_ENV_SETTINGS = ("http_proxy", "https_proxy", "all_proxy", "requests_ca_bundle", "curl_ca_bundle")
+
+
+def _env_matters() -> bool:
+    """True when a proxy or CA-bundle variable is set, so requests must keep reading the environment."""
+    return any(os.environ.get(name) or os.environ.get(name.upper()) for name in _ENV_SETTINGS)
+
+
+def make_session(pool_maxsize: int = 16) -> requests.Session:
+    """Build a requests.Session whose adapters keep connections alive and never retry on their own."""
+    session = requests.Session()
+    # Retries belong to the dispatcher (it knows the rate budget); urllib3 must not resend a POST.
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    # Scanning os.environ for proxies costs ~0.5 ms per request; skip it when nothing there applies.
+    session.trust_env = _env_matters()
+    return session
+
+
+def send(session: requests.Session, method: str, url: str, *, timeout: Timeout, **kw) -> requests.Response:
+    """Send one request; connection failures and timeouts become Unavailable (no status)."""
+    try:
+        return session.request(method, url, timeout=timeout, allow_redirects=False, **kw)
+    except requests.Timeout as exc:
+        raise Unavailable(f"timeout: {type(exc).__name__}", body=str(exc)) from exc
+    except requests.ConnectionError as exc:
+        raise Unavailable(f"connection failed: {type(exc).__name__}", body=str(exc)) from exc
+    except requests.RequestException as exc:
+        raise Unavailable(f"request failed: {type(exc).__name__}", body=str(exc)) from exc
+
+
+def json_or_none(resp: requests.Response):
+    """Decode a JSON body, or None when the body is empty or not JSON."""
+    if not resp.content:
+        return None
+    try:
+        return resp.json()
+    except ValueError:
+        return None

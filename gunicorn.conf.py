@@ -1,0 +1,43 @@
+"""gunicorn settings, so plain `gunicorn app:app` runs the tuned setup."""
+import os
+
+_db = os.environ.get("DATABASE_URL", "")
+_sqlite = not _db or _db.startswith("sqlite")
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+worker_class = "gthread"
+# SQLite is for one host and one process: the in-process wake-up must reach the dispatcher.
+workers = 1 if _sqlite else int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+timeout = 30
+graceful_timeout = 25  # Heroku allows 30 s after SIGTERM
+keepalive = 5
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+
+
+def on_starting(server):
+    """Validate the configuration in the master so a bad config fails once, clearly."""
+    from config import ConfigError, load_settings
+
+    try:
+        load_settings()
+    except ConfigError as exc:
+        print(f"leadrelay: configuration error: {exc}", flush=True)
+        raise SystemExit(3)
+
+
+def post_worker_init(worker):
+    """Inline mode: each web worker runs a dispatcher candidate; the lease elects one."""
+    if os.environ.get("DISPATCH_MODE", "inline").lower() == "inline":
+        from app import start_dispatcher
+
+        start_dispatcher(worker.wsgi)
+
+
+def worker_exit(server, worker):
+    """Graceful stop: calls in flight settle, then the lease is released for a standby."""
+    from app import stop_dispatcher
+
+    app = getattr(worker, "wsgi", None)
+    if app is not None and "leadrelay" in getattr(app, "extensions", {}):
+        stop_dispatcher(app)

@@ -1,0 +1,120 @@
+"""Authentication pieces every source type shares: the `token:` check, HMAC and timestamp helpers."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import Any
+
+from marshmallow import ValidationError, fields
+
+from handlers._forms import is_form, read_form
+from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, secrets_equal
+
+TOKEN_HEADER = "X-Leadrelay-Token"
+TOKEN_QUERY = "token"
+# Timestamped schemes accept |now − timestamp| ≤ 5 minutes, in both directions.
+TOLERANCE_SECONDS = 300
+ALGORITHMS = ("sha1", "sha256", "sha512")
+
+
+def as_list(value: Any) -> list[str]:
+    """Return configured secrets as a list: one string, a list of strings, or nothing."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [item for item in value if item]
+
+
+class Secrets(fields.Field):
+    """Config field: one secret or a list of them (rotation), loaded as a non-empty list."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        """Accept a non-empty string or a non-empty list of non-empty strings."""
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not items:
+            raise ValidationError("must be a string or a non-empty list of strings")
+        if not all(isinstance(item, str) and item for item in items):
+            raise ValidationError("every secret must be a non-empty string")
+        return items
+
+
+def check_token(source: SourceSettings, request: Inbound) -> bool | None:
+    """Check the shared `token:`; None when the source configures none."""
+    if not source.tokens:
+        return None
+    offered = [request.header(TOKEN_HEADER), request.query_value(TOKEN_QUERY)]
+    if source.token_field:
+        offered.append(_form_token(request, source.token_field))
+    # Compare every offered value against every token so the work done does not depend
+    # on which (if any) matched.
+    matched = False
+    for given in offered:
+        if given is None:
+            continue
+        for token in source.tokens:
+            matched |= secrets_equal(token, given)
+    return matched
+
+
+def _form_token(request: Inbound, name: str) -> str | None:
+    """Read the token from a form field of the body; None when absent or unreadable."""
+    if not is_form(request):
+        return None
+    try:
+        value = read_form(request).get(name)
+    except Malformed:
+        return None
+    # A repeated field is ambiguous; refuse it rather than pick one.
+    return value if isinstance(value, str) else None
+
+
+def hmac_digest(secret: str | bytes, message: bytes, algorithm: str = "sha256") -> bytes:
+    """Return the raw HMAC of `message` keyed by `secret`."""
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"unsupported HMAC algorithm {algorithm!r}")
+    key = secret.encode() if isinstance(secret, str) else secret
+    return hmac.new(key, message, getattr(hashlib, algorithm)).digest()
+
+
+def encode_digest(digest: bytes, encoding: str) -> str:
+    """Render a digest as lower-case hex or standard base64."""
+    if encoding == "hex":
+        return digest.hex()
+    if encoding == "base64":
+        return base64.b64encode(digest).decode("ascii")
+    raise ValueError(f"unsupported digest encoding {encoding!r}")
+
+
+def verify_hmac(
+    secret: str | bytes,
+    message: bytes,
+    given: str | None,
+    algorithm: str = "sha256",
+    encoding: str = "hex",
+    prefix: str = "",
+) -> bool:
+    """Whether `given` is `prefix` + the encoded HMAC of `message` (constant-time compare)."""
+    if given is None:
+        return False
+    given = given.strip()
+    if not given.startswith(prefix):
+        return False
+    value = given[len(prefix):]
+    expected = encode_digest(hmac_digest(secret, message, algorithm), encoding)
+    if encoding == "hex":
+        # Hex is case-insensitive on the wire; base64 is not.
+        value = value.lower()
+    return secrets_equal(expected, value)
+
+
+def sha256_hex(message: bytes) -> str:
+    """Hex SHA-256 of `message` (HubSpot v1/v2 are plain hashes, not HMACs)."""
+    return hashlib.sha256(message).hexdigest()
+
+
+def check_timestamp(timestamp: float, now: float, tolerance: float = TOLERANCE_SECONDS) -> None:
+    """Raise stale_timestamp when `timestamp` (seconds) is more than `tolerance` from `now`."""
+    if abs(now - timestamp) > tolerance:
+        raise AuthFailure("stale_timestamp", f"timestamp {timestamp:.0f} is outside ±{tolerance:.0f}s")

@@ -1,0 +1,163 @@
+"""What every source type shares: the inbound request, the parsed record, the failures, the registry."""
+from __future__ import annotations
+
+import hmac
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping
+
+from marshmallow import Schema
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One HTTP request as the sender made it: raw bytes and the URL it signed."""
+
+    method: str
+    url: str  # scheme://host/path?query exactly as the sender called it (PUBLIC_URL applied)
+    path: str
+    query: Mapping[str, list[str]]  # decoded query parameters, every value a list
+    headers: Mapping[str, str]  # case-insensitive (werkzeug Headers or CaseInsensitiveDict)
+    body: bytes
+    content_type: str = ""
+    remote_addr: str = ""
+
+    def header(self, name: str) -> str | None:
+        """Return one header value or None (case-insensitive)."""
+        return self.headers.get(name)
+
+    def query_value(self, name: str) -> str | None:
+        """Return the first value of a query parameter or None."""
+        values = self.query.get(name)
+        return values[0] if values else None
+
+
+@dataclass
+class Record:
+    """One lead-to-be as the sender described it, before mapping."""
+
+    # Idempotency key from the sender's own ids (never retry counters). None means the
+    # sender gave no id: intake then uses a hash of `fields` and applies `dedupe_window`.
+    key: str | None
+    # Sender-native fields: the sender's own names (HubSpot property, Typeform ref, form
+    # key...). Nested dicts are allowed; `fields:` and `when:` reach them by dotted path.
+    fields: dict[str, Any]
+    # The sender's event name (e.g. "contact.creation", "form_response"), for `events:`.
+    event: str | None = None
+
+    def get(self, path: str, default: Any = None) -> Any:
+        """Read a field by its exact name first, then as a dotted path into nested dicts/lists."""
+        return resolve_path(self.fields, path, default)
+
+
+_MISSING = object()
+
+
+def resolve_path(data: Any, path: str, default: Any = None) -> Any:
+    """Look `path` up in `data`: an exact key wins, else walk dots (list items by index)."""
+    if isinstance(data, Mapping) and path in data:
+        return data[path]
+    current = data
+    for part in path.split("."):
+        if isinstance(current, Mapping):
+            current = current.get(part, _MISSING)
+        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        else:
+            return default
+        if current is _MISSING:
+            return default
+    return current
+
+
+@dataclass
+class SourceSettings:
+    """A configured source as the handlers and mappings see it (built by config.py)."""
+
+    name: str
+    type: str
+    options: dict[str, Any] = field(default_factory=dict)  # type-specific keys, validated
+    fields: dict[str, Any] = field(default_factory=dict)  # the source's `fields:` overrides only; mappings merge them over the type's defaults
+    tokens: list[str] = field(default_factory=list)  # `token:` values (rotation: several)
+    token_field: str | None = None
+    default_region: str = "US"
+    public_url: str | None = None
+    phones: str = "all"  # "all" or "primary"
+    e164: bool = False
+
+
+class AuthFailure(Exception):
+    """Authentication failed; `reason` is the machine-readable code put in the 401 body."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(detail or reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class Malformed(Exception):
+    """The body could not be parsed into records (answered 400 for developer-facing types)."""
+
+
+def secrets_equal(expected: str | bytes, given: str | bytes | None) -> bool:
+    """Constant-time comparison that tolerates a missing value."""
+    if given is None:
+        return False
+    if isinstance(expected, str):
+        expected = expected.encode()
+    if isinstance(given, str):
+        given = given.encode()
+    return hmac.compare_digest(expected, given)
+
+
+class SourceType:
+    """Base class of a sender type: declare data, implement verify and parse."""
+
+    name: ClassVar[str] = ""
+    # True when the sender retries or disables the hook on 4xx: such types answer 2xx with
+    # per-record `invalid` statuses once the payload is stored.
+    retries: ClassVar[bool] = True
+    # Type-specific config keys (auth secrets, options); validated at start-up.
+    options_schema: ClassVar[type[Schema] | None] = None
+    # True when the type's own scheme (e.g. a signature) is configured in `options`.
+    def has_own_auth(self, source: SourceSettings) -> bool:
+        """Whether this source configures the sender's own authentication scheme."""
+        return False
+
+    def verify(self, source: SourceSettings, request: Inbound, now: float) -> None:
+        """Authenticate the raw request with the sender's own scheme; raise AuthFailure."""
+        raise NotImplementedError
+
+    def parse(self, source: SourceSettings, request: Inbound) -> list[Record]:
+        """Turn the raw body into records; raise Malformed when it cannot be read."""
+        raise NotImplementedError
+
+
+_REGISTRY: dict[str, SourceType] = {}
+
+
+def register(cls: type[SourceType]) -> type[SourceType]:
+    """Class decorator: make a source type available under its `name`."""
+    _REGISTRY[cls.name] = cls()
+    return cls
+
+
+def load_all() -> dict[str, SourceType]:
+    """Import every module in handlers/ once, so that each registers its type."""
+    if not _LOADED:
+        import handlers
+
+        for module in pkgutil.iter_modules(handlers.__path__):
+            if not module.name.startswith("_") and module.name not in ("base",):
+                importlib.import_module(f"handlers.{module.name}")
+        _LOADED.append(True)
+    return dict(_REGISTRY)
+
+
+_LOADED: list[bool] = []
+
+
+def get(type_name: str) -> SourceType | None:
+    """Return the registered source type, or None when unknown."""
+    return load_all().get(type_name)

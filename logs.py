@@ -1,0 +1,81 @@
+"""Structured JSON logs with secrets, phone numbers and emails masked."""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+# Runs of 7+ digits (optionally with +, spaces, dots, dashes, parentheses) look like phones.
+_PHONE = re.compile(r"\+?\(?\d[\d\s().-]{5,}\d")
+_SECRET_KEYS = re.compile(r"(token|secret|password|jwt|authorization|signature|assertion|code)", re.I)
+_QUERY_SECRET = re.compile(r"([?&](?:token|code|key|hub\.verify_token)=)[^&\s]+", re.I)
+
+
+def mask_phone(text: str) -> str:
+    """Keep the last 4 digits of a phone-like run."""
+    digits = re.sub(r"\D", "", text)
+    if len(digits) < 7:
+        return text
+    return "***" + digits[-4:]
+
+
+def mask_text(text: str) -> str:
+    """Mask emails, phone numbers and query-string secrets inside free text."""
+    text = _QUERY_SECRET.sub(r"\1***", text)
+    text = _EMAIL.sub(r"\1***@\2", text)
+    return _PHONE.sub(lambda m: mask_phone(m.group(0)), text)
+
+
+def mask_value(key: str, value):
+    """Mask one structured field by its name and content."""
+    if value is None or isinstance(value, (bool, int, float)) and not _SECRET_KEYS.search(key):
+        return value
+    if _SECRET_KEYS.search(key):
+        return "***"
+    if isinstance(value, dict):
+        return {k: mask_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_value(key, v) for v in value]
+    return mask_text(str(value))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and the record's `fields`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render the record as masked JSON."""
+        payload = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": mask_text(record.getMessage()),
+        }
+        extra = getattr(record, "fields", None)
+        if isinstance(extra, dict):
+            for key, value in extra.items():
+                payload[key] = mask_value(key, value)
+        if record.exc_info:
+            payload["exc"] = mask_text(self.formatException(record.exc_info))
+        return json.dumps(payload, default=str, ensure_ascii=False)
+
+
+def configure(level: str = "INFO") -> None:
+    """Install the JSON formatter on the root logger once (stderr, as Heroku collects it)."""
+    root = logging.getLogger()
+    if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+        root.setLevel(level)
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("werkzeug", "urllib3", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def log(logger: logging.Logger, level: int, msg: str, **fields) -> None:
+    """Log `msg` with structured fields (masked by the formatter)."""
+    logger.log(level, msg, extra={"fields": fields})

@@ -1,0 +1,63 @@
+"""Map a parsed record to a validated Engage lead: `map_record`, `default_fields`, `MappingError`.
+
+Each source type may have `mappings/<type>.py` defining `DEFAULT_FIELDS` and `Schema`;
+types without one use `mappings/generic.py`.
+"""
+from __future__ import annotations
+
+import copy
+import importlib
+from types import ModuleType
+from typing import Any
+
+from marshmallow import ValidationError
+
+from handlers.base import Record, SourceSettings
+from mappings.base import MappingError, check_field_map, merge_fields
+
+__all__ = ["map_record", "default_fields", "MappingError", "check_field_map"]
+
+FALLBACK = "generic"
+_MODULES: dict[str, ModuleType] = {}
+
+
+def _module(type_name: str) -> ModuleType:
+    """The mapping module of a type, or the generic one when the type has none."""
+    if type_name not in _MODULES:
+        module = None
+        if type_name.isidentifier():
+            qualified = f"mappings.{type_name}"
+            try:
+                module = importlib.import_module(qualified)
+            except ModuleNotFoundError as exc:
+                if exc.name != qualified:
+                    raise  # a real import error inside an existing module must surface
+        if module is None or not (hasattr(module, "DEFAULT_FIELDS") and hasattr(module, "Schema")):
+            module = importlib.import_module(f"mappings.{FALLBACK}")
+        _MODULES[type_name] = module
+    return _MODULES[type_name]
+
+
+def default_fields(type_name: str) -> dict[str, Any]:
+    """A copy of the type's default field map (Engage field → sender field)."""
+    return copy.deepcopy(_module(type_name).DEFAULT_FIELDS)
+
+
+def _flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested messages as `field → [messages]` (nested keys dotted)."""
+    if isinstance(messages, list):
+        return {prefix or "_schema": [str(m) for m in messages]}
+    out: dict[str, list[str]] = {}
+    for key, value in messages.items():
+        out.update(_flatten_errors(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def map_record(source: SourceSettings, record: Record) -> dict[str, Any]:
+    """Turn one record into a validated Engage lead dict; raise MappingError naming the fields."""
+    module = _module(source.type)
+    field_map = merge_fields(module.DEFAULT_FIELDS, source.fields)
+    try:
+        return module.Schema(source=source, field_map=field_map).load(record.fields)
+    except ValidationError as exc:
+        raise MappingError(_flatten_errors(exc.messages)) from exc

@@ -1,0 +1,177 @@
+"""The mapping machinery every type uses: field maps, value lookup, and the gathering schema."""
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any, Mapping
+
+from marshmallow import ValidationError, pre_load, validate
+
+from handlers.base import SourceSettings, resolve_path
+from mappings.lead import LEAD_FIELDS, TEXT_FIELDS, EngageLeadSchema
+from mappings.phones import normalize_phones
+
+# Keys a field map may hold besides the lead's own fields.
+PSEUDO_FIELDS = ("fullName",)
+_EMAIL = validate.Email()
+
+
+class MappingError(Exception):
+    """A record could not become a lead; `errors` names each Engage field and why."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        """Keep the per-field errors; the message joins them for logs."""
+        super().__init__("; ".join(f"{k}: {', '.join(v)}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def merge_fields(defaults: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A source's `fields` over its type's defaults, key by key (None unmaps a default)."""
+    merged = copy.deepcopy(dict(defaults))
+    merged.update(copy.deepcopy(dict(overrides or {})))
+    return {key: spec for key, spec in merged.items() if spec is not None}
+
+
+def check_field_map(field_map: Mapping[str, Any]) -> list[str]:
+    """Problems in a `fields:` mapping, for config checks (empty when it is fine)."""
+    problems = []
+    for key, spec in field_map.items():
+        if key not in LEAD_FIELDS and key not in PSEUDO_FIELDS:
+            problems.append(f"{key}: not an Engage lead field")
+        elif key == "extendedLeadData":
+            if not isinstance(spec, Mapping) or not all(isinstance(v, (str, list)) for v in spec.values()):
+                problems.append("extendedLeadData: must map Engage keys to sender fields")
+        elif spec is not None and not (isinstance(spec, str) or (isinstance(spec, list) and all(isinstance(s, str) for s in spec))):
+            problems.append(f"{key}: must be a field name, a dotted path or a list of them")
+    return problems
+
+
+def to_text(value: Any) -> str | None:
+    """A sender value as lead text: trimmed; blanks → None; lists joined; numbers without `.0`."""
+    if value is None or value == {}:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, list):
+        parts = [t for t in (to_text(v) for v in value) if t]
+        return ", ".join(parts) or None
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = str(value).strip()
+    return text or None
+
+
+def _specs(spec: str | list[str]) -> list[str]:
+    """A field map value as a list of sender paths."""
+    return [spec] if isinstance(spec, str) else list(spec)
+
+
+class LeadMappingSchema(EngageLeadSchema):
+    """Gather a record's fields into an Engage lead (pre_load), then validate it as one."""
+
+    def __init__(self, *, source: SourceSettings, field_map: Mapping[str, Any], **kwargs: Any):
+        """Bind the source (region, phone options) and its merged field map."""
+        super().__init__(**kwargs)
+        self.source = source
+        self.field_map = field_map
+
+    @pre_load
+    def _gather(self, data: Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """Build the lead from the record; report every missing required field at once."""
+        lead, errors = self.gather(data)
+        if errors:
+            raise ValidationError(errors)
+        return lead
+
+    def value(self, data: Mapping[str, Any], key: str) -> str | None:
+        """The first sender path of `key` that resolves to non-blank text."""
+        for path in _specs(self.field_map.get(key, [])):
+            text = to_text(resolve_path(data, path))
+            if text is not None:
+                return text
+        return None
+
+    def gather(self, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+        """Return (lead, errors): ids, names, contact fields, phones, extra data."""
+        lead: dict[str, Any] = {}
+        errors: dict[str, list[str]] = {}
+        extern_id = self.value(data, "externId")
+        if extern_id is None:
+            errors["externId"] = [f"missing: {self.describe('externId')}"]
+        else:
+            lead["externId"] = extern_id
+        for key in TEXT_FIELDS:
+            text = self.value(data, key)
+            if text is not None:
+                lead[key] = text
+        self.split_full_name(data, lead)
+        email = self.value(data, "email")
+        if email is not None and self.email_ok(email):
+            lead["email"] = email
+        extended = self.extended(data)
+        phone_error = self.phones(data, lead, extended)
+        if phone_error:
+            errors["leadPhone"] = [phone_error]
+        if extended:
+            lead["extendedLeadData"] = extended
+        return lead, errors
+
+    def describe(self, key: str) -> str:
+        """The sender paths of `key`, for error messages."""
+        return ", ".join(_specs(self.field_map.get(key, []))) or "no field mapped"
+
+    def split_full_name(self, data: Mapping[str, Any], lead: dict[str, Any]) -> None:
+        """Use `fullName` only when neither first nor last name resolved; split on the first whitespace."""
+        if "firstName" in lead or "lastName" in lead:
+            return
+        full = self.value(data, "fullName")
+        if full is None:
+            return
+        parts = full.split(None, 1)  # str.split: any Unicode whitespace, ideographic space included
+        lead["firstName"] = parts[0]
+        if len(parts) > 1:
+            lead["lastName"] = parts[1].strip()
+
+    @staticmethod
+    def email_ok(email: str) -> bool:
+        """Whether an email is well-formed; a bad one is dropped rather than losing the lead."""
+        try:
+            _EMAIL(email.strip().lower())
+        except ValidationError:
+            return False
+        return True
+
+    def extended(self, data: Mapping[str, Any]) -> dict[str, str]:
+        """extendedLeadData: only the Engage keys the field map configures."""
+        spec = self.field_map.get("extendedLeadData") or {}
+        out: dict[str, str] = {}
+        if not isinstance(spec, Mapping):
+            return out  # config check reports the shape; a lead is still worth dialing
+        for name, paths in spec.items():
+            for path in _specs(paths):
+                text = to_text(resolve_path(data, path))
+                if text is not None:
+                    out[str(name)] = text
+                    break
+        return out
+
+    def phones(self, data: Mapping[str, Any], lead: dict[str, Any], extended: dict[str, str]) -> str | None:
+        """Set leadPhone (and leadPhoneE164, extensions); return an error message when none dials."""
+        paths = _specs(self.field_map.get("leadPhone", []))
+        found = normalize_phones([resolve_path(data, p) for p in paths], self.source.default_region)
+        if not found.numbers:
+            note = f" ({len(found.invalid)} value(s) not a valid number)" if found.invalid else ""
+            return f"no dialable phone number in {', '.join(paths) or 'no field mapped'}{note}"
+        numbers = found.numbers[:1] if self.source.phones == "primary" else found.numbers
+        lead["leadPhone"] = "|".join(numbers)
+        primary = numbers[0]
+        if self.source.e164 or primary.startswith("+"):
+            lead["leadPhoneE164"] = found.primary_e164
+        for number in numbers:
+            ext = found.extensions.get(number)
+            if ext:
+                # The primary's extension is the one an agent needs first; others name their number.
+                extended["phoneExtension" if number == primary else f"phoneExtension_{number}"] = ext
+        return None

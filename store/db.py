@@ -1,0 +1,112 @@
+"""The engine: one SQLAlchemy engine per process, tuned per dialect; the database clock."""
+from __future__ import annotations
+
+import fcntl
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Any 64-bit number of ours: serialises concurrent `db upgrade` runs on PostgreSQL.
+_PG_MIGRATION_LOCK = 0x1EAD2E1A7
+
+
+def make_engine(url: str, sqlite_synchronous: str = "NORMAL", pool_size: int = 5) -> Engine:
+    """Create the engine: SQLite in WAL with IMMEDIATE transactions, Postgres with a small pool."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               pool_size=pool_size + 5, max_overflow=10)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn, _record):
+            """WAL + synchronous=NORMAL: an acknowledged write survives a process crash."""
+            # Let SQLAlchemy's begin hook issue BEGIN itself (pysqlite's own is deferred).
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            """IMMEDIATE takes the write lock up front, so busy_timeout applies instead of a deadlock error."""
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    # Small pools: dynos × threads must fit small Postgres plans.
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+                         pool_recycle=1800)
+
+
+def now_sql(engine_or_dialect) -> str:
+    """SQL for the database clock as epoch seconds (lease times never come from host clocks)."""
+    name = getattr(engine_or_dialect, "name", None) or engine_or_dialect.dialect.name
+    if name == "postgresql":
+        return "EXTRACT(EPOCH FROM clock_timestamp())::float8"
+    return "((julianday('now') - 2440587.5) * 86400.0)"
+
+
+def db_now(conn) -> float:
+    """Read the database clock once."""
+    return float(conn.execute(text("SELECT " + now_sql(conn.engine))).scalar())
+
+
+@contextmanager
+def _migration_lock(engine: Engine):
+    """Hold a cross-process lock while migrating: advisory lock on Postgres, a file lock for SQLite."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
+                conn.commit()
+    else:
+        db_path = engine.url.database or ""
+        lock_path = (db_path + ".migrate.lock") if db_path and db_path != ":memory:" else None
+        if lock_path is None:
+            yield
+            return
+        Path(lock_path).parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema up to date (idempotent; safe when several processes start at once)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with _migration_lock(engine):
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision the database is at (None before the first upgrade)."""
+    with engine.connect() as conn:
+        try:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except Exception:
+            return None
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file behind a sqlite:/// URL."""
+    return url.split("sqlite:///", 1)[1] if url.startswith("sqlite:///") else None
+
+
+__all__ = ["make_engine", "upgrade", "db_now", "now_sql", "current_revision", "sqlite_path", "os"]

@@ -1,0 +1,194 @@
+"""The lead queue: claim under the lease epoch, settle fenced, replay, list."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.engine import Engine
+
+from store.db import now_sql
+from store.lease import NAME
+from store.schema import events, leads
+
+DISPATCHABLE = ("queued", "retrying")
+REPLAYABLE = ("dead", "rejected", "held")
+
+
+@dataclass
+class ClaimedLead:
+    """A lead the dispatcher now owns (status `sending` under its epoch)."""
+
+    id: int
+    source: str
+    extern_id: str
+    priority: str
+    campaign: str
+    lead: dict
+    load_options: dict
+    attempts: int
+    claims: int
+    received_at: float
+    primary_phone: str | None
+
+
+@dataclass
+class Settlement:
+    """The outcome of one send attempt for one lead."""
+
+    id: int
+    status: str  # delivered | rejected | retrying | held | dead | queued
+    error: str | None = None
+    response: Any = None
+    delay: float = 0.0  # seconds until the next attempt (retrying)
+    count_attempt: bool = True  # held leads burn no attempts
+
+
+class Queue:
+    """Queue operations; SQL is plain Core so it runs on SQLite and PostgreSQL alike."""
+
+    def __init__(self, engine: Engine):
+        """Prepare dialect-specific SQL fragments."""
+        self.engine = engine
+        self._now = now_sql(engine)
+
+    def claim(self, epoch: int, holder: str, priority: str, limit: int, claim_ttl: float,
+              exclude_campaigns: Iterable[str] = ()) -> list[ClaimedLead]:
+        """Claim up to `limit` due leads of one lane, oldest first, only while we hold the lease."""
+        excluded = list(exclude_campaigns)
+        campaign_filter = "AND campaign NOT IN :excluded" if excluded else ""
+        sql = text(
+            f"UPDATE leads SET status='sending', claim_epoch=:epoch, claimed_until={self._now}+:ttl, "
+            f"claims=claims+1, updated_at={self._now} "
+            "WHERE id IN (SELECT id FROM leads WHERE priority=:priority AND ("
+            f"  (status IN ('queued','retrying') AND next_attempt_at <= {self._now}) "
+            "   OR (status='sending' AND claim_epoch < :epoch)) "
+            f"  {campaign_filter} ORDER BY id LIMIT :limit) "
+            "AND EXISTS (SELECT 1 FROM dispatcher_lease WHERE name=:name AND epoch=:epoch AND holder=:holder) "
+            "RETURNING id, source, extern_id, priority, campaign, lead, load_options, attempts, claims, "
+            "received_at, primary_phone"
+        )
+        params = {"epoch": epoch, "ttl": claim_ttl, "priority": priority, "limit": limit, "name": NAME, "holder": holder}
+        if excluded:
+            sql = sql.bindparams(bindparam("excluded", expanding=True))
+            params["excluded"] = excluded
+        with self.engine.begin() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        claimed = [
+            ClaimedLead(id=r.id, source=r.source, extern_id=r.extern_id or "", priority=r.priority,
+                        campaign=r.campaign, lead=json.loads(r.lead or "{}"),
+                        load_options=json.loads(r.load_options or "{}"), attempts=r.attempts,
+                        claims=r.claims, received_at=r.received_at, primary_phone=r.primary_phone)
+            for r in rows
+        ]
+        claimed.sort(key=lambda c: c.id)
+        return claimed
+
+    def settle(self, epoch: int, settlements: list[Settlement]) -> int:
+        """Write outcomes for leads still claimed under `epoch`; returns how many were written."""
+        if not settlements:
+            return 0
+        sql = text(
+            "UPDATE leads SET status=:status, last_error=:error, engage_response=:response, "
+            f"attempts=attempts+:inc, next_attempt_at={self._now}+:delay, updated_at={self._now}, "
+            f"delivered_at=CASE WHEN :status='delivered' THEN {self._now} ELSE delivered_at END, "
+            "claim_epoch=NULL, claimed_until=NULL "
+            "WHERE id=:id AND status='sending' AND claim_epoch=:epoch "
+            "AND EXISTS (SELECT 1 FROM dispatcher_lease WHERE name=:name AND epoch=:epoch)"
+        )
+        params = [
+            {"status": s.status, "error": (s.error or None) and s.error[:2000],
+             "response": None if s.response is None else json.dumps(s.response, default=str)[:20000],
+             "inc": 1 if s.count_attempt else 0, "delay": s.delay, "id": s.id, "epoch": epoch, "name": NAME}
+            for s in settlements
+        ]
+        with self.engine.begin() as conn:
+            result = conn.execute(sql, params)
+        return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(params)
+
+    def release_held(self, campaign: str | None = None) -> int:
+        """Put held leads back in the queue (a hold lifted); campaign None means every hold."""
+        where = "status='held'" + (" AND campaign=:c" if campaign is not None else "")
+        with self.engine.begin() as conn:
+            return conn.execute(text(f"UPDATE leads SET status='queued', next_attempt_at=0, updated_at={self._now} "
+                                     f"WHERE {where}"), {"c": campaign}).rowcount
+
+    def hold_queued(self, campaign: str | None, reason: str) -> int:
+        """Park waiting leads of a held campaign (or the whole account) so they burn no attempts."""
+        where = "status IN ('queued','retrying')" + (" AND campaign=:c" if campaign is not None else "")
+        with self.engine.begin() as conn:
+            return conn.execute(text(f"UPDATE leads SET status='held', last_error=:r, updated_at={self._now} "
+                                     f"WHERE {where}"), {"c": campaign, "r": reason}).rowcount
+
+    def replay(self, *, ids: Iterable[int] = (), status: str | None = None, source: str | None = None,
+               since: float | None = None, until: float | None = None) -> list[int]:
+        """Re-queue dead/rejected/held leads chosen by id, status, source and time; return their ids."""
+        query = select(leads.c.id, leads.c.status).where(leads.c.status.in_(REPLAYABLE))
+        ids = list(ids)
+        if ids:
+            query = query.where(leads.c.id.in_(ids))
+        if status:
+            query = query.where(leads.c.status == status)
+        if source:
+            query = query.where(leads.c.source == source)
+        if since is not None:
+            query = query.where(leads.c.received_at >= since)
+        if until is not None:
+            query = query.where(leads.c.received_at <= until)
+        with self.engine.begin() as conn:
+            rows = conn.execute(query).fetchall()
+            chosen = [r.id for r in rows]
+            if chosen:
+                conn.execute(leads.update().where(leads.c.id.in_(chosen)).values(
+                    status="queued", next_attempt_at=0.0, attempts=0, claims=0, last_error=None))
+        return chosen
+
+    def counts(self) -> dict[str, int]:
+        """Leads per status."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(text("SELECT status, COUNT(*) FROM leads GROUP BY status")).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def list(self, *, status: str | None = None, source: str | None = None, limit: int = 50,
+             before_id: int | None = None) -> list[dict]:
+        """Recent leads, newest first, as dicts (for the CLI and the admin API)."""
+        query = select(leads).order_by(leads.c.id.desc()).limit(limit)
+        if status:
+            query = query.where(leads.c.status == status)
+        if source:
+            query = query.where(leads.c.source == source)
+        if before_id:
+            query = query.where(leads.c.id < before_id)
+        with self.engine.connect() as conn:
+            return [lead_row(r._mapping) for r in conn.execute(query)]
+
+    def get(self, lead_id: int) -> dict | None:
+        """One lead with its event, as a dict."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(leads).where(leads.c.id == lead_id)).first()
+        return lead_row(row._mapping) if row else None
+
+    def event(self, event_id: int) -> dict | None:
+        """One stored event, raw body included (decoded as UTF-8 where possible)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(events).where(events.c.id == event_id)).first()
+        if not row:
+            return None
+        data = dict(row._mapping)
+        body = data.pop("body")
+        data["body"] = body.decode("utf-8", "replace") if body is not None else None
+        data["headers"] = json.loads(data["headers"] or "{}")
+        return data
+
+
+def lead_row(mapping) -> dict:
+    """Turn a leads row into an API dict (JSON columns decoded)."""
+    data = dict(mapping)
+    for key in ("lead", "record", "errors", "load_options", "engage_response"):
+        if data.get(key):
+            try:
+                data[key] = json.loads(data[key])
+            except ValueError:
+                pass
+    return data

@@ -1,0 +1,115 @@
+"""The tables, as SQLAlchemy Core metadata: one schema for SQLite and PostgreSQL."""
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# Integer primary keys that are BIGINT on PostgreSQL but stay INTEGER on SQLite, so SQLite
+# keeps its rowid alias (autoincrement) — the id doubles as the database ordering sequence.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+# Every authenticated request, stored before it is answered (raw body for audit and replay).
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("source", String(100), nullable=False),
+    Column("received_at", Float, nullable=False),  # epoch seconds, microsecond precision
+    Column("method", String(10), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("content_type", String(200)),
+    Column("headers", Text),  # JSON: audit subset, secrets masked
+    Column("body", LargeBinary),  # NULL after retention purge
+    Column("status", String(20), nullable=False),  # accepted | duplicate | malformed | invalid | dropped
+    Column("reason", Text),
+    Column("duplicate_of", BigInteger),
+    Column("remote_addr", String(64)),
+    Index("ix_events_source_received", "source", "received_at"),
+)
+
+# One row per record that became (or could not become) a lead.
+leads = Table(
+    "leads",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("event_id", BigInteger, ForeignKey("events.id"), nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("record_key", Text),
+    Column("extern_id", Text),
+    Column("status", String(20), nullable=False),
+    Column("priority", String(10), nullable=False),
+    Column("campaign", Text),  # as configured (name or id)
+    Column("load_options", Text),  # JSON: duplicateHandling, timeZoneOption, description
+    Column("lead", Text),  # JSON: the Engage uploadLeads entry
+    Column("record", Text),  # JSON: sender-native fields (for audit and re-mapping)
+    Column("errors", Text),  # JSON: mapping errors for invalid records
+    Column("primary_phone", String(32)),
+    Column("sandbox", Boolean, nullable=False, default=False),
+    Column("received_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("next_attempt_at", Float, nullable=False, default=0.0),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("claims", Integer, nullable=False, default=0),
+    Column("claim_epoch", BigInteger),
+    Column("claimed_until", Float),
+    Column("delivered_at", Float),
+    Column("last_error", Text),
+    Column("engage_response", Text),
+    Index("ix_leads_dispatch", "status", "priority", "next_attempt_at", "id"),
+    Index("ix_leads_suppress_extern", "campaign", "extern_id", "received_at"),
+    Index("ix_leads_suppress_phone", "campaign", "primary_phone", "received_at"),
+    Index("ix_leads_event", "event_id"),
+)
+
+# Per-record idempotency keys: UNIQUE(source, record_key). Keys derived from sender ids never
+# expire; keys that are hashes of the record expire after the source's dedupe_window.
+dedupe_keys = Table(
+    "dedupe_keys",
+    metadata,
+    Column("source", String(100), nullable=False),
+    Column("record_key", String(200), nullable=False),
+    Column("event_id", BigInteger, nullable=False),
+    Column("lead_id", BigInteger),
+    Column("expires_at", Float),  # NULL: never
+    UniqueConstraint("source", "record_key", name="uq_dedupe_source_key"),
+)
+
+# The single dispatcher lease (fenced by epoch) with the Engage token and state it owns.
+dispatcher_lease = Table(
+    "dispatcher_lease",
+    metadata,
+    Column("name", String(50), primary_key=True),
+    Column("holder", String(200)),
+    Column("epoch", BigInteger, nullable=False, default=0),
+    Column("expires_at", Float, nullable=False, default=0.0),  # database clock
+    Column("heartbeat_at", Float),
+    Column("token", Text),  # JSON TokenState; the new leader reuses it
+    Column("engage_state", String(20)),  # ok | degraded | held | sandbox
+    Column("engage_detail", Text),
+)
+
+# Held campaigns (per-campaign breaker) and account-wide holds survive a failover.
+holds = Table(
+    "holds",
+    metadata,
+    Column("scope", String(200), primary_key=True),  # "account" or "campaign:<name>"
+    Column("reason", Text),
+    Column("since", Float, nullable=False),
+    Column("probe_at", Float, nullable=False),
+    Column("failures", Integer, nullable=False, default=1),
+)

@@ -1,0 +1,196 @@
+"""Tests for the mapping machinery (mappings/base.py) through the public map_record."""
+import pytest
+
+from handlers.base import Record, SourceSettings
+from mappings import MappingError, check_field_map, default_fields, map_record
+from mappings.base import merge_fields, to_text
+
+
+def source(type_="generic", fields=None, **kwargs):
+    """A source of a type with `fields:` overrides."""
+    return SourceSettings(name="s", type=type_, fields=fields or {}, **kwargs)
+
+
+def lead(data, **kwargs):
+    """Map a generic record built from `data`."""
+    return map_record(source(**kwargs), Record(key=None, fields=data))
+
+
+BASE = {"id": "L-1", "phone": "303-555-0142"}
+
+
+def test_minimal_generic_lead():
+    """Only what resolves is sent."""
+    assert lead(BASE) == {"externId": "L-1", "leadPhone": "3035550142"}
+
+
+@pytest.mark.parametrize("name,first,last", [
+    ("Ada Lovelace", "Ada", "Lovelace"),
+    ("  Ada   King Lovelace ", "Ada", "King Lovelace"),
+    ("José Ñúñez", "José", "Ñúñez"),
+    ("王\u3000小明", "王", "小明"),
+    ("王小明", "王小明", None),
+])
+def test_full_name_split(name, first, last):
+    """Split on the first (Unicode) whitespace; one word is a first name; characters intact."""
+    got = lead({**BASE, "name": name})
+    assert got.get("firstName") == first and got.get("lastName") == last
+
+
+@pytest.mark.parametrize("extra", [{"first_name": "Grace"}, {"last_name": "Hopper"}])
+def test_full_name_unused_when_a_part_resolves(extra):
+    """fullName is only a fallback when neither first nor last name resolved."""
+    got = lead({**BASE, "name": "Ada Lovelace", **extra})
+    assert "Ada" not in (got.get("firstName"), got.get("lastName"))
+    assert got.get("firstName") in (None, "Grace") and got.get("lastName") in (None, "Hopper")
+
+
+def test_blank_first_name_falls_back_to_full_name():
+    """A blank first/last name counts as not resolved."""
+    got = lead({**BASE, "first_name": " ", "last_name": "", "name": "Ada Lovelace"})
+    assert (got["firstName"], got["lastName"]) == ("Ada", "Lovelace")
+
+
+def test_fields_override_merges_key_by_key():
+    """Source keys replace only their default; the rest of the default map stays."""
+    fields = {"leadPhone": ["contact.cell", "contact.home"], "externId": "uuid", "zip": None}
+    record = {"uuid": "u-9", "id": "ignored", "phone": "3035550100",
+              "contact": {"cell": "720 555 0117", "home": "303 555 0142"}, "email": "a@b.co", "zip": "80202"}
+    got = lead(record, fields=fields)
+    assert got == {"externId": "u-9", "leadPhone": "7205550117|3035550142", "email": "a@b.co"}
+    assert default_fields("generic")["leadPhone"] == ["phone", "mobile"]  # defaults untouched
+
+
+def test_first_resolving_path_wins_for_plain_fields():
+    """A list of paths for a plain field: the first non-blank one."""
+    got = lead({**BASE, "alt": "", "real": "Ada"}, fields={"firstName": ["alt", "missing", "real"]})
+    assert got["firstName"] == "Ada"
+
+
+def test_no_phone_names_lead_phone():
+    """No dialable number: MappingError naming leadPhone and the fields looked at."""
+    with pytest.raises(MappingError) as info:
+        lead({"id": "1", "phone": ""})
+    assert info.value.errors == {"leadPhone": ["no dialable phone number in phone, mobile"]}
+
+
+def test_invalid_phone_counted_not_echoed():
+    """The error says how many values were not numbers, without repeating them (PII)."""
+    with pytest.raises(MappingError) as info:
+        lead({"id": "1", "phone": "12345", "mobile": "n/a"})
+    [message] = info.value.errors["leadPhone"]
+    assert "2 value(s) not a valid number" in message and "12345" not in message
+
+
+def test_missing_id_and_phone_reported_together():
+    """Every missing required field is reported at once."""
+    with pytest.raises(MappingError) as info:
+        lead({"name": "Ada"})
+    assert info.value.errors == {"externId": ["missing: id"],
+                                 "leadPhone": ["no dialable phone number in phone, mobile"]}
+
+
+def test_unknown_extra_fields_ignored():
+    """Sender fields nobody mapped do not reach the lead or cause errors."""
+    got = lead({**BASE, "favorite_color": "teal", "nested": {"deep": [1, 2]}})
+    assert got == {"externId": "L-1", "leadPhone": "3035550142"}
+
+
+@pytest.mark.parametrize("value,expected", [("02139", "02139"), ("02139-4307", "02139-4307"),
+                                            ("SW1A 1AA", "SW1A 1AA"), (80202, "80202")])
+def test_zip_is_a_string(value, expected):
+    """ZIP keeps leading zeros, ZIP+4 and UK postcodes; a JSON number becomes text."""
+    assert lead({**BASE, "zip": value})["zip"] == expected
+
+
+def test_numeric_extern_id_becomes_string():
+    """Engage wants externId as a string; JSON numbers are converted."""
+    assert lead({"id": 51234567, "phone": "3035550142"})["externId"] == "51234567"
+
+
+def test_email_normalized_or_dropped():
+    """Email is trimmed and lower-cased; a malformed one is dropped, not fatal."""
+    assert lead({**BASE, "email": " Ada@Example.COM "})["email"] == "ada@example.com"
+    assert "email" not in lead({**BASE, "email": "n/a"})
+
+
+def test_aux_and_extended_only_when_configured():
+    """auxData and extendedLeadData are filled only from the field map."""
+    record = {**BASE, "utm": {"source": "google"}, "score": 87, "tags": ["a", "b"]}
+    assert "extendedLeadData" not in lead(record) and "auxData1" not in lead(record)
+    got = lead(record, fields={"auxData1": "utm.source", "auxData2": "tags",
+                               "extendedLeadData": {"score": "score", "campaign": ["utm.campaign", "utm.source"],
+                                                    "none": "missing"}})
+    assert got["auxData1"] == "google" and got["auxData2"] == "a, b"
+    assert got["extendedLeadData"] == {"score": "87", "campaign": "google"}
+
+
+def test_extensions_go_to_extended_lead_data():
+    """The primary's extension is phoneExtension; another number's names that number."""
+    got = lead({"id": "1", "phone": "(303) 555-0142 ext. 12", "mobile": "720-555-0117 x3"})
+    assert got["leadPhone"] == "3035550142|7205550117"
+    assert got["extendedLeadData"] == {"phoneExtension": "12", "phoneExtension_7205550117": "3"}
+
+
+def test_phones_primary_only():
+    """`phones: primary` sends the first number (and only its extension)."""
+    got = lead({"id": "1", "phone": "303-555-0142", "mobile": "720-555-0117 x3"}, phones="primary")
+    assert got["leadPhone"] == "3035550142" and "extendedLeadData" not in got
+
+
+@pytest.mark.parametrize("phones,e164,expected", [
+    (["303-555-0142", "+44 20 7946 0958"], False, None),
+    (["+44 (0)20 7946 0958", "303-555-0142"], False, "+442079460958"),
+    (["303-555-0142"], True, "+13035550142"),
+])
+def test_lead_phone_e164(phones, e164, expected):
+    """leadPhoneE164: the primary in E.164 when it is not NANP, or always with e164."""
+    got = lead({"id": "1", "phone": phones}, e164=e164)
+    assert got.get("leadPhoneE164") == expected
+
+
+def test_default_region_from_source():
+    """National numbers are read in the source's default region."""
+    got = lead({"id": "1", "phone": "020 7946 0958"}, default_region="GB")
+    assert got["leadPhone"] == "+442079460958" and got["leadPhoneE164"] == "+442079460958"
+
+
+def test_unknown_type_uses_generic_defaults():
+    """A type without a mapping module maps with the generic defaults."""
+    got = map_record(source("html_form"), Record(key=None, fields={"id": "9", "mobile": "7205550117"}))
+    assert got == {"externId": "9", "leadPhone": "7205550117"}
+    assert default_fields("no_such_type") == default_fields("generic")
+    assert default_fields("../etc") == default_fields("generic")
+
+
+def test_default_maps():
+    """The documented default maps per type."""
+    assert default_fields("hubspot")["externId"] == ["vid", "hs_object_id", "id", "objectId"]
+    assert default_fields("hubspot")["leadPhone"] == ["phone", "mobilephone"]
+    assert default_fields("typeform")["externId"] == "token"
+    assert default_fields("typeform")["fullName"] == "name"
+
+
+def test_merge_fields_none_unmaps():
+    """A `null` in `fields:` removes that default."""
+    assert "email" not in merge_fields({"email": "email", "zip": "zip"}, {"email": None})
+
+
+@pytest.mark.parametrize("field_map,problems", [
+    ({"leadPhone": ["a", "b"], "fullName": "n", "extendedLeadData": {"k": "v"}}, []),
+    ({"fistName": "x"}, ["fistName: not an Engage lead field"]),
+    ({"extendedLeadData": "x"}, ["extendedLeadData: must map Engage keys to sender fields"]),
+    ({"zip": 5}, ["zip: must be a field name, a dotted path or a list of them"]),
+])
+def test_check_field_map(field_map, problems):
+    """Config checks can report typos and bad shapes in `fields:`."""
+    assert check_field_map(field_map) == problems
+
+
+@pytest.mark.parametrize("value,text", [
+    (None, None), ("  ", None), (" a ", "a"), (2500, "2500"), (2500.0, "2500"), (2.5, "2.5"),
+    (True, "true"), (["a", "", None, "b"], "a, b"), ({}, None), ({"a": "é"}, '{"a":"é"}'),
+])
+def test_to_text(value, text):
+    """Sender values become lead text consistently."""
+    assert to_text(value) == text

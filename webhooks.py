@@ -1,0 +1,81 @@
+"""The webhook endpoint: turn a Flask request into an Inbound and hand it to intake."""
+from __future__ import annotations
+
+import time
+from urllib.parse import quote
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from handlers import base as handler_base
+from handlers.base import Inbound
+
+bp = Blueprint("webhooks", __name__)
+
+
+def signed_url(public_url: str | None) -> str:
+    """The URL as the sender called it: raw path and query, scheme+host from PUBLIC_URL if set."""
+    environ = request.environ
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if not raw:
+        raw = quote(environ.get("PATH_INFO", ""), safe="/:@!$&'()*+,;=-._~%")
+        if environ.get("QUERY_STRING"):
+            raw += "?" + environ["QUERY_STRING"]
+    if raw.startswith("http://") or raw.startswith("https://"):
+        raw = "/" + raw.split("/", 3)[3] if raw.count("/") >= 3 else "/"
+    base = public_url or f"{request.scheme}://{request.host}"
+    return base.rstrip("/") + raw
+
+
+def inbound(source) -> Inbound:
+    """Build the pure request object the handlers verify and parse."""
+    runtime = current_app.extensions["leadrelay"]
+    public = source.settings.public_url or runtime.settings.public_url
+    return Inbound(
+        method=request.method,
+        url=signed_url(public),
+        path=request.path,
+        query={k: request.args.getlist(k) for k in request.args},
+        headers=request.headers,
+        body=request.get_data(cache=True),
+        content_type=request.content_type or "",
+        remote_addr=request.remote_addr or "",
+    )
+
+
+def _error(status: int, code: str, **detail) -> Response:
+    """The one error shape every webhook error uses."""
+    response = jsonify({"error": code, **detail})
+    response.status_code = status
+    return response
+
+
+@bp.route("/webhooks/<source_name>", methods=["GET", "POST", "PUT"])
+@bp.route("/webhooks/<source_name>/<path:suffix>", methods=["GET", "POST", "PUT"])
+def receive(source_name: str, suffix: str = ""):
+    """Receive one webhook for a configured source."""
+    received_at = time.time()
+    runtime = current_app.extensions["leadrelay"]
+    source = runtime.settings.file.sources.get(source_name)
+    if source is None:
+        return _error(404, "unknown_source")
+    if request.content_length is not None and request.content_length > source.max_body:
+        return _error(413, "body_too_large", limit=source.max_body)
+    stype = handler_base.get(source.type)
+    if request.method == "GET":
+        handshake = getattr(stype, "handshake", None)
+        if handshake is None:
+            return _error(405, "method_not_allowed", detail="this source takes POST")
+        status, body = handshake(source.settings, inbound(source))
+        return Response(body, status=status, mimetype="text/plain")
+    body = request.get_data(cache=True)
+    if len(body) > source.max_body:
+        return _error(413, "body_too_large", limit=source.max_body)
+    answer = runtime.intake.handle(source, inbound(source), received_at)
+    if isinstance(answer.body, (dict, list)):
+        response = jsonify(answer.body)
+        response.status_code = answer.status
+    else:
+        response = Response(answer.body, status=answer.status, content_type=answer.content_type)
+    for key, value in answer.headers.items():
+        response.headers[key] = value
+    return response
