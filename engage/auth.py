@@ -250,8 +250,9 @@ class RingCentralJWTAuth:
 
     def _grant_and_exchange(self) -> TokenState:
         """Get a RingCentral token (cached) and exchange it for a RingCX token."""
-        self.exchange_budget.acquire()  # refuse before calling, not after RingCX answers 429
         rc_token = self._rc_access_token()
+        # Spend a slot only now that an exchange will really be sent; refuse before RingCX answers 429.
+        self.exchange_budget.acquire()
         url = f"{self.engage_base_url}/api/auth/login/rc/accesstoken"
         data = {"rcAccessToken": rc_token, "rcTokenType": "Bearer"}
         resp = send(self.session, "POST", url, params={"includeRefresh": "true"}, data=data, timeout=self.timeout)

@@ -216,7 +216,8 @@ class FakeEngage:
         with self._lock:
             self._reset_counters()
             if revoke_tokens:
-                self._access.clear(), self._refresh.clear(), self._rc_access.clear(), self._rc_refresh.clear()
+                for tokens in (self._access, self._refresh, self._rc_access, self._rc_refresh):
+                    tokens.clear()
         self.clear_faults()
 
     def expire_tokens(self) -> int:

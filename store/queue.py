@@ -92,7 +92,7 @@ class Queue:
         sql = text(
             "UPDATE leads SET status=:status, last_error=:error, engage_response=:response, "
             f"attempts=attempts+:inc, next_attempt_at={self._now}+:delay, updated_at={self._now}, "
-            f"delivered_at=CASE WHEN :status='delivered' THEN {self._now} ELSE delivered_at END, "
+            f"delivered_at=CASE WHEN :delivered = 1 THEN {self._now} ELSE delivered_at END, "
             "claim_epoch=NULL, claimed_until=NULL "
             "WHERE id=:id AND status='sending' AND claim_epoch=:epoch "
             "AND EXISTS (SELECT 1 FROM dispatcher_lease WHERE name=:name AND epoch=:epoch)"
@@ -100,7 +100,7 @@ class Queue:
         params = [
             {"status": s.status, "error": (s.error or None) and s.error[:2000],
              "response": None if s.response is None else json.dumps(s.response, default=str)[:20000],
-             "inc": 1 if s.count_attempt else 0, "delay": s.delay, "id": s.id, "epoch": epoch, "name": NAME}
+             "inc": 1 if s.count_attempt else 0, "delay": s.delay, "delivered": int(s.status == "delivered"), "id": s.id, "epoch": epoch, "name": NAME}
             for s in settlements
         ]
         with self.engine.begin() as conn:

@@ -89,6 +89,7 @@ def test_single_flight_refresh(fake, make_auth):
     seen: list[str] = []
 
     def worker():
+        """Wait for all threads, then ask for headers at once."""
         barrier.wait()
         seen.append(auth.headers()["Authorization"])
 

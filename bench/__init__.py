@@ -1,0 +1,1 @@
+"""leadrelay's benchmark suite: `python -m bench` (or `make bench`); see docs/benchmarks.md."""

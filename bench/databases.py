@@ -1,0 +1,114 @@
+"""A fresh database per scenario: a SQLite file in a temp dir, or a new schema in the test PostgreSQL."""
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+class Unavailable(Exception):
+    """The database cannot be used for this run (the scenario is skipped, with this message)."""
+
+
+def pg_base_url() -> str:
+    """TEST_DATABASE_URL, or the local default; postgres:// is accepted like the service does."""
+    url = os.environ.get("TEST_DATABASE_URL") or DEFAULT_PG_URL
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    return url
+
+
+def _with_search_path(url: str, schema: str) -> str:
+    """`url` with `options=-csearch_path=<schema>` added to its query string."""
+    option = "options=" + quote(f"-csearch_path={schema}", safe="")
+    return url + ("&" if "?" in url else "?") + option
+
+
+def pg_check(url: str | None = None) -> str | None:
+    """None when PostgreSQL answers, else why not (a short message for the skip line)."""
+    try:
+        import psycopg
+
+        with psycopg.connect(url or pg_base_url(), connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+        return None
+    except Exception as exc:  # any failure means "skip", with the reason shown
+        return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+
+
+class SqliteDb:
+    """A SQLite file under `directory`."""
+
+    kind = "sqlite"
+
+    def __init__(self, directory: Path):
+        """Place the file; the service creates it on start."""
+        self.path = directory / "leadrelay.db"
+        self.url = f"sqlite:///{self.path}"
+
+    def leads(self) -> list[tuple[str, float, str, float | None]]:
+        """(extern_id, received_at, status, delivered_at) of every lead."""
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+        try:
+            return conn.execute("SELECT extern_id, received_at, status, delivered_at FROM leads").fetchall()
+        finally:
+            conn.close()
+
+
+class PostgresDb:
+    """A schema of its own in the test database, reached through the search_path URL option."""
+
+    kind = "postgresql"
+
+    def __init__(self, base_url: str, schema: str):
+        """Remember both URLs; the schema is created by `postgres_db`."""
+        self.base_url, self.schema = base_url, schema
+        self.url = _with_search_path(base_url, schema)
+
+    def leads(self) -> list[tuple[str, float, str, float | None]]:
+        """(extern_id, received_at, status, delivered_at) of every lead."""
+        import psycopg
+
+        with psycopg.connect(self.url, connect_timeout=5) as conn:
+            return conn.execute("SELECT extern_id, received_at, status, delivered_at FROM leads").fetchall()
+
+
+@contextmanager
+def sqlite_db(directory: Path):
+    """A fresh SQLite database in `directory` (the directory's owner removes it)."""
+    yield SqliteDb(directory)
+
+
+@contextmanager
+def postgres_db():
+    """Create a uniquely named schema, yield it, and drop it (with everything in it) afterwards."""
+    import psycopg
+
+    base = pg_base_url()
+    problem = pg_check(base)
+    if problem:
+        raise Unavailable(f"PostgreSQL at {_redact(base)} is not reachable ({problem})")
+    schema = f"bench_{os.getpid()}_{secrets.token_hex(3)}"
+    with psycopg.connect(base, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield PostgresDb(base, schema)
+    finally:
+        with psycopg.connect(base, autocommit=True, connect_timeout=5) as conn:
+            # Bounded: a straggling connection must not hang the whole run on the drop.
+            conn.execute("SET lock_timeout = '10s'")
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def _redact(url: str) -> str:
+    """The URL without a password, for messages."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}@{host}"
+    return url

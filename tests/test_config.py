@@ -1,0 +1,116 @@
+"""Config: environment rules (sandbox never silent) and leadrelay.yml validation with file/key/fix errors."""
+from __future__ import annotations
+
+import pytest
+
+from config import ConfigError, load_file, load_settings, normalize_database_url, parse_duration
+
+GOOD = """
+defaults:
+  campaign: "Inbound Leads"
+sources:
+  hubspot:
+    type: hubspot
+    client_secret: ${HS_SECRET}
+    routes:
+      - when: {hubspotscore: {gte: 80}}
+        priority: IMMEDIATE
+        campaign: "Hot Inbound"
+      - priority: NORMAL
+  form:
+    type: typeform
+    secret: ${TF_SECRET}
+    enabled: false
+"""
+
+
+def test_example_config_starts_with_no_variables(tmp_path):
+    """leadrelay.example.yml must load on a fresh machine with nothing set."""
+    settings = load_settings({"LEADRELAY_CONFIG": "leadrelay.example.yml"})
+    assert settings.sandbox
+    assert "hubspot" in settings.file.sources
+
+
+def test_good_config_and_route_fallbacks(write_config):
+    """Routes keep order; the source's fallback route comes last; disabled sources need no vars."""
+    cfg = load_file(write_config(GOOD), {"HS_SECRET": "s3cret"})
+    src = cfg.sources["hubspot"]
+    assert [r.priority for r in src.routes] == ["IMMEDIATE", "NORMAL", "NORMAL"]
+    assert src.routes[0].campaign == "Hot Inbound"
+    assert src.routes[1].campaign == "Inbound Leads"
+    assert "form" not in cfg.sources
+    assert src.settings.options["client_secret"] == ["s3cret"]
+
+
+@pytest.mark.parametrize("body, environ, key, words", [
+    (GOOD, {}, "sources.hubspot.client_secret", "HS_SECRET"),
+    ("sources:\n  x:\n    type: nosuch\n    token: t\n", {}, "sources.x.type", "unknown source type"),
+    ("sources:\n  x:\n    type: generic\n", {}, "sources.x", "no authentication"),
+    ("sources:\n  x:\n    type: generic\n    token: t\n    routes:\n      - when: {a: {bigger: 1}}\n", {}, "sources.x.routes", "unknown operator"),
+    ("sources:\n  x:\n    type: generic\n    token: t\n    priority: URGENT\n", {}, "sources.x.priority", "Must be one of"),
+    ("defaults:\n  suppress_within: soon\n", {}, "defaults.suppress_within", "not a duration"),
+    ("defaults:\n  campain: x\n", {}, "defaults.campain", "unknown key"),
+    ("sourcez: {}\n", {}, "sourcez", "unknown top-level key"),
+    ("sources:\n  x:\n    type: hubspot\n    token: t\n    client_secrett: abc\n", {}, "sources.x", "Unknown field"),
+    ("sources: [\n", {}, "(syntax)", "not valid YAML"),
+])
+def test_bad_config_names_file_key_and_fix(write_config, body, environ, key, words):
+    """Every config error says which file, which key, and what to do."""
+    path = write_config(body)
+    with pytest.raises(ConfigError) as err:
+        load_file(path, environ)
+    message = str(err.value)
+    assert message.startswith(path)
+    assert key in message
+    assert words.lower() in message.lower()
+    assert "fix:" in message
+
+
+@pytest.mark.parametrize("environ, key", [
+    ({"DATABASE_URL": "postgresql://x/y"}, "ENGAGE_MODE"),
+    ({"RINGCENTRAL_CLIENT_ID": "a", "RINGCENTRAL_JWT": "j", "ENGAGE_ACCOUNT_ID": "1"}, "RINGCENTRAL_CLIENT_SECRET"),
+    ({"ENGAGE_API_TOKEN": "t"}, "ENGAGE_ACCOUNT_ID"),
+    ({"ENGAGE_BASE_URL": "http://x"}, "ENGAGE_MODE"),
+    ({"ENGAGE_MODE": "live"}, "ENGAGE_MODE"),
+    ({"ENGAGE_API_TOKEN": "t", "ENGAGE_ACCOUNT_ID": "~"}, "ENGAGE_ACCOUNT_ID"),
+    ({"DYNO": "web.1", "ENGAGE_MODE": "sandbox"}, "DATABASE_URL"),
+    ({"DISPATCH_MODE": "both"}, "DISPATCH_MODE"),
+])
+def test_environment_errors(environ, key):
+    """Sandbox is never silent; partial credentials and SQLite on Heroku fail naming the variable."""
+    environ = {"LEADRELAY_CONFIG": "leadrelay.example.yml", **environ}
+    with pytest.raises(ConfigError) as err:
+        load_settings(environ)
+    assert err.value.key == key
+
+
+def test_modes():
+    """A full credential set means live; a bare laptop means sandbox; ALLOW_SQLITE lifts the DYNO guard."""
+    base = {"LEADRELAY_CONFIG": "leadrelay.example.yml"}
+    live = load_settings({**base, "ENGAGE_API_TOKEN": "t", "ENGAGE_ACCOUNT_ID": "42"})
+    assert live.engage_mode == "live"
+    jwt = load_settings({**base, "RINGCENTRAL_CLIENT_ID": "a", "RINGCENTRAL_CLIENT_SECRET": "b",
+                         "RINGCENTRAL_JWT": "c", "ENGAGE_ACCOUNT_ID": "42", "ENGAGE_MODE": "sandbox"})
+    assert jwt.engage_mode == "sandbox"
+    assert load_settings({**base, "DYNO": "web.1", "ALLOW_SQLITE": "1", "ENGAGE_MODE": "sandbox"}).is_sqlite
+
+
+def test_database_url_forms():
+    """Heroku's postgres:// is accepted and uses psycopg 3."""
+    assert normalize_database_url("postgres://u:p@h/d") == "postgresql+psycopg://u:p@h/d"
+    assert normalize_database_url("postgresql://h/d") == "postgresql+psycopg://h/d"
+    assert normalize_database_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+@pytest.mark.parametrize("value, seconds", [(90, 90), ("90s", 90), ("30m", 1800), ("24h", 86400), ("7d", 604800), ("0", 0)])
+def test_durations(value, seconds):
+    """Durations are seconds or a number with a unit."""
+    assert parse_duration(value) == seconds
+
+
+def test_default_interpolation(write_config):
+    """${VAR:-default} falls back; a whole-value variable keeps YAML typing."""
+    path = write_config("defaults:\n  suppress_by_phone: ${SBP:-true}\nsources:\n  x:\n    type: generic\n    token: ${T:-abc}\n")
+    cfg = load_file(path, {})
+    assert cfg.defaults["suppress_by_phone"] is True
+    assert cfg.sources["x"].settings.tokens == ["abc"]
