@@ -112,3 +112,16 @@ def _redact(url: str) -> str:
         creds, host = rest.rsplit("@", 1)
         return f"{scheme}://{creds.split(':', 1)[0]}@{host}"
     return url
+
+
+@contextmanager
+def fresh(kind: str, directory: Path):
+    """A fresh database of `kind` ("sqlite" or "postgresql"); raises Unavailable when it cannot be had."""
+    if kind == "sqlite":
+        with sqlite_db(directory) as db:
+            yield db
+    elif kind == "postgresql":
+        with postgres_db() as db:
+            yield db
+    else:
+        raise ValueError(f"unknown database kind {kind!r}")

@@ -421,7 +421,8 @@ class FakeEngage:
         if request_no:
             forced = self._take_forced_status()
             if forced:
-                return _error(forced, HTTPStatus(forced).phrase if forced in _PHRASES else "Error", req.path)
+                status, body, headers = _error(forced, HTTPStatus(forced).phrase if forced in _PHRASES else "Error", req.path)
+                return status, body, headers + (self._retry_after_header() if forced == 429 else [])
         denied = self._authenticate(req)
         if denied:
             return denied

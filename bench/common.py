@@ -1,0 +1,69 @@
+"""Shared pieces of the scenarios: the run profile, the result record, target checks, work dirs."""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+LOGS_DIR = RESULTS_DIR / "logs"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How long/large each scenario runs (`--quick` picks the small one)."""
+
+    name: str
+    ack_seconds: float = 20.0
+    ack_rate: float = 200.0
+    ack_threads: int = 16
+    ack_hot_every: int = 10  # every 10th webhook is IMMEDIATE (~10%)
+    stl_leads: int = 200
+    stl_warmup: int = 5
+    stl_pause: float = 0.05
+    stl_budget: float = 90.0  # seconds; a scenario stops sending after this, whatever its count
+    lead_timeout: float = 10.0  # one lead not at the fake within this is counted as missing
+
+
+FULL = Profile("full")
+QUICK = Profile("quick", ack_seconds=5.0, stl_leads=50, stl_budget=45.0)
+
+
+@dataclass
+class Result:
+    """What one scenario measured; latency summaries are in milliseconds."""
+
+    name: str
+    title: str
+    status: str = "ok"  # ok | skipped | error
+    reason: str = ""
+    latency: dict[str, dict] = field(default_factory=dict)  # label → stats.summarize()
+    targets: list[dict] = field(default_factory=list)  # {metric, stat, limit_ms, value_ms, ok}
+    info: dict = field(default_factory=dict)  # counters and settings worth reading next to the numbers
+    seconds: float = 0.0
+
+    def target(self, metric: str, stat: str, limit_ms: float) -> None:
+        """Check `latency[metric][stat] < limit_ms` and record the verdict."""
+        value = (self.latency.get(metric) or {}).get(stat)
+        self.targets.append({"metric": metric, "stat": stat, "limit_ms": limit_ms, "value_ms": value,
+                             "ok": value is not None and value < limit_ms})
+
+
+@contextmanager
+def workdir(name: str):
+    """A temp directory for the scenario's config and SQLite file, removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix=f"leadrelay-bench-{name}-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def log_dir(name: str) -> Path:
+    """bench/results/logs/<scenario>/, emptied first so it holds only this run's logs."""
+    path = LOGS_DIR / name
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
