@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from bench import config_file, databases, stack
+from bench import config_file, cpu, databases, stack
 from bench.common import Profile, Result, log_dir, workdir
 from bench.loadgen import run_open_loop
 from bench.payloads import BodyFactory
@@ -24,8 +24,12 @@ def run(name: str, title: str, profile: Profile, db_kind: str) -> Result:
     with workdir(name) as tmp, databases.fresh(db_kind, tmp) as db:
         config = config_file.write(tmp)
         with stack.running(log_dir(name), db.url, config, mode="inline", strict=True) as procs:
+            meter = cpu.Meter({"service": procs.web.proc.pid}, {"fake": procs.fake.proc.pid},
+                              {"postgres_host": "postgres"} if db_kind == "postgresql" else {})
+            meter.start()
             samples, t0 = run_open_loop(f"{procs.web.url}/webhooks/hubspot", bodies, profile.ack_rate,
                                         profile.ack_threads, warm)
+            cpu_use = meter.stop()
             time.sleep(1.0)  # let the dispatcher finish the call it is in before the fake is counted
             fake_stats = procs.fake.stats()
         lead_statuses = Counter(status for _, _, status, _ in db.leads())
@@ -36,7 +40,8 @@ def run(name: str, title: str, profile: Profile, db_kind: str) -> Result:
         "immediate_share": round(1 / profile.ack_hot_every, 3),
         "fake_loader_calls": fake_stats.get("loader_calls"), "fake_loader_429": fake_stats.get("loader_429"),
         "fake_http_429": fake_stats.get("http_429"), "fake_leads_accepted": fake_stats.get("leads_accepted"),
-        "lead_statuses_after": dict(lead_statuses),
+        "lead_statuses_after": dict(lead_statuses), **cpu_use,
+        "service_cpu_ms_per_webhook": round(1000 * cpu_use["cpu_s_service"] / max(1, count), 2),
     })
     result.target("ack", "p99", TARGET_P99_MS)
     return result

@@ -18,7 +18,7 @@ class Profile:
     name: str
     ack_seconds: float = 20.0
     ack_rate: float = 200.0
-    ack_threads: int = 16
+    ack_threads: int = 40  # each thread sends every 200 ms: a slow answer rarely delays its next send
     ack_hot_every: int = 10  # every 10th webhook is IMMEDIATE (~10%)
     stl_leads: int = 200
     stl_warmup: int = 5
