@@ -1,22 +1,19 @@
 """One webhook request: verify → parse → map → route → persist → wake → answer."""
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import mappings
-import routing
 from config import Source
 from handlers import auth as source_auth
 from handlers import base as handler_base
-from handlers.base import AuthFailure, Inbound, Malformed, Record
+from handlers.base import AuthFailure, Inbound, Malformed, RateLimited
 from logs import log, mask_text
 from metrics import ACK_SECONDS, AUTH_FAILURES, RECORDS, WEBHOOKS
-from store.ingest import PendingLead, store_webhook
+from prepare import prepare
+from store.ingest import store_webhook
 
 logger = logging.getLogger("leadrelay.intake")
 
@@ -55,7 +52,17 @@ class Intake:
         # Only html_form may run without auth (config.py refuses it for other types).
 
     def handle(self, source: Source, request: Inbound, received_at: float) -> Answer:
-        """Run verify → parse → map → route → persist and build the answer."""
+        """Run the pipeline, then let the source type shape the answer (SOAP Ack, redirect page)."""
+        answer = self._handle(source, request, received_at)
+        hook = getattr(handler_base.get(source.type), "reply", None)
+        if hook is not None and isinstance(answer.body, dict):
+            reply = hook(source.settings, request, answer.status, answer.body)
+            if reply is not None:
+                return Answer(reply.status, reply.body, reply.content_type, dict(reply.headers))
+        return answer
+
+    def _handle(self, source: Source, request: Inbound, received_at: float) -> Answer:
+        """Run verify → parse → map → route → persist and build the JSON answer."""
         name = source.name
         try:
             self.authenticate(source, request)
@@ -70,10 +77,13 @@ class Intake:
             records = stype.parse(source.settings, request)
             if not records:
                 raise Malformed("the body holds no records")
+        except RateLimited as exc:
+            WEBHOOKS.labels(name, "429").inc()
+            return Answer(429, {"error": "rate_limited", "detail": str(exc)}, headers={"Retry-After": "60"})
         except Malformed as exc:
             return self._malformed(source, request, received_at, str(exc) or "unparseable body")
 
-        pending = [self._prepare(source, record, received_at) for record in records]
+        pending = [prepare(source, record, received_at) for record in records]
         status = "invalid" if all(p.status == "invalid" for p in pending) else "accepted"
         stored = store_webhook(
             self.engine, source=name, received_at=received_at, method=request.method,
@@ -82,7 +92,7 @@ class Intake:
             remote_addr=request.remote_addr, event_status=status, reason=None, pending=pending,
             sandbox=self.sandbox,
         )
-        if stored.queued:
+        if stored.queued or stored.fetching:
             self.wake()
         for outcome in stored.outcomes:
             RECORDS.labels(name, outcome.status).inc()
@@ -127,36 +137,6 @@ class Intake:
             return Answer(400, {"error": "malformed", "detail": reason, "event_id": stored.event_id})
         WEBHOOKS.labels(source.name, "malformed").inc()
         return Answer(202, {"event_id": stored.event_id, "status": "malformed", "detail": reason, "leads": []})
-
-    def _prepare(self, source: Source, record: Record, received_at: float) -> PendingLead:
-        """Map and route one record into a PendingLead (invalid/dropped/queued)."""
-        if record.key:
-            key, expires = f"k:{record.key}", None
-        else:
-            digest = hashlib.sha256(json.dumps(record.fields, sort_keys=True, default=str).encode()).hexdigest()
-            key, expires = f"h:{digest}", received_at + source.dedupe_window
-        options = {"duplicateHandling": source.duplicate_handling, "timeZoneOption": source.time_zone_option,
-                   "description": source.list_description}
-        common = dict(record_key=key, key_expires_at=expires, record=record.fields, load_options=options,
-                      suppress_within=source.suppress_within, suppress_by_phone=source.suppress_by_phone)
-        if source.events is not None and record.event not in source.events:
-            decision = routing.choose(source.routes, record, None)
-            return PendingLead(status="dropped", priority=decision.priority, campaign=decision.campaign,
-                               errors={"event": [f"{record.event!r} is not in this source's events"]}, **common)
-        try:
-            lead = mappings.map_record(source.settings, record)
-        except mappings.MappingError as exc:
-            decision = routing.choose(source.routes, record, None)
-            extern = record.get(str(source.settings.fields.get("externId", ""))) if source.settings.fields.get("externId") else None
-            return PendingLead(status="invalid", priority=decision.priority, campaign=decision.campaign,
-                               extern_id=None if extern is None else str(extern), errors=exc.errors, **common)
-        decision = routing.choose(source.routes, record, lead)
-        primary = lead["leadPhone"].split("|", 1)[0]
-        return PendingLead(
-            status="dropped" if decision.drop else "queued", priority=decision.priority,
-            campaign=decision.campaign, extern_id=lead["externId"], lead=lead,
-            primary_phone=primary, **common,
-        )
 
 
 def _audit_headers(headers) -> dict[str, str]:

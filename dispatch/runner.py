@@ -12,8 +12,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
+from dispatch.fetcher import FetchPool
 from dispatch.ratelimit import RateLimiter
 from dispatch.wakeup import Waker
+from handlers import base as handler_base
 from engage.errors import AuthError, BatchRejected, CampaignError, EngageError, Throttled, Unavailable
 from logs import log
 from metrics import DISPATCHED, ENGAGE_CALLS, IS_LEADER, SPEED_TO_LEAD
@@ -42,9 +44,11 @@ class Dispatcher:
     """Runs the dispatch loop; `run(stop)` returns after a graceful shutdown."""
 
     def __init__(self, engine, dispatch: dict, make_backend: Callable[[Lease], Backend], waker: Waker,
-                 holder: str | None = None, rng: random.Random | None = None):
-        """`dispatch` is the validated `dispatch:` config; `make_backend` builds the Engage side once leader."""
+                 holder: str | None = None, rng: random.Random | None = None, sources: dict | None = None):
+        """`dispatch` is the validated `dispatch:` config; `make_backend` builds the Engage side once leader;
+        `sources` (the configured sources) lets the leader's fetch pool complete id-only records."""
         self.engine, self.cfg, self.make_backend, self.waker = engine, dispatch, make_backend, waker
+        self.sources = sources or {}
         self.holder = holder or identity()
         self.queue = Queue(engine)
         self.lease = Lease(engine, self.holder, dispatch["lease_seconds"])
@@ -63,6 +67,11 @@ class Dispatcher:
         """Stand by until leader, then dispatch until `stop`; release the lease on the way out."""
         poll = self.cfg["poll_interval"]
         log(logger, logging.INFO, "dispatcher starting", holder=self.holder)
+        fetch_thread = None
+        if any(hasattr(handler_base.get(s.type), "fetch") for s in self.sources.values()):
+            pool = FetchPool(self.engine, self.sources, self.cfg, self.lease, self.waker)
+            fetch_thread = threading.Thread(target=pool.run, args=(stop,), name="leadrelay-fetch-loop", daemon=True)
+            fetch_thread.start()
         try:
             while not stop.is_set():
                 if self.lease.epoch is None:
@@ -82,6 +91,8 @@ class Dispatcher:
         finally:
             # Calls already sent have been settled by step() (it is synchronous), so the
             # lease can go now and a standby starts at once.
+            if fetch_thread is not None:
+                fetch_thread.join(10)
             self.lease.release()
             IS_LEADER.set(0)
             if self.backend:

@@ -11,15 +11,24 @@ logger = logging.getLogger("leadrelay.wakeup")
 
 
 class Waker:
-    """A threading.Event with the two operations the pipeline needs."""
+    """Signals for the loops that wait for new work (the dispatcher; the fetch pool subscribes too)."""
 
     def __init__(self):
-        """Create the underlying event."""
+        """Create the dispatcher's event; other loops get their own via subscribe()."""
         self.event = threading.Event()
+        self.others: list[threading.Event] = []
+
+    def subscribe(self) -> threading.Event:
+        """An extra event that every wake() sets (each loop clears its own)."""
+        event = threading.Event()
+        self.others.append(event)
+        return event
 
     def wake(self) -> None:
         """Signal that work is waiting (called by intake after commit, and by NOTIFY)."""
         self.event.set()
+        for event in self.others:
+            event.set()
 
     def wait(self, timeout: float) -> bool:
         """Sleep until woken or `timeout` passes; clears the signal."""

@@ -45,6 +45,10 @@ class Record:
     fields: dict[str, Any]
     # The sender's event name (e.g. "contact.creation", "form_response"), for `events:`.
     event: str | None = None
+    # Id-only senders (HubSpot Webhooks API, Meta Lead Ads, Pipedrive deals): what to fetch,
+    # e.g. {"object": "contact", "id": "123"}. Intake stores the lead as `fetching`; the fetch
+    # pool calls the type's `fetch()` off the request path, then maps and routes the result.
+    fetch: dict[str, Any] | None = None
 
     def get(self, path: str, default: Any = None) -> Any:
         """Read a field by its exact name first, then as a dotted path into nested dicts/lists."""
@@ -100,6 +104,28 @@ class Malformed(Exception):
     """The body could not be parsed into records (answered 400 for developer-facing types)."""
 
 
+class RateLimited(Exception):
+    """Too many requests from one client (html_form's per-IP limit): 429, nothing stored."""
+
+
+class FetchError(Exception):
+    """Fetching an id-only record from the sender's API failed; `retryable` says whether to try again."""
+
+    def __init__(self, message: str, retryable: bool = True):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass
+class Reply:
+    """A sender-specific answer (Salesforce's SOAP Ack, html_form's redirect or page)."""
+
+    status: int
+    body: str | bytes
+    content_type: str = "text/plain; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
 def secrets_equal(expected: str | bytes, given: str | bytes | None) -> bool:
     """Constant-time comparison that tolerates a missing value."""
     if given is None:
@@ -132,6 +158,12 @@ class SourceType:
     def parse(self, source: SourceSettings, request: Inbound) -> list[Record]:
         """Turn the raw body into records; raise Malformed when it cannot be read."""
         raise NotImplementedError
+
+    # Optional hooks (define them on a type that needs them):
+    #   handshake(source, request) -> (status, text)        GET subscription handshakes (Meta)
+    #   reply(source, request, status, body) -> Reply|None  replace intake's JSON answer
+    #                                                       (`body` is the dict intake would send)
+    #   fetch(source, record, session) -> Record            complete an id-only record (raise FetchError)
 
 
 _REGISTRY: dict[str, SourceType] = {}

@@ -1,21 +1,33 @@
-"""HubSpot workflow "Send a webhook" bodies: v1/v2/v3 signatures and the three body shapes.
+"""HubSpot: workflow "Send a webhook" bodies and Webhooks-API event batches; v1/v2/v3 signatures.
 
-Record.fields: the body's top-level keys (`vid`, `portal-id`, `id`, `objectId`, …, the raw
-`properties` too) with every property flattened on top as `name → value` — the legacy
-contact profile's `properties.<name>.value`, or the CRM-v3 object's plain values — so routes
-say `hubspotscore: {gte: 80}`. A flat custom body is taken as it is. Key:
-`"<vid|id|objectId|hs_object_id>:<lastmodifieddate>"`, None when either part is missing.
+Workflow bodies (a JSON object) — Record.fields: the body's top-level keys (`vid`, `portal-id`,
+`id`, `objectId`, …, the raw `properties` too) with every property flattened on top as
+`name → value` — the legacy contact profile's `properties.<name>.value`, or the CRM-v3
+object's plain values — so routes say `hubspotscore: {gte: 80}`. A flat custom body is taken
+as it is. Key: `"<vid|id|objectId|hs_object_id>:<lastmodifieddate>"`, None when either part is
+missing.
+
+Webhooks-API batches (a JSON array of events, ids only) — one Record per event: fields = the
+event as sent, key `"<portalId>:<subscriptionId>:<eventId>"` (eventId alone is documented as
+not unique), event = `subscriptionType` (or `eventType`), and for contact events
+`fetch={"object": "contact", "id": objectId}`; the fetch pool then calls `fetch()`, which GETs
+the contact from the CRM API and returns its properties flat, plus `id` and the event's own
+fields as `event.<name>` (e.g. `event.subscriptionType`).
 """
 from __future__ import annotations
 
 import base64
 import json
 from typing import Any
+from urllib.parse import quote
 
-from marshmallow import Schema
+import requests
+from marshmallow import Schema, fields as mfields, validate
 
 from handlers.auth import Secrets, as_list, check_timestamp, hmac_digest, sha256_hex
-from handlers.base import AuthFailure, Inbound, Malformed, Record, SourceSettings, SourceType, register, secrets_equal
+from handlers.base import (
+    AuthFailure, FetchError, Inbound, Malformed, Record, SourceSettings, SourceType, register, secrets_equal,
+)
 
 V3_HEADER = "X-HubSpot-Signature-v3"
 TIMESTAMP_HEADER = "X-HubSpot-Request-Timestamp"
@@ -29,10 +41,27 @@ V3_DECODED = {code: chr(int(code, 16)) for code in ("3A", "2F", "3F", "40", "21"
 ID_KEYS = ("vid", "id", "objectId", "hs_object_id")
 
 
+DEFAULT_API_BASE = "https://api.hubapi.com"
+# Contact properties fetched for every event: what the default field map, the usual routes
+# (score, lifecycle stage, lead status) and the workflow key need.
+FETCH_PROPERTIES = (
+    "firstname", "lastname", "email", "phone", "mobilephone", "address", "city", "state", "zip",
+    "country", "hubspotscore", "lifecyclestage", "hs_lead_status", "lastmodifieddate", "hs_object_id",
+)
+# Events about a contact that no longer exists (or must be forgotten) are never fetched.
+GONE_SUFFIXES = (".deletion", ".privacyDeletion")
+CONTACT_TYPE_ID = "0-1"  # objectTypeId of contacts in generic `object.*` subscriptions
+# (connect, read) seconds; the fetch pool runs off the request path, so a slow API only delays one lead.
+FETCH_TIMEOUT = (3.05, 10.0)
+
+
 class HubSpotOptions(Schema):
     """HubSpot's own config keys."""
 
     client_secret = Secrets()
+    access_token = Secrets()  # private-app token for fetching Webhooks-API contacts
+    api_base_url = mfields.Url(require_tld=False, schemes={"http", "https"}, load_default=DEFAULT_API_BASE)
+    properties = mfields.List(mfields.String(validate=validate.Length(min=1)), load_default=list)
 
 
 def v3_uri(url: str) -> str:
@@ -134,11 +163,13 @@ def record_key(fields: dict[str, Any]) -> str | None:
 
 @register
 class HubSpot(SourceType):
-    """HubSpot workflow webhooks (the Webhooks-API event batches are not supported yet)."""
+    """HubSpot workflow webhooks and Webhooks-API event batches (fetched from the CRM API)."""
 
     name = "hubspot"
     retries = True
     options_schema = HubSpotOptions
+    # Private apps: 100 requests per 10 s (the fetch pool paces itself by this).
+    fetch_rate = (100, 10.0)
 
     def has_own_auth(self, source: SourceSettings) -> bool:
         """Whether a client secret is configured."""
@@ -159,10 +190,95 @@ class HubSpot(SourceType):
         """One record per workflow body; raise Malformed for anything else."""
         body = _decode(request.body)
         if isinstance(body, list):
-            # Webhooks-API batches carry ids only and need a fetch from HubSpot's API;
-            # refusing them here keeps the raw body stored for replay once that exists.
-            raise Malformed("hubspot webhooks API batches are not supported yet")
+            return [event_record(item) for item in body]
         if not isinstance(body, dict):
-            raise Malformed("expected a JSON object")
+            raise Malformed("expected a JSON object or an array of events")
         fields = flatten(body)
         return [Record(key=record_key(fields), fields=fields, event=None)]
+
+    def fetch(self, source: SourceSettings, record: Record, session: requests.Session) -> Record:
+        """GET the event's contact from the CRM v3 API; its properties flat, the event under `event.`."""
+        target = record.fetch or {}
+        if target.get("object") != "contact" or target.get("id") in (None, ""):
+            raise FetchError(f"nothing to fetch for {target!r}", retryable=False)
+        tokens = as_list(source.options.get("access_token"))
+        if not tokens:
+            raise FetchError("no access_token configured for this hubspot source", retryable=False)
+        base = str(source.options.get("api_base_url") or DEFAULT_API_BASE).rstrip("/")
+        url = f"{base}/crm/v3/objects/contacts/{quote(str(target['id']), safe='')}"
+        try:
+            response = session.get(
+                url, params={"properties": ",".join(fetch_properties(source))},
+                headers={"Authorization": f"Bearer {tokens[0]}", "Accept": "application/json"},
+                timeout=FETCH_TIMEOUT,
+            )
+        except requests.RequestException as exc:
+            raise FetchError(f"hubspot API unreachable: {type(exc).__name__}", retryable=True) from exc
+        check_fetch_status(response, f"hubspot contact {target['id']}")
+        try:
+            contact = response.json()
+        except ValueError as exc:
+            raise FetchError("hubspot API answered invalid JSON", retryable=True) from exc
+        if not isinstance(contact, dict):
+            raise FetchError("hubspot API answered an unexpected shape", retryable=True)
+        return Record(key=record.key, fields=contact_fields(contact, record.fields), event=record.event)
+
+
+def event_record(event: Any) -> Record:
+    """One Webhooks-API event as a Record; contact events get a `fetch`, others stay as sent."""
+    if not isinstance(event, dict):
+        # Kept as a record so it is stored (invalid) without costing its siblings.
+        return Record(key=None, fields={"event": event})
+    kind = event.get("subscriptionType") or event.get("eventType")
+    parts = [event.get("portalId"), event.get("subscriptionId"), event.get("eventId")]
+    key = ":".join(str(p) for p in parts) if all(p not in (None, "") for p in parts) else None
+    fetch = None
+    object_id = event.get("objectId")
+    if object_id not in (None, "") and _is_contact_event(event, kind):
+        fetch = {"object": "contact", "id": str(object_id), "portalId": event.get("portalId")}
+    return Record(key=key, fields=dict(event), event=kind, fetch=fetch)
+
+
+def _is_contact_event(event: dict[str, Any], kind: Any) -> bool:
+    """Whether the event names a contact that still exists (so a fetch can build a lead)."""
+    if not isinstance(kind, str) or kind.endswith(GONE_SUFFIXES):
+        return False
+    if kind.startswith("contact."):
+        return True
+    return kind.startswith("object.") and str(event.get("objectTypeId")) == CONTACT_TYPE_ID
+
+
+def fetch_properties(source: SourceSettings) -> list[str]:
+    """The defaults, the source's `properties` option and plain names its `fields:` mention."""
+    names = list(FETCH_PROPERTIES) + list(source.options.get("properties") or [])
+    for spec in source.fields.values():
+        for item in ([spec] if isinstance(spec, str) else spec if isinstance(spec, list) else []):
+            # A HubSpot property name has no dots; dotted paths point into the event instead.
+            if isinstance(item, str) and item and "." not in item:
+                names.append(item)
+    return list(dict.fromkeys(names))
+
+
+def check_fetch_status(response: requests.Response, what: str) -> None:
+    """Raise FetchError for anything but 2xx: 429/5xx retryable, 4xx (404, 401, …) not."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    if status == 429 or status >= 500:
+        retry_after = response.headers.get("Retry-After")
+        hint = f" (Retry-After: {retry_after})" if retry_after else ""
+        raise FetchError(f"{what}: HTTP {status}{hint}", retryable=True)
+    # 404: the contact is gone or merged away; 401/403: the token is wrong or lacks the
+    # crm.objects.contacts.read scope — retrying cannot help until someone fixes the config.
+    raise FetchError(f"{what}: HTTP {status}", retryable=False)
+
+
+def contact_fields(contact: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    """The CRM object's properties flat, its `id`, and the triggering event as `event.<name>`."""
+    properties = contact.get("properties")
+    fields: dict[str, Any] = dict(properties) if isinstance(properties, dict) else {}
+    if contact.get("id") not in (None, ""):
+        fields["id"] = str(contact["id"])
+    # Dotted flat keys cannot collide with property names (HubSpot names have no dots).
+    fields.update({f"event.{name}": value for name, value in event.items()})
+    return fields

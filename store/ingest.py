@@ -33,6 +33,8 @@ class PendingLead:
     load_options: dict | None = None
     suppress_within: float = 0.0
     suppress_by_phone: bool = False
+    fetch: dict | None = None  # id-only record: what the fetch pool must get from the sender's API
+    event: str | None = None
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Stored:
     event_id: int
     outcomes: list[Outcome] = field(default_factory=list)
     queued: int = 0
+    fetching: int = 0
 
     @property
     def all_duplicates(self) -> bool:
@@ -99,7 +102,7 @@ def store_webhook(engine: Engine, *, source: str, received_at: float, method: st
                 continue
             status = item.status
             if status == "queued" and item.suppress_within > 0:
-                if _recently_loaded(conn, item, received_at):
+                if recently_loaded(conn, item, received_at):
                     status = "suppressed"
             lead_id = conn.execute(
                 leads.insert().values(
@@ -108,7 +111,7 @@ def store_webhook(engine: Engine, *, source: str, received_at: float, method: st
                     campaign=None if item.campaign is None else str(item.campaign),
                     load_options=_json(item.load_options), lead=_json(item.lead),
                     record=_json(item.record), errors=_json(item.errors),
-                    primary_phone=item.primary_phone, sandbox=sandbox,
+                    primary_phone=item.primary_phone, sandbox=sandbox, fetch_spec=_json(item.fetch),
                     received_at=received_at, updated_at=received_at, next_attempt_at=0.0,
                 ).returning(leads.c.id)
             ).scalar_one()
@@ -119,16 +122,18 @@ def store_webhook(engine: Engine, *, source: str, received_at: float, method: st
             stored.outcomes.append(Outcome(status, lead_id=lead_id, reasons=item.errors))
             if status == "queued":
                 stored.queued += 1
+            elif status == "fetching":
+                stored.fetching += 1
         if stored.all_duplicates:
             conn.execute(events.update().where(events.c.id == event_id).values(
                 status="duplicate", duplicate_of=stored.outcomes[0].duplicate_of_event))
-        if stored.queued and engine.dialect.name == "postgresql":
+        if (stored.queued or stored.fetching) and engine.dialect.name == "postgresql":
             # Delivered at commit: a hint that wakes the dispatcher in whichever process leads.
             conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
     return stored
 
 
-def _recently_loaded(conn, item: PendingLead, now: float) -> bool:
+def recently_loaded(conn, item: PendingLead, now: float) -> bool:
     """Whether the same prospect is already on its way to (or in) this campaign within the window."""
     since = now - item.suppress_within
     campaign = None if item.campaign is None else str(item.campaign)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -192,3 +193,81 @@ def lead_row(mapping) -> dict:
             except ValueError:
                 pass
     return data
+
+
+@dataclass
+class FetchJob:
+    """An id-only lead the fetch pool now owns."""
+
+    id: int
+    source: str
+    record: dict
+    fetch: dict
+    attempts: int
+    claims: int
+    received_at: float
+
+
+class FetchQueue:
+    """Leads waiting for their record to be fetched from the sender's API (status `fetching`)."""
+
+    def __init__(self, engine: Engine):
+        """Prepare dialect-specific SQL fragments."""
+        self.engine = engine
+        self._now = now_sql(engine)
+
+    def claim(self, epoch: int, holder: str, limit: int, claim_ttl: float) -> list[FetchJob]:
+        """Claim due fetches under the lease epoch (a dead leader's claims are re-taken)."""
+        sql = text(
+            f"UPDATE leads SET claim_epoch=:epoch, claimed_until={self._now}+:ttl, claims=claims+1 "
+            "WHERE id IN (SELECT id FROM leads WHERE status='fetching' "
+            f"  AND next_attempt_at <= {self._now} AND (claim_epoch IS NULL OR claim_epoch < :epoch "
+            f"  OR claimed_until < {self._now}) ORDER BY id LIMIT :limit) "
+            "AND EXISTS (SELECT 1 FROM dispatcher_lease WHERE name=:name AND epoch=:epoch AND holder=:holder) "
+            "RETURNING id, source, record, fetch_spec, attempts, claims, received_at")
+        with self.engine.begin() as conn:
+            rows = conn.execute(sql, {"epoch": epoch, "ttl": claim_ttl, "limit": limit, "name": NAME,
+                                      "holder": holder}).fetchall()
+        return sorted((FetchJob(r.id, r.source, json.loads(r.record or "{}"), json.loads(r.fetch_spec or "{}"),
+                                r.attempts, r.claims, r.received_at) for r in rows), key=lambda j: j.id)
+
+    def complete(self, epoch: int, job_id: int, item) -> str | None:
+        """Store the mapped lead (suppression judged now); returns the final status, None if fenced out."""
+        from store.ingest import recently_loaded
+
+        with self.engine.begin() as conn:
+            owned = conn.execute(text(
+                "SELECT 1 FROM leads WHERE id=:id AND status='fetching' AND claim_epoch=:epoch "
+                "AND EXISTS (SELECT 1 FROM dispatcher_lease WHERE name=:name AND epoch=:epoch)"),
+                {"id": job_id, "epoch": epoch, "name": NAME}).first()
+            if not owned:
+                return None
+            status = item.status
+            if status == "queued" and item.suppress_within > 0 and recently_loaded(conn, item, time.time()):
+                status = "suppressed"
+            conn.execute(leads.update().where(leads.c.id == job_id).values(
+                status=status, priority=item.priority,
+                campaign=None if item.campaign is None else str(item.campaign),
+                extern_id=item.extern_id, lead=None if item.lead is None else json.dumps(item.lead),
+                record=json.dumps(item.record, default=str), errors=None if item.errors is None else json.dumps(item.errors),
+                primary_phone=item.primary_phone, claim_epoch=None, claimed_until=None, next_attempt_at=0.0,
+                updated_at=time.time(), last_error=None))
+            if status == "queued" and self.engine.dialect.name == "postgresql":
+                conn.execute(text("NOTIFY leadrelay_leads"))
+        return status
+
+    def fail(self, epoch: int, job_id: int, error: str, *, delay: float | None, dead: bool = False) -> None:
+        """A failed fetch: retry after `delay`, or settle `invalid` (permanent) / `dead` (budget spent)."""
+        if dead:
+            status, errors = "dead", None
+        elif delay is None:
+            status, errors = "invalid", json.dumps({"fetch": [error[:500]]})
+        else:
+            status, errors = "fetching", None
+        with self.engine.begin() as conn:
+            conn.execute(text(
+                f"UPDATE leads SET status=:status, errors=COALESCE(:errors, errors), last_error=:error, "
+                f"attempts=attempts+1, next_attempt_at={self._now}+:delay, claim_epoch=NULL, claimed_until=NULL, "
+                f"updated_at={self._now} WHERE id=:id AND status='fetching' AND claim_epoch=:epoch"),
+                {"status": status, "errors": errors, "error": error[:2000], "delay": delay or 0.0, "id": job_id,
+                 "epoch": epoch})

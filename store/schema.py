@@ -58,6 +58,7 @@ leads = Table(
     Column("lead", Text),  # JSON: the Engage uploadLeads entry
     Column("record", Text),  # JSON: sender-native fields (for audit and re-mapping)
     Column("errors", Text),  # JSON: mapping errors for invalid records
+    Column("fetch_spec", Text),  # JSON: for id-only senders, what to fetch from the sender's API
     Column("primary_phone", String(32)),
     Column("sandbox", Boolean, nullable=False, default=False),
     Column("received_at", Float, nullable=False),

@@ -1,0 +1,121 @@
+"""The fetch pool: complete id-only records (HubSpot Webhooks API, Meta Lead Ads, Pipedrive deals)
+from the sender's API, off the request path and outside the dispatch loop, then map and route them."""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from dispatch.ratelimit import RateLimiter
+from dispatch.wakeup import Waker
+from engage.http import make_session
+from handlers import base as handler_base
+from handlers.base import FetchError, Record
+from logs import log
+from prepare import prepare
+from store.queue import FetchJob, FetchQueue
+
+logger = logging.getLogger("leadrelay.fetch")
+
+
+class FetchPool:
+    """A loop that claims `fetching` leads under the leader's epoch and fetches them on worker threads."""
+
+    def __init__(self, engine, sources: dict, dispatch: dict, lease, waker: Waker, workers: int = 4):
+        """`sources` are the configured sources by name; `lease` is the leader's (for the epoch)."""
+        self.queue = FetchQueue(engine)
+        self.sources, self.cfg, self.lease, self.waker = sources, dispatch, lease, waker
+        self.event = waker.subscribe()
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="leadrelay-fetch")
+        self.local = threading.local()
+        self.limiters: dict[str, RateLimiter] = {}
+        self.inflight: set[int] = set()
+        self.lock = threading.Lock()
+        self.rng = random.Random()
+        self.workers = workers
+
+    def run(self, stop: threading.Event) -> None:
+        """Claim and fetch until stopped; idle waits end early on a wake-up."""
+        while not stop.is_set():
+            epoch = self.lease.epoch
+            jobs: list[FetchJob] = []
+            if epoch is not None:
+                with self.lock:
+                    room = self.workers * 2 - len(self.inflight)
+                if room > 0:
+                    try:
+                        jobs = self.queue.claim(epoch, self.lease.holder, room, claim_ttl=self.cfg["lease_seconds"] * 15)
+                    except Exception as exc:
+                        log(logger, logging.WARNING, "fetch claim failed", error=str(exc))
+            for job in jobs:
+                with self.lock:
+                    self.inflight.add(job.id)
+                self.pool.submit(self._run_job, epoch, job)
+            if not jobs:
+                self.event.wait(self.cfg["poll_interval"])
+                self.event.clear()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _session(self):
+        """One HTTP session per worker thread."""
+        if not hasattr(self.local, "session"):
+            self.local.session = make_session(pool_maxsize=4)
+        return self.local.session
+
+    def _limiter(self, source_name: str, stype) -> RateLimiter | None:
+        """The sender's own API limit, per source (e.g. HubSpot 100 / 10 s)."""
+        rate = getattr(stype, "fetch_rate", None)
+        if not rate:
+            return None
+        with self.lock:
+            if source_name not in self.limiters:
+                self.limiters[source_name] = RateLimiter([(int(rate[0]), float(rate[1]))])
+            return self.limiters[source_name]
+
+    def _run_job(self, epoch: int, job: FetchJob) -> None:
+        """Fetch one record, map and route it, and store the outcome (fenced by epoch)."""
+        try:
+            self._fetch_one(epoch, job)
+        except Exception as exc:  # never lose the job: it is retried after a backoff
+            log(logger, logging.ERROR, "fetch crashed", lead_id=job.id, error=repr(exc))
+            self._fail(epoch, job, f"crash: {exc!r}", retryable=job.claims < self.cfg["max_claims"])
+        finally:
+            with self.lock:
+                self.inflight.discard(job.id)
+
+    def _fetch_one(self, epoch: int, job: FetchJob) -> None:
+        """The fetch itself."""
+        source = self.sources.get(job.source)
+        if source is None:
+            self._fail(epoch, job, f"source {job.source!r} is no longer configured", retryable=False)
+            return
+        stype = handler_base.get(source.type)
+        limiter = self._limiter(source.name, stype)
+        while limiter is not None and (wait := limiter.try_acquire()) > 0:
+            time.sleep(min(wait, 1.0))
+        try:
+            fetched = stype.fetch(source.settings, Record(key=None, fields=job.record, fetch=job.fetch), self._session())
+        except FetchError as exc:
+            self._fail(epoch, job, str(exc), retryable=exc.retryable)
+            return
+        item = prepare(source, fetched, job.received_at, check_events=False)
+        status = self.queue.complete(epoch, job.id, item)
+        log(logger, logging.INFO, "record fetched", source=source.name, lead_id=job.id, status=status)
+        if status == "queued":
+            self.waker.wake()
+
+    def _fail(self, epoch: int, job: FetchJob, error: str, retryable: bool) -> None:
+        """Retry with backoff and jitter, or settle invalid (permanent) / dead (budget spent)."""
+        if not retryable:
+            self.queue.fail(epoch, job.id, error, delay=None)
+            log(logger, logging.WARNING, "fetch failed permanently", lead_id=job.id, error=error)
+            return
+        if time.time() - job.received_at > self.cfg["retry_budget"]:
+            self.queue.fail(epoch, job.id, error, delay=0.0, dead=True)
+            return
+        delay = min(self.cfg["backoff_cap"], self.cfg["backoff_base"] * 2 ** min(job.attempts, 20))
+        delay *= 0.5 + self.rng.random() / 2
+        self.queue.fail(epoch, job.id, error, delay=delay)
+        log(logger, logging.WARNING, "fetch will be retried", lead_id=job.id, error=error, delay=round(delay, 2))

@@ -1,0 +1,108 @@
+"""The fetch pool: id-only records are completed from the sender's API off the request path."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+from werkzeug.wrappers import Request, Response
+
+from app import start_dispatcher
+from engage.fake_server import FakeServer
+from handlers.base import FetchError, Record, SourceType, register
+from harness.processes import wait_for
+
+
+class ContactsAPI:
+    """A tiny sender API: contacts by id, with switchable failures."""
+
+    def __init__(self):
+        """Two contacts and no faults."""
+        self.contacts = {"1": {"id": "1", "phone": "303-555-0142", "name": "Ada Example"},
+                         "2": {"id": "2", "phone": "303-555-0143", "name": "Grace Hopper"}}
+        self.fail_next = 0
+        self.calls = 0
+
+    def __call__(self, environ, start_response):
+        """GET /contacts/<id>."""
+        request = Request(environ)
+        self.calls += 1
+        if self.fail_next:
+            self.fail_next -= 1
+            return Response("busy", status=503)(environ, start_response)
+        contact = self.contacts.get(request.path.rsplit("/", 1)[-1])
+        if contact is None:
+            return Response("{}", status=404)(environ, start_response)
+        return Response(json.dumps(contact), mimetype="application/json")(environ, start_response)
+
+
+@register
+class IdsOnly(SourceType):
+    """A test sender that posts {"ids": [...]} and needs each contact fetched."""
+
+    name = "test_ids_only"
+    fetch_rate = (50, 1.0)
+
+    def parse(self, source, request):
+        """One id-only record per id."""
+        body = json.loads(request.body)
+        return [Record(key=f"evt-{i}", fields={"id": i}, fetch={"id": i}) for i in body["ids"]]
+
+    def fetch(self, source, record, session):
+        """GET the contact from the API named in the options."""
+        try:
+            response = session.get(f"{source.options['api']}/contacts/{record.fetch['id']}", timeout=2)
+        except requests.RequestException as exc:
+            raise FetchError(str(exc))
+        if response.status_code == 404:
+            raise FetchError("contact not found", retryable=False)
+        if response.status_code != 200:
+            raise FetchError(f"API answered {response.status_code}")
+        return Record(key=None, fields=response.json())
+
+
+
+
+@pytest.fixture
+def api():
+    """The sender API on a real socket."""
+    app = ContactsAPI()
+    server = FakeServer(app).start()
+    app.url = server.url
+    yield app
+    server.stop()
+
+
+def config(api_url):
+    """A source of the test type."""
+    return f"""
+dispatch:
+  backoff_base: 0.1
+  backoff_cap: 0.3
+sources:
+  ids:
+    type: test_ids_only
+    token: t
+    priority: IMMEDIATE
+"""
+
+
+def test_id_only_records_are_fetched_mapped_and_delivered(db_url, make_app, api):
+    """202 `fetching` at once; the pool fetches (retrying a 503), maps, queues and the lead is delivered;
+    an unknown id settles `invalid` with the reason."""
+    app = make_app(config(api.url), db_url)
+    app.extensions["leadrelay"].settings.file.sources["ids"].settings.options = {"api": api.url}
+    api.fail_next = 1
+    client = app.test_client()
+    response = client.post("/webhooks/ids", data=json.dumps({"ids": ["1", "2", "404"]}),
+                           headers={"X-Leadrelay-Token": "t", "Content-Type": "application/json"})
+    assert response.status_code == 202
+    assert [e["status"] for e in response.json["leads"]] == ["fetching"] * 3
+    assert api.calls == 0  # nothing fetched on the request path
+    start_dispatcher(app)
+    queue = app.extensions["leadrelay"].queue
+    wait_for(lambda: queue.counts() == {"delivered": 2, "invalid": 1}, 15, message="fetched and delivered")
+    delivered = {l["extern_id"]: l for l in queue.list(status="delivered")}
+    assert delivered["1"]["lead"]["firstName"] == "Ada" and delivered["1"]["lead"]["leadPhone"] == "3035550142"
+    invalid = queue.list(status="invalid")[0]
+    assert "contact not found" in json.dumps(invalid["errors"])
