@@ -1,33 +1,46 @@
-"""Sliding-window limiter for the lead loader (30/10 s and 120/60 s documented; headroom below)."""
+"""Lead-loader budget: hard sliding windows (27/10 s, 110/60 s by default, under Engage's 30/120) plus
+pacing, so a burst is carried by full batches instead of spending the window on tiny calls."""
 from __future__ import annotations
 
 import collections
 import threading
 import time
+from typing import Callable
 
 
 class RateLimiter:
-    """Reserve a call slot before each lead-loader call; a 429 pauses and shrinks the budget."""
+    """Reserve a slot before each call; a 429 pauses every call and shrinks the budget for a while."""
 
-    def __init__(self, windows: list[tuple[int, float]], clock=time.monotonic):
-        """`windows` is [(max_calls, seconds), ...], all of which must hold."""
+    def __init__(self, windows: list[tuple[int, float]], clock=time.monotonic,
+                 on_call: Callable[[], None] | None = None):
+        """`windows` is [(max_calls, seconds), ...], all of which must hold; `on_call` persists each call."""
         self.windows = [[limit, span] for limit, span in windows]
         self.base = [limit for limit, _ in windows]
         self.clock = clock
+        self.on_call = on_call
         self.calls: collections.deque[float] = collections.deque()
         self.paused_until = 0.0
         self.lock = threading.Lock()
 
-    def wait_time(self) -> float:
-        """Seconds until a call is allowed (0 when a slot is free now)."""
+    def preload(self, ages: list[float]) -> None:
+        """Seed the windows with calls a predecessor made `ages` seconds ago (failover)."""
         with self.lock:
-            return self._wait_time(self.clock())
+            now = self.clock()
+            self.calls = collections.deque(sorted(now - age for age in ages))
 
-    def _wait_time(self, now: float) -> float:
-        """Compute the wait with the lock held."""
+    def _trim(self, now: float) -> None:
+        """Forget calls older than the longest window."""
         longest = max(span for _, span in self.windows)
         while self.calls and self.calls[0] <= now - longest:
             self.calls.popleft()
+
+    def _used(self, now: float, span: float) -> int:
+        """Calls inside the last `span` seconds."""
+        return sum(1 for t in self.calls if t > now - span)
+
+    def _wait_time(self, now: float) -> float:
+        """Seconds until a call fits every window (lock held)."""
+        self._trim(now)
         wait = max(0.0, self.paused_until - now)
         for limit, span in self.windows:
             recent = [t for t in self.calls if t > now - span]
@@ -36,14 +49,44 @@ class RateLimiter:
                 wait = max(wait, recent[len(recent) - limit] + span - now)
         return wait
 
+    def wait_time(self) -> float:
+        """Seconds until a call is allowed (0 when a slot is free now)."""
+        with self.lock:
+            return self._wait_time(self.clock())
+
+    def pace(self) -> float:
+        """Seconds a PARTIAL batch should wait after the previous call (full batches never wait).
+
+        While a window is less than a quarter used, calls go at once (a lone hot lead is posted
+        the moment it arrives). Past that, partial batches are spaced so the window's remaining
+        calls last until it rolls over, leaving room for the full batches a burst produces.
+        """
+        with self.lock:
+            now = self.clock()
+            self._trim(now)
+            spacing = 0.0
+            for limit, span in self.windows:
+                used = self._used(now, span)
+                if used >= limit / 4:
+                    spacing = max(spacing, 1.5 * span / limit)
+            return spacing
+
+    def since_last(self) -> float:
+        """Seconds since the last reserved call (infinite when none)."""
+        with self.lock:
+            return self.clock() - self.calls[-1] if self.calls else float("inf")
+
     def try_acquire(self) -> float:
         """Take a slot and return 0, or return how long to wait before trying again."""
         with self.lock:
             now = self.clock()
             wait = self._wait_time(now)
-            if wait <= 0:
-                self.calls.append(now)
-            return wait
+            if wait > 0:
+                return wait
+            self.calls.append(now)
+        if self.on_call is not None:
+            self.on_call()
+        return 0.0
 
     def throttled(self, retry_after: float | None, backoff: float) -> float:
         """Engage said 429: pause every call and shrink the budget by a tenth (never below a third)."""

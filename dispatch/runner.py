@@ -14,6 +14,7 @@ from typing import Callable
 
 from dispatch.fetcher import FetchPool
 from dispatch.ratelimit import RateLimiter
+from store.ratelog import RateLog
 from dispatch.wakeup import Waker
 from handlers import base as handler_base
 from engage.errors import AuthError, BatchRejected, CampaignError, EngageError, Throttled, Unavailable
@@ -41,7 +42,9 @@ def identity() -> str:
 
 
 class Dispatcher:
-    """Runs the dispatch loop; `run(stop)` returns after a graceful shutdown."""
+    """Leader election and lease renewal in `run()`; one worker thread per lane does the sending."""
+
+    LANES = ("IMMEDIATE", "NORMAL")
 
     def __init__(self, engine, dispatch: dict, make_backend: Callable[[Lease], Backend], waker: Waker,
                  holder: str | None = None, rng: random.Random | None = None, sources: dict | None = None):
@@ -52,47 +55,56 @@ class Dispatcher:
         self.holder = holder or identity()
         self.queue = Queue(engine)
         self.lease = Lease(engine, self.holder, dispatch["lease_seconds"])
-        self.limiter = RateLimiter([(dispatch["rate_limit_10s"], 10.0), (dispatch["rate_limit_60s"], 60.0)])
+        self.ratelog = RateLog(engine)
+        self.limiter = RateLimiter([(dispatch["rate_limit_10s"], 10.0), (dispatch["rate_limit_60s"], 60.0)],
+                                   on_call=lambda: self.ratelog.record("loader"))
         self.rng = rng or random.Random()
         self.backend: Backend | None = None
         self.renewed_at = 0.0
-        self.account_hold_until = 0.0
+        self.account_hold_until = 0.0  # auth failing: nothing is claimed until the probe
+        self.outage_until = 0.0  # Engage unreachable: nothing is claimed until the probe
+        self.outage_failures = 0
         self.campaign_holds: dict[str, float] = {}  # campaign → time of the next probe
         self.hold_failures: dict[str, int] = {}
         self.state = None
+        self.lock = threading.Lock()
+        self.lane_events = {"IMMEDIATE": waker.event, "NORMAL": waker.subscribe()}
+        self.busy_since: dict[str, float | None] = {lane: None for lane in self.LANES}
+        self.lanes_stop = threading.Event()
 
-    # ------------------------------------------------------------------ loop
+    # ------------------------------------------------------------------ leadership
 
     def run(self, stop: threading.Event) -> None:
-        """Stand by until leader, then dispatch until `stop`; release the lease on the way out."""
+        """Stand by until leader, then keep the lease while the lanes send; release it on the way out."""
         poll = self.cfg["poll_interval"]
         log(logger, logging.INFO, "dispatcher starting", holder=self.holder)
-        fetch_thread = None
+        threads = [threading.Thread(target=self._lane_loop, args=(lane,), name=f"leadrelay-lane-{lane.lower()}",
+                                    daemon=True) for lane in self.LANES]
         if any(hasattr(handler_base.get(s.type), "fetch") for s in self.sources.values()):
             pool = FetchPool(self.engine, self.sources, self.cfg, self.lease, self.waker)
-            fetch_thread = threading.Thread(target=pool.run, args=(stop,), name="leadrelay-fetch-loop", daemon=True)
-            fetch_thread.start()
+            threads.append(threading.Thread(target=pool.run, args=(self.lanes_stop,), name="leadrelay-fetch-loop",
+                                            daemon=True))
+        started = False
         try:
             while not stop.is_set():
                 if self.lease.epoch is None:
                     if not self._become_leader():
-                        self.waker.wait(min(poll, self.cfg["lease_seconds"] / 4))
+                        stop.wait(min(poll, self.cfg["lease_seconds"] / 4))
                         continue
-                if not self._keep_lease():
-                    continue
-                try:
-                    worked = self.step()
-                except Exception as exc:  # never let one bad iteration kill the loop
-                    log(logger, logging.ERROR, "dispatch step failed", error=str(exc))
-                    worked = False
-                    stop.wait(0.5)
-                if not worked:
-                    self.waker.wait(min(poll, self.cfg["lease_seconds"] / 4))
+                    if not started:
+                        for thread in threads:
+                            thread.start()
+                        started = True
+                self._keep_lease()
+                stop.wait(self.cfg["lease_seconds"] / 8)
         finally:
-            # Calls already sent have been settled by step() (it is synchronous), so the
-            # lease can go now and a standby starts at once.
-            if fetch_thread is not None:
-                fetch_thread.join(10)
+            # Graceful stop: lanes stop claiming, the call in flight finishes and settles,
+            # then the lease goes so a standby starts at once.
+            self.lanes_stop.set()
+            self.waker.wake()
+            for thread in threads:
+                if thread.is_alive():
+                    thread.join(self.cfg["lease_seconds"] * 2 + 5)
             self.lease.release()
             IS_LEADER.set(0)
             if self.backend:
@@ -100,13 +112,15 @@ class Dispatcher:
             log(logger, logging.INFO, "dispatcher stopped", holder=self.holder)
 
     def _become_leader(self) -> bool:
-        """Try the lease; on success build the backend and lift holds left by a predecessor."""
+        """Try the lease; on success build the backend, inherit the rate windows, lift old holds."""
         epoch = self.lease.acquire()
         if epoch is None:
             return False
         self.renewed_at = time.monotonic()
         IS_LEADER.set(1)
         log(logger, logging.INFO, "dispatcher is leader", holder=self.holder, epoch=epoch)
+        # The predecessor's calls of the last minute still count against Engage's windows.
+        self.limiter.preload(self.ratelog.ages("loader"))
         if self.backend is None:
             self.backend = self.make_backend(self.lease)
         self._set_state("sandbox" if self.backend.sandbox else "ok")
@@ -114,45 +128,85 @@ class Dispatcher:
         released = self.queue.release_held()
         if released:
             log(logger, logging.INFO, "held leads re-queued after takeover", count=released)
+        self.waker.wake()
         return True
 
-    def _keep_lease(self) -> bool:
-        """Renew the lease from the loop's own progress (a hung call cannot keep a dead loop leader)."""
-        if time.monotonic() - self.renewed_at < self.cfg["lease_seconds"] / 4:
-            return True
+    def _keep_lease(self) -> None:
+        """Renew from the lanes' progress: a lane stuck in one call past half the lease stops renewal."""
+        now = time.monotonic()
+        if now - self.renewed_at < self.cfg["lease_seconds"] / 4:
+            return
+        stuck = [lane for lane, since in self.busy_since.items()
+                 if since is not None and now - since > self.cfg["lease_seconds"] * 0.75]
+        if stuck:
+            log(logger, logging.ERROR, "a lane is stuck; not renewing the lease", lanes=stuck)
+            return
         if self.lease.renew():
-            self.renewed_at = time.monotonic()
-            return True
+            self.renewed_at = now
+            return
         IS_LEADER.set(0)
         log(logger, logging.WARNING, "dispatcher lost the lease", holder=self.holder)
-        return False
 
-    # ------------------------------------------------------------------ one step
+    # ------------------------------------------------------------------ lanes
 
-    def step(self) -> bool:
-        """Send one batch if one is due; return whether anything was done."""
+    def _lane_loop(self, lane: str) -> None:
+        """Send this lane's leads while leader; IMMEDIATE never waits behind a NORMAL call."""
+        event = self.lane_events[lane]
+        while not self.lanes_stop.is_set():
+            try:
+                pause = self.step(lane) if self.lease.epoch is not None else self.cfg["poll_interval"]
+            except Exception as exc:  # never let one bad iteration kill the lane
+                log(logger, logging.ERROR, "dispatch step failed", lane=lane, error=repr(exc))
+                pause = 0.5
+            finally:
+                self.busy_since[lane] = None
+            if pause > 0:
+                event.wait(pause)
+                event.clear()
+
+    def step(self, lane: str = "IMMEDIATE") -> float:
+        """Send one batch of `lane` if one is due; return how long to idle (0: go again at once)."""
         now = time.time()
-        if now < self.account_hold_until:
-            return False
+        gate = max(self.account_hold_until, self.outage_until)
+        if now < gate:
+            return min(gate - now, self.cfg["poll_interval"])
         self._probe_campaign_holds(now)
         wait = self.limiter.wait_time()
         if wait > 0:
             # While we wait, more leads arrive and join the next (bigger) batch.
-            time.sleep(min(wait, self.cfg["lease_seconds"] / 4))
-            return True
-        claimed = self._claim_lane("IMMEDIATE")
-        if not claimed and self._normal_due():
-            claimed = self._claim_lane("NORMAL")
-        if not claimed:
-            return False
+            return min(wait, 0.25)
+        due = self._due_count(lane)
+        if due == 0:
+            return self.cfg["poll_interval"]
+        full = due >= self.cfg["batch_size"]
+        if not full:
+            if lane == "NORMAL" and not self._normal_timer_due():
+                return 0.1
+            # Partial batches are paced once the window is busy; full batches go at once.
+            remaining = self.limiter.pace() - self.limiter.since_last()
+            if remaining > 0:
+                return min(remaining, 0.1)
+        self.busy_since[lane] = time.monotonic()
+        claimed = self._claim_lane(lane)
         for group in self._groups(claimed):
             if self.lease.epoch is None:
                 break
             while (wait := self.limiter.try_acquire()) > 0:
-                time.sleep(min(wait, 0.5))
-                self._keep_lease()
+                time.sleep(min(wait, 0.25))
             self._send(group)
-        return True
+        return 0.0
+
+    def _due_count(self, lane: str) -> int:
+        """How many leads of the lane could be claimed now (capped at one batch)."""
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            return int(conn.execute(text(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM leads WHERE priority=:p "
+                "AND ((status IN ('queued','retrying') AND next_attempt_at <= :now) "
+                "OR (status='sending' AND claim_epoch < :epoch)) LIMIT :n) due"),
+                {"p": lane, "now": time.time(), "epoch": self.lease.epoch or 0,
+                 "n": self.cfg["batch_size"]}).scalar())
 
     def _claim_lane(self, priority: str) -> list[ClaimedLead]:
         """Claim due leads of one lane, killing poison leads that crashed too often."""
@@ -169,20 +223,17 @@ class Dispatcher:
             claimed = [c for c in claimed if c.claims <= self.cfg["max_claims"]]
         return claimed
 
-    def _normal_due(self) -> bool:
-        """NORMAL leads go out when a full batch waits or the oldest has waited `normal_batch_delay`."""
+    def _normal_timer_due(self) -> bool:
+        """A partial NORMAL batch goes once its oldest lead has waited `normal_batch_delay`."""
         from sqlalchemy import text
 
         with self.engine.connect() as conn:
-            row = conn.execute(text(
-                "SELECT COUNT(*), MIN(received_at) FROM leads WHERE priority='NORMAL' "
+            oldest = conn.execute(text(
+                "SELECT MIN(received_at) FROM leads WHERE priority='NORMAL' "
                 "AND ((status IN ('queued','retrying') AND next_attempt_at <= :now) "
                 "OR (status='sending' AND claim_epoch < :epoch))"),
-                {"now": time.time(), "epoch": self.lease.epoch or 0}).first()
-        count, oldest = row[0], row[1]
-        if not count:
-            return False
-        return count >= self.cfg["batch_size"] or (time.time() - oldest) >= self.cfg["normal_batch_delay"]
+                {"now": time.time(), "epoch": self.lease.epoch or 0}).scalar()
+        return oldest is not None and (time.time() - oldest) >= self.cfg["normal_batch_delay"]
 
     def _groups(self, claimed: list[ClaimedLead]) -> list[list[ClaimedLead]]:
         """Coalesce leads sharing campaign and load options; never two equal phones or externIds in one call."""
@@ -251,7 +302,13 @@ class Dispatcher:
         except Unavailable as exc:
             ENGAGE_CALLS.labels("unavailable").inc()
             self._set_state("degraded", str(exc))
-            self._retry(batch, f"Engage unavailable: {exc}")
+            # An outage is account-wide: every lead waits for one probe instead of each backing
+            # off on its own, so the queue drains the moment Engage answers again.
+            with self.lock:
+                self.outage_failures += 1
+                delay = self._backoff(self.outage_failures - 1, cap=min(30.0, self.cfg["backoff_cap"]))
+                self.outage_until = max(self.outage_until, time.time() + delay)
+            self._retry(batch, f"Engage unavailable: {exc}", delay=delay)
             return
         except EngageError as exc:
             ENGAGE_CALLS.labels("error").inc()
@@ -270,6 +327,7 @@ class Dispatcher:
         self._set_state("sandbox" if backend.sandbox else "ok")
         self.hold_failures.pop(campaign, None)
         self.hold_failures.pop("__account__", None)
+        self.outage_failures = 0
         settlements = []
         for lead in batch:
             if lead.extern_id in result.rejected:
@@ -291,9 +349,9 @@ class Dispatcher:
         for _ in batch:
             DISPATCHED.labels(status, str(bool(self.backend and self.backend.sandbox)).lower()).inc()
 
-    def _backoff(self, attempts: int) -> float:
+    def _backoff(self, attempts: int, cap: float | None = None) -> float:
         """Exponential backoff with jitter, capped."""
-        base, cap = self.cfg["backoff_base"], self.cfg["backoff_cap"]
+        base, cap = self.cfg["backoff_base"], cap if cap is not None else self.cfg["backoff_cap"]
         delay = min(cap, base * (2 ** min(attempts, 20)))
         return delay * (0.5 + self.rng.random() / 2)
 

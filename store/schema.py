@@ -114,3 +114,14 @@ holds = Table(
     Column("probe_at", Float, nullable=False),
     Column("failures", Integer, nullable=False, default=1),
 )
+
+# Lead-loader calls and token exchanges of the last minute, timed by the database clock, so a
+# new leader inherits its predecessor's rate windows instead of starting a fresh burst.
+rate_events = Table(
+    "rate_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False),  # loader | exchange
+    Column("at", Float, nullable=False),
+    Index("ix_rate_events_kind_at", "kind", "at"),
+)

@@ -1,0 +1,34 @@
+"""Rate windows in the database: every lead-loader call and token exchange, timed by the database clock."""
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from store.db import now_sql
+
+KEEP_SECONDS = 120.0  # longer than the longest window (60 s)
+
+
+class RateLog:
+    """Append-only log of rate-limited calls; the leader reads it once at takeover."""
+
+    def __init__(self, engine: Engine):
+        """Prepare dialect-specific SQL."""
+        self.engine = engine
+        self._now = now_sql(engine)
+        self._writes = 0
+
+    def ages(self, kind: str, within: float = 60.0) -> list[float]:
+        """Seconds since each `kind` event of the last `within` seconds (oldest first)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(text(f"SELECT {self._now} - at FROM rate_events WHERE kind=:k "
+                                     f"AND at > {self._now} - :w ORDER BY at"), {"k": kind, "w": within}).fetchall()
+        return [float(r[0]) for r in rows]
+
+    def record(self, kind: str) -> None:
+        """Log one event now; purge old rows now and then."""
+        with self.engine.begin() as conn:
+            conn.execute(text(f"INSERT INTO rate_events (kind, at) VALUES (:k, {self._now})"), {"k": kind})
+            self._writes += 1
+            if self._writes % 100 == 0:
+                conn.execute(text(f"DELETE FROM rate_events WHERE at < {self._now} - :keep"), {"keep": KEEP_SECONDS})
