@@ -134,18 +134,25 @@ def leads_list(status, source, limit, as_json):
 
 @leads_cli.command("replay")
 @click.option("--id", "ids", multiple=True, type=int, help="lead id (repeatable)")
-@click.option("--status", type=click.Choice(["dead", "rejected", "held"]))
+@click.option("--status", type=click.Choice(["dead", "rejected", "held", "invalid"]))
 @click.option("--source")
 @click.option("--since", help="ISO time, UTC unless a zone is given")
 @click.option("--until", help="ISO time")
 def leads_replay(ids, status, source, since, until):
-    """Re-queue dead, rejected or held leads chosen by id, status, source and time range."""
+    """Re-queue dead, rejected or held leads; re-map invalid ones with the current config."""
+    from replay import replay
+
     if not (ids or status or source or since or until):
         raise click.UsageError("choose leads with --id, --status, --source, --since or --until")
-    replayed = _runtime().queue.replay(ids=ids, status=status, source=source,
-                                       since=_parse_time(since), until=_parse_time(until))
-    _runtime().waker.wake()
-    click.echo(f"re-queued {len(replayed)} lead(s): {', '.join(map(str, replayed[:50]))}")
+    result = replay(_runtime(), ids=ids, status=status, source=source,
+                    since=_parse_time(since), until=_parse_time(until))
+    requeued = result["requeued"]
+    click.echo(f"re-queued {len(requeued)} lead(s): {', '.join(map(str, requeued[:50]))}")
+    if result["remapped"] or result["still_invalid"]:
+        click.echo(f"re-mapped {len(result['remapped'])} invalid lead(s): "
+                   + ", ".join(f"{r['id']}→{r['status']}" for r in result["remapped"][:50]))
+    for item in result["still_invalid"][:50]:
+        click.echo(f"still invalid: lead {item['id']}: {item['reason']}", err=True)
 
 
 @config_cli.command("check")

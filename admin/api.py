@@ -52,16 +52,21 @@ def get_event(event_id: int):
 
 @bp.post("/leads/<int:lead_id>/replay")
 def replay_lead(lead_id: int):
-    """Re-queue a dead, rejected or held lead."""
+    """Re-queue a dead, rejected or held lead; re-map an invalid one with the current config."""
+    from replay import replay
+
     runtime = current_app.extensions["leadrelay"]
     lead = runtime.queue.get(lead_id)
     if lead is None:
         abort(404)
-    ids = runtime.queue.replay(ids=[lead_id])
-    if not ids:
+    if lead["status"] not in ("dead", "rejected", "held", "invalid"):
         response = jsonify({"error": "not_replayable", "status": lead["status"],
-                            "detail": "only dead, rejected or held leads can be replayed"})
+                            "detail": "only dead, rejected, held or invalid leads can be replayed"})
         response.status_code = 409
         return response
-    runtime.waker.wake()
-    return jsonify({"replayed": ids})
+    result = replay(runtime, ids=[lead_id], status=lead["status"])
+    if result["still_invalid"]:
+        response = jsonify({"error": "still_invalid", "detail": result["still_invalid"][0]["reason"]})
+        response.status_code = 422
+        return response
+    return jsonify({"replayed": [lead_id], "status": runtime.queue.get(lead_id)["status"]})

@@ -6,12 +6,13 @@ import logging
 from config import Settings
 from dispatch.runner import Backend
 from engage import fake as fake_engage
-from engage.auth import ApiTokenAuth, RingCentralJWTAuth, TokenState
+from engage.auth import ApiTokenAuth, ExchangeBudget, RingCentralJWTAuth, TokenState
 from engage.campaigns import CampaignDirectory
 from engage.client import EngageClient
 from engage.http import make_session
 from logs import log
 from store.lease import Lease, LeaseTokenStore
+from store.ratelog import RateLog
 
 logger = logging.getLogger("leadrelay.engage")
 
@@ -22,7 +23,23 @@ def engage_timeouts(lease_seconds: float) -> tuple[float, float]:
     return min(2.0, half), half
 
 
-def live_client(settings: Settings, token_store, timeouts: tuple[float, float]) -> EngageClient:
+class PersistentExchangeBudget(ExchangeBudget):
+    """The 5-per-minute exchange budget, counted in the database so a new leader inherits it."""
+
+    def __init__(self, ratelog: RateLog):
+        """Seed the window with the exchanges made in the last minute (by any leader)."""
+        super().__init__()
+        self.ratelog = ratelog
+        now = self._clock()
+        self._stamps.extend(sorted(now - age for age in ratelog.ages("exchange", self.window)))
+
+    def acquire(self) -> None:
+        """Spend one exchange (or raise ExchangeThrottled) and record it."""
+        super().acquire()
+        self.ratelog.record("exchange")
+
+
+def live_client(settings: Settings, token_store, timeouts: tuple[float, float], budget=None) -> EngageClient:
     """An Engage client for the configured account (JWT grant + exchange, or legacy API token)."""
     session = make_session()
     if settings.engage_api_token:
@@ -32,6 +49,7 @@ def live_client(settings: Settings, token_store, timeouts: tuple[float, float]) 
             server_url=settings.ringcentral_server_url, engage_base_url=settings.engage_base_url,
             client_id=settings.ringcentral_client_id, client_secret=settings.ringcentral_client_secret,
             jwt=settings.ringcentral_jwt, store=token_store, session=session, timeout=timeouts,
+            exchange_budget=budget,
         )
     return EngageClient(settings.engage_base_url, settings.engage_account_id, auth,
                         api_prefix=settings.engage_api_prefix, session=session,
@@ -58,16 +76,17 @@ def make_backend_factory(settings: Settings, engine):
     def build(lease: Lease) -> Backend:
         """Create the client with the token kept in the lease row (a new leader reuses it)."""
         store = LeaseTokenStore(engine, lease, decode=TokenState.from_dict, encode=lambda s: s.to_dict())
+        budget = PersistentExchangeBudget(RateLog(engine))
         if settings.sandbox:
             fake, server = start_sandbox(settings)
             auth = RingCentralJWTAuth(
                 server_url=server.url, engage_base_url=server.url, client_id=fake_engage.DEFAULT_CLIENT_ID,
                 client_secret=fake_engage.DEFAULT_CLIENT_SECRET, jwt=fake_engage.DEFAULT_JWT,
-                store=store, timeout=timeouts)
+                store=store, timeout=timeouts, exchange_budget=budget)
             client = EngageClient(server.url, fake_engage.DEFAULT_ACCOUNT_ID, auth,
                                   connect_timeout=timeouts[0], read_timeout=timeouts[1])
             return Backend(client=client, directory=CampaignDirectory(client), sandbox=True, close=server.stop)
-        client = live_client(settings, store, timeouts)
+        client = live_client(settings, store, timeouts, budget)
         return Backend(client=client, directory=CampaignDirectory(client), sandbox=False)
 
     return build

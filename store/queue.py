@@ -233,8 +233,6 @@ class FetchQueue:
 
     def complete(self, epoch: int, job_id: int, item) -> str | None:
         """Store the mapped lead (suppression judged now); returns the final status, None if fenced out."""
-        from store.ingest import recently_loaded
-
         with self.engine.begin() as conn:
             owned = conn.execute(text(
                 "SELECT 1 FROM leads WHERE id=:id AND status='fetching' AND claim_epoch=:epoch "
@@ -242,16 +240,7 @@ class FetchQueue:
                 {"id": job_id, "epoch": epoch, "name": NAME}).first()
             if not owned:
                 return None
-            status = item.status
-            if status == "queued" and item.suppress_within > 0 and recently_loaded(conn, item, time.time()):
-                status = "suppressed"
-            conn.execute(leads.update().where(leads.c.id == job_id).values(
-                status=status, priority=item.priority,
-                campaign=None if item.campaign is None else str(item.campaign),
-                extern_id=item.extern_id, lead=None if item.lead is None else json.dumps(item.lead),
-                record=json.dumps(item.record, default=str), errors=None if item.errors is None else json.dumps(item.errors),
-                primary_phone=item.primary_phone, claim_epoch=None, claimed_until=None, next_attempt_at=0.0,
-                updated_at=time.time(), last_error=None))
+            status = apply_prepared(conn, job_id, item)
             if status == "queued" and self.engine.dialect.name == "postgresql":
                 conn.execute(text("NOTIFY leadrelay_leads"))
         return status
@@ -271,3 +260,43 @@ class FetchQueue:
                 f"updated_at={self._now} WHERE id=:id AND status='fetching' AND claim_epoch=:epoch"),
                 {"status": status, "errors": errors, "error": error[:2000], "delay": delay or 0.0, "id": job_id,
                  "epoch": epoch})
+
+
+def apply_prepared(conn, lead_id: int, item) -> str:
+    """Overwrite a lead row with a freshly mapped and routed record (fetch done, or a re-map)."""
+    from store.ingest import recently_loaded
+
+    status = item.status
+    if status == "queued" and item.suppress_within > 0 and recently_loaded(conn, item, time.time()):
+        status = "suppressed"
+    conn.execute(leads.update().where(leads.c.id == lead_id).values(
+        status=status, priority=item.priority, campaign=None if item.campaign is None else str(item.campaign),
+        extern_id=item.extern_id, lead=None if item.lead is None else json.dumps(item.lead),
+        record=json.dumps(item.record, default=str), errors=None if item.errors is None else json.dumps(item.errors),
+        primary_phone=item.primary_phone, claim_epoch=None, claimed_until=None, next_attempt_at=0.0,
+        attempts=0, claims=0, updated_at=time.time(), last_error=None))
+    return status
+
+
+def invalid_leads(engine: Engine, *, ids: Iterable[int] = (), source: str | None = None,
+                  since: float | None = None, until: float | None = None) -> list[dict]:
+    """Invalid leads chosen by id, source and time range, with their stored records."""
+    query = select(leads.c.id, leads.c.source, leads.c.record, leads.c.received_at).where(leads.c.status == "invalid")
+    ids = list(ids)
+    if ids:
+        query = query.where(leads.c.id.in_(ids))
+    if source:
+        query = query.where(leads.c.source == source)
+    if since is not None:
+        query = query.where(leads.c.received_at >= since)
+    if until is not None:
+        query = query.where(leads.c.received_at <= until)
+    with engine.connect() as conn:
+        return [{"id": r.id, "source": r.source, "record": json.loads(r.record or "{}"), "received_at": r.received_at}
+                for r in conn.execute(query.order_by(leads.c.id))]
+
+
+def remap(engine: Engine, lead_id: int, item) -> str:
+    """Store a re-mapped invalid lead; returns its new status."""
+    with engine.begin() as conn:
+        return apply_prepared(conn, lead_id, item)
