@@ -122,7 +122,8 @@ def start_dispatcher(app: Flask) -> threading.Thread:
         dsn = runtime.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         PgListener(dsn, runtime.waker, runtime.stop).start()
     dispatcher = Dispatcher(runtime.engine, settings.file.dispatch, make_backend_factory(settings, runtime.engine),
-                            runtime.waker, sources=settings.file.sources)
+                            runtime.waker, sources=settings.file.sources,
+                            retention_days=settings.file.defaults["retention_days"])
     thread = threading.Thread(target=dispatcher.run, args=(runtime.stop,), name="leadrelay-dispatcher", daemon=True)
     thread.start()
     runtime.dispatcher_thread = thread

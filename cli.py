@@ -155,6 +155,36 @@ def leads_replay(ids, status, source, since, until):
         click.echo(f"still invalid: lead {item['id']}: {item['reason']}", err=True)
 
 
+@leads_cli.command("forget")
+@click.option("--phone", help="any format; normalised like lead phones (US → 10 digits, others E.164)")
+@click.option("--email")
+def leads_forget(phone, email):
+    """Erase a person's data (leads and the raw bodies they came in) on request."""
+    from mappings.lead import normalize_phones
+    from store.retention import forget
+
+    if not (phone or email):
+        raise click.UsageError("give --phone and/or --email")
+    number = None
+    if phone:
+        found = normalize_phones([phone], _runtime().settings.file.defaults["default_region"]).numbers
+        if not found:
+            raise click.UsageError(f"{phone!r} is not a phone number")
+        number = found[0]
+    result = forget(_runtime().engine, phone=number, email=email)
+    click.echo(f"erased personal data of {result['leads']} lead(s) and {result['event_bodies']} raw bod(ies)")
+
+
+@leads_cli.command("purge")
+def leads_purge():
+    """Erase raw bodies and finished leads' personal data older than defaults.retention_days."""
+    from store.retention import purge
+
+    days = _runtime().settings.file.defaults["retention_days"]
+    result = purge(_runtime().engine, days)
+    click.echo(f"retention {days} days: erased {result['event_bodies']} raw bodies, {result['leads']} leads' data")
+
+
 @config_cli.command("check")
 def config_check():
     """Validate leadrelay.yml and the environment; print what would run."""

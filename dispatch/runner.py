@@ -15,6 +15,7 @@ from typing import Callable
 from dispatch.fetcher import FetchPool
 from dispatch.ratelimit import RateLimiter
 from store.ratelog import RateLog
+from store.retention import purge
 from dispatch.wakeup import Waker
 from handlers import base as handler_base
 from engage.errors import AuthError, BatchRejected, CampaignError, EngageError, Throttled, Unavailable
@@ -47,7 +48,8 @@ class Dispatcher:
     LANES = ("IMMEDIATE", "NORMAL")
 
     def __init__(self, engine, dispatch: dict, make_backend: Callable[[Lease], Backend], waker: Waker,
-                 holder: str | None = None, rng: random.Random | None = None, sources: dict | None = None):
+                 holder: str | None = None, rng: random.Random | None = None, sources: dict | None = None,
+                 retention_days: int | None = None):
         """`dispatch` is the validated `dispatch:` config; `make_backend` builds the Engage side once leader;
         `sources` (the configured sources) lets the leader's fetch pool complete id-only records."""
         self.engine, self.cfg, self.make_backend, self.waker = engine, dispatch, make_backend, waker
@@ -71,6 +73,8 @@ class Dispatcher:
         self.lane_events = {"IMMEDIATE": waker.event, "NORMAL": waker.subscribe()}
         self.busy_since: dict[str, float | None] = {lane: None for lane in self.LANES}
         self.lanes_stop = threading.Event()
+        self.retention_days = retention_days
+        self.next_purge = 0.0
 
     # ------------------------------------------------------------------ leadership
 
@@ -97,6 +101,7 @@ class Dispatcher:
                             thread.start()
                         started = True
                 self._keep_lease()
+                self._purge_if_due()
                 stop.wait(self.cfg["lease_seconds"] / 8)
         finally:
             # Graceful stop: lanes stop claiming, the call in flight finishes and settles,
@@ -111,6 +116,18 @@ class Dispatcher:
             if self.backend:
                 self.backend.close()
             log(logger, logging.INFO, "dispatcher stopped", holder=self.holder)
+
+    def _purge_if_due(self) -> None:
+        """The leader erases personal data past retention once an hour (one process does it, not all)."""
+        if self.retention_days is None or time.monotonic() < self.next_purge:
+            return
+        self.next_purge = time.monotonic() + 3600
+        try:
+            result = purge(self.engine, self.retention_days)
+            if any(result.values()):
+                log(logger, logging.INFO, "retention purge", retention_days=self.retention_days, **result)
+        except Exception as exc:
+            log(logger, logging.WARNING, "retention purge failed", error=str(exc))
 
     def _become_leader(self) -> bool:
         """Try the lease; on success build the backend, inherit the rate windows, lift old holds."""
