@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import traceback
 from pathlib import Path
@@ -14,7 +15,10 @@ from bench.scenarios import SCENARIOS, select
 
 def parse(argv=None) -> argparse.Namespace:
     """The command line."""
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split(":", 1)[1].strip())
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark leadrelay on loopback: webhook ack latency, speed-to-lead, and a fake-Engage baseline. "
+                    "Results: a table on stdout and bench/results/latest.json. See docs/benchmarks.md.")
     parser.add_argument("--quick", action="store_true", help="short runs (5 s of load, 50 leads) for a smoke check")
     parser.add_argument("--only", action="append", metavar="NAME",
                         help="run only matching scenarios (repeatable or comma-separated): "
@@ -26,6 +30,7 @@ def parse(argv=None) -> argparse.Namespace:
 def run_one(scenario, profile, pg_problem: str | None) -> Result:
     """Run one scenario, turning a skip or a crash into a result row instead of stopping the suite."""
     started = time.monotonic()
+    load_before = [round(x, 2) for x in os.getloadavg()]
     if scenario.needs_pg and pg_problem:
         result = Result(scenario.name, scenario.title, status="skipped",
                         reason=f"PostgreSQL not reachable: {pg_problem} (set TEST_DATABASE_URL)")
@@ -38,6 +43,8 @@ def run_one(scenario, profile, pg_problem: str | None) -> Result:
             traceback.print_exc()
             result = Result(scenario.name, scenario.title, status="error", reason=f"{type(exc).__name__}: {exc}")
     result.seconds = round(time.monotonic() - started, 1)
+    # The machine is shared: the load just before each scenario says how noisy its numbers may be.
+    result.info["loadavg_before"] = load_before
     return result
 
 
@@ -48,6 +55,8 @@ def main(argv=None) -> int:
     scenarios = select(args.only)
     start = machine.describe()
     print("\n".join(report.machine_lines(start)), flush=True)
+    if start["loadavg"][0] > (start["nproc"] or 1) / 2:
+        print(f"NOTE: the machine is already busy (1-min load {start['loadavg'][0]}); expect inflated tails.", flush=True)
     pg_problem = pg_check() if any(s.needs_pg for s in scenarios) else None
     if pg_problem:
         print(f"PostgreSQL scenarios will be SKIPPED: {pg_problem}", flush=True)

@@ -154,8 +154,10 @@ class Facebook(SourceType):
     name = "facebook"
     retries = True  # Meta wants 200 and retries for 36 h otherwise
     options_schema = FacebookOptions
-    # Conservative: Meta's lead-retrieval limits are per Page and grow with lead volume; 200/h stays well under.
-    fetch_rate = (200, 3600.0)
+    # Meta allows 200 × 24 × (leads created on the Page in 90 days) lead reads per 24 h, so one read
+    # per new lead can never exhaust it; this guard (bursts of 300, then 1/s) only stops replay loops
+    # from hammering the Graph. A limit error is still retried with backoff.
+    fetch_rate = (300, 300.0)
 
     def has_own_auth(self, source: SourceSettings) -> bool:
         """Whether an App Secret is configured."""

@@ -24,6 +24,7 @@ from urllib.parse import quote
 import requests
 from marshmallow import Schema, fields as mfields, validate
 
+from handlers._fetch import get_json
 from handlers.auth import Secrets, as_list, check_timestamp, hmac_digest, sha256_hex
 from handlers.base import (
     AuthFailure, FetchError, Inbound, Malformed, Record, SourceSettings, SourceType, register, secrets_equal,
@@ -51,8 +52,6 @@ FETCH_PROPERTIES = (
 # Events about a contact that no longer exists (or must be forgotten) are never fetched.
 GONE_SUFFIXES = (".deletion", ".privacyDeletion")
 CONTACT_TYPE_ID = "0-1"  # objectTypeId of contacts in generic `object.*` subscriptions
-# (connect, read) seconds; the fetch pool runs off the request path, so a slow API only delays one lead.
-FETCH_TIMEOUT = (3.05, 10.0)
 
 
 class HubSpotOptions(Schema):
@@ -187,7 +186,7 @@ class HubSpot(SourceType):
             _verify_v1_v2(secrets, request)
 
     def parse(self, source: SourceSettings, request: Inbound) -> list[Record]:
-        """One record per workflow body; raise Malformed for anything else."""
+        """A workflow body → one record; a Webhooks-API array → one per event; else Malformed."""
         body = _decode(request.body)
         if isinstance(body, list):
             return [event_record(item) for item in body]
@@ -206,22 +205,14 @@ class HubSpot(SourceType):
             raise FetchError("no access_token configured for this hubspot source", retryable=False)
         base = str(source.options.get("api_base_url") or DEFAULT_API_BASE).rstrip("/")
         url = f"{base}/crm/v3/objects/contacts/{quote(str(target['id']), safe='')}"
-        try:
-            response = session.get(
-                url, params={"properties": ",".join(fetch_properties(source))},
-                headers={"Authorization": f"Bearer {tokens[0]}", "Accept": "application/json"},
-                timeout=FETCH_TIMEOUT,
-            )
-        except requests.RequestException as exc:
-            raise FetchError(f"hubspot API unreachable: {type(exc).__name__}", retryable=True) from exc
-        check_fetch_status(response, f"hubspot contact {target['id']}")
-        try:
-            contact = response.json()
-        except ValueError as exc:
-            raise FetchError("hubspot API answered invalid JSON", retryable=True) from exc
+        contact = get_json(session, url, f"hubspot contact {target['id']}",
+                           {"Authorization": f"Bearer {tokens[0]}"},
+                           {"properties": ",".join(fetch_properties(source))})
         if not isinstance(contact, dict):
             raise FetchError("hubspot API answered an unexpected shape", retryable=True)
-        return Record(key=record.key, fields=contact_fields(contact, record.fields), event=record.event)
+        # The fetch pool may hand over only the stored fields: the event name is read back from them.
+        event = record.event or record.fields.get("subscriptionType") or record.fields.get("eventType")
+        return Record(key=record.key, fields=contact_fields(contact, record.fields), event=event)
 
 
 def event_record(event: Any) -> Record:
@@ -236,7 +227,13 @@ def event_record(event: Any) -> Record:
     object_id = event.get("objectId")
     if object_id not in (None, "") and _is_contact_event(event, kind):
         fetch = {"object": "contact", "id": str(object_id), "portalId": event.get("portalId")}
-    return Record(key=key, fields=dict(event), event=kind, fetch=fetch)
+    fields = dict(event)
+    name = event.get("propertyName")
+    if isinstance(name, str) and name and "propertyValue" in event:
+        # The new value under its property name, so routes can read it before the fetch
+        # (`hs_lead_status: OPEN`); event keys are camelCase, property names lower-case.
+        fields.setdefault(name, event["propertyValue"])
+    return Record(key=key, fields=fields, event=kind, fetch=fetch)
 
 
 def _is_contact_event(event: dict[str, Any], kind: Any) -> bool:
@@ -251,26 +248,16 @@ def _is_contact_event(event: dict[str, Any], kind: Any) -> bool:
 def fetch_properties(source: SourceSettings) -> list[str]:
     """The defaults, the source's `properties` option and plain names its `fields:` mention."""
     names = list(FETCH_PROPERTIES) + list(source.options.get("properties") or [])
+    specs: list[Any] = []
     for spec in source.fields.values():
+        # extendedLeadData maps Engage keys to sender fields: its values count too.
+        specs.extend(spec.values() if isinstance(spec, dict) else [spec])
+    for spec in specs:
         for item in ([spec] if isinstance(spec, str) else spec if isinstance(spec, list) else []):
             # A HubSpot property name has no dots; dotted paths point into the event instead.
             if isinstance(item, str) and item and "." not in item:
                 names.append(item)
     return list(dict.fromkeys(names))
-
-
-def check_fetch_status(response: requests.Response, what: str) -> None:
-    """Raise FetchError for anything but 2xx: 429/5xx retryable, 4xx (404, 401, …) not."""
-    status = response.status_code
-    if 200 <= status < 300:
-        return
-    if status == 429 or status >= 500:
-        retry_after = response.headers.get("Retry-After")
-        hint = f" (Retry-After: {retry_after})" if retry_after else ""
-        raise FetchError(f"{what}: HTTP {status}{hint}", retryable=True)
-    # 404: the contact is gone or merged away; 401/403: the token is wrong or lacks the
-    # crm.objects.contacts.read scope — retrying cannot help until someone fixes the config.
-    raise FetchError(f"{what}: HTTP {status}", retryable=False)
 
 
 def contact_fields(contact: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:

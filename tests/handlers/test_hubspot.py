@@ -197,14 +197,14 @@ def test_parse_flat_custom_body():
 
 
 @pytest.mark.parametrize("body,message", [
-    ((DATA / "webhooks_api_batch.json").read_bytes(), "not supported yet"),
     (b"", "empty body"),
     (b"{not json", "invalid JSON"),
     (b"\xff\xfe", "invalid JSON"),
     (b'"a string"', "JSON object"),
+    (b"42", "array of events"),
 ])
 def test_parse_malformed(body, message):
-    """Batches (for now), empty, broken and non-object bodies are Malformed."""
+    """Empty, broken and non-object, non-array bodies are Malformed."""
     with pytest.raises(Malformed, match=message):
         HUBSPOT.parse(source(), inbound(body))
 

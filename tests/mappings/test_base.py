@@ -157,7 +157,7 @@ def test_default_region_from_source():
 
 def test_unknown_type_uses_generic_defaults():
     """A type without a mapping module maps with the generic defaults."""
-    got = map_record(source("html_form"), Record(key=None, fields={"id": "9", "mobile": "7205550117"}))
+    got = map_record(source("no_mapping_type"), Record(key=None, fields={"id": "9", "mobile": "7205550117"}))
     assert got == {"externId": "9", "leadPhone": "7205550117"}
     assert default_fields("no_such_type") == default_fields("generic")
     assert default_fields("../etc") == default_fields("generic")
