@@ -19,6 +19,11 @@ def replay(runtime, *, ids=(), status: str | None = None, source: str | None = N
             if configured is None:
                 result["still_invalid"].append({"id": row["id"], "reason": f"source {row['source']!r} is not configured"})
                 continue
+            if row["fetch"] is not None:
+                # An id-only record whose fetch failed (e.g. a revoked token): fetch it again.
+                queue_store.refetch(runtime.engine, row["id"])
+                result["remapped"].append({"id": row["id"], "status": "fetching"})
+                continue
             item = prepare(configured, Record(key=None, fields=row["record"]), row["received_at"], check_events=False)
             new_status = queue_store.remap(runtime.engine, row["id"], item)
             if new_status == "invalid":

@@ -53,6 +53,8 @@ def _summarize(result: Result, samples, t0: float, profile: Profile) -> None:
     sent = [s for s in samples if s.sent]
     ok = [s for s in answered if 200 <= s.status < 300]
     result.latency["ack"] = summarize([s.done - s.sent for s in answered])
+    # From the scheduled time: includes any wait for a free sender, so a stalled generator cannot hide latency.
+    result.latency["ack_from_schedule"] = summarize([s.done - s.due for s in answered])
     result.latency["send_lag"] = summarize([s.sent - s.due for s in sent])
     statuses = Counter(str(s.status) if s.status else (s.error or "no answer") for s in samples)
     span = max((s.sent for s in sent), default=t0) - min((s.sent for s in sent), default=t0)

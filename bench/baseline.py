@@ -6,6 +6,7 @@ import time
 
 import requests
 
+from bench import cpu
 from bench.common import Profile, Result, log_dir
 from bench.config_file import HOT_CAMPAIGN
 from bench.stats import summarize
@@ -47,6 +48,8 @@ def run(name: str, title: str, profile: Profile) -> Result:
         headers = {"Authorization": f"Bearer {_token(session, proc.url)}", "Content-Type": "application/json"}
         sent_at, rtt, statuses = {}, [], {}
         budget_end = time.time() + profile.stl_budget
+        meter = cpu.Meter({}, {"fake": proc.proc.pid}, {})
+        meter.start()
         for n in range(profile.stl_warmup + profile.stl_leads):
             if time.time() > budget_end:
                 break
@@ -59,6 +62,7 @@ def run(name: str, title: str, profile: Profile) -> Result:
                 sent_at[f"baseline-{n}"] = sent
                 rtt.append(done - sent)
             time.sleep(profile.stl_pause)
+        cpu_use = meter.stop()
         arrivals = {lead["extern_id"]: lead["received_at"] for lead in proc.leads()}
         stats = proc.stats()
     finally:
@@ -68,5 +72,5 @@ def run(name: str, title: str, profile: Profile) -> Result:
     result.latency["send_to_fake_handler"] = summarize(
         [arrivals[e] - s for e, s in sent_at.items() if e in arrivals])
     result.info.update({"calls": len(rtt), "statuses": statuses, "fake_strict_rate_limits": False,
-                        "fake_loader_429": stats.get("loader_429"), "pause_s": profile.stl_pause})
+                        "fake_loader_429": stats.get("loader_429"), "pause_s": profile.stl_pause, **cpu_use})
     return result

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import time
 import traceback
 from pathlib import Path
@@ -30,7 +29,6 @@ def parse(argv=None) -> argparse.Namespace:
 def run_one(scenario, profile, pg_problem: str | None) -> Result:
     """Run one scenario, turning a skip or a crash into a result row instead of stopping the suite."""
     started = time.monotonic()
-    load_before = [round(x, 2) for x in os.getloadavg()]
     if scenario.needs_pg and pg_problem:
         result = Result(scenario.name, scenario.title, status="skipped",
                         reason=f"PostgreSQL not reachable: {pg_problem} (set TEST_DATABASE_URL)")
@@ -43,8 +41,6 @@ def run_one(scenario, profile, pg_problem: str | None) -> Result:
             traceback.print_exc()
             result = Result(scenario.name, scenario.title, status="error", reason=f"{type(exc).__name__}: {exc}")
     result.seconds = round(time.monotonic() - started, 1)
-    # The machine is shared: the load just before each scenario says how noisy its numbers may be.
-    result.info["loadavg_before"] = load_before
     return result
 
 

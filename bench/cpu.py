@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import resource
+import time
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -68,6 +69,7 @@ class Meter:
         self.groups, self.pids, self.names = groups, pids, names
         self.start_values: dict[str, float] = {}
         self.start_machine = (0.0, 0.0)
+        self.started = 0.0
 
     def _values(self) -> dict[str, float]:
         """Current counters per label."""
@@ -81,12 +83,20 @@ class Meter:
         """Take the first snapshot."""
         self.start_values = self._values()
         self.start_machine = machine_busy()
+        self.started = time.monotonic()
 
     def stop(self) -> dict:
-        """CPU seconds per label since start(), and the machine's busy share in percent of all CPUs."""
+        """CPU seconds per label since start(); machine busy % and the share used by everything else."""
         now = self._values()
         busy, total = machine_busy()
-        out = {f"cpu_s_{k}": round(now[k] - self.start_values.get(k, 0.0), 2) for k in now}
+        window = time.monotonic() - self.started
+        used = {k: now[k] - self.start_values.get(k, 0.0) for k in now}
+        out = {f"cpu_s_{k}": round(v, 2) for k, v in used.items()}
         d_total = total - self.start_machine[1]
-        out["machine_busy_pct"] = round(100.0 * (busy - self.start_machine[0]) / d_total, 1) if d_total else None
+        if d_total and window > 0:
+            machine = 100.0 * (busy - self.start_machine[0]) / d_total
+            ours = 100.0 * sum(used.values()) / (window * (os.cpu_count() or 1))
+            out["machine_busy_pct"] = round(machine, 1)
+            # Other tenants' work on a shared machine: the best single indicator of how noisy a run was.
+            out["others_busy_pct"] = round(max(0.0, machine - ours), 1)
         return out

@@ -52,7 +52,7 @@ def _info_line(info: dict) -> str:
     """The counters a reader needs next to the latencies, in one line."""
     keys = ("achieved_send_rate", "achieved_2xx_rate", "non_2xx", "late_sends", "leads_sent", "non_202",
             "missing_at_fake", "calls", "fake_loader_calls", "fake_loader_429", "fake_leads_accepted",
-            "lead_statuses_after", "service_cpu_ms_per_webhook", "machine_busy_pct", "loadavg_before", "note")
+            "lead_statuses_after", "service_cpu_ms_per_webhook", "machine_busy_pct", "others_busy_pct", "note")
     return "; ".join(f"{k}={info[k]}" for k in keys if k in info)
 
 

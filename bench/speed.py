@@ -5,7 +5,7 @@ import time
 
 import requests
 
-from bench import config_file, databases, stack
+from bench import config_file, cpu, databases, stack
 from bench.common import Profile, Result, log_dir, workdir
 from bench.loadgen import HEADERS
 from bench.payloads import BodyFactory
@@ -63,7 +63,10 @@ def run(name: str, title: str, profile: Profile, db_kind: str, mode: str) -> Res
                 for _, body in warm:
                     sender.send_and_wait(body)
                     time.sleep(profile.stl_pause)
+                meter = _meter(procs, db_kind)
+                meter.start()
                 client = _send_all(sender, measured, profile)
+                cpu_use = meter.stop()
             finally:
                 sender.close()
             fake_leads = procs.fake.leads()
@@ -74,11 +77,20 @@ def run(name: str, title: str, profile: Profile, db_kind: str, mode: str) -> Res
         "database": db_kind, "dispatch_mode": mode, "fake_strict_rate_limits": False,
         "dispatch_rate_limits": config_file.UNTHROTTLED, "pause_s": profile.stl_pause,
         "warmup_leads": profile.stl_warmup, "fake_loader_calls": fake_stats.get("loader_calls"),
-        "fake_loader_429": fake_stats.get("loader_429"), "fake_max_batch": fake_stats.get("max_batch"),
+        "fake_loader_429": fake_stats.get("loader_429"), "fake_max_batch": fake_stats.get("max_batch"), **cpu_use,
     })
     result.target("speed_to_lead", "p50", TARGET_P50_MS)
     result.target("speed_to_lead", "p99", TARGET_P99_MS)
     return result
+
+
+def _meter(procs: stack.Stack, db_kind: str) -> cpu.Meter:
+    """CPU meter over the web (and worker) process groups, the fake and (PostgreSQL) the database."""
+    groups = {"service": procs.web.proc.pid}
+    if procs.worker is not None:
+        groups["worker"] = procs.worker.proc.pid
+    return cpu.Meter(groups, {"fake": procs.fake.proc.pid},
+                     {"postgres_host": "postgres"} if db_kind == "postgresql" else {})
 
 
 def _send_all(sender: Sender, measured: list[tuple[str, bytes]], profile: Profile) -> dict[str, dict]:

@@ -281,7 +281,8 @@ def apply_prepared(conn, lead_id: int, item) -> str:
 def invalid_leads(engine: Engine, *, ids: Iterable[int] = (), source: str | None = None,
                   since: float | None = None, until: float | None = None) -> list[dict]:
     """Invalid leads chosen by id, source and time range, with their stored records."""
-    query = select(leads.c.id, leads.c.source, leads.c.record, leads.c.received_at).where(leads.c.status == "invalid")
+    query = select(leads.c.id, leads.c.source, leads.c.record, leads.c.received_at, leads.c.fetch_spec).where(
+        leads.c.status == "invalid")
     ids = list(ids)
     if ids:
         query = query.where(leads.c.id.in_(ids))
@@ -292,8 +293,17 @@ def invalid_leads(engine: Engine, *, ids: Iterable[int] = (), source: str | None
     if until is not None:
         query = query.where(leads.c.received_at <= until)
     with engine.connect() as conn:
-        return [{"id": r.id, "source": r.source, "record": json.loads(r.record or "{}"), "received_at": r.received_at}
+        return [{"id": r.id, "source": r.source, "record": json.loads(r.record or "{}"), "received_at": r.received_at,
+                 "fetch": json.loads(r.fetch_spec) if r.fetch_spec else None}
                 for r in conn.execute(query.order_by(leads.c.id))]
+
+
+def refetch(engine: Engine, lead_id: int) -> None:
+    """Send an id-only lead whose fetch failed back to the fetch pool (after a token fix)."""
+    with engine.begin() as conn:
+        conn.execute(leads.update().where((leads.c.id == lead_id) & (leads.c.status == "invalid")).values(
+            status="fetching", errors=None, last_error=None, attempts=0, claims=0, next_attempt_at=0.0,
+            claim_epoch=None, claimed_until=None, updated_at=time.time()))
 
 
 def remap(engine: Engine, lead_id: int, item) -> str:

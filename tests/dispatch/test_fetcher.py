@@ -106,3 +106,19 @@ def test_id_only_records_are_fetched_mapped_and_delivered(db_url, make_app, api)
     assert delivered["1"]["lead"]["firstName"] == "Ada" and delivered["1"]["lead"]["leadPhone"] == "3035550142"
     invalid = queue.list(status="invalid")[0]
     assert "contact not found" in json.dumps(invalid["errors"])
+
+
+def test_replay_fetches_a_failed_id_only_record_again(db_url, make_app, api):
+    """A fetch that failed for good (unknown contact) is re-fetched by a replay once the sender has it."""
+    app = make_app(config(api.url), db_url)
+    app.extensions["leadrelay"].settings.file.sources["ids"].settings.options = {"api": api.url}
+    client = app.test_client()
+    client.post("/webhooks/ids", data=json.dumps({"ids": ["3"]}),
+                headers={"X-Leadrelay-Token": "t", "Content-Type": "application/json"})
+    start_dispatcher(app)
+    queue = app.extensions["leadrelay"].queue
+    wait_for(lambda: queue.counts() == {"invalid": 1}, 10, message="fetch failed for good")
+    api.contacts["3"] = {"id": "3", "phone": "303-555-0144", "name": "Katherine Johnson"}
+    result = app.test_cli_runner().invoke(args=["leads", "replay", "--status", "invalid"])
+    assert "3→fetching" in result.output.replace(" ", "") or "→fetching" in result.output
+    wait_for(lambda: queue.counts() == {"delivered": 1}, 15, message="re-fetched and delivered")
