@@ -11,11 +11,9 @@ import yaml
 from environs import Env
 from marshmallow import (
     EXCLUDE,
-    INCLUDE,
     Schema,
     ValidationError,
     fields,
-    post_load,
     validate,
     validates_schema,
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from dataclasses import dataclass
 from typing import Any
 
 from marshmallow import ValidationError, fields
@@ -118,3 +119,36 @@ def check_timestamp(timestamp: float, now: float, tolerance: float = TOLERANCE_S
     """Raise stale_timestamp when `timestamp` (seconds) is more than `tolerance` from `now`."""
     if abs(now - timestamp) > tolerance:
         raise AuthFailure("stale_timestamp", f"timestamp {timestamp:.0f} is outside ±{tolerance:.0f}s")
+
+
+@dataclass(frozen=True)
+class SignedHeader:
+    """A sender's HMAC-in-a-header scheme, declared as data (Typeform, Meta, Google Forms, Webflow…).
+
+    `option` names the config key holding the secret(s); the message is the raw body unless the
+    type passes its own (Webflow signs `timestamp:body`)."""
+
+    option: str
+    header: str
+    encoding: str  # hex | base64
+    prefix: str = ""
+    algorithm: str = "sha256"
+
+    def configured(self, source: SourceSettings) -> bool:
+        """Whether the source has at least one secret for this scheme."""
+        return bool(as_list(source.options.get(self.option)))
+
+    def verify(self, source: SourceSettings, request: Inbound, message: bytes | None = None) -> None:
+        """Raise AuthFailure unless the header carries a valid signature under any configured secret."""
+        secrets = as_list(source.options.get(self.option))
+        if not secrets:
+            # Fail closed: verify() without a secret is a wiring mistake, not a pass.
+            raise AuthFailure("invalid_signature", f"no {self.option} configured")
+        given = request.header(self.header)
+        if not given or not given.strip():
+            raise AuthFailure("missing_signature", f"{self.header} is missing")
+        body = request.body if message is None else message
+        # Every secret is tried (no early exit), so timing does not tell which one is current.
+        results = [verify_hmac(s, body, given, self.algorithm, self.encoding, self.prefix) for s in secrets]
+        if not any(results):
+            raise AuthFailure("invalid_signature", "signature does not match")

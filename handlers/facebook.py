@@ -17,11 +17,12 @@ from typing import Any
 import requests
 from marshmallow import Schema, ValidationError, fields, validate
 
-from handlers.auth import Secrets, as_list, verify_hmac
-from handlers.base import AuthFailure, FetchError, Inbound, Malformed, Record, SourceSettings, SourceType, register, secrets_equal
+from handlers.auth import Secrets, SignedHeader, as_list
+from handlers.base import FetchError, Inbound, Malformed, Record, SourceSettings, SourceType, register, secrets_equal
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 PREFIX = "sha256="
+SIGNATURE = SignedHeader(option="app_secret", header=SIGNATURE_HEADER, encoding="hex", prefix=PREFIX)
 EVENT = "leadgen"
 DEFAULT_API = "https://graph.facebook.com"
 DEFAULT_VERSION = "v21.0"
@@ -161,18 +162,11 @@ class Facebook(SourceType):
 
     def has_own_auth(self, source: SourceSettings) -> bool:
         """Whether an App Secret is configured."""
-        return bool(as_list(source.options.get("app_secret")))
+        return SIGNATURE.configured(source)
 
     def verify(self, source: SourceSettings, request: Inbound, now: float) -> None:
         """Check `X-Hub-Signature-256: sha256=<hex hmac>` against any configured App Secret."""
-        secrets = as_list(source.options.get("app_secret"))
-        if not secrets:
-            raise AuthFailure("invalid_signature", "no app_secret configured")
-        given = request.header(SIGNATURE_HEADER)
-        if not given:
-            raise AuthFailure("missing_signature", f"{SIGNATURE_HEADER} is missing")
-        if not any(verify_hmac(s, request.body, given, "sha256", "hex", PREFIX) for s in secrets):
-            raise AuthFailure("invalid_signature", "signature does not match")
+        SIGNATURE.verify(source, request)
 
     def handshake(self, source: SourceSettings, request: Inbound) -> tuple[int, str]:
         """Meta's subscription check: echo hub.challenge when hub.verify_token matches."""

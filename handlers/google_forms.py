@@ -15,11 +15,12 @@ from typing import Any
 from marshmallow import Schema
 
 from handlers._forms import is_form, mimetype, read_form
-from handlers.auth import Secrets, as_list, verify_hmac
-from handlers.base import AuthFailure, Inbound, Malformed, Record, SourceSettings, SourceType, register
+from handlers.auth import Secrets, SignedHeader
+from handlers.base import Inbound, Malformed, Record, SourceSettings, SourceType, register
 
 SIGNATURE_HEADER = "X-Form-Signature"
 PREFIX = "sha256="
+SIGNATURE = SignedHeader(option="secret", header=SIGNATURE_HEADER, encoding="hex", prefix=PREFIX)
 ID_KEYS = ("source", "formId", "responseId", "timestamp", "respondentEmail")
 ID_FIELD = "responseId"
 
@@ -79,20 +80,11 @@ class GoogleForms(SourceType):
 
     def has_own_auth(self, source: SourceSettings) -> bool:
         """Whether a signing secret is configured."""
-        return bool(as_list(source.options.get("secret")))
+        return SIGNATURE.configured(source)
 
     def verify(self, source: SourceSettings, request: Inbound, now: float) -> None:
         """Check `X-Form-Signature: sha256=<hex hmac of the raw body>` against any configured secret."""
-        secrets = as_list(source.options.get("secret"))
-        if not secrets:
-            raise AuthFailure("invalid_signature", "no secret configured")
-        given = request.header(SIGNATURE_HEADER)
-        if not given:
-            raise AuthFailure("missing_signature", f"{SIGNATURE_HEADER} is missing")
-        # Every secret is tried (no early exit) so timing does not tell which one is current.
-        results = [verify_hmac(s, request.body, given, "sha256", "hex", PREFIX) for s in secrets]
-        if not any(results):
-            raise AuthFailure("invalid_signature", "signature does not match")
+        SIGNATURE.verify(source, request)
 
     def parse(self, source: SourceSettings, request: Inbound) -> list[Record]:
         """One record per response; raise Malformed when the body is not the script's contract."""

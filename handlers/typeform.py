@@ -12,11 +12,12 @@ from typing import Any
 
 from marshmallow import Schema
 
-from handlers.auth import Secrets, as_list, verify_hmac
-from handlers.base import AuthFailure, Inbound, Malformed, Record, SourceSettings, SourceType, register
+from handlers.auth import Secrets, SignedHeader
+from handlers.base import Inbound, Malformed, Record, SourceSettings, SourceType, register
 
 SIGNATURE_HEADER = "Typeform-Signature"
 PREFIX = "sha256="
+SIGNATURE = SignedHeader(option="secret", header=SIGNATURE_HEADER, encoding="base64", prefix=PREFIX)
 # Answer types whose value sits under the key named by the type.
 SCALAR_TYPES = ("text", "email", "phone_number", "number", "boolean", "date", "url", "file_url")
 
@@ -102,18 +103,11 @@ class Typeform(SourceType):
 
     def has_own_auth(self, source: SourceSettings) -> bool:
         """Whether a webhook secret is configured."""
-        return bool(as_list(source.options.get("secret")))
+        return SIGNATURE.configured(source)
 
     def verify(self, source: SourceSettings, request: Inbound, now: float) -> None:
         """Check `Typeform-Signature: sha256=<base64 hmac>` against any configured secret."""
-        secrets = as_list(source.options.get("secret"))
-        if not secrets:
-            raise AuthFailure("invalid_signature", "no secret configured")
-        given = request.header(SIGNATURE_HEADER)
-        if not given:
-            raise AuthFailure("missing_signature", f"{SIGNATURE_HEADER} is missing")
-        if not any(verify_hmac(s, request.body, given, "sha256", "base64", PREFIX) for s in secrets):
-            raise AuthFailure("invalid_signature", "signature does not match")
+        SIGNATURE.verify(source, request)
 
     def parse(self, source: SourceSettings, request: Inbound) -> list[Record]:
         """One record per webhook; raise Malformed when it is not a form_response body."""
