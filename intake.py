@@ -92,8 +92,8 @@ class Intake:
             remote_addr=request.remote_addr, event_status=status, reason=None, pending=pending,
             sandbox=self.sandbox,
         )
-        if stored.queued or stored.fetching:
-            self.wake()
+        if stored.wake:
+            self.wake(*stored.wake)
         for outcome in stored.outcomes:
             RECORDS.labels(name, outcome.status).inc()
 

@@ -32,8 +32,11 @@ def run(name: str, title: str, profile: Profile, db_kind: str) -> Result:
             cpu_use = meter.stop()
             time.sleep(1.0)  # let the dispatcher finish the call it is in before the fake is counted
             fake_stats = procs.fake.stats()
-        lead_statuses = Counter(status for _, _, status, _ in db.leads())
+            fake_leads = procs.fake.leads()
+        db_leads = db.leads()
+    lead_statuses = Counter(status for _, _, status, _, _ in db_leads)
     _summarize(result, samples, t0, profile)
+    _immediate_under_load(result, fake_leads, db_leads)
     result.info.update({
         "database": db_kind, "dispatch_mode": "inline", "fake_strict_rate_limits": True,
         "rate_target": profile.ack_rate, "duration_s": profile.ack_seconds, "sender_threads": profile.ack_threads,
@@ -45,6 +48,17 @@ def run(name: str, title: str, profile: Profile, db_kind: str) -> Result:
     })
     result.target("ack", "p99", TARGET_P99_MS)
     return result
+
+
+def _immediate_under_load(result: Result, fake_leads: list[dict], db_leads: list) -> None:
+    """Speed-to-lead of the IMMEDIATE leads delivered during the load (informational: Engage's rate limit applies)."""
+    received = {str(extern): at for extern, at, _, _, priority in db_leads if priority == "IMMEDIATE"}
+    arrived = {str(lead["extern_id"]): lead["received_at"] for lead in fake_leads}
+    result.latency["immediate_stl_under_load"] = summarize(
+        [arrived[e] - at for e, at in received.items() if e in arrived])
+    # Leads still queued at the end are not in the percentiles above: count them so the survivorship is visible.
+    result.info["immediate_total"] = len(received)
+    result.info["immediate_not_delivered_at_end"] = sum(1 for e in received if e not in arrived)
 
 
 def _summarize(result: Result, samples, t0: float, profile: Profile) -> None:

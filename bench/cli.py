@@ -52,7 +52,8 @@ def main(argv=None) -> int:
     start = machine.describe()
     print("\n".join(report.machine_lines(start)), flush=True)
     if start["loadavg"][0] > (start["nproc"] or 1) / 2:
-        print(f"NOTE: the machine is already busy (1-min load {start['loadavg'][0]}); expect inflated tails.", flush=True)
+        print(f"NOTE: the machine is already busy (1-min load {start['loadavg'][0]}); expect inflated tails.",
+              flush=True)
     pg_problem = pg_check() if any(s.needs_pg for s in scenarios) else None
     if pg_problem:
         print(f"PostgreSQL scenarios will be SKIPPED: {pg_problem}", flush=True)

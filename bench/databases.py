@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+LEADS_SQL = "SELECT extern_id, received_at, status, delivered_at, priority FROM leads"
 
 
 class Unavailable(Exception):
@@ -51,11 +52,11 @@ class SqliteDb:
         self.path = directory / "leadrelay.db"
         self.url = f"sqlite:///{self.path}"
 
-    def leads(self) -> list[tuple[str, float, str, float | None]]:
-        """(extern_id, received_at, status, delivered_at) of every lead."""
+    def leads(self) -> list[tuple[str, float, str, float | None, str]]:
+        """(extern_id, received_at, status, delivered_at, priority) of every lead."""
         conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
         try:
-            return conn.execute("SELECT extern_id, received_at, status, delivered_at FROM leads").fetchall()
+            return conn.execute(LEADS_SQL).fetchall()
         finally:
             conn.close()
 
@@ -70,12 +71,12 @@ class PostgresDb:
         self.base_url, self.schema = base_url, schema
         self.url = _with_search_path(base_url, schema)
 
-    def leads(self) -> list[tuple[str, float, str, float | None]]:
-        """(extern_id, received_at, status, delivered_at) of every lead."""
+    def leads(self) -> list[tuple[str, float, str, float | None, str]]:
+        """(extern_id, received_at, status, delivered_at, priority) of every lead."""
         import psycopg
 
         with psycopg.connect(self.url, connect_timeout=5) as conn:
-            return conn.execute("SELECT extern_id, received_at, status, delivered_at FROM leads").fetchall()
+            return conn.execute(LEADS_SQL).fetchall()
 
 
 @contextmanager

@@ -4,6 +4,10 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _cpu_model() -> str:
@@ -18,6 +22,19 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def source() -> dict:
+    """The commit measured and how many files differ from it (read-only git queries)."""
+    def git(*args: str) -> str:
+        """One read-only git command's output, '' when git is unavailable."""
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": git("rev-parse", "--short", "HEAD") or "unknown",
+            "modified_files": len(status.splitlines()) if status else 0}
+
+
 def describe() -> dict:
     """A snapshot of the machine, taken when called (call it at start and end of a run)."""
     return {
@@ -28,4 +45,5 @@ def describe() -> dict:
         "loadavg": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
         "kernel": platform.release(),
+        **source(),
     }

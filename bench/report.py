@@ -21,6 +21,7 @@ def machine_lines(machine: dict) -> list[str]:
     return [f"leadrelay benchmarks — {machine['date']} on {machine['host']}",
             f"machine: {machine['nproc']} CPUs ({machine['cpu']}), load average {machine['loadavg']}, "
             f"Python {machine['python']}, Linux {machine['kernel']}",
+            f"code: commit {machine['commit']}, {machine['modified_files']} tracked file(s) modified in the work tree",
             NOISE_WARNING]
 
 
@@ -33,7 +34,7 @@ def _targets_for(result: Result, metric: str) -> str:
 
 def table(results: list[Result]) -> str:
     """One block per scenario: latency rows (ms) and its key counters."""
-    header = f"  {'metric (ms)':<22}{'n':>6}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}  target"
+    header = f"  {'metric (ms)':<26}{'n':>6}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}  target"
     out = []
     for r in results:
         out.append(f"\n[{r.name}] {r.title}  ({r.seconds:.0f}s)")
@@ -42,7 +43,7 @@ def table(results: list[Result]) -> str:
             continue
         out.append(header)
         for metric, s in r.latency.items():
-            out.append(f"  {metric:<22}{s['n']:>6}{_fmt(s['p50']):>9}{_fmt(s['p90']):>9}{_fmt(s['p99']):>9}"
+            out.append(f"  {metric:<26}{s['n']:>6}{_fmt(s['p50']):>9}{_fmt(s['p90']):>9}{_fmt(s['p99']):>9}"
                        f"{_fmt(s['max']):>9}  {_targets_for(r, metric)}")
         out.append("  " + _info_line(r.info))
     return "\n".join(out)
@@ -52,7 +53,8 @@ def _info_line(info: dict) -> str:
     """The counters a reader needs next to the latencies, in one line."""
     keys = ("achieved_send_rate", "achieved_2xx_rate", "non_2xx", "late_sends", "leads_sent", "non_202",
             "missing_at_fake", "calls", "fake_loader_calls", "fake_loader_429", "fake_leads_accepted",
-            "lead_statuses_after", "service_cpu_ms_per_webhook", "machine_busy_pct", "others_busy_pct", "note")
+            "lead_statuses_after", "immediate_total", "immediate_not_delivered_at_end",
+            "service_cpu_ms_per_webhook", "machine_busy_pct", "others_busy_pct", "note")
     return "; ".join(f"{k}={info[k]}" for k in keys if k in info)
 
 

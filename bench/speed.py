@@ -29,10 +29,13 @@ class Sender:
     def send_and_wait(self, body: bytes) -> dict:
         """POST the webhook, then poll the fake; wall-clock times of send, 202 and arrival."""
         sent = time.time()
-        response = self.service.post(self.webhook, data=body, headers=HEADERS, timeout=self.timeout)
+        try:
+            status = self.service.post(self.webhook, data=body, headers=HEADERS, timeout=self.timeout).status_code
+        except requests.RequestException:
+            status = 0  # no answer: counted in non_202, the run goes on
         acked = time.time()
-        if response.status_code != 202:
-            return {"sent": sent, "acked": acked, "status": response.status_code, "arrived": None}
+        if status != 202:
+            return {"sent": sent, "acked": acked, "status": status, "arrived": None}
         deadline = sent + self.timeout
         while time.time() < deadline:
             count = self.fake.get(self.leads_url, params={"since": self.seen}, timeout=self.timeout).json()["count"]
@@ -108,7 +111,7 @@ def _send_all(sender: Sender, measured: list[tuple[str, bytes]], profile: Profil
 def _summarize(result: Result, measured, client: dict, fake_leads: list[dict], db_leads: list) -> None:
     """Join the fake's arrivals with the database's receipt times by externId; percentiles of each leg."""
     at_fake = {str(lead["extern_id"]): lead["received_at"] for lead in fake_leads}
-    in_db = {str(extern): (received, status, delivered) for extern, received, status, delivered in db_leads}
+    in_db = {str(extern): (received, status, delivered) for extern, received, status, delivered, _ in db_leads}
     stl, ack, client_seen, to_handler, settle = [], [], [], [], []
     for extern_id, _ in measured:
         timing = client.get(extern_id)

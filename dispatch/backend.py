@@ -37,6 +37,7 @@ class PersistentExchangeBudget(ExchangeBudget):
         """Spend one exchange (or raise ExchangeThrottled) and record it."""
         super().acquire()
         self.ratelog.record("exchange")
+        self.ratelog.flush()
 
 
 def live_client(settings: Settings, token_store, timeouts: tuple[float, float], budget=None) -> EngageClient:

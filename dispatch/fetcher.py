@@ -27,7 +27,7 @@ class FetchPool:
         """`sources` are the configured sources by name; `lease` is the leader's (for the epoch)."""
         self.queue = FetchQueue(engine)
         self.sources, self.cfg, self.lease, self.waker = sources, dispatch, lease, waker
-        self.event = waker.subscribe()
+        self.event = waker.subscribe("fetch")
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="leadrelay-fetch")
         self.local = threading.local()
         self.limiters: dict[str, RateLimiter] = {}
@@ -104,7 +104,7 @@ class FetchPool:
         status = self.queue.complete(epoch, job.id, item)
         log(logger, logging.INFO, "record fetched", source=source.name, lead_id=job.id, status=status)
         if status == "queued":
-            self.waker.wake()
+            self.waker.wake(item.priority)
 
     def _fail(self, epoch: int, job: FetchJob, error: str, retryable: bool) -> None:
         """Retry with backoff and jitter, or settle invalid (permanent) / dead (budget spent)."""

@@ -46,6 +46,7 @@ class Dispatcher:
     """Leader election and lease renewal in `run()`; one worker thread per lane does the sending."""
 
     LANES = ("IMMEDIATE", "NORMAL")
+    NORMAL_RESERVE = 0.2  # share of each rate window the NORMAL lane leaves to hot leads
 
     def __init__(self, engine, dispatch: dict, make_backend: Callable[[Lease], Backend], waker: Waker,
                  holder: str | None = None, rng: random.Random | None = None, sources: dict | None = None,
@@ -70,7 +71,7 @@ class Dispatcher:
         self.hold_failures: dict[str, int] = {}
         self.state = None
         self.lock = threading.Lock()
-        self.lane_events = {"IMMEDIATE": waker.event, "NORMAL": waker.subscribe()}
+        self.lane_events = {lane: waker.subscribe(lane) for lane in self.LANES}
         self.busy_since: dict[str, float | None] = {lane: None for lane in self.LANES}
         self.lanes_stop = threading.Event()
         self.retention_days = retention_days
@@ -101,6 +102,7 @@ class Dispatcher:
                             thread.start()
                         started = True
                 self._keep_lease()
+                self._flush_rate_log()
                 self._purge_if_due()
                 stop.wait(self.cfg["lease_seconds"] / 8)
         finally:
@@ -111,11 +113,19 @@ class Dispatcher:
             for thread in threads:
                 if thread.is_alive():
                     thread.join(self.cfg["lease_seconds"] * 2 + 5)
+            self._flush_rate_log()
             self.lease.release()
             IS_LEADER.set(0)
             if self.backend:
                 self.backend.close()
             log(logger, logging.INFO, "dispatcher stopped", holder=self.holder)
+
+    def _flush_rate_log(self) -> None:
+        """Persist recent loader calls for a successor (off the send path)."""
+        try:
+            self.ratelog.flush()
+        except Exception as exc:
+            log(logger, logging.WARNING, "rate log flush failed", error=str(exc))
 
     def _purge_if_due(self) -> None:
         """The leader erases personal data past retention once an hour (one process does it, not all)."""
@@ -189,42 +199,48 @@ class Dispatcher:
         if now < gate:
             return min(gate - now, self.cfg["poll_interval"])
         self._probe_campaign_holds(now)
-        wait = self.limiter.wait_time()
+        reserve = self.NORMAL_RESERVE if lane == "NORMAL" else 0.0
+        wait = self.limiter.wait_time(reserve)
         if wait > 0:
             # While we wait, more leads arrive and join the next (bigger) batch.
             return min(wait, 0.25)
-        due = self._due_count(lane)
-        if due == 0:
-            return self.cfg["poll_interval"]
-        full = due >= self.cfg["batch_size"]
-        if not full:
-            if lane == "NORMAL" and not self._normal_timer_due():
-                return 0.1
-            # Partial batches are paced once the window is busy; full batches go at once.
-            remaining = self.limiter.pace() - self.limiter.since_last()
-            if remaining > 0:
-                return min(remaining, 0.1)
+        # Partial batches are paced once the window is busy; full batches go at once.
+        pacing = self.limiter.pace() - self.limiter.since_last()
+        if lane == "NORMAL" or pacing > 0:
+            due, oldest = self._due(lane)
+            if due == 0:
+                return self.cfg["poll_interval"]
+            if due < self.cfg["batch_size"]:
+                if lane == "NORMAL":
+                    timer = oldest + self.cfg["normal_batch_delay"] - time.time()
+                    if timer > 0:
+                        return min(timer, self.cfg["poll_interval"])
+                if pacing > 0:
+                    return min(pacing, 0.1)
         self.busy_since[lane] = time.monotonic()
         claimed = self._claim_lane(lane)
+        if not claimed:
+            return self.cfg["poll_interval"]
         for group in self._groups(claimed):
             if self.lease.epoch is None:
                 break
-            while (wait := self.limiter.try_acquire()) > 0:
+            while (wait := self.limiter.try_acquire(reserve)) > 0:
                 time.sleep(min(wait, 0.25))
             self._send(group)
         return 0.0
 
-    def _due_count(self, lane: str) -> int:
-        """How many leads of the lane could be claimed now (capped at one batch)."""
+    def _due(self, lane: str) -> tuple[int, float]:
+        """How many leads of the lane could be claimed now (capped at one batch), and the oldest's receipt."""
         from sqlalchemy import text
 
         with self.engine.connect() as conn:
-            return int(conn.execute(text(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM leads WHERE priority=:p "
+            row = conn.execute(text(
+                "SELECT COUNT(*), MIN(received_at) FROM (SELECT received_at FROM leads WHERE priority=:p "
                 "AND ((status IN ('queued','retrying') AND next_attempt_at <= :now) "
-                "OR (status='sending' AND claim_epoch < :epoch)) LIMIT :n) due"),
+                "OR (status='sending' AND claim_epoch < :epoch)) ORDER BY id LIMIT :n) due"),
                 {"p": lane, "now": time.time(), "epoch": self.lease.epoch or 0,
-                 "n": self.cfg["batch_size"]}).scalar())
+                 "n": self.cfg["batch_size"]}).first()
+        return int(row[0]), float(row[1] or 0.0)
 
     def _claim_lane(self, priority: str) -> list[ClaimedLead]:
         """Claim due leads of one lane, killing poison leads that crashed too often."""
@@ -240,18 +256,6 @@ class Dispatcher:
                                       for c in poison])
             claimed = [c for c in claimed if c.claims <= self.cfg["max_claims"]]
         return claimed
-
-    def _normal_timer_due(self) -> bool:
-        """A partial NORMAL batch goes once its oldest lead has waited `normal_batch_delay`."""
-        from sqlalchemy import text
-
-        with self.engine.connect() as conn:
-            oldest = conn.execute(text(
-                "SELECT MIN(received_at) FROM leads WHERE priority='NORMAL' "
-                "AND ((status IN ('queued','retrying') AND next_attempt_at <= :now) "
-                "OR (status='sending' AND claim_epoch < :epoch))"),
-                {"now": time.time(), "epoch": self.lease.epoch or 0}).scalar()
-        return oldest is not None and (time.time() - oldest) >= self.cfg["normal_batch_delay"]
 
     def _groups(self, claimed: list[ClaimedLead]) -> list[list[ClaimedLead]]:
         """Coalesce leads sharing campaign and load options; never two equal phones or externIds in one call."""
@@ -311,7 +315,8 @@ class Dispatcher:
                 half = len(batch) // 2
                 log(logger, logging.WARNING, "batch rejected; splitting", size=len(batch))
                 for part in (batch[:half], batch[half:]):
-                    while (wait := self.limiter.try_acquire()) > 0:
+                    lane_reserve = self.NORMAL_RESERVE if batch[0].priority == "NORMAL" else 0.0
+                    while (wait := self.limiter.try_acquire(lane_reserve)) > 0:
                         time.sleep(min(wait, 0.5))
                     self._send(part)
                 return

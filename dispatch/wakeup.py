@@ -11,30 +11,28 @@ logger = logging.getLogger("leadrelay.wakeup")
 
 
 class Waker:
-    """Signals for the loops that wait for new work (the dispatcher; the fetch pool subscribes too)."""
+    """Named signals for the loops that wait for new work: the lanes ("IMMEDIATE", "NORMAL") and
+    the fetch pool ("fetch"). A new NORMAL lead must not wake the IMMEDIATE lane, nor any lead the
+    fetch pool: each wake-up costs a database round trip."""
 
     def __init__(self):
-        """Create the dispatcher's event; other loops get their own via subscribe()."""
-        self.event = threading.Event()
-        self.others: list[threading.Event] = []
+        """No subscribers yet."""
+        self.events: dict[str, list[threading.Event]] = {}
+        self.lock = threading.Lock()
 
-    def subscribe(self) -> threading.Event:
-        """An extra event that every wake() sets (each loop clears its own)."""
+    def subscribe(self, name: str) -> threading.Event:
+        """An event that wake(name) — and a bare wake() — sets; its loop clears it."""
         event = threading.Event()
-        self.others.append(event)
+        with self.lock:
+            self.events.setdefault(name, []).append(event)
         return event
 
-    def wake(self) -> None:
-        """Signal that work is waiting (called by intake after commit, and by NOTIFY)."""
-        self.event.set()
-        for event in self.others:
+    def wake(self, *names: str) -> None:
+        """Signal that work is waiting for `names` (every loop when none is given)."""
+        with self.lock:
+            chosen = [e for n, events in self.events.items() if not names or n in names for e in events]
+        for event in chosen:
             event.set()
-
-    def wait(self, timeout: float) -> bool:
-        """Sleep until woken or `timeout` passes; clears the signal."""
-        woke = self.event.wait(timeout)
-        self.event.clear()
-        return woke
 
 
 class PgListener(threading.Thread):
@@ -59,8 +57,8 @@ class PgListener(threading.Thread):
                     conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
                     self.waker.wake()  # catch up on anything stored while we were not listening
                     while not self.stop.is_set():
-                        for _ in conn.notifies(timeout=1.0, stop_after=1):
-                            self.waker.wake()
+                        for notify in conn.notifies(timeout=1.0, stop_after=1):
+                            self.waker.wake(*[n for n in notify.payload.split(",") if n])
             except Exception as exc:  # connection lost: the poll covers the gap
                 log(logger, logging.WARNING, "LISTEN connection lost; retrying", error=str(exc))
                 self.stop.wait(1.0)

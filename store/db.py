@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,13 +38,35 @@ def make_engine(url: str, sqlite_synchronous: str = "NORMAL", pool_size: int = 5
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
-            """IMMEDIATE takes the write lock up front, so busy_timeout applies instead of a deadlock error."""
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            """Writers BEGIN IMMEDIATE (the lock up front: no upgrade deadlock); readers a plain
+            deferred BEGIN, which in WAL mode neither waits for writers nor blocks them."""
+            immediate = conn.get_execution_options().get("leadrelay_write")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
+        # One writer at a time inside this process: threads queue on a lock instead of
+        # sleep-polling SQLite's busy handler (which turns a busy lock into long, uneven waits).
+        _WRITERS[engine] = (threading.RLock(), engine.execution_options(leadrelay_write=True))
         return engine
     # Small pools: dynos × threads must fit small Postgres plans.
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
                          pool_recycle=1800)
+
+
+_WRITERS: "weakref.WeakKeyDictionary[Engine, tuple]" = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def write(engine: Engine):
+    """A write transaction: BEGIN IMMEDIATE behind the process's writer lock on SQLite; plain on Postgres."""
+    writer = _WRITERS.get(engine)
+    if writer is None:
+        with engine.begin() as conn:
+            yield conn
+        return
+    lock, immediate = writer
+    with lock:
+        with immediate.begin() as conn:
+            yield conn
 
 
 def now_sql(engine_or_dialect) -> str:
@@ -90,7 +114,7 @@ def upgrade(engine: Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with _migration_lock(engine):
-        with engine.begin() as conn:
+        with write(engine) as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 

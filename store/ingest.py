@@ -9,6 +9,8 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from store.db import write
+
 from store.schema import dedupe_keys, events, leads
 
 # Lead states that count as "already on its way to (or in) the dialer" for suppression.
@@ -55,6 +57,7 @@ class Stored:
     outcomes: list[Outcome] = field(default_factory=list)
     queued: int = 0
     fetching: int = 0
+    wake: set[str] = field(default_factory=set)  # loops to wake: lane names and/or "fetch"
 
     @property
     def all_duplicates(self) -> bool:
@@ -73,7 +76,7 @@ def store_webhook(engine: Engine, *, source: str, received_at: float, method: st
                   sandbox: bool) -> Stored:
     """Insert the event and its leads atomically; judge duplicates and suppression per record."""
     insert_key = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-    with engine.begin() as conn:
+    with write(engine) as conn:
         event_id = conn.execute(
             events.insert().values(
                 source=source, received_at=received_at, method=method, path=path,
@@ -122,15 +125,22 @@ def store_webhook(engine: Engine, *, source: str, received_at: float, method: st
             stored.outcomes.append(Outcome(status, lead_id=lead_id, reasons=item.errors))
             if status == "queued":
                 stored.queued += 1
+                stored.wake.add(item.priority)
             elif status == "fetching":
                 stored.fetching += 1
+                stored.wake.add("fetch")
         if stored.all_duplicates:
             conn.execute(events.update().where(events.c.id == event_id).values(
                 status="duplicate", duplicate_of=stored.outcomes[0].duplicate_of_event))
-        if (stored.queued or stored.fetching) and engine.dialect.name == "postgresql":
+        if stored.wake and engine.dialect.name == "postgresql":
             # Delivered at commit: a hint that wakes the dispatcher in whichever process leads.
-            conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+            notify(conn, stored.wake)
     return stored
+
+
+def notify(conn, names) -> None:
+    """NOTIFY the dispatcher processes which loops have work (payload: comma-separated names)."""
+    conn.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": NOTIFY_CHANNEL, "payload": ",".join(sorted(names))})
 
 
 def recently_loaded(conn, item: PendingLead, now: float) -> bool:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from store.db import now_sql
+from store.db import now_sql, write
 
 NAME = "dispatcher"
 
@@ -41,7 +41,7 @@ class Lease:
 
     def acquire(self) -> int | None:
         """Take the lease if it is free or expired; return the new epoch, or None."""
-        with self.engine.begin() as conn:
+        with write(self.engine) as conn:
             row = conn.execute(text(
                 f"UPDATE dispatcher_lease SET holder=:h, epoch=epoch+1, expires_at={self._now}+:ttl, "
                 f"heartbeat_at={self._now} WHERE name=:n AND (holder IS NULL OR expires_at < {self._now}) "
@@ -53,7 +53,7 @@ class Lease:
         """Extend the lease; False means another process took it (stop at once)."""
         if self.epoch is None:
             return False
-        with self.engine.begin() as conn:
+        with write(self.engine) as conn:
             count = conn.execute(text(
                 f"UPDATE dispatcher_lease SET expires_at={self._now}+:ttl, heartbeat_at={self._now} "
                 "WHERE name=:n AND holder=:h AND epoch=:e"),
@@ -66,7 +66,7 @@ class Lease:
         """Give the lease up so a standby starts at once (graceful shutdown)."""
         if self.epoch is None:
             return
-        with self.engine.begin() as conn:
+        with write(self.engine) as conn:
             conn.execute(text("UPDATE dispatcher_lease SET holder=NULL, expires_at=0 "
                               "WHERE name=:n AND holder=:h AND epoch=:e"),
                          {"n": NAME, "h": self.holder, "e": self.epoch})
@@ -76,7 +76,7 @@ class Lease:
         """Publish Engage's state for web processes and /readyz (fenced)."""
         if self.epoch is None:
             return
-        with self.engine.begin() as conn:
+        with write(self.engine) as conn:
             conn.execute(text("UPDATE dispatcher_lease SET engage_state=:s, engage_detail=:d "
                               "WHERE name=:n AND epoch=:e"),
                          {"s": state, "d": detail[:500], "n": NAME, "e": self.epoch})
@@ -107,6 +107,6 @@ class LeaseTokenStore:
     def save(self, state) -> None:
         """Store the token; only the current leader may (fenced by epoch)."""
         raw = json.dumps(self.encode(state)) if state is not None else None
-        with self.engine.begin() as conn:
+        with write(self.engine) as conn:
             conn.execute(text("UPDATE dispatcher_lease SET token=:t WHERE name=:n AND epoch=:e"),
                          {"t": raw, "n": NAME, "e": self.lease.epoch if self.lease.epoch is not None else -1})

@@ -9,7 +9,7 @@ from typing import Any, Iterable
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.engine import Engine
 
-from store.db import now_sql
+from store.db import now_sql, write
 from store.lease import NAME
 from store.schema import events, leads
 
@@ -74,7 +74,7 @@ class Queue:
         if excluded:
             sql = sql.bindparams(bindparam("excluded", expanding=True))
             params["excluded"] = excluded
-        with self.engine.begin() as conn:
+        with write(self.engine) as conn:
             rows = conn.execute(sql, params).fetchall()
         claimed = [
             ClaimedLead(id=r.id, source=r.source, extern_id=r.extern_id or "", priority=r.priority,
@@ -104,21 +104,21 @@ class Queue:
              "inc": 1 if s.count_attempt else 0, "delay": s.delay, "delivered": int(s.status == "delivered"), "id": s.id, "epoch": epoch, "name": NAME}
             for s in settlements
         ]
-        with self.engine.begin() as conn:
+        with write(self.engine) as conn:
             result = conn.execute(sql, params)
         return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(params)
 
     def release_held(self, campaign: str | None = None) -> int:
         """Put held leads back in the queue (a hold lifted); campaign None means every hold."""
         where = "status='held'" + (" AND campaign=:c" if campaign is not None else "")
-        with self.engine.begin() as conn:
+        with write(self.engine) as conn:
             return conn.execute(text(f"UPDATE leads SET status='queued', next_attempt_at=0, updated_at={self._now} "
                                      f"WHERE {where}"), {"c": campaign}).rowcount
 
     def hold_queued(self, campaign: str | None, reason: str) -> int:
         """Park waiting leads of a held campaign (or the whole account) so they burn no attempts."""
         where = "status IN ('queued','retrying')" + (" AND campaign=:c" if campaign is not None else "")
-        with self.engine.begin() as conn:
+        with write(self.engine) as conn:
             return conn.execute(text(f"UPDATE leads SET status='held', last_error=:r, updated_at={self._now} "
                                      f"WHERE {where}"), {"c": campaign, "r": reason}).rowcount
 
@@ -137,7 +137,7 @@ class Queue:
             query = query.where(leads.c.received_at >= since)
         if until is not None:
             query = query.where(leads.c.received_at <= until)
-        with self.engine.begin() as conn:
+        with write(self.engine) as conn:
             rows = conn.execute(query).fetchall()
             chosen = [r.id for r in rows]
             if chosen:
@@ -225,7 +225,7 @@ class FetchQueue:
             f"  OR claimed_until < {self._now}) ORDER BY id LIMIT :limit) "
             "AND EXISTS (SELECT 1 FROM dispatcher_lease WHERE name=:name AND epoch=:epoch AND holder=:holder) "
             "RETURNING id, source, record, fetch_spec, attempts, claims, received_at")
-        with self.engine.begin() as conn:
+        with write(self.engine) as conn:
             rows = conn.execute(sql, {"epoch": epoch, "ttl": claim_ttl, "limit": limit, "name": NAME,
                                       "holder": holder}).fetchall()
         return sorted((FetchJob(r.id, r.source, json.loads(r.record or "{}"), json.loads(r.fetch_spec or "{}"),
@@ -233,7 +233,7 @@ class FetchQueue:
 
     def complete(self, epoch: int, job_id: int, item) -> str | None:
         """Store the mapped lead (suppression judged now); returns the final status, None if fenced out."""
-        with self.engine.begin() as conn:
+        with write(self.engine) as conn:
             owned = conn.execute(text(
                 "SELECT 1 FROM leads WHERE id=:id AND status='fetching' AND claim_epoch=:epoch "
                 "AND EXISTS (SELECT 1 FROM dispatcher_lease WHERE name=:name AND epoch=:epoch)"),
@@ -242,7 +242,9 @@ class FetchQueue:
                 return None
             status = apply_prepared(conn, job_id, item)
             if status == "queued" and self.engine.dialect.name == "postgresql":
-                conn.execute(text("NOTIFY leadrelay_leads"))
+                from store.ingest import notify
+
+                notify(conn, {item.priority})
         return status
 
     def fail(self, epoch: int, job_id: int, error: str, *, delay: float | None, dead: bool = False) -> None:
@@ -253,7 +255,7 @@ class FetchQueue:
             status, errors = "invalid", json.dumps({"fetch": [error[:500]]})
         else:
             status, errors = "fetching", None
-        with self.engine.begin() as conn:
+        with write(self.engine) as conn:
             conn.execute(text(
                 f"UPDATE leads SET status=:status, errors=COALESCE(:errors, errors), last_error=:error, "
                 f"attempts=attempts+1, next_attempt_at={self._now}+:delay, claim_epoch=NULL, claimed_until=NULL, "
@@ -300,7 +302,7 @@ def invalid_leads(engine: Engine, *, ids: Iterable[int] = (), source: str | None
 
 def refetch(engine: Engine, lead_id: int) -> None:
     """Send an id-only lead whose fetch failed back to the fetch pool (after a token fix)."""
-    with engine.begin() as conn:
+    with write(engine) as conn:
         conn.execute(leads.update().where((leads.c.id == lead_id) & (leads.c.status == "invalid")).values(
             status="fetching", errors=None, last_error=None, attempts=0, claims=0, next_attempt_at=0.0,
             claim_epoch=None, claimed_until=None, updated_at=time.time()))
@@ -308,5 +310,5 @@ def refetch(engine: Engine, lead_id: int) -> None:
 
 def remap(engine: Engine, lead_id: int, item) -> str:
     """Store a re-mapped invalid lead; returns its new status."""
-    with engine.begin() as conn:
+    with write(engine) as conn:
         return apply_prepared(conn, lead_id, item)

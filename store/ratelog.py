@@ -1,10 +1,13 @@
 """Rate windows in the database: every lead-loader call and token exchange, timed by the database clock."""
 from __future__ import annotations
 
+import threading
+import time
+
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from store.db import now_sql
+from store.db import now_sql, write
 
 KEEP_SECONDS = 120.0  # longer than the longest window (60 s)
 
@@ -17,6 +20,8 @@ class RateLog:
         self.engine = engine
         self._now = now_sql(engine)
         self._writes = 0
+        self._pending: list[tuple[str, float]] = []
+        self._lock = threading.Lock()
 
     def ages(self, kind: str, within: float = 60.0) -> list[float]:
         """Seconds since each `kind` event of the last `within` seconds (oldest first)."""
@@ -26,9 +31,21 @@ class RateLog:
         return [float(r[0]) for r in rows]
 
     def record(self, kind: str) -> None:
-        """Log one event now; purge old rows now and then."""
-        with self.engine.begin() as conn:
-            conn.execute(text(f"INSERT INTO rate_events (kind, at) VALUES (:k, {self._now})"), {"k": kind})
-            self._writes += 1
-            if self._writes % 100 == 0:
+        """Log one event now (written with the next flush, off the send path)."""
+        with self._lock:
+            self._pending.append((kind, time.monotonic()))
+
+    def flush(self) -> None:
+        """Write pending events, timed by the database clock; purge old rows now and then."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        if not pending:
+            return
+        now = time.monotonic()
+        with write(self.engine) as conn:
+            conn.execute(text(f"INSERT INTO rate_events (kind, at) VALUES (:k, {self._now} - :age)"),
+                         [{"k": kind, "age": now - at} for kind, at in pending])
+            self._writes += len(pending)
+            if self._writes >= 100:
+                self._writes = 0
                 conn.execute(text(f"DELETE FROM rate_events WHERE at < {self._now} - :keep"), {"keep": KEEP_SECONDS})

@@ -6,6 +6,8 @@ import time
 from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
 
+from store.db import write
+
 from store.schema import events, leads
 
 # Leads in these states are finished; their personal data can go once retention has passed.
@@ -15,7 +17,7 @@ FINISHED = ("delivered", "rejected", "dead", "invalid", "dropped", "suppressed")
 def purge(engine: Engine, retention_days: int, now: float | None = None) -> dict[str, int]:
     """Erase raw bodies, headers and lead data older than the retention period (rows and counts stay)."""
     cutoff = (now or time.time()) - retention_days * 86400
-    with engine.begin() as conn:
+    with write(engine) as conn:
         bodies = conn.execute(events.update().where((events.c.received_at < cutoff) & events.c.body.is_not(None))
                               .values(body=None, headers=None)).rowcount
         people = conn.execute(leads.update().where((leads.c.received_at < cutoff) & leads.c.status.in_(FINISHED)
@@ -33,7 +35,7 @@ def forget(engine: Engine, phone: str | None = None, email: str | None = None) -
     for term in terms:
         pattern = f"%{term}%"
         conditions += [leads.c.lead.like(pattern), leads.c.record.like(pattern), leads.c.primary_phone == term]
-    with engine.begin() as conn:
+    with write(engine) as conn:
         rows = conn.execute(select(leads.c.id, leads.c.event_id).where(or_(*conditions))).fetchall()
         lead_ids = [r.id for r in rows]
         event_ids = sorted({r.event_id for r in rows})
