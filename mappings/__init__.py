@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import json
 from types import ModuleType
 from typing import Any
 
@@ -53,11 +54,33 @@ def _flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     return out
 
 
+_SCHEMAS: dict[tuple, Any] = {}
+
+
+def _schema(source: SourceSettings):
+    """The type's schema bound to this source's settings, built once per distinct settings.
+
+    Building a marshmallow schema costs more than loading a record with it, and webhooks
+    arrive by the hundred per second; the key covers every setting a schema reads, so a
+    changed config gets a fresh one."""
+    key = (source.type, source.name, source.default_region, source.phones, source.e164,
+           json.dumps(source.fields, sort_keys=True, default=str),
+           json.dumps(source.options, sort_keys=True, default=str))
+    schema = _SCHEMAS.get(key)
+    if schema is None:
+        module = _module(source.type)
+        schema = module.Schema(source=source, field_map=merge_fields(module.DEFAULT_FIELDS, source.fields))
+        if not getattr(schema, "reusable", False):
+            return schema
+        if len(_SCHEMAS) > 256:
+            _SCHEMAS.clear()
+        _SCHEMAS[key] = schema
+    return schema
+
+
 def map_record(source: SourceSettings, record: Record) -> dict[str, Any]:
     """Turn one record into a validated Engage lead dict; raise MappingError naming the fields."""
-    module = _module(source.type)
-    field_map = merge_fields(module.DEFAULT_FIELDS, source.fields)
     try:
-        return module.Schema(source=source, field_map=field_map).load(record.fields)
+        return _schema(source).load(record.fields)
     except ValidationError as exc:
         raise MappingError(_flatten_errors(exc.messages)) from exc

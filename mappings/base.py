@@ -71,6 +71,10 @@ def _specs(spec: str | list[str]) -> list[str]:
 class LeadMappingSchema(EngageLeadSchema):
     """Gather a record's fields into an Engage lead (pre_load), then validate it as one."""
 
+    # One instance serves every record of a source (map_record caches it); a subclass that keeps
+    # per-record state on the instance sets this to False.
+    reusable = True
+
     def __init__(self, *, source: SourceSettings, field_map: Mapping[str, Any], **kwargs: Any):
         """Bind the source (region, phone options) and its merged field map."""
         super().__init__(**kwargs)

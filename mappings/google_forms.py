@@ -63,6 +63,9 @@ def match_titles(field_map: Mapping[str, Any], data: Mapping[str, Any]) -> dict[
 class GoogleFormsLeadSchema(LeadMappingSchema):
     """The shared gathering after matching the field map to this response's titles."""
 
+    # The field map is derived per record (and set on the instance), so each load needs its own schema.
+    reusable = False
+
     def gather(self, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
         """Match titles loosely, then gather as usual."""
         self.field_map = match_titles(self.field_map, data)

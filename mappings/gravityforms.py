@@ -41,6 +41,9 @@ DEFAULT_FIELDS = {
 class GravityFormsLeadSchema(LeadMappingSchema):
     """Lay the entry's per-form map over the merged map, then gather as usual."""
 
+    # The field map is derived per record (and set on the instance), so each load needs its own schema.
+    reusable = False
+
     def gather(self, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
         """Pick the `forms:` map for this entry's form id (if any) for this record only."""
         forms = self.source.options.get("forms") or {}

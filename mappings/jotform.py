@@ -100,6 +100,9 @@ def with_full_phones(data: Mapping[str, Any]) -> dict[str, Any]:
 class JotformLeadSchema(LeadMappingSchema):
     """The shared gathering over a view with composed phones and the patterns expanded."""
 
+    # The field map is derived per record (and set on the instance), so each load needs its own schema.
+    reusable = False
+
     def gather(self, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
         """Expand the field map against this record, then gather as usual."""
         view = with_full_phones(data)

@@ -5,13 +5,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from store.db import write
 
-from store.schema import dedupe_keys, events, leads
 
 # Lead states that count as "already on its way to (or in) the dialer" for suppression.
 LIVE_STATES = ("queued", "sending", "retrying", "held", "delivered")
@@ -70,58 +68,58 @@ def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
 
 
+# Prebuilt statements: this is the hot path of every webhook, and building Core statements
+# per request cost more CPU than the database work itself. Same SQL on SQLite and PostgreSQL.
+_INSERT_EVENT = text(
+    "INSERT INTO events (source, received_at, method, path, content_type, headers, body, status, reason, "
+    "remote_addr) VALUES (:source, :received_at, :method, :path, :content_type, :headers, :body, :status, "
+    ":reason, :remote_addr) RETURNING id")
+# A hashed key past its dedupe window may be taken over by the new event; a live key may not,
+# and then nothing is returned: the record is a duplicate.
+_CLAIM_KEY = text(
+    "INSERT INTO dedupe_keys (source, record_key, event_id, expires_at) VALUES (:source, :key, :event_id, :expires) "
+    "ON CONFLICT (source, record_key) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at "
+    "WHERE dedupe_keys.expires_at IS NOT NULL AND dedupe_keys.expires_at < :now RETURNING event_id")
+_PRIOR = text(
+    "SELECT k.event_id, (SELECT MAX(l.id) FROM leads l WHERE l.source = k.source AND l.record_key = k.record_key) "
+    "FROM dedupe_keys k WHERE k.source = :source AND k.record_key = :key")
+_INSERT_LEAD = text(
+    "INSERT INTO leads (event_id, source, record_key, extern_id, status, priority, campaign, load_options, lead, "
+    "record, errors, primary_phone, sandbox, fetch_spec, received_at, updated_at, next_attempt_at, attempts, claims) "
+    "VALUES (:event_id, :source, :record_key, :extern_id, :status, :priority, :campaign, :load_options, :lead, "
+    ":record, :errors, :primary_phone, :sandbox, :fetch_spec, :received_at, :updated_at, 0.0, 0, 0) RETURNING id")
+_MARK_DUPLICATE = text("UPDATE events SET status = 'duplicate', duplicate_of = :original WHERE id = :id")
+
+
 def store_webhook(engine: Engine, *, source: str, received_at: float, method: str, path: str,
                   content_type: str, headers: dict, body: bytes, remote_addr: str,
                   event_status: str, reason: str | None, pending: list[PendingLead],
                   sandbox: bool) -> Stored:
     """Insert the event and its leads atomically; judge duplicates and suppression per record."""
-    insert_key = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
     with write(engine) as conn:
-        event_id = conn.execute(
-            events.insert().values(
-                source=source, received_at=received_at, method=method, path=path,
-                content_type=content_type, headers=_json(headers), body=body,
-                status=event_status, reason=reason, remote_addr=remote_addr,
-            ).returning(events.c.id)
-        ).scalar_one()
+        event_id = conn.execute(_INSERT_EVENT, {
+            "source": source, "received_at": received_at, "method": method, "path": path,
+            "content_type": content_type, "headers": _json(headers), "body": body, "status": event_status,
+            "reason": reason, "remote_addr": remote_addr}).scalar_one()
         stored = Stored(event_id=event_id)
         for item in pending:
-            stmt = insert_key(dedupe_keys).values(
-                source=source, record_key=item.record_key, event_id=event_id,
-                expires_at=item.key_expires_at,
-            )
-            # A hashed key past its dedupe window may be taken over by the new event.
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["source", "record_key"],
-                set_={"event_id": event_id, "lead_id": None, "expires_at": item.key_expires_at},
-                where=(dedupe_keys.c.expires_at.is_not(None)) & (dedupe_keys.c.expires_at < received_at),
-            ).returning(dedupe_keys.c.event_id)
-            if conn.execute(stmt).first() is None:
-                prior = conn.execute(
-                    select(dedupe_keys.c.event_id, dedupe_keys.c.lead_id).where(
-                        (dedupe_keys.c.source == source) & (dedupe_keys.c.record_key == item.record_key))
-                ).first()
-                stored.outcomes.append(Outcome("duplicate", lead_id=prior.lead_id, duplicate_of_event=prior.event_id))
+            claimed = conn.execute(_CLAIM_KEY, {"source": source, "key": item.record_key, "event_id": event_id,
+                                                "expires": item.key_expires_at, "now": received_at}).first()
+            if claimed is None:
+                prior = conn.execute(_PRIOR, {"source": source, "key": item.record_key}).first()
+                stored.outcomes.append(Outcome("duplicate", lead_id=prior[1], duplicate_of_event=prior[0]))
                 continue
             status = item.status
-            if status == "queued" and item.suppress_within > 0:
-                if recently_loaded(conn, item, received_at):
-                    status = "suppressed"
-            lead_id = conn.execute(
-                leads.insert().values(
-                    event_id=event_id, source=source, record_key=item.record_key,
-                    extern_id=item.extern_id, status=status, priority=item.priority,
-                    campaign=None if item.campaign is None else str(item.campaign),
-                    load_options=_json(item.load_options), lead=_json(item.lead),
-                    record=_json(item.record), errors=_json(item.errors),
-                    primary_phone=item.primary_phone, sandbox=sandbox, fetch_spec=_json(item.fetch),
-                    received_at=received_at, updated_at=received_at, next_attempt_at=0.0,
-                ).returning(leads.c.id)
-            ).scalar_one()
-            conn.execute(
-                dedupe_keys.update().where((dedupe_keys.c.source == source) & (dedupe_keys.c.record_key == item.record_key))
-                .values(lead_id=lead_id)
-            )
+            if status == "queued" and item.suppress_within > 0 and recently_loaded(conn, item, received_at):
+                status = "suppressed"
+            lead_id = conn.execute(_INSERT_LEAD, {
+                "event_id": event_id, "source": source, "record_key": item.record_key, "extern_id": item.extern_id,
+                "status": status, "priority": item.priority,
+                "campaign": None if item.campaign is None else str(item.campaign),
+                "load_options": _json(item.load_options), "lead": _json(item.lead), "record": _json(item.record),
+                "errors": _json(item.errors), "primary_phone": item.primary_phone, "sandbox": sandbox,
+                "fetch_spec": _json(item.fetch), "received_at": received_at, "updated_at": received_at,
+            }).scalar_one()
             stored.outcomes.append(Outcome(status, lead_id=lead_id, reasons=item.errors))
             if status == "queued":
                 stored.queued += 1
@@ -130,8 +128,7 @@ def store_webhook(engine: Engine, *, source: str, received_at: float, method: st
                 stored.fetching += 1
                 stored.wake.add("fetch")
         if stored.all_duplicates:
-            conn.execute(events.update().where(events.c.id == event_id).values(
-                status="duplicate", duplicate_of=stored.outcomes[0].duplicate_of_event))
+            conn.execute(_MARK_DUPLICATE, {"original": stored.outcomes[0].duplicate_of_event, "id": event_id})
         if stored.wake and engine.dialect.name == "postgresql":
             # Delivered at commit: a hint that wakes the dispatcher in whichever process leads.
             notify(conn, stored.wake)
@@ -143,21 +140,22 @@ def notify(conn, names) -> None:
     conn.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": NOTIFY_CHANNEL, "payload": ",".join(sorted(names))})
 
 
+_LIVE = ", ".join(f"'{state}'" for state in LIVE_STATES)
+_RECENT = {
+    column: text(f"SELECT 1 FROM leads WHERE campaign = :campaign AND {column} = :value "
+                 f"AND received_at >= :since AND status IN ({_LIVE}) LIMIT 1")
+    for column in ("extern_id", "primary_phone")
+}
+
+
 def recently_loaded(conn, item: PendingLead, now: float) -> bool:
     """Whether the same prospect is already on its way to (or in) this campaign within the window."""
-    since = now - item.suppress_within
+    checks = [("extern_id", item.extern_id)]
+    if item.suppress_by_phone:
+        checks.append(("primary_phone", item.primary_phone))
     campaign = None if item.campaign is None else str(item.campaign)
-    checks = []
-    if item.extern_id:
-        checks.append(leads.c.extern_id == item.extern_id)
-    if item.suppress_by_phone and item.primary_phone:
-        checks.append(leads.c.primary_phone == item.primary_phone)
-    for check in checks:
-        hit = conn.execute(
-            select(leads.c.id).where(check & (leads.c.campaign == campaign)
-                                     & (leads.c.received_at >= since)
-                                     & (leads.c.status.in_(LIVE_STATES))).limit(1)
-        ).first()
-        if hit:
+    for column, value in checks:
+        if value and conn.execute(_RECENT[column], {"campaign": campaign, "value": value,
+                                                    "since": now - item.suppress_within}).first():
             return True
     return False

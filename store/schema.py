@@ -85,7 +85,6 @@ dedupe_keys = Table(
     Column("source", String(100), nullable=False),
     Column("record_key", String(200), nullable=False),
     Column("event_id", BigInteger, nullable=False),
-    Column("lead_id", BigInteger),
     Column("expires_at", Float),  # NULL: never
     UniqueConstraint("source", "record_key", name="uq_dedupe_source_key"),
 )
