@@ -37,6 +37,14 @@ class Backend:
     close: Callable[[], None] = lambda: None
 
 
+def _summary(result) -> dict:
+    """Engage's answer as kept on each lead: the counts and status, not every batch-mate's rejected row."""
+    raw = result.raw if isinstance(result.raw, dict) else {}
+    keep = ("processingResult", "processingStatus", "message", "leadsSupplied", "leadsAccepted", "leadsInserted",
+            "dncReturnedCount")
+    return {"http_status": result.status, **{k: raw[k] for k in keep if k in raw}}
+
+
 def identity() -> str:
     """A holder name that is unique per process and readable in the lease row."""
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 100000}"
@@ -352,12 +360,13 @@ class Dispatcher:
         self.hold_failures.pop("__account__", None)
         self.outage_failures = 0
         settlements = []
+        answer = _summary(result)
         for lead in batch:
             if lead.extern_id in result.rejected:
-                settlements.append(Settlement(lead.id, "rejected", error=result.rejected[lead.extern_id], response=result.raw))
+                settlements.append(Settlement(lead.id, "rejected", error=result.rejected[lead.extern_id], response=answer))
                 DISPATCHED.labels("rejected", str(backend.sandbox).lower()).inc()
             else:
-                settlements.append(Settlement(lead.id, "delivered", response=result.raw))
+                settlements.append(Settlement(lead.id, "delivered", response=answer))
                 DISPATCHED.labels("delivered", str(backend.sandbox).lower()).inc()
                 SPEED_TO_LEAD.labels(lead.priority).observe(time.time() - lead.received_at)
         written = self.queue.settle(epoch, settlements)

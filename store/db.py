@@ -4,6 +4,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 import weakref
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +35,9 @@ def make_engine(url: str, sqlite_synchronous: str = "NORMAL", pool_size: int = 5
             cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
+            # Checkpoints run in a background thread (below), not inside whichever webhook's
+            # commit happens to cross the threshold: that commit would wait for the copy + fsync.
+            cur.execute("PRAGMA wal_autocheckpoint=0")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -46,10 +50,34 @@ def make_engine(url: str, sqlite_synchronous: str = "NORMAL", pool_size: int = 5
         # One writer at a time inside this process: threads queue on a lock instead of
         # sleep-polling SQLite's busy handler (which turns a busy lock into long, uneven waits).
         _WRITERS[engine] = (threading.RLock(), engine.execution_options(leadrelay_write=True))
+        if engine.url.database and engine.url.database != ":memory:":
+            _start_checkpointer(engine)
         return engine
-    # Small pools: dynos × threads must fit small Postgres plans.
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-                         pool_recycle=1800)
+    # Small pools: dynos × threads must fit small Postgres plans. No pre-ping: it would add a
+    # round trip to every webhook; a dropped connection fails one request (the sender retries)
+    # and is discarded by the pool.
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=300)
+
+
+def _start_checkpointer(engine: Engine, interval: float = 1.0) -> None:
+    """Checkpoint the WAL every `interval` seconds (PASSIVE: never blocks readers or writers)."""
+    ref = weakref.ref(engine)
+
+    def run():
+        """Loop until the engine is gone."""
+        while True:
+            time.sleep(interval)
+            target = ref()
+            if target is None:
+                return
+            try:
+                with target.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            except Exception:  # a busy or vanished file: try again next time
+                pass
+            del target
+
+    threading.Thread(target=run, name="leadrelay-sqlite-checkpoint", daemon=True).start()
 
 
 _WRITERS: "weakref.WeakKeyDictionary[Engine, tuple]" = weakref.WeakKeyDictionary()
