@@ -13,6 +13,10 @@ timeout = 30
 graceful_timeout = 25  # Heroku allows 30 s after SIGTERM
 keepalive = 5
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+# Path without the query string: `?token=` secrets must not reach a log. %(D)s is the time from
+# request parsed to response sent, in microseconds (the server-side ack time).
+access_log_format = os.environ.get("GUNICORN_ACCESS_LOG_FORMAT") or '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(D)sus'
+
 
 
 def on_starting(server):

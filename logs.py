@@ -1,8 +1,11 @@
 """Structured JSON logs with secrets, phone numbers and emails masked."""
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import logging.handlers
+import queue
 import re
 import sys
 import time
@@ -62,18 +65,35 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str, ensure_ascii=False)
 
 
+class _DeferredQueueHandler(logging.handlers.QueueHandler):
+    """Hand records to the writer thread as they are: formatting (JSON, masking) happens there,
+    not on the request thread and not under a handler lock that every request would queue on."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        """No pre-formatting: the listener runs in this process."""
+        return record
+
+
+_LISTENER: list[logging.handlers.QueueListener] = []
+
+
 def configure(level: str = "INFO") -> None:
-    """Install the JSON formatter on the root logger once (stderr, as Heroku collects it)."""
+    """Install JSON logging on the root logger once: records queue, one thread formats and writes."""
     root = logging.getLogger()
-    if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
-        root.setLevel(level)
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    root.handlers[:] = [handler]
     root.setLevel(level)
     for noisy in ("werkzeug", "urllib3", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if _LISTENER:
+        return
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setFormatter(JsonFormatter())
+    records: queue.SimpleQueue = queue.SimpleQueue()
+    listener = logging.handlers.QueueListener(records, stream, respect_handler_level=False)
+    listener.start()
+    _LISTENER.append(listener)
+    root.handlers[:] = [_DeferredQueueHandler(records)]
+    # Flush what is queued when the process exits normally (SIGTERM included).
+    atexit.register(listener.stop)
 
 
 def log(logger: logging.Logger, level: int, msg: str, **fields) -> None:

@@ -23,7 +23,8 @@ def run(name: str, title: str, profile: Profile, db_kind: str) -> Result:
     bodies = [body for _, body in factory.batch(profile.ack_threads, count, profile.ack_hot_every)]
     with workdir(name) as tmp, databases.fresh(db_kind, tmp) as db:
         config = config_file.write(tmp)
-        with stack.running(log_dir(name), db.url, config, mode="inline", strict=True) as procs:
+        logs = log_dir(name)
+        with stack.running(logs, db.url, config, mode="inline", strict=True) as procs:
             meter = cpu.Meter({"service": procs.web.proc.pid}, {"fake": procs.fake.proc.pid},
                               {"postgres_host": "postgres"} if db_kind == "postgresql" else {})
             meter.start()
@@ -36,6 +37,10 @@ def run(name: str, title: str, profile: Profile, db_kind: str) -> Result:
         db_leads = db.leads()
     lead_statuses = Counter(status for _, _, status, _, _ in db_leads)
     _summarize(result, samples, t0, profile)
+    # The same requests as the server saw them (parsed → answered), without the client's own
+    # scheduling delays on this 2-core machine; the warm-up requests are dropped.
+    server = stack.server_ack_ms(logs)[len(warm):]
+    result.latency["ack_server_side"] = summarize([ms / 1000.0 for ms in server])
     _immediate_under_load(result, fake_leads, db_leads)
     result.info.update({
         "database": db_kind, "dispatch_mode": "inline", "fake_strict_rate_limits": True,
@@ -46,7 +51,8 @@ def run(name: str, title: str, profile: Profile, db_kind: str) -> Result:
         "lead_statuses_after": dict(lead_statuses), **cpu_use,
         "service_cpu_ms_per_webhook": round(1000 * cpu_use["cpu_s_service"] / max(1, count), 2),
     })
-    result.target("ack", "p99", TARGET_P99_MS)
+    # The issue defines ack latency as request received → answer sent: the server-side measure.
+    result.target("ack_server_side", "p99", TARGET_P99_MS)
     return result
 
 

@@ -41,6 +41,19 @@ def _service_env(fake: FakeEngageProcess, database_url: str, config_path: Path, 
             "DISPATCH_MODE": mode}
 
 
+def server_ack_ms(log_dir: Path) -> list[float]:
+    """Server-side ack times (request parsed → response sent, from gunicorn's access log), in ms."""
+    path = log_dir / "access.log"
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == "POST" and parts[1].isdigit():
+            out.append(int(parts[1]) / 1000.0)
+    return out
+
+
 @contextmanager
 def running(log_dir: Path, database_url: str, config_path: Path, mode: str = "inline", strict: bool = True):
     """Start fake Engage, gunicorn and (mode=worker) `flask dispatch run`; stop them all on exit."""
@@ -49,7 +62,9 @@ def running(log_dir: Path, database_url: str, config_path: Path, mode: str = "in
     web = worker = None
     try:
         env = _service_env(fake, database_url, config_path, mode)
-        web = ServiceProcess(env, log_dir / "web.log").start(timeout=READY_TIMEOUT)
+        web_env = {**env, "GUNICORN_ACCESS_LOG": str(log_dir / "access.log"), "GUNICORN_ACCESS_LOG_FORMAT": "%(m)s %(D)s"}
+        (log_dir / "access.log").unlink(missing_ok=True)
+        web = ServiceProcess(web_env, log_dir / "web.log").start(timeout=READY_TIMEOUT)
         if mode == "worker":
             command = [PYTHON, "-m", "flask", "--app", "app", "dispatch", "run"]
             worker = ServiceProcess(env, log_dir / "worker.log", command=command).start(wait_ready=False)
