@@ -232,10 +232,16 @@ class Dispatcher:
         for group in self._groups(claimed):
             if self.lease.epoch is None:
                 break
-            while (wait := self.limiter.try_acquire(reserve)) > 0:
-                time.sleep(min(wait, 0.25))
+            self._await_slot(lane, reserve)
             self._send(group)
         return 0.0
+
+    def _await_slot(self, lane: str, reserve: float) -> None:
+        """Wait for a rate slot; waiting is progress (not a hung call), so the lease keeps renewing."""
+        while (wait := self.limiter.try_acquire(reserve)) > 0:
+            self.busy_since[lane] = None
+            time.sleep(min(wait, 0.25))
+        self.busy_since[lane] = time.monotonic()
 
     def _due(self, lane: str) -> tuple[int, float]:
         """How many leads of the lane could be claimed now (capped at one batch), and the oldest's receipt."""
@@ -322,10 +328,9 @@ class Dispatcher:
                 # One bad row must not sink its batch-mates: split and send the halves.
                 half = len(batch) // 2
                 log(logger, logging.WARNING, "batch rejected; splitting", size=len(batch))
+                lane = batch[0].priority
                 for part in (batch[:half], batch[half:]):
-                    lane_reserve = self.NORMAL_RESERVE if batch[0].priority == "NORMAL" else 0.0
-                    while (wait := self.limiter.try_acquire(lane_reserve)) > 0:
-                        time.sleep(min(wait, 0.5))
+                    self._await_slot(lane, self.NORMAL_RESERVE if lane == "NORMAL" else 0.0)
                     self._send(part)
                 return
             self._settle(batch, "rejected", error=f"Engage rejected the lead (400): {exc.body or exc}")
