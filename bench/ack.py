@@ -36,7 +36,7 @@ def run(name: str, title: str, profile: Profile, db_kind: str) -> Result:
             fake_leads = procs.fake.leads()
         db_leads = db.leads()
     lead_statuses = Counter(status for _, _, status, _, _ in db_leads)
-    _summarize(result, samples, t0, profile)
+    summarize_samples(result, samples, t0)
     # The same requests as the server saw them (parsed → answered), without the client's own
     # scheduling delays on this 2-core machine; the warm-up requests are dropped.
     server = stack.server_ack_ms(logs)[len(warm):]
@@ -67,7 +67,7 @@ def _immediate_under_load(result: Result, fake_leads: list[dict], db_leads: list
     result.info["immediate_not_delivered_at_end"] = sum(1 for e in received if e not in arrived)
 
 
-def _summarize(result: Result, samples, t0: float, profile: Profile) -> None:
+def summarize_samples(result: Result, samples, t0: float) -> None:
     """Latency percentiles, achieved rates, non-2xx and generator health from the samples."""
     answered = [s for s in samples if s.status]
     sent = [s for s in samples if s.sent]

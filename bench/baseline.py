@@ -16,7 +16,7 @@ from harness.processes import FakeEngageProcess
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 
-def _token(session: requests.Session, url: str) -> str:
+def engage_token(session: requests.Session, url: str) -> str:
     """RingCentral JWT grant, then the RingCX exchange: the Bearer token the loader accepts."""
     rc = session.post(f"{url}/restapi/oauth/token", data={"grant_type": JWT_GRANT, "assertion": fake.DEFAULT_JWT},
                       auth=(fake.DEFAULT_CLIENT_ID, fake.DEFAULT_CLIENT_SECRET), timeout=5)
@@ -45,7 +45,7 @@ def run(name: str, title: str, profile: Profile) -> Result:
     try:
         campaign = next(c["campaignId"] for c in proc.control("GET", "campaigns") if c["campaignName"] == HOT_CAMPAIGN)
         url = f"{proc.url}/voice/api/v1/admin/accounts/{fake.DEFAULT_ACCOUNT_ID}/campaigns/{campaign}/leadLoader/direct"
-        headers = {"Authorization": f"Bearer {_token(session, proc.url)}", "Content-Type": "application/json"}
+        headers = {"Authorization": f"Bearer {engage_token(session, proc.url)}", "Content-Type": "application/json"}
         sent_at, rtt, statuses = {}, [], {}
         budget_end = time.time() + profile.stl_budget
         meter = cpu.Meter({}, {"fake": proc.proc.pid}, {})

@@ -16,9 +16,10 @@ def parse(argv=None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmark leadrelay on loopback: webhook ack latency, speed-to-lead, and a fake-Engage baseline. "
+        description="Benchmark leadrelay on loopback: webhook ack latency, speed-to-lead, failover, a burst against "
+                    "Engage's rate limits (with a naive relay baseline), and a fake-Engage baseline. "
                     "Results: a table on stdout and bench/results/latest.json. See docs/benchmarks.md.")
-    parser.add_argument("--quick", action="store_true", help="short runs (5 s of load, 50 leads) for a smoke check")
+    parser.add_argument("--quick", action="store_true", help="short runs (5 s of load, 50 leads, a 200-lead burst, one failover) for a smoke check")
     parser.add_argument("--only", action="append", metavar="NAME",
                         help="run only matching scenarios (repeatable or comma-separated): "
                              + ", ".join(s.name for s in SCENARIOS) + "; or a part such as ack, stl, postgres")

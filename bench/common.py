@@ -25,10 +25,23 @@ class Profile:
     stl_pause: float = 0.05
     stl_budget: float = 90.0  # seconds; a scenario stops sending after this, whatever its count
     lead_timeout: float = 10.0  # one lead not at the fake within this is counted as missing
+    burst_leads: int = 600
+    burst_threads: int = 8
+    burst_wait: float = 120.0  # seconds after the last 202 for the fake to hold every lead
+    # The naive one-call-per-lead baseline needs >= 270 s for 600 leads under 30/10 s + 120/60 s:
+    # a bound above that lets it finish; a lower one (quick) ends it and extrapolates the rest.
+    naive_budget: float = 360.0
+    naive_threads: int = 8
+    failover_rounds: int = 3
+    sf_rate: float = 10.0  # Salesforce messages per second (× notifications = leads per second)
+    sf_seconds: float = 15.0
+    sf_notifications: int = 100
+    sf_threads: int = 8  # each thread sends every 800 ms at 10/s
 
 
 FULL = Profile("full")
-QUICK = Profile("quick", ack_seconds=5.0, stl_leads=50, stl_budget=45.0)
+QUICK = Profile("quick", ack_seconds=5.0, stl_leads=50, stl_budget=45.0, burst_leads=200, naive_budget=40.0,
+                failover_rounds=1, sf_seconds=5.0)
 
 
 @dataclass
@@ -41,6 +54,7 @@ class Result:
     reason: str = ""
     latency: dict[str, dict] = field(default_factory=dict)  # label → stats.summarize()
     targets: list[dict] = field(default_factory=list)  # {metric, stat, limit_ms, value_ms, ok}
+    checks: list[dict] = field(default_factory=list)  # {name, value, want, ok}: counts, not latencies
     info: dict = field(default_factory=dict)  # counters and settings worth reading next to the numbers
     seconds: float = 0.0
 
@@ -49,6 +63,10 @@ class Result:
         value = (self.latency.get(metric) or {}).get(stat)
         self.targets.append({"metric": metric, "stat": stat, "limit_ms": limit_ms, "value_ms": value,
                              "ok": value is not None and value < limit_ms})
+
+    def check(self, name: str, value, want: str, ok: bool) -> None:
+        """Record a non-latency target (e.g. `loader_429` want `== 0`) and whether it held."""
+        self.checks.append({"name": name, "value": value, "want": want, "ok": bool(ok)})
 
 
 @contextmanager

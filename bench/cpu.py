@@ -8,8 +8,10 @@ import time
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _proc_stat(pid: int) -> tuple[str, int, float] | None:
-    """(comm, process group, user+system CPU seconds) of one process, None if it is gone."""
+def _proc_stat(pid: int, reaped: bool = False) -> tuple[str, int, float] | None:
+    """(comm, process group, user+system CPU seconds) of one process, None if it is gone.
+
+    `reaped` adds the CPU of its children that exited and were waited for (cutime + cstime)."""
     try:
         with open(f"/proc/{pid}/stat") as handle:
             raw = handle.read()
@@ -17,8 +19,9 @@ def _proc_stat(pid: int) -> tuple[str, int, float] | None:
         return None
     comm = raw[raw.index("(") + 1: raw.rindex(")")]
     fields = raw[raw.rindex(")") + 2:].split()
-    # After the comm: state ppid pgrp session …; utime and stime are fields 14 and 15 of the full line.
-    return comm, int(fields[2]), (int(fields[11]) + int(fields[12])) / _TICK
+    # After the comm: state ppid pgrp session …; utime, stime, cutime, cstime are fields 14–17 of the line.
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if reaped else 0)
+    return comm, int(fields[2]), ticks / _TICK
 
 
 def _all_pids() -> list[int]:
@@ -43,8 +46,12 @@ def pid_seconds(pid: int) -> float:
 
 
 def named_seconds(comm: str) -> float:
-    """CPU seconds used so far by every process with this command name (e.g. the host's postgres)."""
-    return sum(stat[2] for pid in _all_pids() if (stat := _proc_stat(pid)) and stat[0] == comm)
+    """CPU seconds used so far by every process with this command name (e.g. the host's postgres).
+
+    Reaped children count too: PostgreSQL backends of connections closed during the window (the
+    service's pool closes its overflow connections) exit, and only the postmaster's cutime keeps
+    their CPU. Without it that work showed up as other tenants' (`others_busy_pct`)."""
+    return sum(stat[2] for pid in _all_pids() if (stat := _proc_stat(pid, reaped=True)) and stat[0] == comm)
 
 
 def self_seconds() -> float:

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 LEADS_SQL = "SELECT extern_id, received_at, status, delivered_at, priority FROM leads"
+DELIVERED_SQL = "SELECT COUNT(*) FROM leads WHERE status = 'delivered'"
 
 
 class Unavailable(Exception):
@@ -57,6 +58,14 @@ class SqliteDb:
         conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
         try:
             return conn.execute(LEADS_SQL).fetchall()
+        finally:
+            conn.close()
+
+    def delivered(self) -> int:
+        """How many leads are settled as delivered (a read-only connection: never the write lock)."""
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+        try:
+            return int(conn.execute(DELIVERED_SQL).fetchone()[0])
         finally:
             conn.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import requests
 
@@ -22,10 +23,11 @@ class Sample:
     done: float = 0.0
     status: int = 0  # 0: no answer (transport error or not sent)
     error: str = ""
+    answer_ok: bool | None = None  # the scenario's check of the answer (None: no check given)
 
 
 def _worker(session: requests.Session, url: str, bodies: list[bytes], samples: list[Sample],
-            indexes: range, deadline: float) -> None:
+            indexes: range, deadline: float, headers: dict, check: Callable | None) -> None:
     """Send this thread's share of the schedule; never past `deadline` (perf_counter)."""
     for i in indexes:
         sample = samples[i]
@@ -37,32 +39,39 @@ def _worker(session: requests.Session, url: str, bodies: list[bytes], samples: l
             continue
         sample.sent = time.perf_counter()
         try:
-            response = session.post(url, data=bodies[i], headers=HEADERS, timeout=REQUEST_TIMEOUT)
+            response = session.post(url, data=bodies[i], headers=headers, timeout=REQUEST_TIMEOUT)
+            sample.done = time.perf_counter()  # before the check: its cost is the client's, not the server's
             sample.status = response.status_code
+            if check is not None:
+                sample.answer_ok = bool(check(response))
         except requests.RequestException as exc:
             sample.error = type(exc).__name__
-        sample.done = time.perf_counter()
+            sample.done = time.perf_counter()
 
 
-def warm_up(sessions: list[requests.Session], url: str, bodies: list[bytes]) -> None:
+def warm_up(sessions: list[requests.Session], url: str, bodies: list[bytes], headers: dict = HEADERS) -> None:
     """Open every session's keep-alive connection and warm the service's code paths (one body each)."""
     for session, body in zip(sessions, bodies):
-        session.post(url, data=body, headers=HEADERS, timeout=REQUEST_TIMEOUT).raise_for_status()
+        session.post(url, data=body, headers=headers, timeout=REQUEST_TIMEOUT).raise_for_status()
 
 
 def run_open_loop(url: str, bodies: list[bytes], rate: float, threads: int,
-                  warm_bodies: list[bytes], grace: float = 15.0) -> tuple[list[Sample], float]:
-    """Send `bodies` at `rate`/s (request i due at t0 + i/rate); return the samples and t0."""
+                  warm_bodies: list[bytes], grace: float = 15.0, headers: dict = HEADERS,
+                  check: Callable | None = None) -> tuple[list[Sample], float]:
+    """Send `bodies` at `rate`/s (request i due at t0 + i/rate); return the samples and t0.
+
+    `check(response)`, when given, judges each answer (e.g. "is the SOAP Ack"): Sample.answer_ok."""
     sessions = [requests.Session() for _ in range(threads)]
     try:
-        warm_up(sessions, url, warm_bodies)
+        warm_up(sessions, url, warm_bodies, headers)
         t0 = time.perf_counter() + 0.2  # let every thread reach its first sleep before the first due time
         samples = [Sample(due=t0 + i / rate) for i in range(len(bodies))]
         deadline = t0 + len(bodies) / rate + grace
         # Thread k owns requests k, k+threads, …: with `threads` sessions a slow answer delays
         # only that thread's next send, which is `threads` intervals away.
         workers = [threading.Thread(target=_worker, daemon=True, name=f"bench-send-{k}",
-                                    args=(sessions[k], url, bodies, samples, range(k, len(bodies), threads), deadline))
+                                    args=(sessions[k], url, bodies, samples, range(k, len(bodies), threads), deadline,
+                                          headers, check))
                    for k in range(threads)]
         for worker in workers:
             worker.start()
@@ -72,3 +81,49 @@ def run_open_loop(url: str, bodies: list[bytes], rate: float, threads: int,
     finally:
         for session in sessions:
             session.close()
+
+
+@dataclass
+class Sent:
+    """One burst request: wall-clock send and answer times (comparable with the service's timestamps)."""
+
+    index: int
+    sent: float = 0.0
+    done: float = 0.0
+    status: int = 0
+
+
+def _burst_worker(url: str, bodies: list[bytes], next_index, results: list[Sent], deadline: float) -> None:
+    """Take the next unsent body and POST it, until none is left or the deadline (wall clock) passes."""
+    with requests.Session() as session:
+        while time.time() < deadline:
+            i = next_index()
+            if i is None:
+                return
+            record = results[i]
+            record.sent = time.time()
+            try:
+                record.status = session.post(url, data=bodies[i], headers=HEADERS, timeout=REQUEST_TIMEOUT).status_code
+            except requests.RequestException:
+                record.status = 0
+            record.done = time.time()
+
+
+def run_burst(url: str, bodies: list[bytes], threads: int, budget: float = 120.0) -> list[Sent]:
+    """POST every body as fast as `threads` keep-alive clients can (closed loop); at most `budget` seconds."""
+    results = [Sent(i) for i in range(len(bodies))]
+    lock, counter = threading.Lock(), iter(range(len(bodies)))
+
+    def next_index() -> int | None:
+        """The next body to send, shared by all threads (a slow answer never leaves work idle)."""
+        with lock:
+            return next(counter, None)
+
+    deadline = time.time() + budget
+    workers = [threading.Thread(target=_burst_worker, args=(url, bodies, next_index, results, deadline),
+                                daemon=True, name=f"bench-burst-{k}") for k in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.time()) + REQUEST_TIMEOUT + 1.0)
+    return results

@@ -18,7 +18,7 @@ def _template() -> dict:
     return body
 
 
-def _phone(n: int) -> str:
+def phone_number(n: int) -> str:
     """A distinct, valid-looking US number per lead (the dispatcher never batches equal phones together)."""
     return f"720{200 + (n // 10000) % 800:03d}{n % 10000:04d}"
 
@@ -42,8 +42,8 @@ class BodyFactory:
         # vid + lastmodifieddate is the idempotency key: both change, so no request is a duplicate.
         props["lastmodifieddate"]["value"] = str(self.modified_ms + n)
         props["hubspotscore"]["value"] = HOT_SCORE if hot else COLD_SCORE
-        props["phone"]["value"] = _phone(n)
-        props["mobilephone"]["value"] = _phone(n + 5000)
+        props["phone"]["value"] = phone_number(n)
+        props["mobilephone"]["value"] = phone_number(n + 5000)
         return str(vid), json.dumps(body, separators=(",", ":")).encode()
 
     def batch(self, start: int, count: int, hot_every: int | None) -> list[tuple[str, bytes]]:

@@ -12,8 +12,10 @@ NOISE_WARNING = ("WARNING: this machine is shared and noisy (other jobs, small V
 
 
 def _fmt(value) -> str:
-    """A latency cell: two decimals, or a dash."""
-    return "-" if value is None else f"{value:.2f}"
+    """A latency cell: two decimals (none from 10 s up, so minutes still fit the column), or a dash."""
+    if value is None:
+        return "-"
+    return f"{value:.0f}" if abs(value) >= 10_000 else f"{value:.2f}"
 
 
 def machine_lines(machine: dict) -> list[str]:
@@ -34,7 +36,7 @@ def _targets_for(result: Result, metric: str) -> str:
 
 def table(results: list[Result]) -> str:
     """One block per scenario: latency rows (ms) and its key counters."""
-    header = f"  {'metric (ms)':<26}{'n':>6}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}  target"
+    header = f"  {'metric (ms)':<26}{'n':>6}{'p50':>10}{'p90':>10}{'p99':>10}{'max':>10}  target"
     out = []
     for r in results:
         out.append(f"\n[{r.name}] {r.title}  ({r.seconds:.0f}s)")
@@ -43,10 +45,30 @@ def table(results: list[Result]) -> str:
             continue
         out.append(header)
         for metric, s in r.latency.items():
-            out.append(f"  {metric:<26}{s['n']:>6}{_fmt(s['p50']):>9}{_fmt(s['p90']):>9}{_fmt(s['p99']):>9}"
-                       f"{_fmt(s['max']):>9}  {_targets_for(r, metric)}")
+            cells = "".join(f" {_fmt(s[k]):>9}" for k in ("p50", "p90", "p99", "max"))  # a space: never run together
+            out.append(f"  {metric:<26}{s['n']:>6}{cells}  {_targets_for(r, metric)}")
+        out.extend(_side_by_side(r.info.get("side_by_side")))
+        out.extend(f"  check: {c['name']}: {c['value']} (want {c['want']}) {'PASS' if c['ok'] else 'MISS'}"
+                   for c in r.checks)
         out.append("  " + _info_line(r.info))
     return "\n".join(out)
+
+
+def _side_by_side(block: dict | None) -> list[str]:
+    """A small comparison table ({"columns": [...], "rows": [[label, value, …], …]}), e.g. leadrelay vs naive."""
+    if not block:
+        return []
+    lines = ["  " + f"{'':<34}" + "".join(f"{c:>18}" for c in block["columns"])]
+    for label, *values in block["rows"]:
+        lines.append("  " + f"{label:<34}" + "".join(f"{_cell(v):>18}" for v in values))
+    return lines
+
+
+def _cell(value) -> str:
+    """A side-by-side cell: floats with two decimals, a dash for None, anything else as is."""
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
 def _info_line(info: dict) -> str:
@@ -54,15 +76,20 @@ def _info_line(info: dict) -> str:
     keys = ("achieved_send_rate", "achieved_2xx_rate", "non_2xx", "late_sends", "leads_sent", "non_202",
             "missing_at_fake", "calls", "fake_loader_calls", "fake_loader_429", "fake_leads_accepted",
             "lead_statuses_after", "immediate_total", "immediate_not_delivered_at_end",
-            "service_cpu_ms_per_webhook", "machine_busy_pct", "others_busy_pct", "note")
+            "service_cpu_ms_per_webhook", "service_cpu_ms_per_message",
+            "service_cpu_s_burst", "service_cpu_s_receive", "service_cpu_s_drain", "service_cpu_ms_per_lead",
+            "service_rss_mb_before_group", "service_rss_mb_peak_group", "service_vmhwm_mb", "soap_ack_200", "not_soap_ack",
+            "leads_stored", "kill_to_fake_ms_per_round", "lease_left_at_kill_ms_per_round", "covers", "machine_busy_pct", "others_busy_pct", "note")
     return "; ".join(f"{k}={info[k]}" for k in keys if k in info)
 
 
 def summary(results: list[Result]) -> str:
     """One line: targets met / missed, errors and skips."""
-    targets = [t for r in results for t in r.targets]
+    targets = [t for r in results for t in r.targets] + [c for r in results for c in r.checks]
     missed = [f"{r.name} {t['metric']} {t['stat']}={_fmt(t['value_ms'])}ms (target <{t['limit_ms']:g})"
               for r in results for t in r.targets if not t["ok"]]
+    missed += [f"{r.name} {c['name']}: {c['value']} (want {c['want']})" for r in results for c in r.checks
+               if not c["ok"]]
     lines = [f"\ntargets: {len(targets) - len(missed)}/{len(targets)} met"]
     lines += [f"  MISSED: {m}" for m in missed]
     lines += [f"  {r.status.upper()}: {r.name}: {r.reason}" for r in results if r.status != "ok"]

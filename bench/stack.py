@@ -12,12 +12,27 @@ from harness.processes import PYTHON, FakeEngageProcess, ServiceProcess
 READY_TIMEOUT = 30.0
 
 
+DISPATCH_COMMAND = [PYTHON, "-m", "flask", "--app", "app", "dispatch", "run"]
+
+
 class Stack:
     """The running processes of one scenario and the URLs to reach them."""
 
-    def __init__(self, fake: FakeEngageProcess, web: ServiceProcess, worker: ServiceProcess | None):
-        """Hold the started processes."""
-        self.fake, self.web, self.worker = fake, web, worker
+    def __init__(self, fake: FakeEngageProcess, web: ServiceProcess, env: dict[str, str], log_dir: Path):
+        """Hold the started processes; `env` and `log_dir` let a scenario start (or restart) workers."""
+        self.fake, self.web, self.env, self.log_dir = fake, web, env, log_dir
+        self.workers: list[ServiceProcess] = []  # every worker started, dead or alive, so all are stopped
+
+    @property
+    def worker(self) -> ServiceProcess | None:
+        """The first `flask dispatch run` process (worker mode), else None."""
+        return self.workers[0] if self.workers else None
+
+    def start_worker(self, log_name: str) -> ServiceProcess:
+        """Start one more `flask dispatch run` process logging to `<log_dir>/<log_name>`."""
+        worker = ServiceProcess(self.env, self.log_dir / log_name, command=DISPATCH_COMMAND)
+        self.workers.append(worker)
+        return worker.start(wait_ready=False)
 
     def wait_dispatcher(self, timeout: float = READY_TIMEOUT) -> dict:
         """Wait until some process holds the dispatcher lease (so the first lead is not a cold start)."""
@@ -55,24 +70,25 @@ def server_ack_ms(log_dir: Path) -> list[float]:
 
 
 @contextmanager
-def running(log_dir: Path, database_url: str, config_path: Path, mode: str = "inline", strict: bool = True):
-    """Start fake Engage, gunicorn and (mode=worker) `flask dispatch run`; stop them all on exit."""
+def running(log_dir: Path, database_url: str, config_path: Path, mode: str = "inline", strict: bool = True,
+            workers: int = 1):
+    """Start fake Engage, gunicorn and (mode=worker) `workers` × `flask dispatch run`; stop them all on exit."""
     log_dir.mkdir(parents=True, exist_ok=True)
     fake = FakeEngageProcess(*([] if strict else ["--no-strict"]), log_path=log_dir / "fake.log").start()
-    web = worker = None
+    web = stack = None
     try:
         env = _service_env(fake, database_url, config_path, mode)
         web_env = {**env, "GUNICORN_ACCESS_LOG": str(log_dir / "access.log"), "GUNICORN_ACCESS_LOG_FORMAT": "%(m)s %(D)s"}
         (log_dir / "access.log").unlink(missing_ok=True)
         web = ServiceProcess(web_env, log_dir / "web.log").start(timeout=READY_TIMEOUT)
+        stack = Stack(fake, web, env, log_dir)
         if mode == "worker":
-            command = [PYTHON, "-m", "flask", "--app", "app", "dispatch", "run"]
-            worker = ServiceProcess(env, log_dir / "worker.log", command=command).start(wait_ready=False)
-        stack = Stack(fake, web, worker)
+            for n in range(workers):
+                stack.start_worker("worker.log" if workers == 1 else f"worker{n}.log")
         stack.wait_dispatcher()
         yield stack
     finally:
-        for proc in (worker, web):
+        for proc in [*(stack.workers if stack else []), web]:
             if proc is not None:
                 proc.terminate(timeout=20)
         fake.stop()

@@ -1,0 +1,76 @@
+"""Resident memory from /proc: a process group's RSS now, its lifetime peak, and a sampler for a window."""
+from __future__ import annotations
+
+import os
+import threading
+
+
+def _status_kb(pid: int, field: str) -> int:
+    """One `VmXXX:` field of /proc/<pid>/status in kB (0 when the process or the field is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def group_pids(pgid: int) -> list[int]:
+    """Live processes of process group `pgid` (gunicorn master and workers, or a `flask dispatch run`)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(name)) == pgid:
+                out.append(int(name))
+        except OSError:
+            continue  # exited between listdir and getpgid
+    return out
+
+
+def group_rss_kb(pgid: int) -> int:
+    """Sum of VmRSS over the group now, in kB."""
+    return sum(_status_kb(pid, "VmRSS") for pid in group_pids(pgid))
+
+
+def group_hwm_kb(pgid: int) -> dict[int, int]:
+    """VmHWM (peak RSS since the process started) of each process of the group, in kB."""
+    return {pid: _status_kb(pid, "VmHWM") for pid in group_pids(pgid)}
+
+
+class RssSampler:
+    """Samples a group's summed VmRSS every `interval` s in a thread; `stop()` returns the peak in kB."""
+
+    def __init__(self, pgid: int, interval: float = 0.1, max_samples: int = 20_000):
+        """`max_samples` bounds the thread even if stop() is never called (20 000 × 0.1 s ≈ 33 min)."""
+        self.pgid, self.interval, self.max_samples = pgid, interval, max_samples
+        self.peak_kb = 0
+        self.start_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="bench-rss", daemon=True)
+
+    def _loop(self) -> None:
+        """Sample until stopped or `max_samples` taken."""
+        for _ in range(self.max_samples):
+            self.peak_kb = max(self.peak_kb, group_rss_kb(self.pgid))
+            if self._stop.wait(self.interval):
+                return
+
+    def start(self) -> "RssSampler":
+        """Record the RSS at the start of the window and begin sampling."""
+        self.start_kb = group_rss_kb(self.pgid)
+        self._thread.start()
+        return self
+
+    def stop(self) -> dict:
+        """Stop sampling; RSS at start, sampled peak and the processes' lifetime peaks (VmHWM), in MB."""
+        self._stop.set()
+        self._thread.join(5)
+        self.peak_kb = max(self.peak_kb, group_rss_kb(self.pgid))
+        hwm = group_hwm_kb(self.pgid)
+        return {"rss_mb_before": round(self.start_kb / 1024, 1), "rss_mb_peak_sampled": round(self.peak_kb / 1024, 1),
+                "vmhwm_mb_per_process": {str(pid): round(kb / 1024, 1) for pid, kb in sorted(hwm.items())},
+                "vmhwm_mb_max_process": round(max(hwm.values(), default=0) / 1024, 1)}
