@@ -125,18 +125,10 @@ class Queue:
     def replay(self, *, ids: Iterable[int] = (), status: str | None = None, source: str | None = None,
                since: float | None = None, until: float | None = None) -> list[int]:
         """Re-queue dead/rejected/held leads chosen by id, status, source and time; return their ids."""
-        query = select(leads.c.id, leads.c.status).where(leads.c.status.in_(REPLAYABLE))
-        ids = list(ids)
-        if ids:
-            query = query.where(leads.c.id.in_(ids))
+        query = chosen_by(select(leads.c.id, leads.c.status).where(leads.c.status.in_(REPLAYABLE)),
+                          ids=ids, source=source, since=since, until=until)
         if status:
             query = query.where(leads.c.status == status)
-        if source:
-            query = query.where(leads.c.source == source)
-        if since is not None:
-            query = query.where(leads.c.received_at >= since)
-        if until is not None:
-            query = query.where(leads.c.received_at <= until)
         with write(self.engine) as conn:
             rows = conn.execute(query).fetchall()
             chosen = [r.id for r in rows]
@@ -181,6 +173,21 @@ class Queue:
         data["body"] = body.decode("utf-8", "replace") if body is not None else None
         data["headers"] = json.loads(data["headers"] or "{}")
         return data
+
+
+def chosen_by(query, *, ids: Iterable[int] = (), source: str | None = None, since: float | None = None,
+              until: float | None = None):
+    """Narrow a leads query by the replay filters (ids, source, receive-time range)."""
+    ids = list(ids)
+    if ids:
+        query = query.where(leads.c.id.in_(ids))
+    if source:
+        query = query.where(leads.c.source == source)
+    if since is not None:
+        query = query.where(leads.c.received_at >= since)
+    if until is not None:
+        query = query.where(leads.c.received_at <= until)
+    return query
 
 
 def lead_row(mapping) -> dict:
@@ -283,17 +290,8 @@ def apply_prepared(conn, lead_id: int, item) -> str:
 def invalid_leads(engine: Engine, *, ids: Iterable[int] = (), source: str | None = None,
                   since: float | None = None, until: float | None = None) -> list[dict]:
     """Invalid leads chosen by id, source and time range, with their stored records."""
-    query = select(leads.c.id, leads.c.source, leads.c.record, leads.c.received_at, leads.c.fetch_spec).where(
-        leads.c.status == "invalid")
-    ids = list(ids)
-    if ids:
-        query = query.where(leads.c.id.in_(ids))
-    if source:
-        query = query.where(leads.c.source == source)
-    if since is not None:
-        query = query.where(leads.c.received_at >= since)
-    if until is not None:
-        query = query.where(leads.c.received_at <= until)
+    query = chosen_by(select(leads.c.id, leads.c.source, leads.c.record, leads.c.received_at, leads.c.fetch_spec)
+                      .where(leads.c.status == "invalid"), ids=ids, source=source, since=since, until=until)
     with engine.connect() as conn:
         return [{"id": r.id, "source": r.source, "record": json.loads(r.record or "{}"), "received_at": r.received_at,
                  "fetch": json.loads(r.fetch_spec) if r.fetch_spec else None}

@@ -3,7 +3,7 @@ import pytest
 from sqlalchemy import func, select
 
 import handlers.html_form as html_form
-from store.schema import events, leads
+from store.schema import events
 from tests.conftest import fixture_bytes, fixture_meta
 
 BODY = fixture_bytes("html_form/contact_form.txt")
