@@ -21,7 +21,15 @@ def test_db_upgrade_and_config_check(make_app, sqlite_url):
     app = make_app(CONFIG, sqlite_url)
     runner = app.test_cli_runner()
     result = runner.invoke(args=["db", "upgrade"])
-    assert result.exit_code == 0 and "revision 0001" in result.output
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from store import db
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(db.MIGRATIONS))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    assert result.exit_code == 0 and f"schema at revision {head}" in result.output, result.output
     result = runner.invoke(args=["config", "check"])
     assert result.exit_code == 0 and "/webhooks/hubspot" in result.output and "engage: sandbox" in result.output
 
