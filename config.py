@@ -538,6 +538,23 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+def database_error(url: str, exc: BaseException) -> ConfigError:
+    """A database that cannot be reached or opened, as one line naming where and the fix."""
+    from sqlalchemy.engine import make_url
+
+    reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["unknown error"])[0]
+    reason = re.sub(r'^(connection failed: )?(connection to server at "[^"]*", port \d+ failed: )?', "", reason)
+    reason = re.sub(r"\s+", " ", reason).strip()
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return ConfigError("environment", "DATABASE_URL", f"cannot open the SQLite file {parsed.database} ({reason})",
+                           "create its directory and make it writable, or correct DATABASE_URL")
+    where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''}"
+    return ConfigError("environment", "DATABASE_URL", f"cannot connect to PostgreSQL at {where} ({reason})",
+                       "start PostgreSQL there (or open the network path to it), or correct the host, port, "
+                       "user and password in DATABASE_URL")
+
+
 def check_database_scheme(url: str) -> None:
     """Refuse a DATABASE_URL leadrelay has no driver for, before SQLAlchemy fails on a missing module."""
     scheme = url.split("://", 1)[0] if "://" in url else ""
@@ -548,8 +565,11 @@ def check_database_scheme(url: str) -> None:
                           "sqlite:////absolute/path.db, or unset it for the SQLite file in instance/")
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
-    """Build Settings from the environment; raise ConfigError for any inconsistency."""
+def load_settings(environ: dict[str, str] | None = None, *, require_account_id: bool = True) -> Settings:
+    """Build Settings from the environment; raise ConfigError for any inconsistency.
+
+    `require_account_id=False` is for `engage accounts` only: it lists the sub-accounts the
+    credentials can see, which is how ENGAGE_ACCOUNT_ID is found in the first place."""
     environ = dict(os.environ if environ is None else environ)
     env = Env(eager=True)
     # environs reads os.environ; point it at our mapping so tests can pass their own.
@@ -608,7 +628,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             "attach Postgres (heroku addons:create heroku-postgresql) or set ALLOW_SQLITE=1 if the disk is persistent",
         )
 
-    engage_mode = _decide_engage_mode(engage_mode_raw, environ, bool(db_url_raw), client_id, client_secret, jwt, api_token, account_id)
+    engage_mode = _decide_engage_mode(engage_mode_raw, environ, bool(db_url_raw), client_id, client_secret, jwt, api_token,
+                                      account_id, require_account_id)
     file_config = load_file(config_path, environ)
     return Settings(
         port=port, database_url=database_url, config_path=config_path, dispatch_mode=dispatch_mode,
@@ -620,7 +641,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     )
 
 
-def _decide_engage_mode(mode: str, environ: dict[str, str], has_db_url: bool, client_id, client_secret, jwt, api_token, account_id) -> str:
+def _decide_engage_mode(mode: str, environ: dict[str, str], has_db_url: bool, client_id, client_secret, jwt, api_token,
+                        account_id, require_account_id: bool = True) -> str:
     """Apply DESIGN's rule: sandbox is never silent, and a partial credential set is an error."""
     if mode and mode not in ("live", "sandbox"):
         raise ConfigError("environment", "ENGAGE_MODE", f"{mode!r} is not a mode", "use live or sandbox")
@@ -631,9 +653,10 @@ def _decide_engage_mode(mode: str, environ: dict[str, str], has_db_url: bool, cl
         raise ConfigError("environment", missing[0], f"partial RingCentral credentials: {', '.join(missing)} not set",
                           f"set {', '.join(missing)} too (or unset {', '.join(rc_given)} and use ENGAGE_API_TOKEN)")
     full = (rc_full or bool(api_token))
-    if full and not account_id:
+    if full and not account_id and require_account_id:
         raise ConfigError("environment", "ENGAGE_ACCOUNT_ID", "Engage credentials are set but the sub-account id is not",
-                          "run `.venv/bin/flask --app app engage accounts` to list the sub-accounts these credentials see, "
+                          "run `./leadrelay engage accounts` (Heroku: `heroku run flask --app app engage accounts`) to list the "
+                          "sub-accounts these credentials see, "
                           "then set ENGAGE_ACCOUNT_ID to one of them (never `~`)")
     if account_id == "~":
         raise ConfigError("environment", "ENGAGE_ACCOUNT_ID", "`~` is a client-side placeholder Engage does not accept",
