@@ -160,7 +160,7 @@ def _module_app() -> Flask | None:
         from config import database_error
 
         print(f"leadrelay: database error: {database_error(load_settings().database_url, exc)}", file=sys.stderr)
-        raise SystemExit(3)
+        raise SystemExit(3) from None
 
 
 def __getattr__(name: str):

@@ -7,10 +7,14 @@ import json
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+
+if TYPE_CHECKING:
+    from engage.client import EngageClient
 
 db_cli = AppGroup("db", help="Database schema.")
 dispatch_cli = AppGroup("dispatch", help="The dispatcher (worker mode).")
@@ -65,10 +69,8 @@ def _engage_client():
     """A live (or sandbox) Engage client for one-off commands, token kept in memory."""
     from dispatch.backend import engage_timeouts, live_client, start_sandbox
     from engage.auth import MemoryTokenStore, RingCentralJWTAuth
-    from engage.client import EngageClient
+    from engage.client import DISCOVERY_ACCOUNT, EngageClient
     from engage import fake as fake_engage
-
-    from engage.client import DISCOVERY_ACCOUNT
 
     settings = _runtime().settings
     if not settings.engage_account_id:  # only `engage accounts` gets here without one
@@ -96,13 +98,13 @@ def engage_campaigns():
 
 
 @engage_cli.command("accounts")
-def engage_accounts():
+def engage_accounts() -> None:
     """List the accounts the credentials can see; ENGAGE_ACCOUNT_ID is one of these ids."""
     client, sandbox = _engage_client()
     _print_accounts(_accounts(client), _runtime().settings.engage_account_id, sandbox)
 
 
-def _accounts(client) -> list[dict]:
+def _accounts(client: EngageClient) -> list[dict]:
     """GET /admin/accounts, or one line saying what failed and what to check."""
     from engage.errors import AuthError, EngageError
 

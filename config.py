@@ -569,7 +569,8 @@ def load_settings(environ: dict[str, str] | None = None, *, require_account_id: 
     """Build Settings from the environment; raise ConfigError for any inconsistency.
 
     `require_account_id=False` is for `engage accounts` only: it lists the sub-accounts the
-    credentials can see, which is how ENGAGE_ACCOUNT_ID is found in the first place."""
+    credentials can see, which is how ENGAGE_ACCOUNT_ID is found in the first place.
+    """
     environ = dict(os.environ if environ is None else environ)
     env = Env(eager=True)
     # environs reads os.environ; point it at our mapping so tests can pass their own.

@@ -113,7 +113,8 @@ class LeadMappingSchema(EngageLeadSchema):
         """The first sender path of `key` that resolves to non-blank text.
 
         A path that resolves to an object is an error for `key` (recorded in `errors`, or raised
-        as NotScalar when no dict is given), never JSON text in a lead field."""
+        as NotScalar when no dict is given), never JSON text in a lead field.
+        """
         return self._first_text(data, _specs(self.field_map.get(key, [])), key, errors)
 
     @staticmethod

@@ -1,5 +1,6 @@
 """app.json (the Deploy-to-Heroku button) follows Heroku's documented schema and agrees with the Procfile,
 the README's configuration table and the config loader."""
+
 from __future__ import annotations
 
 import json
@@ -13,12 +14,39 @@ ROOT = Path(__file__).resolve().parent.parent
 APP = json.loads((ROOT / "app.json").read_text())
 
 # Heroku's app.json schema (devcenter "app.json Schema"): the keys it defines and their shapes.
-TOP_LEVEL = {"name", "description", "keywords", "website", "repository", "logo", "success_url", "scripts", "env",
-             "formation", "image", "addons", "buildpacks", "environments", "stack"}
+TOP_LEVEL = {
+    "name",
+    "description",
+    "keywords",
+    "website",
+    "repository",
+    "logo",
+    "success_url",
+    "scripts",
+    "env",
+    "formation",
+    "image",
+    "addons",
+    "buildpacks",
+    "environments",
+    "stack",
+}
 ENV_KEYS = {"description", "value", "required", "generator"}
 SCRIPTS = {"postdeploy", "pr-predestroy"}
-SIZES = {"eco", "basic", "standard-1x", "standard-2x", "performance-m", "performance-l", "private-s", "private-m",
-         "private-l", "shield-s", "shield-m", "shield-l"}
+SIZES = {
+    "eco",
+    "basic",
+    "standard-1x",
+    "standard-2x",
+    "performance-m",
+    "performance-l",
+    "private-s",
+    "private-m",
+    "private-l",
+    "shield-s",
+    "shield-m",
+    "shield-l",
+}
 # README variables that have no place on Heroku: set by the platform, by the add-on, or SQLite/host-only.
 NOT_ON_HEROKU = {"PORT", "DATABASE_URL", "ALLOW_SQLITE", "SQLITE_SYNCHRONOUS", "GUNICORN_CONTROL_SOCKET"}
 
@@ -73,8 +101,12 @@ def test_app_json_follows_the_schema():
 
 def test_the_schema_check_can_fail():
     """The checker itself catches the usual mistakes (so a green test means something)."""
-    bad = {"nam": "x", "env": {"admin_token": {"generator": "random"}, "X": {"value": 3}},
-           "formation": {"web": {"quantity": "1", "size": "huge"}}, "addons": [{"name": "pg"}]}
+    bad = {
+        "nam": "x",
+        "env": {"admin_token": {"generator": "random"}, "X": {"value": 3}},
+        "formation": {"web": {"quantity": "1", "size": "huge"}},
+        "addons": [{"name": "pg"}],
+    }
     assert len(schema_problems(bad)) == 7
 
 
@@ -105,10 +137,19 @@ def test_every_config_var_is_described_and_documented():
 
 def test_the_deployed_values_pass_the_config_loader():
     """With the button's values (secrets generated), Heroku's DATABASE_URL and DYNO, the app would start."""
-    environ = {name: spec.get("value") or (secrets.token_hex(16) if spec.get("generator") else "")
-               for name, spec in APP["env"].items()}
+    environ = {
+        name: spec.get("value") or (secrets.token_hex(16) if spec.get("generator") else "")
+        for name, spec in APP["env"].items()
+    }
     environ = {k: v for k, v in environ.items() if v}
-    environ.update({"DATABASE_URL": "postgres://u:p@ec2.example.com:5432/d", "DYNO": "web.1", "PORT": "31337",
-                    "ENGAGE_API_TOKEN": "token", "ENGAGE_ACCOUNT_ID": "12345678"})
+    environ.update(
+        {
+            "DATABASE_URL": "postgres://u:p@ec2.example.com:5432/d",
+            "DYNO": "web.1",
+            "PORT": "31337",
+            "ENGAGE_API_TOKEN": "token",
+            "ENGAGE_ACCOUNT_ID": "12345678",
+        }
+    )
     settings = load_settings(environ)
     assert settings.dispatch_mode == "worker" and settings.engage_mode == "live" and not settings.is_sqlite

@@ -1,7 +1,7 @@
 """A new user's first hour, as real processes in a fresh shell: the wrapper, one-line errors, account discovery."""
+
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -13,24 +13,33 @@ from harness.processes import FakeEngageProcess, ServiceProcess, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 WRAPPER = ROOT / "leadrelay"
-CONFIG = "sources:\n  web:\n    type: generic\n    token: t\n  old:\n    type: hubspot\n    token: t\n    enabled: false\n"
+CONFIG = (
+    "sources:\n  web:\n    type: generic\n    token: t\n  old:\n    type: hubspot\n    token: t\n    enabled: false\n"
+)
 
-pytestmark = pytest.mark.skipif(not (ROOT / ".venv" / "bin" / "flask").exists(),
-                                reason="./leadrelay runs the project's .venv: create it with `make install`")
+pytestmark = pytest.mark.skipif(
+    not (ROOT / ".venv" / "bin" / "flask").exists(),
+    reason="./leadrelay runs the project's .venv: create it with `make install`",
+)
 
 
 def fresh_shell(tmp_path: Path, **env: str) -> dict[str, str]:
     """The environment of a new terminal: no virtualenv activated, nothing of the test run's."""
     config = tmp_path / "leadrelay.yml"
     config.write_text(CONFIG)
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path), "LEADRELAY_CONFIG": str(config),
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'lr.db'}", "ENGAGE_MODE": "sandbox", **env}
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "LEADRELAY_CONFIG": str(config),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'lr.db'}",
+        "ENGAGE_MODE": "sandbox",
+        **env,
+    }
 
 
 def leadrelay(args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
     """Run `./leadrelay <args>` as a user would type it (from `cwd`)."""
-    return subprocess.run([str(WRAPPER), *args.split()], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([str(WRAPPER), *args.split()], env=env, cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
 def test_wrapper_runs_the_commands_from_any_directory(tmp_path):
@@ -45,8 +54,9 @@ def test_readme_commands_work_as_written(tmp_path):
     """Every `./leadrelay …` line in the README's shell blocks runs (sandbox Engage, fresh SQLite)."""
     readme = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```sh\n(.*?)```", readme, re.S)
-    commands = [line.split("#")[0].strip() for block in blocks for line in block.splitlines()
-                if line.startswith("./leadrelay ")]
+    commands = [
+        line.split("#")[0].strip() for block in blocks for line in block.splitlines() if line.startswith("./leadrelay ")
+    ]
     assert len(commands) >= 3, commands
     env = fresh_shell(tmp_path)
     for command in commands:
@@ -55,14 +65,22 @@ def test_readme_commands_work_as_written(tmp_path):
         assert "Traceback" not in result.stderr, command
 
 
-@pytest.mark.parametrize("env, words", [
-    ({"DATABASE_URL": "mysql://u:p@db.example.com/leads"}, "DATABASE_URL: 'mysql' is not a supported database"),
-    ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL: 'VERBOSE' is not a log level — fix: use one of DEBUG, INFO"),
-    ({"DATABASE_URL": "postgresql://postgres@127.0.0.1:{port}/leads"},
-     "DATABASE_URL: cannot connect to PostgreSQL at 127.0.0.1:{port}/leads (Connection refused) — fix: start"),
-    ({"ENGAGE_MODE": "", "ENGAGE_API_TOKEN": "tok"}, "ENGAGE_ACCOUNT_ID: Engage credentials are set but the "
-     "sub-account id is not — fix: run `./leadrelay engage accounts`"),
-])
+@pytest.mark.parametrize(
+    "env, words",
+    [
+        ({"DATABASE_URL": "mysql://u:p@db.example.com/leads"}, "DATABASE_URL: 'mysql' is not a supported database"),
+        ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL: 'VERBOSE' is not a log level — fix: use one of DEBUG, INFO"),
+        (
+            {"DATABASE_URL": "postgresql://postgres@127.0.0.1:{port}/leads"},
+            "DATABASE_URL: cannot connect to PostgreSQL at 127.0.0.1:{port}/leads (Connection refused) — fix: start",
+        ),
+        (
+            {"ENGAGE_MODE": "", "ENGAGE_API_TOKEN": "tok"},
+            "ENGAGE_ACCOUNT_ID: Engage credentials are set but the "
+            "sub-account id is not — fix: run `./leadrelay engage accounts`",
+        ),
+    ],
+)
 def test_user_errors_are_one_line_with_the_fix(tmp_path, env, words):
     """No traceback: one line on stderr naming the variable (and the host), exit code 3."""
     port = str(free_port())  # nothing listens there: PostgreSQL is unreachable
@@ -106,11 +124,13 @@ def test_engage_accounts_lists_sub_accounts_before_the_id_is_set(tmp_path):
 
 def test_make_run_installs_runtime_dependencies_only():
     """`make run` installs requirements.txt; the test, lint and bench tools come with `make test`."""
-    run = subprocess.run(["make", "-n", "run", "VENV=/nonexistent-venv"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=30).stdout
+    run = subprocess.run(
+        ["make", "-n", "run", "VENV=/nonexistent-venv"], cwd=ROOT, capture_output=True, text=True, timeout=30
+    ).stdout
     assert "-r requirements.txt" in run and "requirements-dev.txt" not in run
-    test = subprocess.run(["make", "-n", "test", "VENV=/nonexistent-venv"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=30).stdout
+    test = subprocess.run(
+        ["make", "-n", "test", "VENV=/nonexistent-venv"], cwd=ROOT, capture_output=True, text=True, timeout=30
+    ).stdout
     assert "-r requirements-dev.txt" in test
 
 
@@ -118,13 +138,19 @@ def test_gunicorn_control_socket_is_per_instance(tmp_path):
     """No socket at the shared ~/.gunicorn path; GUNICORN_CONTROL_SOCKET puts it where the instance says."""
     home = tmp_path / "home"
     home.mkdir()
-    base = {"HOME": str(home), "ENGAGE_MODE": "sandbox", "DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}",
-            "LEADRELAY_CONFIG": str(ROOT / "leadrelay.example.yml")}
+    base = {
+        "HOME": str(home),
+        "ENGAGE_MODE": "sandbox",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}",
+        "LEADRELAY_CONFIG": str(ROOT / "leadrelay.example.yml"),
+    }
     first = ServiceProcess(base, tmp_path / "a.log")
     first.env.pop("XDG_RUNTIME_DIR", None)
     own = tmp_path / "run" / "gunicorn.ctl"
-    second = ServiceProcess({**base, "DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}",
-                             "GUNICORN_CONTROL_SOCKET": str(own)}, tmp_path / "b.log")
+    second = ServiceProcess(
+        {**base, "DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}", "GUNICORN_CONTROL_SOCKET": str(own)},
+        tmp_path / "b.log",
+    )
     second.env.pop("XDG_RUNTIME_DIR", None)
     try:
         first.start()
@@ -134,4 +160,4 @@ def test_gunicorn_control_socket_is_per_instance(tmp_path):
     finally:
         first.terminate()
         second.terminate()
-    assert os.listdir(home) == []
+    assert list(home.iterdir()) == []
