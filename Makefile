@@ -36,10 +36,13 @@ test: install-dev
 	$(BIN)/python -m pytest
 
 # Not part of `make test` yet: the whole-tree format and type clean-up lands first.
+# All three always run (a full report), and the target fails if any of them found something.
 lint: install-dev
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/mypy
+	status=0; \
+	$(BIN)/ruff check . || status=1; \
+	$(BIN)/ruff format --check . || status=1; \
+	$(BIN)/mypy || status=1; \
+	exit $$status
 
 bench: install-dev
 	$(BIN)/python -m bench
