@@ -175,7 +175,11 @@ def _parse_time(value: str | None) -> float | None:
     """ISO date/time (UTC when no zone) → epoch seconds."""
     if not value:
         return None
-    parsed = datetime.datetime.fromisoformat(value)
+    try:
+        parsed = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.UsageError(f"{value!r} is not an ISO date or time: use e.g. 2026-01-15 or "
+                               "2026-01-15T09:30 (UTC) or 2026-01-15T09:30-07:00") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=datetime.timezone.utc)
     return parsed.timestamp()

@@ -438,7 +438,7 @@ def load_file(path: str | os.PathLike, environ: dict[str, str] | None = None) ->
             for r in common["routes"]
         ]
         # The source's own priority/campaign are a fallback route after its explicit ones;
-        # when nothing matches, `defaults` apply (DESIGN contract details).
+        # when nothing matches, `defaults` apply (README "Configuration").
         routes.append(Route(when={}, priority=common.get("priority") or defaults["priority"],
                             campaign=common.get("campaign", defaults["campaign"])))
         sources[str(name)] = Source(
@@ -644,7 +644,7 @@ def load_settings(environ: dict[str, str] | None = None, *, require_account_id: 
 
 def _decide_engage_mode(mode: str, environ: dict[str, str], has_db_url: bool, client_id, client_secret, jwt, api_token,
                         account_id, require_account_id: bool = True) -> str:
-    """Apply DESIGN's rule: sandbox is never silent, and a partial credential set is an error."""
+    """Sandbox is never silent, and a partial credential set is an error (README "Configuration")."""
     if mode and mode not in ("live", "sandbox"):
         raise ConfigError("environment", "ENGAGE_MODE", f"{mode!r} is not a mode", "use live or sandbox")
     rc_given = [v for v in ENGAGE_CREDENTIAL_VARS if environ.get(v)]

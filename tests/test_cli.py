@@ -118,3 +118,11 @@ def test_leads_list_explains_a_bad_or_empty_filter(make_app, sqlite_url):
     assert "did you mean delivered?" in result.output
     result = runner.invoke(args=["leads", "list", "--status", "dead"])
     assert result.exit_code == 0 and "no lead matched --status dead" in result.output
+
+
+def test_replay_with_a_bad_time_is_one_line(make_app, sqlite_url):
+    """`--since yesterday` is a usage error with the accepted forms, not a traceback."""
+    app = make_app(CONFIG, sqlite_url)
+    result = app.test_cli_runner().invoke(args=["leads", "replay", "--status", "dead", "--since", "yesterday"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)  # a usage error, no traceback
+    assert "'yesterday' is not an ISO date or time: use e.g. 2026-01-15" in result.output
