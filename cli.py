@@ -1,12 +1,14 @@
 """The `flask --app app …` commands: db, dispatch, engage, leads, config."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import click
@@ -90,11 +92,12 @@ def engage_campaigns():
     client, sandbox = _engage_client()
     if sandbox:
         click.echo("SANDBOX: these are the fake Engage's campaigns, seeded from leadrelay.yml")
-    for group in client.dial_groups():
-        click.echo(f"dial group {group.get('dialGroupId')}: {group.get('dialGroupName')}")
-        for campaign in client.campaigns(group.get("dialGroupId")):
-            active = "active" if campaign.get("isActive") else "inactive"
-            click.echo(f"  campaign {campaign.get('campaignId')}: {campaign.get('campaignName')} ({active})")
+    with _engage_errors():
+        for group in client.dial_groups():
+            click.echo(f"dial group {group.get('dialGroupId')}: {group.get('dialGroupName')}")
+            for campaign in client.campaigns(group.get("dialGroupId")):
+                active = "active" if campaign.get("isActive") else "inactive"
+                click.echo(f"  campaign {campaign.get('campaignId')}: {campaign.get('campaignName')} ({active})")
 
 
 @engage_cli.command("accounts")
@@ -106,13 +109,21 @@ def engage_accounts() -> None:
 
 def _accounts(client: EngageClient) -> list[dict]:
     """GET /admin/accounts, or one line saying what failed and what to check."""
+    with _engage_errors():
+        return client.accounts()
+
+
+@contextlib.contextmanager
+def _engage_errors() -> Iterator[None]:
+    """Engage refusing or not answering, as one line saying what to check (never a traceback)."""
     from engage.errors import AuthError, EngageError
 
     try:
-        return client.accounts()
+        yield
     except AuthError as exc:
-        raise click.ClickException(f"Engage refused the login ({exc}) — fix: check RINGCENTRAL_CLIENT_ID, "
-                                   "RINGCENTRAL_CLIENT_SECRET and RINGCENTRAL_JWT (or ENGAGE_API_TOKEN)") from None
+        raise click.ClickException(f"Engage refused ({exc}) — fix: check RINGCENTRAL_CLIENT_ID, RINGCENTRAL_CLIENT_SECRET "
+                                   "and RINGCENTRAL_JWT (or ENGAGE_API_TOKEN), and ENGAGE_ACCOUNT_ID "
+                                   "(`./leadrelay engage accounts` lists the ones you can use)") from None
     except EngageError as exc:
         raise click.ClickException(f"Engage did not answer ({exc}) — fix: check ENGAGE_BASE_URL, "
                                    "RINGCENTRAL_SERVER_URL and the network") from None
@@ -158,7 +169,7 @@ def engage_check():
 
     client, sandbox = _engage_client()
     click.echo(f"mode: {'sandbox' if sandbox else 'live'}")
-    accounts = client.accounts()
+    accounts = _accounts(client)
     click.echo("accounts: " + ", ".join(f"{a.get('accountId')} ({a.get('accountName')})" for a in accounts))
     directory = CampaignDirectory(client)
     failed = False

@@ -116,8 +116,12 @@ def test_engage_accounts_lists_sub_accounts_before_the_id_is_set(tmp_path):
         result = leadrelay("engage accounts", {**env, "RINGCENTRAL_JWT": "not-the-jwt"}, cwd=tmp_path)
         assert result.returncode == 1
         [error] = [line for line in result.stderr.splitlines() if not line.startswith("{")]  # JSON = logs
-        assert error.startswith("Error: Engage refused the login")
+        assert error.startswith("Error: Engage refused (RingCentral JWT grant refused")
         assert "fix: check RINGCENTRAL_CLIENT_ID" in result.stderr and "Traceback" not in result.stderr
+        # A wrong sub-account id: `engage campaigns` says which variable to check, in one line.
+        result = leadrelay("engage campaigns", {**env, "ENGAGE_ACCOUNT_ID": "999"}, cwd=tmp_path)
+        [error] = [line for line in result.stderr.splitlines() if not line.startswith("{")]
+        assert result.returncode == 1 and "account 999 not accessible" in error and "ENGAGE_ACCOUNT_ID" in error
     finally:
         fake.stop()
 
