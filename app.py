@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass, field
 
 from flask import Flask, jsonify
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 import logs
@@ -146,8 +147,20 @@ def _module_app() -> Flask | None:
     except ConfigError as exc:
         import sys
 
+        from cli import app_without_account_id
+
+        partial = app_without_account_id(exc)  # `engage accounts` is how ENGAGE_ACCOUNT_ID is found
+        if partial is not None:
+            return partial
         print(f"leadrelay: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(3)
+    except OperationalError as exc:
+        import sys
+
+        from config import database_error
+
+        print(f"leadrelay: database error: {database_error(load_settings().database_url, exc)}", file=sys.stderr)
+        raise SystemExit(3) from None
 
 
 def __getattr__(name: str):

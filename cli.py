@@ -1,21 +1,33 @@
 """The `flask --app app …` commands: db, dispatch, engage, leads, config."""
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime
 import json
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+
+if TYPE_CHECKING:
+    from engage.client import EngageClient
 
 db_cli = AppGroup("db", help="Database schema.")
 dispatch_cli = AppGroup("dispatch", help="The dispatcher (worker mode).")
 engage_cli = AppGroup("engage", help="Talk to Engage with the configured credentials.")
 leads_cli = AppGroup("leads", help="Inspect and replay leads.")
 config_cli = AppGroup("config", help="Check the configuration.")
+
+# Every status a lead row can have (docs/operations.md, "Lead states").
+LEAD_STATUSES = ("queued", "sending", "retrying", "held", "fetching", "delivered", "rejected", "dead",
+                 "invalid", "dropped", "suppressed")
+REPLAYED = ("dead", "rejected", "held", "invalid")
 
 
 def _runtime():
@@ -59,10 +71,12 @@ def _engage_client():
     """A live (or sandbox) Engage client for one-off commands, token kept in memory."""
     from dispatch.backend import engage_timeouts, live_client, start_sandbox
     from engage.auth import MemoryTokenStore, RingCentralJWTAuth
-    from engage.client import EngageClient
+    from engage.client import DISCOVERY_ACCOUNT, EngageClient
     from engage import fake as fake_engage
 
     settings = _runtime().settings
+    if not settings.engage_account_id:  # only `engage accounts` gets here without one
+        settings = dataclasses.replace(settings, engage_account_id=DISCOVERY_ACCOUNT)
     timeouts = engage_timeouts(10.0)
     if settings.sandbox:
         fake, server = start_sandbox(settings)
@@ -78,11 +92,74 @@ def engage_campaigns():
     client, sandbox = _engage_client()
     if sandbox:
         click.echo("SANDBOX: these are the fake Engage's campaigns, seeded from leadrelay.yml")
-    for group in client.dial_groups():
-        click.echo(f"dial group {group.get('dialGroupId')}: {group.get('dialGroupName')}")
-        for campaign in client.campaigns(group.get("dialGroupId")):
-            active = "active" if campaign.get("isActive") else "inactive"
-            click.echo(f"  campaign {campaign.get('campaignId')}: {campaign.get('campaignName')} ({active})")
+    with _engage_errors():
+        for group in client.dial_groups():
+            click.echo(f"dial group {group.get('dialGroupId')}: {group.get('dialGroupName')}")
+            for campaign in client.campaigns(group.get("dialGroupId")):
+                active = "active" if campaign.get("isActive") else "inactive"
+                click.echo(f"  campaign {campaign.get('campaignId')}: {campaign.get('campaignName')} ({active})")
+
+
+@engage_cli.command("accounts")
+def engage_accounts() -> None:
+    """List the accounts the credentials can see; ENGAGE_ACCOUNT_ID is one of these ids."""
+    client, sandbox = _engage_client()
+    _print_accounts(_accounts(client), _runtime().settings.engage_account_id, sandbox)
+
+
+def _accounts(client: EngageClient) -> list[dict]:
+    """GET /admin/accounts, or one line saying what failed and what to check."""
+    with _engage_errors():
+        return client.accounts()
+
+
+@contextlib.contextmanager
+def _engage_errors() -> Iterator[None]:
+    """Engage refusing or not answering, as one line saying what to check (never a traceback)."""
+    from engage.errors import AuthError, EngageError
+
+    try:
+        yield
+    except AuthError as exc:
+        raise click.ClickException(f"Engage refused ({exc}) — fix: check RINGCENTRAL_CLIENT_ID, RINGCENTRAL_CLIENT_SECRET "
+                                   "and RINGCENTRAL_JWT (or ENGAGE_API_TOKEN), and ENGAGE_ACCOUNT_ID "
+                                   "(`./leadrelay engage accounts` lists the ones you can use)") from None
+    except EngageError as exc:
+        raise click.ClickException(f"Engage did not answer ({exc}) — fix: check ENGAGE_BASE_URL, "
+                                   "RINGCENTRAL_SERVER_URL and the network") from None
+
+
+def _print_accounts(accounts: list[dict], configured: str | None, sandbox: bool) -> None:
+    """One line per account, the configured one marked; what to do when none is configured."""
+    if sandbox:
+        click.echo("SANDBOX: these are the fake Engage's accounts")
+    for account in accounts:
+        mark = "  ← ENGAGE_ACCOUNT_ID" if configured and str(account.get("accountId")) == str(configured) else ""
+        click.echo(f"account {account.get('accountId')}: {account.get('accountName')} "
+                   f"(main account {account.get('mainAccountId')}){mark}")
+    if not accounts:
+        click.echo("no accounts visible to these credentials: the login needs the ReadAccounts permission", err=True)
+    elif not configured:
+        click.echo("set ENGAGE_ACCOUNT_ID to the id of the sub-account whose campaigns should dial", err=True)
+
+
+# The commands that work before ENGAGE_ACCOUNT_ID is set: the one that finds it, and the schema
+# migration (Heroku's release phase runs it before anyone could have set it).
+WITHOUT_ACCOUNT_ID = (["engage", "accounts"], ["db", "upgrade"])
+
+
+def app_without_account_id(error: Exception, argv: list[str] | None = None) -> Flask | None:
+    """The app for `engage accounts` / `db upgrade` when the one thing missing is ENGAGE_ACCOUNT_ID; else None."""
+    from app import create_app
+    from config import ConfigError, load_settings
+
+    words = [word for word in (sys.argv if argv is None else argv)[1:] if not word.startswith("-")]
+    if getattr(error, "key", None) != "ENGAGE_ACCOUNT_ID" or words[-2:] not in WITHOUT_ACCOUNT_ID:
+        return None
+    try:
+        return create_app(settings=load_settings(require_account_id=False))
+    except ConfigError:
+        return None  # another problem too: the caller reports the original one
 
 
 @engage_cli.command("check")
@@ -92,7 +169,7 @@ def engage_check():
 
     client, sandbox = _engage_client()
     click.echo(f"mode: {'sandbox' if sandbox else 'live'}")
-    accounts = client.accounts()
+    accounts = _accounts(client)
     click.echo("accounts: " + ", ".join(f"{a.get('accountId')} ({a.get('accountName')})" for a in accounts))
     directory = CampaignDirectory(client)
     failed = False
@@ -109,7 +186,11 @@ def _parse_time(value: str | None) -> float | None:
     """ISO date/time (UTC when no zone) → epoch seconds."""
     if not value:
         return None
-    parsed = datetime.datetime.fromisoformat(value)
+    try:
+        parsed = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.UsageError(f"{value!r} is not an ISO date or time: use e.g. 2026-01-15 or "
+                               "2026-01-15T09:30 (UTC) or 2026-01-15T09:30-07:00") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=datetime.timezone.utc)
     return parsed.timestamp()
@@ -122,10 +203,18 @@ def _parse_time(value: str | None) -> float | None:
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
 def leads_list(status, source, limit, as_json):
     """Show recent leads (phones and emails masked unless --json)."""
+    from config import closest
     from logs import mask_text
 
+    if status is not None and status not in LEAD_STATUSES:
+        guess = closest(status, LEAD_STATUSES)
+        hint = f"did you mean {guess}? " if guess else ""
+        raise click.UsageError(f"--status {status!r} is not a lead status: {hint}use one of {', '.join(LEAD_STATUSES)}")
     queue = _runtime().queue
-    for row in queue.list(status=status, source=source, limit=limit):
+    rows = queue.list(status=status, source=source, limit=limit)
+    if not rows:
+        click.echo(f"no lead matched {_filters(status=status, source=source)}", err=True)
+    for row in rows:
         if as_json:
             click.echo(json.dumps(row, default=str))
         else:
@@ -156,6 +245,37 @@ def leads_replay(ids, status, source, since, until):
                    + ", ".join(f"{r['id']}→{r['status']}" for r in result["remapped"][:50]))
     for item in result["still_invalid"][:50]:
         click.echo(f"still invalid: lead {item['id']}: {item['reason']}", err=True)
+    touched = set(requeued) | {r["id"] for r in result["remapped"]} | {r["id"] for r in result["still_invalid"]}
+    for reason in _why_not_replayed(ids, touched, status=status, source=source, since=since, until=until):
+        click.echo(reason, err=True)
+
+
+def _filters(**chosen: object) -> str:
+    """The filters a command was given, as `--name value` text (or `(no filter)`)."""
+    given = [f"--{name} {value}" for name, value in chosen.items() if value]
+    return " ".join(given) if given else "(no filter)"
+
+
+def _why_not_replayed(ids: tuple[int, ...], touched: set[int], **filters: str | None) -> list[str]:
+    """One line per chosen lead that was not replayed (or one line when no lead matched), saying why."""
+    queue = _runtime().queue
+    reasons = []
+    for lead_id in ids:
+        if lead_id in touched:
+            continue
+        row = queue.get(lead_id)
+        if row is None:
+            reasons.append(f"lead {lead_id}: no such lead")
+        elif row["status"] not in REPLAYED:
+            reasons.append(f"lead {lead_id} is {row['status']}: replay takes {', '.join(REPLAYED)} leads "
+                           "(a delivered lead is in Engage already)")
+        else:
+            reasons.append(f"lead {lead_id} is {row['status']} from source {row['source']}: "
+                           f"it does not match {_filters(**filters)}")
+    if not ids and not touched:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(queue.counts().items())) or "none stored"
+        reasons.append(f"no lead matched {_filters(**filters)}: leads by status: {counts}")
+    return reasons
 
 
 @leads_cli.command("forget")
@@ -196,6 +316,8 @@ def config_check():
     click.echo(f"engage: {settings.engage_mode}; dispatch: {settings.dispatch_mode}; database: {settings.database_url.split(':')[0]}")
     for name, source in sorted(settings.file.sources.items()):
         click.echo(f"  /webhooks/{name}  type={source.type} routes={len(source.routes)}")
+    for name in settings.file.disabled:
+        click.echo(f"  /webhooks/{name}  disabled (enabled: false): answers 404")
     for warning in settings.file.warnings:
         click.echo(f"warning: {warning}", err=True)
 

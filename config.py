@@ -1,8 +1,10 @@
 """Typed settings: the environment (12-factor) plus leadrelay.yml validated by marshmallow."""
 from __future__ import annotations
 
+import difflib
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,12 @@ COMMON_SOURCE_KEYS = {
 }
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Database URL schemes leadrelay ships a driver for (after normalize_database_url).
+DATABASE_SCHEMES = ("sqlite", "postgresql+psycopg")
+SOURCE_DOCS = "docs/sources"
+
+
 class ConfigError(Exception):
     """A configuration problem, phrased as file + key + what to do about it."""
 
@@ -44,6 +52,26 @@ class ConfigError(Exception):
         if fix:
             text += f" — fix: {fix}"
         super().__init__(text)
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The accepted name closest to a typo, when one is close enough to be what was meant."""
+    found = difflib.get_close_matches(str(word), sorted(choices), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def unknown_key_fix(word: str, choices: Iterable[str], doc: str) -> str:
+    """`did you mean …?` (or the list of accepted keys) and where they are documented."""
+    choices = sorted(choices)
+    guess = closest(word, choices)
+    lead = f"did you mean `{guess}`?" if guess else f"use one of {', '.join(choices)}"
+    return f"{lead} (every key: {doc})"
+
+
+def source_doc(type_name: Any) -> str:
+    """The page documenting a source type's keys, or the example config for an unknown type."""
+    page = ROOT / SOURCE_DOCS / f"{type_name}.md"
+    return f"{SOURCE_DOCS}/{type_name}.md" if isinstance(type_name, str) and page.exists() else "leadrelay.example.yml"
 
 
 # ---------------------------------------------------------------------------- durations
@@ -108,13 +136,19 @@ class RouteSchema(Schema):
         """Name unknown route keys and check each condition's operators."""
         extra = set(original) - {"when", "priority", "campaign", "drop"}
         if extra:
-            raise ValidationError(f"unknown key(s) {sorted(extra)}; a route has when, priority, campaign, drop")
+            word = sorted(extra)[0]
+            guess = closest(word, ("when", "priority", "campaign", "drop"))
+            hint = f"did you mean `{guess}`? " if guess else ""
+            raise ValidationError(f"unknown key {word!r}: {hint}a route has when, priority, campaign, drop")
         for name, cond in (data.get("when") or {}).items():
             if isinstance(cond, dict):
                 bad = set(cond) - set(OPERATORS)
                 if bad:
+                    word = sorted(bad)[0]
+                    guess = closest(word, OPERATORS)
+                    hint = f"did you mean `{guess}`? " if guess else ""
                     raise ValidationError(
-                        f"when.{name}: unknown operator(s) {sorted(bad)}; use one of {', '.join(OPERATORS)}",
+                        f"when.{name}: unknown operator {word!r}: {hint}use one of {', '.join(OPERATORS)}",
                         "when",
                     )
                 if "matches" in cond:
@@ -246,6 +280,7 @@ class FileConfig:
     dispatch: dict[str, Any]
     sources: dict[str, Source]
     warnings: list[str] = field(default_factory=list)
+    disabled: list[str] = field(default_factory=list)  # sources with `enabled: false`
 
     def campaigns(self) -> list[Any]:
         """Every campaign the config can route to (for sandbox seeding and checks)."""
@@ -318,7 +353,9 @@ def load_file(path: str | os.PathLike, environ: dict[str, str] | None = None) ->
         raise ConfigError(where, "(top level)", "must be a mapping with defaults/sources/dispatch", "see leadrelay.example.yml")
     unknown_top = set(raw) - {"defaults", "sources", "dispatch"}
     if unknown_top:
-        raise ConfigError(where, sorted(unknown_top)[0], "unknown top-level key", "use defaults, sources and dispatch")
+        word = sorted(unknown_top)[0]
+        raise ConfigError(where, word, "unknown top-level key",
+                          unknown_key_fix(word, ("defaults", "sources", "dispatch"), "leadrelay.example.yml"))
 
     missing: list[tuple[str, str]] = []
     defaults_raw = interpolate(raw.get("defaults") or {}, environ, "defaults", missing)
@@ -328,10 +365,12 @@ def load_file(path: str | os.PathLike, environ: dict[str, str] | None = None) ->
         raise ConfigError(where, key, f"${{{var}}} is not set", f"set {var} in the environment")
     defaults = _load_schema(DefaultsSchema(), defaults_raw, where, "defaults")
     dispatch = _load_schema(DispatchSchema(), dispatch_raw, where, "dispatch")
-    for key in set(defaults_raw) - set(DefaultsSchema().fields):
-        raise ConfigError(where, f"defaults.{key}", "unknown key", f"use one of {', '.join(sorted(DefaultsSchema().fields))}")
-    for key in set(dispatch_raw) - set(DispatchSchema().fields):
-        raise ConfigError(where, f"dispatch.{key}", "unknown key", f"use one of {', '.join(sorted(DispatchSchema().fields))}")
+    for key in sorted(set(defaults_raw) - set(DefaultsSchema().fields)):
+        raise ConfigError(where, f"defaults.{key}", "unknown key",
+                          unknown_key_fix(key, DefaultsSchema().fields, "leadrelay.example.yml"))
+    for key in sorted(set(dispatch_raw) - set(DispatchSchema().fields)):
+        raise ConfigError(where, f"dispatch.{key}", "unknown key",
+                          unknown_key_fix(key, DispatchSchema().fields, "docs/operations.md"))
 
     sources_raw = raw.get("sources") or {}
     if not isinstance(sources_raw, dict):
@@ -339,6 +378,7 @@ def load_file(path: str | os.PathLike, environ: dict[str, str] | None = None) ->
     types = handler_base.load_all()
     sources: dict[str, Source] = {}
     warnings: list[str] = []
+    disabled: list[str] = []
     for name, body in sources_raw.items():
         key = f"sources.{name}"
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", str(name)):
@@ -348,20 +388,28 @@ def load_file(path: str | os.PathLike, environ: dict[str, str] | None = None) ->
         src_missing: list[tuple[str, str]] = []
         body = interpolate(body, environ, key, src_missing)
         if body.get("enabled", True) is False:
+            disabled.append(str(name))
             continue
         if src_missing:
             mkey, var = src_missing[0]
             raise ConfigError(where, mkey, f"${{{var}}} is not set", f"set {var} in the environment, or add `enabled: false` to {key}")
-        common = _load_schema(SourceCommonSchema(), body, where, key)
+        doc = source_doc(body.get("type"))
+        common = _load_schema(SourceCommonSchema(), body, where, key, doc)
         type_name = common["type"]
         stype = types.get(type_name)
         if stype is None:
-            raise ConfigError(where, f"{key}.type", f"unknown source type {type_name!r}", f"use one of {', '.join(sorted(types))}")
+            guess = closest(type_name, types)
+            hint = f"did you mean `{guess}`? " if guess else ""
+            raise ConfigError(where, f"{key}.type", f"unknown source type {type_name!r}",
+                              f"{hint}use one of {', '.join(sorted(types))} (one page each in {SOURCE_DOCS}/)")
         own = {k: v for k, v in body.items() if k not in COMMON_SOURCE_KEYS}
+        type_keys = set(stype.options_schema().fields) if stype.options_schema is not None else set()
         if stype.options_schema is not None:
-            options = _load_schema(stype.options_schema(), own, where, key)
+            options = _load_schema(stype.options_schema(), own, where, key, doc, COMMON_SOURCE_KEYS | type_keys)
         elif own:
-            raise ConfigError(where, f"{key}.{sorted(own)[0]}", f"unknown key for type {type_name}", "remove it or check its spelling")
+            word = sorted(own)[0]
+            raise ConfigError(where, f"{key}.{word}", f"unknown key for type {type_name}",
+                              unknown_key_fix(word, COMMON_SOURCE_KEYS, doc))
         else:
             options = {}
         settings = SourceSettings(
@@ -390,7 +438,7 @@ def load_file(path: str | os.PathLike, environ: dict[str, str] | None = None) ->
             for r in common["routes"]
         ]
         # The source's own priority/campaign are a fallback route after its explicit ones;
-        # when nothing matches, `defaults` apply (DESIGN contract details).
+        # when nothing matches, `defaults` apply (README "Configuration").
         routes.append(Route(when={}, priority=common.get("priority") or defaults["priority"],
                             campaign=common.get("campaign", defaults["campaign"])))
         sources[str(name)] = Source(
@@ -406,16 +454,39 @@ def load_file(path: str | os.PathLike, environ: dict[str, str] | None = None) ->
             duplicate_handling=common.get("duplicate_handling", defaults["duplicate_handling"]),
             time_zone_option=common.get("time_zone_option", defaults["time_zone_option"]),
         )
-    return FileConfig(path=where, defaults=defaults, dispatch=dispatch, sources=sources, warnings=warnings)
+    return FileConfig(path=where, defaults=defaults, dispatch=dispatch, sources=sources, warnings=warnings,
+                      disabled=disabled)
 
 
-def _load_schema(schema: Schema, data: Any, where: str, prefix: str) -> dict[str, Any]:
-    """Load with a marshmallow schema, turning the first error into a ConfigError."""
+_UNKNOWN_FIELD = "Unknown field."  # marshmallow's message for a key the schema does not have
+
+
+def _nested_keys(schema: Schema, parts: list[str]) -> set[str] | None:
+    """The keys accepted at `parts` below `schema` (None when the path leaves nested schemas)."""
+    for part in parts:
+        by_key = {f.data_key or name: f for name, f in schema.fields.items()}
+        field_ = by_key.get(part)
+        if isinstance(field_, fields.List):
+            field_ = field_.inner
+        if not isinstance(field_, fields.Nested) or not isinstance(field_.schema, Schema):
+            return None
+        schema = field_.schema
+    return {f.data_key or name for name, f in schema.fields.items()}
+
+
+def _load_schema(schema: Schema, data: Any, where: str, prefix: str, doc: str = "leadrelay.example.yml",
+                 top_keys: Iterable[str] | None = None) -> dict[str, Any]:
+    """Load with a marshmallow schema, turning the first error into a ConfigError with its fix."""
     try:
         return schema.load(data)
     except ValidationError as exc:
         key, message = _first_error(exc.messages, prefix)
-        raise ConfigError(where, key, message, "see leadrelay.example.yml for the accepted values")
+        if message == _UNKNOWN_FIELD:
+            parts = [p for p in key[len(prefix):].split(".") if p and not p.isdigit()]
+            choices = set(top_keys or ()) if len(parts) == 1 and top_keys else _nested_keys(schema, parts[:-1])
+            fix = unknown_key_fix(parts[-1], choices, doc) if choices and parts else f"remove it (every key: {doc})"
+            raise ConfigError(where, key, "unknown key", fix) from None
+        raise ConfigError(where, key, message, f"see {doc} for the accepted values") from None
 
 
 # ---------------------------------------------------------------------------- environment
@@ -467,8 +538,39 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
-    """Build Settings from the environment; raise ConfigError for any inconsistency."""
+def database_error(url: str, exc: BaseException) -> ConfigError:
+    """A database that cannot be reached or opened, as one line naming where and the fix."""
+    from sqlalchemy.engine import make_url
+
+    reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["unknown error"])[0]
+    reason = re.sub(r'^(connection failed: )?(connection to server at "[^"]*", port \d+ failed: )?', "", reason)
+    reason = re.sub(r"\s+", " ", reason).strip()
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return ConfigError("environment", "DATABASE_URL", f"cannot open the SQLite file {parsed.database} ({reason})",
+                           "create its directory and make it writable, or correct DATABASE_URL")
+    where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''}"
+    return ConfigError("environment", "DATABASE_URL", f"cannot connect to PostgreSQL at {where} ({reason})",
+                       "start PostgreSQL there (or open the network path to it), or correct the host, port, "
+                       "user and password in DATABASE_URL")
+
+
+def check_database_scheme(url: str) -> None:
+    """Refuse a DATABASE_URL leadrelay has no driver for, before SQLAlchemy fails on a missing module."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme not in DATABASE_SCHEMES:
+        given = scheme or url[:20]
+        raise ConfigError("environment", "DATABASE_URL", f"{given!r} is not a supported database",
+                          "use postgresql://user:password@host:5432/dbname (postgres:// is fine) or "
+                          "sqlite:////absolute/path.db, or unset it for the SQLite file in instance/")
+
+
+def load_settings(environ: dict[str, str] | None = None, *, require_account_id: bool = True) -> Settings:
+    """Build Settings from the environment; raise ConfigError for any inconsistency.
+
+    `require_account_id=False` is for `engage accounts` only: it lists the sub-accounts the
+    credentials can see, which is how ENGAGE_ACCOUNT_ID is found in the first place.
+    """
     environ = dict(os.environ if environ is None else environ)
     env = Env(eager=True)
     # environs reads os.environ; point it at our mapping so tests can pass their own.
@@ -505,12 +607,18 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise ConfigError("environment", "DISPATCH_MODE", f"{dispatch_mode!r} is not a dispatch mode", "use inline or worker")
     if sqlite_sync not in ("NORMAL", "FULL"):
         raise ConfigError("environment", "SQLITE_SYNCHRONOUS", f"{sqlite_sync!r} is not allowed", "use NORMAL or FULL")
+    if log_level not in LOG_LEVELS:
+        guess = closest(log_level, LOG_LEVELS)
+        hint = f"did you mean {guess}? " if guess else ""
+        raise ConfigError("environment", "LOG_LEVEL", f"{log_level!r} is not a log level",
+                          f"{hint}use one of {', '.join(LOG_LEVELS)}")
 
     if not config_path:
         config_path = str(ROOT / "leadrelay.yml") if (ROOT / "leadrelay.yml").exists() else str(ROOT / "leadrelay.example.yml")
 
     if db_url_raw:
         database_url = normalize_database_url(db_url_raw)
+        check_database_scheme(database_url)
     else:
         (ROOT / "instance").mkdir(exist_ok=True)
         database_url = f"sqlite:///{ROOT / 'instance' / 'leadrelay.db'}"
@@ -521,7 +629,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             "attach Postgres (heroku addons:create heroku-postgresql) or set ALLOW_SQLITE=1 if the disk is persistent",
         )
 
-    engage_mode = _decide_engage_mode(engage_mode_raw, environ, bool(db_url_raw), client_id, client_secret, jwt, api_token, account_id)
+    engage_mode = _decide_engage_mode(engage_mode_raw, environ, bool(db_url_raw), client_id, client_secret, jwt, api_token,
+                                      account_id, require_account_id)
     file_config = load_file(config_path, environ)
     return Settings(
         port=port, database_url=database_url, config_path=config_path, dispatch_mode=dispatch_mode,
@@ -533,8 +642,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     )
 
 
-def _decide_engage_mode(mode: str, environ: dict[str, str], has_db_url: bool, client_id, client_secret, jwt, api_token, account_id) -> str:
-    """Apply DESIGN's rule: sandbox is never silent, and a partial credential set is an error."""
+def _decide_engage_mode(mode: str, environ: dict[str, str], has_db_url: bool, client_id, client_secret, jwt, api_token,
+                        account_id, require_account_id: bool = True) -> str:
+    """Sandbox is never silent, and a partial credential set is an error (README "Configuration")."""
     if mode and mode not in ("live", "sandbox"):
         raise ConfigError("environment", "ENGAGE_MODE", f"{mode!r} is not a mode", "use live or sandbox")
     rc_given = [v for v in ENGAGE_CREDENTIAL_VARS if environ.get(v)]
@@ -544,9 +654,11 @@ def _decide_engage_mode(mode: str, environ: dict[str, str], has_db_url: bool, cl
         raise ConfigError("environment", missing[0], f"partial RingCentral credentials: {', '.join(missing)} not set",
                           f"set {', '.join(missing)} too (or unset {', '.join(rc_given)} and use ENGAGE_API_TOKEN)")
     full = (rc_full or bool(api_token))
-    if full and not account_id:
+    if full and not account_id and require_account_id:
         raise ConfigError("environment", "ENGAGE_ACCOUNT_ID", "Engage credentials are set but the sub-account id is not",
-                          "set ENGAGE_ACCOUNT_ID (see `flask --app app engage check`; never `~`)")
+                          "run `./leadrelay engage accounts` (Heroku: `heroku run flask --app app engage accounts`) to list the "
+                          "sub-accounts these credentials see, "
+                          "then set ENGAGE_ACCOUNT_ID to one of them (never `~`)")
     if account_id == "~":
         raise ConfigError("environment", "ENGAGE_ACCOUNT_ID", "`~` is a client-side placeholder Engage does not accept",
                           "set the numeric sub-account id")

@@ -16,6 +16,13 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 # Path without the query string: `?token=` secrets must not reach a log. %(D)s is the time from
 # request parsed to response sent, in microseconds (the server-side ack time).
 access_log_format = os.environ.get("GUNICORN_ACCESS_LOG_FORMAT") or '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(D)sus'
+# gunicorn's control socket (for `gunicornc`) defaults to $XDG_RUNTIME_DIR/gunicorn.ctl or
+# ~/.gunicorn/gunicorn.ctl: one path for every gunicorn the user runs, so a second instance takes
+# over the first one's socket. Off unless GUNICORN_CONTROL_SOCKET names a path of this instance's own
+# (docs/deploy.md: systemd's RuntimeDirectory gives /run/leadrelay/).
+control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")
+if os.environ.get("GUNICORN_CONTROL_SOCKET"):
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
 
 
 

@@ -57,7 +57,11 @@ def receive(source_name: str, suffix: str = ""):
     runtime = current_app.extensions["leadrelay"]
     source = runtime.settings.file.sources.get(source_name)
     if source is None:
-        return _error(404, "unknown_source")
+        if source_name in runtime.settings.file.disabled:
+            return _error(404, "unknown_source", detail=f"source {source_name!r} is disabled (`enabled: false`)",
+                          hint=f"remove `enabled: false` from sources.{source_name} in the config and restart")
+        return _error(404, "unknown_source", detail=f"no source named {source_name!r} is configured",
+                      hint="the URL is /webhooks/<source name as in the config's sources:>")
     if request.content_length is not None and request.content_length > source.max_body:
         return _error(413, "body_too_large", limit=source.max_body)
     stype = handler_base.get(source.type)

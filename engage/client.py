@@ -37,6 +37,10 @@ class _Call:
     headers: dict = field(default_factory=dict)
 
 
+# The account id of a client made only to list accounts (before ENGAGE_ACCOUNT_ID is known).
+DISCOVERY_ACCOUNT = "(not set yet)"
+
+
 class EngageClient:
     """Calls under {base_url}{api_prefix}/admin/accounts/{account_id}/… with one pooled session."""
 
@@ -66,6 +70,8 @@ class EngageClient:
 
     def _url(self, path: str) -> str:
         """Absolute URL of an account-relative path."""
+        if self.account_id == DISCOVERY_ACCOUNT:
+            raise ValueError("this client only lists accounts: set ENGAGE_ACCOUNT_ID for anything else")
         return f"{self.base_url}{self.api_prefix}/admin/accounts/{self.account_id}{path}"
 
     # -- lead loader -------------------------------------------------------------------------

@@ -127,8 +127,16 @@ class FakeEngage:
         self.clear_faults()
         for name in campaigns or ():
             self.add_campaign(name)
+        self._other_accounts: list[dict] = []  # more sub-accounts the login sees (add_account)
 
     # -- Python API --------------------------------------------------------------------------
+
+    def add_account(self, account_id: str, name: str) -> None:
+        """Another sub-account this login can see: listed by GET /admin/accounts, nothing else under it."""
+        with self._lock:
+            self._other_accounts.append({"accountId": str(account_id), "accountName": name,
+                                         "mainAccountId": self.account_id, "enabled": True,
+                                         "timezoneName": "US/Pacific"})
 
     def add_campaign(self, name: str, dial_group: str = DEFAULT_DIAL_GROUP, campaign_id: int | None = None,
                      active: bool = True) -> int:
@@ -429,7 +437,8 @@ class FakeEngage:
         if account is None:
             if req.method != "GET":
                 return _error(405, "Method Not Allowed", req.path)
-            return _json(200, [self._account_view()])
+            with self._lock:
+                return _json(200, [self._account_view(), *self._other_accounts])
         if account != self.account_id:
             return _error(self._not_found_status(), f"Account {account} not found", req.path)
         for method, pattern, name in _ROUTES:
@@ -680,6 +689,8 @@ def main(argv=None) -> int:
                         help="enforce 30/10 s and 120/60 s on the lead loader (default on)")
     parser.add_argument("--exchange-limit", type=int, default=5, help="token exchanges per minute (0 = off)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
+    parser.add_argument("--sub-account", action="append", default=[], metavar="ID:NAME",
+                        help="another sub-account GET /admin/accounts lists (repeatable)")
     args = parser.parse_args(argv)
     fake = FakeEngage(account_id=args.account_id, client_id=args.client_id, client_secret=args.client_secret,
                       jwt=args.jwt, api_tokens=args.api_token, token_ttl=args.token_ttl,
@@ -687,6 +698,9 @@ def main(argv=None) -> int:
                       exchange_limit=args.exchange_limit)
     if args.latency:
         fake.set_fault(latency=args.latency)
+    for item in args.sub_account:
+        account_id, _, name = item.partition(":")
+        fake.add_account(account_id, name or f"sub-account {account_id}")
     server = serve(fake, args.host, args.port)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

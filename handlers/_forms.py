@@ -27,7 +27,9 @@ def read_form(request: Inbound) -> dict[str, str | list[str]]:
     # silent=False so a broken multipart body is reported instead of read as an empty form.
     parser = FormDataParser(silent=False)
     try:
-        _, form, _files = parser.parse(io.BytesIO(request.body), media.lower(), len(request.body), options)
+        _, form, files = parser.parse(io.BytesIO(request.body), media.lower(), len(request.body), options)
     except ValueError as exc:
         raise Malformed(f"unreadable form body: {exc}") from exc
+    for upload in files.values():
+        upload.close()  # a large part is a temporary file on disk; skipped, so released at once
     return {name: values[0] if len(values) == 1 else values for name, values in form.lists()}

@@ -35,7 +35,11 @@ class FakeEngageProcess:
         """Start and wait for the URL line (FAKE_ENGAGE_URL=...)."""
         cmd = [PYTHON, "-m", "engage.fake", "--port", str(self.port), *self.args]
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=log)
+        try:
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=log)
+        finally:
+            if log is not subprocess.DEVNULL:
+                log.close()  # the child has its own descriptor; ours would leak (ResourceWarning)
         line = self.proc.stdout.readline().decode().strip()
         if not line.startswith("FAKE_ENGAGE_URL="):
             raise RuntimeError(f"fake Engage did not start: {line!r}")
@@ -52,6 +56,8 @@ class FakeEngageProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc and self.proc.stdout:
+            self.proc.stdout.close()
 
     def control(self, method: str, path: str, **kw):
         """Call the control API (`/_fake/...`)."""
@@ -100,9 +106,9 @@ class ServiceProcess:
 
     def start(self, wait_ready: bool = True, timeout: float = 30.0) -> "ServiceProcess":
         """Start the process (in its own process group) and wait for /readyz."""
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=log, stderr=log,
-                                     start_new_session=True)
+        with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=log, stderr=log,
+                                         start_new_session=True)
         if wait_ready:
             deadline = time.time() + timeout
             while time.time() < deadline:

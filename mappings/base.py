@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any, Mapping
 
 from marshmallow import ValidationError, pre_load, validate
@@ -46,21 +45,42 @@ def check_field_map(field_map: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+class NotScalar(ValueError):
+    """A sender value that is an object (or holds one) where a lead field takes text."""
+
+
 def to_text(value: Any) -> str | None:
-    """A sender value as lead text: trimmed; blanks → None; lists joined; numbers without `.0`."""
+    """A sender value as lead text: trimmed; blanks → None; lists of scalars joined; numbers without `.0`.
+
+    An object (or a list holding objects or lists) raises NotScalar: turning it into JSON text
+    would send `{"zip":"80202"}` to the dialer as an address, so the mapping must name a scalar path.
+    """
     if value is None or value == {}:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         value = int(value)
+    if isinstance(value, dict):
+        raise NotScalar("an object")
     if isinstance(value, list):
+        if any(isinstance(v, (dict, list)) for v in value):
+            raise NotScalar("a list of objects or lists")
         parts = [t for t in (to_text(v) for v in value) if t]
         return ", ".join(parts) or None
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     text = str(value).strip()
     return text or None
+
+
+def _not_scalar_reason(path: str, kind: str, value: Any) -> str:
+    """Say which sender path holds a non-scalar and how to map it instead."""
+    hint = ""
+    if isinstance(value, dict) and value:
+        keys = ", ".join(f"{path}.{k}" for k in list(value)[:3])
+        hint = f" (e.g. {keys})"
+    elif isinstance(value, list):
+        hint = f" (e.g. {path}.0 or {path}.0.<key>)"
+    return f"{path} is {kind}, not text: map a scalar path instead{hint}"
 
 
 def _specs(spec: str | list[str]) -> list[str]:
@@ -89,10 +109,28 @@ class LeadMappingSchema(EngageLeadSchema):
             raise ValidationError(errors)
         return lead
 
-    def value(self, data: Mapping[str, Any], key: str) -> str | None:
-        """The first sender path of `key` that resolves to non-blank text."""
-        for path in _specs(self.field_map.get(key, [])):
-            text = to_text(resolve_path(data, path))
+    def value(self, data: Mapping[str, Any], key: str, errors: dict[str, list[str]] | None = None) -> str | None:
+        """The first sender path of `key` that resolves to non-blank text.
+
+        A path that resolves to an object is an error for `key` (recorded in `errors`, or raised
+        as NotScalar when no dict is given), never JSON text in a lead field.
+        """
+        return self._first_text(data, _specs(self.field_map.get(key, [])), key, errors)
+
+    @staticmethod
+    def _first_text(data: Mapping[str, Any], paths: list[str], key: str,
+                    errors: dict[str, list[str]] | None) -> str | None:
+        """Text of the first path that has some; a non-scalar stops the search with its reason."""
+        for path in paths:
+            raw = resolve_path(data, path)
+            try:
+                text = to_text(raw)
+            except NotScalar as exc:
+                reason = _not_scalar_reason(path, str(exc), raw)
+                if errors is None:
+                    raise NotScalar(reason) from exc
+                errors.setdefault(key, []).append(reason)
+                return None
             if text is not None:
                 return text
         return None
@@ -101,20 +139,20 @@ class LeadMappingSchema(EngageLeadSchema):
         """Return (lead, errors): ids, names, contact fields, phones, extra data."""
         lead: dict[str, Any] = {}
         errors: dict[str, list[str]] = {}
-        extern_id = self.value(data, "externId")
-        if extern_id is None:
-            errors["externId"] = [f"missing: {self.describe('externId')}"]
-        else:
+        extern_id = self.value(data, "externId", errors)
+        if extern_id is not None:
             lead["externId"] = extern_id
+        elif "externId" not in errors:
+            errors["externId"] = [f"missing: {self.describe('externId')}"]
         for key in TEXT_FIELDS:
-            text = self.value(data, key)
+            text = self.value(data, key, errors)
             if text is not None:
                 lead[key] = text
-        self.split_full_name(data, lead)
-        email = self.value(data, "email")
+        self.split_full_name(data, lead, errors)
+        email = self.value(data, "email", errors)
         if email is not None and self.email_ok(email):
             lead["email"] = email
-        extended = self.extended(data)
+        extended = self.extended(data, errors)
         phone_error = self.phones(data, lead, extended)
         if phone_error:
             errors["leadPhone"] = [phone_error]
@@ -126,11 +164,12 @@ class LeadMappingSchema(EngageLeadSchema):
         """The sender paths of `key`, for error messages."""
         return ", ".join(_specs(self.field_map.get(key, []))) or "no field mapped"
 
-    def split_full_name(self, data: Mapping[str, Any], lead: dict[str, Any]) -> None:
+    def split_full_name(self, data: Mapping[str, Any], lead: dict[str, Any],
+                        errors: dict[str, list[str]] | None = None) -> None:
         """Use `fullName` only when neither first nor last name resolved; split on the first whitespace."""
         if "firstName" in lead or "lastName" in lead:
             return
-        full = self.value(data, "fullName")
+        full = self.value(data, "fullName", errors)
         if full is None:
             return
         parts = full.split(None, 1)  # str.split: any Unicode whitespace, ideographic space included
@@ -147,18 +186,16 @@ class LeadMappingSchema(EngageLeadSchema):
             return False
         return True
 
-    def extended(self, data: Mapping[str, Any]) -> dict[str, str]:
+    def extended(self, data: Mapping[str, Any], errors: dict[str, list[str]] | None = None) -> dict[str, str]:
         """extendedLeadData: only the Engage keys the field map configures."""
         spec = self.field_map.get("extendedLeadData") or {}
         out: dict[str, str] = {}
         if not isinstance(spec, Mapping):
             return out  # config check reports the shape; a lead is still worth dialing
         for name, paths in spec.items():
-            for path in _specs(paths):
-                text = to_text(resolve_path(data, path))
-                if text is not None:
-                    out[str(name)] = text
-                    break
+            text = self._first_text(data, _specs(paths), f"extendedLeadData.{name}", errors)
+            if text is not None:
+                out[str(name)] = text
         return out
 
     def phones(self, data: Mapping[str, Any], lead: dict[str, Any], extended: dict[str, str]) -> str | None:

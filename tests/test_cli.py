@@ -67,3 +67,62 @@ def test_leads_list_and_replay(make_app, sqlite_url):
     result = runner.invoke(args=["leads", "replay", "--status", "dead"])
     assert result.exit_code == 0 and "re-queued 1 lead" in result.output
     assert queue.counts() == {"queued": 1}
+
+
+def _lead_with_status(app, status: str, extern_id: str) -> int:
+    """Store one lead and settle it with `status` through the real queue; return its id."""
+    engine = app.extensions["leadrelay"].engine
+    store_webhook(engine, source="hubspot", received_at=time.time(), method="POST", path="/", content_type="",
+                  headers={}, body=b"", remote_addr="", event_status="accepted", reason=None, sandbox=True,
+                  pending=[PendingLead(status="queued", priority="NORMAL", campaign="Hot Inbound",
+                                       record_key=f"k:{extern_id}", key_expires_at=None, extern_id=extern_id,
+                                       lead={"externId": extern_id, "leadPhone": "3035550142"},
+                                       primary_phone="3035550142")])
+    lease = Lease(engine, f"cli-{extern_id}", ttl=30)
+    epoch = lease.acquire()
+    assert epoch is not None
+    queue = Queue(engine)
+    [lead] = queue.claim(epoch, f"cli-{extern_id}", "NORMAL", 10, claim_ttl=30)
+    queue.settle(epoch, [Settlement(lead.id, status)])
+    lease.release()
+    return lead.id
+
+
+def test_replay_says_why_nothing_was_replayed(make_app, sqlite_url):
+    """A delivered lead, an unknown id and an empty filter each get a reason, not a silent `0`."""
+    app = make_app(CONFIG, sqlite_url)
+    delivered = _lead_with_status(app, "delivered", "d1")
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["leads", "replay", "--id", str(delivered)])
+    assert result.exit_code == 0
+    assert (f"lead {delivered} is delivered: replay takes dead, rejected, held, invalid leads "
+            "(a delivered lead is in Engage already)") in result.output
+    result = runner.invoke(args=["leads", "replay", "--id", "999"])
+    assert "lead 999: no such lead" in result.output
+    result = runner.invoke(args=["leads", "replay", "--status", "dead", "--source", "hubspot"])
+    assert "no lead matched --status dead --source hubspot: leads by status: delivered 1" in result.output
+    dead = _lead_with_status(app, "dead", "x2")
+    result = runner.invoke(args=["leads", "replay", "--id", str(dead), "--source", "typeform"])
+    assert f"lead {dead} is dead from source hubspot: it does not match --source typeform" in result.output
+    assert (Queue(app.extensions["leadrelay"].engine).get(dead) or {}).get("status") == "dead"
+
+
+def test_leads_list_explains_a_bad_or_empty_filter(make_app, sqlite_url):
+    """`--status bogus` is refused with the statuses that exist; an empty result says what matched nothing."""
+    app = make_app(CONFIG, sqlite_url)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["leads", "list", "--status", "bogus"])
+    assert result.exit_code == 2
+    assert "--status 'bogus' is not a lead status: use one of queued, sending" in result.output
+    result = runner.invoke(args=["leads", "list", "--status", "delivred"])
+    assert "did you mean delivered?" in result.output
+    result = runner.invoke(args=["leads", "list", "--status", "dead"])
+    assert result.exit_code == 0 and "no lead matched --status dead" in result.output
+
+
+def test_replay_with_a_bad_time_is_one_line(make_app, sqlite_url):
+    """`--since yesterday` is a usage error with the accepted forms, not a traceback."""
+    app = make_app(CONFIG, sqlite_url)
+    result = app.test_cli_runner().invoke(args=["leads", "replay", "--status", "dead", "--since", "yesterday"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)  # a usage error, no traceback
+    assert "'yesterday' is not an ISO date or time: use e.g. 2026-01-15" in result.output

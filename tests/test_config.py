@@ -1,6 +1,8 @@
 """Config: environment rules (sandbox never silent) and leadrelay.yml validation with file/key/fix errors."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from config import ConfigError, load_file, load_settings, normalize_database_url, parse_duration
@@ -51,7 +53,7 @@ def test_good_config_and_route_fallbacks(write_config):
     ("defaults:\n  suppress_within: soon\n", {}, "defaults.suppress_within", "not a duration"),
     ("defaults:\n  campain: x\n", {}, "defaults.campain", "unknown key"),
     ("sourcez: {}\n", {}, "sourcez", "unknown top-level key"),
-    ("sources:\n  x:\n    type: hubspot\n    token: t\n    client_secrett: abc\n", {}, "sources.x", "Unknown field"),
+    ("sources:\n  x:\n    type: hubspot\n    token: t\n    client_secrett: abc\n", {}, "sources.x.client_secrett", "did you mean `client_secret`"),
     ("sources: [\n", {}, "(syntax)", "not valid YAML"),
 ])
 def test_bad_config_names_file_key_and_fix(write_config, body, environ, key, words):
@@ -114,3 +116,58 @@ def test_default_interpolation(write_config):
     cfg = load_file(path, {})
     assert cfg.defaults["suppress_by_phone"] is True
     assert cfg.sources["x"].settings.tokens == ["abc"]
+
+
+@pytest.mark.parametrize("body, key, fix", [
+    ("sources:\n  hs:\n    type: hubspot\n    token: t\n    prority: IMMEDIATE\n",
+     "sources.hs.prority", "did you mean `priority`? (every key: docs/sources/hubspot.md)"),
+    ("sources:\n  w:\n    type: generic\n    token: t\n    hmac: {header: X-Sig, secret: s, algoritm: sha1}\n",
+     "sources.w.hmac.algoritm", "did you mean `algorithm`? (every key: docs/sources/generic.md)"),
+    ("sources:\n  u:\n    type: unbounce\n    token: t\n    feilds: {}\n",
+     "sources.u.feilds", "did you mean `fields`? (every key: docs/sources/unbounce.md)"),
+    ("sources:\n  x:\n    type: hubspott\n    token: t\n", "sources.x.type", "did you mean `hubspot`?"),
+    ("sources:\n  x:\n    type: generic\n    token: t\n    routes:\n      - whem: {a: 1}\n",
+     "sources.x.routes", "did you mean `when`?"),
+    ("sources:\n  x:\n    type: generic\n    token: t\n    routes:\n      - when: {a: {gtee: 1}}\n",
+     "sources.x.routes", "did you mean `gte`?"),
+    ("defaults:\n  campain: x\n", "defaults.campain", "did you mean `campaign`? (every key: leadrelay.example.yml)"),
+    ("dispatch:\n  batchsize: 5\n", "dispatch.batchsize", "did you mean `batch_size`?"),
+    ("source: {}\n", "source", "did you mean `sources`?"),
+    ("sources:\n  x:\n    type: generic\n    token: t\n    priority: URGENT\n",
+     "sources.x.priority", "see docs/sources/generic.md"),
+])
+def test_typos_suggest_the_closest_key_and_link_the_doc(write_config, body, key, fix):
+    """A misspelt key names the key it probably meant and the page that lists every key."""
+    with pytest.raises(ConfigError) as err:
+        load_file(write_config(body), {})
+    assert err.value.key.startswith(key)
+    assert fix in str(err.value)
+
+
+def test_every_type_specific_key_is_documented_on_its_page():
+    """The error points at docs/sources/<type>.md, so that page names each of the type's own keys."""
+    from handlers import base as handler_base
+
+    missing = []
+    shipped = {name: t for name, t in handler_base.load_all().items() if t.__module__.startswith("handlers.")}
+    assert {"hubspot", "generic", "html_form"} <= set(shipped)  # (tests may register types of their own)
+    for name, stype in shipped.items():
+        page = (Path(__file__).resolve().parent.parent / "docs" / "sources" / f"{name}.md").read_text()
+        keys = set(stype.options_schema().fields) if stype.options_schema is not None else set()
+        missing += [f"{name}.{key}" for key in sorted(keys) if f"{key}:" not in page and f"`{key}`" not in page]
+    assert missing == []
+
+
+@pytest.mark.parametrize("environ, key, words", [
+    ({"DATABASE_URL": "mysql://u:p@db/leads"}, "DATABASE_URL", "'mysql' is not a supported database"),
+    ({"DATABASE_URL": "postgresql+psycopg2://db/x"}, "DATABASE_URL", "use postgresql://"),
+    ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL", "use one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+    ({"LOG_LEVEL": "warn"}, "LOG_LEVEL", "did you mean WARNING?"),
+])
+def test_environment_values_fail_with_the_fix(environ, key, words):
+    """A database without a driver, or a log level logging does not know, is one line with the fix."""
+    with pytest.raises(ConfigError) as err:
+        load_settings({"LEADRELAY_CONFIG": "leadrelay.example.yml", "ENGAGE_MODE": "sandbox", **environ})
+    assert err.value.key == key
+    assert words in str(err.value)
+    assert "\n" not in str(err.value)

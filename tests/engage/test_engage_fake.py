@@ -229,6 +229,8 @@ def test_cli_prints_url_and_serves(tmp_path):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
     assert proc.stderr.read() == ""
+    proc.stdout.close()
+    proc.stderr.close()
 
 
 def test_server_work_is_fast(fake, token, server):

@@ -142,9 +142,10 @@ def test_token_rotation_header_and_query(client):
 
 
 def test_unknown_source_and_size_limit(app, client):
-    """404 reveals nothing; 413 over the source's max_body."""
+    """404 names no configured source; 413 over the source's max_body."""
     response = client.post("/webhooks/nosuch", data=b"{}")
-    assert response.status_code == 404 and response.json == {"error": "unknown_source"}
+    assert response.status_code == 404 and response.json["error"] == "unknown_source"
+    assert "hubspot" not in json.dumps(response.json) and "'nosuch'" in response.json["detail"]
     big = json.dumps({"id": "1", "phone": "3035550142", "pad": "x" * 4000})
     response = client.post("/webhooks/api", data=big, headers={"X-Leadrelay-Token": "gen-token", "Content-Type": "application/json"})
     assert response.status_code == 413 and response.json["error"] == "body_too_large"
@@ -237,3 +238,14 @@ def test_admin_api(make_app, sqlite_url):
 def test_admin_disabled_without_token(client):
     """No ADMIN_TOKEN, no admin."""
     assert client.get("/admin/api/leads", headers={"Authorization": "Bearer x"}).status_code == 404
+
+
+def test_disabled_source_answers_404_with_the_fix(make_app, sqlite_url):
+    """A source switched off with `enabled: false` says so instead of looking like a typo in the URL."""
+    app = make_app("sources:\n  web:\n    type: generic\n    token: t\n  old:\n    type: hubspot\n"
+                   "    client_secret: ${UNSET_SECRET}\n    enabled: false\n", sqlite_url)
+    response = app.test_client().post("/webhooks/old", data=b"{}", headers={"X-Leadrelay-Token": "t"})
+    assert response.status_code == 404
+    assert response.json == {"error": "unknown_source", "detail": "source 'old' is disabled (`enabled: false`)",
+                             "hint": "remove `enabled: false` from sources.old in the config and restart"}
+    assert count(app, events) == 0

@@ -3,7 +3,7 @@ import pytest
 
 from handlers.base import Record, SourceSettings
 from mappings import MappingError, check_field_map, default_fields, map_record
-from mappings.base import merge_fields, to_text
+from mappings.base import NotScalar, merge_fields, to_text
 
 
 def source(type_="generic", fields=None, **kwargs):
@@ -189,8 +189,48 @@ def test_check_field_map(field_map, problems):
 
 @pytest.mark.parametrize("value,text", [
     (None, None), ("  ", None), (" a ", "a"), (2500, "2500"), (2500.0, "2500"), (2.5, "2.5"),
-    (True, "true"), (["a", "", None, "b"], "a, b"), ({}, None), ({"a": "é"}, '{"a":"é"}'),
+    (True, "true"), (["a", "", None, "b"], "a, b"), ({}, None),
 ])
 def test_to_text(value, text):
     """Sender values become lead text consistently."""
     assert to_text(value) == text
+
+
+@pytest.mark.parametrize("value", [{"a": "é"}, [{"a": 1}], ["a", ["b"]]])
+def test_to_text_refuses_non_scalars(value):
+    """An object is never turned into JSON text for a lead field."""
+    with pytest.raises(NotScalar):
+        to_text(value)
+
+
+def test_object_in_a_text_field_is_invalid_with_the_path_to_use():
+    """The default map sends `address` to address1: an object there is a reason, not `{"zip":…}` text."""
+    with pytest.raises(MappingError) as caught:
+        lead({**BASE, "address": {"zip": "80202", "street": "1600 Blake St"}})
+    [reason] = caught.value.errors["address1"]
+    assert reason == "address is an object, not text: map a scalar path instead (e.g. address.zip, address.street)"
+
+
+def test_list_of_objects_in_a_text_field_is_invalid():
+    """A list of objects is no more text than one object; a list of plain values is joined."""
+    with pytest.raises(MappingError) as caught:
+        lead({**BASE, "city": [{"name": "Denver"}]})
+    assert caught.value.errors["city"] == ["city is a list of objects or lists, not text: map a scalar path "
+                                           "instead (e.g. city.0 or city.0.<key>)"]
+    assert lead({**BASE, "city": ["Denver", "Boulder"]})["city"] == "Denver, Boulder"
+
+
+def test_object_in_extended_lead_data_is_invalid():
+    """extendedLeadData values are text too."""
+    with pytest.raises(MappingError) as caught:
+        lead({**BASE, "utm": {"source": "ads"}}, fields={"extendedLeadData": {"utm": "utm"}})
+    assert caught.value.errors["extendedLeadData.utm"][0].startswith("utm is an object, not text")
+    assert lead({**BASE, "utm": {"source": "ads"}},
+                fields={"extendedLeadData": {"utm": "utm.source"}})["extendedLeadData"] == {"utm": "ads"}
+
+
+def test_object_as_extern_id_says_why_not_missing():
+    """A non-scalar id is reported as such, not as a missing id."""
+    with pytest.raises(MappingError) as caught:
+        lead({"id": {"value": 7}, "phone": "303-555-0142"})
+    assert caught.value.errors["externId"] == ["id is an object, not text: map a scalar path instead (e.g. id.value)"]
