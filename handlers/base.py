@@ -146,6 +146,9 @@ class SourceType:
     retries: ClassVar[bool] = True
     # Type-specific config keys (auth secrets, options); validated at start-up.
     options_schema: ClassVar[type[Schema] | None] = None
+    # True when a source of this type may run with no authentication at all (a browser form
+    # cannot keep a secret): config then warns instead of refusing it.
+    allows_no_auth: ClassVar[bool] = False
     # True when the type's own scheme (e.g. a signature) is configured in `options`.
     def has_own_auth(self, source: SourceSettings) -> bool:
         """Whether this source configures the sender's own authentication scheme."""

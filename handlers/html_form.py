@@ -341,6 +341,7 @@ class HtmlForm(SourceType):
     name = "html_form"
     retries = False  # a browser does not retry: it shows our answer to the person
     options_schema = HtmlFormOptions
+    allows_no_auth = True  # a page's form cannot hold a secret; honeypot and rate limits still apply
 
     def has_own_auth(self, source: SourceSettings) -> bool:
         """The Origin allow-list is this type's own (weak, browser-enforced) check."""

@@ -1,11 +1,17 @@
 """Config: environment rules (sandbox never silent) and leadrelay.yml validation with file/key/fix errors."""
 from __future__ import annotations
 
+import os
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from config import ConfigError, load_file, load_settings, normalize_database_url, parse_duration
+from handlers import base as handler_base
+from handlers.base import SourceType, register
 
 GOOD = """
 defaults:
@@ -146,8 +152,6 @@ def test_typos_suggest_the_closest_key_and_link_the_doc(write_config, body, key,
 
 def test_every_type_specific_key_is_documented_on_its_page():
     """The error points at docs/sources/<type>.md, so that page names each of the type's own keys."""
-    from handlers import base as handler_base
-
     missing = []
     shipped = {name: t for name, t in handler_base.load_all().items() if t.__module__.startswith("handlers.")}
     assert {"hubspot", "generic", "html_form"} <= set(shipped)  # (tests may register types of their own)
@@ -163,11 +167,74 @@ def test_every_type_specific_key_is_documented_on_its_page():
     ({"DATABASE_URL": "postgresql+psycopg2://db/x"}, "DATABASE_URL", "use postgresql://"),
     ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL", "use one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
     ({"LOG_LEVEL": "warn"}, "LOG_LEVEL", "did you mean WARNING?"),
+    # a value that does not parse names its variable (environs' wording once gave the key "Environment")
+    ({"PORT": "eighty"}, "PORT", "'eighty' is invalid"),
+    ({"PORT": ""}, "PORT", "whole number"),
+    ({"ALLOW_SQLITE": "maybe"}, "ALLOW_SQLITE", "'maybe' is invalid"),
 ])
 def test_environment_values_fail_with_the_fix(environ, key, words):
-    """A database without a driver, or a log level logging does not know, is one line with the fix."""
+    """A database without a driver, a log level logging does not know or a value of the wrong type is one line with the fix."""
     with pytest.raises(ConfigError) as err:
         load_settings({"LEADRELAY_CONFIG": "leadrelay.example.yml", "ENGAGE_MODE": "sandbox", **environ})
     assert err.value.key == key
     assert words in str(err.value)
+    assert "fix:" in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_load_settings_never_touches_os_environ_under_other_threads(monkeypatch):
+    """Another thread reading os.environ while settings load never sees it emptied or refilled.
+
+    The old load_settings cleared os.environ and filled it with the given mapping to feed environs:
+    a gunicorn thread or the dispatcher reading a variable at that moment saw it vanish.
+    """
+    monkeypatch.setenv("LEADRELAY_TEST_PROBE", "kept")
+    monkeypatch.delenv("LEADRELAY_TEST_ONLY_GIVEN", raising=False)
+    given = {"LEADRELAY_CONFIG": "leadrelay.example.yml", "ENGAGE_MODE": "sandbox", "LEADRELAY_TEST_ONLY_GIVEN": "1"}
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def watch():
+        """Read os.environ as fast as the interpreter lets this thread run."""
+        while not stop.is_set() and not seen:
+            if os.environ.get("LEADRELAY_TEST_PROBE") != "kept":
+                seen.append("a variable of the process vanished")
+            if "LEADRELAY_TEST_ONLY_GIVEN" in os.environ:
+                seen.append("the given mapping was written into os.environ")
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, so a window is hit if there is one
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        deadline = time.monotonic() + 3  # the old code was caught within a few loads, well under a second
+        for _ in range(60):
+            settings = load_settings(given)
+            if seen or time.monotonic() > deadline:
+                break
+    finally:
+        stop.set()
+        watcher.join(5)
+        sys.setswitchinterval(switch)
+    assert seen == []
+    assert settings.sandbox and os.environ["LEADRELAY_TEST_PROBE"] == "kept"
+
+
+def test_a_type_declares_that_it_may_run_without_auth(write_config):
+    """Running open is the handler type's declaration (allows_no_auth), not a type name config knows."""
+
+    @register
+    class OpenTestType(SourceType):
+        """A test-only type that, like a browser form, may run with no token."""
+
+        name = "test_open_type"
+        allows_no_auth = True
+
+    cfg = load_file(write_config("sources:\n  open:\n    type: test_open_type\n  form:\n    type: html_form\n"), {})
+    assert set(cfg.sources) == {"open", "form"}
+    assert any(w.startswith("sources.open: test_open_type without `token:`") for w in cfg.warnings)
+    assert any(w.startswith("sources.form: html_form without `token:`") for w in cfg.warnings)
+    types = handler_base.load_all()
+    assert types["html_form"].allows_no_auth and not types["generic"].allows_no_auth
+    with pytest.raises(ConfigError, match="no authentication configured"):
+        load_file(write_config("sources:\n  x:\n    type: generic\n"), {})

@@ -1,0 +1,146 @@
+"""The marshmallow schemas of leadrelay.yml: `defaults:`, `dispatch:`, a source's common keys, a route."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
+from config.errors import closest
+from config.fields import Duration, StrOrList
+
+PRIORITIES = ("IMMEDIATE", "NORMAL")
+DUPLICATE_HANDLING = ("RETAIN_ALL", "REMOVE_ALL_EXISTING", "REMOVE_FROM_LIST")
+TIME_ZONE_OPTIONS = ("NPA_NXX", "ZIPCODE", "EXPLICIT", "COUNTRY", "NOT_APPLICABLE")
+OPERATORS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "matches", "contains")
+ROUTE_KEYS = ("when", "priority", "campaign", "drop")
+
+
+class RouteSchema(Schema):
+    """One entry of `routes:`; first match wins."""
+
+    class Meta:
+        """Unknown keys are reported by validate_unknown below with a clearer message."""
+
+        unknown = EXCLUDE
+
+    when = fields.Dict(keys=fields.String(), load_default=dict)
+    priority = fields.String(validate=validate.OneOf(PRIORITIES))
+    campaign = fields.Raw()
+    drop = fields.Boolean(load_default=False)
+
+    @validates_schema(pass_original=True)
+    def validate_unknown(self, data: dict[str, Any], original: dict[str, Any], **kwargs: Any) -> None:
+        """Name unknown route keys and check each condition's operators."""
+        extra = set(original) - set(ROUTE_KEYS)
+        if extra:
+            word = sorted(extra)[0]
+            guess = closest(word, ROUTE_KEYS)
+            hint = f"did you mean `{guess}`? " if guess else ""
+            raise ValidationError(f"unknown key {word!r}: {hint}a route has when, priority, campaign, drop")
+        for name, cond in (data.get("when") or {}).items():
+            if isinstance(cond, dict):
+                _check_condition(name, cond)
+
+
+def _check_condition(name: str, cond: dict[str, Any]) -> None:
+    """One `when:` condition written as operators: known operators, valid regex, lists where lists go."""
+    bad = set(cond) - set(OPERATORS)
+    if bad:
+        word = sorted(bad)[0]
+        guess = closest(word, OPERATORS)
+        hint = f"did you mean `{guess}`? " if guess else ""
+        raise ValidationError(
+            f"when.{name}: unknown operator {word!r}: {hint}use one of {', '.join(OPERATORS)}",
+            "when",
+        )
+    if "matches" in cond:
+        try:
+            re.compile(str(cond["matches"]))
+        except re.error as exc:
+            raise ValidationError(f"when.{name}.matches: bad regular expression: {exc}", "when") from None
+    for op in ("in", "not_in"):
+        if op in cond and not isinstance(cond[op], list):
+            raise ValidationError(f"when.{name}.{op}: must be a list", "when")
+
+
+class DefaultsSchema(Schema):
+    """`defaults:` — what applies when a source or route does not say."""
+
+    class Meta:
+        """Unknown keys are reported by load_file with a did-you-mean."""
+
+        unknown = EXCLUDE
+
+    campaign = fields.Raw(load_default="Inbound Leads")
+    priority = fields.String(load_default="NORMAL", validate=validate.OneOf(PRIORITIES))
+    duplicate_handling = fields.String(load_default="REMOVE_FROM_LIST", validate=validate.OneOf(DUPLICATE_HANDLING))
+    time_zone_option = fields.String(load_default="NPA_NXX", validate=validate.OneOf(TIME_ZONE_OPTIONS))
+    default_region = fields.String(load_default="US", validate=validate.Length(equal=2))
+    suppress_within = Duration(load_default=86400.0)
+    suppress_by_phone = fields.Boolean(load_default=False)
+    dedupe_window = Duration(load_default=7 * 86400.0)
+    phones = fields.String(load_default="all", validate=validate.OneOf(("all", "primary")))
+    e164 = fields.Boolean(load_default=False)
+    list_description = fields.String(load_default="leadrelay {source} {date}")
+    max_body = fields.Integer(load_default=1024 * 1024, validate=validate.Range(min=1024))
+    retention_days = fields.Integer(load_default=30, validate=validate.Range(min=1))
+
+
+class DispatchSchema(Schema):
+    """`dispatch:` — dispatcher tuning (all optional; defaults follow Engage's documented limits)."""
+
+    class Meta:
+        """Unknown keys are reported by load_file with a did-you-mean."""
+
+        unknown = EXCLUDE
+
+    batch_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=1000))
+    normal_batch_delay = Duration(load_default=3.0)
+    lease_seconds = Duration(load_default=4.0)
+    poll_interval = Duration(load_default=1.0)
+    retry_budget = Duration(load_default=24 * 3600.0)
+    backoff_base = Duration(load_default=1.0)
+    backoff_cap = Duration(load_default=300.0)
+    rate_limit_10s = fields.Integer(load_default=27, validate=validate.Range(min=1))
+    rate_limit_60s = fields.Integer(load_default=110, validate=validate.Range(min=1))
+    max_claims = fields.Integer(load_default=5, validate=validate.Range(min=1))
+    immediate_max_age = Duration(load_default=900.0)
+    hold_probe = Duration(load_default=60.0)
+
+
+class SourceCommonSchema(Schema):
+    """The keys every source accepts, whatever its type."""
+
+    class Meta:
+        """Type-specific keys are checked by the type's own schema."""
+
+        unknown = EXCLUDE
+
+    type = fields.String(required=True)
+    enabled = fields.Boolean(load_default=True)
+    token = StrOrList()
+    token_field = fields.String()
+    fields_ = fields.Dict(data_key="fields", keys=fields.String(), load_default=dict)
+    routes = fields.List(fields.Nested(RouteSchema), load_default=list)
+    priority = fields.String(validate=validate.OneOf(PRIORITIES))
+    campaign = fields.Raw()
+    events = fields.List(fields.String())
+    public_url = fields.Url(require_tld=False, schemes={"http", "https"})
+    max_body = fields.Integer(validate=validate.Range(min=1024))
+    reject_invalid = fields.Boolean()
+    suppress_within = Duration()
+    suppress_by_phone = fields.Boolean()
+    dedupe_window = Duration()
+    default_region = fields.String(validate=validate.Length(equal=2))
+    phones = fields.String(validate=validate.OneOf(("all", "primary")))
+    e164 = fields.Boolean()
+    list_description = fields.String()
+    duplicate_handling = fields.String(validate=validate.OneOf(DUPLICATE_HANDLING))
+    time_zone_option = fields.String(validate=validate.OneOf(TIME_ZONE_OPTIONS))
+
+
+# Keys every source accepts (as written in the file); everything else belongs to the source
+# type's options schema. Derived from the schema so a new common key is declared once.
+COMMON_SOURCE_KEYS = frozenset(f.data_key or name for name, f in SourceCommonSchema().fields.items())
