@@ -32,6 +32,7 @@ COMMON_SOURCE_KEYS = {
     "events", "public_url", "max_body", "reject_invalid", "suppress_within",
     "suppress_by_phone", "dedupe_window", "default_region", "phones", "e164",
     "list_description", "duplicate_handling", "time_zone_option",
+    "expect_every",
 }
 
 
@@ -195,6 +196,20 @@ class SourceCommonSchema(Schema):
     list_description = fields.String()
     duplicate_handling = fields.String(validate=validate.OneOf(DUPLICATE_HANDLING))
     time_zone_option = fields.String(validate=validate.OneOf(TIME_ZONE_OPTIONS))
+    expect_every = Duration()  # alert `source_silent` when no webhook arrives for this long
+
+
+class AlertsSchema(Schema):
+    """`alerts:` — where alert messages go and when conditions count (issue 9; docs/operations.md)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    webhook = fields.Url(require_tld=False, schemes={"http", "https"})  # a secret: never logged
+    backlog_max_age = Duration(load_default=120.0)
+    repeat_every = Duration(load_default=3600.0)
+    check_every = Duration(load_default=10.0)  # how often each process evaluates the conditions
+    dispatcher_grace = Duration(load_default=30.0)  # no heartbeat this long while leads wait → dispatcher_down
 
 
 # ---------------------------------------------------------------------------- typed results
@@ -225,6 +240,7 @@ class Source:
     list_description: str
     duplicate_handling: str
     time_zone_option: str
+    expect_every: float | None = None
 
     @property
     def name(self) -> str:
@@ -246,6 +262,7 @@ class FileConfig:
     dispatch: dict[str, Any]
     sources: dict[str, Source]
     warnings: list[str] = field(default_factory=list)
+    alerts: dict[str, Any] = field(default_factory=lambda: AlertsSchema().load({}))
 
     def campaigns(self) -> list[Any]:
         """Every campaign the config can route to (for sandbox seeding and checks)."""
@@ -316,13 +333,14 @@ def load_file(path: str | os.PathLike, environ: dict[str, str] | None = None) ->
         raise ConfigError(where, "(syntax)", f"not valid YAML: {exc}", "fix the YAML syntax at the line shown")
     if not isinstance(raw, dict):
         raise ConfigError(where, "(top level)", "must be a mapping with defaults/sources/dispatch", "see leadrelay.example.yml")
-    unknown_top = set(raw) - {"defaults", "sources", "dispatch"}
+    unknown_top = set(raw) - {"defaults", "sources", "dispatch", "alerts"}
     if unknown_top:
-        raise ConfigError(where, sorted(unknown_top)[0], "unknown top-level key", "use defaults, sources and dispatch")
+        raise ConfigError(where, sorted(unknown_top)[0], "unknown top-level key", "use defaults, sources, dispatch and alerts")
 
     missing: list[tuple[str, str]] = []
     defaults_raw = interpolate(raw.get("defaults") or {}, environ, "defaults", missing)
     dispatch_raw = interpolate(raw.get("dispatch") or {}, environ, "dispatch", missing)
+    alerts_raw = interpolate(raw.get("alerts") or {}, environ, "alerts", missing)
     if missing:
         key, var = missing[0]
         raise ConfigError(where, key, f"${{{var}}} is not set", f"set {var} in the environment")
@@ -332,6 +350,9 @@ def load_file(path: str | os.PathLike, environ: dict[str, str] | None = None) ->
         raise ConfigError(where, f"defaults.{key}", "unknown key", f"use one of {', '.join(sorted(DefaultsSchema().fields))}")
     for key in set(dispatch_raw) - set(DispatchSchema().fields):
         raise ConfigError(where, f"dispatch.{key}", "unknown key", f"use one of {', '.join(sorted(DispatchSchema().fields))}")
+    alerts = _load_schema(AlertsSchema(), alerts_raw, where, "alerts")
+    for key in set(alerts_raw) - set(AlertsSchema().fields):
+        raise ConfigError(where, f"alerts.{key}", "unknown key", f"use one of {', '.join(sorted(AlertsSchema().fields))}")
 
     sources_raw = raw.get("sources") or {}
     if not isinstance(sources_raw, dict):
@@ -405,8 +426,10 @@ def load_file(path: str | os.PathLike, environ: dict[str, str] | None = None) ->
             list_description=common.get("list_description", defaults["list_description"]),
             duplicate_handling=common.get("duplicate_handling", defaults["duplicate_handling"]),
             time_zone_option=common.get("time_zone_option", defaults["time_zone_option"]),
+            expect_every=common.get("expect_every"),
         )
-    return FileConfig(path=where, defaults=defaults, dispatch=dispatch, sources=sources, warnings=warnings)
+    return FileConfig(path=where, defaults=defaults, dispatch=dispatch, sources=sources, warnings=warnings,
+                      alerts=alerts)
 
 
 def _load_schema(schema: Schema, data: Any, where: str, prefix: str) -> dict[str, Any]:
@@ -446,6 +469,7 @@ class Settings:
     sqlite_synchronous: str
     log_level: str
     file: FileConfig
+    metrics_token: str | None = None  # METRICS_TOKEN: /metrics needs it as a bearer token when set
 
     @property
     def is_sqlite(self) -> bool:
@@ -490,6 +514,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         jwt = env.str("RINGCENTRAL_JWT", None)
         api_token = env.str("ENGAGE_API_TOKEN", None)
         admin_token = env.str("ADMIN_TOKEN", None)
+        metrics_token = env.str("METRICS_TOKEN", None)
         public_url = env.str("PUBLIC_URL", None)
         sqlite_sync = env.str("SQLITE_SYNCHRONOUS", "NORMAL").upper()
         log_level = env.str("LOG_LEVEL", "INFO").upper()
@@ -529,7 +554,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         engage_api_prefix=api_prefix, ringcentral_server_url=rc_server, ringcentral_client_id=client_id,
         ringcentral_client_secret=client_secret, ringcentral_jwt=jwt, engage_api_token=api_token,
         admin_token=admin_token, public_url=public_url.rstrip("/") if public_url else None,
-        sqlite_synchronous=sqlite_sync, log_level=log_level, file=file_config,
+        sqlite_synchronous=sqlite_sync, log_level=log_level, file=file_config, metrics_token=metrics_token,
     )
 
 
