@@ -43,13 +43,17 @@ class SnapshotCache:
         self._entries: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def get(self, engine, max_age: float = CACHE_SECONDS):
-        """The engine's snapshot, read again when older than `max_age`; None when the database fails."""
+        """The engine's snapshot, read again when older than `max_age`; None when the database fails.
+
+        Ages of waiting leads are advanced by the time the snapshot spent in the cache, so the
+        oldest-lead age keeps growing on every scrape between two reads of the database."""
         from store.operator import snapshot
 
         with self._lock:
             entry = self._entries.get(engine)
-            if entry and time.monotonic() - entry[0] < (max_age if entry[1] is not None else FAILURE_CACHE_SECONDS):
-                return entry[1]
+            elapsed = time.monotonic() - entry[0] if entry else 0.0
+            if entry and elapsed < (max_age if entry[1] is not None else FAILURE_CACHE_SECONDS):
+                return entry[1] if entry[1] is None else aged(entry[1], elapsed)
             try:
                 value = snapshot(engine)
             except Exception as exc:  # the database is down: report it, never fail the scrape
@@ -57,6 +61,15 @@ class SnapshotCache:
                 value = None
             self._entries[engine] = (time.monotonic(), value)
             return value
+
+
+def aged(snap, elapsed: float):
+    """A copy of a cached snapshot as it stands `elapsed` seconds later (waiting leads older)."""
+    from dataclasses import replace
+
+    return replace(snap, now=snap.now + elapsed,
+                   oldest={lane: age + elapsed if age > 0 else 0.0 for lane, age in snap.oldest.items()},
+                   heartbeat_age=None if snap.heartbeat_age is None else snap.heartbeat_age + elapsed)
 
 
 SNAPSHOTS = SnapshotCache()
