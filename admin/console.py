@@ -92,11 +92,26 @@ def utc(ts: float | None) -> str:
     return "–" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
 
 
+def mask_fields(value, key: str = ""):
+    """Mask phones (by field name), emails and secrets in structured data; ids stay readable."""
+    if isinstance(value, dict):
+        return {k: mask_fields(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_fields(v, key) for v in value]
+    if value is None or isinstance(value, (bool, int, float)) and "phone" not in key.lower():
+        return value
+    if "phone" in key.lower() or "mobile" in key.lower():
+        return logs.mask_phone(str(value))
+    if logs.mask_value(key, "x") == "***":  # a secret by its name
+        return "***"
+    return str(value) if "@" not in str(value) else logs.mask_text(str(value))
+
+
 @bp.app_template_filter("masked")
 def masked(value) -> str:
     """Phones, emails and secrets masked, as pretty JSON when structured."""
     if isinstance(value, (dict, list)):
-        return json.dumps(logs.mask_value("", value), indent=2, default=str)
+        return json.dumps(mask_fields(value), indent=2, default=str)
     return logs.mask_text("" if value is None else str(value))
 
 
@@ -167,7 +182,8 @@ def today_rows(counts: dict[str, dict[str, int]]) -> list[dict]:
 def leads():
     """Recent leads, newest first, filtered by ?status=, ?source= and ?q=."""
     try:
-        args = LeadsQuery().load(request.args.to_dict())
+        # An empty select ("any status") is no filter, not an invalid status.
+        args = LeadsQuery().load({k: v for k, v in request.args.items() if v != ""})
     except ValidationError as exc:
         return page("error.html", 400, message="; ".join(f"{k}: {v[0]}" for k, v in exc.messages.items()))
     rows = operator.search_leads(runtime().engine, status=args.get("status"), source=args.get("source"),

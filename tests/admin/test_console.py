@@ -120,7 +120,7 @@ def test_search_filters_and_masking(app):
     assert client.get("/admin/leads?status=bogus", headers=BEARER).status_code == 400
     detail = client.get("/admin/leads/1", headers=BEARER).get_data(as_text=True)
     assert "3035550001" not in detail and "***0001" in detail
-    assert "ada.lovelace@example.com" not in detail
+    assert "ada.lovelace@example.com" not in detail and f'"externId": "{extern}"' in detail.replace("&#34;", '"')
 
 
 def test_header_and_pictures(app):
