@@ -158,3 +158,38 @@ def operator_status(engine) -> dict:
         "alerts_firing": sorted(a["key"] for a in snap.firing),
         "alert_deliveries_failing": snap.alert_backlog,
     }
+
+
+class AuthFailureFlusher:
+    """Moves this process's rejected-webhook counter into the database, as deltas since the last flush."""
+
+    def __init__(self):
+        """Start from the counter as it stands (the loop starts with the process)."""
+        self.flushed: dict[str, float] = self.totals()
+
+    @staticmethod
+    def totals() -> dict[str, float]:
+        """This process's rejected webhooks per source, all reasons."""
+        totals: dict[str, float] = {}
+        for metric in AUTH_FAILURES.collect():
+            for sample in metric.samples:
+                if sample.name.endswith("_total"):
+                    source = sample.labels["source"]
+                    totals[source] = totals.get(source, 0.0) + sample.value
+        return totals
+
+    def pending(self) -> dict[str, int]:
+        """New rejections per source since the last flush."""
+        totals = self.totals()
+        return {s: int(v - self.flushed.get(s, 0.0)) for s, v in totals.items() if v - self.flushed.get(s, 0.0) >= 1}
+
+    def flush(self, engine) -> None:
+        """Add the new counts to the database (nothing is lost if it fails: the next flush retries)."""
+        from store.operator import add_auth_failures
+
+        new = self.pending()
+        if not new:
+            return
+        add_auth_failures(engine, new, time.time())
+        for source, n in new.items():
+            self.flushed[source] = self.flushed.get(source, 0.0) + n

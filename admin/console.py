@@ -240,15 +240,9 @@ def release():
 @bp.get("/sources")
 def sources():
     """Each source: type, last webhook seen, counts by status over 24 h, auth failures over 24 h."""
-    from metrics import AUTH_FAILURES
-
-    stats = operator.source_stats(runtime().engine, time.time() - 86400)
-    failures: dict[str, int] = {}
-    # Auth failures store nothing (by design), so this process's counter is all there is.
-    for metric in AUTH_FAILURES.collect():
-        for sample in metric.samples:
-            if sample.name.endswith("_total"):
-                failures[sample.labels["source"]] = failures.get(sample.labels["source"], 0) + int(sample.value)
+    since = time.time() - 86400
+    stats = operator.source_stats(runtime().engine, since)
+    failures = operator.auth_failures_since(runtime().engine, since)
     configured = runtime().settings.file.sources
     empty = {"last_seen": None, "statuses": {}, "events": {}}
     rows = [{"name": name, "type": src.type, "expect_every": src.expect_every, **stats.get(name, empty),

@@ -20,6 +20,7 @@ from alerts import sender
 from alerts.conditions import evaluate, message
 from alerts.state import apply, ensure_rows, read_states
 from logs import log
+from metrics import AuthFailureFlusher
 from store.operator import snapshot
 
 logger = logging.getLogger("leadrelay.alerts")
@@ -42,6 +43,7 @@ class AlertRunner:
         self.db_down_sent_at: float | None = None  # last database_down message this process delivered
         self.db_resolve_pending = False
         self.next_prune = 0.0
+        self.auth_failures = AuthFailureFlusher()
 
     def run(self) -> None:
         """Loop until stopped; no exception ends it."""
@@ -52,6 +54,7 @@ class AlertRunner:
     def tick(self) -> None:
         """One round: evaluate and announce, then deliver what is due."""
         try:
+            self.auth_failures.flush(self.engine)  # so the console's 24 h count covers every process
             self.evaluate()
             self.database_ok()
         except DATABASE_ERRORS as exc:

@@ -195,3 +195,25 @@ def today_by_source(engine: Engine, now: float) -> dict[str, dict[str, int]]:
                 "SELECT source, status, COUNT(*) FROM leads WHERE received_at >= :s GROUP BY source, status"), {"s": start}):
             out.setdefault(source, {})[status] = int(n)
     return out
+
+
+def add_auth_failures(engine: Engine, counts: dict[str, int], now: float) -> None:
+    """Add this process's new rejected-webhook counts to the current hour (all processes sum up)."""
+    from store.db import write
+
+    hour = now - now % 3600
+    with write(engine) as conn:
+        for source, n in counts.items():
+            conn.execute(text(
+                "INSERT INTO auth_failure_counts (source, hour, count) VALUES (:s, :h, :n) "
+                "ON CONFLICT (source, hour) DO UPDATE SET count = auth_failure_counts.count + excluded.count"),
+                {"s": source[:100], "h": hour, "n": n})
+        conn.execute(text("DELETE FROM auth_failure_counts WHERE hour < :old"), {"old": hour - 7 * 86400})
+
+
+def auth_failures_since(engine: Engine, since: float) -> dict[str, int]:
+    """Rejected webhooks per source since `since` (hour granularity)."""
+    with engine.connect() as conn:
+        return {r[0]: int(r[1]) for r in conn.execute(text(
+            "SELECT source, SUM(count) FROM auth_failure_counts WHERE hour >= :h GROUP BY source"),
+            {"h": since - since % 3600})}

@@ -180,5 +180,16 @@ login_attempts = Table(
     Index("ix_login_attempts_remote_at", "remote", "at"),
 )
 
+# Rejected webhooks per source and hour, summed from every process's counter (nothing of the
+# request itself is kept: an unauthenticated request stores nothing).
+auth_failure_counts = Table(
+    "auth_failure_counts",
+    metadata,
+    Column("source", String(100), nullable=False),
+    Column("hour", Float, nullable=False),  # epoch seconds at the start of the hour
+    Column("count", Integer, nullable=False),
+    UniqueConstraint("source", "hour", name="uq_auth_failure_counts"),
+)
+
 # Speed-to-lead over a recent window reads delivered leads by delivery time.
 Index("ix_leads_delivered_at", leads.c.delivered_at)

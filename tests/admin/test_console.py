@@ -131,3 +131,23 @@ def test_header_and_pictures(app):
     assert page.count("<svg") == 2 and "Leads per hour by outcome" in page
     sources = client.get("/admin/sources", headers=BEARER).get_data(as_text=True)
     assert "hubspot" in sources and "queued 2" in sources
+
+
+def test_sources_page_counts_auth_failures_from_the_database(app):
+    """Rejected webhooks (nothing stored) are counted per source over 24 h, summed across processes."""
+    import threading
+
+    from alerts.runner import AlertRunner
+
+    runtime = app.extensions["leadrelay"]
+    loop = AlertRunner(runtime.engine, runtime.settings, threading.Event())
+    client = app.test_client()
+    for _ in range(3):
+        response = client.post("/webhooks/hubspot", data=b"{}", headers={"Content-Type": "application/json",
+                                                                          "X-Leadrelay-Token": "wrong"})
+        assert response.status_code == 401
+    loop.tick()
+    loop.tick()  # a second flush adds nothing new
+    page = client.get("/admin/sources", headers=BEARER).get_data(as_text=True)
+    row = page[page.index(">hubspot<"):]
+    assert re.search(r"<td>3</td></tr>", row[:600]), row[:600]

@@ -1,4 +1,5 @@
-"""Operator view: audit log (lead timeline), alert state and outbox, login attempts, delivered_at index.
+"""Operator view: audit log (lead timeline), alert state and outbox, login attempts, auth failure
+counts, delivered_at index.
 
 Revision ID: 0004
 """
@@ -55,11 +56,18 @@ def upgrade():
         sa.Column("ok", sa.Boolean, nullable=False),
     )
     op.create_index("ix_login_attempts_remote_at", "login_attempts", ["remote", "at"])
+    op.create_table(
+        "auth_failure_counts",
+        sa.Column("source", sa.String(100), nullable=False),
+        sa.Column("hour", sa.Float, nullable=False),
+        sa.Column("count", sa.Integer, nullable=False),
+        sa.UniqueConstraint("source", "hour", name="uq_auth_failure_counts"),
+    )
     op.create_index("ix_leads_delivered_at", "leads", ["delivered_at"])
 
 
 def downgrade():
     """Drop what upgrade created."""
     op.drop_index("ix_leads_delivered_at", "leads")
-    for table in ("login_attempts", "alert_outbox", "alert_state", "audit_log"):
+    for table in ("auth_failure_counts", "login_attempts", "alert_outbox", "alert_state", "audit_log"):
         op.drop_table(table)
