@@ -2,7 +2,7 @@
 /admin/api/openapi.json, every argument validated (400 with the reason)."""
 from __future__ import annotations
 
-from flask import current_app, jsonify
+from flask import current_app, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Api, Blueprint
 
@@ -15,6 +15,8 @@ bp = Blueprint("admin_api", __name__, url_prefix="/admin/api", description="Lead
 
 class AdminApi(Api):
     """flask-smorest's Api, keeping the app's own error shape (`{"error": ...}`) for every error."""
+
+    DEFAULT_ERROR_RESPONSE_NAME = None  # errors are documented per operation, in the project's shape
 
     def _register_error_handlers(self):
         """The app's handler (app.register_errors) answers errors; the blueprint refines 400s."""
@@ -34,6 +36,10 @@ def require_token():
         return error(404, "not_found", detail="admin is disabled (ADMIN_TOKEN is not set)")
     if auth.actor() is None:
         return error(401, "invalid_admin_token")
+    if request.method != "GET" and not auth.bearer_ok():
+        # A cookie is ambient (the browser sends it by itself): the API changes state only for the
+        # bearer token; people replay through the console's forms, which carry a CSRF token.
+        return error(401, "invalid_admin_token", detail="changes through the API need the bearer token")
     return None
 
 

@@ -17,6 +17,15 @@ COOKIE = "leadrelay_admin"
 SESSION_SECONDS = 12 * 3600
 LOGIN_WINDOW = 600.0  # failed logins counted over 10 minutes…
 LOGIN_MAX_FAILURES = 5  # …from one address before logins from it are refused
+LOGIN_MAX_FAILURES_ALL = 100  # …from all addresses together before every login waits (a spread-out guess)
+
+
+def client_address() -> str:
+    """The caller's address: the hop the last proxy appended to X-Forwarded-For (Heroku's router
+    adds the real client there), else the socket's peer."""
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+    return (hops[-1] if hops else request.remote_addr or "unknown")[:64]
 
 
 def admin_token() -> str | None:

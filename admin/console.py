@@ -129,10 +129,11 @@ def _safe_next(target: str | None) -> str:
 def login():
     """Log in with ADMIN_TOKEN: a signed, HttpOnly, SameSite session cookie; attempts throttled."""
     engine = runtime().engine
-    remote = request.remote_addr or "unknown"
+    remote = auth.client_address()
     if request.method == "GET":
         return page("login.html", next=request.args.get("next", ""))
-    if audit.login_failures(engine, remote, auth.LOGIN_WINDOW) >= auth.LOGIN_MAX_FAILURES:
+    if (audit.login_failures(engine, remote, auth.LOGIN_WINDOW) >= auth.LOGIN_MAX_FAILURES
+            or audit.login_failures(engine, None, auth.LOGIN_WINDOW) >= auth.LOGIN_MAX_FAILURES_ALL):
         html, _ = page("login.html", next=request.form.get("next", ""),
                        error="Too many failed logins from this address: wait 10 minutes.")
         response = make_response(html, 429)

@@ -8,14 +8,17 @@ from store.operator import STATUSES
 MAX_ID = 2**63 - 1  # a BIGINT: larger ids cannot exist, and PostgreSQL would refuse to compare them
 MAX_PAGE = 500  # the most leads one page returns
 ID_RANGE = validate.Range(min=1, max=MAX_ID, error="must be an id between 1 and 2^63-1")
+# NUL and other control characters are never in a source name, externId, email or phone, and
+# PostgreSQL refuses NUL in text: refuse them here (400) instead of failing in the database (500).
+PRINTABLE = validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="must not contain control characters")
 
 
 class LeadsQuery(Schema):
     """`/admin/api/leads` and `/admin/leads` filters."""
 
     status = fields.String(validate=validate.OneOf(STATUSES))
-    source = fields.String(validate=validate.Length(min=1, max=100))
-    q = fields.String(validate=validate.Length(min=1, max=200),
+    source = fields.String(validate=[validate.Length(min=1, max=100), PRINTABLE])
+    q = fields.String(validate=[validate.Length(min=1, max=200), PRINTABLE],
                       metadata={"description": "externId, email, or the last 4 digits of a phone"})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE),
                            metadata={"description": f"page size, at most {MAX_PAGE}"})

@@ -47,13 +47,14 @@ def recent_actions(engine: Engine, kinds: tuple[str, ...] = ("replay", "release"
         return [{**dict(r._mapping), "detail": json.loads(r.detail or "{}")} for r in conn.execute(query)]
 
 
-def login_failures(engine: Engine, remote: str, within: float) -> int:
-    """Failed console logins from `remote` in the last `within` seconds (all processes)."""
+def login_failures(engine: Engine, remote: str | None, within: float) -> int:
+    """Failed console logins from `remote` (None: from anywhere) in the last `within` seconds, all processes."""
     since = time.time() - within
+    where = (login_attempts.c.at >= since) & login_attempts.c.ok.is_(False)
+    if remote is not None:
+        where = where & (login_attempts.c.remote == remote)
     with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(login_attempts).where(
-            (login_attempts.c.remote == remote) & (login_attempts.c.at >= since) & login_attempts.c.ok.is_(False)
-        )).scalar() or 0)
+        return int(conn.execute(select(func.count()).select_from(login_attempts).where(where)).scalar() or 0)
 
 
 def record_login(engine: Engine, remote: str, ok: bool) -> None:

@@ -26,7 +26,8 @@ def test_negative_limit_is_refused_not_every_row(client):
 
 
 @pytest.mark.parametrize("query", ["limit=abc", "limit=501", "limit=0", "before=abc", "before=-5",
-                                   "before=123456789012345678901234567890", "status=nonsense", "q=" + "x" * 201])
+                                   "before=123456789012345678901234567890", "status=nonsense", "q=" + "x" * 201,
+                                   "source=%00", "q=ab%00cd"])
 def test_bad_query_arguments_are_400_with_the_reason(client, query):
     """Types, ranges and a maximum page size: each bad argument is named in the answer."""
     response = client.get(f"/admin/api/leads?{query}", headers=AUTH)

@@ -75,6 +75,19 @@ def test_login_is_throttled(app):
         assert client.post("/admin/login", data={"token": "guess"}).status_code == 401
     blocked = client.post("/admin/login", data={"token": TOKEN})
     assert blocked.status_code == 429 and "Retry-After" in blocked.headers
+    # Another client (the address the proxy appended) is not blocked by the first one's guesses.
+    other = client.post("/admin/login", data={"token": TOKEN}, headers={"X-Forwarded-For": "198.51.100.7"})
+    assert other.status_code == 302
+
+
+def test_api_changes_need_the_bearer_token(app):
+    """A session cookie reads the API but cannot POST to it (no CSRF token there)."""
+    client = app.test_client()
+    login(client)
+    set_status(app, 1, "dead", "retry budget spent")
+    assert client.get("/admin/api/leads/1").status_code == 200
+    assert client.post("/admin/api/leads/1/replay").status_code == 401
+    assert client.post("/admin/api/leads/1/replay", headers=BEARER).json["status"] == "queued"
 
 
 def test_session_and_csrf_and_audited_replay(app):

@@ -40,7 +40,7 @@ def test_admin_api_conforms(admin_schema, mode):
     for result in admin_schema.get_all_operations():
         operation = result.ok()
 
-        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         @given(case=operation.as_strategy(GenerationMode(mode)))
         def run(case):
             """One generated request through the WSGI app."""

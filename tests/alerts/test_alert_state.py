@@ -140,3 +140,20 @@ def test_webhook_url_is_never_logged(make_app, sqlite_url, receiver, caplog):
     logged = " ".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert "alert delivery failed" in logged and "HTTP 500" in logged and "secret-part" not in logged
     loop.engine.dispose()
+
+
+def test_campaign_held_names_the_campaign(make_app, sqlite_url, receiver):
+    """A campaign breaker holding leads: one campaign_held for that campaign, resolved on release."""
+    app = make_app(config(receiver), sqlite_url, ADMIN_TOKEN="t")
+    post_lead(app.test_client(), 1)
+    with write(app.extensions["leadrelay"].engine) as conn:
+        conn.execute(text("UPDATE leads SET status='held', last_error=:e"),
+                     {"e": "campaign 'Hot Inbound' breaker open: campaign not found (404)"})
+    (loop,) = runners(app, 1)
+    loop.tick()
+    held = receiver.of("campaign_held", "firing")
+    assert len(held) == 1 and held[0]["details"]["campaign"] == "Hot Inbound" and "/admin/holds" in held[0]["text"]
+    app.extensions["leadrelay"].queue.release_held("Hot Inbound")
+    loop.tick()
+    assert len(receiver.of("campaign_held", "resolved")) == 1
+    loop.engine.dispose()
