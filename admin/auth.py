@@ -97,3 +97,11 @@ def check_login(token: str) -> bool:
     """Constant-time check of a login form's token."""
     expected = admin_token() or ""
     return bool(expected) and hmac.compare_digest(token.encode(), expected.encode())
+
+
+def over_https() -> bool:
+    """Whether the browser reached us over HTTPS: directly, through a proxy that says so
+    (Heroku's router sets X-Forwarded-Proto), or as PUBLIC_URL declares."""
+    public = current_app.extensions["leadrelay"].settings.public_url or ""
+    return (request.is_secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+            or public.startswith("https://"))

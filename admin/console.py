@@ -145,7 +145,7 @@ def login():
         return page("login.html", 401, next=request.form.get("next", ""), error="That is not the admin token.")
     response = redirect(_safe_next(request.form.get("next")))
     response.set_cookie(auth.COOKIE, auth.new_session(), max_age=auth.SESSION_SECONDS, httponly=True,
-                        samesite="Strict", secure=request.is_secure, path="/admin")
+                        samesite="Strict", secure=auth.over_https(), path="/admin")
     return response
 
 

@@ -29,7 +29,7 @@ def login(client) -> str:
     response = client.post("/admin/login", data={"token": TOKEN, "next": "/admin/leads"})
     assert response.status_code == 302 and response.headers["Location"].endswith("/admin/leads")
     cookie = response.headers["Set-Cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/admin" in cookie
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/admin" in cookie and "Secure" not in cookie
     return csrf_of(client.get("/admin/holds").get_data(as_text=True))
 
 
@@ -66,6 +66,12 @@ def test_bearer_token_on_every_page(app):
         response = client.get(path, headers=BEARER)
         assert response.status_code == 200, path
         assert "no-store" in response.headers["Cache-Control"]
+
+
+def test_cookie_is_secure_behind_an_https_proxy(app):
+    """Heroku terminates TLS: X-Forwarded-Proto https makes the session cookie Secure."""
+    response = app.test_client().post("/admin/login", data={"token": TOKEN}, headers={"X-Forwarded-Proto": "https"})
+    assert "Secure" in response.headers["Set-Cookie"]
 
 
 def test_login_is_throttled(app):
