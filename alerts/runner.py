@@ -20,11 +20,14 @@ from alerts import sender
 from alerts.conditions import evaluate, message
 from alerts.state import apply, ensure_rows, read_states
 from logs import log
-from metrics import AuthFailureFlusher
-from store.operator import snapshot
+from metrics import CACHE_SECONDS, SNAPSHOTS, AuthFailureFlusher
 
 logger = logging.getLogger("leadrelay.alerts")
-DATABASE_ERRORS = (sa_exc.DBAPIError, sa_exc.TimeoutError)
+class DatabaseUnavailable(Exception):
+    """The database could not be read this round."""
+
+
+DATABASE_ERRORS = (sa_exc.DBAPIError, sa_exc.TimeoutError, DatabaseUnavailable)
 DOWN_AFTER = 2  # consecutive failed evaluations before this process calls the database down
 
 
@@ -73,7 +76,10 @@ class AlertRunner:
 
     def evaluate(self) -> list[tuple[str, str]]:
         """Judge every condition and announce the changes this process wins."""
-        snap = snapshot(self.engine)
+        # The same cached snapshot /metrics and the console use (at most 5 s old): one read serves all.
+        snap = SNAPSHOTS.get(self.engine, max_age=min(CACHE_SECONDS, self.cfg["check_every"]))
+        if snap is None:
+            raise DatabaseUnavailable("the operator snapshot could not be read")
         states = read_states(self.engine)
         baselines = {f"source_silent:{name}": "source_silent" for name, src in self.settings.file.sources.items()
                      if src.expect_every and f"source_silent:{name}" not in states}

@@ -33,8 +33,15 @@ def runners(app, n: int) -> list[AlertRunner]:
             for _ in range(n)]
 
 
+def tick(loop: AlertRunner) -> None:
+    """One round, after the snapshot cache (check_every, 0.2 s) has expired."""
+    time.sleep(0.25)
+    loop.tick()
+
+
 def tick_all(loops: list[AlertRunner]) -> None:
-    """One round in every 'process' at the same time."""
+    """One round in every 'process' at the same time, each on a fresh snapshot."""
+    time.sleep(0.25)
     threads = [threading.Thread(target=loop.tick) for loop in loops]
     for thread in threads:
         thread.start()
@@ -81,14 +88,14 @@ def test_repeat_and_retry(make_app, sqlite_url, receiver):
     post_lead(app.test_client(), 1)
     receiver.fail_next = 1
     (loop,) = runners(app, 1)
-    loop.tick()
+    tick(loop)
     assert receiver.failed == 1 and not receiver.of("dispatcher_down")
     with write(loop.engine) as conn:  # skip the backoff wait
         conn.execute(text("UPDATE alert_outbox SET next_try_at=0"))
-    loop.tick()
+    tick(loop)
     assert len(receiver.of("dispatcher_down", "firing")) == 1
     time.sleep(0.6)
-    loop.tick()
+    tick(loop)
     assert len(receiver.of("dispatcher_down", "firing")) == 2
     loop.engine.dispose()
 
@@ -101,14 +108,14 @@ def test_backlog_stale_and_source_silent(make_app, sqlite_url, receiver):
     post_lead(app.test_client(), 1)
     (loop,) = runners(app, 1)
     time.sleep(0.7)
-    loop.tick()
+    tick(loop)
     stale = receiver.of("backlog_stale", "firing")
     assert len(stale) == 1 and stale[0]["details"]["oldest_seconds"] >= 0.3
     silent = receiver.of("source_silent", "firing")
     assert len(silent) == 1 and silent[0]["details"]["source"] == "hubspot"
     post_lead(app.test_client(), 2)
     set_status(app, "delivered")
-    loop.tick()
+    tick(loop)
     assert len(receiver.of("source_silent", "resolved")) == 1 and len(receiver.of("backlog_stale", "resolved")) == 1
     loop.engine.dispose()
 
@@ -121,11 +128,11 @@ def test_database_down_is_sent_by_the_process_that_sees_it(make_app, sqlite_url,
     dead = db.make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{port}/none?connect_timeout=1")
     loop = AlertRunner(dead, settings, threading.Event())
     for _ in range(4):
-        loop.tick()
+        tick(loop)
     down = receiver.of("database_down", "firing")
     assert len(down) == 1 and "cannot reach the database" in down[0]["text"]
     loop.engine = app.extensions["leadrelay"].engine  # the database is back
-    loop.tick()
+    tick(loop)
     assert len(receiver.of("database_down", "resolved")) == 1
     dead.dispose()
 
@@ -136,7 +143,7 @@ def test_webhook_url_is_never_logged(make_app, sqlite_url, receiver, caplog):
     post_lead(app.test_client(), 1)
     receiver.fail_next = 5
     (loop,) = runners(app, 1)
-    loop.tick()
+    tick(loop)
     logged = " ".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert "alert delivery failed" in logged and "HTTP 500" in logged and "secret-part" not in logged
     loop.engine.dispose()
@@ -150,10 +157,10 @@ def test_campaign_held_names_the_campaign(make_app, sqlite_url, receiver):
         conn.execute(text("UPDATE leads SET status='held', last_error=:e"),
                      {"e": "campaign 'Hot Inbound' breaker open: campaign not found (404)"})
     (loop,) = runners(app, 1)
-    loop.tick()
+    tick(loop)
     held = receiver.of("campaign_held", "firing")
     assert len(held) == 1 and held[0]["details"]["campaign"] == "Hot Inbound" and "/admin/holds" in held[0]["text"]
     app.extensions["leadrelay"].queue.release_held("Hot Inbound")
-    loop.tick()
+    tick(loop)
     assert len(receiver.of("campaign_held", "resolved")) == 1
     loop.engine.dispose()
