@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -14,6 +15,7 @@ class Receiver:
         self.messages: list[dict] = []
         self.fail_next = 0
         self.failed = 0
+        self.delay = 0.0  # seconds each answer is held back (a slow receiver)
         self.lock = threading.Lock()
         outer = self
 
@@ -23,6 +25,7 @@ class Receiver:
             def do_POST(self):
                 """Receive one alert."""
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                time.sleep(outer.delay)
                 with outer.lock:
                     if outer.fail_next > 0:
                         outer.fail_next -= 1

@@ -164,3 +164,25 @@ def test_campaign_held_names_the_campaign(make_app, sqlite_url, receiver):
     tick(loop)
     assert len(receiver.of("campaign_held", "resolved")) == 1
     loop.engine.dispose()
+
+
+def test_a_hanging_receiver_never_slows_intake(make_app, sqlite_url, receiver):
+    """The receiver takes 4 s per answer: webhooks are still answered at once while alerts are sent."""
+    app = make_app(config(receiver), sqlite_url, ADMIN_TOKEN="t")
+    client = app.test_client()
+    post_lead(client, 1)
+    receiver.delay = 4.0
+    (loop,) = runners(app, 1)
+    sending = threading.Thread(target=loop.tick)
+    sending.start()
+    time.sleep(0.5)  # the alert POST is now in flight
+    slowest = 0.0
+    for n in range(2, 12):
+        started = time.monotonic()
+        post_lead(client, n)
+        slowest = max(slowest, time.monotonic() - started)
+    assert sending.is_alive(), "the receiver should still be holding the alert"
+    assert slowest < 1.0, f"a webhook waited {slowest:.2f}s behind an alert delivery"
+    sending.join()
+    assert receiver.of("dispatcher_down", "firing")
+    loop.engine.dispose()

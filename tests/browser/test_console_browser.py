@@ -18,7 +18,7 @@ from harness.processes import ServiceProcess, wait_for
 from tests.admin.helpers import CONFIG, SOURCE_TOKEN, TOKEN, lead_body
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-if not Path(CHROMIUM).exists():
+if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
     pytest.skip("browser tests need Debian's chromium (apt-get install -y chromium; .ci/run installs it)",
                 allow_module_level=True)
 playwright = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright (requirements-dev.txt)")
