@@ -37,7 +37,9 @@ def evaluate(engine, settings, snap, states: dict[str, dict]) -> list[Condition]
     held = snap.statuses.get("held", 0)
     auth = snap.engage_state == "held" and "authentication" in detail
     out.append(Condition("engage_auth", "engage_auth", auth, {"held": held, "waiting": snap.waiting, "error": detail[:300]}))
-    out.append(Condition("engage_outage", "engage_outage", snap.engage_state == "degraded" and snap.waiting > 0,
+    # Engage's state, published by the dispatcher: `degraded` from a failed call until a call succeeds.
+    # (Not "and leads wait": a lead in flight is not waiting, and the alert would flap with each retry.)
+    out.append(Condition("engage_outage", "engage_outage", snap.engage_state == "degraded",
                          {"waiting": snap.waiting, "error": detail[:300]}))
     for hold in operator.holds(engine):
         if hold["scope"] != "account":
