@@ -49,8 +49,13 @@ def no_store(response):
 
 def header() -> dict:
     """What an operator must see first: sandbox or live, dispatcher, backlog age, open alerts."""
+    from alerts.conditions import message
+
     snap = SNAPSHOTS.get(runtime().engine)
-    return {"sandbox": runtime().settings.sandbox, "snap": snap,
+    # Each open alert's sentence, told as of now (the stored one is as of its last message).
+    alerts = [{**a, "text": message(a["kind"], "firing", a["details"], a["since"] or time.time())}
+              for a in (snap.firing if snap else [])]
+    return {"sandbox": runtime().settings.sandbox, "snap": snap, "alerts": alerts,
             "backlog": max(snap.oldest.values()) if snap else None}
 
 

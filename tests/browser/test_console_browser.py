@@ -46,7 +46,8 @@ def set_status(db_url: str, lead_id: int, status: str, error: str) -> None:
 @pytest.fixture
 def stack(tmp_path):
     """The service under gunicorn (worker mode, sandbox Engage, SQLite) and a separate dispatcher."""
-    (tmp_path / "leadrelay.yml").write_text(CONFIG)
+    # Alerts evaluated every second (no receiver: they show in the header and the open-alerts box).
+    (tmp_path / "leadrelay.yml").write_text(CONFIG + "alerts:\n  check_every: 1s\n")
     db_url = f"sqlite:///{tmp_path / 'leadrelay.db'}"
     env = {"DATABASE_URL": db_url, "LEADRELAY_CONFIG": str(tmp_path / "leadrelay.yml"), "ENGAGE_MODE": "sandbox",
            "DISPATCH_MODE": "worker", "ADMIN_TOKEN": TOKEN}
@@ -130,6 +131,9 @@ def test_operator_flow_in_chromium(stack, browser):
     # Replay the dead lead: POST with the form's CSRF token; the timeline records who did it.
     page.goto(f"{web.url}/admin/leads/{dead}")
     assert page.inner_text("#lead-status") == "dead"
+    # The dead lead and the held campaign are open alerts in the header of every page.
+    wait_for(lambda: reload_text(page, "#alerts") == "2 open alerts", 15, interval=0.5, message="alerts in the header")
+    assert "lead_dead" in page.inner_text("#open-alerts") and "campaign_held" in page.inner_text("#open-alerts")
     shoot(page, "lead-dead")
     page.click("#replay-form button")
     assert "Replayed" in page.inner_text("#notice")
