@@ -60,7 +60,7 @@ def deliver_due(engine, session: requests.Session, url: str, limit: int = 20) ->
                 log(logger, logging.INFO, "alert sent", alert=payload.get("alert"), state=payload.get("state"),
                     key=row.key, attempts=row.attempts)
             elif row.attempts >= MAX_ATTEMPTS:
-                conn.execute(text(f"UPDATE alert_outbox SET sent_at=-1, claimed_until=NULL, last_error=:e "
+                conn.execute(text("UPDATE alert_outbox SET sent_at=-1, claimed_until=NULL, last_error=:e "
                                   "WHERE id=:id"), {"id": row.id, "e": error})
                 log(logger, logging.ERROR, "alert dropped after retries", alert=payload.get("alert"),
                     state=payload.get("state"), key=row.key, attempts=row.attempts, error=error)
