@@ -65,14 +65,14 @@ class AlertRunner:
             return
         except Exception as exc:  # a bug must not end the loop
             log(logger, logging.ERROR, "alert evaluation failed", error=repr(exc)[:300])
-        if self.webhook:
-            try:
+        try:
+            if self.webhook:
                 sender.deliver_due(self.engine, self.session, self.webhook)
-                self.prune()
-            except DATABASE_ERRORS as exc:
-                self.database_failed(exc)
-            except Exception as exc:
-                log(logger, logging.ERROR, "alert delivery loop failed", error=repr(exc)[:300])
+            self.prune()
+        except DATABASE_ERRORS as exc:
+            self.database_failed(exc)
+        except Exception as exc:
+            log(logger, logging.ERROR, "alert delivery loop failed", error=repr(exc)[:300])
 
     def evaluate(self) -> list[tuple[str, str]]:
         """Judge every condition and announce the changes this process wins."""
@@ -93,15 +93,17 @@ class AlertRunner:
         return announced
 
     def prune(self) -> None:
-        """Drop delivered messages older than a week (hourly)."""
+        """Hourly: drop delivered messages older than a week and audit rows past retention_days."""
         if time.time() < self.next_prune:
             return
         self.next_prune = time.time() + 3600
+        from store import audit
         from store.db import write
 
         with write(self.engine) as conn:
             conn.execute(text("DELETE FROM alert_outbox WHERE sent_at IS NOT NULL AND created_at < :t"),
                          {"t": time.time() - 7 * 86400})
+        audit.prune(self.engine, time.time() - self.settings.file.defaults["retention_days"] * 86400)
 
     # ------------------------------------------------------------------ database_down (per process)
 

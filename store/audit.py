@@ -8,6 +8,7 @@ from typing import Any, Iterable
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
+from logs import mask_text
 from store.db import write
 from store.schema import audit_log, login_attempts
 
@@ -16,7 +17,8 @@ def record_attempts(conn: Connection, epoch: int, settlements: Iterable[Any]) ->
     """Add one `attempt` row per settlement inside the settle transaction (Engage's answer kept)."""
     now = time.time()
     rows = [{"at": now, "lead_id": s.id, "kind": "attempt", "actor": f"dispatcher:{epoch}",
-             "detail": json.dumps({"status": s.status, "error": (s.error or None) and s.error[:500],
+             # Masked: an Engage error may quote a row, and this log outlives `leads forget`.
+             "detail": json.dumps({"status": s.status, "error": (s.error or None) and mask_text(s.error[:500]),
                                    "response": s.response}, default=str)[:8000]}
             for s in settlements]
     if rows:
@@ -63,3 +65,9 @@ def record_login(engine: Engine, remote: str, ok: bool) -> None:
     with write(engine) as conn:
         conn.execute(login_attempts.insert().values(remote=remote[:64], at=now, ok=ok))
         conn.execute(login_attempts.delete().where(login_attempts.c.at < now - 86400))
+
+
+def prune(engine: Engine, older_than: float) -> int:
+    """Drop audit rows older than `older_than` (epoch seconds); returns how many."""
+    with write(engine) as conn:
+        return conn.execute(audit_log.delete().where(audit_log.c.at < older_than)).rowcount

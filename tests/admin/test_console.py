@@ -170,3 +170,18 @@ def test_sources_page_counts_auth_failures_from_the_database(app):
     page = client.get("/admin/sources", headers=BEARER).get_data(as_text=True)
     row = page[page.index(">hubspot<"):]
     assert re.search(r"<td>3</td></tr>", row[:600]), row[:600]
+
+
+def test_audit_rows_go_after_retention(app):
+    """Timeline rows older than retention_days are dropped by the hourly prune; newer ones stay."""
+    import threading
+
+    from alerts.runner import AlertRunner
+    from store import audit
+
+    engine = app.extensions["leadrelay"].engine
+    audit.record_action(engine, "replay", "token", [1, 2], {"from": "dead", "to": "queued"})
+    with write(engine) as conn:
+        conn.execute(text("UPDATE audit_log SET at=:old WHERE lead_id=1"), {"old": time.time() - 31 * 86400})
+    AlertRunner(engine, app.extensions["leadrelay"].settings, threading.Event()).prune()
+    assert audit.timeline(engine, 1) == [] and len(audit.timeline(engine, 2)) == 1
