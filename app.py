@@ -62,13 +62,13 @@ def register_store(app: Flask, settings: Settings) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount webhooks, health/metrics and the admin API."""
-    from admin.api import bp as admin_bp
+    import admin
     from health import bp as health_bp
     from webhooks import bp as webhooks_bp
 
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(health_bp)
-    app.register_blueprint(admin_bp)
+    admin.register(app)
 
 
 def register_errors(app: Flask) -> None:

@@ -62,6 +62,9 @@ def dispatch_run():
 
     gc.freeze()  # long-lived objects out of the collector's scans (shorter pauses)
     thread = start_dispatcher(app)
+    import alerts
+
+    alerts.start(app)
     while not done.is_set() and thread.is_alive():
         done.wait(0.5)
     stop_dispatcher(app, timeout=25.0)

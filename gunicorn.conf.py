@@ -44,6 +44,9 @@ def post_worker_init(worker):
     # Everything loaded so far lives for the process: keep it out of the collector's scans,
     # which otherwise pause request threads for tens of milliseconds every few seconds.
     gc.freeze()
+    import alerts
+
+    alerts.start(worker.wsgi)  # every web process evaluates alerts (the database picks one sender)
     if os.environ.get("DISPATCH_MODE", "inline").lower() == "inline":
         from app import start_dispatcher
 

@@ -1,11 +1,11 @@
 """Liveness, readiness and metrics endpoints."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from metrics import REGISTRY
+from metrics import REGISTRY, authorized, operator_status
 from store import lease as lease_store
 
 bp = Blueprint("health", __name__)
@@ -38,10 +38,13 @@ def readyz():
         "dispatcher": {"active": info.active, "holder": info.holder, "epoch": info.epoch,
                        "heartbeat_age": None if info.heartbeat_at is None else round(info.now - info.heartbeat_at, 3)},
         "dispatch_mode": runtime.settings.dispatch_mode,
+        "operator": operator_status(runtime.engine),
     })
 
 
 @bp.get("/metrics")
 def metrics():
-    """Prometheus exposition of this process's metrics."""
+    """Prometheus exposition: this process's counters and the database-backed gauges."""
+    if not authorized(request, current_app.extensions["leadrelay"].settings.metrics_token):
+        return jsonify({"error": "invalid_metrics_token"}), 401
     return Response(generate_latest(REGISTRY), mimetype=CONTENT_TYPE_LATEST)

@@ -1,72 +1,157 @@
-"""The admin JSON API (Bearer ADMIN_TOKEN): leads, events, replay."""
+"""The admin JSON API (Bearer ADMIN_TOKEN): leads, events, replay — flask-smorest, OpenAPI at
+/admin/api/openapi.json, every argument validated (400 with the reason)."""
 from __future__ import annotations
 
-import hmac
+from flask import current_app, jsonify, request
+from flask.views import MethodView
+from flask_smorest import Api, Blueprint
 
-from flask import Blueprint, abort, current_app, jsonify, request
+from admin import auth
+from admin.schemas import MAX_ID, ErrorAnswer, Event, Lead, LeadPage, LeadsQuery, Replayed
+from store import audit, operator
 
-bp = Blueprint("admin_api", __name__, url_prefix="/admin/api")
+bp = Blueprint("admin_api", __name__, url_prefix="/admin/api", description="Leads, events and replay")
+
+
+class AdminApi(Api):
+    """flask-smorest's Api, keeping the app's own error shape (`{"error": ...}`) for every error."""
+
+    DEFAULT_ERROR_RESPONSE_NAME = None  # errors are documented per operation, in the project's shape
+
+    def _register_error_handlers(self):
+        """The app's handler (app.register_errors) answers errors; the blueprint refines 400s."""
+
+
+def error(http_status: int, code: str, **extra):
+    """A JSON error answer in the project's shape."""
+    response = jsonify({"error": code, **extra})
+    response.status_code = http_status
+    return response
 
 
 @bp.before_request
 def require_token():
-    """Admin is disabled without ADMIN_TOKEN and needs the bearer token when enabled."""
-    token = current_app.extensions["leadrelay"].settings.admin_token
-    if not token:
-        abort(404)
-    given = request.headers.get("Authorization", "")
-    if not given.startswith("Bearer ") or not hmac.compare_digest(given[7:].encode(), token.encode()):
-        response = jsonify({"error": "invalid_admin_token"})
-        response.status_code = 401
-        return response
+    """Admin is disabled without ADMIN_TOKEN; the API needs the bearer token (or a console session)."""
+    if not auth.admin_token():
+        return error(404, "not_found", detail="admin is disabled (ADMIN_TOKEN is not set)")
+    if auth.actor() is None:
+        return error(401, "invalid_admin_token")
+    if request.method != "GET" and not auth.bearer_ok():
+        # A cookie is ambient (the browser sends it by itself): the API changes state only for the
+        # bearer token; people replay through the console's forms, which carry a CSRF token.
+        return error(401, "invalid_admin_token", detail="changes through the API need the bearer token")
     return None
 
 
-@bp.get("/leads")
-def list_leads():
-    """Recent leads, filtered by status and source; `before` pages backwards by id."""
-    queue = current_app.extensions["leadrelay"].queue
-    limit = min(int(request.args.get("limit", 50)), 500)
-    before = request.args.get("before", type=int)
-    rows = queue.list(status=request.args.get("status"), source=request.args.get("source"), limit=limit, before_id=before)
-    return jsonify({"leads": rows, "counts": queue.counts()})
+@bp.errorhandler(400)
+@bp.errorhandler(422)
+def invalid_argument(exc):
+    """webargs validation failures: 400 with the field and the reason."""
+    messages = (getattr(exc, "data", None) or {}).get("messages") or {}
+    fields = {name: errs for location in messages.values() for name, errs in location.items()} \
+        if all(isinstance(v, dict) for v in messages.values()) else messages
+    first = next(iter(fields.items()), None)
+    detail = f"{first[0]}: {first[1][0] if isinstance(first[1], list) else first[1]}" if first else "invalid request"
+    return error(400, "invalid_argument", detail=detail, errors=fields)
 
 
-@bp.get("/leads/<int:lead_id>")
-def get_lead(lead_id: int):
-    """One lead: mapped lead, route, Engage answer, attempts."""
-    lead = current_app.extensions["leadrelay"].queue.get(lead_id)
-    if lead is None:
-        abort(404)
-    return jsonify(lead)
+def checked_id(value: int):
+    """An id path argument out of the BIGINT range is a 400, never a database error."""
+    if value < 1 or value > MAX_ID:
+        return error(400, "invalid_argument", detail="id: must be an id between 1 and 2^63-1")
+    return None
 
 
-@bp.get("/events/<int:event_id>")
-def get_event(event_id: int):
-    """One stored event with its raw body."""
-    event = current_app.extensions["leadrelay"].queue.event(event_id)
-    if event is None:
-        abort(404)
-    return jsonify(event)
+@bp.route("/leads")
+class Leads(MethodView):
+    """Recent leads."""
+
+    @bp.arguments(LeadsQuery, location="query", error_status_code=400)
+    @bp.response(200, LeadPage)
+    @bp.alt_response(400, schema=ErrorAnswer)
+    @bp.alt_response(401, schema=ErrorAnswer)
+    def get(self, args):
+        """Recent leads, newest first, filtered by status, source and `q`; `before` pages backwards by id."""
+        runtime = current_app.extensions["leadrelay"]
+        rows = operator.search_leads(runtime.engine, status=args.get("status"), source=args.get("source"),
+                                     q=args.get("q"), limit=args["limit"], before_id=args.get("before"))
+        return {"leads": rows, "counts": runtime.queue.counts()}
 
 
-@bp.post("/leads/<int:lead_id>/replay")
-def replay_lead(lead_id: int):
-    """Re-queue a dead, rejected or held lead; re-map an invalid one with the current config."""
-    from replay import replay
+@bp.route("/leads/<int:lead_id>")
+class OneLead(MethodView):
+    """One lead."""
 
-    runtime = current_app.extensions["leadrelay"]
-    lead = runtime.queue.get(lead_id)
-    if lead is None:
-        abort(404)
-    if lead["status"] not in ("dead", "rejected", "held", "invalid"):
-        response = jsonify({"error": "not_replayable", "status": lead["status"],
-                            "detail": "only dead, rejected, held or invalid leads can be replayed"})
-        response.status_code = 409
-        return response
-    result = replay(runtime, ids=[lead_id], status=lead["status"])
-    if result["still_invalid"]:
-        response = jsonify({"error": "still_invalid", "detail": result["still_invalid"][0]["reason"]})
-        response.status_code = 422
-        return response
-    return jsonify({"replayed": [lead_id], "status": runtime.queue.get(lead_id)["status"]})
+    @bp.response(200, Lead)
+    @bp.alt_response(400, schema=ErrorAnswer)
+    @bp.alt_response(401, schema=ErrorAnswer)
+    @bp.alt_response(404, schema=ErrorAnswer)
+    def get(self, lead_id: int):
+        """One lead: mapped lead, route, Engage answer, attempts and operator actions."""
+        bad = checked_id(lead_id)
+        if bad:
+            return bad
+        runtime = current_app.extensions["leadrelay"]
+        lead = runtime.queue.get(lead_id)
+        if lead is None:
+            return error(404, "not_found", detail=f"no lead {lead_id}")
+        lead["timeline"] = audit.timeline(runtime.engine, lead_id)
+        return lead
+
+
+@bp.route("/events/<int:event_id>")
+class OneEvent(MethodView):
+    """One stored event."""
+
+    @bp.response(200, Event)
+    @bp.alt_response(400, schema=ErrorAnswer)
+    @bp.alt_response(401, schema=ErrorAnswer)
+    @bp.alt_response(404, schema=ErrorAnswer)
+    def get(self, event_id: int):
+        """One stored event with its raw body."""
+        bad = checked_id(event_id)
+        if bad:
+            return bad
+        event = current_app.extensions["leadrelay"].queue.event(event_id)
+        if event is None:
+            return error(404, "not_found", detail=f"no event {event_id}")
+        return event
+
+
+@bp.route("/leads/<int:lead_id>/replay")
+class Replay(MethodView):
+    """Replay one lead."""
+
+    @bp.response(200, Replayed)
+    @bp.alt_response(400, schema=ErrorAnswer)
+    @bp.alt_response(401, schema=ErrorAnswer)
+    @bp.alt_response(404, schema=ErrorAnswer)
+    @bp.alt_response(409, schema=ErrorAnswer)
+    @bp.alt_response(422, schema=ErrorAnswer)
+    def post(self, lead_id: int):
+        """Re-queue a dead, rejected or held lead; re-map an invalid one with the current config."""
+        bad = checked_id(lead_id)
+        if bad:
+            return bad
+        from admin.actions import ReplayRefused, replay_one
+
+        try:
+            status = replay_one(current_app.extensions["leadrelay"], lead_id, auth.actor())
+        except ReplayRefused as exc:
+            return error(exc.http_status, exc.code, **exc.extra)
+        return {"replayed": [lead_id], "status": status}
+
+
+def register(app) -> AdminApi:
+    """Mount the API and its OpenAPI document at /admin/api/openapi.json."""
+    app.config.setdefault("API_TITLE", "leadrelay admin API")
+    app.config.setdefault("API_VERSION", "1")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", "/admin/api")
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    app.config.setdefault("API_SPEC_OPTIONS", {"security": [{"bearer": []}], "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                       "description": "ADMIN_TOKEN (or a console session cookie)"}}}})
+    api = AdminApi(app)
+    api.register_blueprint(bp)
+    return api

@@ -4,7 +4,7 @@ One module per job; import from `config` itself, which re-exports every public n
 
 - errors.py       ConfigError (file, key, problem, fix), did-you-mean, the doc page for a source type
 - fields.py       Duration, StrOrList, parse_duration
-- schemas.py      RouteSchema, DefaultsSchema, DispatchSchema, SourceCommonSchema and their choices
+- schemas.py      RouteSchema, DefaultsSchema, DispatchSchema, SourceCommonSchema, AlertsSchema and their choices
 - validation.py   loading with a schema: the first error becomes a ConfigError with its fix
 - interpolate.py  ${VAR} / ${VAR:-default} in the file
 - file.py         leadrelay.yml → FileConfig, Source, Route (load_file)
@@ -30,6 +30,7 @@ from config.schemas import (
     OPERATORS,
     PRIORITIES,
     TIME_ZONE_OPTIONS,
+    AlertsSchema,
     DefaultsSchema,
     DispatchSchema,
     RouteSchema,
@@ -48,6 +49,7 @@ __all__ = [
     "ROOT",
     "SOURCE_DOCS",
     "TIME_ZONE_OPTIONS",
+    "AlertsSchema",
     "ConfigError",
     "DefaultsSchema",
     "DispatchSchema",

@@ -42,6 +42,7 @@ class Settings:
     sqlite_synchronous: str
     log_level: str
     file: FileConfig
+    metrics_token: str | None = None  # METRICS_TOKEN: /metrics needs it as a bearer token when set
 
     @property
     def is_sqlite(self) -> bool:
@@ -116,6 +117,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_account_i
     jwt = env.optional("RINGCENTRAL_JWT")
     api_token = env.optional("ENGAGE_API_TOKEN")
     admin_token = env.optional("ADMIN_TOKEN")
+    metrics_token = env.optional("METRICS_TOKEN")
     public_url = env.optional("PUBLIC_URL")
     sqlite_sync = env.text("SQLITE_SYNCHRONOUS", "NORMAL").upper()
     log_level = env.text("LOG_LEVEL", "INFO").upper()
@@ -163,6 +165,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_account_i
         sqlite_synchronous=sqlite_sync,
         log_level=log_level,
         file=file_config,
+        metrics_token=metrics_token,
     )
 
 

@@ -13,12 +13,12 @@ import yaml
 
 from config.errors import SOURCE_DOCS, ConfigError, closest, source_doc, unknown_key_fix
 from config.interpolate import interpolate
-from config.schemas import COMMON_SOURCE_KEYS, DefaultsSchema, DispatchSchema, SourceCommonSchema
+from config.schemas import COMMON_SOURCE_KEYS, AlertsSchema, DefaultsSchema, DispatchSchema, SourceCommonSchema
 from config.validation import load_schema
 from handlers import base as handler_base
 from handlers.base import SourceSettings
 
-TOP_LEVEL_KEYS = ("defaults", "sources", "dispatch")
+TOP_LEVEL_KEYS = ("defaults", "sources", "dispatch", "alerts")
 
 
 @dataclass
@@ -46,6 +46,7 @@ class Source:
     list_description: str
     duplicate_handling: str
     time_zone_option: str
+    expect_every: float | None = None  # alert `source_silent` past this long without a webhook
 
     @property
     def name(self) -> str:
@@ -68,6 +69,7 @@ class FileConfig:
     sources: dict[str, Source]
     warnings: list[str] = field(default_factory=list)
     disabled: list[str] = field(default_factory=list)  # sources with `enabled: false`
+    alerts: dict[str, Any] = field(default_factory=lambda: AlertsSchema().load({}))
 
     def campaigns(self) -> list[Any]:
         """Every campaign the config can route to (for sandbox seeding and checks)."""
@@ -86,6 +88,7 @@ def load_file(path: str | os.PathLike[str], environ: Mapping[str, str] | None = 
     missing: list[tuple[str, str]] = []
     defaults_raw = interpolate(raw.get("defaults") or {}, environ, "defaults", missing)
     dispatch_raw = interpolate(raw.get("dispatch") or {}, environ, "dispatch", missing)
+    alerts_raw = interpolate(raw.get("alerts") or {}, environ, "alerts", missing)
     if missing:
         key, var = missing[0]
         raise ConfigError(where, key, f"${{{var}}} is not set", f"set {var} in the environment")
@@ -101,6 +104,11 @@ def load_file(path: str | os.PathLike[str], environ: Mapping[str, str] | None = 
     for key in sorted(set(dispatch_raw) - set(DispatchSchema().fields)):
         raise ConfigError(
             where, f"dispatch.{key}", "unknown key", unknown_key_fix(key, DispatchSchema().fields, "docs/operations.md")
+        )
+    alerts = load_schema(AlertsSchema(), alerts_raw, where, "alerts")
+    for key in sorted(set(alerts_raw) - set(AlertsSchema().fields)):
+        raise ConfigError(
+            where, f"alerts.{key}", "unknown key", unknown_key_fix(key, AlertsSchema().fields, "docs/operations.md")
         )
 
     sources_raw = raw.get("sources") or {}
@@ -130,7 +138,13 @@ def load_file(path: str | os.PathLike[str], environ: Mapping[str, str] | None = 
             )
         sources[str(name)] = _load_source(str(name), body, defaults, types, where, warnings)
     return FileConfig(
-        path=where, defaults=defaults, dispatch=dispatch, sources=sources, warnings=warnings, disabled=disabled
+        path=where,
+        defaults=defaults,
+        dispatch=dispatch,
+        sources=sources,
+        warnings=warnings,
+        disabled=disabled,
+        alerts=alerts,
     )
 
 
@@ -249,4 +263,5 @@ def _load_source(
         list_description=common.get("list_description", defaults["list_description"]),
         duplicate_handling=common.get("duplicate_handling", defaults["duplicate_handling"]),
         time_zone_option=common.get("time_zone_option", defaults["time_zone_option"]),
+        expect_every=common.get("expect_every"),
     )

@@ -139,6 +139,22 @@ class SourceCommonSchema(Schema):
     list_description = fields.String()
     duplicate_handling = fields.String(validate=validate.OneOf(DUPLICATE_HANDLING))
     time_zone_option = fields.String(validate=validate.OneOf(TIME_ZONE_OPTIONS))
+    expect_every = Duration()  # alert `source_silent` when no webhook arrives for this long
+
+
+class AlertsSchema(Schema):
+    """`alerts:` — where alert messages go and when conditions count (docs/operations.md "Alerts")."""
+
+    class Meta:
+        """Unknown keys are reported by load_file with a suggestion."""
+
+        unknown = EXCLUDE
+
+    webhook = fields.Url(require_tld=False, schemes={"http", "https"})  # a secret: never logged
+    backlog_max_age = Duration(load_default=120.0)
+    repeat_every = Duration(load_default=3600.0)
+    check_every = Duration(load_default=10.0)  # how often each process evaluates the conditions
+    dispatcher_grace = Duration(load_default=30.0)  # no heartbeat this long while leads wait → dispatcher_down
 
 
 # Keys every source accepts (as written in the file); everything else belongs to the source

@@ -9,6 +9,7 @@ from typing import Any, Iterable
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.engine import Engine
 
+from store.audit import record_attempts
 from store.db import now_sql, write
 from store.lease import NAME
 from store.schema import events, leads
@@ -105,8 +106,9 @@ class Queue:
             for s in settlements
         ]
         with write(self.engine) as conn:
-            result = conn.execute(sql, params)
-        return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(params)
+            count = conn.execute(sql, params).rowcount
+            record_attempts(conn, epoch, settlements)  # the lead's timeline (issue 9)
+        return count if count is not None and count >= 0 else len(params)
 
     def release_held(self, campaign: str | None = None) -> int:
         """Put held leads back in the queue (a hold lifted); campaign None means every hold."""

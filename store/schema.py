@@ -124,3 +124,72 @@ rate_events = Table(
     Column("at", Float, nullable=False),
     Index("ix_rate_events_kind_at", "kind", "at"),
 )
+
+# The operator's record (revision 0004): each Engage attempt and each admin replay/release,
+# shown on a lead's timeline; lead_id is NULL for actions on a whole hold.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("lead_id", BigInteger),
+    Column("kind", String(20), nullable=False),  # attempt | replay | release | login
+    Column("actor", String(200), nullable=False),  # dispatcher | token | session:<id>
+    Column("detail", Text),  # JSON
+    Index("ix_audit_log_lead", "lead_id", "id"),
+)
+
+# One row per alert condition (e.g. "engage_auth", "source_silent:hubspot"): the database
+# decides which process announces a change, so each condition is sent once, not once per process.
+alert_state = Table(
+    "alert_state",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("kind", String(50), nullable=False),
+    Column("state", String(10), nullable=False),  # ok | firing
+    Column("since", Float),
+    Column("last_sent_at", Float),
+    Column("created_at", Float, nullable=False),
+    Column("details", Text),  # JSON
+)
+
+# Alert messages waiting to be delivered (retried with backoff; claimed by one process at a time).
+alert_outbox = Table(
+    "alert_outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("key", String(200), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON body to POST
+    Column("created_at", Float, nullable=False),
+    Column("next_try_at", Float, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("claimed_until", Float),
+    Column("sent_at", Float),
+    Column("last_error", Text),
+    Index("ix_alert_outbox_due", "sent_at", "next_try_at"),
+)
+
+# Console login attempts, so throttling holds across every web process.
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("remote", String(64), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Index("ix_login_attempts_remote_at", "remote", "at"),
+)
+
+# Rejected webhooks per source and hour, summed from every process's counter (nothing of the
+# request itself is kept: an unauthenticated request stores nothing).
+auth_failure_counts = Table(
+    "auth_failure_counts",
+    metadata,
+    Column("source", String(100), nullable=False),
+    Column("hour", Float, nullable=False),  # epoch seconds at the start of the hour
+    Column("count", Integer, nullable=False),
+    UniqueConstraint("source", "hour", name="uq_auth_failure_counts"),
+)
+
+# Speed-to-lead over a recent window reads delivered leads by delivery time.
+Index("ix_leads_delivered_at", leads.c.delivered_at)

@@ -1,0 +1,107 @@
+"""Who is asking: the bearer ADMIN_TOKEN (scripts) or a signed console session cookie (people).
+
+The session key is derived from ADMIN_TOKEN (or SECRET_KEY when set), so every dyno signs and
+checks the same cookies, and changing the token logs every session out.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+
+from flask import current_app, g, request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+COOKIE = "leadrelay_admin"
+SESSION_SECONDS = 12 * 3600
+LOGIN_WINDOW = 600.0  # failed logins counted over 10 minutes…
+LOGIN_MAX_FAILURES = 5  # …from one address before logins from it are refused
+LOGIN_MAX_FAILURES_ALL = 100  # …from all addresses together before every login waits (a spread-out guess)
+
+
+def client_address() -> str:
+    """The caller's address: the hop the last proxy appended to X-Forwarded-For (Heroku's router
+    adds the real client there), else the socket's peer."""
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+    return (hops[-1] if hops else request.remote_addr or "unknown")[:64]
+
+
+def admin_token() -> str | None:
+    """The configured ADMIN_TOKEN (admin is disabled without it)."""
+    return current_app.extensions["leadrelay"].settings.admin_token
+
+
+def _key() -> bytes:
+    """The signing key: the same on every process, derived from configuration."""
+    base = os.environ.get("SECRET_KEY") or admin_token() or ""
+    return hmac.new(base.encode(), b"leadrelay console session v1", hashlib.sha256).digest()
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    """Signs and checks the session cookie."""
+    return URLSafeTimedSerializer(_key(), salt="leadrelay-admin")
+
+
+def new_session() -> str:
+    """A signed cookie value for a fresh session id."""
+    return _serializer().dumps({"sid": secrets.token_urlsafe(16)})
+
+
+def session_id() -> str | None:
+    """The session id from a valid, unexpired cookie."""
+    raw = request.cookies.get(COOKIE)
+    if not raw or not admin_token():
+        return None
+    try:
+        data = _serializer().loads(raw, max_age=SESSION_SECONDS)
+    except BadSignature:
+        return None
+    return data.get("sid") if isinstance(data, dict) else None
+
+
+def bearer_ok() -> bool:
+    """Whether the request carries `Authorization: Bearer $ADMIN_TOKEN`."""
+    token = admin_token()
+    given = request.headers.get("Authorization", "")
+    return bool(token) and given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), token.encode())
+
+
+def actor() -> str | None:
+    """`token` or `session:<first 8 of the id>` (for the audit log), None when not authenticated."""
+    if "admin_actor" not in g:
+        if bearer_ok():
+            g.admin_actor = "token"
+        else:
+            sid = session_id()
+            g.admin_actor = f"session:{sid[:8]}" if sid else None
+    return g.admin_actor
+
+
+def csrf_token() -> str:
+    """The CSRF token of this session (HMAC of its id): forms carry it, POSTs must match it."""
+    sid = session_id() or ""
+    return hmac.new(_key(), b"csrf:" + sid.encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_ok() -> bool:
+    """Bearer requests carry no ambient credentials; a cookie session must echo its CSRF token."""
+    if bearer_ok():
+        return True
+    given = request.form.get("csrf_token", "")
+    return bool(session_id()) and hmac.compare_digest(given.encode(), csrf_token().encode())
+
+
+def check_login(token: str) -> bool:
+    """Constant-time check of a login form's token."""
+    expected = admin_token() or ""
+    return bool(expected) and hmac.compare_digest(token.encode(), expected.encode())
+
+
+def over_https() -> bool:
+    """Whether the browser reached us over HTTPS: directly, through a proxy that says so
+    (Heroku's router sets X-Forwarded-Proto), or as PUBLIC_URL declares."""
+    public = current_app.extensions["leadrelay"].settings.public_url or ""
+    return (request.is_secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+            or public.startswith("https://"))

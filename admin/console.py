@@ -1,0 +1,256 @@
+"""The operator console at /admin: server-rendered HTML, no JavaScript needed, Bearer or session cookie."""
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import urlparse
+
+from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, url_for
+from marshmallow import ValidationError
+
+import logs
+from admin import auth, charts
+from admin.actions import ReplayRefused, release_hold, replay_one
+from admin.schemas import MAX_ID, LeadsQuery
+from metrics import SNAPSHOTS
+from store import audit, operator
+
+bp = Blueprint("admin_console", __name__, url_prefix="/admin", template_folder="templates")
+PUBLIC = {"admin_console.login"}
+
+
+def runtime():
+    """This process's Runtime."""
+    return current_app.extensions["leadrelay"]
+
+
+@bp.before_request
+def require_login():
+    """Disabled without ADMIN_TOKEN; without auth, a redirect to the login page (never lead data)."""
+    if not auth.admin_token():
+        abort(404)
+    if request.endpoint in PUBLIC:
+        return None
+    if auth.actor() is None:
+        return redirect(url_for("admin_console.login", next=request.full_path.rstrip("?")))
+    if request.method == "POST" and not auth.csrf_ok():
+        return page("error.html", 403, message="The form expired or did not come from this console (CSRF). Reload and try again.")
+    return None
+
+
+@bp.after_request
+def no_store(response):
+    """Lead data is never cached by browsers or proxies."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")
+    return response
+
+
+def header() -> dict:
+    """What an operator must see first: sandbox or live, dispatcher, backlog age, open alerts."""
+    from alerts.conditions import message
+
+    snap = SNAPSHOTS.get(runtime().engine)
+    # Each open alert's sentence, told as of now (the stored one is as of its last message).
+    alerts = [{**a, "text": message(a["kind"], "firing", a["details"], a["since"] or time.time())}
+              for a in (snap.firing if snap else [])]
+    return {"sandbox": runtime().settings.sandbox, "snap": snap, "alerts": alerts,
+            "backlog": max(snap.oldest.values()) if snap else None}
+
+
+def page(template: str, status: int = 200, **context):
+    """Render a console page with the header and the CSRF token."""
+    html = render_template(f"admin/{template}", header=header(), csrf=auth.csrf_token(), actor=auth.actor(),
+                           **context)
+    return html, status
+
+
+@bp.app_template_filter("ago")
+def ago(ts: float | None) -> str:
+    """'3m ago' style age of an epoch time."""
+    if not isinstance(ts, (int, float)):
+        return "never"
+    return duration(time.time() - ts) + " ago"
+
+
+@bp.app_template_filter("duration")
+def duration(seconds: float | None) -> str:
+    """Compact human duration: 850ms, 4.2s, 3m, 2h 5m, 3d."""
+    if seconds is None:
+        return "–"
+    seconds = max(0.0, float(seconds))
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f}m"
+    if seconds < 86400:
+        return f"{seconds // 3600:.0f}h {seconds % 3600 // 60:.0f}m"
+    return f"{seconds // 86400:.0f}d"
+
+
+@bp.app_template_filter("utc")
+def utc(ts: float | None) -> str:
+    """An epoch time as 'YYYY-MM-DD HH:MM:SS UTC'."""
+    return "–" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+
+
+def mask_fields(value, key: str = ""):
+    """Mask phones (by field name), emails and secrets in structured data; ids stay readable."""
+    if isinstance(value, dict):
+        return {k: mask_fields(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_fields(v, key) for v in value]
+    if value is None or isinstance(value, (bool, int, float)) and "phone" not in key.lower():
+        return value
+    if "phone" in key.lower() or "mobile" in key.lower():
+        return logs.mask_phone(str(value))
+    if logs.mask_value(key, "x") == "***":  # a secret by its name
+        return "***"
+    return str(value) if "@" not in str(value) else logs.mask_text(str(value))
+
+
+@bp.app_template_filter("masked")
+def masked(value) -> str:
+    """Phones, emails and secrets masked, as pretty JSON when structured."""
+    if isinstance(value, (dict, list)):
+        return json.dumps(mask_fields(value), indent=2, default=str)
+    return logs.mask_text("" if value is None else str(value))
+
+
+# ------------------------------------------------------------------ login
+
+
+def _safe_next(target: str | None) -> str:
+    """Only redirect inside the console after login (no open redirect)."""
+    if target and target.startswith("/admin") and not urlparse(target).netloc and not target.startswith("//"):
+        return target
+    return url_for("admin_console.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Log in with ADMIN_TOKEN: a signed, HttpOnly, SameSite session cookie; attempts throttled."""
+    engine = runtime().engine
+    remote = auth.client_address()
+    if request.method == "GET":
+        return page("login.html", next=request.args.get("next", ""))
+    if (audit.login_failures(engine, remote, auth.LOGIN_WINDOW) >= auth.LOGIN_MAX_FAILURES
+            or audit.login_failures(engine, None, auth.LOGIN_WINDOW) >= auth.LOGIN_MAX_FAILURES_ALL):
+        html, _ = page("login.html", next=request.form.get("next", ""),
+                       error="Too many failed logins from this address: wait 10 minutes.")
+        response = make_response(html, 429)
+        response.headers["Retry-After"] = str(int(auth.LOGIN_WINDOW))
+        return response
+    ok = auth.check_login(request.form.get("token", ""))
+    audit.record_login(engine, remote, ok)
+    if not ok:
+        return page("login.html", 401, next=request.form.get("next", ""), error="That is not the admin token.")
+    response = redirect(_safe_next(request.form.get("next")))
+    response.set_cookie(auth.COOKIE, auth.new_session(), max_age=auth.SESSION_SECONDS, httponly=True,
+                        samesite="Strict", secure=auth.over_https(), path="/admin")
+    return response
+
+
+@bp.post("/logout")
+def logout():
+    """Forget the session cookie."""
+    response = redirect(url_for("admin_console.login"))
+    response.delete_cookie(auth.COOKIE, path="/admin")
+    return response
+
+
+# ------------------------------------------------------------------ pages
+
+
+@bp.get("")
+@bp.get("/")
+def index():
+    """The picture first: leads per hour by outcome and speed-to-lead p50/p95, then today's counts by source."""
+    engine = runtime().engine
+    now = time.time()
+    buckets = operator.hourly(engine, now)
+    return page("index.html", outcomes=charts.outcomes_svg(buckets), speed=charts.speed_svg(buckets),
+                groups=charts.GROUPS, today=today_rows(operator.today_by_source(engine, now)),
+                actions=audit.recent_actions(engine, limit=10))
+
+
+def today_rows(counts: dict[str, dict[str, int]]) -> list[dict]:
+    """Per source: total and the chart's outcome groups."""
+    return [{"source": source, "total": sum(by.values()),
+             "groups": [sum(by.get(s, 0) for s in statuses) for _, statuses, _ in charts.GROUPS]}
+            for source, by in sorted(counts.items())]
+
+
+@bp.get("/leads")
+def leads():
+    """Recent leads, newest first, filtered by ?status=, ?source= and ?q=."""
+    try:
+        # An empty select ("any status") is no filter, not an invalid status.
+        args = LeadsQuery().load({k: v for k, v in request.args.items() if v != ""})
+    except ValidationError as exc:
+        return page("error.html", 400, message="; ".join(f"{k}: {v[0]}" for k, v in exc.messages.items()))
+    rows = operator.search_leads(runtime().engine, status=args.get("status"), source=args.get("source"),
+                                 q=args.get("q"), limit=args["limit"], before_id=args.get("before"))
+    return page("leads.html", leads=rows, args=args, statuses=operator.STATUSES,
+                sources=sorted(runtime().settings.file.sources), limit=args["limit"])
+
+
+@bp.get("/leads/<int:lead_id>")
+def lead(lead_id: int):
+    """A lead's timeline: received, mapped, routed, each attempt with Engage's answer, final status."""
+    if lead_id > MAX_ID:
+        return page("error.html", 400, message="id: must be an id between 1 and 2^63-1")
+    engine = runtime().engine
+    row = runtime().queue.get(lead_id)
+    if row is None:
+        return page("error.html", 404, message=f"No lead {lead_id}.")
+    event = runtime().queue.event(row["event_id"])
+    return page("lead.html", lead=row, event=event, timeline=audit.timeline(engine, lead_id),
+                replayable=row["status"] in ("dead", "rejected", "held", "invalid"),
+                notice=request.args.get("notice"))
+
+
+@bp.post("/leads/<int:lead_id>/replay")
+def replay(lead_id: int):
+    """Replay form (POST + CSRF): re-queue or re-map, recorded with who did it."""
+    if lead_id > MAX_ID:
+        return page("error.html", 400, message="id: must be an id between 1 and 2^63-1")
+    try:
+        status = replay_one(runtime(), lead_id, auth.actor())
+    except ReplayRefused as exc:
+        return page("error.html", exc.http_status, message=f"Replay refused: {exc.extra.get('detail', exc.code)}")
+    return redirect(url_for("admin_console.lead", lead_id=lead_id, notice=f"Replayed: now {status}"))
+
+
+@bp.get("/holds")
+def holds():
+    """Held campaigns and account holds with reason and since when; a Release form each."""
+    return page("holds.html", holds=operator.holds(runtime().engine),
+                actions=audit.recent_actions(runtime().engine, ("release",), limit=10),
+                notice=request.args.get("notice"))
+
+
+@bp.post("/holds/release")
+def release():
+    """Release form (POST + CSRF): the hold's leads go back to the queue, recorded with who did it."""
+    scope = request.form.get("scope", "")
+    if scope != "account" and not (scope.startswith("campaign:") and len(scope) > 9):
+        return page("error.html", 400, message="scope: must be 'account' or 'campaign:<name>'")
+    count = release_hold(runtime(), scope, auth.actor())
+    return redirect(url_for("admin_console.holds", notice=f"Released {count} lead(s) of {scope}"))
+
+
+@bp.get("/sources")
+def sources():
+    """Each source: type, last webhook seen, counts by status over 24 h, auth failures over 24 h."""
+    since = time.time() - 86400
+    stats = operator.source_stats(runtime().engine, since)
+    failures = operator.auth_failures_since(runtime().engine, since)
+    configured = runtime().settings.file.sources
+    empty = {"last_seen": None, "statuses": {}, "events": {}}
+    rows = [{"name": name, "type": src.type, "expect_every": src.expect_every, **stats.get(name, empty),
+             "auth_failures": failures.get(name, 0)} for name, src in sorted(configured.items())]
+    return page("sources.html", sources=rows)

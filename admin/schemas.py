@@ -1,0 +1,96 @@
+"""marshmallow schemas for admin input (validated: types, ranges, a maximum page size) and output."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from store.operator import STATUSES
+
+MAX_ID = 2**63 - 1  # a BIGINT: larger ids cannot exist, and PostgreSQL would refuse to compare them
+MAX_PAGE = 500  # the most leads one page returns
+ID_RANGE = validate.Range(min=1, max=MAX_ID, error="must be an id between 1 and 2^63-1")
+# NUL and other control characters are never in a source name, externId, email or phone, and
+# PostgreSQL refuses NUL in text: refuse them here (400) instead of failing in the database (500).
+PRINTABLE = validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="must not contain control characters")
+
+
+class LeadsQuery(Schema):
+    """`/admin/api/leads` and `/admin/leads` filters."""
+
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    source = fields.String(validate=[validate.Length(min=1, max=100), PRINTABLE])
+    q = fields.String(validate=[validate.Length(min=1, max=200), PRINTABLE],
+                      metadata={"description": "externId, email, or the last 4 digits of a phone"})
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE),
+                           metadata={"description": f"page size, at most {MAX_PAGE}"})
+    before = fields.Integer(validate=ID_RANGE, metadata={"description": "page backwards: leads with a smaller id"})
+
+
+class ErrorAnswer(Schema):
+    """Every error answer: `{"error": <code>, ...}`."""
+
+    error = fields.String(required=True)
+    detail = fields.Raw()
+    errors = fields.Raw()
+    status = fields.String()
+
+
+class Lead(Schema):
+    """One lead as stored: mapped Engage lead, sender record, route, Engage's answer."""
+
+    id = fields.Integer(required=True)
+    event_id = fields.Integer()
+    source = fields.String()
+    record_key = fields.String(allow_none=True)
+    extern_id = fields.String(allow_none=True)
+    status = fields.String()
+    priority = fields.String()
+    campaign = fields.String(allow_none=True)
+    load_options = fields.Raw(allow_none=True)
+    lead = fields.Raw(allow_none=True)
+    record = fields.Raw(allow_none=True)
+    errors = fields.Raw(allow_none=True)
+    fetch_spec = fields.Raw(allow_none=True)
+    primary_phone = fields.String(allow_none=True)
+    sandbox = fields.Boolean()
+    received_at = fields.Float()
+    updated_at = fields.Float()
+    next_attempt_at = fields.Float(allow_none=True)
+    attempts = fields.Integer()
+    claims = fields.Integer()
+    claim_epoch = fields.Integer(allow_none=True)
+    claimed_until = fields.Float(allow_none=True)
+    delivered_at = fields.Float(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    engage_response = fields.Raw(allow_none=True)
+    timeline = fields.List(fields.Dict(), metadata={"description": "attempts and operator actions, oldest first"})
+
+
+class LeadPage(Schema):
+    """A page of leads, newest first, with counts per status."""
+
+    leads = fields.List(fields.Nested(Lead), required=True)
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+
+
+class Event(Schema):
+    """One stored webhook request with its raw body."""
+
+    id = fields.Integer(required=True)
+    source = fields.String()
+    received_at = fields.Float()
+    method = fields.String()
+    path = fields.String()
+    content_type = fields.String(allow_none=True)
+    headers = fields.Dict()
+    body = fields.String(allow_none=True)
+    status = fields.String()
+    reason = fields.String(allow_none=True)
+    duplicate_of = fields.Integer(allow_none=True)
+    remote_addr = fields.String(allow_none=True)
+
+
+class Replayed(Schema):
+    """A replay's result."""
+
+    replayed = fields.List(fields.Integer(), required=True)
+    status = fields.String(required=True)

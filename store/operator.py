@@ -1,0 +1,219 @@
+"""Read-only numbers for the operator (metrics, console, alerts), all from the database."""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from store.db import now_sql
+from store.lease import read as read_lease
+
+STATUSES = ("queued", "sending", "delivered", "retrying", "rejected", "held", "dead", "suppressed",
+            "dropped", "invalid", "fetching")
+LANES = ("IMMEDIATE", "NORMAL")
+WAITING = ("queued", "retrying")
+SPEED_WINDOW = 3600.0  # speed-to-lead over the last hour
+SPEED_ROWS_MAX = 100_000  # bound the work of one snapshot whatever the traffic
+
+
+@dataclass
+class Snapshot:
+    """The operational numbers every process reports the same way."""
+
+    now: float
+    statuses: dict[str, int]
+    oldest: dict[str, float]  # lane → age in seconds of the oldest waiting lead (0 when none)
+    waiting: int
+    dispatcher_up: bool
+    heartbeat_age: float | None
+    holder: str | None
+    engage_state: str | None
+    engage_detail: str | None
+    speed: dict[str, dict[str, float]]  # lane → {"p50", "p95", "count"} over SPEED_WINDOW
+    firing: list[dict] = field(default_factory=list)  # open alerts: key, kind, since
+    alert_backlog: int = 0  # alert messages not delivered yet after at least one failed try
+
+
+def quantile(values: list[float], q: float) -> float:
+    """Nearest-rank quantile of sorted `values` (0 for none)."""
+    if not values:
+        return 0.0
+    rank = max(1, math.ceil(q * len(values)))
+    return values[min(rank, len(values)) - 1]
+
+
+def snapshot(engine: Engine) -> Snapshot:
+    """Read the numbers in one connection: statuses, backlog age, lease, speed-to-lead, open alerts."""
+    lease = read_lease(engine)
+    now = lease.now
+    with engine.connect() as conn:
+        statuses = {s: 0 for s in STATUSES}
+        for status, count in conn.execute(text("SELECT status, COUNT(*) FROM leads GROUP BY status")):
+            statuses[status] = int(count)
+        oldest = {lane: 0.0 for lane in LANES}
+        for priority, first in conn.execute(text(
+                "SELECT priority, MIN(received_at) FROM leads WHERE status IN ('queued','retrying') GROUP BY priority")):
+            if priority in oldest and first is not None:
+                oldest[priority] = max(0.0, now - float(first))
+        samples: dict[str, list[float]] = {lane: [] for lane in LANES}
+        for priority, seconds in conn.execute(text(
+                "SELECT priority, delivered_at - received_at FROM leads WHERE delivered_at >= :since "
+                "AND status='delivered' LIMIT :cap"), {"since": now - SPEED_WINDOW, "cap": SPEED_ROWS_MAX}):
+            samples.setdefault(priority, []).append(max(0.0, float(seconds)))
+        firing = [{"key": r.key, "kind": r.kind, "since": r.since, "details": json.loads(r.details or "{}")}
+                  for r in conn.execute(text("SELECT key, kind, since, details FROM alert_state "
+                                             "WHERE state='firing' ORDER BY since"))]
+        alert_backlog = int(conn.execute(text(
+            "SELECT COUNT(*) FROM alert_outbox WHERE sent_at IS NULL AND attempts > 0")).scalar() or 0)
+    speed = {}
+    for lane, values in samples.items():
+        values.sort()
+        speed[lane] = {"p50": quantile(values, 0.5), "p95": quantile(values, 0.95), "count": float(len(values))}
+    return Snapshot(
+        now=now, statuses=statuses, oldest=oldest, waiting=sum(statuses[s] for s in WAITING),
+        dispatcher_up=lease.active, holder=lease.holder,
+        heartbeat_age=None if lease.heartbeat_at is None else max(0.0, now - lease.heartbeat_at),
+        engage_state=lease.engage_state, engage_detail=lease.engage_detail, speed=speed, firing=firing,
+        alert_backlog=alert_backlog,
+    )
+
+
+def db_clock(engine: Engine) -> float:
+    """The database clock, epoch seconds."""
+    with engine.connect() as conn:
+        return float(conn.execute(text("SELECT " + now_sql(engine))).scalar())
+
+
+def search_leads(engine: Engine, *, status: str | None = None, source: str | None = None, q: str | None = None,
+                 limit: int = 50, before_id: int | None = None) -> list[dict]:
+    """Recent leads, newest first; `q` matches the externId, an email, or the last 4 digits of a phone."""
+    from sqlalchemy import func, or_, select
+
+    from store.queue import lead_row
+    from store.schema import leads
+
+    query = select(leads).order_by(leads.c.id.desc()).limit(limit)
+    if status:
+        query = query.where(leads.c.status == status)
+    if source:
+        query = query.where(leads.c.source == source)
+    if before_id:
+        query = query.where(leads.c.id < before_id)
+    if q:
+        q = q.strip()
+        terms = [leads.c.extern_id == q]
+        if "@" in q:
+            terms.append(func.lower(leads.c.lead).like(f'%"{_like(q.lower())}"%', escape="\\"))
+        if q.isdigit() and len(q) == 4:
+            terms.append(leads.c.primary_phone.like(f"%{q}"))
+        query = query.where(or_(*terms))
+    with engine.connect() as conn:
+        return [lead_row(r._mapping) for r in conn.execute(query)]
+
+
+def _like(value: str) -> str:
+    """Escape LIKE wildcards in a search term."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def held_lead_ids(engine: Engine, campaign: str | None) -> list[int]:
+    """Ids of the held leads of one campaign (None: every held lead)."""
+    sql = "SELECT id FROM leads WHERE status='held'" + (" AND campaign=:c" if campaign is not None else "")
+    with engine.connect() as conn:
+        return [r[0] for r in conn.execute(text(sql + " ORDER BY id LIMIT 10000"), {"c": campaign})]
+
+
+def holds(engine: Engine) -> list[dict]:
+    """Current holds from the held leads: the account (credentials refused) or one campaign each."""
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT campaign, last_error, MIN(updated_at) AS since, COUNT(*) AS n FROM leads "
+            "WHERE status='held' GROUP BY campaign, last_error ORDER BY MIN(updated_at)")).fetchall()
+    found: dict[str, dict] = {}
+    for row in rows:
+        reason = row.last_error or ""
+        scope = "account" if "authentication" in reason.lower() else f"campaign:{row.campaign}"
+        entry = found.setdefault(scope, {"scope": scope, "campaign": None if scope == "account" else row.campaign,
+                                         "reason": reason, "since": row.since, "leads": 0})
+        entry["leads"] += int(row.n)
+        entry["since"] = min(entry["since"], row.since)
+    return list(found.values())
+
+
+def source_stats(engine: Engine, since: float) -> dict[str, dict]:
+    """Per source: last webhook seen, lead counts by status and failed/held events since `since`."""
+    out: dict[str, dict] = {}
+    with engine.connect() as conn:
+        for source, last in conn.execute(text("SELECT source, MAX(received_at) FROM events GROUP BY source")):
+            out.setdefault(source, {"last_seen": None, "statuses": {}, "events": {}})["last_seen"] = last
+        for source, status, n in conn.execute(text(
+                "SELECT source, status, COUNT(*) FROM leads WHERE received_at >= :s GROUP BY source, status"), {"s": since}):
+            out.setdefault(source, {"last_seen": None, "statuses": {}, "events": {}})["statuses"][status] = int(n)
+        for source, status, n in conn.execute(text(
+                "SELECT source, status, COUNT(*) FROM events WHERE received_at >= :s GROUP BY source, status"), {"s": since}):
+            out.setdefault(source, {"last_seen": None, "statuses": {}, "events": {}})["events"][status] = int(n)
+    return out
+
+
+def last_seen(engine: Engine, source: str) -> float | None:
+    """When the last webhook from `source` was stored (None: never)."""
+    with engine.connect() as conn:
+        value = conn.execute(text("SELECT MAX(received_at) FROM events WHERE source=:s"), {"s": source}).scalar()
+    return None if value is None else float(value)
+
+
+def hourly(engine: Engine, now: float, hours: int = 24) -> list[dict]:
+    """Per hour of the last `hours`: leads by outcome and speed-to-lead p50/p95 (received → accepted)."""
+    start = (now // 3600 - hours + 1) * 3600
+    buckets = [{"start": start + i * 3600, "outcomes": {}, "speeds": []} for i in range(hours)]
+    with engine.connect() as conn:
+        for received, status, delivered in conn.execute(text(
+                "SELECT received_at, status, delivered_at FROM leads WHERE received_at >= :s LIMIT 200000"),
+                {"s": start}):
+            index = int((received - start) // 3600)
+            if 0 <= index < hours:
+                bucket = buckets[index]
+                bucket["outcomes"][status] = bucket["outcomes"].get(status, 0) + 1
+                if status == "delivered" and delivered is not None:
+                    bucket["speeds"].append(max(0.0, delivered - received))
+    for bucket in buckets:
+        speeds = sorted(bucket.pop("speeds"))
+        bucket["p50"], bucket["p95"] = quantile(speeds, 0.5), quantile(speeds, 0.95)
+        bucket["total"] = sum(bucket["outcomes"].values())
+    return buckets
+
+
+def today_by_source(engine: Engine, now: float) -> dict[str, dict[str, int]]:
+    """Today's (UTC) lead counts by source and status."""
+    start = now - (now % 86400)
+    out: dict[str, dict[str, int]] = {}
+    with engine.connect() as conn:
+        for source, status, n in conn.execute(text(
+                "SELECT source, status, COUNT(*) FROM leads WHERE received_at >= :s GROUP BY source, status"), {"s": start}):
+            out.setdefault(source, {})[status] = int(n)
+    return out
+
+
+def add_auth_failures(engine: Engine, counts: dict[str, int], now: float) -> None:
+    """Add this process's new rejected-webhook counts to the current hour (all processes sum up)."""
+    from store.db import write
+
+    hour = now - now % 3600
+    with write(engine) as conn:
+        for source, n in counts.items():
+            conn.execute(text(
+                "INSERT INTO auth_failure_counts (source, hour, count) VALUES (:s, :h, :n) "
+                "ON CONFLICT (source, hour) DO UPDATE SET count = auth_failure_counts.count + excluded.count"),
+                {"s": source[:100], "h": hour, "n": n})
+        conn.execute(text("DELETE FROM auth_failure_counts WHERE hour < :old"), {"old": hour - 7 * 86400})
+
+
+def auth_failures_since(engine: Engine, since: float) -> dict[str, int]:
+    """Rejected webhooks per source since `since` (hour granularity)."""
+    with engine.connect() as conn:
+        return {r[0]: int(r[1]) for r in conn.execute(text(
+            "SELECT source, SUM(count) FROM auth_failure_counts WHERE hour >= :h GROUP BY source"),
+            {"h": since - since % 3600})}
