@@ -29,7 +29,7 @@ OPERATORS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "ma
 # Keys every source accepts; everything else belongs to the source type's options schema.
 COMMON_SOURCE_KEYS = {
     "type", "enabled", "token", "token_field", "fields", "routes", "priority", "campaign",
-    "events", "public_url", "max_body", "reject_invalid", "suppress_within",
+    "events", "public_url", "max_body", "max_records", "reject_invalid", "suppress_within",
     "suppress_by_phone", "dedupe_window", "default_region", "phones", "e164",
     "list_description", "duplicate_handling", "time_zone_option",
 }
@@ -145,6 +145,7 @@ class DefaultsSchema(Schema):
     e164 = fields.Boolean(load_default=False)
     list_description = fields.String(load_default="leadrelay {source} {date}")
     max_body = fields.Integer(load_default=1024 * 1024, validate=validate.Range(min=1024))
+    max_records = fields.Integer(load_default=1000, validate=validate.Range(min=1))
     retention_days = fields.Integer(load_default=30, validate=validate.Range(min=1))
 
 
@@ -185,6 +186,7 @@ class SourceCommonSchema(Schema):
     events = fields.List(fields.String())
     public_url = fields.Url(require_tld=False, schemes={"http", "https"})
     max_body = fields.Integer(validate=validate.Range(min=1024))
+    max_records = fields.Integer(validate=validate.Range(min=1))
     reject_invalid = fields.Boolean()
     suppress_within = Duration()
     suppress_by_phone = fields.Boolean()
@@ -225,6 +227,7 @@ class Source:
     list_description: str
     duplicate_handling: str
     time_zone_option: str
+    max_records: int = 1000  # records one request may carry; more is 413 too_many_records
 
     @property
     def name(self) -> str:
@@ -405,6 +408,8 @@ def load_file(path: str | os.PathLike, environ: dict[str, str] | None = None) ->
             list_description=common.get("list_description", defaults["list_description"]),
             duplicate_handling=common.get("duplicate_handling", defaults["duplicate_handling"]),
             time_zone_option=common.get("time_zone_option", defaults["time_zone_option"]),
+            # A sender that documents a smaller batch (Salesforce: 100) caps the default.
+            max_records=common.get("max_records", min(defaults["max_records"], stype.max_records or defaults["max_records"])),
         )
     return FileConfig(path=where, defaults=defaults, dispatch=dispatch, sources=sources, warnings=warnings)
 

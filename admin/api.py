@@ -5,6 +5,8 @@ import hmac
 
 from flask import Blueprint, abort, current_app, jsonify, request
 
+from redact import mask_event_body
+
 bp = Blueprint("admin_api", __name__, url_prefix="/admin/api")
 
 
@@ -47,6 +49,7 @@ def get_event(event_id: int):
     event = current_app.extensions["leadrelay"].queue.event(event_id)
     if event is None:
         abort(404)
+    event["body"] = mask_event_body(current_app.extensions["leadrelay"].settings, event["source"], event["body"])
     return jsonify(event)
 
 
