@@ -16,11 +16,12 @@ from logs import log
 from metrics import ACK_SECONDS, AUTH_FAILURES, RECORDS, WEBHOOKS
 from prepare import prepare, record_key
 from redact import audit_headers, audit_path, source_secrets
-from store.ingest import PendingLead, store_webhook
+from store.ingest import PendingLead, recent_hits, store_webhook
 
 logger = logging.getLogger("leadrelay.intake")
 
 CONTENT_TYPE_MAX = 200  # the events.content_type column
+REMOTE_ADDR_MAX = 64  # the events.remote_addr column
 
 
 @dataclass
@@ -92,6 +93,7 @@ class Intake:
                 return self._too_many(source, request, received_at, len(records))
             for record in records:
                 check_shape(record.fields)
+            self._check_shared_limits(source, request, records, received_at)
         except RateLimited as exc:
             WEBHOOKS.labels(name, "429").inc()
             return Answer(429, {"error": "rate_limited", "detail": str(exc)}, headers={"Retry-After": "60"})
@@ -163,13 +165,24 @@ class Intake:
             item.lead, item.primary_phone = None, None
         return item
 
+    def _check_shared_limits(self, source: Source, request: Inbound, records: list[Record], now: float) -> None:
+        """Raise RateLimited when the database says this client or phone is over its limit (all processes)."""
+        shared = getattr(handler_base.get(source.type), "shared_limits", None)
+        if shared is None:
+            return
+        for kind, key, count, seconds in shared(source.settings, request, records):
+            if recent_hits(self.engine, source.name, kind, key[:REMOTE_ADDR_MAX], now - seconds) >= count:
+                raise RateLimited(f"too many submissions for this {'address' if kind == 'ip' else 'phone number'}")
+
     def _event_fields(self, source: Source, request: Inbound) -> dict[str, Any]:
         """The event row's request columns: configured secrets stripped, text the database can hold."""
         secrets = source_secrets(source.settings)
+        client = getattr(handler_base.get(source.type), "client_address", None)
+        address = client(source.settings, request) if client is not None else request.remote_addr
         return {"method": request.method, "path": audit_path(request.url, secrets),
                 "content_type": (request.content_type or "")[:CONTENT_TYPE_MAX],
                 "headers": audit_headers(request.headers, secrets), "body": request.body,
-                "remote_addr": request.remote_addr}
+                "remote_addr": (address or "")[:REMOTE_ADDR_MAX]}
 
     def _too_many(self, source: Source, request: Inbound, received_at: float, count: int) -> Answer:
         """Over max_records: 413, no lead created, the raw request kept as an event for audit."""

@@ -238,3 +238,16 @@ def recently_loaded(conn, item: PendingLead, now: float) -> bool:
                                                     "since": now - item.suppress_within}).first():
             return True
     return False
+
+
+# Cross-process rate limits (html_form): what every process stored recently, by client or phone.
+_RECENT_HITS = {
+    "ip": text("SELECT COUNT(*) FROM events WHERE source = :source AND remote_addr = :key AND received_at >= :since"),
+    "phone": text("SELECT COUNT(*) FROM leads WHERE source = :source AND primary_phone = :key AND received_at >= :since"),
+}
+
+
+def recent_hits(engine: Engine, source: str, kind: str, key: str, since: float) -> int:
+    """How many events from this client ("ip") or leads for this phone ("phone") the source stored since `since`."""
+    with engine.connect() as conn:
+        return int(conn.execute(_RECENT_HITS[kind], {"source": source, "key": key, "since": since}).scalar() or 0)

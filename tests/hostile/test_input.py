@@ -299,3 +299,36 @@ def test_head_with_a_body_is_not_processed(client, app):
                            headers=GEN)
     assert response.status_code == 405
     assert count(app, events) == 0 and count(app, leads) == 0
+
+
+LIMITED = """
+defaults:
+  campaign: "Inbound Leads"
+  suppress_within: 0
+sources:
+  form:
+    type: html_form
+    rate_limit: {per_ip: 2/10m, per_phone: 2/1h}
+"""
+
+
+@pytest.mark.parametrize("kind", ["ip", "phone"])
+def test_form_limits_hold_across_processes(make_app, db_url, kind):
+    """Before: each process kept its own window, so N processes allowed N × the limit."""
+    from handlers import html_form
+
+    first, second = make_app(LIMITED, db_url), make_app(LIMITED, db_url)  # two web processes, one database
+    html_form.reset_limits()
+    for n in range(2):
+        phone = "3035550100" if kind == "phone" else f"30355501{n:02d}"
+        address = f"10.0.0.{n}" if kind == "phone" else "10.0.0.9"
+        answer = first.test_client().post("/webhooks/form", data={"name": f"A {n}", "phone": phone},
+                                          environ_base={"REMOTE_ADDR": address})
+        assert answer.status_code == 200, answer.data
+    html_form.reset_limits()  # the other process has seen none of them in memory
+    phone = "3035550100" if kind == "phone" else "3035550177"
+    address = "10.0.0.7" if kind == "phone" else "10.0.0.9"
+    refused = second.test_client().post("/webhooks/form", data={"name": "B", "phone": phone},
+                                        environ_base={"REMOTE_ADDR": address})
+    assert refused.status_code == 429
+    assert count(second, events) == 2
