@@ -87,6 +87,7 @@ class BufferedWSGI:
         self.app, self.max_body, self.body_timeout = app, max_body, body_timeout
         self.multiprocess = multiprocess
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="leadrelay-request")
+        self.in_flight = 0  # requests handed to the app and not yet answered
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         """Serve one HTTP request (lifespan is not used: the dispatcher starts in gunicorn's hooks)."""
@@ -108,7 +109,11 @@ class BufferedWSGI:
             return
         environ = self._environ(scope, body)
         loop = asyncio.get_running_loop()
-        status, headers, chunks = await loop.run_in_executor(self.pool, self._call, environ)
+        self.in_flight += 1
+        try:
+            status, headers, chunks = await loop.run_in_executor(self.pool, self._call, environ)
+        finally:
+            self.in_flight -= 1
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": chunks})
 
@@ -243,3 +248,15 @@ class FrontWorker(ASGIWorker):
             pass
         await self._shutdown()
         self.asgi.pool.shutdown(wait=True)
+
+    async def _shutdown(self) -> None:
+        """Stop accepting, let requests the app is serving finish, and leave.
+
+        gunicorn's own shutdown also waits for every open connection, so a few idle or slow
+        clients would hold a SIGTERM for the whole graceful_timeout (Heroku kills at 30 s, and the
+        dispatcher still has to settle and release its lease after this)."""
+        for server in self.servers:
+            server.close()
+        deadline = self.loop.time() + self.cfg.graceful_timeout
+        while self.asgi.in_flight and self.loop.time() < deadline and not self._quick_shutdown:
+            await asyncio.sleep(0.05)

@@ -125,3 +125,18 @@ def test_slow_body_times_out_and_nothing_is_stored(service, tmp_path):
         assert conn.execute(text("SELECT COUNT(*) FROM events")).scalar() == 0
     engine.dispose()
     assert json.dumps(fake.leads()) == "[]"
+
+
+def test_sigterm_is_not_held_by_slow_clients(service):
+    """An idle service exits within 10 s of SIGTERM even with slow sockets open (Heroku kills at 30 s)."""
+    proc, _ = service
+    slow = SlowClients("127.0.0.1", proc.port, header=20, body=20, path="/webhooks/hubspot").start()
+    try:
+        time.sleep(1.5)
+        started = time.monotonic()
+        proc.terminate(timeout=30)
+        elapsed = time.monotonic() - started
+        print(f"exit after SIGTERM: {elapsed:.2f}s")
+        assert elapsed < 10
+    finally:
+        slow.stop()
