@@ -29,12 +29,12 @@ FUZZ_EXAMPLES ?= $(if $(TEST_DATABASE_URL),3200,6300)
 fuzz: install
 	mkdir -p instance
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 FUZZ_REPORT=instance/fuzz-report.json \
-		$(BIN)/python -m pytest -q -p no:cacheprovider tests/hostile/test_fuzz.py
+		$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=3600 tests/hostile/test_fuzz.py
 	@echo "fuzz counts (instance/fuzz-report.json):" && cat instance/fuzz-report.json
 
 # The slow-client test at the issue's full scale: 500 slow sockets held for 20 s.
 slow: install
-	SLOW_SOCKETS=500 SLOW_SECONDS=20 $(BIN)/python -m pytest -q tests/hostile/test_slow_clients.py
+	SLOW_SOCKETS=500 SLOW_SECONDS=20 $(BIN)/python -m pytest -q -s tests/hostile/test_slow_clients.py
 
 clean:
 	rm -rf $(VENV) instance

@@ -78,6 +78,9 @@ def test_slow_sockets_cost_no_webhook(service):
         held = sum(1 for _ in slow.socks)
     finally:
         slow.stop()
+    print(f"\n{held} slow sockets ({slow.reopened} reopened after a read deadline) for {SECONDS:g} s: "
+          f"{statuses.count(202)}/{WEBHOOKS} webhooks 202, slowest {max(ack_times) * 1000:.1f} ms; "
+          f"{len(health_times)} /healthz, slowest {max(health_times) * 1000:.1f} ms")
     assert held >= SOCKETS * 0.95, f"only {held} slow sockets were held"
     assert statuses.count(202) == WEBHOOKS, statuses
     assert max(ack_times) < 1.0, f"slowest webhook {max(ack_times):.3f}s"
