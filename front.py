@@ -31,6 +31,7 @@ from gunicorn.workers.gasgi import ASGIWorker
 
 HEADER_TIMEOUT = 10.0
 BODY_TIMEOUT = 30.0
+SWITCH_INTERVAL = float(os.environ.get("LEADRELAY_SWITCH_INTERVAL", "0.001"))
 
 
 def _seconds(name: str, default: float) -> float:
@@ -225,6 +226,9 @@ class FrontWorker(ASGIWorker):
 
     def load_wsgi(self) -> None:
         """Load the Flask app as gunicorn's hooks expect (`worker.wsgi`) and wrap it for the loop."""
+        # Every request's bytes pass through the loop thread: when it wants the GIL back from a
+        # busy app thread it waits up to the switch interval (5 ms by default) each time.
+        sys.setswitchinterval(SWITCH_INTERVAL)
         Worker.load_wsgi(self)
         max_body = int(getattr(self.wsgi, "config", {}).get("MAX_CONTENT_LENGTH") or 1024 * 1024)
         DeadlineProtocol.header_timeout = _seconds("REQUEST_HEADER_TIMEOUT", HEADER_TIMEOUT)
