@@ -52,6 +52,9 @@ sources:
   html_form: {{type: html_form, token: {TOKEN}, rate_limit: false}}
 """
 
+# The scheme+host HubSpot v3 signs: the Flask test client's, or a live server's (set by the socket fuzz).
+BASE_URL = ["http://localhost"]
+
 Signer = Callable[[bytes, str], "tuple[dict[str, str], str] | None"]
 
 
@@ -63,7 +66,7 @@ def _hex(secret: str, message: bytes, digest=hashlib.sha256) -> str:
 def _hubspot(body: bytes, query: str):
     """HubSpot v3: HMAC over method + URL + body + timestamp (ms)."""
     stamp = str(int(time.time() * 1000))
-    url = "http://localhost/webhooks/hubspot" + (f"?{query}" if query else "")
+    url = BASE_URL[0] + "/webhooks/hubspot" + (f"?{query}" if query else "")
     return {"X-HubSpot-Signature-v3": v3_signature("hs-fuzz-secret-0123", "POST", url, body, stamp),
             "X-HubSpot-Request-Timestamp": stamp}, query
 
