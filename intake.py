@@ -93,15 +93,18 @@ class Intake:
                 return self._too_many(source, request, received_at, len(records))
             for record in records:
                 check_shape(record.fields)
-            self._check_shared_limits(source, request, records, received_at)
         except RateLimited as exc:
-            WEBHOOKS.labels(name, "429").inc()
-            return Answer(429, {"error": "rate_limited", "detail": str(exc)}, headers={"Retry-After": "60"})
+            return _rate_limited(name, exc)
         except Malformed as exc:
             return self._malformed(source, request, received_at, str(exc) or "unparseable body")
         except Exception as exc:  # noqa: BLE001 — a body no parser foresaw is still stored, never a 500
             log(logger, logging.WARNING, "parser failed on unexpected input", source=name, error=type(exc).__name__)
             return self._malformed(source, request, received_at, f"unparseable body ({type(exc).__name__})")
+        try:
+            # Outside the catch-all above: a database error here is not the body's fault.
+            self._check_shared_limits(source, request, records, received_at)
+        except RateLimited as exc:
+            return _rate_limited(name, exc)
 
         pending = [self._prepare(source, record, received_at) for record in records]
         status = "invalid" if all(p.status == "invalid" for p in pending) else "accepted"
@@ -206,6 +209,12 @@ class Intake:
             return Answer(400, {"error": "malformed", "detail": reason, "event_id": stored.event_id})
         WEBHOOKS.labels(source.name, "malformed").inc()
         return Answer(202, {"event_id": stored.event_id, "status": "malformed", "detail": reason, "leads": []})
+
+
+def _rate_limited(name: str, exc: RateLimited) -> Answer:
+    """429 with Retry-After; nothing stored."""
+    WEBHOOKS.labels(name, "429").inc()
+    return Answer(429, {"error": "rate_limited", "detail": str(exc)}, headers={"Retry-After": "60"})
 
 
 def _fallback_key(source: Source, record: Record, received_at: float) -> tuple[str, float | None]:
