@@ -1,6 +1,7 @@
 """One webhook request: verify → parse → map → route → persist → wake → answer."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -9,16 +10,18 @@ from typing import Any, Callable
 from config import Source
 from handlers import auth as source_auth
 from handlers import base as handler_base
-from handlers.base import AuthFailure, Inbound, Malformed, RateLimited
-from logs import log, mask_text
+from handlers._limits import check_shape, unsafe_text
+from handlers.base import AuthFailure, Inbound, Malformed, RateLimited, Record
+from logs import log
 from metrics import ACK_SECONDS, AUTH_FAILURES, RECORDS, WEBHOOKS
-from prepare import prepare
-from store.ingest import store_webhook
+from prepare import prepare, record_key
+from redact import audit_headers, audit_path, source_secrets
+from store.ingest import PendingLead, recent_hits, store_webhook
 
 logger = logging.getLogger("leadrelay.intake")
 
-# Headers kept with the raw body for audit; credentials are masked, the rest is harmless.
-_MASKED_HEADERS = {"authorization", "x-leadrelay-token", "cookie", "x-api-key", "proxy-authorization"}
+CONTENT_TYPE_MAX = 200  # the events.content_type column
+REMOTE_ADDR_MAX = 64  # the events.remote_addr column
 
 
 @dataclass
@@ -45,7 +48,14 @@ class Intake:
         if token_ok:
             return
         if stype.has_own_auth(source.settings):
-            stype.verify(source.settings, request, self.clock())
+            try:
+                stype.verify(source.settings, request, self.clock())
+            except AuthFailure:
+                raise
+            except Exception as exc:  # noqa: BLE001 — hostile input must never be a 500 before auth
+                log(logger, logging.WARNING, "verify failed on unexpected input", source=source.name,
+                    error=type(exc).__name__)
+                raise AuthFailure("invalid_signature", "unreadable authentication headers") from exc
             return
         if token_ok is False:
             raise AuthFailure("invalid_token")
@@ -55,7 +65,9 @@ class Intake:
         """Run the pipeline, then let the source type shape the answer (SOAP Ack, redirect page)."""
         answer = self._handle(source, request, received_at)
         hook = getattr(handler_base.get(source.type), "reply", None)
-        if hook is not None and isinstance(answer.body, dict):
+        # 413 stays 413 for every sender: a request over the sender's own documented batch size
+        # is not one of its messages, and acknowledging it would hide the refused records.
+        if hook is not None and isinstance(answer.body, dict) and answer.status != 413:
             reply = hook(source.settings, request, answer.status, answer.body)
             if reply is not None:
                 return Answer(reply.status, reply.body, reply.content_type, dict(reply.headers))
@@ -77,20 +89,28 @@ class Intake:
             records = stype.parse(source.settings, request)
             if not records:
                 raise Malformed("the body holds no records")
+            if len(records) > source.max_records:
+                return self._too_many(source, request, received_at, len(records))
+            for record in records:
+                check_shape(record.fields)
         except RateLimited as exc:
-            WEBHOOKS.labels(name, "429").inc()
-            return Answer(429, {"error": "rate_limited", "detail": str(exc)}, headers={"Retry-After": "60"})
+            return _rate_limited(name, exc)
         except Malformed as exc:
             return self._malformed(source, request, received_at, str(exc) or "unparseable body")
+        except Exception as exc:  # noqa: BLE001 — a body no parser foresaw is still stored, never a 500
+            log(logger, logging.WARNING, "parser failed on unexpected input", source=name, error=type(exc).__name__)
+            return self._malformed(source, request, received_at, f"unparseable body ({type(exc).__name__})")
+        try:
+            # Outside the catch-all above: a database error here is not the body's fault.
+            self._check_shared_limits(source, request, records, received_at)
+        except RateLimited as exc:
+            return _rate_limited(name, exc)
 
-        pending = [prepare(source, record, received_at) for record in records]
+        pending = [self._prepare(source, record, received_at) for record in records]
         status = "invalid" if all(p.status == "invalid" for p in pending) else "accepted"
         stored = store_webhook(
-            self.engine, source=name, received_at=received_at, method=request.method,
-            path=mask_text(request.path + (("?" + request.url.split("?", 1)[1]) if "?" in request.url else "")),
-            content_type=request.content_type, headers=_audit_headers(request.headers), body=request.body,
-            remote_addr=request.remote_addr, event_status=status, reason=None, pending=pending,
-            sandbox=self.sandbox,
+            self.engine, source=name, received_at=received_at, pending=pending, sandbox=self.sandbox,
+            event_status=status, reason=None, **self._event_fields(source, request),
         )
         if stored.wake:
             self.wake(*stored.wake)
@@ -100,6 +120,11 @@ class Intake:
         if stored.all_duplicates:
             WEBHOOKS.labels(name, "duplicate").inc()
             original = stored.outcomes[0].duplicate_of_event
+            if source.reject_invalid and all(o.prior_status == "invalid" for o in stored.outcomes):
+                # The same invalid form again: the same refusal, never a "thank you" for a
+                # record that will not be called.
+                return Answer(422, {"error": "unmappable", "event_id": original, "duplicate": True,
+                                    "records": [{"externId": p.extern_id, "reasons": p.errors} for p in pending]})
             return Answer(200, {"event_id": original, "duplicate": True})
 
         entries = []
@@ -123,14 +148,61 @@ class Intake:
         ACK_SECONDS.labels(name).observe(self.clock() - received_at)
         return Answer(202, {"event_id": stored.event_id, "leads": entries})
 
+    def _prepare(self, source: Source, record: Record, received_at: float) -> PendingLead:
+        """prepare() one record, refusing it (never its batch-mates) when it cannot be mapped or stored."""
+        try:
+            item = prepare(source, record, received_at)
+        except Exception as exc:  # noqa: BLE001 — one record's content must not fail the request
+            log(logger, logging.WARNING, "record could not be mapped", source=source.name, error=type(exc).__name__)
+            fallback = source.routes[-1]
+            key, expires = _fallback_key(source, record, received_at)
+            return PendingLead(status="invalid", priority=fallback.priority, campaign=fallback.campaign,
+                               record_key=key, key_expires_at=expires, record=record.fields,
+                               errors={"record": [f"could not be mapped ({type(exc).__name__})"]})
+        reason = unsafe_text(item.extern_id) or unsafe_text(item.lead) or unsafe_text(item.primary_phone)
+        if reason and item.status not in ("invalid",):
+            item.status, item.errors = "invalid", {"text": [reason]}
+        if reason or item.status == "invalid":
+            # Nothing of a refused record goes into a text column but its (escaped) JSON.
+            item.extern_id = None if unsafe_text(item.extern_id) else item.extern_id
+            item.lead, item.primary_phone = None, None
+        return item
+
+    def _check_shared_limits(self, source: Source, request: Inbound, records: list[Record], now: float) -> None:
+        """Raise RateLimited when the database says this client or phone is over its limit (all processes)."""
+        shared = getattr(handler_base.get(source.type), "shared_limits", None)
+        if shared is None:
+            return
+        for kind, key, count, seconds in shared(source.settings, request, records):
+            if recent_hits(self.engine, source.name, kind, key[:REMOTE_ADDR_MAX], now - seconds) >= count:
+                raise RateLimited(f"too many submissions for this {'address' if kind == 'ip' else 'phone number'}")
+
+    def _event_fields(self, source: Source, request: Inbound) -> dict[str, Any]:
+        """The event row's request columns: configured secrets stripped, text the database can hold."""
+        secrets = source_secrets(source.settings)
+        client = getattr(handler_base.get(source.type), "client_address", None)
+        address = client(source.settings, request) if client is not None else request.remote_addr
+        return {"method": request.method, "path": audit_path(request.url, secrets),
+                "content_type": (request.content_type or "")[:CONTENT_TYPE_MAX],
+                "headers": audit_headers(request.headers, secrets), "body": request.body,
+                "remote_addr": (address or "")[:REMOTE_ADDR_MAX]}
+
+    def _too_many(self, source: Source, request: Inbound, received_at: float, count: int) -> Answer:
+        """Over max_records: 413, no lead created, the raw request kept as an event for audit."""
+        reason = f"too_many_records: {count} records, the limit is {source.max_records}"
+        stored = store_webhook(self.engine, source=source.name, received_at=received_at, pending=[],
+                               sandbox=self.sandbox, event_status="malformed", reason=reason,
+                               **self._event_fields(source, request))
+        log(logger, logging.WARNING, "webhook refused", source=source.name, event_id=stored.event_id, reason=reason)
+        WEBHOOKS.labels(source.name, "413").inc()
+        return Answer(413, {"error": "too_many_records", "limit": source.max_records, "records": count,
+                            "event_id": stored.event_id})
+
     def _malformed(self, source: Source, request: Inbound, received_at: float, reason: str) -> Answer:
         """Store an unparseable body with its reason; 400 for developers, 2xx for senders that retry."""
-        stored = store_webhook(
-            self.engine, source=source.name, received_at=received_at, method=request.method,
-            path=mask_text(request.path), content_type=request.content_type,
-            headers=_audit_headers(request.headers), body=request.body, remote_addr=request.remote_addr,
-            event_status="malformed", reason=reason, pending=[], sandbox=self.sandbox,
-        )
+        stored = store_webhook(self.engine, source=source.name, received_at=received_at, pending=[],
+                               sandbox=self.sandbox, event_status="malformed", reason=reason,
+                               **self._event_fields(source, request))
         log(logger, logging.WARNING, "webhook malformed", source=source.name, event_id=stored.event_id, reason=reason)
         if source.reject_invalid:
             WEBHOOKS.labels(source.name, "400").inc()
@@ -139,6 +211,16 @@ class Intake:
         return Answer(202, {"event_id": stored.event_id, "status": "malformed", "detail": reason, "leads": []})
 
 
-def _audit_headers(headers) -> dict[str, str]:
-    """The request headers worth keeping, credentials masked."""
-    return {k: ("***" if k.lower() in _MASKED_HEADERS else v) for k, v in headers.items()}
+def _rate_limited(name: str, exc: RateLimited) -> Answer:
+    """429 with Retry-After; nothing stored."""
+    WEBHOOKS.labels(name, "429").inc()
+    return Answer(429, {"error": "rate_limited", "detail": str(exc)}, headers={"Retry-After": "60"})
+
+
+def _fallback_key(source: Source, record: Record, received_at: float) -> tuple[str, float | None]:
+    """The record's idempotency key, or a hash of its printable form when even that fails."""
+    try:
+        return record_key(source, record, received_at)
+    except Exception:  # noqa: BLE001
+        digest = hashlib.sha256(repr(record.fields).encode("utf-8", "surrogatepass")).hexdigest()
+        return f"h:{digest}", received_at + source.dedupe_window

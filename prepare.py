@@ -7,6 +7,7 @@ import json
 import mappings
 import routing
 from config import Source
+from handlers._limits import unsafe_text
 from handlers.base import Record
 from store.ingest import PendingLead
 
@@ -14,7 +15,12 @@ from store.ingest import PendingLead
 def record_key(source: Source, record: Record, received_at: float) -> tuple[str, float | None]:
     """The idempotency key: the sender's ids (kept), or a hash of the record (expires after dedupe_window)."""
     if record.key:
-        return f"k:{record.key}", None
+        key = f"k:{record.key}"
+        if len(key) > 190 or unsafe_text(key):
+            # Too long for the key column, or text PostgreSQL refuses: the same sender id
+            # still gives the same key, so a retry is still a duplicate.
+            key = "k#" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+        return key, None
     digest = hashlib.sha256(json.dumps(record.fields, sort_keys=True, default=str).encode()).hexdigest()
     return f"h:{digest}", received_at + source.dedupe_window
 

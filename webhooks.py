@@ -26,7 +26,27 @@ def signed_url(public_url: str | None) -> str:
     return base.rstrip("/") + raw
 
 
-def inbound(source) -> Inbound:
+def read_body(limit: int) -> bytes | None:
+    """The whole body, or None when it is longer than `limit` (chunked or not): never read past limit + 1.
+
+    Reading the WSGI stream ourselves, not request.get_data(): with a chunked body and no
+    Content-Length, a size cap that truncates instead of refusing once queued a cut-off form."""
+    stream = request.environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    length = request.content_length
+    budget = (min(length, limit + 1) if length is not None else limit + 1)
+    parts, size = [], 0
+    while size < budget:
+        chunk = stream.read(min(65536, budget - size))
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+    return None if size > limit else b"".join(parts)
+
+
+def inbound(source, body: bytes = b"") -> Inbound:
     """Build the pure request object the handlers verify and parse."""
     runtime = current_app.extensions["leadrelay"]
     public = source.settings.public_url or runtime.settings.public_url
@@ -36,7 +56,7 @@ def inbound(source) -> Inbound:
         path=request.path,
         query={k: request.args.getlist(k) for k in request.args},
         headers=request.headers,
-        body=request.get_data(cache=True),
+        body=body,
         content_type=request.content_type or "",
         remote_addr=request.remote_addr or "",
     )
@@ -65,16 +85,18 @@ def receive(source_name: str, suffix: str = ""):
     if request.content_length is not None and request.content_length > source.max_body:
         return _error(413, "body_too_large", limit=source.max_body)
     stype = handler_base.get(source.type)
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
+        # HEAD is a GET without a body in the answer (werkzeug strips it); a body it carries is
+        # never processed like a POST.
         handshake = getattr(stype, "handshake", None)
         if handshake is None:
             return _error(405, "method_not_allowed", detail="this source takes POST")
         status, body = handshake(source.settings, inbound(source))
         return Response(body, status=status, mimetype="text/plain")
-    body = request.get_data(cache=True)
-    if len(body) > source.max_body:
+    body = read_body(source.max_body)
+    if body is None:
         return _error(413, "body_too_large", limit=source.max_body)
-    answer = runtime.intake.handle(source, inbound(source), received_at)
+    answer = runtime.intake.handle(source, inbound(source, body), received_at)
     if isinstance(answer.body, (dict, list)):
         response = jsonify(answer.body)
         response.status_code = answer.status

@@ -10,6 +10,8 @@ from admin import auth
 from admin.schemas import MAX_ID, ErrorAnswer, Event, Lead, LeadPage, LeadsQuery, Replayed
 from store import audit, operator
 
+from redact import mask_event_body
+
 bp = Blueprint("admin_api", __name__, url_prefix="/admin/api", description="Leads, events and replay")
 
 
@@ -112,9 +114,12 @@ class OneEvent(MethodView):
         bad = checked_id(event_id)
         if bad:
             return bad
-        event = current_app.extensions["leadrelay"].queue.event(event_id)
+        runtime = current_app.extensions["leadrelay"]
+        event = runtime.queue.event(event_id)
         if event is None:
             return error(404, "not_found", detail=f"no event {event_id}")
+        # Stored byte-exact for replay; shown with every configured secret masked.
+        event["body"] = mask_event_body(runtime.settings, event["source"], event["body"])
         return event
 
 

@@ -13,6 +13,7 @@ from admin import auth, charts
 from admin.actions import ReplayRefused, release_hold, replay_one
 from admin.schemas import MAX_ID, LeadsQuery
 from metrics import SNAPSHOTS
+from redact import mask_event_body
 from store import audit, operator
 
 bp = Blueprint("admin_console", __name__, url_prefix="/admin", template_folder="templates")
@@ -208,6 +209,9 @@ def lead(lead_id: int):
     if row is None:
         return page("error.html", 404, message=f"No lead {lead_id}.")
     event = runtime().queue.event(row["event_id"])
+    if event is not None:
+        # Stored byte-exact for replay; shown with the source's configured secrets masked.
+        event["body"] = mask_event_body(runtime().settings, event["source"], event["body"])
     return page("lead.html", lead=row, event=event, timeline=audit.timeline(engine, lead_id),
                 replayable=row["status"] in ("dead", "rejected", "held", "invalid"),
                 notice=request.args.get("notice"))

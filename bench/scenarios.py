@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from bench import ack, ack_salesforce, baseline, burst, failover, speed
+from bench import ack, ack_salesforce, baseline, burst, failover, front, speed
 from bench.common import Profile, Result
 
 
@@ -46,6 +46,9 @@ SCENARIOS = [
              lambda n, t, p: failover.run(n, t, p)),
     Scenario("burst-sqlite", "Burst: IMMEDIATE leads from 8 threads, strict fake; naive relay baseline", False,
              lambda n, t, p: burst.run(n, t, p)),
+    Scenario("front", "HTTP front before/after: gthread vs front.FrontWorker; 500 slow sockets", False, front.run_front),
+    Scenario("rows-postgres", "Ack median on PostgreSQL: empty, 1M lead rows, 1M without the 0002 index", True,
+             front.run_rows),
 ]
 
 

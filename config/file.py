@@ -46,6 +46,7 @@ class Source:
     list_description: str
     duplicate_handling: str
     time_zone_option: str
+    max_records: int = 1000  # records one request may carry; more is 413 too_many_records
     expect_every: float | None = None  # alert `source_silent` past this long without a webhook
 
     @property
@@ -263,5 +264,7 @@ def _load_source(
         list_description=common.get("list_description", defaults["list_description"]),
         duplicate_handling=common.get("duplicate_handling", defaults["duplicate_handling"]),
         time_zone_option=common.get("time_zone_option", defaults["time_zone_option"]),
+        # A sender that documents a smaller batch (Salesforce: 100) caps the default.
+        max_records=common.get("max_records", min(defaults["max_records"], stype.max_records or defaults["max_records"])),
         expect_every=common.get("expect_every"),
     )

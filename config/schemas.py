@@ -85,6 +85,7 @@ class DefaultsSchema(Schema):
     e164 = fields.Boolean(load_default=False)
     list_description = fields.String(load_default="leadrelay {source} {date}")
     max_body = fields.Integer(load_default=1024 * 1024, validate=validate.Range(min=1024))
+    max_records = fields.Integer(load_default=1000, validate=validate.Range(min=1))
     retention_days = fields.Integer(load_default=30, validate=validate.Range(min=1))
 
 
@@ -129,6 +130,7 @@ class SourceCommonSchema(Schema):
     events = fields.List(fields.String())
     public_url = fields.Url(require_tld=False, schemes={"http", "https"})
     max_body = fields.Integer(validate=validate.Range(min=1024))
+    max_records = fields.Integer(validate=validate.Range(min=1))
     reject_invalid = fields.Boolean()
     suppress_within = Duration()
     suppress_by_phone = fields.Boolean()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,6 +114,20 @@ def verify_hmac(
 def sha256_hex(message: bytes) -> str:
     """Hex SHA-256 of `message` (HubSpot v1/v2 are plain hashes, not HMACs)."""
     return hashlib.sha256(message).hexdigest()
+
+
+_EPOCH = re.compile(r"[0-9]{1,16}")
+
+
+def epoch_number(text: str | None, header: str, unit: str = "seconds") -> int:
+    """A timestamp header as an integer: ASCII digits only, at most 16 of them (else 401 invalid_signature).
+
+    `str.isdigit()` accepts "²" and `int()` accepts 400 digits (whose division overflows a float): both
+    once turned a forged header into a 500 before authentication."""
+    value = (text or "").strip()
+    if not _EPOCH.fullmatch(value):
+        raise AuthFailure("invalid_signature", f"{header} is not epoch {unit}")
+    return int(value)
 
 
 def check_timestamp(timestamp: float, now: float, tolerance: float = TOLERANCE_SECONDS) -> None:

@@ -66,7 +66,7 @@ def resolve_path(data: Any, path: str, default: Any = None) -> Any:
     for part in path.split("."):
         if isinstance(current, Mapping):
             current = current.get(part, _MISSING)
-        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+        elif isinstance(current, list) and part.isascii() and part.isdigit() and int(part) < len(current):
             current = current[int(part)]
         else:
             return default
@@ -144,6 +144,8 @@ class SourceType:
     # True when the sender retries or disables the hook on 4xx: such types answer 2xx with
     # per-record `invalid` statuses once the payload is stored.
     retries: ClassVar[bool] = True
+    # The most records the sender ever puts in one request (its docs), or None: config's default.
+    max_records: ClassVar[int | None] = None
     # Type-specific config keys (auth secrets, options); validated at start-up.
     options_schema: ClassVar[type[Schema] | None] = None
     # True when a source of this type may run with no authentication at all (a browser form

@@ -36,7 +36,7 @@ from handlers.base import (
 
 WEBHOOK_KEY_PARAM = "code"
 EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
-_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
+_DATE = re.compile(r"^/Date\((-?[0-9]{1,15})([+-][0-9]{4})?\)/$")
 
 
 class NamedSecret(Schema):
@@ -59,7 +59,11 @@ def plain(value: Any) -> Any:
     if isinstance(value, str):
         match = _DATE.match(value)
         if match:
-            moment = datetime.fromtimestamp(int(match.group(1)) / 1000, tz=timezone.utc)
+            try:
+                moment = datetime.fromtimestamp(int(match.group(1)) / 1000, tz=timezone.utc)
+            except (OverflowError, OSError, ValueError):
+                # Outside the years datetime can hold: keep the sender's text, never a 500.
+                return value
             return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         return value
     if isinstance(value, list):

@@ -200,7 +200,7 @@ class Facebook(SourceType):
     def fetch(self, source: SourceSettings, record: Record, session: requests.Session) -> Record:
         """Read the lead from the Graph API and return the complete record (raise FetchError)."""
         lead_id = _as_text((record.fetch or {}).get("id")) or _as_text(record.fields.get("leadgen_id"))
-        if lead_id is None or not lead_id.isdigit():
+        if lead_id is None or not (lead_id.isascii() and lead_id.isdigit()):
             raise FetchError(f"not a leadgen id: {lead_id!r}", retryable=False)
         token = page_token(source, record.fields.get("page_id"))
         base = source.options.get("api_base_url", DEFAULT_API).rstrip("/")

@@ -377,6 +377,25 @@ class HtmlForm(SourceType):
             fields_[HONEYPOT_MARK] = True
         return [Record(key=None, fields=fields_)]
 
+    def client_address(self, source: SourceSettings, request: Inbound) -> str:
+        """The client as the per-IP limit counts it (stored as the event's remote_addr): its /64 for IPv6."""
+        return ip_bucket(client_ip(source, request))
+
+    def shared_limits(self, source: SourceSettings, request: Inbound, records: list[Record]) -> list[tuple[str, str, int, float]]:
+        """(kind, key, count, seconds) limits intake checks in the database, so they hold across processes.
+
+        The in-process windows in parse() answer cheaply first; these count what other processes stored."""
+        limits = _option(source, "rate_limit") or {}
+        out: list[tuple[str, str, int, float]] = []
+        if limits.get("per_ip"):
+            out.append(("ip", self.client_address(source, request), *limits["per_ip"]))
+        if limits.get("per_phone"):
+            for record in records:
+                phone = None if record.fields.get(HONEYPOT_MARK) else primary_phone(source, record.fields)
+                if phone:
+                    out.append(("phone", phone, *limits["per_phone"]))
+        return out
+
     def reply(self, source: SourceSettings, request: Inbound, status: int, body: dict[str, Any]) -> Reply | None:
         """Answer the browser: 303/thank-you on success (and for spam), a small HTML page otherwise."""
         if 200 <= status < 300:

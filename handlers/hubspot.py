@@ -25,7 +25,7 @@ import requests
 from marshmallow import Schema, fields as mfields, validate
 
 from handlers._fetch import get_json
-from handlers.auth import Secrets, as_list, check_timestamp, hmac_digest, sha256_hex
+from handlers.auth import Secrets, as_list, check_timestamp, epoch_number, hmac_digest, sha256_hex
 from handlers.base import (
     AuthFailure, FetchError, Inbound, Malformed, Record, SourceSettings, SourceType, register, secrets_equal,
 )
@@ -99,11 +99,10 @@ def _verify_v3(secrets: list[str], request: Inbound, now: float) -> None:
     timestamp = (request.header(TIMESTAMP_HEADER) or "").strip()
     if not timestamp:
         raise AuthFailure("missing_signature", f"{TIMESTAMP_HEADER} is missing")
-    if not timestamp.isdigit():
-        raise AuthFailure("invalid_signature", f"{TIMESTAMP_HEADER} is not epoch milliseconds")
+    millis = epoch_number(timestamp, TIMESTAMP_HEADER, "milliseconds")
     # The timestamp is checked before the signature so a replayed, validly signed request
     # is told it is stale rather than wrong.
-    check_timestamp(int(timestamp) / 1000.0, now)
+    check_timestamp(millis / 1000.0, now)
     method = request.method.upper()
     if not any(secrets_equal(v3_signature(s, method, request.url, request.body, timestamp), given.strip()) for s in secrets):
         raise AuthFailure("invalid_signature", "v3 signature does not match")

@@ -122,6 +122,7 @@ class Salesforce(SourceType):
 
     name = "salesforce"
     retries = True
+    max_records = 100  # Outbound Messaging sends at most 100 notifications per message
     options_schema = SalesforceOptions
 
     def has_own_auth(self, source: SourceSettings) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 
 from marshmallow import Schema
 
-from handlers.auth import Secrets, SignedHeader, check_timestamp
+from handlers.auth import Secrets, SignedHeader, check_timestamp, epoch_number
 from handlers.base import AuthFailure, Inbound, Malformed, Record, SourceSettings, SourceType, register
 
 SIGNATURE_HEADER = "x-webflow-signature"
@@ -102,10 +102,9 @@ class Webflow(SourceType):
             raise AuthFailure("missing_signature", f"{SIGNATURE_HEADER} is missing")
         if not timestamp:
             raise AuthFailure("missing_signature", f"{TIMESTAMP_HEADER} is missing")
-        if not timestamp.isdigit():
-            raise AuthFailure("invalid_signature", f"{TIMESTAMP_HEADER} is not epoch milliseconds")
+        millis = epoch_number(timestamp, TIMESTAMP_HEADER, "milliseconds")
         # Stale before wrong: a replayed, validly signed request is told why it was refused.
-        check_timestamp(int(timestamp) / 1000.0, now)
+        check_timestamp(millis / 1000.0, now)
         SIGNATURE.verify(source, request, signed_message(timestamp, request.body))
 
     def parse(self, source: SourceSettings, request: Inbound) -> list[Record]:

@@ -22,7 +22,7 @@ _PG_MIGRATION_LOCK = 0x1EAD2E1A7
 def make_engine(url: str, sqlite_synchronous: str = "NORMAL", pool_size: int = 5) -> Engine:
     """Create the engine: SQLite in WAL with IMMEDIATE transactions, Postgres with a small pool."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True,
                                pool_size=pool_size + 5, max_overflow=10)
 
         @event.listens_for(engine, "connect")
@@ -56,7 +56,7 @@ def make_engine(url: str, sqlite_synchronous: str = "NORMAL", pool_size: int = 5
     # Small pools: dynos × threads must fit small Postgres plans. No pre-ping: it would add a
     # round trip to every webhook; a dropped connection fails one request (the sender retries)
     # and is discarded by the pool.
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=300)
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=300, hide_parameters=True)
 
 
 def _start_checkpointer(engine: Engine, interval: float = 1.0) -> None:

@@ -46,6 +46,7 @@ class Outcome:
     lead_id: int | None = None
     duplicate_of_event: int | None = None
     reasons: dict | None = None
+    prior_status: str | None = None  # a duplicate: the status of the lead it duplicates
 
 
 @dataclass
@@ -82,8 +83,9 @@ _CLAIM_KEY = text(
     "ON CONFLICT (source, record_key) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at "
     "WHERE dedupe_keys.expires_at IS NOT NULL AND dedupe_keys.expires_at < :now RETURNING event_id")
 _PRIOR = text(
-    "SELECT k.event_id, (SELECT MAX(l.id) FROM leads l WHERE l.source = k.source AND l.record_key = k.record_key) "
-    "FROM dedupe_keys k WHERE k.source = :source AND k.record_key = :key")
+    "SELECT k.event_id, p.id, p.status FROM dedupe_keys k LEFT JOIN leads p ON p.id = "
+    "(SELECT MAX(l.id) FROM leads l WHERE l.source = k.source AND l.record_key = k.record_key) "
+    "WHERE k.source = :source AND k.record_key = :key")
 _INSERT_LEAD = text(
     "INSERT INTO leads (event_id, source, record_key, extern_id, status, priority, campaign, load_options, lead, "
     "record, errors, primary_phone, sandbox, fetch_spec, received_at, updated_at, next_attempt_at, attempts, claims) "
@@ -113,7 +115,8 @@ def store_webhook(engine: Engine, *, source: str, received_at: float, method: st
                                                 "expires": item.key_expires_at, "now": received_at}).first()
             if claimed is None:
                 prior = conn.execute(_PRIOR, {"source": source, "key": item.record_key}).first()
-                stored.outcomes.append(Outcome("duplicate", lead_id=prior[1], duplicate_of_event=prior[0]))
+                stored.outcomes.append(Outcome("duplicate", lead_id=prior[1], duplicate_of_event=prior[0],
+                                               prior_status=prior[2]))
                 continue
             status = item.status
             if status == "queued" and item.suppress_within > 0 and recently_loaded(conn, item, received_at):
@@ -175,7 +178,9 @@ WITH ev AS (
 SELECT ev.id, l.id, l.status,
        (SELECT d.event_id FROM dedupe_keys d WHERE d.source = :source AND d.record_key = :record_key),
        (SELECT MAX(p.id) FROM leads p WHERE p.source = :source AND p.record_key = :record_key),
-       CASE WHEN l.status IN ('queued', 'fetching') THEN pg_notify('{NOTIFY_CHANNEL}', :wake) END
+       CASE WHEN l.status IN ('queued', 'fetching') THEN pg_notify('{NOTIFY_CHANNEL}', :wake) END,
+       (SELECT q.status FROM leads q WHERE q.id =
+          (SELECT MAX(p.id) FROM leads p WHERE p.source = :source AND p.record_key = :record_key))
 FROM ev LEFT JOIN l ON true
 """)
 
@@ -197,7 +202,8 @@ def _store_one_postgres(engine: Engine, item: PendingLead, event: dict, sandbox:
         event_id, lead_id, status, prior_event, prior_lead = row[0], row[1], row[2], row[3], row[4]
         stored = Stored(event_id=event_id)
         if lead_id is None:
-            stored.outcomes.append(Outcome("duplicate", lead_id=prior_lead, duplicate_of_event=prior_event))
+            stored.outcomes.append(Outcome("duplicate", lead_id=prior_lead, duplicate_of_event=prior_event,
+                                           prior_status=row[6]))
             conn.execute(_MARK_DUPLICATE, {"original": prior_event, "id": event_id})
             return stored
     stored.outcomes.append(Outcome(status, lead_id=lead_id, reasons=item.errors))
@@ -232,3 +238,16 @@ def recently_loaded(conn, item: PendingLead, now: float) -> bool:
                                                     "since": now - item.suppress_within}).first():
             return True
     return False
+
+
+# Cross-process rate limits (html_form): what every process stored recently, by client or phone.
+_RECENT_HITS = {
+    "ip": text("SELECT COUNT(*) FROM events WHERE source = :source AND remote_addr = :key AND received_at >= :since"),
+    "phone": text("SELECT COUNT(*) FROM leads WHERE source = :source AND primary_phone = :key AND received_at >= :since"),
+}
+
+
+def recent_hits(engine: Engine, source: str, kind: str, key: str, since: float) -> int:
+    """How many events from this client ("ip") or leads for this phone ("phone") the source stored since `since`."""
+    with engine.connect() as conn:
+        return int(conn.execute(_RECENT_HITS[kind], {"source": source, "key": key, "since": since}).scalar() or 0)

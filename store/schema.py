@@ -40,6 +40,8 @@ events = Table(
     Column("duplicate_of", BigInteger),
     Column("remote_addr", String(64)),
     Index("ix_events_source_received", "source", "received_at"),
+    Index("ix_events_received", "received_at"),  # retention sweep
+    Index("ix_events_client", "source", "remote_addr", "received_at"),  # html_form per-IP limit
 )
 
 # One row per record that became (or could not become) a lead.
@@ -75,6 +77,9 @@ leads = Table(
     Index("ix_leads_suppress_extern", "campaign", "extern_id", "received_at"),
     Index("ix_leads_suppress_phone", "campaign", "primary_phone", "received_at"),
     Index("ix_leads_event", "event_id"),
+    Index("ix_leads_source_record_key", "source", "record_key"),  # a duplicate's original lead
+    Index("ix_leads_received", "received_at"),  # retention sweep
+    Index("ix_leads_source_phone", "source", "primary_phone", "received_at"),  # html_form per-phone limit
 )
 
 # Per-record idempotency keys: UNIQUE(source, record_key). Keys derived from sender ids never
