@@ -1,4 +1,5 @@
 """The `flask --app app …` commands: db, dispatch, engage, leads, config."""
+
 from __future__ import annotations
 
 import contextlib
@@ -25,8 +26,19 @@ leads_cli = AppGroup("leads", help="Inspect and replay leads.")
 config_cli = AppGroup("config", help="Check the configuration.")
 
 # Every status a lead row can have (docs/operations.md, "Lead states").
-LEAD_STATUSES = ("queued", "sending", "retrying", "held", "fetching", "delivered", "rejected", "dead",
-                 "invalid", "dropped", "suppressed")
+LEAD_STATUSES = (
+    "queued",
+    "sending",
+    "retrying",
+    "held",
+    "fetching",
+    "delivered",
+    "rejected",
+    "dead",
+    "invalid",
+    "dropped",
+    "suppressed",
+)
 REPLAYED = ("dead", "rejected", "held", "invalid")
 
 
@@ -73,9 +85,9 @@ def dispatch_run():
 def _engage_client():
     """A live (or sandbox) Engage client for one-off commands, token kept in memory."""
     from dispatch.backend import engage_timeouts, live_client, start_sandbox
+    from engage import fake as fake_engage
     from engage.auth import MemoryTokenStore, RingCentralJWTAuth
     from engage.client import DISCOVERY_ACCOUNT, EngageClient
-    from engage import fake as fake_engage
 
     settings = _runtime().settings
     if not settings.engage_account_id:  # only `engage accounts` gets here without one
@@ -83,8 +95,13 @@ def _engage_client():
     timeouts = engage_timeouts(10.0)
     if settings.sandbox:
         fake, server = start_sandbox(settings)
-        auth = RingCentralJWTAuth(server.url, server.url, fake_engage.DEFAULT_CLIENT_ID,
-                                  fake_engage.DEFAULT_CLIENT_SECRET, fake_engage.DEFAULT_JWT)
+        auth = RingCentralJWTAuth(
+            server.url,
+            server.url,
+            fake_engage.DEFAULT_CLIENT_ID,
+            fake_engage.DEFAULT_CLIENT_SECRET,
+            fake_engage.DEFAULT_JWT,
+        )
         return EngageClient(server.url, fake_engage.DEFAULT_ACCOUNT_ID, auth), True
     return live_client(settings, MemoryTokenStore(), timeouts), False
 
@@ -124,12 +141,15 @@ def _engage_errors() -> Iterator[None]:
     try:
         yield
     except AuthError as exc:
-        raise click.ClickException(f"Engage refused ({exc}) — fix: check RINGCENTRAL_CLIENT_ID, RINGCENTRAL_CLIENT_SECRET "
-                                   "and RINGCENTRAL_JWT (or ENGAGE_API_TOKEN), and ENGAGE_ACCOUNT_ID "
-                                   "(`./leadrelay engage accounts` lists the ones you can use)") from None
+        raise click.ClickException(
+            f"Engage refused ({exc}) — fix: check RINGCENTRAL_CLIENT_ID, RINGCENTRAL_CLIENT_SECRET "
+            "and RINGCENTRAL_JWT (or ENGAGE_API_TOKEN), and ENGAGE_ACCOUNT_ID "
+            "(`./leadrelay engage accounts` lists the ones you can use)"
+        ) from None
     except EngageError as exc:
-        raise click.ClickException(f"Engage did not answer ({exc}) — fix: check ENGAGE_BASE_URL, "
-                                   "RINGCENTRAL_SERVER_URL and the network") from None
+        raise click.ClickException(
+            f"Engage did not answer ({exc}) — fix: check ENGAGE_BASE_URL, RINGCENTRAL_SERVER_URL and the network"
+        ) from None
 
 
 def _print_accounts(accounts: list[dict], configured: str | None, sandbox: bool) -> None:
@@ -138,8 +158,10 @@ def _print_accounts(accounts: list[dict], configured: str | None, sandbox: bool)
         click.echo("SANDBOX: these are the fake Engage's accounts")
     for account in accounts:
         mark = "  ← ENGAGE_ACCOUNT_ID" if configured and str(account.get("accountId")) == str(configured) else ""
-        click.echo(f"account {account.get('accountId')}: {account.get('accountName')} "
-                   f"(main account {account.get('mainAccountId')}){mark}")
+        click.echo(
+            f"account {account.get('accountId')}: {account.get('accountName')} "
+            f"(main account {account.get('mainAccountId')}){mark}"
+        )
     if not accounts:
         click.echo("no accounts visible to these credentials: the login needs the ReadAccounts permission", err=True)
     elif not configured:
@@ -192,10 +214,12 @@ def _parse_time(value: str | None) -> float | None:
     try:
         parsed = datetime.datetime.fromisoformat(value)
     except ValueError:
-        raise click.UsageError(f"{value!r} is not an ISO date or time: use e.g. 2026-01-15 or "
-                               "2026-01-15T09:30 (UTC) or 2026-01-15T09:30-07:00") from None
+        raise click.UsageError(
+            f"{value!r} is not an ISO date or time: use e.g. 2026-01-15 or "
+            "2026-01-15T09:30 (UTC) or 2026-01-15T09:30-07:00"
+        ) from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+        parsed = parsed.replace(tzinfo=datetime.UTC)
     return parsed.timestamp()
 
 
@@ -221,9 +245,11 @@ def leads_list(status, source, limit, as_json):
         if as_json:
             click.echo(json.dumps(row, default=str))
         else:
-            click.echo(f"{row['id']:>7} {row['status']:<10} {row['priority']:<9} {row['source']:<16} "
-                       f"extern={row['extern_id']} campaign={row['campaign']} "
-                       f"{mask_text(row['last_error'] or '')}")
+            click.echo(
+                f"{row['id']:>7} {row['status']:<10} {row['priority']:<9} {row['source']:<16} "
+                f"extern={row['extern_id']} campaign={row['campaign']} "
+                f"{mask_text(row['last_error'] or '')}"
+            )
     click.echo("counts: " + json.dumps(queue.counts()), err=True)
 
 
@@ -239,13 +265,16 @@ def leads_replay(ids, status, source, since, until):
 
     if not (ids or status or source or since or until):
         raise click.UsageError("choose leads with --id, --status, --source, --since or --until")
-    result = replay(_runtime(), ids=ids, status=status, source=source,
-                    since=_parse_time(since), until=_parse_time(until))
+    result = replay(
+        _runtime(), ids=ids, status=status, source=source, since=_parse_time(since), until=_parse_time(until)
+    )
     requeued = result["requeued"]
     click.echo(f"re-queued {len(requeued)} lead(s): {', '.join(map(str, requeued[:50]))}")
     if result["remapped"] or result["still_invalid"]:
-        click.echo(f"re-mapped {len(result['remapped'])} invalid lead(s): "
-                   + ", ".join(f"{r['id']}→{r['status']}" for r in result["remapped"][:50]))
+        click.echo(
+            f"re-mapped {len(result['remapped'])} invalid lead(s): "
+            + ", ".join(f"{r['id']}→{r['status']}" for r in result["remapped"][:50])
+        )
     for item in result["still_invalid"][:50]:
         click.echo(f"still invalid: lead {item['id']}: {item['reason']}", err=True)
     touched = set(requeued) | {r["id"] for r in result["remapped"]} | {r["id"] for r in result["still_invalid"]}
@@ -270,11 +299,15 @@ def _why_not_replayed(ids: tuple[int, ...], touched: set[int], **filters: str | 
         if row is None:
             reasons.append(f"lead {lead_id}: no such lead")
         elif row["status"] not in REPLAYED:
-            reasons.append(f"lead {lead_id} is {row['status']}: replay takes {', '.join(REPLAYED)} leads "
-                           "(a delivered lead is in Engage already)")
+            reasons.append(
+                f"lead {lead_id} is {row['status']}: replay takes {', '.join(REPLAYED)} leads "
+                "(a delivered lead is in Engage already)"
+            )
         else:
-            reasons.append(f"lead {lead_id} is {row['status']} from source {row['source']}: "
-                           f"it does not match {_filters(**filters)}")
+            reasons.append(
+                f"lead {lead_id} is {row['status']} from source {row['source']}: "
+                f"it does not match {_filters(**filters)}"
+            )
     if not ids and not touched:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(queue.counts().items())) or "none stored"
         reasons.append(f"no lead matched {_filters(**filters)}: leads by status: {counts}")
@@ -316,7 +349,9 @@ def config_check():
     """Validate leadrelay.yml and the environment; print what would run."""
     settings = _runtime().settings
     click.echo(f"config: {settings.config_path} OK")
-    click.echo(f"engage: {settings.engage_mode}; dispatch: {settings.dispatch_mode}; database: {settings.database_url.split(':')[0]}")
+    click.echo(
+        f"engage: {settings.engage_mode}; dispatch: {settings.dispatch_mode}; database: {settings.database_url.split(':')[0]}"
+    )
     for name, source in sorted(settings.file.sources.items()):
         click.echo(f"  /webhooks/{name}  type={source.type} routes={len(source.routes)}")
     for name in settings.file.disabled:

@@ -1,4 +1,5 @@
 """gunicorn settings, so plain `gunicorn app:app` runs the tuned setup."""
+
 import os
 
 _db = os.environ.get("DATABASE_URL", "")
@@ -23,7 +24,6 @@ access_log_format = os.environ.get("GUNICORN_ACCESS_LOG_FORMAT") or '%(h)s "%(m)
 control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")
 if os.environ.get("GUNICORN_CONTROL_SOCKET"):
     control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
-
 
 
 def on_starting(server):

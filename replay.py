@@ -1,4 +1,5 @@
 """Replay: re-queue dead/rejected/held leads, and re-map invalid ones with the current config."""
+
 from __future__ import annotations
 
 from handlers.base import Record
@@ -6,8 +7,15 @@ from prepare import prepare
 from store import queue as queue_store
 
 
-def replay(runtime, *, ids=(), status: str | None = None, source: str | None = None,
-           since: float | None = None, until: float | None = None) -> dict[str, list]:
+def replay(
+    runtime,
+    *,
+    ids=(),
+    status: str | None = None,
+    source: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+) -> dict[str, list]:
     """Re-queue or re-map the chosen leads; returns {"requeued": [...], "remapped": [...], "still_invalid": [...]}."""
     result = {"requeued": [], "remapped": [], "still_invalid": []}
     if status in (None, "dead", "rejected", "held"):
@@ -17,7 +25,9 @@ def replay(runtime, *, ids=(), status: str | None = None, source: str | None = N
         for row in queue_store.invalid_leads(runtime.engine, ids=ids, source=source, since=since, until=until):
             configured = sources.get(row["source"])
             if configured is None:
-                result["still_invalid"].append({"id": row["id"], "reason": f"source {row['source']!r} is not configured"})
+                result["still_invalid"].append(
+                    {"id": row["id"], "reason": f"source {row['source']!r} is not configured"}
+                )
                 continue
             if row["fetch"] is not None:
                 # An id-only record whose fetch failed (e.g. a revoked token): fetch it again.

@@ -1,4 +1,5 @@
 """Routes: the first route whose `when` holds chooses priority and campaign, or drops the lead."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """The operator's view: the console (/admin, HTML) and the JSON API (/admin/api, OpenAPI)."""
+
 from __future__ import annotations
 
 

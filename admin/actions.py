@@ -1,4 +1,5 @@
 """Operator actions (replay a lead, release a hold), each recorded in the audit log."""
+
 from __future__ import annotations
 
 from store import audit
@@ -23,8 +24,12 @@ def replay_one(runtime, lead_id: int, actor: str) -> str:
     if lead is None:
         raise ReplayRefused(404, "not_found", detail=f"no lead {lead_id}")
     if lead["status"] not in REPLAYABLE:
-        raise ReplayRefused(409, "not_replayable", status=lead["status"],
-                            detail="only dead, rejected, held or invalid leads can be replayed")
+        raise ReplayRefused(
+            409,
+            "not_replayable",
+            status=lead["status"],
+            detail="only dead, rejected, held or invalid leads can be replayed",
+        )
     result = replay(runtime, ids=[lead_id], status=lead["status"])
     if result["still_invalid"]:
         raise ReplayRefused(422, "still_invalid", detail=result["still_invalid"][0]["reason"])

@@ -1,5 +1,7 @@
 """The admin JSON API (Bearer ADMIN_TOKEN): leads, events, replay — flask-smorest, OpenAPI at
-/admin/api/openapi.json, every argument validated (400 with the reason)."""
+/admin/api/openapi.json, every argument validated (400 with the reason).
+"""
+
 from __future__ import annotations
 
 from flask import current_app, jsonify, request
@@ -46,10 +48,13 @@ def require_token():
 @bp.errorhandler(400)
 @bp.errorhandler(422)
 def invalid_argument(exc):
-    """webargs validation failures: 400 with the field and the reason."""
+    """Webargs validation failures: 400 with the field and the reason."""
     messages = (getattr(exc, "data", None) or {}).get("messages") or {}
-    fields = {name: errs for location in messages.values() for name, errs in location.items()} \
-        if all(isinstance(v, dict) for v in messages.values()) else messages
+    fields = (
+        {name: errs for location in messages.values() for name, errs in location.items()}
+        if all(isinstance(v, dict) for v in messages.values())
+        else messages
+    )
     first = next(iter(fields.items()), None)
     detail = f"{first[0]}: {first[1][0] if isinstance(first[1], list) else first[1]}" if first else "invalid request"
     return error(400, "invalid_argument", detail=detail, errors=fields)
@@ -73,8 +78,14 @@ class Leads(MethodView):
     def get(self, args):
         """Recent leads, newest first, filtered by status, source and `q`; `before` pages backwards by id."""
         runtime = current_app.extensions["leadrelay"]
-        rows = operator.search_leads(runtime.engine, status=args.get("status"), source=args.get("source"),
-                                     q=args.get("q"), limit=args["limit"], before_id=args.get("before"))
+        rows = operator.search_leads(
+            runtime.engine,
+            status=args.get("status"),
+            source=args.get("source"),
+            q=args.get("q"),
+            limit=args["limit"],
+            before_id=args.get("before"),
+        )
         return {"leads": rows, "counts": runtime.queue.counts()}
 
 
@@ -149,9 +160,21 @@ def register(app) -> AdminApi:
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")
     app.config.setdefault("OPENAPI_URL_PREFIX", "/admin/api")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
-    app.config.setdefault("API_SPEC_OPTIONS", {"security": [{"bearer": []}], "components": {
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                       "description": "ADMIN_TOKEN (or a console session cookie)"}}}})
+    app.config.setdefault(
+        "API_SPEC_OPTIONS",
+        {
+            "security": [{"bearer": []}],
+            "components": {
+                "securitySchemes": {
+                    "bearer": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "ADMIN_TOKEN (or a console session cookie)",
+                    }
+                }
+            },
+        },
+    )
     api = AdminApi(app)
     api.register_blueprint(bp)
     return api

@@ -3,6 +3,7 @@
 The session key is derived from ADMIN_TOKEN (or SECRET_KEY when set), so every dyno signs and
 checks the same cookies, and changing the token logs every session out.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,7 +23,8 @@ LOGIN_MAX_FAILURES_ALL = 100  # …from all addresses together before every logi
 
 def client_address() -> str:
     """The caller's address: the hop the last proxy appended to X-Forwarded-For (Heroku's router
-    adds the real client there), else the socket's peer."""
+    adds the real client there), else the socket's peer.
+    """
     forwarded = request.headers.get("X-Forwarded-For", "")
     hops = [h.strip() for h in forwarded.split(",") if h.strip()]
     return (hops[-1] if hops else request.remote_addr or "unknown")[:64]
@@ -101,7 +103,11 @@ def check_login(token: str) -> bool:
 
 def over_https() -> bool:
     """Whether the browser reached us over HTTPS: directly, through a proxy that says so
-    (Heroku's router sets X-Forwarded-Proto), or as PUBLIC_URL declares."""
+    (Heroku's router sets X-Forwarded-Proto), or as PUBLIC_URL declares.
+    """
     public = current_app.extensions["leadrelay"].settings.public_url or ""
-    return (request.is_secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
-            or public.startswith("https://"))
+    return (
+        request.is_secure
+        or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+        or public.startswith("https://")
+    )

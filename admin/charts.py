@@ -1,4 +1,5 @@
 """Server-rendered SVG charts for the console (readable without JavaScript, printable)."""
+
 from __future__ import annotations
 
 import time
@@ -22,18 +23,24 @@ def _hour(ts: float) -> str:
 def _frame(title: str, ymax: float, unit: str, buckets: list[dict]) -> list[str]:
     """The SVG opening, axes, y ticks and hour labels."""
     plot_h = HEIGHT - BOTTOM - TOP
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-             f'aria-label="{escape(title)}" class="chart"><title>{escape(title)}</title>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'aria-label="{escape(title)}" class="chart"><title>{escape(title)}</title>'
+    ]
     for i in range(5):
         value = ymax * i / 4
         y = TOP + plot_h - plot_h * i / 4
-        parts.append(f'<line x1="{LEFT}" x2="{WIDTH}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>'
-                     f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{value:.3g}{unit}</text>')
+        parts.append(
+            f'<line x1="{LEFT}" x2="{WIDTH}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>'
+            f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{value:.3g}{unit}</text>'
+        )
     step = (WIDTH - LEFT) / max(1, len(buckets))
     for i, bucket in enumerate(buckets):
         if i % 3 == 0:
-            parts.append(f'<text x="{LEFT + i * step + step / 2:.1f}" y="{HEIGHT - 6}" text-anchor="middle" '
-                         f'font-size="11">{_hour(bucket["start"])}h</text>')
+            parts.append(
+                f'<text x="{LEFT + i * step + step / 2:.1f}" y="{HEIGHT - 6}" text-anchor="middle" '
+                f'font-size="11">{_hour(bucket["start"])}h</text>'
+            )
     return parts
 
 
@@ -51,8 +58,10 @@ def outcomes_svg(buckets: list[dict]) -> str:
                 continue
             h = plot_h * count / ymax
             y -= h
-            parts.append(f'<rect x="{LEFT + i * step + 2:.1f}" y="{y:.1f}" width="{step - 4:.1f}" height="{h:.1f}" '
-                         f'fill="{colour}"><title>{_hour(bucket["start"])}h {name}: {count}</title></rect>')
+            parts.append(
+                f'<rect x="{LEFT + i * step + 2:.1f}" y="{y:.1f}" width="{step - 4:.1f}" height="{h:.1f}" '
+                f'fill="{colour}"><title>{_hour(bucket["start"])}h {name}: {count}</title></rect>'
+            )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -64,8 +73,11 @@ def speed_svg(buckets: list[dict]) -> str:
     parts = _frame("Speed-to-lead p50 / p95 per hour (seconds, UTC)", ymax, "s", buckets)
     step = (WIDTH - LEFT) / max(1, len(buckets))
     for key, colour in (("p95", "#c62828"), ("p50", "#1565c0")):
-        points = [f"{LEFT + i * step + step / 2:.1f},{TOP + plot_h - plot_h * b[key] / ymax:.1f}"
-                  for i, b in enumerate(buckets) if b["total"]]
+        points = [
+            f"{LEFT + i * step + step / 2:.1f},{TOP + plot_h - plot_h * b[key] / ymax:.1f}"
+            for i, b in enumerate(buckets)
+            if b["total"]
+        ]
         if points:
             parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{" ".join(points)}"/>')
             for point in points:

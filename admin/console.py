@@ -1,4 +1,5 @@
 """The operator console at /admin: server-rendered HTML, no JavaScript needed, Bearer or session cookie."""
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,11 @@ def require_login():
     if auth.actor() is None:
         return redirect(url_for("admin_console.login", next=request.full_path.rstrip("?")))
     if request.method == "POST" and not auth.csrf_ok():
-        return page("error.html", 403, message="The form expired or did not come from this console (CSRF). Reload and try again.")
+        return page(
+            "error.html",
+            403,
+            message="The form expired or did not come from this console (CSRF). Reload and try again.",
+        )
     return None
 
 
@@ -43,7 +48,9 @@ def no_store(response):
     """Lead data is never cached by browsers or proxies."""
     response.headers["Cache-Control"] = "no-store"
     response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")
+    response.headers.setdefault(
+        "Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:"
+    )
     return response
 
 
@@ -53,16 +60,21 @@ def header() -> dict:
 
     snap = SNAPSHOTS.get(runtime().engine)
     # Each open alert's sentence, told as of now (the stored one is as of its last message).
-    alerts = [{**a, "text": message(a["kind"], "firing", a["details"], a["since"] or time.time())}
-              for a in (snap.firing if snap else [])]
-    return {"sandbox": runtime().settings.sandbox, "snap": snap, "alerts": alerts,
-            "backlog": max(snap.oldest.values()) if snap else None}
+    alerts = [
+        {**a, "text": message(a["kind"], "firing", a["details"], a["since"] or time.time())}
+        for a in (snap.firing if snap else [])
+    ]
+    return {
+        "sandbox": runtime().settings.sandbox,
+        "snap": snap,
+        "alerts": alerts,
+        "backlog": max(snap.oldest.values()) if snap else None,
+    }
 
 
 def page(template: str, status: int = 200, **context):
     """Render a console page with the header and the CSRF token."""
-    html = render_template(f"admin/{template}", header=header(), csrf=auth.csrf_token(), actor=auth.actor(),
-                           **context)
+    html = render_template(f"admin/{template}", header=header(), csrf=auth.csrf_token(), actor=auth.actor(), **context)
     return html, status
 
 
@@ -103,7 +115,7 @@ def mask_fields(value, key: str = ""):
         return {k: mask_fields(v, str(k)) for k, v in value.items()}
     if isinstance(value, list):
         return [mask_fields(v, key) for v in value]
-    if value is None or isinstance(value, (bool, int, float)) and "phone" not in key.lower():
+    if value is None or (isinstance(value, (bool, int, float)) and "phone" not in key.lower()):
         return value
     if "phone" in key.lower() or "mobile" in key.lower():
         return logs.mask_phone(str(value))
@@ -137,10 +149,15 @@ def login():
     remote = auth.client_address()
     if request.method == "GET":
         return page("login.html", next=request.args.get("next", ""))
-    if (audit.login_failures(engine, remote, auth.LOGIN_WINDOW) >= auth.LOGIN_MAX_FAILURES
-            or audit.login_failures(engine, None, auth.LOGIN_WINDOW) >= auth.LOGIN_MAX_FAILURES_ALL):
-        html, _ = page("login.html", next=request.form.get("next", ""),
-                       error="Too many failed logins from this address: wait 10 minutes.")
+    if (
+        audit.login_failures(engine, remote, auth.LOGIN_WINDOW) >= auth.LOGIN_MAX_FAILURES
+        or audit.login_failures(engine, None, auth.LOGIN_WINDOW) >= auth.LOGIN_MAX_FAILURES_ALL
+    ):
+        html, _ = page(
+            "login.html",
+            next=request.form.get("next", ""),
+            error="Too many failed logins from this address: wait 10 minutes.",
+        )
         response = make_response(html, 429)
         response.headers["Retry-After"] = str(int(auth.LOGIN_WINDOW))
         return response
@@ -149,8 +166,15 @@ def login():
     if not ok:
         return page("login.html", 401, next=request.form.get("next", ""), error="That is not the admin token.")
     response = redirect(_safe_next(request.form.get("next")))
-    response.set_cookie(auth.COOKIE, auth.new_session(), max_age=auth.SESSION_SECONDS, httponly=True,
-                        samesite="Strict", secure=auth.over_https(), path="/admin")
+    response.set_cookie(
+        auth.COOKIE,
+        auth.new_session(),
+        max_age=auth.SESSION_SECONDS,
+        httponly=True,
+        samesite="Strict",
+        secure=auth.over_https(),
+        path="/admin",
+    )
     return response
 
 
@@ -172,16 +196,26 @@ def index():
     engine = runtime().engine
     now = time.time()
     buckets = operator.hourly(engine, now)
-    return page("index.html", outcomes=charts.outcomes_svg(buckets), speed=charts.speed_svg(buckets),
-                groups=charts.GROUPS, today=today_rows(operator.today_by_source(engine, now)),
-                actions=audit.recent_actions(engine, limit=10))
+    return page(
+        "index.html",
+        outcomes=charts.outcomes_svg(buckets),
+        speed=charts.speed_svg(buckets),
+        groups=charts.GROUPS,
+        today=today_rows(operator.today_by_source(engine, now)),
+        actions=audit.recent_actions(engine, limit=10),
+    )
 
 
 def today_rows(counts: dict[str, dict[str, int]]) -> list[dict]:
     """Per source: total and the chart's outcome groups."""
-    return [{"source": source, "total": sum(by.values()),
-             "groups": [sum(by.get(s, 0) for s in statuses) for _, statuses, _ in charts.GROUPS]}
-            for source, by in sorted(counts.items())]
+    return [
+        {
+            "source": source,
+            "total": sum(by.values()),
+            "groups": [sum(by.get(s, 0) for s in statuses) for _, statuses, _ in charts.GROUPS],
+        }
+        for source, by in sorted(counts.items())
+    ]
 
 
 @bp.get("/leads")
@@ -192,10 +226,22 @@ def leads():
         args = LeadsQuery().load({k: v for k, v in request.args.items() if v != ""})
     except ValidationError as exc:
         return page("error.html", 400, message="; ".join(f"{k}: {v[0]}" for k, v in exc.messages.items()))
-    rows = operator.search_leads(runtime().engine, status=args.get("status"), source=args.get("source"),
-                                 q=args.get("q"), limit=args["limit"], before_id=args.get("before"))
-    return page("leads.html", leads=rows, args=args, statuses=operator.STATUSES,
-                sources=sorted(runtime().settings.file.sources), limit=args["limit"])
+    rows = operator.search_leads(
+        runtime().engine,
+        status=args.get("status"),
+        source=args.get("source"),
+        q=args.get("q"),
+        limit=args["limit"],
+        before_id=args.get("before"),
+    )
+    return page(
+        "leads.html",
+        leads=rows,
+        args=args,
+        statuses=operator.STATUSES,
+        sources=sorted(runtime().settings.file.sources),
+        limit=args["limit"],
+    )
 
 
 @bp.get("/leads/<int:lead_id>")
@@ -208,9 +254,14 @@ def lead(lead_id: int):
     if row is None:
         return page("error.html", 404, message=f"No lead {lead_id}.")
     event = runtime().queue.event(row["event_id"])
-    return page("lead.html", lead=row, event=event, timeline=audit.timeline(engine, lead_id),
-                replayable=row["status"] in ("dead", "rejected", "held", "invalid"),
-                notice=request.args.get("notice"))
+    return page(
+        "lead.html",
+        lead=row,
+        event=event,
+        timeline=audit.timeline(engine, lead_id),
+        replayable=row["status"] in ("dead", "rejected", "held", "invalid"),
+        notice=request.args.get("notice"),
+    )
 
 
 @bp.post("/leads/<int:lead_id>/replay")
@@ -228,9 +279,12 @@ def replay(lead_id: int):
 @bp.get("/holds")
 def holds():
     """Held campaigns and account holds with reason and since when; a Release form each."""
-    return page("holds.html", holds=operator.holds(runtime().engine),
-                actions=audit.recent_actions(runtime().engine, ("release",), limit=10),
-                notice=request.args.get("notice"))
+    return page(
+        "holds.html",
+        holds=operator.holds(runtime().engine),
+        actions=audit.recent_actions(runtime().engine, ("release",), limit=10),
+        notice=request.args.get("notice"),
+    )
 
 
 @bp.post("/holds/release")
@@ -251,6 +305,14 @@ def sources():
     failures = operator.auth_failures_since(runtime().engine, since)
     configured = runtime().settings.file.sources
     empty = {"last_seen": None, "statuses": {}, "events": {}}
-    rows = [{"name": name, "type": src.type, "expect_every": src.expect_every, **stats.get(name, empty),
-             "auth_failures": failures.get(name, 0)} for name, src in sorted(configured.items())]
+    rows = [
+        {
+            "name": name,
+            "type": src.type,
+            "expect_every": src.expect_every,
+            **stats.get(name, empty),
+            "auth_failures": failures.get(name, 0),
+        }
+        for name, src in sorted(configured.items())
+    ]
     return page("sources.html", sources=rows)

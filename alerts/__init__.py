@@ -1,5 +1,7 @@
 """Alerts that reach a person: conditions read from the database, one sender per change (the
-database arbitrates), delivered as Slack-compatible JSON with retries, off every request path."""
+database arbitrates), delivered as Slack-compatible JSON with retries, off every request path.
+"""
+
 from __future__ import annotations
 
 import threading

@@ -1,5 +1,7 @@
 """Alert state in the database: which process announces a change is decided by a locked row, so a
-condition is sent once — not once per process — and repeated every `repeat_every` while it lasts."""
+condition is sent once — not once per process — and repeated every `repeat_every` while it lasts.
+"""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +24,13 @@ def ensure_rows(engine, keys: dict[str, str], now: float) -> None:
     """Create missing rows (e.g. the baseline of a source that never sent anything)."""
     with write(engine) as conn:
         for key, kind in keys.items():
-            conn.execute(text("INSERT INTO alert_state (key, kind, state, created_at) VALUES (:k, :kind, 'ok', :now) "
-                              "ON CONFLICT (key) DO NOTHING"), {"k": key, "kind": kind, "now": now})
+            conn.execute(
+                text(
+                    "INSERT INTO alert_state (key, kind, state, created_at) VALUES (:k, :kind, 'ok', :now) "
+                    "ON CONFLICT (key) DO NOTHING"
+                ),
+                {"k": key, "kind": kind, "now": now},
+            )
 
 
 def decide(condition: Condition | None, row: dict | None, now: float, repeat_every: float) -> str | None:
@@ -38,15 +45,22 @@ def decide(condition: Condition | None, row: dict | None, now: float, repeat_eve
     return "resolved" if firing else None
 
 
-def transition(engine, condition: Condition | None, key: str, kind: str, now: float, repeat_every: float,
-               webhook: bool) -> str | None:
+def transition(
+    engine, condition: Condition | None, key: str, kind: str, now: float, repeat_every: float, webhook: bool
+) -> str | None:
     """Announce a change if it is still due under the row lock; returns what was announced (or None)."""
     lock = " FOR UPDATE" if engine.dialect.name == "postgresql" else ""
     with write(engine) as conn:
-        conn.execute(text("INSERT INTO alert_state (key, kind, state, created_at) VALUES (:k, :kind, 'ok', :now) "
-                          "ON CONFLICT (key) DO NOTHING"), {"k": key, "kind": kind, "now": now})
-        row = conn.execute(text(f"SELECT key, state, since, last_sent_at, details FROM alert_state WHERE key=:k{lock}"),
-                           {"k": key}).first()
+        conn.execute(
+            text(
+                "INSERT INTO alert_state (key, kind, state, created_at) VALUES (:k, :kind, 'ok', :now) "
+                "ON CONFLICT (key) DO NOTHING"
+            ),
+            {"k": key, "kind": kind, "now": now},
+        )
+        row = conn.execute(
+            text(f"SELECT key, state, since, last_sent_at, details FROM alert_state WHERE key=:k{lock}"), {"k": key}
+        ).first()
         row = dict(row._mapping)
         verdict = decide(condition, row, now, repeat_every)
         if verdict is None:
@@ -56,22 +70,40 @@ def transition(engine, condition: Condition | None, key: str, kind: str, now: fl
         text_ = message(kind, verdict, details, since, now)
         stored = {**details, "text": text_}
         if verdict == "firing":
-            conn.execute(text("UPDATE alert_state SET state='firing', since=:since, last_sent_at=:now, details=:d "
-                              "WHERE key=:k"), {"since": since, "now": now, "d": json.dumps(stored, default=str), "k": key})
+            conn.execute(
+                text("UPDATE alert_state SET state='firing', since=:since, last_sent_at=:now, details=:d WHERE key=:k"),
+                {"since": since, "now": now, "d": json.dumps(stored, default=str), "k": key},
+            )
         else:
-            conn.execute(text("UPDATE alert_state SET state='ok', last_sent_at=:now, details=:d WHERE key=:k"),
-                         {"now": now, "d": json.dumps(stored, default=str), "k": key})
+            conn.execute(
+                text("UPDATE alert_state SET state='ok', last_sent_at=:now, details=:d WHERE key=:k"),
+                {"now": now, "d": json.dumps(stored, default=str), "k": key},
+            )
         if webhook:
-            payload = {"text": text_, "alert": kind, "state": verdict,
-                       "details": {**details, "key": key, "since": since, "at": now}}
-            conn.execute(text("INSERT INTO alert_outbox (key, payload, created_at, next_try_at, attempts) "
-                              "VALUES (:k, :p, :now, :now, 0)"),
-                         {"k": key, "p": json.dumps(payload, default=str), "now": now})
+            payload = {
+                "text": text_,
+                "alert": kind,
+                "state": verdict,
+                "details": {**details, "key": key, "since": since, "at": now},
+            }
+            conn.execute(
+                text(
+                    "INSERT INTO alert_outbox (key, payload, created_at, next_try_at, attempts) "
+                    "VALUES (:k, :p, :now, :now, 0)"
+                ),
+                {"k": key, "p": json.dumps(payload, default=str), "now": now},
+            )
     return verdict
 
 
-def apply(engine, conditions: list[Condition], states: dict[str, dict], repeat_every: float, webhook: bool,
-          now: float | None = None) -> list[tuple[str, str]]:
+def apply(
+    engine,
+    conditions: list[Condition],
+    states: dict[str, dict],
+    repeat_every: float,
+    webhook: bool,
+    now: float | None = None,
+) -> list[tuple[str, str]]:
     """Announce every due change; the cheap read decides which rows to lock at all."""
     now = now or time.time()
     by_key = {c.key: c for c in conditions}

@@ -1,9 +1,11 @@
 """The audit log: each Engage attempt and each operator replay/release, for a lead's timeline."""
+
 from __future__ import annotations
 
 import json
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
@@ -16,11 +18,20 @@ from store.schema import audit_log, login_attempts
 def record_attempts(conn: Connection, epoch: int, settlements: Iterable[Any]) -> None:
     """Add one `attempt` row per settlement inside the settle transaction (Engage's answer kept)."""
     now = time.time()
-    rows = [{"at": now, "lead_id": s.id, "kind": "attempt", "actor": f"dispatcher:{epoch}",
-             # Masked: an Engage error may quote a row, and this log outlives `leads forget`.
-             "detail": json.dumps({"status": s.status, "error": (s.error or None) and mask_text(s.error[:500]),
-                                   "response": s.response}, default=str)[:8000]}
-            for s in settlements]
+    rows = [
+        {
+            "at": now,
+            "lead_id": s.id,
+            "kind": "attempt",
+            "actor": f"dispatcher:{epoch}",
+            # Masked: an Engage error may quote a row, and this log outlives `leads forget`.
+            "detail": json.dumps(
+                {"status": s.status, "error": (s.error or None) and mask_text(s.error[:500]), "response": s.response},
+                default=str,
+            )[:8000],
+        }
+        for s in settlements
+    ]
     if rows:
         conn.execute(audit_log.insert(), rows)
 
@@ -28,8 +39,10 @@ def record_attempts(conn: Connection, epoch: int, settlements: Iterable[Any]) ->
 def record_action(engine: Engine, kind: str, actor: str, lead_ids: Iterable[int | None], detail: dict) -> None:
     """Record an operator action (replay, release) once per lead it touched (None: the whole hold)."""
     now = time.time()
-    rows = [{"at": now, "lead_id": lead_id, "kind": kind, "actor": actor[:200], "detail": json.dumps(detail, default=str)}
-            for lead_id in lead_ids]
+    rows = [
+        {"at": now, "lead_id": lead_id, "kind": kind, "actor": actor[:200], "detail": json.dumps(detail, default=str)}
+        for lead_id in lead_ids
+    ]
     if rows:
         with write(engine) as conn:
             conn.execute(audit_log.insert(), rows)
