@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
@@ -17,6 +18,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 if TYPE_CHECKING:
+    from app import Runtime
     from engage.client import EngageClient
 
 db_cli = AppGroup("db", help="Database schema.")
@@ -42,13 +44,14 @@ LEAD_STATUSES = (
 REPLAYED = ("dead", "rejected", "held", "invalid")
 
 
-def _runtime():
+def _runtime() -> Runtime:
     """The Runtime of the current app."""
-    return current_app.extensions["leadrelay"]
+    runtime: Runtime = current_app.extensions["leadrelay"]
+    return runtime
 
 
 @db_cli.command("upgrade")
-def db_upgrade():
+def db_upgrade() -> None:
     """Bring the schema up to date (idempotent; the Procfile's release step)."""
     from store import db
 
@@ -57,14 +60,15 @@ def db_upgrade():
 
 
 @dispatch_cli.command("run")
-def dispatch_run():
+def dispatch_run() -> None:
     """Run a dispatcher until SIGTERM/SIGINT (stand by while another holds the lease)."""
     from app import start_dispatcher, stop_dispatcher
 
-    app = current_app._get_current_object()
+    # current_app is typed as Flask but is a werkzeug LocalProxy: the dispatcher thread needs the app itself.
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     done = threading.Event()
 
-    def on_signal(signum, _frame):
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
         """Graceful stop: finish calls in flight, settle, release the lease."""
         done.set()
 
@@ -82,7 +86,7 @@ def dispatch_run():
     stop_dispatcher(app, timeout=25.0)
 
 
-def _engage_client():
+def _engage_client() -> tuple[EngageClient, bool]:
     """A live (or sandbox) Engage client for one-off commands, token kept in memory."""
     from dispatch.backend import engage_timeouts, live_client, start_sandbox
     from engage import fake as fake_engage
@@ -94,7 +98,7 @@ def _engage_client():
         settings = dataclasses.replace(settings, engage_account_id=DISCOVERY_ACCOUNT)
     timeouts = engage_timeouts(10.0)
     if settings.sandbox:
-        fake, server = start_sandbox(settings)
+        _fake, server = start_sandbox(settings)
         auth = RingCentralJWTAuth(
             server.url,
             server.url,
@@ -107,7 +111,7 @@ def _engage_client():
 
 
 @engage_cli.command("campaigns")
-def engage_campaigns():
+def engage_campaigns() -> None:
     """List dial groups and their campaigns (ids and names), as Engage enumerates them."""
     client, sandbox = _engage_client()
     if sandbox:
@@ -115,7 +119,7 @@ def engage_campaigns():
     with _engage_errors():
         for group in client.dial_groups():
             click.echo(f"dial group {group.get('dialGroupId')}: {group.get('dialGroupName')}")
-            for campaign in client.campaigns(group.get("dialGroupId")):
+            for campaign in client.campaigns(group["dialGroupId"]):
                 active = "active" if campaign.get("isActive") else "inactive"
                 click.echo(f"  campaign {campaign.get('campaignId')}: {campaign.get('campaignName')} ({active})")
 
@@ -188,7 +192,7 @@ def app_without_account_id(error: Exception, argv: list[str] | None = None) -> F
 
 
 @engage_cli.command("check")
-def engage_check():
+def engage_check() -> None:
     """Log in, list accounts, and resolve every campaign the config routes to."""
     from engage.campaigns import CampaignDirectory
 
@@ -228,7 +232,7 @@ def _parse_time(value: str | None) -> float | None:
 @click.option("--source")
 @click.option("--limit", default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
-def leads_list(status, source, limit, as_json):
+def leads_list(status: str | None, source: str | None, limit: int, as_json: bool) -> None:
     """Show recent leads (phones and emails masked unless --json)."""
     from config import closest
     from logs import mask_text
@@ -259,7 +263,9 @@ def leads_list(status, source, limit, as_json):
 @click.option("--source")
 @click.option("--since", help="ISO time, UTC unless a zone is given")
 @click.option("--until", help="ISO time")
-def leads_replay(ids, status, source, since, until):
+def leads_replay(
+    ids: tuple[int, ...], status: str | None, source: str | None, since: str | None, until: str | None
+) -> None:
     """Re-queue dead, rejected or held leads; re-map invalid ones with the current config."""
     from replay import replay
 
@@ -317,7 +323,7 @@ def _why_not_replayed(ids: tuple[int, ...], touched: set[int], **filters: str | 
 @leads_cli.command("forget")
 @click.option("--phone", help="any format; normalised like lead phones (US → 10 digits, others E.164)")
 @click.option("--email")
-def leads_forget(phone, email):
+def leads_forget(phone: str | None, email: str | None) -> None:
     """Erase a person's data (leads and the raw bodies they came in) on request."""
     from mappings.lead import normalize_phones
     from store.retention import forget
@@ -335,7 +341,7 @@ def leads_forget(phone, email):
 
 
 @leads_cli.command("purge")
-def leads_purge():
+def leads_purge() -> None:
     """Erase raw bodies and finished leads' personal data older than defaults.retention_days."""
     from store.retention import purge
 
@@ -345,7 +351,7 @@ def leads_purge():
 
 
 @config_cli.command("check")
-def config_check():
+def config_check() -> None:
     """Validate leadrelay.yml and the environment; print what would run."""
     settings = _runtime().settings
     click.echo(f"config: {settings.config_path} OK")

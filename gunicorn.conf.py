@@ -34,7 +34,7 @@ def on_starting(server):
         load_settings()
     except ConfigError as exc:
         print(f"leadrelay: configuration error: {exc}", flush=True)
-        raise SystemExit(3)
+        raise SystemExit(3) from None  # the message above says it all; no chained traceback
 
 
 def post_worker_init(worker):

@@ -12,9 +12,17 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from werkzeug.wrappers import Request
+
+    from store.operator import Snapshot
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -54,12 +62,12 @@ logger = logging.getLogger("leadrelay.metrics")
 class SnapshotCache:
     """One cached `store.operator.snapshot` per engine (None while the database cannot be read)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         """An empty cache."""
         self._lock = threading.Lock()
-        self._entries: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._entries: weakref.WeakKeyDictionary[Engine, tuple[float, Snapshot | None]] = weakref.WeakKeyDictionary()
 
-    def get(self, engine, max_age: float = CACHE_SECONDS):
+    def get(self, engine: Engine, max_age: float = CACHE_SECONDS) -> Snapshot | None:
         """The engine's snapshot, read again when older than `max_age`; None when the database fails.
 
         Ages of waiting leads are advanced by the time the snapshot spent in the cache, so the
@@ -81,7 +89,7 @@ class SnapshotCache:
             return value
 
 
-def aged(snap, elapsed: float):
+def aged(snap: Snapshot, elapsed: float) -> Snapshot:
     """A copy of a cached snapshot as it stands `elapsed` seconds later (waiting leads older)."""
     from dataclasses import replace
 
@@ -104,11 +112,11 @@ def _gauge(name: str, doc: str, labels: list[str] | None = None) -> GaugeMetricF
 class OperatorCollector:
     """Database-backed gauges for the app serving the current request."""
 
-    def describe(self):
+    def describe(self) -> list[GaugeMetricFamily]:
         """Nothing to describe up front (the families depend on the database answering)."""
         return []
 
-    def collect(self):
+    def collect(self) -> Iterator[GaugeMetricFamily]:
         """Yield the gauges from the cached snapshot of the current app's database."""
         from flask import current_app, has_app_context
 
@@ -123,11 +131,11 @@ class OperatorCollector:
         yield from families(snap)
 
 
-def families(snap) -> list[GaugeMetricFamily]:
+def families(snap: Snapshot) -> list[GaugeMetricFamily]:
     """The operational gauges of one snapshot."""
     leads = _gauge("leadrelay_leads", "Leads per status (database)", ["status"])
-    for status, count in snap.statuses.items():
-        leads.add_metric([status], count)
+    for status, how_many in snap.statuses.items():
+        leads.add_metric([status], how_many)
     oldest = _gauge(
         "leadrelay_queue_oldest_seconds", "Age of the oldest lead waiting to be sent, per lane (0: none)", ["lane"]
     )
@@ -166,7 +174,7 @@ def families(snap) -> list[GaugeMetricFamily]:
 REGISTRY.register(OperatorCollector())
 
 
-def authorized(request, token: str | None) -> bool:
+def authorized(request: Request, token: str | None) -> bool:
     """`/metrics` is open unless METRICS_TOKEN is set; then it needs `Authorization: Bearer <token>`."""
     if not token:
         return True
@@ -174,7 +182,7 @@ def authorized(request, token: str | None) -> bool:
     return given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), token.encode())
 
 
-def operator_status(engine) -> dict:
+def operator_status(engine: Engine) -> dict[str, Any]:
     """For /readyz's body: what an external monitor needs to page (dispatcher, backlog, open alerts)."""
     snap = SNAPSHOTS.get(engine)
     if snap is None:
@@ -193,7 +201,7 @@ def operator_status(engine) -> dict:
 class AuthFailureFlusher:
     """Moves this process's rejected-webhook counter into the database, as deltas since the last flush."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         """Start from the counter as it stands (the loop starts with the process)."""
         self.flushed: dict[str, float] = self.totals()
 
@@ -213,7 +221,7 @@ class AuthFailureFlusher:
         totals = self.totals()
         return {s: int(v - self.flushed.get(s, 0.0)) for s, v in totals.items() if v - self.flushed.get(s, 0.0) >= 1}
 
-    def flush(self, engine) -> None:
+    def flush(self, engine: Engine) -> None:
         """Add the new counts to the database (nothing is lost if it fails: the next flush retries)."""
         from store.operator import add_auth_failures
 

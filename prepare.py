@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any, TypedDict
 
 import mappings
 import routing
 from config import Source
 from handlers.base import Record
 from store.ingest import PendingLead
+
+
+class _Common(TypedDict):
+    """The PendingLead fields every outcome shares."""
+
+    record_key: str
+    key_expires_at: float | None
+    record: dict[str, Any]
+    load_options: dict[str, Any]
+    suppress_within: float
+    suppress_by_phone: bool
 
 
 def record_key(source: Source, record: Record, received_at: float) -> tuple[str, float | None]:
@@ -31,14 +43,14 @@ def prepare(source: Source, record: Record, received_at: float, check_events: bo
         "timeZoneOption": source.time_zone_option,
         "description": source.list_description,
     }
-    common = dict(
-        record_key=key,
-        key_expires_at=expires,
-        record=record.fields,
-        load_options=options,
-        suppress_within=source.suppress_within,
-        suppress_by_phone=source.suppress_by_phone,
-    )
+    common: _Common = {
+        "record_key": key,
+        "key_expires_at": expires,
+        "record": record.fields,
+        "load_options": options,
+        "suppress_within": source.suppress_within,
+        "suppress_by_phone": source.suppress_by_phone,
+    }
     if check_events and source.events is not None and record.event not in source.events:
         decision = routing.choose(source.routes, record, None)
         return PendingLead(

@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any, TypedDict
+
 from handlers.base import Record
 from prepare import prepare
 from store import queue as queue_store
 
+if TYPE_CHECKING:
+    from app import Runtime
+
+
+class ReplayResult(TypedDict):
+    """What a replay did: re-queued ids, re-mapped leads ({id, status}), still-invalid leads ({id, reason})."""
+
+    requeued: list[int]
+    remapped: list[dict[str, Any]]
+    still_invalid: list[dict[str, Any]]
+
 
 def replay(
-    runtime,
+    runtime: Runtime,
     *,
-    ids=(),
+    ids: Collection[int] = (),  # read twice (re-queue, then re-map): not a one-shot iterator
     status: str | None = None,
     source: str | None = None,
     since: float | None = None,
     until: float | None = None,
-) -> dict[str, list]:
+) -> ReplayResult:
     """Re-queue or re-map the chosen leads; returns {"requeued": [...], "remapped": [...], "still_invalid": [...]}."""
-    result = {"requeued": [], "remapped": [], "still_invalid": []}
+    result: ReplayResult = {"requeued": [], "remapped": [], "still_invalid": []}
     if status in (None, "dead", "rejected", "held"):
         result["requeued"] = runtime.queue.replay(ids=ids, status=status, source=source, since=since, until=until)
     if status in (None, "invalid"):

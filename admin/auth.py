@@ -22,8 +22,9 @@ LOGIN_MAX_FAILURES_ALL = 100  # …from all addresses together before every logi
 
 
 def client_address() -> str:
-    """The caller's address: the hop the last proxy appended to X-Forwarded-For (Heroku's router
-    adds the real client there), else the socket's peer.
+    """The caller's address: the last X-Forwarded-For hop, else the socket's peer.
+
+    The last hop is the one the last proxy appended (Heroku's router adds the real client there).
     """
     forwarded = request.headers.get("X-Forwarded-For", "")
     hops = [h.strip() for h in forwarded.split(",") if h.strip()]
@@ -65,7 +66,7 @@ def session_id() -> str | None:
 
 def bearer_ok() -> bool:
     """Whether the request carries `Authorization: Bearer $ADMIN_TOKEN`."""
-    token = admin_token()
+    token = admin_token() or ""
     given = request.headers.get("Authorization", "")
     return bool(token) and given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), token.encode())
 
@@ -79,6 +80,14 @@ def actor() -> str | None:
             sid = session_id()
             g.admin_actor = f"session:{sid[:8]}" if sid else None
     return g.admin_actor
+
+
+def signed_in() -> str:
+    """The actor of a request the before_request guards already let through (never anonymous there)."""
+    who = actor()
+    if who is None:
+        raise RuntimeError("signed_in() called on an unauthenticated request: the blueprint's guard is missing")
+    return who
 
 
 def csrf_token() -> str:
@@ -102,8 +111,9 @@ def check_login(token: str) -> bool:
 
 
 def over_https() -> bool:
-    """Whether the browser reached us over HTTPS: directly, through a proxy that says so
-    (Heroku's router sets X-Forwarded-Proto), or as PUBLIC_URL declares.
+    """Whether the browser reached us over HTTPS.
+
+    Directly, through a proxy that says so (Heroku's router sets X-Forwarded-Proto), or as PUBLIC_URL declares.
     """
     public = current_app.extensions["leadrelay"].settings.public_url or ""
     return (

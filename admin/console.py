@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
+from werkzeug.wrappers import Response
 
 import logs
 from admin import auth, charts
@@ -16,17 +19,21 @@ from admin.schemas import MAX_ID, LeadsQuery
 from metrics import SNAPSHOTS
 from store import audit, operator
 
+if TYPE_CHECKING:
+    from app import Runtime
+
 bp = Blueprint("admin_console", __name__, url_prefix="/admin", template_folder="templates")
 PUBLIC = {"admin_console.login"}
 
 
-def runtime():
+def runtime() -> Runtime:
     """This process's Runtime."""
-    return current_app.extensions["leadrelay"]
+    runtime: Runtime = current_app.extensions["leadrelay"]
+    return runtime
 
 
 @bp.before_request
-def require_login():
+def require_login() -> ResponseReturnValue | None:
     """Disabled without ADMIN_TOKEN; without auth, a redirect to the login page (never lead data)."""
     if not auth.admin_token():
         abort(404)
@@ -44,7 +51,7 @@ def require_login():
 
 
 @bp.after_request
-def no_store(response):
+def no_store(response: Response) -> Response:
     """Lead data is never cached by browsers or proxies."""
     response.headers["Cache-Control"] = "no-store"
     response.headers.setdefault("X-Frame-Options", "DENY")
@@ -54,7 +61,7 @@ def no_store(response):
     return response
 
 
-def header() -> dict:
+def header() -> dict[str, Any]:
     """What an operator must see first: sandbox or live, dispatcher, backlog age, open alerts."""
     from alerts.conditions import message
 
@@ -72,7 +79,7 @@ def header() -> dict:
     }
 
 
-def page(template: str, status: int = 200, **context):
+def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
     """Render a console page with the header and the CSRF token."""
     html = render_template(f"admin/{template}", header=header(), csrf=auth.csrf_token(), actor=auth.actor(), **context)
     return html, status
@@ -109,7 +116,7 @@ def utc(ts: float | None) -> str:
     return "–" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
 
 
-def mask_fields(value, key: str = ""):
+def mask_fields(value: Any, key: str = "") -> Any:
     """Mask phones (by field name), emails and secrets in structured data; ids stay readable."""
     if isinstance(value, dict):
         return {k: mask_fields(v, str(k)) for k, v in value.items()}
@@ -125,7 +132,7 @@ def mask_fields(value, key: str = ""):
 
 
 @bp.app_template_filter("masked")
-def masked(value) -> str:
+def masked(value: Any) -> str:
     """Phones, emails and secrets masked, as pretty JSON when structured."""
     if isinstance(value, (dict, list)):
         return json.dumps(mask_fields(value), indent=2, default=str)
@@ -143,7 +150,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login():
+def login() -> ResponseReturnValue:
     """Log in with ADMIN_TOKEN: a signed, HttpOnly, SameSite session cookie; attempts throttled."""
     engine = runtime().engine
     remote = auth.client_address()
@@ -165,8 +172,8 @@ def login():
     audit.record_login(engine, remote, ok)
     if not ok:
         return page("login.html", 401, next=request.form.get("next", ""), error="That is not the admin token.")
-    response = redirect(_safe_next(request.form.get("next")))
-    response.set_cookie(
+    signed = redirect(_safe_next(request.form.get("next")))
+    signed.set_cookie(
         auth.COOKIE,
         auth.new_session(),
         max_age=auth.SESSION_SECONDS,
@@ -175,11 +182,11 @@ def login():
         secure=auth.over_https(),
         path="/admin",
     )
-    return response
+    return signed
 
 
 @bp.post("/logout")
-def logout():
+def logout() -> ResponseReturnValue:
     """Forget the session cookie."""
     response = redirect(url_for("admin_console.login"))
     response.delete_cookie(auth.COOKIE, path="/admin")
@@ -191,7 +198,7 @@ def logout():
 
 @bp.get("")
 @bp.get("/")
-def index():
+def index() -> ResponseReturnValue:
     """The picture first: leads per hour by outcome and speed-to-lead p50/p95, then today's counts by source."""
     engine = runtime().engine
     now = time.time()
@@ -206,7 +213,7 @@ def index():
     )
 
 
-def today_rows(counts: dict[str, dict[str, int]]) -> list[dict]:
+def today_rows(counts: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
     """Per source: total and the chart's outcome groups."""
     return [
         {
@@ -219,13 +226,13 @@ def today_rows(counts: dict[str, dict[str, int]]) -> list[dict]:
 
 
 @bp.get("/leads")
-def leads():
+def leads() -> ResponseReturnValue:
     """Recent leads, newest first, filtered by ?status=, ?source= and ?q=."""
     try:
         # An empty select ("any status") is no filter, not an invalid status.
         args = LeadsQuery().load({k: v for k, v in request.args.items() if v != ""})
     except ValidationError as exc:
-        return page("error.html", 400, message="; ".join(f"{k}: {v[0]}" for k, v in exc.messages.items()))
+        return page("error.html", 400, message="; ".join(f"{k}: {v[0]}" for k, v in exc.normalized_messages().items()))
     rows = operator.search_leads(
         runtime().engine,
         status=args.get("status"),
@@ -245,7 +252,7 @@ def leads():
 
 
 @bp.get("/leads/<int:lead_id>")
-def lead(lead_id: int):
+def lead(lead_id: int) -> ResponseReturnValue:
     """A lead's timeline: received, mapped, routed, each attempt with Engage's answer, final status."""
     if lead_id > MAX_ID:
         return page("error.html", 400, message="id: must be an id between 1 and 2^63-1")
@@ -265,19 +272,19 @@ def lead(lead_id: int):
 
 
 @bp.post("/leads/<int:lead_id>/replay")
-def replay(lead_id: int):
+def replay(lead_id: int) -> ResponseReturnValue:
     """Replay form (POST + CSRF): re-queue or re-map, recorded with who did it."""
     if lead_id > MAX_ID:
         return page("error.html", 400, message="id: must be an id between 1 and 2^63-1")
     try:
-        status = replay_one(runtime(), lead_id, auth.actor())
+        status = replay_one(runtime(), lead_id, auth.signed_in())
     except ReplayRefused as exc:
         return page("error.html", exc.http_status, message=f"Replay refused: {exc.extra.get('detail', exc.code)}")
     return redirect(url_for("admin_console.lead", lead_id=lead_id, notice=f"Replayed: now {status}"))
 
 
 @bp.get("/holds")
-def holds():
+def holds() -> ResponseReturnValue:
     """Held campaigns and account holds with reason and since when; a Release form each."""
     return page(
         "holds.html",
@@ -288,23 +295,23 @@ def holds():
 
 
 @bp.post("/holds/release")
-def release():
+def release() -> ResponseReturnValue:
     """Release form (POST + CSRF): the hold's leads go back to the queue, recorded with who did it."""
     scope = request.form.get("scope", "")
     if scope != "account" and not (scope.startswith("campaign:") and len(scope) > 9):
         return page("error.html", 400, message="scope: must be 'account' or 'campaign:<name>'")
-    count = release_hold(runtime(), scope, auth.actor())
+    count = release_hold(runtime(), scope, auth.signed_in())
     return redirect(url_for("admin_console.holds", notice=f"Released {count} lead(s) of {scope}"))
 
 
 @bp.get("/sources")
-def sources():
+def sources() -> ResponseReturnValue:
     """Each source: type, last webhook seen, counts by status over 24 h, auth failures over 24 h."""
     since = time.time() - 86400
     stats = operator.source_stats(runtime().engine, since)
     failures = operator.auth_failures_since(runtime().engine, since)
     configured = runtime().settings.file.sources
-    empty = {"last_seen": None, "statuses": {}, "events": {}}
+    empty: dict[str, Any] = {"last_seen": None, "statuses": {}, "events": {}}
     rows = [
         {
             "name": name,

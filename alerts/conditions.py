@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from store import operator
+
+if TYPE_CHECKING:
+    from config import Settings
+    from store.operator import Snapshot
 
 
 @dataclass
@@ -17,7 +23,7 @@ class Condition:
     key: str
     kind: str
     active: bool
-    details: dict = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 def _ago(seconds: float) -> str:
@@ -30,7 +36,7 @@ def _ago(seconds: float) -> str:
     return f"{seconds // 3600} hours"
 
 
-def evaluate(engine, settings, snap, states: dict[str, dict]) -> list[Condition]:
+def evaluate(engine: Engine, settings: Settings, snap: Snapshot, states: dict[str, dict[str, Any]]) -> list[Condition]:
     """Every condition's current truth, with the numbers its message needs."""
     cfg = settings.file.alerts
     out: list[Condition] = []
@@ -111,7 +117,7 @@ def evaluate(engine, settings, snap, states: dict[str, dict]) -> list[Condition]
     return out
 
 
-def dead_since(engine, since: float) -> int:
+def dead_since(engine: Engine, since: float) -> int:
     """Leads that died after `since` (the last message), still dead."""
     with engine.connect() as conn:
         return int(

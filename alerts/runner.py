@@ -12,16 +12,21 @@ import os
 import socket
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import requests
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from alerts import sender
 from alerts.conditions import evaluate, message
 from alerts.state import apply, ensure_rows, read_states
 from logs import log
 from metrics import CACHE_SECONDS, SNAPSHOTS, AuthFailureFlusher
+
+if TYPE_CHECKING:
+    from config import Settings
 
 logger = logging.getLogger("leadrelay.alerts")
 
@@ -37,11 +42,11 @@ DOWN_AFTER = 2  # consecutive failed evaluations before this process calls the d
 class AlertRunner:
     """Evaluate → announce → deliver, every `alerts.check_every` seconds, until `stop`."""
 
-    def __init__(self, engine, settings, stop: threading.Event):
+    def __init__(self, engine: Engine, settings: Settings, stop: threading.Event) -> None:
         """Keep what the loop needs; nothing runs until `run()`."""
         self.engine, self.settings, self.stop = engine, settings, stop
         self.cfg = settings.file.alerts
-        self.webhook = self.cfg.get("webhook")
+        self.webhook: str | None = self.cfg.get("webhook")
         self.session = requests.Session()
         self.process = f"{socket.gethostname()}:{os.getpid()}"
         self.db_failures = 0
@@ -139,6 +144,8 @@ class AlertRunner:
 
     def _send_direct(self, state: str, now: float) -> bool:
         """POST a database_down message without the outbox (the database is what is missing)."""
+        # Only reached with a webhook: "firing" is sent under `if self.webhook`, "resolved" only after it.
+        assert self.webhook is not None
         details = {
             "process": self.process,
             "key": f"database_down:{self.process}",

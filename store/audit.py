@@ -36,7 +36,9 @@ def record_attempts(conn: Connection, epoch: int, settlements: Iterable[Any]) ->
         conn.execute(audit_log.insert(), rows)
 
 
-def record_action(engine: Engine, kind: str, actor: str, lead_ids: Iterable[int | None], detail: dict) -> None:
+def record_action(
+    engine: Engine, kind: str, actor: str, lead_ids: Iterable[int | None], detail: dict[str, Any]
+) -> None:
     """Record an operator action (replay, release) once per lead it touched (None: the whole hold)."""
     now = time.time()
     rows = [
@@ -48,14 +50,16 @@ def record_action(engine: Engine, kind: str, actor: str, lead_ids: Iterable[int 
             conn.execute(audit_log.insert(), rows)
 
 
-def timeline(engine: Engine, lead_id: int, limit: int = 200) -> list[dict]:
+def timeline(engine: Engine, lead_id: int, limit: int = 200) -> list[dict[str, Any]]:
     """A lead's audit rows, oldest first."""
     query = select(audit_log).where(audit_log.c.lead_id == lead_id).order_by(audit_log.c.id).limit(limit)
     with engine.connect() as conn:
         return [{**dict(r._mapping), "detail": json.loads(r.detail or "{}")} for r in conn.execute(query)]
 
 
-def recent_actions(engine: Engine, kinds: tuple[str, ...] = ("replay", "release"), limit: int = 20) -> list[dict]:
+def recent_actions(
+    engine: Engine, kinds: tuple[str, ...] = ("replay", "release"), limit: int = 20
+) -> list[dict[str, Any]]:
     """The latest operator actions, newest first."""
     query = select(audit_log).where(audit_log.c.kind.in_(kinds)).order_by(audit_log.c.id.desc()).limit(limit)
     with engine.connect() as conn:
@@ -83,4 +87,4 @@ def record_login(engine: Engine, remote: str, ok: bool) -> None:
 def prune(engine: Engine, older_than: float) -> int:
     """Drop audit rows older than `older_than` (epoch seconds); returns how many."""
     with write(engine) as conn:
-        return conn.execute(audit_log.delete().where(audit_log.c.at < older_than)).rowcount
+        return int(conn.execute(audit_log.delete().where(audit_log.c.at < older_than)).rowcount)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -45,7 +46,7 @@ class Snapshot:
     engage_state: str | None
     engage_detail: str | None
     speed: dict[str, dict[str, float]]  # lane → {"p50", "p95", "count"} over SPEED_WINDOW
-    firing: list[dict] = field(default_factory=list)  # open alerts: key, kind, since
+    firing: list[dict[str, Any]] = field(default_factory=list)  # open alerts: key, kind, since
     alert_backlog: int = 0  # alert messages not delivered yet after at least one failed try
 
 
@@ -112,7 +113,7 @@ def snapshot(engine: Engine) -> Snapshot:
 def db_clock(engine: Engine) -> float:
     """The database clock, epoch seconds."""
     with engine.connect() as conn:
-        return float(conn.execute(text("SELECT " + now_sql(engine))).scalar())
+        return float(conn.execute(text("SELECT " + now_sql(engine))).scalar_one())
 
 
 def search_leads(
@@ -123,7 +124,7 @@ def search_leads(
     q: str | None = None,
     limit: int = 50,
     before_id: int | None = None,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Recent leads, newest first; `q` matches the externId, an email, or the last 4 digits of a phone."""
     from sqlalchemy import func, or_, select
 
@@ -156,12 +157,15 @@ def _like(value: str) -> str:
 
 def held_lead_ids(engine: Engine, campaign: str | None) -> list[int]:
     """Ids of the held leads of one campaign (None: every held lead)."""
-    sql = "SELECT id FROM leads WHERE status='held'" + (" AND campaign=:c" if campaign is not None else "")
+    if campaign is None:
+        sql = "SELECT id FROM leads WHERE status='held' ORDER BY id LIMIT 10000"
+    else:
+        sql = "SELECT id FROM leads WHERE status='held' AND campaign=:c ORDER BY id LIMIT 10000"
     with engine.connect() as conn:
-        return [r[0] for r in conn.execute(text(sql + " ORDER BY id LIMIT 10000"), {"c": campaign})]
+        return [r[0] for r in conn.execute(text(sql), {"c": campaign})]
 
 
-def holds(engine: Engine) -> list[dict]:
+def holds(engine: Engine) -> list[dict[str, Any]]:
     """Current holds from the held leads: the account (credentials refused) or one campaign each."""
     with engine.connect() as conn:
         rows = conn.execute(
@@ -170,7 +174,7 @@ def holds(engine: Engine) -> list[dict]:
                 "WHERE status='held' GROUP BY campaign, last_error ORDER BY MIN(updated_at)"
             )
         ).fetchall()
-    found: dict[str, dict] = {}
+    found: dict[str, dict[str, Any]] = {}
     for row in rows:
         reason = row.last_error or ""
         scope = "account" if "authentication" in reason.lower() else f"campaign:{row.campaign}"
@@ -189,9 +193,9 @@ def holds(engine: Engine) -> list[dict]:
     return list(found.values())
 
 
-def source_stats(engine: Engine, since: float) -> dict[str, dict]:
+def source_stats(engine: Engine, since: float) -> dict[str, dict[str, Any]]:
     """Per source: last webhook seen, lead counts by status and failed/held events since `since`."""
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     with engine.connect() as conn:
         for source, last in conn.execute(text("SELECT source, MAX(received_at) FROM events GROUP BY source")):
             out.setdefault(source, {"last_seen": None, "statuses": {}, "events": {}})["last_seen"] = last
@@ -215,10 +219,10 @@ def last_seen(engine: Engine, source: str) -> float | None:
     return None if value is None else float(value)
 
 
-def hourly(engine: Engine, now: float, hours: int = 24) -> list[dict]:
+def hourly(engine: Engine, now: float, hours: int = 24) -> list[dict[str, Any]]:
     """Per hour of the last `hours`: leads by outcome and speed-to-lead p50/p95 (received → accepted)."""
     start = (now // 3600 - hours + 1) * 3600
-    buckets = [{"start": start + i * 3600, "outcomes": {}, "speeds": []} for i in range(hours)]
+    buckets: list[dict[str, Any]] = [{"start": start + i * 3600, "outcomes": {}, "speeds": []} for i in range(hours)]
     with engine.connect() as conn:
         for received, status, delivered in conn.execute(
             text("SELECT received_at, status, delivered_at FROM leads WHERE received_at >= :s LIMIT 200000"),

@@ -79,6 +79,7 @@ def test_leads_list_and_replay(make_app, sqlite_url):
     )
     lease = Lease(engine, "cli-test", ttl=30)
     epoch = lease.acquire()
+    assert epoch is not None
     queue = Queue(engine)
     claimed = queue.claim(epoch, "cli-test", "NORMAL", 10, claim_ttl=30)
     queue.settle(epoch, [Settlement(claimed[0].id, "dead", error="Engage down for 24h; phone 3035550142")])

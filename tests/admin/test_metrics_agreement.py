@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import sys
 import time
+from itertools import pairwise
 
 import pytest
 import requests
@@ -100,10 +101,10 @@ def test_scrapes_agree_and_show_a_stopped_dispatcher(stack):
     # One worker's fresh read says so; the other's cache may be up to CACHE_SECONDS older.
     time.sleep(CACHE_SECONDS + 0.5)
     assert time.time() - stopped < 30
-    ages = []
+    ages: list[float] = []
     while time.time() - stopped < 30 and len(ages) < 8:
         s = scrape(web.url)
         assert s["leadrelay_dispatcher_up"] == 0
         ages.append(s['leadrelay_queue_oldest_seconds{lane="IMMEDIATE"}'])
         time.sleep(0.7)
-    assert all(b > a for a, b in zip(ages, ages[1:])), ages
+    assert all(b > a for a, b in pairwise(ages)), ages

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from itertools import pairwise
 
 import pytest
 import requests
@@ -43,19 +44,23 @@ alerts:
 
 @pytest.fixture
 def engage():
-    """A fake Engage served on loopback in this process (so the test can revoke its credentials)."""
-    instance = fake_engage.FakeEngage(campaigns=["Inbound Leads", "Hot Inbound"])
-    server = fake_engage.serve(instance)
-    instance.server = server
-    yield instance
+    """A fake Engage in this process (so the test can revoke its credentials)."""
+    return fake_engage.FakeEngage(campaigns=["Inbound Leads", "Hot Inbound"])
+
+
+@pytest.fixture
+def engage_server(engage):
+    """The fake Engage on a loopback port (the test stops it to make Engage unreachable)."""
+    server = fake_engage.serve(engage)
+    yield server
     server.stop()
 
 
-def test_auth_outage_and_dead_lead_alerts_reach_the_receiver_once(tmp_path, pg_url, receiver, engage):
+def test_auth_outage_and_dead_lead_alerts_reach_the_receiver_once(tmp_path, pg_url, receiver, engage, engage_server):
     """Credentials revoked → one engage_auth, resolved once leads flow; Engage down → engage_outage or
     backlog_stale, and the lead that dies → lead_dead; three evaluating processes, one copy each."""
     (tmp_path / "leadrelay.yml").write_text(config(receiver))
-    url = engage.server.url
+    url = engage_server.url
     env = {
         "DATABASE_URL": pg_url,
         "LEADRELAY_CONFIG": str(tmp_path / "leadrelay.yml"),
@@ -92,7 +97,7 @@ def test_auth_outage_and_dead_lead_alerts_reach_the_receiver_once(tmp_path, pg_u
         wait_for(lambda: len(engage.leads()) == 1, 30, message="held lead delivered after the fix")
         wait_for(lambda: receiver.of("engage_auth", "resolved"), 30, interval=0.2, message="engage_auth resolved")
         # 3. Engage down: the waiting lead ages, then dies of its retry budget.
-        engage.server.stop()
+        engage_server.stop()
         down = time.time()
         post(web.url, 2)
         wait_for(
@@ -117,5 +122,5 @@ def test_auth_outage_and_dead_lead_alerts_reach_the_receiver_once(tmp_path, pg_u
     for m in receiver.messages:
         sequences.setdefault(m["details"]["key"], []).append(m["state"])
     for key, states in sequences.items():
-        assert states[0] == "firing" and all(a != b for a, b in zip(states, states[1:])), (key, states)
+        assert states[0] == "firing" and all(a != b for a, b in pairwise(states)), (key, states)
     assert all(isinstance(m["text"], str) and m["text"] for m in receiver.messages)
