@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import Flask, current_app
@@ -131,7 +131,7 @@ def engage_accounts() -> None:
     _print_accounts(_accounts(client), _runtime().settings.engage_account_id, sandbox)
 
 
-def _accounts(client: EngageClient) -> list[dict]:
+def _accounts(client: EngageClient) -> list[dict[str, Any]]:
     """GET /admin/accounts, or one line saying what failed and what to check."""
     with _engage_errors():
         return client.accounts()
@@ -156,7 +156,7 @@ def _engage_errors() -> Iterator[None]:
         ) from None
 
 
-def _print_accounts(accounts: list[dict], configured: str | None, sandbox: bool) -> None:
+def _print_accounts(accounts: list[dict[str, Any]], configured: str | None, sandbox: bool) -> None:
     """One line per account, the configured one marked; what to do when none is configured."""
     if sandbox:
         click.echo("SANDBOX: these are the fake Engage's accounts")

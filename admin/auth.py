@@ -10,9 +10,13 @@ import hashlib
 import hmac
 import os
 import secrets
+from typing import TYPE_CHECKING
 
 from flask import current_app, g, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+if TYPE_CHECKING:
+    from app import Runtime
 
 COOKIE = "leadrelay_admin"
 SESSION_SECONDS = 12 * 3600
@@ -33,7 +37,8 @@ def client_address() -> str:
 
 def admin_token() -> str | None:
     """The configured ADMIN_TOKEN (admin is disabled without it)."""
-    return current_app.extensions["leadrelay"].settings.admin_token
+    runtime: Runtime = current_app.extensions["leadrelay"]
+    return runtime.settings.admin_token
 
 
 def _key() -> bytes:
@@ -79,7 +84,8 @@ def actor() -> str | None:
         else:
             sid = session_id()
             g.admin_actor = f"session:{sid[:8]}" if sid else None
-    return g.admin_actor
+    who: str | None = g.admin_actor
+    return who
 
 
 def signed_in() -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from html import escape
+from typing import Any
 
 # Outcome groups and their colours, in stacking order (bottom first).
 GROUPS = (
@@ -20,7 +21,7 @@ def _hour(ts: float) -> str:
     return time.strftime("%H", time.gmtime(ts))
 
 
-def _frame(title: str, ymax: float, unit: str, buckets: list[dict]) -> list[str]:
+def _frame(title: str, ymax: float, unit: str, buckets: list[dict[str, Any]]) -> list[str]:
     """The SVG opening, axes, y ticks and hour labels."""
     plot_h = HEIGHT - BOTTOM - TOP
     parts = [
@@ -44,7 +45,7 @@ def _frame(title: str, ymax: float, unit: str, buckets: list[dict]) -> list[str]
     return parts
 
 
-def outcomes_svg(buckets: list[dict]) -> str:
+def outcomes_svg(buckets: list[dict[str, Any]]) -> str:
     """Stacked bars: leads received per hour by outcome."""
     ymax = max([b["total"] for b in buckets] + [1])
     plot_h = HEIGHT - BOTTOM - TOP
@@ -66,7 +67,7 @@ def outcomes_svg(buckets: list[dict]) -> str:
     return "".join(parts)
 
 
-def speed_svg(buckets: list[dict]) -> str:
+def speed_svg(buckets: list[dict[str, Any]]) -> str:
     """Lines: speed-to-lead p50 and p95 per hour, in seconds."""
     ymax = max([b["p95"] for b in buckets] + [0.1])
     plot_h = HEIGHT - BOTTOM - TOP

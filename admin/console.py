@@ -232,7 +232,9 @@ def leads() -> ResponseReturnValue:
         # An empty select ("any status") is no filter, not an invalid status.
         args = LeadsQuery().load({k: v for k, v in request.args.items() if v != ""})
     except ValidationError as exc:
-        return page("error.html", 400, message="; ".join(f"{k}: {v[0]}" for k, v in exc.normalized_messages().items()))
+        # A schema's field errors are a dict (field → messages); a schema-level one is a list.
+        errors = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        return page("error.html", 400, message="; ".join(f"{k}: {v[0]}" for k, v in errors.items()))
     rows = operator.search_leads(
         runtime().engine,
         status=args.get("status"),

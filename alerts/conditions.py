@@ -128,7 +128,7 @@ def dead_since(engine: Engine, since: float) -> int:
         )
 
 
-def message(kind: str, state: str, details: dict, since: float, now: float | None = None) -> str:
+def message(kind: str, state: str, details: dict[str, Any], since: float, now: float | None = None) -> str:
     """One human sentence: what, since when, how many leads, what to do."""
     now = now or time.time()
     for_how_long = _ago(now - since)
