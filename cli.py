@@ -1,4 +1,5 @@
 """The `flask --app app …` commands: db, dispatch, engage, leads, config."""
+
 from __future__ import annotations
 
 import contextlib
@@ -9,13 +10,15 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
 if TYPE_CHECKING:
+    from app import Runtime
     from engage.client import EngageClient
 
 db_cli = AppGroup("db", help="Database schema.")
@@ -25,18 +28,30 @@ leads_cli = AppGroup("leads", help="Inspect and replay leads.")
 config_cli = AppGroup("config", help="Check the configuration.")
 
 # Every status a lead row can have (docs/operations.md, "Lead states").
-LEAD_STATUSES = ("queued", "sending", "retrying", "held", "fetching", "delivered", "rejected", "dead",
-                 "invalid", "dropped", "suppressed")
+LEAD_STATUSES = (
+    "queued",
+    "sending",
+    "retrying",
+    "held",
+    "fetching",
+    "delivered",
+    "rejected",
+    "dead",
+    "invalid",
+    "dropped",
+    "suppressed",
+)
 REPLAYED = ("dead", "rejected", "held", "invalid")
 
 
-def _runtime():
+def _runtime() -> Runtime:
     """The Runtime of the current app."""
-    return current_app.extensions["leadrelay"]
+    runtime: Runtime = current_app.extensions["leadrelay"]
+    return runtime
 
 
 @db_cli.command("upgrade")
-def db_upgrade():
+def db_upgrade() -> None:
     """Bring the schema up to date (idempotent; the Procfile's release step)."""
     from store import db
 
@@ -45,14 +60,15 @@ def db_upgrade():
 
 
 @dispatch_cli.command("run")
-def dispatch_run():
+def dispatch_run() -> None:
     """Run a dispatcher until SIGTERM/SIGINT (stand by while another holds the lease)."""
     from app import start_dispatcher, stop_dispatcher
 
-    app = current_app._get_current_object()
+    # current_app is typed as Flask but is a werkzeug LocalProxy: the dispatcher thread needs the app itself.
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     done = threading.Event()
 
-    def on_signal(signum, _frame):
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
         """Graceful stop: finish calls in flight, settle, release the lease."""
         done.set()
 
@@ -70,27 +86,32 @@ def dispatch_run():
     stop_dispatcher(app, timeout=25.0)
 
 
-def _engage_client():
+def _engage_client() -> tuple[EngageClient, bool]:
     """A live (or sandbox) Engage client for one-off commands, token kept in memory."""
     from dispatch.backend import engage_timeouts, live_client, start_sandbox
+    from engage import fake as fake_engage
     from engage.auth import MemoryTokenStore, RingCentralJWTAuth
     from engage.client import DISCOVERY_ACCOUNT, EngageClient
-    from engage import fake as fake_engage
 
     settings = _runtime().settings
     if not settings.engage_account_id:  # only `engage accounts` gets here without one
         settings = dataclasses.replace(settings, engage_account_id=DISCOVERY_ACCOUNT)
     timeouts = engage_timeouts(10.0)
     if settings.sandbox:
-        fake, server = start_sandbox(settings)
-        auth = RingCentralJWTAuth(server.url, server.url, fake_engage.DEFAULT_CLIENT_ID,
-                                  fake_engage.DEFAULT_CLIENT_SECRET, fake_engage.DEFAULT_JWT)
+        _fake, server = start_sandbox(settings)
+        auth = RingCentralJWTAuth(
+            server.url,
+            server.url,
+            fake_engage.DEFAULT_CLIENT_ID,
+            fake_engage.DEFAULT_CLIENT_SECRET,
+            fake_engage.DEFAULT_JWT,
+        )
         return EngageClient(server.url, fake_engage.DEFAULT_ACCOUNT_ID, auth), True
     return live_client(settings, MemoryTokenStore(), timeouts), False
 
 
 @engage_cli.command("campaigns")
-def engage_campaigns():
+def engage_campaigns() -> None:
     """List dial groups and their campaigns (ids and names), as Engage enumerates them."""
     client, sandbox = _engage_client()
     if sandbox:
@@ -98,7 +119,7 @@ def engage_campaigns():
     with _engage_errors():
         for group in client.dial_groups():
             click.echo(f"dial group {group.get('dialGroupId')}: {group.get('dialGroupName')}")
-            for campaign in client.campaigns(group.get("dialGroupId")):
+            for campaign in client.campaigns(group["dialGroupId"]):
                 active = "active" if campaign.get("isActive") else "inactive"
                 click.echo(f"  campaign {campaign.get('campaignId')}: {campaign.get('campaignName')} ({active})")
 
@@ -110,7 +131,7 @@ def engage_accounts() -> None:
     _print_accounts(_accounts(client), _runtime().settings.engage_account_id, sandbox)
 
 
-def _accounts(client: EngageClient) -> list[dict]:
+def _accounts(client: EngageClient) -> list[dict[str, Any]]:
     """GET /admin/accounts, or one line saying what failed and what to check."""
     with _engage_errors():
         return client.accounts()
@@ -124,22 +145,27 @@ def _engage_errors() -> Iterator[None]:
     try:
         yield
     except AuthError as exc:
-        raise click.ClickException(f"Engage refused ({exc}) — fix: check RINGCENTRAL_CLIENT_ID, RINGCENTRAL_CLIENT_SECRET "
-                                   "and RINGCENTRAL_JWT (or ENGAGE_API_TOKEN), and ENGAGE_ACCOUNT_ID "
-                                   "(`./leadrelay engage accounts` lists the ones you can use)") from None
+        raise click.ClickException(
+            f"Engage refused ({exc}) — fix: check RINGCENTRAL_CLIENT_ID, RINGCENTRAL_CLIENT_SECRET "
+            "and RINGCENTRAL_JWT (or ENGAGE_API_TOKEN), and ENGAGE_ACCOUNT_ID "
+            "(`./leadrelay engage accounts` lists the ones you can use)"
+        ) from None
     except EngageError as exc:
-        raise click.ClickException(f"Engage did not answer ({exc}) — fix: check ENGAGE_BASE_URL, "
-                                   "RINGCENTRAL_SERVER_URL and the network") from None
+        raise click.ClickException(
+            f"Engage did not answer ({exc}) — fix: check ENGAGE_BASE_URL, RINGCENTRAL_SERVER_URL and the network"
+        ) from None
 
 
-def _print_accounts(accounts: list[dict], configured: str | None, sandbox: bool) -> None:
+def _print_accounts(accounts: list[dict[str, Any]], configured: str | None, sandbox: bool) -> None:
     """One line per account, the configured one marked; what to do when none is configured."""
     if sandbox:
         click.echo("SANDBOX: these are the fake Engage's accounts")
     for account in accounts:
         mark = "  ← ENGAGE_ACCOUNT_ID" if configured and str(account.get("accountId")) == str(configured) else ""
-        click.echo(f"account {account.get('accountId')}: {account.get('accountName')} "
-                   f"(main account {account.get('mainAccountId')}){mark}")
+        click.echo(
+            f"account {account.get('accountId')}: {account.get('accountName')} "
+            f"(main account {account.get('mainAccountId')}){mark}"
+        )
     if not accounts:
         click.echo("no accounts visible to these credentials: the login needs the ReadAccounts permission", err=True)
     elif not configured:
@@ -166,7 +192,7 @@ def app_without_account_id(error: Exception, argv: list[str] | None = None) -> F
 
 
 @engage_cli.command("check")
-def engage_check():
+def engage_check() -> None:
     """Log in, list accounts, and resolve every campaign the config routes to."""
     from engage.campaigns import CampaignDirectory
 
@@ -192,10 +218,12 @@ def _parse_time(value: str | None) -> float | None:
     try:
         parsed = datetime.datetime.fromisoformat(value)
     except ValueError:
-        raise click.UsageError(f"{value!r} is not an ISO date or time: use e.g. 2026-01-15 or "
-                               "2026-01-15T09:30 (UTC) or 2026-01-15T09:30-07:00") from None
+        raise click.UsageError(
+            f"{value!r} is not an ISO date or time: use e.g. 2026-01-15 or "
+            "2026-01-15T09:30 (UTC) or 2026-01-15T09:30-07:00"
+        ) from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+        parsed = parsed.replace(tzinfo=datetime.UTC)
     return parsed.timestamp()
 
 
@@ -204,7 +232,7 @@ def _parse_time(value: str | None) -> float | None:
 @click.option("--source")
 @click.option("--limit", default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
-def leads_list(status, source, limit, as_json):
+def leads_list(status: str | None, source: str | None, limit: int, as_json: bool) -> None:
     """Show recent leads (phones and emails masked unless --json)."""
     from config import closest
     from logs import mask_text
@@ -221,9 +249,11 @@ def leads_list(status, source, limit, as_json):
         if as_json:
             click.echo(json.dumps(row, default=str))
         else:
-            click.echo(f"{row['id']:>7} {row['status']:<10} {row['priority']:<9} {row['source']:<16} "
-                       f"extern={row['extern_id']} campaign={row['campaign']} "
-                       f"{mask_text(row['last_error'] or '')}")
+            click.echo(
+                f"{row['id']:>7} {row['status']:<10} {row['priority']:<9} {row['source']:<16} "
+                f"extern={row['extern_id']} campaign={row['campaign']} "
+                f"{mask_text(row['last_error'] or '')}"
+            )
     click.echo("counts: " + json.dumps(queue.counts()), err=True)
 
 
@@ -233,19 +263,24 @@ def leads_list(status, source, limit, as_json):
 @click.option("--source")
 @click.option("--since", help="ISO time, UTC unless a zone is given")
 @click.option("--until", help="ISO time")
-def leads_replay(ids, status, source, since, until):
+def leads_replay(
+    ids: tuple[int, ...], status: str | None, source: str | None, since: str | None, until: str | None
+) -> None:
     """Re-queue dead, rejected or held leads; re-map invalid ones with the current config."""
     from replay import replay
 
     if not (ids or status or source or since or until):
         raise click.UsageError("choose leads with --id, --status, --source, --since or --until")
-    result = replay(_runtime(), ids=ids, status=status, source=source,
-                    since=_parse_time(since), until=_parse_time(until))
+    result = replay(
+        _runtime(), ids=ids, status=status, source=source, since=_parse_time(since), until=_parse_time(until)
+    )
     requeued = result["requeued"]
     click.echo(f"re-queued {len(requeued)} lead(s): {', '.join(map(str, requeued[:50]))}")
     if result["remapped"] or result["still_invalid"]:
-        click.echo(f"re-mapped {len(result['remapped'])} invalid lead(s): "
-                   + ", ".join(f"{r['id']}→{r['status']}" for r in result["remapped"][:50]))
+        click.echo(
+            f"re-mapped {len(result['remapped'])} invalid lead(s): "
+            + ", ".join(f"{r['id']}→{r['status']}" for r in result["remapped"][:50])
+        )
     for item in result["still_invalid"][:50]:
         click.echo(f"still invalid: lead {item['id']}: {item['reason']}", err=True)
     touched = set(requeued) | {r["id"] for r in result["remapped"]} | {r["id"] for r in result["still_invalid"]}
@@ -270,11 +305,15 @@ def _why_not_replayed(ids: tuple[int, ...], touched: set[int], **filters: str | 
         if row is None:
             reasons.append(f"lead {lead_id}: no such lead")
         elif row["status"] not in REPLAYED:
-            reasons.append(f"lead {lead_id} is {row['status']}: replay takes {', '.join(REPLAYED)} leads "
-                           "(a delivered lead is in Engage already)")
+            reasons.append(
+                f"lead {lead_id} is {row['status']}: replay takes {', '.join(REPLAYED)} leads "
+                "(a delivered lead is in Engage already)"
+            )
         else:
-            reasons.append(f"lead {lead_id} is {row['status']} from source {row['source']}: "
-                           f"it does not match {_filters(**filters)}")
+            reasons.append(
+                f"lead {lead_id} is {row['status']} from source {row['source']}: "
+                f"it does not match {_filters(**filters)}"
+            )
     if not ids and not touched:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(queue.counts().items())) or "none stored"
         reasons.append(f"no lead matched {_filters(**filters)}: leads by status: {counts}")
@@ -284,7 +323,7 @@ def _why_not_replayed(ids: tuple[int, ...], touched: set[int], **filters: str | 
 @leads_cli.command("forget")
 @click.option("--phone", help="any format; normalised like lead phones (US → 10 digits, others E.164)")
 @click.option("--email")
-def leads_forget(phone, email):
+def leads_forget(phone: str | None, email: str | None) -> None:
     """Erase a person's data (leads and the raw bodies they came in) on request."""
     from mappings.lead import normalize_phones
     from store.retention import forget
@@ -302,7 +341,7 @@ def leads_forget(phone, email):
 
 
 @leads_cli.command("purge")
-def leads_purge():
+def leads_purge() -> None:
     """Erase raw bodies and finished leads' personal data older than defaults.retention_days."""
     from store.retention import purge
 
@@ -312,11 +351,13 @@ def leads_purge():
 
 
 @config_cli.command("check")
-def config_check():
+def config_check() -> None:
     """Validate leadrelay.yml and the environment; print what would run."""
     settings = _runtime().settings
     click.echo(f"config: {settings.config_path} OK")
-    click.echo(f"engage: {settings.engage_mode}; dispatch: {settings.dispatch_mode}; database: {settings.database_url.split(':')[0]}")
+    click.echo(
+        f"engage: {settings.engage_mode}; dispatch: {settings.dispatch_mode}; database: {settings.database_url.split(':')[0]}"
+    )
     for name, source in sorted(settings.file.sources.items()):
         click.echo(f"  /webhooks/{name}  type={source.type} routes={len(source.routes)}")
     for name in settings.file.disabled:

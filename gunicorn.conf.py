@@ -1,4 +1,5 @@
 """gunicorn settings, so plain `gunicorn app:app` runs the tuned setup."""
+
 import os
 
 _db = os.environ.get("DATABASE_URL", "")
@@ -36,7 +37,6 @@ if os.environ.get("GUNICORN_CONTROL_SOCKET"):
     control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
 
 
-
 def on_starting(server):
     """Validate the configuration in the master so a bad config fails once, clearly."""
     from config import ConfigError, load_settings
@@ -45,7 +45,7 @@ def on_starting(server):
         load_settings()
     except ConfigError as exc:
         print(f"leadrelay: configuration error: {exc}", flush=True)
-        raise SystemExit(3)
+        raise SystemExit(3) from None  # the message above says it all; no chained traceback
 
 
 def post_worker_init(worker):

@@ -4,6 +4,7 @@ The counters and histograms below count what *this* process did (docs/operations
 the `OperatorCollector` gauges come from the database (cached ≤ CACHE_SECONDS), so every process
 answers the same numbers.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -11,21 +12,45 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from werkzeug.wrappers import Request
+
+    from store.operator import Snapshot
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-WEBHOOKS = Counter("leadrelay_webhooks_total", "Webhook requests by source and answer", ["source", "outcome"], registry=REGISTRY)
-AUTH_FAILURES = Counter("leadrelay_auth_failures_total", "Rejected webhooks by source and reason", ["source", "reason"], registry=REGISTRY)
-RECORDS = Counter("leadrelay_records_total", "Records by source and intake status", ["source", "status"], registry=REGISTRY)
-ACK_SECONDS = Histogram("leadrelay_ack_seconds", "Request received → answer ready", ["source"],
-                        buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0), registry=REGISTRY)
+WEBHOOKS = Counter(
+    "leadrelay_webhooks_total", "Webhook requests by source and answer", ["source", "outcome"], registry=REGISTRY
+)
+AUTH_FAILURES = Counter(
+    "leadrelay_auth_failures_total", "Rejected webhooks by source and reason", ["source", "reason"], registry=REGISTRY
+)
+RECORDS = Counter(
+    "leadrelay_records_total", "Records by source and intake status", ["source", "status"], registry=REGISTRY
+)
+ACK_SECONDS = Histogram(
+    "leadrelay_ack_seconds",
+    "Request received → answer ready",
+    ["source"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+    registry=REGISTRY,
+)
 DISPATCHED = Counter("leadrelay_leads_settled_total", "Lead send outcomes", ["outcome", "sandbox"], registry=REGISTRY)
 ENGAGE_CALLS = Counter("leadrelay_engage_calls_total", "Lead loader calls by result", ["result"], registry=REGISTRY)
-SPEED_TO_LEAD = Histogram("leadrelay_speed_to_lead_seconds", "Webhook received → Engage accepted the lead",
-                          ["priority"], buckets=(0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 30, 300), registry=REGISTRY)
+SPEED_TO_LEAD = Histogram(
+    "leadrelay_speed_to_lead_seconds",
+    "Webhook received → Engage accepted the lead",
+    ["priority"],
+    buckets=(0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 30, 300),
+    registry=REGISTRY,
+)
 IS_LEADER = Gauge("leadrelay_dispatcher_leader", "1 when this process holds the dispatcher lease", registry=REGISTRY)
 SANDBOX = Gauge("leadrelay_sandbox", "1 when leads go to the sandbox (fake) Engage", registry=REGISTRY)
 
@@ -37,16 +62,17 @@ logger = logging.getLogger("leadrelay.metrics")
 class SnapshotCache:
     """One cached `store.operator.snapshot` per engine (None while the database cannot be read)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         """An empty cache."""
         self._lock = threading.Lock()
-        self._entries: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._entries: weakref.WeakKeyDictionary[Engine, tuple[float, Snapshot | None]] = weakref.WeakKeyDictionary()
 
-    def get(self, engine, max_age: float = CACHE_SECONDS):
+    def get(self, engine: Engine, max_age: float = CACHE_SECONDS) -> Snapshot | None:
         """The engine's snapshot, read again when older than `max_age`; None when the database fails.
 
         Ages of waiting leads are advanced by the time the snapshot spent in the cache, so the
-        oldest-lead age keeps growing on every scrape between two reads of the database."""
+        oldest-lead age keeps growing on every scrape between two reads of the database.
+        """
         from store.operator import snapshot
 
         with self._lock:
@@ -63,13 +89,16 @@ class SnapshotCache:
             return value
 
 
-def aged(snap, elapsed: float):
+def aged(snap: Snapshot, elapsed: float) -> Snapshot:
     """A copy of a cached snapshot as it stands `elapsed` seconds later (waiting leads older)."""
     from dataclasses import replace
 
-    return replace(snap, now=snap.now + elapsed,
-                   oldest={lane: age + elapsed if age > 0 else 0.0 for lane, age in snap.oldest.items()},
-                   heartbeat_age=None if snap.heartbeat_age is None else snap.heartbeat_age + elapsed)
+    return replace(
+        snap,
+        now=snap.now + elapsed,
+        oldest={lane: age + elapsed if age > 0 else 0.0 for lane, age in snap.oldest.items()},
+        heartbeat_age=None if snap.heartbeat_age is None else snap.heartbeat_age + elapsed,
+    )
 
 
 SNAPSHOTS = SnapshotCache()
@@ -83,11 +112,11 @@ def _gauge(name: str, doc: str, labels: list[str] | None = None) -> GaugeMetricF
 class OperatorCollector:
     """Database-backed gauges for the app serving the current request."""
 
-    def describe(self):
+    def describe(self) -> list[GaugeMetricFamily]:
         """Nothing to describe up front (the families depend on the database answering)."""
         return []
 
-    def collect(self):
+    def collect(self) -> Iterator[GaugeMetricFamily]:
         """Yield the gauges from the cached snapshot of the current app's database."""
         from flask import current_app, has_app_context
 
@@ -102,20 +131,27 @@ class OperatorCollector:
         yield from families(snap)
 
 
-def families(snap) -> list[GaugeMetricFamily]:
+def families(snap: Snapshot) -> list[GaugeMetricFamily]:
     """The operational gauges of one snapshot."""
     leads = _gauge("leadrelay_leads", "Leads per status (database)", ["status"])
-    for status, count in snap.statuses.items():
-        leads.add_metric([status], count)
-    oldest = _gauge("leadrelay_queue_oldest_seconds", "Age of the oldest lead waiting to be sent, per lane (0: none)", ["lane"])
+    for status, how_many in snap.statuses.items():
+        leads.add_metric([status], how_many)
+    oldest = _gauge(
+        "leadrelay_queue_oldest_seconds", "Age of the oldest lead waiting to be sent, per lane (0: none)", ["lane"]
+    )
     for lane, age in snap.oldest.items():
         oldest.add_metric([lane], round(age, 3))
     up = _gauge("leadrelay_dispatcher_up", "1 while a dispatcher's lease heartbeat is fresh")
     up.add_metric([], 1 if snap.dispatcher_up else 0)
-    beat = _gauge("leadrelay_dispatcher_heartbeat_age_seconds", "Seconds since the dispatcher's last heartbeat (-1: never)")
+    beat = _gauge(
+        "leadrelay_dispatcher_heartbeat_age_seconds", "Seconds since the dispatcher's last heartbeat (-1: never)"
+    )
     beat.add_metric([], -1 if snap.heartbeat_age is None else round(snap.heartbeat_age, 3))
-    speed = _gauge("leadrelay_speed_to_lead_recent_seconds",
-                   "Received → Engage accepted, over the last hour, per lane (database)", ["lane", "quantile"])
+    speed = _gauge(
+        "leadrelay_speed_to_lead_recent_seconds",
+        "Received → Engage accepted, over the last hour, per lane (database)",
+        ["lane", "quantile"],
+    )
     count = _gauge("leadrelay_speed_to_lead_recent_count", "Leads delivered in the last hour, per lane", ["lane"])
     for lane, stats in sorted(snap.speed.items()):
         speed.add_metric([lane, "0.5"], round(stats["p50"], 4))
@@ -127,8 +163,10 @@ def families(snap) -> list[GaugeMetricFamily]:
         kinds[alert["kind"]] = kinds.get(alert["kind"], 0) + 1
     for kind, n in sorted(kinds.items()):
         firing.add_metric([kind], n)
-    undelivered = _gauge("leadrelay_alert_deliveries_failing",
-                         "Alert messages not delivered after at least one try (page from outside when > 0)")
+    undelivered = _gauge(
+        "leadrelay_alert_deliveries_failing",
+        "Alert messages not delivered after at least one try (page from outside when > 0)",
+    )
     undelivered.add_metric([], snap.alert_backlog)
     return [leads, oldest, up, beat, speed, count, firing, undelivered]
 
@@ -136,7 +174,7 @@ def families(snap) -> list[GaugeMetricFamily]:
 REGISTRY.register(OperatorCollector())
 
 
-def authorized(request, token: str | None) -> bool:
+def authorized(request: Request, token: str | None) -> bool:
     """`/metrics` is open unless METRICS_TOKEN is set; then it needs `Authorization: Bearer <token>`."""
     if not token:
         return True
@@ -144,7 +182,7 @@ def authorized(request, token: str | None) -> bool:
     return given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), token.encode())
 
 
-def operator_status(engine) -> dict:
+def operator_status(engine: Engine) -> dict[str, Any]:
     """For /readyz's body: what an external monitor needs to page (dispatcher, backlog, open alerts)."""
     snap = SNAPSHOTS.get(engine)
     if snap is None:
@@ -163,7 +201,7 @@ def operator_status(engine) -> dict:
 class AuthFailureFlusher:
     """Moves this process's rejected-webhook counter into the database, as deltas since the last flush."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         """Start from the counter as it stands (the loop starts with the process)."""
         self.flushed: dict[str, float] = self.totals()
 
@@ -183,7 +221,7 @@ class AuthFailureFlusher:
         totals = self.totals()
         return {s: int(v - self.flushed.get(s, 0.0)) for s, v in totals.items() if v - self.flushed.get(s, 0.0) >= 1}
 
-    def flush(self, engine) -> None:
+    def flush(self, engine: Engine) -> None:
         """Add the new counts to the database (nothing is lost if it fails: the next flush retries)."""
         from store.operator import add_auth_failures
 

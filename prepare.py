@@ -1,8 +1,10 @@
 """Map and route one record into what the store keeps (used by intake and by the fetch pool)."""
+
 from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any, TypedDict
 
 import mappings
 import routing
@@ -10,6 +12,17 @@ from config import Source
 from handlers._limits import unsafe_text
 from handlers.base import Record
 from store.ingest import PendingLead
+
+
+class _Common(TypedDict):
+    """The PendingLead fields every outcome shares."""
+
+    record_key: str
+    key_expires_at: float | None
+    record: dict[str, Any]
+    load_options: dict[str, Any]
+    suppress_within: float
+    suppress_by_phone: bool
 
 
 def record_key(source: Source, record: Record, received_at: float) -> tuple[str, float | None]:
@@ -28,32 +41,63 @@ def record_key(source: Source, record: Record, received_at: float) -> tuple[str,
 def prepare(source: Source, record: Record, received_at: float, check_events: bool = True) -> PendingLead:
     """Decide one record's fate: fetching (ids only), dropped (event/route), invalid (mapping), or queued.
 
-    The fetch pool passes check_events=False: the sender's event was already judged at intake."""
+    The fetch pool passes check_events=False: the sender's event was already judged at intake.
+    """
     key, expires = record_key(source, record, received_at)
-    options = {"duplicateHandling": source.duplicate_handling, "timeZoneOption": source.time_zone_option,
-               "description": source.list_description}
-    common = dict(record_key=key, key_expires_at=expires, record=record.fields, load_options=options,
-                  suppress_within=source.suppress_within, suppress_by_phone=source.suppress_by_phone)
+    options = {
+        "duplicateHandling": source.duplicate_handling,
+        "timeZoneOption": source.time_zone_option,
+        "description": source.list_description,
+    }
+    common: _Common = {
+        "record_key": key,
+        "key_expires_at": expires,
+        "record": record.fields,
+        "load_options": options,
+        "suppress_within": source.suppress_within,
+        "suppress_by_phone": source.suppress_by_phone,
+    }
     if check_events and source.events is not None and record.event not in source.events:
         decision = routing.choose(source.routes, record, None)
-        return PendingLead(status="dropped", priority=decision.priority, campaign=decision.campaign,
-                           errors={"event": [f"{record.event!r} is not in this source's events"]}, **common)
+        return PendingLead(
+            status="dropped",
+            priority=decision.priority,
+            campaign=decision.campaign,
+            errors={"event": [f"{record.event!r} is not in this source's events"]},
+            **common,
+        )
     if record.fetch is not None:
         # Ids only: the record is fetched from the sender's API off the request path.
         decision = routing.choose(source.routes, record, None)
-        return PendingLead(status="fetching", priority=decision.priority, campaign=decision.campaign,
-                           fetch=record.fetch, event=record.event, **common)
+        return PendingLead(
+            status="fetching",
+            priority=decision.priority,
+            campaign=decision.campaign,
+            fetch=record.fetch,
+            event=record.event,
+            **common,
+        )
     try:
         lead = mappings.map_record(source.settings, record)
     except mappings.MappingError as exc:
         decision = routing.choose(source.routes, record, None)
         extern_spec = source.settings.fields.get("externId")
         extern = record.get(extern_spec) if isinstance(extern_spec, str) else None
-        return PendingLead(status="invalid", priority=decision.priority, campaign=decision.campaign,
-                           extern_id=None if extern is None else str(extern), errors=exc.errors, **common)
+        return PendingLead(
+            status="invalid",
+            priority=decision.priority,
+            campaign=decision.campaign,
+            extern_id=None if extern is None else str(extern),
+            errors=exc.errors,
+            **common,
+        )
     decision = routing.choose(source.routes, record, lead)
     return PendingLead(
-        status="dropped" if decision.drop else "queued", priority=decision.priority,
-        campaign=decision.campaign, extern_id=lead["externId"], lead=lead,
-        primary_phone=lead["leadPhone"].split("|", 1)[0], **common,
+        status="dropped" if decision.drop else "queued",
+        priority=decision.priority,
+        campaign=decision.campaign,
+        extern_id=lead["externId"],
+        lead=lead,
+        primary_phone=lead["leadPhone"].split("|", 1)[0],
+        **common,
     )

@@ -1,4 +1,5 @@
 """Routes: the first route whose `when` holds chooses priority and campaign, or drops the lead."""
+
 from __future__ import annotations
 
 import re
@@ -22,7 +23,7 @@ class Decision:
     route_index: int
 
 
-def choose(routes: list[Route], record: Record, lead: dict | None) -> Decision:
+def choose(routes: list[Route], record: Record, lead: dict[str, Any] | None) -> Decision:
     """Return the first matching route's decision (config always appends a fallback route)."""
     for index, route in enumerate(routes):
         if all(_holds(_value(name, record, lead), cond) for name, cond in route.when.items()):
@@ -31,7 +32,7 @@ def choose(routes: list[Route], record: Record, lead: dict | None) -> Decision:
     return Decision(last.priority, last.campaign, last.drop, len(routes) - 1)
 
 
-def _value(name: str, record: Record, lead: dict | None) -> Any:
+def _value(name: str, record: Record, lead: dict[str, Any] | None) -> Any:
     """A field by the sender's name (dotted paths allowed) or `lead.<EngageField>`."""
     if name.startswith("lead.") and name not in record.fields:
         return resolve_path(lead or {}, name[5:], _MISSING)
@@ -61,7 +62,7 @@ def _equal(left: Any, right: Any) -> bool:
 
 
 @lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern:
+def _regex(pattern: str) -> re.Pattern[str]:
     """Compile a `matches` pattern once."""
     return re.compile(pattern)
 

@@ -1,7 +1,13 @@
 """Operator actions (replay a lead, release a hold), each recorded in the audit log."""
+
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from store import audit
+
+if TYPE_CHECKING:
+    from app import Runtime
 
 REPLAYABLE = ("dead", "rejected", "held", "invalid")
 
@@ -9,13 +15,13 @@ REPLAYABLE = ("dead", "rejected", "held", "invalid")
 class ReplayRefused(Exception):
     """A replay that cannot happen, with the HTTP status and error code to answer."""
 
-    def __init__(self, http_status: int, code: str, **extra):
+    def __init__(self, http_status: int, code: str, **extra: Any) -> None:
         """Keep the answer's parts."""
         super().__init__(code)
         self.http_status, self.code, self.extra = http_status, code, extra
 
 
-def replay_one(runtime, lead_id: int, actor: str) -> str:
+def replay_one(runtime: Runtime, lead_id: int, actor: str) -> str:
     """Replay one lead (re-queue, or re-map an invalid one); record who did it; return its new status."""
     from replay import replay
 
@@ -23,18 +29,24 @@ def replay_one(runtime, lead_id: int, actor: str) -> str:
     if lead is None:
         raise ReplayRefused(404, "not_found", detail=f"no lead {lead_id}")
     if lead["status"] not in REPLAYABLE:
-        raise ReplayRefused(409, "not_replayable", status=lead["status"],
-                            detail="only dead, rejected, held or invalid leads can be replayed")
+        raise ReplayRefused(
+            409,
+            "not_replayable",
+            status=lead["status"],
+            detail="only dead, rejected, held or invalid leads can be replayed",
+        )
     result = replay(runtime, ids=[lead_id], status=lead["status"])
     if result["still_invalid"]:
         raise ReplayRefused(422, "still_invalid", detail=result["still_invalid"][0]["reason"])
-    status = runtime.queue.get(lead_id)["status"]
+    after = runtime.queue.get(lead_id)
+    assert after is not None  # a replay never deletes a lead
+    status: str = after["status"]
     audit.record_action(runtime.engine, "replay", actor, [lead_id], {"from": lead["status"], "to": status})
     runtime.waker.wake()
     return status
 
 
-def release_hold(runtime, scope: str, actor: str) -> int:
+def release_hold(runtime: Runtime, scope: str, actor: str) -> int:
     """Put a hold's leads back in the queue (`account` or `campaign:<name>`); returns how many."""
     from store.operator import held_lead_ids
 

@@ -1,8 +1,13 @@
-"""The admin JSON API (Bearer ADMIN_TOKEN): leads, events, replay — flask-smorest, OpenAPI at
-/admin/api/openapi.json, every argument validated (400 with the reason)."""
+"""The admin JSON API (Bearer ADMIN_TOKEN): leads, events, replay.
+
+Built on flask-smorest, OpenAPI at /admin/api/openapi.json, every argument validated (400 with the reason).
+"""
+
 from __future__ import annotations
 
-from flask import current_app, jsonify, request
+from typing import Any
+
+from flask import Flask, Response, current_app, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Api, Blueprint
 
@@ -20,11 +25,11 @@ class AdminApi(Api):
 
     DEFAULT_ERROR_RESPONSE_NAME = None  # errors are documented per operation, in the project's shape
 
-    def _register_error_handlers(self):
+    def _register_error_handlers(self) -> None:
         """The app's handler (app.register_errors) answers errors; the blueprint refines 400s."""
 
 
-def error(http_status: int, code: str, **extra):
+def error(http_status: int, code: str, **extra: Any) -> Response:
     """A JSON error answer in the project's shape."""
     response = jsonify({"error": code, **extra})
     response.status_code = http_status
@@ -32,7 +37,7 @@ def error(http_status: int, code: str, **extra):
 
 
 @bp.before_request
-def require_token():
+def require_token() -> Response | None:
     """Admin is disabled without ADMIN_TOKEN; the API needs the bearer token (or a console session)."""
     if not auth.admin_token():
         return error(404, "not_found", detail="admin is disabled (ADMIN_TOKEN is not set)")
@@ -47,17 +52,20 @@ def require_token():
 
 @bp.errorhandler(400)
 @bp.errorhandler(422)
-def invalid_argument(exc):
-    """webargs validation failures: 400 with the field and the reason."""
+def invalid_argument(exc: Exception) -> Response:
+    """Webargs validation failures: 400 with the field and the reason."""
     messages = (getattr(exc, "data", None) or {}).get("messages") or {}
-    fields = {name: errs for location in messages.values() for name, errs in location.items()} \
-        if all(isinstance(v, dict) for v in messages.values()) else messages
+    fields = (
+        {name: errs for location in messages.values() for name, errs in location.items()}
+        if all(isinstance(v, dict) for v in messages.values())
+        else messages
+    )
     first = next(iter(fields.items()), None)
     detail = f"{first[0]}: {first[1][0] if isinstance(first[1], list) else first[1]}" if first else "invalid request"
     return error(400, "invalid_argument", detail=detail, errors=fields)
 
 
-def checked_id(value: int):
+def checked_id(value: int) -> Response | None:
     """An id path argument out of the BIGINT range is a 400, never a database error."""
     if value < 1 or value > MAX_ID:
         return error(400, "invalid_argument", detail="id: must be an id between 1 and 2^63-1")
@@ -72,11 +80,17 @@ class Leads(MethodView):
     @bp.response(200, LeadPage)
     @bp.alt_response(400, schema=ErrorAnswer)
     @bp.alt_response(401, schema=ErrorAnswer)
-    def get(self, args):
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Recent leads, newest first, filtered by status, source and `q`; `before` pages backwards by id."""
         runtime = current_app.extensions["leadrelay"]
-        rows = operator.search_leads(runtime.engine, status=args.get("status"), source=args.get("source"),
-                                     q=args.get("q"), limit=args["limit"], before_id=args.get("before"))
+        rows = operator.search_leads(
+            runtime.engine,
+            status=args.get("status"),
+            source=args.get("source"),
+            q=args.get("q"),
+            limit=args["limit"],
+            before_id=args.get("before"),
+        )
         return {"leads": rows, "counts": runtime.queue.counts()}
 
 
@@ -88,7 +102,7 @@ class OneLead(MethodView):
     @bp.alt_response(400, schema=ErrorAnswer)
     @bp.alt_response(401, schema=ErrorAnswer)
     @bp.alt_response(404, schema=ErrorAnswer)
-    def get(self, lead_id: int):
+    def get(self, lead_id: int) -> Response | dict[str, Any]:
         """One lead: mapped lead, route, Engage answer, attempts and operator actions."""
         bad = checked_id(lead_id)
         if bad:
@@ -109,7 +123,7 @@ class OneEvent(MethodView):
     @bp.alt_response(400, schema=ErrorAnswer)
     @bp.alt_response(401, schema=ErrorAnswer)
     @bp.alt_response(404, schema=ErrorAnswer)
-    def get(self, event_id: int):
+    def get(self, event_id: int) -> Response | dict[str, Any]:
         """One stored event with its raw body."""
         bad = checked_id(event_id)
         if bad:
@@ -133,7 +147,7 @@ class Replay(MethodView):
     @bp.alt_response(404, schema=ErrorAnswer)
     @bp.alt_response(409, schema=ErrorAnswer)
     @bp.alt_response(422, schema=ErrorAnswer)
-    def post(self, lead_id: int):
+    def post(self, lead_id: int) -> Response | dict[str, Any]:
         """Re-queue a dead, rejected or held lead; re-map an invalid one with the current config."""
         bad = checked_id(lead_id)
         if bad:
@@ -141,22 +155,34 @@ class Replay(MethodView):
         from admin.actions import ReplayRefused, replay_one
 
         try:
-            status = replay_one(current_app.extensions["leadrelay"], lead_id, auth.actor())
+            status = replay_one(current_app.extensions["leadrelay"], lead_id, auth.signed_in())
         except ReplayRefused as exc:
             return error(exc.http_status, exc.code, **exc.extra)
         return {"replayed": [lead_id], "status": status}
 
 
-def register(app) -> AdminApi:
+def register(app: Flask) -> AdminApi:
     """Mount the API and its OpenAPI document at /admin/api/openapi.json."""
     app.config.setdefault("API_TITLE", "leadrelay admin API")
     app.config.setdefault("API_VERSION", "1")
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")
     app.config.setdefault("OPENAPI_URL_PREFIX", "/admin/api")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
-    app.config.setdefault("API_SPEC_OPTIONS", {"security": [{"bearer": []}], "components": {
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                       "description": "ADMIN_TOKEN (or a console session cookie)"}}}})
+    app.config.setdefault(
+        "API_SPEC_OPTIONS",
+        {
+            "security": [{"bearer": []}],
+            "components": {
+                "securitySchemes": {
+                    "bearer": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "ADMIN_TOKEN (or a console session cookie)",
+                    }
+                }
+            },
+        },
+    )
     api = AdminApi(app)
     api.register_blueprint(bp)
     return api

@@ -3,15 +3,20 @@
 The session key is derived from ADMIN_TOKEN (or SECRET_KEY when set), so every dyno signs and
 checks the same cookies, and changing the token logs every session out.
 """
+
 from __future__ import annotations
 
 import hashlib
 import hmac
 import os
 import secrets
+from typing import TYPE_CHECKING
 
 from flask import current_app, g, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+if TYPE_CHECKING:
+    from app import Runtime
 
 COOKIE = "leadrelay_admin"
 SESSION_SECONDS = 12 * 3600
@@ -21,8 +26,10 @@ LOGIN_MAX_FAILURES_ALL = 100  # …from all addresses together before every logi
 
 
 def client_address() -> str:
-    """The caller's address: the hop the last proxy appended to X-Forwarded-For (Heroku's router
-    adds the real client there), else the socket's peer."""
+    """The caller's address: the last X-Forwarded-For hop, else the socket's peer.
+
+    The last hop is the one the last proxy appended (Heroku's router adds the real client there).
+    """
     forwarded = request.headers.get("X-Forwarded-For", "")
     hops = [h.strip() for h in forwarded.split(",") if h.strip()]
     return (hops[-1] if hops else request.remote_addr or "unknown")[:64]
@@ -30,7 +37,8 @@ def client_address() -> str:
 
 def admin_token() -> str | None:
     """The configured ADMIN_TOKEN (admin is disabled without it)."""
-    return current_app.extensions["leadrelay"].settings.admin_token
+    runtime: Runtime = current_app.extensions["leadrelay"]
+    return runtime.settings.admin_token
 
 
 def _key() -> bytes:
@@ -63,7 +71,7 @@ def session_id() -> str | None:
 
 def bearer_ok() -> bool:
     """Whether the request carries `Authorization: Bearer $ADMIN_TOKEN`."""
-    token = admin_token()
+    token = admin_token() or ""
     given = request.headers.get("Authorization", "")
     return bool(token) and given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), token.encode())
 
@@ -76,7 +84,16 @@ def actor() -> str | None:
         else:
             sid = session_id()
             g.admin_actor = f"session:{sid[:8]}" if sid else None
-    return g.admin_actor
+    who: str | None = g.admin_actor
+    return who
+
+
+def signed_in() -> str:
+    """The actor of a request the before_request guards already let through (never anonymous there)."""
+    who = actor()
+    if who is None:
+        raise RuntimeError("signed_in() called on an unauthenticated request: the blueprint's guard is missing")
+    return who
 
 
 def csrf_token() -> str:
@@ -100,8 +117,13 @@ def check_login(token: str) -> bool:
 
 
 def over_https() -> bool:
-    """Whether the browser reached us over HTTPS: directly, through a proxy that says so
-    (Heroku's router sets X-Forwarded-Proto), or as PUBLIC_URL declares."""
+    """Whether the browser reached us over HTTPS.
+
+    Directly, through a proxy that says so (Heroku's router sets X-Forwarded-Proto), or as PUBLIC_URL declares.
+    """
     public = current_app.extensions["leadrelay"].settings.public_url or ""
-    return (request.is_secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
-            or public.startswith("https://"))
+    return (
+        request.is_secure
+        or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+        or public.startswith("https://")
+    )

@@ -1,8 +1,10 @@
 """Server-rendered SVG charts for the console (readable without JavaScript, printable)."""
+
 from __future__ import annotations
 
 import time
 from html import escape
+from typing import Any
 
 # Outcome groups and their colours, in stacking order (bottom first).
 GROUPS = (
@@ -19,25 +21,31 @@ def _hour(ts: float) -> str:
     return time.strftime("%H", time.gmtime(ts))
 
 
-def _frame(title: str, ymax: float, unit: str, buckets: list[dict]) -> list[str]:
+def _frame(title: str, ymax: float, unit: str, buckets: list[dict[str, Any]]) -> list[str]:
     """The SVG opening, axes, y ticks and hour labels."""
     plot_h = HEIGHT - BOTTOM - TOP
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-             f'aria-label="{escape(title)}" class="chart"><title>{escape(title)}</title>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'aria-label="{escape(title)}" class="chart"><title>{escape(title)}</title>'
+    ]
     for i in range(5):
         value = ymax * i / 4
         y = TOP + plot_h - plot_h * i / 4
-        parts.append(f'<line x1="{LEFT}" x2="{WIDTH}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>'
-                     f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{value:.3g}{unit}</text>')
+        parts.append(
+            f'<line x1="{LEFT}" x2="{WIDTH}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>'
+            f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{value:.3g}{unit}</text>'
+        )
     step = (WIDTH - LEFT) / max(1, len(buckets))
     for i, bucket in enumerate(buckets):
         if i % 3 == 0:
-            parts.append(f'<text x="{LEFT + i * step + step / 2:.1f}" y="{HEIGHT - 6}" text-anchor="middle" '
-                         f'font-size="11">{_hour(bucket["start"])}h</text>')
+            parts.append(
+                f'<text x="{LEFT + i * step + step / 2:.1f}" y="{HEIGHT - 6}" text-anchor="middle" '
+                f'font-size="11">{_hour(bucket["start"])}h</text>'
+            )
     return parts
 
 
-def outcomes_svg(buckets: list[dict]) -> str:
+def outcomes_svg(buckets: list[dict[str, Any]]) -> str:
     """Stacked bars: leads received per hour by outcome."""
     ymax = max([b["total"] for b in buckets] + [1])
     plot_h = HEIGHT - BOTTOM - TOP
@@ -51,21 +59,26 @@ def outcomes_svg(buckets: list[dict]) -> str:
                 continue
             h = plot_h * count / ymax
             y -= h
-            parts.append(f'<rect x="{LEFT + i * step + 2:.1f}" y="{y:.1f}" width="{step - 4:.1f}" height="{h:.1f}" '
-                         f'fill="{colour}"><title>{_hour(bucket["start"])}h {name}: {count}</title></rect>')
+            parts.append(
+                f'<rect x="{LEFT + i * step + 2:.1f}" y="{y:.1f}" width="{step - 4:.1f}" height="{h:.1f}" '
+                f'fill="{colour}"><title>{_hour(bucket["start"])}h {name}: {count}</title></rect>'
+            )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def speed_svg(buckets: list[dict]) -> str:
+def speed_svg(buckets: list[dict[str, Any]]) -> str:
     """Lines: speed-to-lead p50 and p95 per hour, in seconds."""
     ymax = max([b["p95"] for b in buckets] + [0.1])
     plot_h = HEIGHT - BOTTOM - TOP
     parts = _frame("Speed-to-lead p50 / p95 per hour (seconds, UTC)", ymax, "s", buckets)
     step = (WIDTH - LEFT) / max(1, len(buckets))
     for key, colour in (("p95", "#c62828"), ("p50", "#1565c0")):
-        points = [f"{LEFT + i * step + step / 2:.1f},{TOP + plot_h - plot_h * b[key] / ymax:.1f}"
-                  for i, b in enumerate(buckets) if b["total"]]
+        points = [
+            f"{LEFT + i * step + step / 2:.1f},{TOP + plot_h - plot_h * b[key] / ymax:.1f}"
+            for i, b in enumerate(buckets)
+            if b["total"]
+        ]
         if points:
             parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{" ".join(points)}"/>')
             for point in points:

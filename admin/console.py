@@ -1,12 +1,16 @@
 """The operator console at /admin: server-rendered HTML, no JavaScript needed, Bearer or session cookie."""
+
 from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
+from werkzeug.wrappers import Response
 
 import logs
 from admin import auth, charts
@@ -16,17 +20,21 @@ from metrics import SNAPSHOTS
 from redact import mask_event_body
 from store import audit, operator
 
+if TYPE_CHECKING:
+    from app import Runtime
+
 bp = Blueprint("admin_console", __name__, url_prefix="/admin", template_folder="templates")
 PUBLIC = {"admin_console.login"}
 
 
-def runtime():
+def runtime() -> Runtime:
     """This process's Runtime."""
-    return current_app.extensions["leadrelay"]
+    runtime: Runtime = current_app.extensions["leadrelay"]
+    return runtime
 
 
 @bp.before_request
-def require_login():
+def require_login() -> ResponseReturnValue | None:
     """Disabled without ADMIN_TOKEN; without auth, a redirect to the login page (never lead data)."""
     if not auth.admin_token():
         abort(404)
@@ -35,35 +43,46 @@ def require_login():
     if auth.actor() is None:
         return redirect(url_for("admin_console.login", next=request.full_path.rstrip("?")))
     if request.method == "POST" and not auth.csrf_ok():
-        return page("error.html", 403, message="The form expired or did not come from this console (CSRF). Reload and try again.")
+        return page(
+            "error.html",
+            403,
+            message="The form expired or did not come from this console (CSRF). Reload and try again.",
+        )
     return None
 
 
 @bp.after_request
-def no_store(response):
+def no_store(response: Response) -> Response:
     """Lead data is never cached by browsers or proxies."""
     response.headers["Cache-Control"] = "no-store"
     response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")
+    response.headers.setdefault(
+        "Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:"
+    )
     return response
 
 
-def header() -> dict:
+def header() -> dict[str, Any]:
     """What an operator must see first: sandbox or live, dispatcher, backlog age, open alerts."""
     from alerts.conditions import message
 
     snap = SNAPSHOTS.get(runtime().engine)
     # Each open alert's sentence, told as of now (the stored one is as of its last message).
-    alerts = [{**a, "text": message(a["kind"], "firing", a["details"], a["since"] or time.time())}
-              for a in (snap.firing if snap else [])]
-    return {"sandbox": runtime().settings.sandbox, "snap": snap, "alerts": alerts,
-            "backlog": max(snap.oldest.values()) if snap else None}
+    alerts = [
+        {**a, "text": message(a["kind"], "firing", a["details"], a["since"] or time.time())}
+        for a in (snap.firing if snap else [])
+    ]
+    return {
+        "sandbox": runtime().settings.sandbox,
+        "snap": snap,
+        "alerts": alerts,
+        "backlog": max(snap.oldest.values()) if snap else None,
+    }
 
 
-def page(template: str, status: int = 200, **context):
+def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
     """Render a console page with the header and the CSRF token."""
-    html = render_template(f"admin/{template}", header=header(), csrf=auth.csrf_token(), actor=auth.actor(),
-                           **context)
+    html = render_template(f"admin/{template}", header=header(), csrf=auth.csrf_token(), actor=auth.actor(), **context)
     return html, status
 
 
@@ -98,13 +117,13 @@ def utc(ts: float | None) -> str:
     return "–" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
 
 
-def mask_fields(value, key: str = ""):
+def mask_fields(value: Any, key: str = "") -> Any:
     """Mask phones (by field name), emails and secrets in structured data; ids stay readable."""
     if isinstance(value, dict):
         return {k: mask_fields(v, str(k)) for k, v in value.items()}
     if isinstance(value, list):
         return [mask_fields(v, key) for v in value]
-    if value is None or isinstance(value, (bool, int, float)) and "phone" not in key.lower():
+    if value is None or (isinstance(value, (bool, int, float)) and "phone" not in key.lower()):
         return value
     if "phone" in key.lower() or "mobile" in key.lower():
         return logs.mask_phone(str(value))
@@ -114,7 +133,7 @@ def mask_fields(value, key: str = ""):
 
 
 @bp.app_template_filter("masked")
-def masked(value) -> str:
+def masked(value: Any) -> str:
     """Phones, emails and secrets masked, as pretty JSON when structured."""
     if isinstance(value, (dict, list)):
         return json.dumps(mask_fields(value), indent=2, default=str)
@@ -132,16 +151,21 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login():
+def login() -> ResponseReturnValue:
     """Log in with ADMIN_TOKEN: a signed, HttpOnly, SameSite session cookie; attempts throttled."""
     engine = runtime().engine
     remote = auth.client_address()
     if request.method == "GET":
         return page("login.html", next=request.args.get("next", ""))
-    if (audit.login_failures(engine, remote, auth.LOGIN_WINDOW) >= auth.LOGIN_MAX_FAILURES
-            or audit.login_failures(engine, None, auth.LOGIN_WINDOW) >= auth.LOGIN_MAX_FAILURES_ALL):
-        html, _ = page("login.html", next=request.form.get("next", ""),
-                       error="Too many failed logins from this address: wait 10 minutes.")
+    if (
+        audit.login_failures(engine, remote, auth.LOGIN_WINDOW) >= auth.LOGIN_MAX_FAILURES
+        or audit.login_failures(engine, None, auth.LOGIN_WINDOW) >= auth.LOGIN_MAX_FAILURES_ALL
+    ):
+        html, _ = page(
+            "login.html",
+            next=request.form.get("next", ""),
+            error="Too many failed logins from this address: wait 10 minutes.",
+        )
         response = make_response(html, 429)
         response.headers["Retry-After"] = str(int(auth.LOGIN_WINDOW))
         return response
@@ -149,14 +173,21 @@ def login():
     audit.record_login(engine, remote, ok)
     if not ok:
         return page("login.html", 401, next=request.form.get("next", ""), error="That is not the admin token.")
-    response = redirect(_safe_next(request.form.get("next")))
-    response.set_cookie(auth.COOKIE, auth.new_session(), max_age=auth.SESSION_SECONDS, httponly=True,
-                        samesite="Strict", secure=auth.over_https(), path="/admin")
-    return response
+    signed = redirect(_safe_next(request.form.get("next")))
+    signed.set_cookie(
+        auth.COOKIE,
+        auth.new_session(),
+        max_age=auth.SESSION_SECONDS,
+        httponly=True,
+        samesite="Strict",
+        secure=auth.over_https(),
+        path="/admin",
+    )
+    return signed
 
 
 @bp.post("/logout")
-def logout():
+def logout() -> ResponseReturnValue:
     """Forget the session cookie."""
     response = redirect(url_for("admin_console.login"))
     response.delete_cookie(auth.COOKIE, path="/admin")
@@ -168,39 +199,63 @@ def logout():
 
 @bp.get("")
 @bp.get("/")
-def index():
+def index() -> ResponseReturnValue:
     """The picture first: leads per hour by outcome and speed-to-lead p50/p95, then today's counts by source."""
     engine = runtime().engine
     now = time.time()
     buckets = operator.hourly(engine, now)
-    return page("index.html", outcomes=charts.outcomes_svg(buckets), speed=charts.speed_svg(buckets),
-                groups=charts.GROUPS, today=today_rows(operator.today_by_source(engine, now)),
-                actions=audit.recent_actions(engine, limit=10))
+    return page(
+        "index.html",
+        outcomes=charts.outcomes_svg(buckets),
+        speed=charts.speed_svg(buckets),
+        groups=charts.GROUPS,
+        today=today_rows(operator.today_by_source(engine, now)),
+        actions=audit.recent_actions(engine, limit=10),
+    )
 
 
-def today_rows(counts: dict[str, dict[str, int]]) -> list[dict]:
+def today_rows(counts: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
     """Per source: total and the chart's outcome groups."""
-    return [{"source": source, "total": sum(by.values()),
-             "groups": [sum(by.get(s, 0) for s in statuses) for _, statuses, _ in charts.GROUPS]}
-            for source, by in sorted(counts.items())]
+    return [
+        {
+            "source": source,
+            "total": sum(by.values()),
+            "groups": [sum(by.get(s, 0) for s in statuses) for _, statuses, _ in charts.GROUPS],
+        }
+        for source, by in sorted(counts.items())
+    ]
 
 
 @bp.get("/leads")
-def leads():
+def leads() -> ResponseReturnValue:
     """Recent leads, newest first, filtered by ?status=, ?source= and ?q=."""
     try:
         # An empty select ("any status") is no filter, not an invalid status.
         args = LeadsQuery().load({k: v for k, v in request.args.items() if v != ""})
     except ValidationError as exc:
-        return page("error.html", 400, message="; ".join(f"{k}: {v[0]}" for k, v in exc.messages.items()))
-    rows = operator.search_leads(runtime().engine, status=args.get("status"), source=args.get("source"),
-                                 q=args.get("q"), limit=args["limit"], before_id=args.get("before"))
-    return page("leads.html", leads=rows, args=args, statuses=operator.STATUSES,
-                sources=sorted(runtime().settings.file.sources), limit=args["limit"])
+        # A schema's field errors are a dict (field → messages); a schema-level one is a list.
+        errors = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        return page("error.html", 400, message="; ".join(f"{k}: {v[0]}" for k, v in errors.items()))
+    rows = operator.search_leads(
+        runtime().engine,
+        status=args.get("status"),
+        source=args.get("source"),
+        q=args.get("q"),
+        limit=args["limit"],
+        before_id=args.get("before"),
+    )
+    return page(
+        "leads.html",
+        leads=rows,
+        args=args,
+        statuses=operator.STATUSES,
+        sources=sorted(runtime().settings.file.sources),
+        limit=args["limit"],
+    )
 
 
 @bp.get("/leads/<int:lead_id>")
-def lead(lead_id: int):
+def lead(lead_id: int) -> ResponseReturnValue:
     """A lead's timeline: received, mapped, routed, each attempt with Engage's answer, final status."""
     if lead_id > MAX_ID:
         return page("error.html", 400, message="id: must be an id between 1 and 2^63-1")
@@ -212,49 +267,65 @@ def lead(lead_id: int):
     if event is not None:
         # Stored byte-exact for replay; shown with the source's configured secrets masked.
         event["body"] = mask_event_body(runtime().settings, event["source"], event["body"])
-    return page("lead.html", lead=row, event=event, timeline=audit.timeline(engine, lead_id),
-                replayable=row["status"] in ("dead", "rejected", "held", "invalid"),
-                notice=request.args.get("notice"))
+    return page(
+        "lead.html",
+        lead=row,
+        event=event,
+        timeline=audit.timeline(engine, lead_id),
+        replayable=row["status"] in ("dead", "rejected", "held", "invalid"),
+        notice=request.args.get("notice"),
+    )
 
 
 @bp.post("/leads/<int:lead_id>/replay")
-def replay(lead_id: int):
+def replay(lead_id: int) -> ResponseReturnValue:
     """Replay form (POST + CSRF): re-queue or re-map, recorded with who did it."""
     if lead_id > MAX_ID:
         return page("error.html", 400, message="id: must be an id between 1 and 2^63-1")
     try:
-        status = replay_one(runtime(), lead_id, auth.actor())
+        status = replay_one(runtime(), lead_id, auth.signed_in())
     except ReplayRefused as exc:
         return page("error.html", exc.http_status, message=f"Replay refused: {exc.extra.get('detail', exc.code)}")
     return redirect(url_for("admin_console.lead", lead_id=lead_id, notice=f"Replayed: now {status}"))
 
 
 @bp.get("/holds")
-def holds():
+def holds() -> ResponseReturnValue:
     """Held campaigns and account holds with reason and since when; a Release form each."""
-    return page("holds.html", holds=operator.holds(runtime().engine),
-                actions=audit.recent_actions(runtime().engine, ("release",), limit=10),
-                notice=request.args.get("notice"))
+    return page(
+        "holds.html",
+        holds=operator.holds(runtime().engine),
+        actions=audit.recent_actions(runtime().engine, ("release",), limit=10),
+        notice=request.args.get("notice"),
+    )
 
 
 @bp.post("/holds/release")
-def release():
+def release() -> ResponseReturnValue:
     """Release form (POST + CSRF): the hold's leads go back to the queue, recorded with who did it."""
     scope = request.form.get("scope", "")
     if scope != "account" and not (scope.startswith("campaign:") and len(scope) > 9):
         return page("error.html", 400, message="scope: must be 'account' or 'campaign:<name>'")
-    count = release_hold(runtime(), scope, auth.actor())
+    count = release_hold(runtime(), scope, auth.signed_in())
     return redirect(url_for("admin_console.holds", notice=f"Released {count} lead(s) of {scope}"))
 
 
 @bp.get("/sources")
-def sources():
+def sources() -> ResponseReturnValue:
     """Each source: type, last webhook seen, counts by status over 24 h, auth failures over 24 h."""
     since = time.time() - 86400
     stats = operator.source_stats(runtime().engine, since)
     failures = operator.auth_failures_since(runtime().engine, since)
     configured = runtime().settings.file.sources
-    empty = {"last_seen": None, "statuses": {}, "events": {}}
-    rows = [{"name": name, "type": src.type, "expect_every": src.expect_every, **stats.get(name, empty),
-             "auth_failures": failures.get(name, 0)} for name, src in sorted(configured.items())]
+    empty: dict[str, Any] = {"last_seen": None, "statuses": {}, "events": {}}
+    rows = [
+        {
+            "name": name,
+            "type": src.type,
+            "expect_every": src.expect_every,
+            **stats.get(name, empty),
+            "auth_failures": failures.get(name, 0),
+        }
+        for name, src in sorted(configured.items())
+    ]
     return page("sources.html", sources=rows)

@@ -1,4 +1,5 @@
 """marshmallow schemas for admin input (validated: types, ranges, a maximum page size) and output."""
+
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
@@ -18,10 +19,15 @@ class LeadsQuery(Schema):
 
     status = fields.String(validate=validate.OneOf(STATUSES))
     source = fields.String(validate=[validate.Length(min=1, max=100), PRINTABLE])
-    q = fields.String(validate=[validate.Length(min=1, max=200), PRINTABLE],
-                      metadata={"description": "externId, email, or the last 4 digits of a phone"})
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE),
-                           metadata={"description": f"page size, at most {MAX_PAGE}"})
+    q = fields.String(
+        validate=[validate.Length(min=1, max=200), PRINTABLE],
+        metadata={"description": "externId, email, or the last 4 digits of a phone"},
+    )
+    limit = fields.Integer(
+        load_default=50,
+        validate=validate.Range(min=1, max=MAX_PAGE),
+        metadata={"description": f"page size, at most {MAX_PAGE}"},
+    )
     before = fields.Integer(validate=ID_RANGE, metadata={"description": "page backwards: leads with a smaller id"})
 
 

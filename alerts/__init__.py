@@ -1,16 +1,24 @@
-"""Alerts that reach a person: conditions read from the database, one sender per change (the
-database arbitrates), delivered as Slack-compatible JSON with retries, off every request path."""
+"""Alerts that reach a person, off every request path.
+
+Conditions are read from the database, one sender announces each change (the database arbitrates),
+and messages are delivered as Slack-compatible JSON with retries.
+"""
+
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from alerts.runner import AlertRunner
 
+if TYPE_CHECKING:
+    from flask import Flask
 
-def start(app) -> AlertRunner | None:
+
+def start(app: Flask) -> AlertRunner | None:
     """Start this process's alert loop (web workers and the dispatcher worker alike); idempotent."""
     runtime = app.extensions["leadrelay"]
-    existing = app.extensions.get("leadrelay_alerts")
+    existing: AlertRunner | None = app.extensions.get("leadrelay_alerts")
     if existing is not None:
         return existing
     runner = AlertRunner(runtime.engine, runtime.settings, runtime.stop)

@@ -1,12 +1,19 @@
 """The alert conditions, each judged from database state (the same answer in every process)."""
+
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from store import operator
+
+if TYPE_CHECKING:
+    from config import Settings
+    from store.operator import Snapshot
 
 
 @dataclass
@@ -16,7 +23,7 @@ class Condition:
     key: str
     kind: str
     active: bool
-    details: dict = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 def _ago(seconds: float) -> str:
@@ -29,54 +36,99 @@ def _ago(seconds: float) -> str:
     return f"{seconds // 3600} hours"
 
 
-def evaluate(engine, settings, snap, states: dict[str, dict]) -> list[Condition]:
+def evaluate(engine: Engine, settings: Settings, snap: Snapshot, states: dict[str, dict[str, Any]]) -> list[Condition]:
     """Every condition's current truth, with the numbers its message needs."""
     cfg = settings.file.alerts
     out: list[Condition] = []
     detail = snap.engage_detail or ""
     held = snap.statuses.get("held", 0)
     auth = snap.engage_state == "held" and "authentication" in detail
-    out.append(Condition("engage_auth", "engage_auth", auth, {"held": held, "waiting": snap.waiting, "error": detail[:300]}))
+    out.append(
+        Condition("engage_auth", "engage_auth", auth, {"held": held, "waiting": snap.waiting, "error": detail[:300]})
+    )
     # Engage's state, published by the dispatcher: `degraded` from a failed call until a call succeeds.
     # (Not "and leads wait": a lead in flight is not waiting, and the alert would flap with each retry.)
-    out.append(Condition("engage_outage", "engage_outage", snap.engage_state == "degraded",
-                         {"waiting": snap.waiting, "error": detail[:300]}))
+    out.append(
+        Condition(
+            "engage_outage",
+            "engage_outage",
+            snap.engage_state == "degraded",
+            {"waiting": snap.waiting, "error": detail[:300]},
+        )
+    )
     for hold in operator.holds(engine):
         if hold["scope"] != "account":
-            out.append(Condition(f"campaign_held:{hold['campaign']}", "campaign_held", True,
-                                 {"campaign": hold["campaign"], "held": hold["leads"], "reason": (hold["reason"] or "")[:300],
-                                  "held_since": hold["since"]}))
+            out.append(
+                Condition(
+                    f"campaign_held:{hold['campaign']}",
+                    "campaign_held",
+                    True,
+                    {
+                        "campaign": hold["campaign"],
+                        "held": hold["leads"],
+                        "reason": (hold["reason"] or "")[:300],
+                        "held_since": hold["since"],
+                    },
+                )
+            )
     dead = snap.statuses.get("dead", 0)
     last = (states.get("lead_dead") or {}).get("last_sent_at")
-    out.append(Condition("lead_dead", "lead_dead", dead > 0,
-                         {"dead": dead, "new": dead_since(engine, last) if last and dead else dead}))
+    out.append(
+        Condition(
+            "lead_dead",
+            "lead_dead",
+            dead > 0,
+            {"dead": dead, "new": dead_since(engine, last) if last and dead else dead},
+        )
+    )
     beat = snap.heartbeat_age
     down = not snap.dispatcher_up and snap.waiting > 0 and (beat is None or beat > cfg["dispatcher_grace"])
-    out.append(Condition("dispatcher_down", "dispatcher_down", down,
-                         {"waiting": snap.waiting, "heartbeat_age": None if beat is None else round(beat, 1)}))
+    out.append(
+        Condition(
+            "dispatcher_down",
+            "dispatcher_down",
+            down,
+            {"waiting": snap.waiting, "heartbeat_age": None if beat is None else round(beat, 1)},
+        )
+    )
     oldest = max(snap.oldest.values()) if snap.oldest else 0.0
-    out.append(Condition("backlog_stale", "backlog_stale", oldest > cfg["backlog_max_age"],
-                         {"oldest_seconds": round(oldest, 1), "waiting": snap.waiting,
-                          "backlog_max_age": cfg["backlog_max_age"]}))
+    out.append(
+        Condition(
+            "backlog_stale",
+            "backlog_stale",
+            oldest > cfg["backlog_max_age"],
+            {"oldest_seconds": round(oldest, 1), "waiting": snap.waiting, "backlog_max_age": cfg["backlog_max_age"]},
+        )
+    )
     for name, source in settings.file.sources.items():
         if not source.expect_every:
             continue
         key = f"source_silent:{name}"
         seen = operator.last_seen(engine, name)
         baseline = seen if seen is not None else (states.get(key) or {}).get("created_at", snap.now)
-        out.append(Condition(key, "source_silent", snap.now - baseline > source.expect_every,
-                             {"source": name, "last_seen": seen, "expect_every": source.expect_every}))
+        out.append(
+            Condition(
+                key,
+                "source_silent",
+                snap.now - baseline > source.expect_every,
+                {"source": name, "last_seen": seen, "expect_every": source.expect_every},
+            )
+        )
     return out
 
 
-def dead_since(engine, since: float) -> int:
+def dead_since(engine: Engine, since: float) -> int:
     """Leads that died after `since` (the last message), still dead."""
     with engine.connect() as conn:
-        return int(conn.execute(text("SELECT COUNT(*) FROM leads WHERE status='dead' AND updated_at > :s"),
-                                {"s": since}).scalar() or 0)
+        return int(
+            conn.execute(
+                text("SELECT COUNT(*) FROM leads WHERE status='dead' AND updated_at > :s"), {"s": since}
+            ).scalar()
+            or 0
+        )
 
 
-def message(kind: str, state: str, details: dict, since: float, now: float | None = None) -> str:
+def message(kind: str, state: str, details: dict[str, Any], since: float, now: float | None = None) -> str:
     """One human sentence: what, since when, how many leads, what to do."""
     now = now or time.time()
     for_how_long = _ago(now - since)
@@ -92,23 +144,39 @@ def message(kind: str, state: str, details: dict, since: float, now: float | Non
             "database_down": f"Resolved: this process reaches the database again after {for_how_long}.",
         }.get(kind, f"Resolved: {kind} after {for_how_long}.")
     return {
-        "engage_auth": (f"Engage has refused leadrelay's credentials for {for_how_long}: {details.get('held', 0)} lead(s) "
-                        f"are held and nobody is calling them — fix RINGCENTRAL_CLIENT_ID/SECRET/JWT or ENGAGE_API_TOKEN "
-                        f"(check with `flask engage check`); held leads flow on their own once it works."),
-        "engage_outage": (f"Engage has been unreachable or failing for {for_how_long}: {details.get('waiting', 0)} lead(s) "
-                          f"are waiting — check RingCentral's status page and the network; leads are retried automatically."),
-        "campaign_held": (f"Campaign {details.get('campaign')!r} has been held for {for_how_long} "
-                          f"({details.get('reason', '')}): {details.get('held', 0)} lead(s) wait — fix the campaign in Engage "
-                          f"or the route in leadrelay.yml, then release it at /admin/holds."),
-        "lead_dead": (f"{details.get('new', 0)} lead(s) died since the last message ({details.get('dead', 0)} dead in all, "
-                      f"first {for_how_long} ago): they will not be dialed — see /admin/leads?status=dead and replay them."),
-        "dispatcher_down": (f"No dispatcher has been running for {for_how_long}: {details.get('waiting', 0)} lead(s) are "
-                            f"waiting and none is sent — start the worker (`flask --app app dispatch run`, Procfile `worker`)."),
-        "backlog_stale": (f"The oldest waiting lead is {_ago(details.get('oldest_seconds', 0))} old (limit "
-                          f"{_ago(details.get('backlog_max_age', 0))}), {details.get('waiting', 0)} lead(s) waiting, for "
-                          f"{for_how_long} — check the dispatcher and Engage on /admin."),
-        "source_silent": (f"No webhook from {details.get('source')!r} for {for_how_long} (expected every "
-                          f"{_ago(details.get('expect_every', 0))}) — check the sender's webhook settings and its delivery log."),
-        "database_down": (f"This leadrelay process ({details.get('process')}) cannot reach the database for {for_how_long}: "
-                          f"webhooks are answered 503 and senders retry — check DATABASE_URL and the database server."),
+        "engage_auth": (
+            f"Engage has refused leadrelay's credentials for {for_how_long}: {details.get('held', 0)} lead(s) "
+            f"are held and nobody is calling them — fix RINGCENTRAL_CLIENT_ID/SECRET/JWT or ENGAGE_API_TOKEN "
+            f"(check with `flask engage check`); held leads flow on their own once it works."
+        ),
+        "engage_outage": (
+            f"Engage has been unreachable or failing for {for_how_long}: {details.get('waiting', 0)} lead(s) "
+            f"are waiting — check RingCentral's status page and the network; leads are retried automatically."
+        ),
+        "campaign_held": (
+            f"Campaign {details.get('campaign')!r} has been held for {for_how_long} "
+            f"({details.get('reason', '')}): {details.get('held', 0)} lead(s) wait — fix the campaign in Engage "
+            f"or the route in leadrelay.yml, then release it at /admin/holds."
+        ),
+        "lead_dead": (
+            f"{details.get('new', 0)} lead(s) died since the last message ({details.get('dead', 0)} dead in all, "
+            f"first {for_how_long} ago): they will not be dialed — see /admin/leads?status=dead and replay them."
+        ),
+        "dispatcher_down": (
+            f"No dispatcher has been running for {for_how_long}: {details.get('waiting', 0)} lead(s) are "
+            f"waiting and none is sent — start the worker (`flask --app app dispatch run`, Procfile `worker`)."
+        ),
+        "backlog_stale": (
+            f"The oldest waiting lead is {_ago(details.get('oldest_seconds', 0))} old (limit "
+            f"{_ago(details.get('backlog_max_age', 0))}), {details.get('waiting', 0)} lead(s) waiting, for "
+            f"{for_how_long} — check the dispatcher and Engage on /admin."
+        ),
+        "source_silent": (
+            f"No webhook from {details.get('source')!r} for {for_how_long} (expected every "
+            f"{_ago(details.get('expect_every', 0))}) — check the sender's webhook settings and its delivery log."
+        ),
+        "database_down": (
+            f"This leadrelay process ({details.get('process')}) cannot reach the database for {for_how_long}: "
+            f"webhooks are answered 503 and senders retry — check DATABASE_URL and the database server."
+        ),
     }.get(kind, f"{kind} since {for_how_long}.")

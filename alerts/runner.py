@@ -4,6 +4,7 @@ It runs in its own thread with its own timeouts, so a slow receiver never slows 
 `database_down` is the exception to database arbitration: the database cannot arbitrate its own
 absence, so each process that cannot reach it says so itself, at most once per `repeat_every`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -11,10 +12,12 @@ import os
 import socket
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import requests
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from alerts import sender
 from alerts.conditions import evaluate, message
@@ -22,7 +25,12 @@ from alerts.state import apply, ensure_rows, read_states
 from logs import log
 from metrics import CACHE_SECONDS, SNAPSHOTS, AuthFailureFlusher
 
+if TYPE_CHECKING:
+    from config import Settings
+
 logger = logging.getLogger("leadrelay.alerts")
+
+
 class DatabaseUnavailable(Exception):
     """The database could not be read this round."""
 
@@ -34,11 +42,11 @@ DOWN_AFTER = 2  # consecutive failed evaluations before this process calls the d
 class AlertRunner:
     """Evaluate → announce → deliver, every `alerts.check_every` seconds, until `stop`."""
 
-    def __init__(self, engine, settings, stop: threading.Event):
+    def __init__(self, engine: Engine, settings: Settings, stop: threading.Event) -> None:
         """Keep what the loop needs; nothing runs until `run()`."""
         self.engine, self.settings, self.stop = engine, settings, stop
         self.cfg = settings.file.alerts
-        self.webhook = self.cfg.get("webhook")
+        self.webhook: str | None = self.cfg.get("webhook")
         self.session = requests.Session()
         self.process = f"{socket.gethostname()}:{os.getpid()}"
         self.db_failures = 0
@@ -81,8 +89,11 @@ class AlertRunner:
         if snap is None:
             raise DatabaseUnavailable("the operator snapshot could not be read")
         states = read_states(self.engine)
-        baselines = {f"source_silent:{name}": "source_silent" for name, src in self.settings.file.sources.items()
-                     if src.expect_every and f"source_silent:{name}" not in states}
+        baselines = {
+            f"source_silent:{name}": "source_silent"
+            for name, src in self.settings.file.sources.items()
+            if src.expect_every and f"source_silent:{name}" not in states
+        }
         if baselines:
             ensure_rows(self.engine, baselines, snap.now)
             states = read_states(self.engine)
@@ -101,8 +112,10 @@ class AlertRunner:
         from store.db import write
 
         with write(self.engine) as conn:
-            conn.execute(text("DELETE FROM alert_outbox WHERE sent_at IS NOT NULL AND created_at < :t"),
-                         {"t": time.time() - 7 * 86400})
+            conn.execute(
+                text("DELETE FROM alert_outbox WHERE sent_at IS NOT NULL AND created_at < :t"),
+                {"t": time.time() - 7 * 86400},
+            )
         audit.prune(self.engine, time.time() - self.settings.file.defaults["retention_days"] * 86400)
 
     # ------------------------------------------------------------------ database_down (per process)
@@ -131,11 +144,27 @@ class AlertRunner:
 
     def _send_direct(self, state: str, now: float) -> bool:
         """POST a database_down message without the outbox (the database is what is missing)."""
-        details = {"process": self.process, "key": f"database_down:{self.process}", "since": self.db_down_since, "at": now}
-        payload = {"text": message("database_down", state, details, self.db_down_since or now, now),
-                   "alert": "database_down", "state": state, "details": details}
+        # Only reached with a webhook: "firing" is sent under `if self.webhook`, "resolved" only after it.
+        assert self.webhook is not None
+        details = {
+            "process": self.process,
+            "key": f"database_down:{self.process}",
+            "since": self.db_down_since,
+            "at": now,
+        }
+        payload = {
+            "text": message("database_down", state, details, self.db_down_since or now, now),
+            "alert": "database_down",
+            "state": state,
+            "details": details,
+        }
         error = sender.post(self.session, self.webhook, payload)
-        log(logger, logging.WARNING if error else logging.INFO,
+        log(
+            logger,
+            logging.WARNING if error else logging.INFO,
             "alert sent" if error is None else "alert delivery failed; will retry",
-            alert="database_down", state=state, error=error)
+            alert="database_down",
+            state=state,
+            error=error,
+        )
         return error is None

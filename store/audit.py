@@ -1,9 +1,11 @@
 """The audit log: each Engage attempt and each operator replay/release, for a lead's timeline."""
+
 from __future__ import annotations
 
 import json
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
@@ -16,33 +18,48 @@ from store.schema import audit_log, login_attempts
 def record_attempts(conn: Connection, epoch: int, settlements: Iterable[Any]) -> None:
     """Add one `attempt` row per settlement inside the settle transaction (Engage's answer kept)."""
     now = time.time()
-    rows = [{"at": now, "lead_id": s.id, "kind": "attempt", "actor": f"dispatcher:{epoch}",
-             # Masked: an Engage error may quote a row, and this log outlives `leads forget`.
-             "detail": json.dumps({"status": s.status, "error": (s.error or None) and mask_text(s.error[:500]),
-                                   "response": s.response}, default=str)[:8000]}
-            for s in settlements]
+    rows = [
+        {
+            "at": now,
+            "lead_id": s.id,
+            "kind": "attempt",
+            "actor": f"dispatcher:{epoch}",
+            # Masked: an Engage error may quote a row, and this log outlives `leads forget`.
+            "detail": json.dumps(
+                {"status": s.status, "error": (s.error or None) and mask_text(s.error[:500]), "response": s.response},
+                default=str,
+            )[:8000],
+        }
+        for s in settlements
+    ]
     if rows:
         conn.execute(audit_log.insert(), rows)
 
 
-def record_action(engine: Engine, kind: str, actor: str, lead_ids: Iterable[int | None], detail: dict) -> None:
+def record_action(
+    engine: Engine, kind: str, actor: str, lead_ids: Iterable[int | None], detail: dict[str, Any]
+) -> None:
     """Record an operator action (replay, release) once per lead it touched (None: the whole hold)."""
     now = time.time()
-    rows = [{"at": now, "lead_id": lead_id, "kind": kind, "actor": actor[:200], "detail": json.dumps(detail, default=str)}
-            for lead_id in lead_ids]
+    rows = [
+        {"at": now, "lead_id": lead_id, "kind": kind, "actor": actor[:200], "detail": json.dumps(detail, default=str)}
+        for lead_id in lead_ids
+    ]
     if rows:
         with write(engine) as conn:
             conn.execute(audit_log.insert(), rows)
 
 
-def timeline(engine: Engine, lead_id: int, limit: int = 200) -> list[dict]:
+def timeline(engine: Engine, lead_id: int, limit: int = 200) -> list[dict[str, Any]]:
     """A lead's audit rows, oldest first."""
     query = select(audit_log).where(audit_log.c.lead_id == lead_id).order_by(audit_log.c.id).limit(limit)
     with engine.connect() as conn:
         return [{**dict(r._mapping), "detail": json.loads(r.detail or "{}")} for r in conn.execute(query)]
 
 
-def recent_actions(engine: Engine, kinds: tuple[str, ...] = ("replay", "release"), limit: int = 20) -> list[dict]:
+def recent_actions(
+    engine: Engine, kinds: tuple[str, ...] = ("replay", "release"), limit: int = 20
+) -> list[dict[str, Any]]:
     """The latest operator actions, newest first."""
     query = select(audit_log).where(audit_log.c.kind.in_(kinds)).order_by(audit_log.c.id.desc()).limit(limit)
     with engine.connect() as conn:
@@ -70,4 +87,4 @@ def record_login(engine: Engine, remote: str, ok: bool) -> None:
 def prune(engine: Engine, older_than: float) -> int:
     """Drop audit rows older than `older_than` (epoch seconds); returns how many."""
     with write(engine) as conn:
-        return conn.execute(audit_log.delete().where(audit_log.c.at < older_than)).rowcount
+        return int(conn.execute(audit_log.delete().where(audit_log.c.at < older_than)).rowcount)

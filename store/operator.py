@@ -1,9 +1,11 @@
 """Read-only numbers for the operator (metrics, console, alerts), all from the database."""
+
 from __future__ import annotations
 
 import json
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -11,8 +13,19 @@ from sqlalchemy.engine import Engine
 from store.db import now_sql
 from store.lease import read as read_lease
 
-STATUSES = ("queued", "sending", "delivered", "retrying", "rejected", "held", "dead", "suppressed",
-            "dropped", "invalid", "fetching")
+STATUSES = (
+    "queued",
+    "sending",
+    "delivered",
+    "retrying",
+    "rejected",
+    "held",
+    "dead",
+    "suppressed",
+    "dropped",
+    "invalid",
+    "fetching",
+)
 LANES = ("IMMEDIATE", "NORMAL")
 WAITING = ("queued", "retrying")
 SPEED_WINDOW = 3600.0  # speed-to-lead over the last hour
@@ -33,7 +46,7 @@ class Snapshot:
     engage_state: str | None
     engage_detail: str | None
     speed: dict[str, dict[str, float]]  # lane → {"p50", "p95", "count"} over SPEED_WINDOW
-    firing: list[dict] = field(default_factory=list)  # open alerts: key, kind, since
+    firing: list[dict[str, Any]] = field(default_factory=list)  # open alerts: key, kind, since
     alert_backlog: int = 0  # alert messages not delivered yet after at least one failed try
 
 
@@ -50,33 +63,49 @@ def snapshot(engine: Engine) -> Snapshot:
     lease = read_lease(engine)
     now = lease.now
     with engine.connect() as conn:
-        statuses = {s: 0 for s in STATUSES}
+        statuses = dict.fromkeys(STATUSES, 0)
         for status, count in conn.execute(text("SELECT status, COUNT(*) FROM leads GROUP BY status")):
             statuses[status] = int(count)
-        oldest = {lane: 0.0 for lane in LANES}
-        for priority, first in conn.execute(text(
-                "SELECT priority, MIN(received_at) FROM leads WHERE status IN ('queued','retrying') GROUP BY priority")):
+        oldest = dict.fromkeys(LANES, 0.0)
+        for priority, first in conn.execute(
+            text("SELECT priority, MIN(received_at) FROM leads WHERE status IN ('queued','retrying') GROUP BY priority")
+        ):
             if priority in oldest and first is not None:
                 oldest[priority] = max(0.0, now - float(first))
         samples: dict[str, list[float]] = {lane: [] for lane in LANES}
-        for priority, seconds in conn.execute(text(
+        for priority, seconds in conn.execute(
+            text(
                 "SELECT priority, delivered_at - received_at FROM leads WHERE delivered_at >= :since "
-                "AND status='delivered' LIMIT :cap"), {"since": now - SPEED_WINDOW, "cap": SPEED_ROWS_MAX}):
+                "AND status='delivered' LIMIT :cap"
+            ),
+            {"since": now - SPEED_WINDOW, "cap": SPEED_ROWS_MAX},
+        ):
             samples.setdefault(priority, []).append(max(0.0, float(seconds)))
-        firing = [{"key": r.key, "kind": r.kind, "since": r.since, "details": json.loads(r.details or "{}")}
-                  for r in conn.execute(text("SELECT key, kind, since, details FROM alert_state "
-                                             "WHERE state='firing' ORDER BY since"))]
-        alert_backlog = int(conn.execute(text(
-            "SELECT COUNT(*) FROM alert_outbox WHERE sent_at IS NULL AND attempts > 0")).scalar() or 0)
+        firing = [
+            {"key": r.key, "kind": r.kind, "since": r.since, "details": json.loads(r.details or "{}")}
+            for r in conn.execute(
+                text("SELECT key, kind, since, details FROM alert_state WHERE state='firing' ORDER BY since")
+            )
+        ]
+        alert_backlog = int(
+            conn.execute(text("SELECT COUNT(*) FROM alert_outbox WHERE sent_at IS NULL AND attempts > 0")).scalar() or 0
+        )
     speed = {}
     for lane, values in samples.items():
         values.sort()
         speed[lane] = {"p50": quantile(values, 0.5), "p95": quantile(values, 0.95), "count": float(len(values))}
     return Snapshot(
-        now=now, statuses=statuses, oldest=oldest, waiting=sum(statuses[s] for s in WAITING),
-        dispatcher_up=lease.active, holder=lease.holder,
+        now=now,
+        statuses=statuses,
+        oldest=oldest,
+        waiting=sum(statuses[s] for s in WAITING),
+        dispatcher_up=lease.active,
+        holder=lease.holder,
         heartbeat_age=None if lease.heartbeat_at is None else max(0.0, now - lease.heartbeat_at),
-        engage_state=lease.engage_state, engage_detail=lease.engage_detail, speed=speed, firing=firing,
+        engage_state=lease.engage_state,
+        engage_detail=lease.engage_detail,
+        speed=speed,
+        firing=firing,
         alert_backlog=alert_backlog,
     )
 
@@ -84,11 +113,18 @@ def snapshot(engine: Engine) -> Snapshot:
 def db_clock(engine: Engine) -> float:
     """The database clock, epoch seconds."""
     with engine.connect() as conn:
-        return float(conn.execute(text("SELECT " + now_sql(engine))).scalar())
+        return float(conn.execute(text("SELECT " + now_sql(engine))).scalar_one())
 
 
-def search_leads(engine: Engine, *, status: str | None = None, source: str | None = None, q: str | None = None,
-                 limit: int = 50, before_id: int | None = None) -> list[dict]:
+def search_leads(
+    engine: Engine,
+    *,
+    status: str | None = None,
+    source: str | None = None,
+    q: str | None = None,
+    limit: int = 50,
+    before_id: int | None = None,
+) -> list[dict[str, Any]]:
     """Recent leads, newest first; `q` matches the externId, an email, or the last 4 digits of a phone."""
     from sqlalchemy import func, or_, select
 
@@ -121,39 +157,57 @@ def _like(value: str) -> str:
 
 def held_lead_ids(engine: Engine, campaign: str | None) -> list[int]:
     """Ids of the held leads of one campaign (None: every held lead)."""
-    sql = "SELECT id FROM leads WHERE status='held'" + (" AND campaign=:c" if campaign is not None else "")
+    if campaign is None:
+        sql = "SELECT id FROM leads WHERE status='held' ORDER BY id LIMIT 10000"
+    else:
+        sql = "SELECT id FROM leads WHERE status='held' AND campaign=:c ORDER BY id LIMIT 10000"
     with engine.connect() as conn:
-        return [r[0] for r in conn.execute(text(sql + " ORDER BY id LIMIT 10000"), {"c": campaign})]
+        return [r[0] for r in conn.execute(text(sql), {"c": campaign})]
 
 
-def holds(engine: Engine) -> list[dict]:
+def holds(engine: Engine) -> list[dict[str, Any]]:
     """Current holds from the held leads: the account (credentials refused) or one campaign each."""
     with engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT campaign, last_error, MIN(updated_at) AS since, COUNT(*) AS n FROM leads "
-            "WHERE status='held' GROUP BY campaign, last_error ORDER BY MIN(updated_at)")).fetchall()
-    found: dict[str, dict] = {}
+        rows = conn.execute(
+            text(
+                "SELECT campaign, last_error, MIN(updated_at) AS since, COUNT(*) AS n FROM leads "
+                "WHERE status='held' GROUP BY campaign, last_error ORDER BY MIN(updated_at)"
+            )
+        ).fetchall()
+    found: dict[str, dict[str, Any]] = {}
     for row in rows:
         reason = row.last_error or ""
         scope = "account" if "authentication" in reason.lower() else f"campaign:{row.campaign}"
-        entry = found.setdefault(scope, {"scope": scope, "campaign": None if scope == "account" else row.campaign,
-                                         "reason": reason, "since": row.since, "leads": 0})
+        entry = found.setdefault(
+            scope,
+            {
+                "scope": scope,
+                "campaign": None if scope == "account" else row.campaign,
+                "reason": reason,
+                "since": row.since,
+                "leads": 0,
+            },
+        )
         entry["leads"] += int(row.n)
         entry["since"] = min(entry["since"], row.since)
     return list(found.values())
 
 
-def source_stats(engine: Engine, since: float) -> dict[str, dict]:
+def source_stats(engine: Engine, since: float) -> dict[str, dict[str, Any]]:
     """Per source: last webhook seen, lead counts by status and failed/held events since `since`."""
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     with engine.connect() as conn:
         for source, last in conn.execute(text("SELECT source, MAX(received_at) FROM events GROUP BY source")):
             out.setdefault(source, {"last_seen": None, "statuses": {}, "events": {}})["last_seen"] = last
-        for source, status, n in conn.execute(text(
-                "SELECT source, status, COUNT(*) FROM leads WHERE received_at >= :s GROUP BY source, status"), {"s": since}):
+        for source, status, n in conn.execute(
+            text("SELECT source, status, COUNT(*) FROM leads WHERE received_at >= :s GROUP BY source, status"),
+            {"s": since},
+        ):
             out.setdefault(source, {"last_seen": None, "statuses": {}, "events": {}})["statuses"][status] = int(n)
-        for source, status, n in conn.execute(text(
-                "SELECT source, status, COUNT(*) FROM events WHERE received_at >= :s GROUP BY source, status"), {"s": since}):
+        for source, status, n in conn.execute(
+            text("SELECT source, status, COUNT(*) FROM events WHERE received_at >= :s GROUP BY source, status"),
+            {"s": since},
+        ):
             out.setdefault(source, {"last_seen": None, "statuses": {}, "events": {}})["events"][status] = int(n)
     return out
 
@@ -165,14 +219,15 @@ def last_seen(engine: Engine, source: str) -> float | None:
     return None if value is None else float(value)
 
 
-def hourly(engine: Engine, now: float, hours: int = 24) -> list[dict]:
+def hourly(engine: Engine, now: float, hours: int = 24) -> list[dict[str, Any]]:
     """Per hour of the last `hours`: leads by outcome and speed-to-lead p50/p95 (received → accepted)."""
     start = (now // 3600 - hours + 1) * 3600
-    buckets = [{"start": start + i * 3600, "outcomes": {}, "speeds": []} for i in range(hours)]
+    buckets: list[dict[str, Any]] = [{"start": start + i * 3600, "outcomes": {}, "speeds": []} for i in range(hours)]
     with engine.connect() as conn:
-        for received, status, delivered in conn.execute(text(
-                "SELECT received_at, status, delivered_at FROM leads WHERE received_at >= :s LIMIT 200000"),
-                {"s": start}):
+        for received, status, delivered in conn.execute(
+            text("SELECT received_at, status, delivered_at FROM leads WHERE received_at >= :s LIMIT 200000"),
+            {"s": start},
+        ):
             index = int((received - start) // 3600)
             if 0 <= index < hours:
                 bucket = buckets[index]
@@ -191,8 +246,10 @@ def today_by_source(engine: Engine, now: float) -> dict[str, dict[str, int]]:
     start = now - (now % 86400)
     out: dict[str, dict[str, int]] = {}
     with engine.connect() as conn:
-        for source, status, n in conn.execute(text(
-                "SELECT source, status, COUNT(*) FROM leads WHERE received_at >= :s GROUP BY source, status"), {"s": start}):
+        for source, status, n in conn.execute(
+            text("SELECT source, status, COUNT(*) FROM leads WHERE received_at >= :s GROUP BY source, status"),
+            {"s": start},
+        ):
             out.setdefault(source, {})[status] = int(n)
     return out
 
@@ -204,16 +261,23 @@ def add_auth_failures(engine: Engine, counts: dict[str, int], now: float) -> Non
     hour = now - now % 3600
     with write(engine) as conn:
         for source, n in counts.items():
-            conn.execute(text(
-                "INSERT INTO auth_failure_counts (source, hour, count) VALUES (:s, :h, :n) "
-                "ON CONFLICT (source, hour) DO UPDATE SET count = auth_failure_counts.count + excluded.count"),
-                {"s": source[:100], "h": hour, "n": n})
+            conn.execute(
+                text(
+                    "INSERT INTO auth_failure_counts (source, hour, count) VALUES (:s, :h, :n) "
+                    "ON CONFLICT (source, hour) DO UPDATE SET count = auth_failure_counts.count + excluded.count"
+                ),
+                {"s": source[:100], "h": hour, "n": n},
+            )
         conn.execute(text("DELETE FROM auth_failure_counts WHERE hour < :old"), {"old": hour - 7 * 86400})
 
 
 def auth_failures_since(engine: Engine, since: float) -> dict[str, int]:
     """Rejected webhooks per source since `since` (hour granularity)."""
     with engine.connect() as conn:
-        return {r[0]: int(r[1]) for r in conn.execute(text(
-            "SELECT source, SUM(count) FROM auth_failure_counts WHERE hour >= :h GROUP BY source"),
-            {"h": since - since % 3600})}
+        return {
+            r[0]: int(r[1])
+            for r in conn.execute(
+                text("SELECT source, SUM(count) FROM auth_failure_counts WHERE hour >= :h GROUP BY source"),
+                {"h": since - since % 3600},
+            )
+        }

@@ -1,4 +1,5 @@
 """Shared fixtures: one temporary database per test (SQLite file, or a PostgreSQL schema), apps, fakes."""
+
 from __future__ import annotations
 
 import os
@@ -74,8 +75,12 @@ def make_app(write_config):
         """Build the app; `env` adds or overrides environment variables."""
         from app import create_app
 
-        environ = {"DATABASE_URL": database_url, "LEADRELAY_CONFIG": write_config(config), "ENGAGE_MODE": "sandbox",
-                   **env}
+        environ = {
+            "DATABASE_URL": database_url,
+            "LEADRELAY_CONFIG": write_config(config),
+            "ENGAGE_MODE": "sandbox",
+            **env,
+        }
         application = create_app(environ)
         apps.append(application)
         return application

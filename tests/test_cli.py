@@ -1,4 +1,5 @@
 """The flask commands: db upgrade, config check, engage campaigns/check, leads list/replay."""
+
 from __future__ import annotations
 
 import time
@@ -50,13 +51,35 @@ def test_leads_list_and_replay(make_app, sqlite_url):
     """`leads list` masks phones; `leads replay --status dead` re-queues dead leads."""
     app = make_app(CONFIG, sqlite_url)
     engine = app.extensions["leadrelay"].engine
-    store_webhook(engine, source="hubspot", received_at=time.time(), method="POST", path="/", content_type="",
-                  headers={}, body=b"", remote_addr="", event_status="accepted", reason=None, sandbox=True,
-                  pending=[PendingLead(status="queued", priority="NORMAL", campaign="Hot Inbound", record_key="k:1",
-                                       key_expires_at=None, extern_id="x1",
-                                       lead={"externId": "x1", "leadPhone": "3035550142"}, primary_phone="3035550142")])
+    store_webhook(
+        engine,
+        source="hubspot",
+        received_at=time.time(),
+        method="POST",
+        path="/",
+        content_type="",
+        headers={},
+        body=b"",
+        remote_addr="",
+        event_status="accepted",
+        reason=None,
+        sandbox=True,
+        pending=[
+            PendingLead(
+                status="queued",
+                priority="NORMAL",
+                campaign="Hot Inbound",
+                record_key="k:1",
+                key_expires_at=None,
+                extern_id="x1",
+                lead={"externId": "x1", "leadPhone": "3035550142"},
+                primary_phone="3035550142",
+            )
+        ],
+    )
     lease = Lease(engine, "cli-test", ttl=30)
     epoch = lease.acquire()
+    assert epoch is not None
     queue = Queue(engine)
     claimed = queue.claim(epoch, "cli-test", "NORMAL", 10, claim_ttl=30)
     queue.settle(epoch, [Settlement(claimed[0].id, "dead", error="Engage down for 24h; phone 3035550142")])
@@ -72,12 +95,32 @@ def test_leads_list_and_replay(make_app, sqlite_url):
 def _lead_with_status(app, status: str, extern_id: str) -> int:
     """Store one lead and settle it with `status` through the real queue; return its id."""
     engine = app.extensions["leadrelay"].engine
-    store_webhook(engine, source="hubspot", received_at=time.time(), method="POST", path="/", content_type="",
-                  headers={}, body=b"", remote_addr="", event_status="accepted", reason=None, sandbox=True,
-                  pending=[PendingLead(status="queued", priority="NORMAL", campaign="Hot Inbound",
-                                       record_key=f"k:{extern_id}", key_expires_at=None, extern_id=extern_id,
-                                       lead={"externId": extern_id, "leadPhone": "3035550142"},
-                                       primary_phone="3035550142")])
+    store_webhook(
+        engine,
+        source="hubspot",
+        received_at=time.time(),
+        method="POST",
+        path="/",
+        content_type="",
+        headers={},
+        body=b"",
+        remote_addr="",
+        event_status="accepted",
+        reason=None,
+        sandbox=True,
+        pending=[
+            PendingLead(
+                status="queued",
+                priority="NORMAL",
+                campaign="Hot Inbound",
+                record_key=f"k:{extern_id}",
+                key_expires_at=None,
+                extern_id=extern_id,
+                lead={"externId": extern_id, "leadPhone": "3035550142"},
+                primary_phone="3035550142",
+            )
+        ],
+    )
     lease = Lease(engine, f"cli-{extern_id}", ttl=30)
     epoch = lease.acquire()
     assert epoch is not None
@@ -95,8 +138,10 @@ def test_replay_says_why_nothing_was_replayed(make_app, sqlite_url):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["leads", "replay", "--id", str(delivered)])
     assert result.exit_code == 0
-    assert (f"lead {delivered} is delivered: replay takes dead, rejected, held, invalid leads "
-            "(a delivered lead is in Engage already)") in result.output
+    assert (
+        f"lead {delivered} is delivered: replay takes dead, rejected, held, invalid leads "
+        "(a delivered lead is in Engage already)"
+    ) in result.output
     result = runner.invoke(args=["leads", "replay", "--id", "999"])
     assert "lead 999: no such lead" in result.output
     result = runner.invoke(args=["leads", "replay", "--status", "dead", "--source", "hubspot"])

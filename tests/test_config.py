@@ -1,4 +1,5 @@
 """Config: environment rules (sandbox never silent) and leadrelay.yml validation with file/key/fix errors."""
+
 from __future__ import annotations
 
 import os
@@ -50,18 +51,36 @@ def test_good_config_and_route_fallbacks(write_config):
     assert src.settings.options["client_secret"] == ["s3cret"]
 
 
-@pytest.mark.parametrize("body, environ, key, words", [
-    (GOOD, {}, "sources.hubspot.client_secret", "HS_SECRET"),
-    ("sources:\n  x:\n    type: nosuch\n    token: t\n", {}, "sources.x.type", "unknown source type"),
-    ("sources:\n  x:\n    type: generic\n", {}, "sources.x", "no authentication"),
-    ("sources:\n  x:\n    type: generic\n    token: t\n    routes:\n      - when: {a: {bigger: 1}}\n", {}, "sources.x.routes", "unknown operator"),
-    ("sources:\n  x:\n    type: generic\n    token: t\n    priority: URGENT\n", {}, "sources.x.priority", "Must be one of"),
-    ("defaults:\n  suppress_within: soon\n", {}, "defaults.suppress_within", "not a duration"),
-    ("defaults:\n  campain: x\n", {}, "defaults.campain", "unknown key"),
-    ("sourcez: {}\n", {}, "sourcez", "unknown top-level key"),
-    ("sources:\n  x:\n    type: hubspot\n    token: t\n    client_secrett: abc\n", {}, "sources.x.client_secrett", "did you mean `client_secret`"),
-    ("sources: [\n", {}, "(syntax)", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "body, environ, key, words",
+    [
+        (GOOD, {}, "sources.hubspot.client_secret", "HS_SECRET"),
+        ("sources:\n  x:\n    type: nosuch\n    token: t\n", {}, "sources.x.type", "unknown source type"),
+        ("sources:\n  x:\n    type: generic\n", {}, "sources.x", "no authentication"),
+        (
+            "sources:\n  x:\n    type: generic\n    token: t\n    routes:\n      - when: {a: {bigger: 1}}\n",
+            {},
+            "sources.x.routes",
+            "unknown operator",
+        ),
+        (
+            "sources:\n  x:\n    type: generic\n    token: t\n    priority: URGENT\n",
+            {},
+            "sources.x.priority",
+            "Must be one of",
+        ),
+        ("defaults:\n  suppress_within: soon\n", {}, "defaults.suppress_within", "not a duration"),
+        ("defaults:\n  campain: x\n", {}, "defaults.campain", "unknown key"),
+        ("sourcez: {}\n", {}, "sourcez", "unknown top-level key"),
+        (
+            "sources:\n  x:\n    type: hubspot\n    token: t\n    client_secrett: abc\n",
+            {},
+            "sources.x.client_secrett",
+            "did you mean `client_secret`",
+        ),
+        ("sources: [\n", {}, "(syntax)", "not valid YAML"),
+    ],
+)
 def test_bad_config_names_file_key_and_fix(write_config, body, environ, key, words):
     """Every config error says which file, which key, and what to do."""
     path = write_config(body)
@@ -74,16 +93,19 @@ def test_bad_config_names_file_key_and_fix(write_config, body, environ, key, wor
     assert "fix:" in message
 
 
-@pytest.mark.parametrize("environ, key", [
-    ({"DATABASE_URL": "postgresql://x/y"}, "ENGAGE_MODE"),
-    ({"RINGCENTRAL_CLIENT_ID": "a", "RINGCENTRAL_JWT": "j", "ENGAGE_ACCOUNT_ID": "1"}, "RINGCENTRAL_CLIENT_SECRET"),
-    ({"ENGAGE_API_TOKEN": "t"}, "ENGAGE_ACCOUNT_ID"),
-    ({"ENGAGE_BASE_URL": "http://x"}, "ENGAGE_MODE"),
-    ({"ENGAGE_MODE": "live"}, "ENGAGE_MODE"),
-    ({"ENGAGE_API_TOKEN": "t", "ENGAGE_ACCOUNT_ID": "~"}, "ENGAGE_ACCOUNT_ID"),
-    ({"DYNO": "web.1", "ENGAGE_MODE": "sandbox"}, "DATABASE_URL"),
-    ({"DISPATCH_MODE": "both"}, "DISPATCH_MODE"),
-])
+@pytest.mark.parametrize(
+    "environ, key",
+    [
+        ({"DATABASE_URL": "postgresql://x/y"}, "ENGAGE_MODE"),
+        ({"RINGCENTRAL_CLIENT_ID": "a", "RINGCENTRAL_JWT": "j", "ENGAGE_ACCOUNT_ID": "1"}, "RINGCENTRAL_CLIENT_SECRET"),
+        ({"ENGAGE_API_TOKEN": "t"}, "ENGAGE_ACCOUNT_ID"),
+        ({"ENGAGE_BASE_URL": "http://x"}, "ENGAGE_MODE"),
+        ({"ENGAGE_MODE": "live"}, "ENGAGE_MODE"),
+        ({"ENGAGE_API_TOKEN": "t", "ENGAGE_ACCOUNT_ID": "~"}, "ENGAGE_ACCOUNT_ID"),
+        ({"DYNO": "web.1", "ENGAGE_MODE": "sandbox"}, "DATABASE_URL"),
+        ({"DISPATCH_MODE": "both"}, "DISPATCH_MODE"),
+    ],
+)
 def test_environment_errors(environ, key):
     """Sandbox is never silent; partial credentials and SQLite on Heroku fail naming the variable."""
     environ = {"LEADRELAY_CONFIG": "leadrelay.example.yml", **environ}
@@ -97,8 +119,16 @@ def test_modes():
     base = {"LEADRELAY_CONFIG": "leadrelay.example.yml"}
     live = load_settings({**base, "ENGAGE_API_TOKEN": "t", "ENGAGE_ACCOUNT_ID": "42"})
     assert live.engage_mode == "live"
-    jwt = load_settings({**base, "RINGCENTRAL_CLIENT_ID": "a", "RINGCENTRAL_CLIENT_SECRET": "b",
-                         "RINGCENTRAL_JWT": "c", "ENGAGE_ACCOUNT_ID": "42", "ENGAGE_MODE": "sandbox"})
+    jwt = load_settings(
+        {
+            **base,
+            "RINGCENTRAL_CLIENT_ID": "a",
+            "RINGCENTRAL_CLIENT_SECRET": "b",
+            "RINGCENTRAL_JWT": "c",
+            "ENGAGE_ACCOUNT_ID": "42",
+            "ENGAGE_MODE": "sandbox",
+        }
+    )
     assert jwt.engage_mode == "sandbox"
     assert load_settings({**base, "DYNO": "web.1", "ALLOW_SQLITE": "1", "ENGAGE_MODE": "sandbox"}).is_sqlite
 
@@ -110,7 +140,9 @@ def test_database_url_forms():
     assert normalize_database_url("sqlite:///x.db") == "sqlite:///x.db"
 
 
-@pytest.mark.parametrize("value, seconds", [(90, 90), ("90s", 90), ("30m", 1800), ("24h", 86400), ("7d", 604800), ("0", 0)])
+@pytest.mark.parametrize(
+    "value, seconds", [(90, 90), ("90s", 90), ("30m", 1800), ("24h", 86400), ("7d", 604800), ("0", 0)]
+)
 def test_durations(value, seconds):
     """Durations are seconds or a number with a unit."""
     assert parse_duration(value) == seconds
@@ -118,30 +150,57 @@ def test_durations(value, seconds):
 
 def test_default_interpolation(write_config):
     """${VAR:-default} falls back; a whole-value variable keeps YAML typing."""
-    path = write_config("defaults:\n  suppress_by_phone: ${SBP:-true}\nsources:\n  x:\n    type: generic\n    token: ${T:-abc}\n")
+    path = write_config(
+        "defaults:\n  suppress_by_phone: ${SBP:-true}\nsources:\n  x:\n    type: generic\n    token: ${T:-abc}\n"
+    )
     cfg = load_file(path, {})
     assert cfg.defaults["suppress_by_phone"] is True
     assert cfg.sources["x"].settings.tokens == ["abc"]
 
 
-@pytest.mark.parametrize("body, key, fix", [
-    ("sources:\n  hs:\n    type: hubspot\n    token: t\n    prority: IMMEDIATE\n",
-     "sources.hs.prority", "did you mean `priority`? (every key: docs/sources/hubspot.md)"),
-    ("sources:\n  w:\n    type: generic\n    token: t\n    hmac: {header: X-Sig, secret: s, algoritm: sha1}\n",
-     "sources.w.hmac.algoritm", "did you mean `algorithm`? (every key: docs/sources/generic.md)"),
-    ("sources:\n  u:\n    type: unbounce\n    token: t\n    feilds: {}\n",
-     "sources.u.feilds", "did you mean `fields`? (every key: docs/sources/unbounce.md)"),
-    ("sources:\n  x:\n    type: hubspott\n    token: t\n", "sources.x.type", "did you mean `hubspot`?"),
-    ("sources:\n  x:\n    type: generic\n    token: t\n    routes:\n      - whem: {a: 1}\n",
-     "sources.x.routes", "did you mean `when`?"),
-    ("sources:\n  x:\n    type: generic\n    token: t\n    routes:\n      - when: {a: {gtee: 1}}\n",
-     "sources.x.routes", "did you mean `gte`?"),
-    ("defaults:\n  campain: x\n", "defaults.campain", "did you mean `campaign`? (every key: leadrelay.example.yml)"),
-    ("dispatch:\n  batchsize: 5\n", "dispatch.batchsize", "did you mean `batch_size`?"),
-    ("source: {}\n", "source", "did you mean `sources`?"),
-    ("sources:\n  x:\n    type: generic\n    token: t\n    priority: URGENT\n",
-     "sources.x.priority", "see docs/sources/generic.md"),
-])
+@pytest.mark.parametrize(
+    "body, key, fix",
+    [
+        (
+            "sources:\n  hs:\n    type: hubspot\n    token: t\n    prority: IMMEDIATE\n",
+            "sources.hs.prority",
+            "did you mean `priority`? (every key: docs/sources/hubspot.md)",
+        ),
+        (
+            "sources:\n  w:\n    type: generic\n    token: t\n    hmac: {header: X-Sig, secret: s, algoritm: sha1}\n",
+            "sources.w.hmac.algoritm",
+            "did you mean `algorithm`? (every key: docs/sources/generic.md)",
+        ),
+        (
+            "sources:\n  u:\n    type: unbounce\n    token: t\n    feilds: {}\n",
+            "sources.u.feilds",
+            "did you mean `fields`? (every key: docs/sources/unbounce.md)",
+        ),
+        ("sources:\n  x:\n    type: hubspott\n    token: t\n", "sources.x.type", "did you mean `hubspot`?"),
+        (
+            "sources:\n  x:\n    type: generic\n    token: t\n    routes:\n      - whem: {a: 1}\n",
+            "sources.x.routes",
+            "did you mean `when`?",
+        ),
+        (
+            "sources:\n  x:\n    type: generic\n    token: t\n    routes:\n      - when: {a: {gtee: 1}}\n",
+            "sources.x.routes",
+            "did you mean `gte`?",
+        ),
+        (
+            "defaults:\n  campain: x\n",
+            "defaults.campain",
+            "did you mean `campaign`? (every key: leadrelay.example.yml)",
+        ),
+        ("dispatch:\n  batchsize: 5\n", "dispatch.batchsize", "did you mean `batch_size`?"),
+        ("source: {}\n", "source", "did you mean `sources`?"),
+        (
+            "sources:\n  x:\n    type: generic\n    token: t\n    priority: URGENT\n",
+            "sources.x.priority",
+            "see docs/sources/generic.md",
+        ),
+    ],
+)
 def test_typos_suggest_the_closest_key_and_link_the_doc(write_config, body, key, fix):
     """A misspelt key names the key it probably meant and the page that lists every key."""
     with pytest.raises(ConfigError) as err:
@@ -162,16 +221,19 @@ def test_every_type_specific_key_is_documented_on_its_page():
     assert missing == []
 
 
-@pytest.mark.parametrize("environ, key, words", [
-    ({"DATABASE_URL": "mysql://u:p@db/leads"}, "DATABASE_URL", "'mysql' is not a supported database"),
-    ({"DATABASE_URL": "postgresql+psycopg2://db/x"}, "DATABASE_URL", "use postgresql://"),
-    ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL", "use one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
-    ({"LOG_LEVEL": "warn"}, "LOG_LEVEL", "did you mean WARNING?"),
-    # a value that does not parse names its variable (environs' wording once gave the key "Environment")
-    ({"PORT": "eighty"}, "PORT", "'eighty' is invalid"),
-    ({"PORT": ""}, "PORT", "whole number"),
-    ({"ALLOW_SQLITE": "maybe"}, "ALLOW_SQLITE", "'maybe' is invalid"),
-])
+@pytest.mark.parametrize(
+    "environ, key, words",
+    [
+        ({"DATABASE_URL": "mysql://u:p@db/leads"}, "DATABASE_URL", "'mysql' is not a supported database"),
+        ({"DATABASE_URL": "postgresql+psycopg2://db/x"}, "DATABASE_URL", "use postgresql://"),
+        ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL", "use one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+        ({"LOG_LEVEL": "warn"}, "LOG_LEVEL", "did you mean WARNING?"),
+        # a value that does not parse names its variable (environs' wording once gave the key "Environment")
+        ({"PORT": "eighty"}, "PORT", "'eighty' is invalid"),
+        ({"PORT": ""}, "PORT", "whole number"),
+        ({"ALLOW_SQLITE": "maybe"}, "ALLOW_SQLITE", "'maybe' is invalid"),
+    ],
+)
 def test_environment_values_fail_with_the_fix(environ, key, words):
     """A database without a driver, a log level logging does not know or a value of the wrong type is one line with the fix."""
     with pytest.raises(ConfigError) as err:

@@ -1,4 +1,5 @@
 """Replay: dead/rejected/held leads re-queue; invalid leads re-map with the current config."""
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,9 @@ sources:
 
 def post(client, body):
     """POST one JSON record to the generic source."""
-    return client.post("/webhooks/api", data=json.dumps(body), headers={"X-Leadrelay-Token": "t", "Content-Type": "application/json"})
+    return client.post(
+        "/webhooks/api", data=json.dumps(body), headers={"X-Leadrelay-Token": "t", "Content-Type": "application/json"}
+    )
 
 
 def test_invalid_lead_is_remapped_after_a_config_fix(make_app, db_url):

@@ -1,4 +1,5 @@
 """Shared by the admin, alerts and browser tests: a config, distinct lead bodies, posting them."""
+
 from __future__ import annotations
 
 import json
@@ -44,7 +45,10 @@ def lead_body(n: int, email: str | None = None) -> bytes:
 
 def post_lead(client, n: int, email: str | None = None) -> dict:
     """POST one lead through the real webhook endpoint (Flask client); returns the answer's first lead."""
-    response = client.post("/webhooks/hubspot", data=lead_body(n, email), headers={
-        "Content-Type": "application/json", "X-Leadrelay-Token": SOURCE_TOKEN})
+    response = client.post(
+        "/webhooks/hubspot",
+        data=lead_body(n, email),
+        headers={"Content-Type": "application/json", "X-Leadrelay-Token": SOURCE_TOKEN},
+    )
     assert response.status_code == 202, response.data
     return response.json["leads"][0]

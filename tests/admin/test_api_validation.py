@@ -1,4 +1,5 @@
 """Admin JSON API input is validated (issue 8 item 5): 400 with the reason, never every row, never a 500."""
+
 from __future__ import annotations
 
 import pytest
@@ -25,9 +26,21 @@ def test_negative_limit_is_refused_not_every_row(client):
     assert response.json["error"] == "invalid_argument" and "limit" in response.json["detail"]
 
 
-@pytest.mark.parametrize("query", ["limit=abc", "limit=501", "limit=0", "before=abc", "before=-5",
-                                   "before=123456789012345678901234567890", "status=nonsense", "q=" + "x" * 201,
-                                   "source=%00", "q=ab%00cd"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=abc",
+        "limit=501",
+        "limit=0",
+        "before=abc",
+        "before=-5",
+        "before=123456789012345678901234567890",
+        "status=nonsense",
+        "q=" + "x" * 201,
+        "source=%00",
+        "q=ab%00cd",
+    ],
+)
 def test_bad_query_arguments_are_400_with_the_reason(client, query):
     """Types, ranges and a maximum page size: each bad argument is named in the answer."""
     response = client.get(f"/admin/api/leads?{query}", headers=AUTH)
@@ -36,9 +49,14 @@ def test_bad_query_arguments_are_400_with_the_reason(client, query):
     assert query.split("=")[0] in response.json["detail"]
 
 
-@pytest.mark.parametrize("path", ["/admin/api/leads/123456789012345678901234567890",
-                                  "/admin/api/events/123456789012345678901234567890",
-                                  "/admin/leads/123456789012345678901234567890"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/api/leads/123456789012345678901234567890",
+        "/admin/api/events/123456789012345678901234567890",
+        "/admin/leads/123456789012345678901234567890",
+    ],
+)
 def test_thirty_digit_ids_are_400_not_500(client, path):
     """A 30-digit id used to reach PostgreSQL as an out-of-range BIGINT and answer 500."""
     assert client.get(path, headers=AUTH).status_code == 400

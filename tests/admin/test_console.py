@@ -1,5 +1,6 @@
 """The console: auth (bearer, session cookie, throttled login), CSRF, replay/release audited on the
 timeline, filters, masking — through the Flask client on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import re
@@ -42,8 +43,10 @@ def csrf_of(html: str) -> str:
 def set_status(app, lead_id: int, status: str, error: str | None = None) -> None:
     """Put a lead in a state, as the dispatcher would have."""
     with write(app.extensions["leadrelay"].engine) as conn:
-        conn.execute(text("UPDATE leads SET status=:s, last_error=:e, updated_at=:t WHERE id=:id"),
-                     {"s": status, "e": error, "t": time.time(), "id": lead_id})
+        conn.execute(
+            text("UPDATE leads SET status=:s, last_error=:e, updated_at=:t WHERE id=:id"),
+            {"s": status, "e": error, "t": time.time(), "id": lead_id},
+        )
 
 
 def test_without_auth_no_lead_data(app):
@@ -162,13 +165,14 @@ def test_sources_page_counts_auth_failures_from_the_database(app):
     loop = AlertRunner(runtime.engine, runtime.settings, threading.Event())
     client = app.test_client()
     for _ in range(3):
-        response = client.post("/webhooks/hubspot", data=b"{}", headers={"Content-Type": "application/json",
-                                                                          "X-Leadrelay-Token": "wrong"})
+        response = client.post(
+            "/webhooks/hubspot", data=b"{}", headers={"Content-Type": "application/json", "X-Leadrelay-Token": "wrong"}
+        )
         assert response.status_code == 401
     loop.tick()
     loop.tick()  # a second flush adds nothing new
     page = client.get("/admin/sources", headers=BEARER).get_data(as_text=True)
-    row = page[page.index(">hubspot<"):]
+    row = page[page.index(">hubspot<") :]
     assert re.search(r"<td>3</td></tr>", row[:600]), row[:600]
 
 

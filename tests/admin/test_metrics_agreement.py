@@ -2,11 +2,13 @@
 
 Before issue 9, /metrics was per process (scrapes alternated between workers' counters) and nothing
 showed a dead dispatcher or a growing backlog."""
+
 from __future__ import annotations
 
 import re
 import sys
 import time
+from itertools import pairwise
 
 import pytest
 import requests
@@ -16,8 +18,10 @@ from metrics import CACHE_SECONDS
 from tests.admin.helpers import CONFIG, SOURCE_TOKEN, lead_body
 
 # Gauges that must be identical whichever worker answers (heartbeat age moves by design).
-AGREEING = re.compile(r"^(leadrelay_leads|leadrelay_dispatcher_up|leadrelay_queue_oldest_seconds|"
-                      r"leadrelay_speed_to_lead_recent_seconds|leadrelay_speed_to_lead_recent_count)\b")
+AGREEING = re.compile(
+    r"^(leadrelay_leads|leadrelay_dispatcher_up|leadrelay_queue_oldest_seconds|"
+    r"leadrelay_speed_to_lead_recent_seconds|leadrelay_speed_to_lead_recent_count)\b"
+)
 
 
 def scrape(url: str) -> dict[str, float]:
@@ -33,8 +37,12 @@ def scrape(url: str) -> dict[str, float]:
 
 def post(url: str, n: int) -> None:
     """One webhook."""
-    response = requests.post(f"{url}/webhooks/hubspot", data=lead_body(n), timeout=10, headers={
-        "Content-Type": "application/json", "X-Leadrelay-Token": SOURCE_TOKEN})
+    response = requests.post(
+        f"{url}/webhooks/hubspot",
+        data=lead_body(n),
+        timeout=10,
+        headers={"Content-Type": "application/json", "X-Leadrelay-Token": SOURCE_TOKEN},
+    )
     assert response.status_code == 202, response.text
 
 
@@ -43,11 +51,18 @@ def stack(tmp_path, pg_url):
     """Fake Engage, 2 gunicorn workers (worker mode) and `flask dispatch run`, all real processes."""
     (tmp_path / "leadrelay.yml").write_text(CONFIG)
     fake = FakeEngageProcess(log_path=tmp_path / "fake.log").start()
-    env = {"DATABASE_URL": pg_url, "LEADRELAY_CONFIG": str(tmp_path / "leadrelay.yml"), **fake.env(),
-           "DISPATCH_MODE": "worker", "WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "4"}
+    env = {
+        "DATABASE_URL": pg_url,
+        "LEADRELAY_CONFIG": str(tmp_path / "leadrelay.yml"),
+        **fake.env(),
+        "DISPATCH_MODE": "worker",
+        "WEB_CONCURRENCY": "2",
+        "GUNICORN_THREADS": "4",
+    }
     web = ServiceProcess(env, tmp_path / "web.log")
-    worker = ServiceProcess(env, tmp_path / "worker.log",
-                            command=[sys.executable, "-m", "flask", "--app", "app", "dispatch", "run"])
+    worker = ServiceProcess(
+        env, tmp_path / "worker.log", command=[sys.executable, "-m", "flask", "--app", "app", "dispatch", "run"]
+    )
     try:
         web.start()
         worker.start(wait_ready=False)
@@ -74,16 +89,22 @@ def test_scrapes_agree_and_show_a_stopped_dispatcher(stack):
     assert worker.terminate() == 0
     post(web.url, 10)  # a lead that nobody will send
     stopped = time.time()
-    wait_for(lambda: scrape(web.url)["leadrelay_dispatcher_up"] == 0
-             and scrape(web.url)['leadrelay_queue_oldest_seconds{lane="IMMEDIATE"}'] > 0, 30,
-             interval=0.5, message="dispatcher_up 0 and a backlog on the scrapes")
+    wait_for(
+        lambda: (
+            scrape(web.url)["leadrelay_dispatcher_up"] == 0
+            and scrape(web.url)['leadrelay_queue_oldest_seconds{lane="IMMEDIATE"}'] > 0
+        ),
+        30,
+        interval=0.5,
+        message="dispatcher_up 0 and a backlog on the scrapes",
+    )
     # One worker's fresh read says so; the other's cache may be up to CACHE_SECONDS older.
     time.sleep(CACHE_SECONDS + 0.5)
     assert time.time() - stopped < 30
-    ages = []
+    ages: list[float] = []
     while time.time() - stopped < 30 and len(ages) < 8:
         s = scrape(web.url)
         assert s["leadrelay_dispatcher_up"] == 0
         ages.append(s['leadrelay_queue_oldest_seconds{lane="IMMEDIATE"}'])
         time.sleep(0.7)
-    assert all(b > a for a, b in zip(ages, ages[1:])), ages
+    assert all(b > a for a, b in pairwise(ages)), ages

@@ -1,14 +1,16 @@
 """The database-backed gauges: values from the database, a 5 s cache, and no failed scrape when the
 database is gone."""
+
 from __future__ import annotations
 
 import time
+
+from sqlalchemy import text
 
 from harness.processes import free_port
 from metrics import SNAPSHOTS, operator_status
 from store import db
 from store.db import write
-from sqlalchemy import text
 from tests.admin.helpers import CONFIG, post_lead
 
 
@@ -30,8 +32,10 @@ def test_gauges_come_from_the_database(make_app, db_url):
         post_lead(client, n)
     now = time.time()
     with write(app.extensions["leadrelay"].engine) as conn:
-        conn.execute(text("UPDATE leads SET received_at=:r, delivered_at=:d, status='delivered' WHERE id IN (1, 2)"),
-                     {"r": now - 2.0, "d": now})
+        conn.execute(
+            text("UPDATE leads SET received_at=:r, delivered_at=:d, status='delivered' WHERE id IN (1, 2)"),
+            {"r": now - 2.0, "d": now},
+        )
         conn.execute(text("UPDATE leads SET received_at=:r WHERE id=3"), {"r": now - 30.0})
     SNAPSHOTS._entries.clear()
     got = gauges(client)
@@ -46,7 +50,10 @@ def test_gauges_come_from_the_database(make_app, db_url):
     post_lead(client, 9)
     again = gauges(client)
     assert again['leadrelay_leads{status="queued"}'] == 1
-    assert again['leadrelay_queue_oldest_seconds{lane="IMMEDIATE"}'] > got['leadrelay_queue_oldest_seconds{lane="IMMEDIATE"}']
+    assert (
+        again['leadrelay_queue_oldest_seconds{lane="IMMEDIATE"}']
+        > got['leadrelay_queue_oldest_seconds{lane="IMMEDIATE"}']
+    )
 
 
 def test_database_gone_is_reported_not_a_failed_scrape():

@@ -1,5 +1,6 @@
 """Schemathesis against /admin/api/openapi.json: generated requests (valid and not) find no 5xx and
 no answer that breaks the documented schema."""
+
 from __future__ import annotations
 
 import pytest

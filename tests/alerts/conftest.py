@@ -1,4 +1,5 @@
 """Alert test fixtures: a local receiver."""
+
 from __future__ import annotations
 
 import pytest

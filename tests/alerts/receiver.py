@@ -1,4 +1,5 @@
 """A tiny alert receiver on 127.0.0.1:0 (what a Slack incoming webhook would get), for tests."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """Alerts evaluated from the database: one message per condition change whatever the number of
 processes, repeats, resolution, retries of a failing receiver, and database_down per process."""
+
 from __future__ import annotations
 
 import threading
@@ -16,7 +17,9 @@ from tests.admin.helpers import CONFIG, post_lead
 
 def config(receiver, extra: str = "") -> str:
     """The admin test config plus an alerts section pointing at the receiver."""
-    return CONFIG + f"""
+    return (
+        CONFIG
+        + f"""
 alerts:
   webhook: {receiver.url}
   backlog_max_age: 1h
@@ -24,13 +27,16 @@ alerts:
   check_every: 0.2s
   dispatcher_grace: 0s
 {extra}"""
+    )
 
 
 def runners(app, n: int) -> list[AlertRunner]:
     """`n` alert loops on separate engines, as `n` processes would have."""
     runtime = app.extensions["leadrelay"]
-    return [AlertRunner(db.make_engine(runtime.settings.database_url), runtime.settings, threading.Event())
-            for _ in range(n)]
+    return [
+        AlertRunner(db.make_engine(runtime.settings.database_url), runtime.settings, threading.Event())
+        for _ in range(n)
+    ]
 
 
 def tick(loop: AlertRunner) -> None:
@@ -154,8 +160,10 @@ def test_campaign_held_names_the_campaign(make_app, sqlite_url, receiver):
     app = make_app(config(receiver), sqlite_url, ADMIN_TOKEN="t")
     post_lead(app.test_client(), 1)
     with write(app.extensions["leadrelay"].engine) as conn:
-        conn.execute(text("UPDATE leads SET status='held', last_error=:e"),
-                     {"e": "campaign 'Hot Inbound' breaker open: campaign not found (404)"})
+        conn.execute(
+            text("UPDATE leads SET status='held', last_error=:e"),
+            {"e": "campaign 'Hot Inbound' breaker open: campaign not found (404)"},
+        )
     (loop,) = runners(app, 1)
     tick(loop)
     held = receiver.of("campaign_held", "firing")

@@ -1,4 +1,5 @@
 """`alerts:` and per-source `expect_every` in leadrelay.yml: defaults, durations, clear errors."""
+
 from __future__ import annotations
 
 import pytest
@@ -32,11 +33,14 @@ def test_webhook_from_the_environment(write_config):
         load_file(write_config(body), {})
 
 
-@pytest.mark.parametrize("body, key", [
-    ("alerts:\n  webhok: https://x.example\n", "alerts.webhok"),
-    ("alerts:\n  webhook: not a url\n", "alerts.webhook"),
-    ("alerts:\n  repeat_every: soon\n", "alerts.repeat_every"),
-])
+@pytest.mark.parametrize(
+    "body, key",
+    [
+        ("alerts:\n  webhok: https://x.example\n", "alerts.webhok"),
+        ("alerts:\n  webhook: not a url\n", "alerts.webhook"),
+        ("alerts:\n  repeat_every: soon\n", "alerts.repeat_every"),
+    ],
+)
 def test_bad_alerts_config_names_the_key(write_config, body, key):
     """A mistake names the file and the key."""
     with pytest.raises(ConfigError) as info:

@@ -1,10 +1,12 @@
 """Alerts end to end: PostgreSQL, two gunicorn workers, a `flask dispatch run` worker, the fake Engage
 on a real socket and a local receiver. Every process evaluates alerts; the receiver gets one copy."""
+
 from __future__ import annotations
 
 import sys
 import time
 from collections import Counter
+from itertools import pairwise
 
 import pytest
 import requests
@@ -16,14 +18,20 @@ from tests.admin.helpers import CONFIG, SOURCE_TOKEN, lead_body
 
 def post(url: str, n: int) -> None:
     """One webhook."""
-    response = requests.post(f"{url}/webhooks/hubspot", data=lead_body(n), timeout=10, headers={
-        "Content-Type": "application/json", "X-Leadrelay-Token": SOURCE_TOKEN})
+    response = requests.post(
+        f"{url}/webhooks/hubspot",
+        data=lead_body(n),
+        timeout=10,
+        headers={"Content-Type": "application/json", "X-Leadrelay-Token": SOURCE_TOKEN},
+    )
     assert response.status_code == 202, response.text
 
 
 def config(receiver) -> str:
     """Short probes and budgets so each phase takes seconds, alerts checked twice a second."""
-    return CONFIG.replace("  hold_probe: 1s\n", "  hold_probe: 1s\n  retry_budget: 4s\n") + f"""
+    return (
+        CONFIG.replace("  hold_probe: 1s\n", "  hold_probe: 1s\n  retry_budget: 4s\n")
+        + f"""
 alerts:
   webhook: {receiver.url}
   backlog_max_age: 3s
@@ -31,31 +39,46 @@ alerts:
   check_every: 0.5s
   dispatcher_grace: 5s
 """
+    )
 
 
 @pytest.fixture
 def engage():
-    """A fake Engage served on loopback in this process (so the test can revoke its credentials)."""
-    instance = fake_engage.FakeEngage(campaigns=["Inbound Leads", "Hot Inbound"])
-    server = fake_engage.serve(instance)
-    instance.server = server
-    yield instance
+    """A fake Engage in this process (so the test can revoke its credentials)."""
+    return fake_engage.FakeEngage(campaigns=["Inbound Leads", "Hot Inbound"])
+
+
+@pytest.fixture
+def engage_server(engage):
+    """The fake Engage on a loopback port (the test stops it to make Engage unreachable)."""
+    server = fake_engage.serve(engage)
+    yield server
     server.stop()
 
 
-def test_auth_outage_and_dead_lead_alerts_reach_the_receiver_once(tmp_path, pg_url, receiver, engage):
+def test_auth_outage_and_dead_lead_alerts_reach_the_receiver_once(tmp_path, pg_url, receiver, engage, engage_server):
     """Credentials revoked → one engage_auth, resolved once leads flow; Engage down → engage_outage or
     backlog_stale, and the lead that dies → lead_dead; three evaluating processes, one copy each."""
     (tmp_path / "leadrelay.yml").write_text(config(receiver))
-    url = engage.server.url
-    env = {"DATABASE_URL": pg_url, "LEADRELAY_CONFIG": str(tmp_path / "leadrelay.yml"), "DISPATCH_MODE": "worker",
-           "WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "4", "ENGAGE_MODE": "live", "ENGAGE_BASE_URL": url,
-           "RINGCENTRAL_SERVER_URL": url, "ENGAGE_ACCOUNT_ID": fake_engage.DEFAULT_ACCOUNT_ID,
-           "RINGCENTRAL_CLIENT_ID": fake_engage.DEFAULT_CLIENT_ID,
-           "RINGCENTRAL_CLIENT_SECRET": fake_engage.DEFAULT_CLIENT_SECRET, "RINGCENTRAL_JWT": fake_engage.DEFAULT_JWT}
+    url = engage_server.url
+    env = {
+        "DATABASE_URL": pg_url,
+        "LEADRELAY_CONFIG": str(tmp_path / "leadrelay.yml"),
+        "DISPATCH_MODE": "worker",
+        "WEB_CONCURRENCY": "2",
+        "GUNICORN_THREADS": "4",
+        "ENGAGE_MODE": "live",
+        "ENGAGE_BASE_URL": url,
+        "RINGCENTRAL_SERVER_URL": url,
+        "ENGAGE_ACCOUNT_ID": fake_engage.DEFAULT_ACCOUNT_ID,
+        "RINGCENTRAL_CLIENT_ID": fake_engage.DEFAULT_CLIENT_ID,
+        "RINGCENTRAL_CLIENT_SECRET": fake_engage.DEFAULT_CLIENT_SECRET,
+        "RINGCENTRAL_JWT": fake_engage.DEFAULT_JWT,
+    }
     web = ServiceProcess(env, tmp_path / "web.log")
-    worker = ServiceProcess(env, tmp_path / "worker.log",
-                            command=[sys.executable, "-m", "flask", "--app", "app", "dispatch", "run"])
+    worker = ServiceProcess(
+        env, tmp_path / "worker.log", command=[sys.executable, "-m", "flask", "--app", "app", "dispatch", "run"]
+    )
     try:
         web.start()
         worker.start(wait_ready=False)
@@ -74,11 +97,15 @@ def test_auth_outage_and_dead_lead_alerts_reach_the_receiver_once(tmp_path, pg_u
         wait_for(lambda: len(engage.leads()) == 1, 30, message="held lead delivered after the fix")
         wait_for(lambda: receiver.of("engage_auth", "resolved"), 30, interval=0.2, message="engage_auth resolved")
         # 3. Engage down: the waiting lead ages, then dies of its retry budget.
-        engage.server.stop()
+        engage_server.stop()
         down = time.time()
         post(web.url, 2)
-        wait_for(lambda: receiver.of("engage_outage", "firing") or receiver.of("backlog_stale", "firing"), 60,
-                 interval=0.2, message="engage_outage or backlog_stale")
+        wait_for(
+            lambda: receiver.of("engage_outage", "firing") or receiver.of("backlog_stale", "firing"),
+            60,
+            interval=0.2,
+            message="engage_outage or backlog_stale",
+        )
         assert time.time() - down < 60
         wait_for(lambda: receiver.of("lead_dead", "firing"), 60, interval=0.2, message="lead_dead")
         assert receiver.of("lead_dead", "firing")[0]["details"]["dead"] == 1
@@ -95,5 +122,5 @@ def test_auth_outage_and_dead_lead_alerts_reach_the_receiver_once(tmp_path, pg_u
     for m in receiver.messages:
         sequences.setdefault(m["details"]["key"], []).append(m["state"])
     for key, states in sequences.items():
-        assert states[0] == "firing" and all(a != b for a, b in zip(states, states[1:])), (key, states)
+        assert states[0] == "firing" and all(a != b for a, b in pairwise(states)), (key, states)
     assert all(isinstance(m["text"], str) and m["text"] for m in receiver.messages)

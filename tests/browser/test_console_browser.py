@@ -1,6 +1,7 @@
 """The console in real Chromium (Debian's /usr/bin/chromium driven by Playwright): log in, find a lead
 by externId, open its timeline, replay a dead lead, release a hold, see the header change when the
 dispatcher stops. With SCREENSHOTS_DIR set, each page is saved at desktop and phone width (docs)."""
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,10 @@ from tests.admin.helpers import CONFIG, SOURCE_TOKEN, TOKEN, lead_body
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
-    pytest.skip("browser tests need Debian's chromium (apt-get install -y chromium; .ci/run installs it)",
-                allow_module_level=True)
+    pytest.skip(
+        "browser tests need Debian's chromium (apt-get install -y chromium; .ci/run installs it)",
+        allow_module_level=True,
+    )
 playwright = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright (requirements-dev.txt)")
 
 SIZES = {"desktop": (1280, 900), "phone": (390, 844)}
@@ -28,8 +31,12 @@ SIZES = {"desktop": (1280, 900), "phone": (390, 844)}
 
 def post(url: str, n: int) -> int:
     """One webhook; returns the lead id."""
-    response = requests.post(f"{url}/webhooks/hubspot", data=lead_body(n), timeout=10, headers={
-        "Content-Type": "application/json", "X-Leadrelay-Token": SOURCE_TOKEN})
+    response = requests.post(
+        f"{url}/webhooks/hubspot",
+        data=lead_body(n),
+        timeout=10,
+        headers={"Content-Type": "application/json", "X-Leadrelay-Token": SOURCE_TOKEN},
+    )
     assert response.status_code == 202, response.text
     return response.json()["leads"][0]["lead_id"]
 
@@ -38,8 +45,10 @@ def set_status(db_url: str, lead_id: int, status: str, error: str) -> None:
     """Put a lead in a state the dispatcher would have left it in."""
     engine = create_engine(db_url)
     with engine.begin() as conn:
-        conn.execute(text("UPDATE leads SET status=:s, last_error=:e, updated_at=:t WHERE id=:id"),
-                     {"s": status, "e": error, "t": time.time(), "id": lead_id})
+        conn.execute(
+            text("UPDATE leads SET status=:s, last_error=:e, updated_at=:t WHERE id=:id"),
+            {"s": status, "e": error, "t": time.time(), "id": lead_id},
+        )
     engine.dispose()
 
 
@@ -49,11 +58,17 @@ def stack(tmp_path):
     # Alerts evaluated every second (no receiver: they show in the header and the open-alerts box).
     (tmp_path / "leadrelay.yml").write_text(CONFIG + "alerts:\n  check_every: 1s\n")
     db_url = f"sqlite:///{tmp_path / 'leadrelay.db'}"
-    env = {"DATABASE_URL": db_url, "LEADRELAY_CONFIG": str(tmp_path / "leadrelay.yml"), "ENGAGE_MODE": "sandbox",
-           "DISPATCH_MODE": "worker", "ADMIN_TOKEN": TOKEN}
+    env = {
+        "DATABASE_URL": db_url,
+        "LEADRELAY_CONFIG": str(tmp_path / "leadrelay.yml"),
+        "ENGAGE_MODE": "sandbox",
+        "DISPATCH_MODE": "worker",
+        "ADMIN_TOKEN": TOKEN,
+    }
     web = ServiceProcess(env, tmp_path / "web.log")
-    worker = ServiceProcess(env, tmp_path / "worker.log",
-                            command=[sys.executable, "-m", "flask", "--app", "app", "dispatch", "run"])
+    worker = ServiceProcess(
+        env, tmp_path / "worker.log", command=[sys.executable, "-m", "flask", "--app", "app", "dispatch", "run"]
+    )
     try:
         web.start()
         worker.start(wait_ready=False)
@@ -94,8 +109,16 @@ def test_operator_flow_in_chromium(stack, browser):
     """Log in → find by externId → timeline → replay a dead lead → release a hold → header shows the stop."""
     web, worker, db_url = stack
     ids = [post(web.url, n) for n in range(1, 5)]
-    wait_for(lambda: requests.get(f"{web.url}/admin/api/leads", headers={"Authorization": f"Bearer {TOKEN}"},
-                                  timeout=5).json()["counts"].get("delivered") == 4, 30, message="4 delivered")
+    wait_for(
+        lambda: (
+            requests.get(f"{web.url}/admin/api/leads", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+            .json()["counts"]
+            .get("delivered")
+            == 4
+        ),
+        30,
+        message="4 delivered",
+    )
     dead, held = ids[0], ids[1]
     set_status(db_url, dead, "dead", "retry budget spent; last error: Engage unavailable: connection refused")
     set_status(db_url, held, "held", "campaign 'Hot Inbound' breaker open: campaign not found (404)")
@@ -112,8 +135,12 @@ def test_operator_flow_in_chromium(stack, browser):
     page.wait_for_url("**/admin/leads")
     assert page.inner_text("#mode").startswith("SANDBOX")
     # The header reads a snapshot cached up to 5 s (the one /readyz took before the dispatcher led).
-    wait_for(lambda: reload_text(page, "#dispatcher") == "dispatcher up", 10, interval=0.5,
-             message="header shows the dispatcher up")
+    wait_for(
+        lambda: reload_text(page, "#dispatcher") == "dispatcher up",
+        10,
+        interval=0.5,
+        message="header shows the dispatcher up",
+    )
     shoot(page, "leads")
 
     # Find a lead by its externId and open its timeline.
@@ -138,8 +165,9 @@ def test_operator_flow_in_chromium(stack, browser):
     page.click("#replay-form button")
     assert "Replayed" in page.inner_text("#notice")
     assert re.search(r"Replay \S+ \S+ UTC by session:", page.inner_text("#timeline"))
-    wait_for(lambda: reload_text(page, "#lead-status") == "delivered", 20, interval=0.5,
-             message="replayed lead delivered")
+    wait_for(
+        lambda: reload_text(page, "#lead-status") == "delivered", 20, interval=0.5, message="replayed lead delivered"
+    )
 
     # Release the hold.
     page.goto(f"{web.url}/admin/holds")
@@ -159,7 +187,11 @@ def test_operator_flow_in_chromium(stack, browser):
     # Stop the dispatcher: the header says so within the cache period.
     assert worker.terminate() == 0
     post(web.url, 9)
-    wait_for(lambda: reload_text(page, "#dispatcher") == "dispatcher DOWN", 20, interval=0.5,
-             message="header shows the dispatcher down")
+    wait_for(
+        lambda: reload_text(page, "#dispatcher") == "dispatcher DOWN",
+        20,
+        interval=0.5,
+        message="header shows the dispatcher down",
+    )
     wait_for(lambda: reload_text(page, "#backlog") != "backlog empty", 10, interval=0.5, message="backlog shown")
     shoot(page, "overview-dispatcher-down")
