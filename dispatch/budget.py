@@ -67,14 +67,24 @@ class Budget:
 
     def observe(self, lane: str, due: int, oldest_age: float, arrived: int = 0, newest_age: float = 0.0) -> None:
         """Record a lane's queue: `due` leads (the oldest `oldest_age` s old) and `arrived` new ones since last time."""
+        self.observe_arrivals(lane, arrived, newest_age)
+        self.observe_queue(lane, due, oldest_age)
+
+    def observe_arrivals(self, lane: str, arrived: int, newest_age: float = 0.0) -> None:
+        """Record `arrived` new leads of `lane` since the last look, the newest `newest_age` s old."""
         with self.lock:
             now, state = self.clock(), self.lanes[lane]
-            state.due = due
-            state.oldest = now - max(0.0, oldest_age) if due else None
             if arrived:
                 state.arrivals.append((now, arrived))
                 state.newest = now - max(0.0, newest_age)
             self._trim(state, now)
+
+    def observe_queue(self, lane: str, due: int, oldest_age: float) -> None:
+        """Record `due` leads of `lane` claimable now, the oldest `oldest_age` s old."""
+        with self.lock:
+            state = self.lanes[lane]
+            state.due = due
+            state.oldest = self.clock() - max(0.0, oldest_age) if due else None
 
     def called(self, lane: str) -> None:
         """A call of `lane` took a rate slot now."""
@@ -147,6 +157,19 @@ class Budget:
             now = self.clock()
             return self._plan_hot(now) if lane == HOT else self._plan_normal(now)
 
+    def eager(self, lane: str) -> bool:
+        """Whether a hot lead would go at once whatever the queue holds (then the lane need not count it)."""
+        if lane != HOT:
+            return False
+        with self.lock:
+            return self.limiter.wait_time(0.0) <= 0 and self._sparse(self.clock())
+
+    def _sparse(self, now: float) -> bool:
+        """Hot arrivals are slow enough for one call each, and one more call leaves the windows relaxed."""
+        arrivals = max(self._arrival_rate(self.lanes[HOT], now, h) for h in self.ARRIVAL_HORIZONS)
+        short_rate = max(limit / span for limit, span in self.limiter.windows)
+        return arrivals <= self.EAGER_FACTOR * short_rate and self._eager_ok(1.0 / self.limiter.sustained_rate())
+
     def _eager_ok(self, floor_gap: float) -> bool:
         """One more call now still leaves the windows able to carry 1 / EAGER_SLACK of their full rate."""
         return self.limiter.spacing(extra=1) <= self.EAGER_SLACK * floor_gap
@@ -161,12 +184,9 @@ class Budget:
             return Plan(hard, 0.0, "window")  # leads keep arriving meanwhile: the call will be bigger
         if state.due >= self.batch:
             return Plan(0.0, 0.0, "full")
-        floor_gap = 1.0 / self.limiter.sustained_rate()
-        short_rate = max(limit / span for limit, span in self.limiter.windows)
-        arrivals = max(self._arrival_rate(state, now, h) for h in self.ARRIVAL_HORIZONS)
-        relaxed = self._eager_ok(floor_gap)
-        if arrivals <= self.EAGER_FACTOR * short_rate and relaxed:
+        if self._sparse(now):
             return Plan(0.0, 0.0, "eager")
+        arrivals = max(self._arrival_rate(state, now, h) for h in self.ARRIVAL_HORIZONS)
         # Sharing: the lane's paced slot, the end of the burst (when affordable) or the bound, first.
         gap = self.limiter.spacing() / self._hot_share(now)
         due_at = min(state.last_call + gap, (state.oldest or now) + self.immediate_max_wait)

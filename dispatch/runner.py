@@ -12,7 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
-from dispatch.budget import Budget
+from dispatch.budget import Budget, Plan
 from dispatch.fetcher import FetchPool
 from dispatch.ratelimit import RateLimiter
 from store.ratelog import RateLog
@@ -212,8 +212,10 @@ class Dispatcher:
             return min(gate - now, self.cfg["poll_interval"])
         self._probe_campaign_holds(now)
         # The budget policy decides from the lane's queue and arrivals (dispatch/budget.py).
-        self._observe(lane)
-        plan = self.budget.plan(lane)
+        if self._observe(lane):
+            plan = Plan(0.0, 0.0, "eager")  # a sparse hot lead goes at once: no need to count the queue
+        else:
+            plan = self.budget.plan(lane)
         if plan.mode == "idle":
             return self.cfg["poll_interval"]
         if plan.wait > 0:
@@ -251,23 +253,26 @@ class Dispatcher:
                  "n": self.cfg["batch_size"]}).first()
         return int(row[0]), float(row[1] or 0.0)
 
-    def _observe(self, lane: str) -> None:
-        """Tell the budget policy the lane's due leads and its arrivals since the last look."""
+    def _observe(self, lane: str) -> bool:
+        """Tell the budget policy the lane's arrivals since the last look and (unless a hot lead would go at
+        once anyway: then True) its due leads."""
         from sqlalchemy import text
 
-        due, oldest = self._due(lane)
         now, mark = time.time(), self.arrival_marks[lane]
         with self.engine.connect() as conn:
             if mark is None:  # first look: count from here on (the ids index makes this cheap)
                 self.arrival_marks[lane] = int(conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM leads")).scalar())
-                arrived, newest = 0, now
             else:
                 row = conn.execute(text("SELECT COUNT(*), MAX(id), MAX(received_at) FROM leads "
                                         "WHERE id > :mark AND priority = :p"), {"mark": mark, "p": lane}).first()
-                arrived, newest = int(row[0]), float(row[2] or now)
                 if row[1] is not None:
                     self.arrival_marks[lane] = int(row[1])
-        self.budget.observe(lane, due, now - oldest if due else 0.0, arrived, now - newest)
+                    self.budget.observe_arrivals(lane, int(row[0]), now - float(row[2]))
+        if self.budget.eager(lane):
+            return True
+        due, oldest = self._due(lane)
+        self.budget.observe_queue(lane, due, now - oldest if due else 0.0)
+        return False
 
     def _claim_lane(self, priority: str) -> list[ClaimedLead]:
         """Claim due leads of one lane, killing poison leads that crashed too often."""
