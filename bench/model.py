@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from dispatch.budget import HOT, NORMAL, Budget
 from dispatch.ratelimit import RateLimiter
+from dispatch.runner import Dispatcher
 
 CALL_TIME = 0.006  # one lead-loader call against the fake on loopback, seconds (measured: ~4–8 ms)
 DECIDE_TIME = 0.001  # one lane decision: two small queries
@@ -50,6 +51,7 @@ class _LaneSim:
     unseen: int = 0  # arrivals the lane has not observed yet
     newest: float = 0.0
     next_at: float = math.inf  # next decision time
+    hold_until: float = 0.0  # while waiting to share, arrivals re-open the question no sooner (RECHECK)
     claimed: list = field(default_factory=list)  # leads claimed, waiting for a slot
     reserve: float = 0.0
 
@@ -83,7 +85,7 @@ def simulate(arrivals: list[tuple[float, str]], windows=((27, 10.0), (110, 60.0)
             state.unseen += 1
             state.newest = t
             if not state.claimed and state.next_at > t:
-                state.next_at = t  # the arrival wakes its lane
+                state.next_at = max(t, state.hold_until)  # the arrival wakes its lane
             out.max_queue = max(out.max_queue, sum(len(s.queue) for s in lanes.values()))
             continue
         lane = HOT if lanes[HOT].next_at <= lanes[NORMAL].next_at else NORMAL
@@ -105,6 +107,7 @@ def _decide(lane: str, state: _LaneSim, budget: Budget, limiter: RateLimiter, ba
             return
         if plan.wait > 0:
             state.next_at = t + max(DECIDE_TIME, min(plan.wait, POLL))
+            state.hold_until = t + min(plan.wait, Dispatcher.RECHECK[lane])
             return
         state.claimed = [state.queue.popleft() for _ in range(min(batch, len(state.queue)))]
         state.reserve = plan.reserve

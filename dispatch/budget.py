@@ -108,7 +108,12 @@ class Budget:
     @staticmethod
     def _arrival_rate(state: _Lane, now: float, horizon: float) -> float:
         """Leads per second over the last `horizon` seconds (lock held)."""
-        return sum(n for at, n in state.arrivals if at > now - horizon) / horizon
+        total, since = 0, now - horizon
+        for at, n in reversed(state.arrivals):  # newest first: stop at the horizon
+            if at <= since:
+                break
+            total += n
+        return total / horizon
 
     # ------------------------------------------------------------------ shares
 
@@ -120,7 +125,7 @@ class Budget:
     def _normal_need(self, now: float) -> float:
         """Calls per second NORMAL's arrivals need in full batches, with a tenth to spare."""
         state = self.lanes[NORMAL]
-        rate = max(self._arrival_rate(state, now, h) for h in (self.ARRIVAL_HORIZONS[-1], self.NEED_HORIZON))
+        rate = max(self._arrival_rate(state, now, h) for h in (*self.ARRIVAL_HORIZONS, self.NEED_HORIZON))
         return self.HEADROOM * rate / self.batch
 
     def _normal_fits(self, now: float) -> bool:
@@ -137,11 +142,14 @@ class Budget:
         return self.HOT_SHARE
 
     def _normal_share(self, now: float) -> float:
-        """NORMAL may take whatever the hot lane has not been using (never less than a third)."""
-        rate = self.limiter.sustained_rate()
-        hot_calls = sum(1 for at in self.lanes[HOT].calls if at > now - self.NEED_HORIZON) / self.NEED_HORIZON
-        used = min(self._hot_share(now), hot_calls / rate)
-        return max(1.0 - self.HOT_SHARE, 1.0 - used)
+        """NORMAL leaves the hot lane its share while hot leads are arriving; otherwise it may take what
+        the hot lane has not been using (never less than a third)."""
+        hot = self.lanes[HOT]
+        share = self._hot_share(now)
+        if hot.due == 0 and self._arrival_rate(hot, now, self.ARRIVAL_HORIZONS[-1]) == 0:
+            calls = sum(1 for at in hot.calls if at > now - self.NEED_HORIZON) / self.NEED_HORIZON
+            share = min(share, calls / self.limiter.sustained_rate())
+        return max(1.0 - self.HOT_SHARE, 1.0 - share)
 
     def _quiet_gap(self, rate: float) -> float:
         """How long without an arrival means the burst is over."""

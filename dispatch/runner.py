@@ -56,6 +56,9 @@ class Dispatcher:
 
     LANES = ("IMMEDIATE", "NORMAL")
     NORMAL_RESERVE = Budget.NORMAL_RESERVE  # share of each rate window NORMAL leaves to hot leads
+    # While a lane waits to share a call, new leads re-open the question at most this often: a flood's
+    # every webhook must not cost the lane two queries (the request threads share the process).
+    RECHECK = {"IMMEDIATE": 0.01, "NORMAL": 0.05}
 
     def __init__(self, engine, dispatch: dict, make_backend: Callable[[Lease], Backend], waker: Waker,
                  holder: str | None = None, rng: random.Random | None = None, sources: dict | None = None,
@@ -73,6 +76,7 @@ class Dispatcher:
         self.budget = Budget(self.limiter, dispatch["batch_size"], dispatch["normal_batch_delay"],
                              dispatch.get("immediate_max_wait", Budget.IMMEDIATE_MAX_WAIT))
         self.arrival_marks: dict[str, int | None] = {lane: None for lane in self.LANES}
+        self.recheck_at = {lane: 0.0 for lane in self.LANES}
         self.rng = rng or random.Random()
         self.backend: Backend | None = None
         self.renewed_at = 0.0
@@ -211,6 +215,9 @@ class Dispatcher:
         if now < gate:
             return min(gate - now, self.cfg["poll_interval"])
         self._probe_campaign_holds(now)
+        hold = self.recheck_at[lane] - time.monotonic()
+        if hold > 0:
+            return hold
         # The budget policy decides from the lane's queue and arrivals (dispatch/budget.py).
         if self._observe(lane):
             plan = Plan(0.0, 0.0, "eager")  # a sparse hot lead goes at once: no need to count the queue
@@ -220,6 +227,7 @@ class Dispatcher:
             return self.cfg["poll_interval"]
         if plan.wait > 0:
             # While we wait, more leads arrive and join the next (bigger) batch; a new lead wakes us.
+            self.recheck_at[lane] = time.monotonic() + min(plan.wait, self.RECHECK[lane])
             return min(plan.wait, self.cfg["poll_interval"])
         self.busy_since[lane] = time.monotonic()
         claimed = self._claim_lane(lane)
