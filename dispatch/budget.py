@@ -125,7 +125,8 @@ class Budget:
     def _normal_need(self, now: float) -> float:
         """Calls per second NORMAL's arrivals need in full batches, with a tenth to spare."""
         state = self.lanes[NORMAL]
-        rate = max(self._arrival_rate(state, now, h) for h in (*self.ARRIVAL_HORIZONS, self.NEED_HORIZON))
+        # Not the 0.5-s horizon: NORMAL looks only every 50 ms to 1 s, so its counts come in lumps.
+        rate = max(self._arrival_rate(state, now, h) for h in (self.ARRIVAL_HORIZONS[-1], self.NEED_HORIZON))
         return self.HEADROOM * rate / self.batch
 
     def _normal_fits(self, now: float) -> bool:
