@@ -54,6 +54,7 @@ class Budget:
     HOT_SHARE = 2 / 3  # when NORMAL cannot keep up anyway: hot leads first, NORMAL keeps a third
     QUIET_GAPS = 4.0  # a burst is over after 4 mean arrival gaps without a lead …
     QUIET_MIN, QUIET_MAX = 0.02, 0.25  # … within these bounds (seconds)
+    QUIET_SPACING = 0.5  # … and half a stall-free spacing after the lane's last call
 
     def __init__(self, limiter: RateLimiter, batch_size: int, normal_max_wait: float, immediate_max_wait: float,
                  clock: Callable[[], float] = time.monotonic):
@@ -197,12 +198,14 @@ class Budget:
             return Plan(0.0, 0.0, "eager")
         arrivals = max(self._arrival_rate(state, now, h) for h in self.ARRIVAL_HORIZONS)
         # Sharing: the lane's paced slot, the end of the burst (when affordable) or the bound, first.
-        gap = self.limiter.spacing() / self._hot_share(now)
-        due_at = min(state.last_call + gap, (state.oldest or now) + self.immediate_max_wait)
+        spacing = self.limiter.spacing()
+        due_at = min(state.last_call + spacing / self._hot_share(now), (state.oldest or now) + self.immediate_max_wait)
         mode = "share"
-        # Arrivals paused (the burst is over): waiting buys nothing, so go if a fifth of each window is left.
+        # Arrivals paused (the burst is over): waiting buys nothing, so go if a fifth of each window is
+        # left — but not sooner than half a spacing after the lane's last call: a busy service receives
+        # in lumps, and a lull inside a burst must not spend the window on small calls.
         if state.newest is not None and self.limiter.wait_time(self.NORMAL_RESERVE) <= 0:
-            quiet_at = state.newest + self._quiet_gap(arrivals)
+            quiet_at = max(state.newest + self._quiet_gap(arrivals), state.last_call + self.QUIET_SPACING * spacing)
             if quiet_at < due_at:
                 due_at, mode = quiet_at, "quiet"
         return Plan(max(0.0, due_at - now), 0.0, mode)

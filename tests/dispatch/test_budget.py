@@ -85,11 +85,15 @@ def test_burst_arrivals_share_calls_and_a_full_batch_goes_at_once():
     clock.now += 0.01
     budget.observe(HOT, due=23, oldest_age=0.07, arrived=3)
     plan = budget.plan(HOT)
-    assert plan.mode in ("share", "quiet") and 0 < plan.wait < 0.2  # until a slot, or a pause in arrivals
+    assert plan.mode in ("share", "quiet") and 0 < plan.wait < 0.55  # until a slot, or the burst ends
     budget.observe(HOT, due=50, oldest_age=0.17, arrived=27)
     assert budget.plan(HOT).mode == "full"
-    clock.now += 0.1  # nothing new for 0.1 s at 300/s: the burst is over
-    budget.observe(HOT, due=12, oldest_age=0.1, arrived=0)
+    budget.called(HOT)
+    clock.now += 0.05  # a lull inside the burst, right after a call: keep filling
+    budget.observe(HOT, due=12, oldest_age=0.05, arrived=12, newest_age=0.04)
+    assert budget.plan(HOT).wait > 0
+    clock.now += 0.3  # nothing new for 0.34 s at 300/s: the burst is over
+    budget.observe(HOT, due=12, oldest_age=0.35, arrived=0)
     assert budget.plan(HOT).wait == 0.0
 
 
