@@ -218,9 +218,11 @@ class Dispatcher:
         hold = self.recheck_at[lane] - time.monotonic()
         if hold > 0:
             return hold
-        # The budget policy decides from the lane's queue and arrivals (dispatch/budget.py).
-        if self._observe(lane):
-            plan = Plan(0.0, 0.0, "eager")  # a sparse hot lead goes at once: no need to count the queue
+        # The budget policy decides from the lane's queue and arrivals (dispatch/budget.py). While hot
+        # leads are sparse they go at once, and the claim itself counts them: no query before the call.
+        counted_by_claim = self.arrival_marks[lane] is not None and self.budget.eager(lane)
+        if counted_by_claim or self._observe(lane):
+            plan = Plan(0.0, 0.0, "eager")
         else:
             plan = self.budget.plan(lane)
         if plan.mode == "idle":
@@ -231,6 +233,8 @@ class Dispatcher:
             return min(plan.wait, self.cfg["poll_interval"])
         self.busy_since[lane] = time.monotonic()
         claimed = self._claim_lane(lane)
+        if counted_by_claim:
+            self._count_claimed(lane, claimed)
         if not claimed:
             return self.cfg["poll_interval"]
         for group in self._groups(claimed):
@@ -281,6 +285,14 @@ class Dispatcher:
         due, oldest = self._due(lane)
         self.budget.observe_queue(lane, due, now - oldest if due else 0.0)
         return False
+
+    def _count_claimed(self, lane: str, claimed: list[ClaimedLead]) -> None:
+        """Tell the budget the leads a claim found that arrived since the last count (not the retries)."""
+        mark = self.arrival_marks[lane] or 0
+        fresh = [c for c in claimed if c.id > mark]
+        if fresh:
+            self.arrival_marks[lane] = max(c.id for c in fresh)
+            self.budget.observe_arrivals(lane, len(fresh), time.time() - max(c.received_at for c in fresh))
 
     def _claim_lane(self, priority: str) -> list[ClaimedLead]:
         """Claim due leads of one lane, killing poison leads that crashed too often."""
