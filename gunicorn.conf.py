@@ -55,6 +55,12 @@ def post_worker_init(worker):
     # Everything loaded so far lives for the process: keep it out of the collector's scans,
     # which otherwise pause request threads for tens of milliseconds every few seconds.
     gc.freeze()
+    # Request threads and the dispatcher's lanes share one interpreter: with CPython's default 5 ms
+    # GIL switch interval a woken lane (or a request) can wait 5 ms behind a busy thread. 1 ms cut
+    # quiet speed-to-lead by ~4 ms in the bench (docs/benchmarks.md, "Where the time goes").
+    import sys
+
+    sys.setswitchinterval(float(os.environ.get("LEADRELAY_SWITCH_INTERVAL", "0.001")))
     import alerts
 
     alerts.start(worker.wsgi)  # every web process evaluates alerts (the database picks one sender)

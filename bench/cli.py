@@ -17,9 +17,11 @@ def parse(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Benchmark leadrelay on loopback: webhook ack latency, speed-to-lead, failover, a burst against "
-                    "Engage's rate limits (with a naive relay baseline), and a fake-Engage baseline. "
+                    "Engage's rate limits (with a naive relay baseline), every traffic shape (--only shape), "
+                    "and a fake-Engage baseline. "
                     "Results: a table on stdout and bench/results/latest.json. See docs/benchmarks.md.")
-    parser.add_argument("--quick", action="store_true", help="short runs (5 s of load, 50 leads, a 200-lead burst, one failover) for a smoke check")
+    parser.add_argument("--quick", action="store_true", help="short runs (5 s of load, 50 leads, a 200-lead burst, one failover, a 1-minute sustained "
+                             "stream) for a smoke check")
     parser.add_argument("--only", action="append", metavar="NAME",
                         help="run only matching scenarios (repeatable or comma-separated): "
                              + ", ".join(s.name for s in SCENARIOS) + "; or a part such as ack, stl, postgres")
@@ -64,6 +66,7 @@ def main(argv=None) -> int:
         results.append(run_one(scenario, profile, pg_problem))
     end = machine.describe()
     print(report.table(results))
+    print(report.shapes_table(results))
     print(report.summary(results))
     print(f"load average at end: {end['loadavg']}")
     report.write_json(args.out, profile.name, start, end, results)

@@ -37,11 +37,19 @@ class Profile:
     sf_seconds: float = 15.0
     sf_notifications: int = 100
     sf_threads: int = 8  # each thread sends every 800 ms at 10/s
+    # Traffic shapes (bench/shapes.py): how long each one's traffic lasts.
+    quiet_leads: int = 10  # one hot lead every `quiet_gap` s
+    quiet_gap: float = 3.0
+    hot_stream_leads: int = 30  # one every 0.4 s: 12 s
+    under_load_seconds: float = 20.0  # 40 NORMAL/s + 1 hot/s
+    mixed_seconds: float = 60.0  # 200/s, 10 % hot
+    sustained_seconds: float = 600.0  # 73/s, 10 % hot: 80 % of 110 calls/min × 50
 
 
 FULL = Profile("full")
 QUICK = Profile("quick", ack_seconds=5.0, stl_leads=50, stl_budget=45.0, burst_leads=200, naive_budget=40.0,
-                failover_rounds=1, sf_seconds=5.0)
+                failover_rounds=1, sf_seconds=5.0, quiet_leads=5, under_load_seconds=10.0, mixed_seconds=5.0,
+                sustained_seconds=60.0)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from urllib.parse import quote
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 LEADS_SQL = "SELECT extern_id, received_at, status, delivered_at, priority FROM leads"
 DELIVERED_SQL = "SELECT COUNT(*) FROM leads WHERE status = 'delivered'"
+DEPTH_SQL = "SELECT COUNT(*) FROM leads WHERE status IN ('queued', 'retrying', 'sending')"
 
 
 class Unavailable(Exception):
@@ -61,13 +62,21 @@ class SqliteDb:
         finally:
             conn.close()
 
-    def delivered(self) -> int:
-        """How many leads are settled as delivered (a read-only connection: never the write lock)."""
+    def _count(self, sql: str) -> int:
+        """One COUNT(*) on a read-only connection (never the write lock)."""
         conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
         try:
-            return int(conn.execute(DELIVERED_SQL).fetchone()[0])
+            return int(conn.execute(sql).fetchone()[0])
         finally:
             conn.close()
+
+    def delivered(self) -> int:
+        """How many leads are settled as delivered."""
+        return self._count(DELIVERED_SQL)
+
+    def depth(self) -> int:
+        """How many leads wait to be sent (queued, retrying or being sent)."""
+        return self._count(DEPTH_SQL)
 
 
 class PostgresDb:

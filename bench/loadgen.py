@@ -61,12 +61,21 @@ def run_open_loop(url: str, bodies: list[bytes], rate: float, threads: int,
     """Send `bodies` at `rate`/s (request i due at t0 + i/rate); return the samples and t0.
 
     `check(response)`, when given, judges each answer (e.g. "is the SOAP Ack"): Sample.answer_ok."""
+    return run_schedule(url, bodies, [i / rate for i in range(len(bodies))], threads, warm_bodies, grace,
+                        headers, check)
+
+
+def run_schedule(url: str, bodies: list[bytes], offsets: list[float], threads: int,
+                 warm_bodies: list[bytes] | None = None, grace: float = 15.0, headers: dict = HEADERS,
+                 check: Callable | None = None) -> tuple[list[Sample], float]:
+    """Send body i at t0 + offsets[i] (ascending) whatever the answers; return the samples and t0."""
     sessions = [requests.Session() for _ in range(threads)]
     try:
-        warm_up(sessions, url, warm_bodies, headers)
+        if warm_bodies:
+            warm_up(sessions, url, warm_bodies, headers)
         t0 = time.perf_counter() + 0.2  # let every thread reach its first sleep before the first due time
-        samples = [Sample(due=t0 + i / rate) for i in range(len(bodies))]
-        deadline = t0 + len(bodies) / rate + grace
+        samples = [Sample(due=t0 + offset) for offset in offsets]
+        deadline = t0 + (offsets[-1] if offsets else 0.0) + grace
         # Thread k owns requests k, k+threads, …: with `threads` sessions a slow answer delays
         # only that thread's next send, which is `threads` intervals away.
         workers = [threading.Thread(target=_worker, daemon=True, name=f"bench-send-{k}",

@@ -1,4 +1,4 @@
-"""Resident memory from /proc: a process group's RSS now, its lifetime peak, and a sampler for a window."""
+"""Memory from /proc: a process group's RSS and PSS (shared pages counted once), peaks over a window."""
 from __future__ import annotations
 
 import os
@@ -74,3 +74,68 @@ class RssSampler:
         return {"rss_mb_before": round(self.start_kb / 1024, 1), "rss_mb_peak_sampled": round(self.peak_kb / 1024, 1),
                 "vmhwm_mb_per_process": {str(pid): round(kb / 1024, 1) for pid, kb in sorted(hwm.items())},
                 "vmhwm_mb_max_process": round(max(hwm.values(), default=0) / 1024, 1)}
+
+
+def pss_kb(pid: int) -> int:
+    """Proportional set size of one process in kB (pages shared with N processes count 1/N), 0 if gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _role(pid: int, pgid: int) -> str:
+    """'master' for the group leader (gunicorn's arbiter), else 'worker' (a gunicorn worker)."""
+    return "master" if pid == pgid else "worker"
+
+
+class PssSampler:
+    """Samples PSS per process of a group every `interval` s: each process's peak and the group sum's peak.
+
+    PSS counts a page shared by gunicorn's master and worker once in total (half in each), so the sum
+    is the service's real footprint, where summed RSS counts shared pages twice."""
+
+    def __init__(self, pgid: int, interval: float = 0.5, max_samples: int = 4_000):
+        """`max_samples` bounds the thread even if stop() is never called (4 000 × 0.5 s ≈ 33 min)."""
+        self.pgid, self.interval, self.max_samples = pgid, interval, max_samples
+        self.peak_kb: dict[str, int] = {}
+        self.sum_peak_kb = 0
+        self.start_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="bench-pss", daemon=True)
+
+    def _sample(self) -> int:
+        """One sample of every process; returns the group's sum in kB."""
+        total = 0
+        for pid in group_pids(self.pgid):
+            kb = pss_kb(pid)
+            role = _role(pid, self.pgid)
+            self.peak_kb[role] = max(self.peak_kb.get(role, 0), kb)
+            total += kb
+        self.sum_peak_kb = max(self.sum_peak_kb, total)
+        return total
+
+    def _loop(self) -> None:
+        """Sample until stopped or `max_samples` taken."""
+        for _ in range(self.max_samples):
+            self._sample()
+            if self._stop.wait(self.interval):
+                return
+
+    def start(self) -> "PssSampler":
+        """Record the PSS at the start of the window and begin sampling."""
+        self.start_kb = self._sample()
+        self._thread.start()
+        return self
+
+    def stop(self) -> dict:
+        """Stop sampling; PSS (MiB) of the group at start, its sampled peak, and each process's peak."""
+        self._stop.set()
+        self._thread.join(5)
+        self._sample()
+        return {"pss_mib_start": round(self.start_kb / 1024, 1), "pss_mib_peak_sum": round(self.sum_peak_kb / 1024, 1),
+                "pss_mib_peak_per_process": {role: round(kb / 1024, 1) for role, kb in sorted(self.peak_kb.items())}}

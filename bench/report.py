@@ -83,6 +83,41 @@ def _info_line(info: dict) -> str:
     return "; ".join(f"{k}={info[k]}" for k in keys if k in info)
 
 
+def _pair(latency: dict, key: str | None) -> str:
+    """'p50 / p99' of one latency row in ms, or a dash."""
+    row = latency.get(key) if key else None
+    if not row or not row.get("n"):
+        return "-"
+    return f"{_fmt(row['p50'])} / {_fmt(row['p99'])}"
+
+
+def _verdicts(result: Result, metric: str) -> str:
+    """'p50<20 ✓, p99<100 ✗' for one row's targets."""
+    return ", ".join(f"{t['stat']}<{t['limit_ms']:g} {'PASS' if t['ok'] else 'MISS'}" for t in result.targets
+                     if t["metric"] == metric)
+
+
+def shapes_table(results: list[Result]) -> str:
+    """Every traffic shape in one table: leadrelay beside the naive relay and the model (ms), 429s, PSS."""
+    rows = [r for r in results if r.status == "ok" and r.info.get("shape_rows")]
+    if not rows:
+        return ""
+    head = (f"  {'shape':<16}{'lane':<22}{'n':>6}  {'leadrelay p50 / p99':>22}{'max':>10}  "
+            f"{'naive p50 / p99':>20}  {'model p50 / p99':>20}{'429':>5}{'PSS MiB':>9}  targets")
+    out = ["\nTraffic shapes — speed-to-lead (ms), strict fake Engage, SQLite, inline dispatcher", head]
+    for r in rows:
+        throttled = next((c["value"] for c in r.checks if c["name"].startswith("429")), "-")
+        pss = r.info.get("service_pss_mib_peak", "-")
+        for lane, metric, naive_key, model_key in r.info["shape_rows"]:
+            ours = r.latency.get(metric) or {}
+            if not ours.get("n"):
+                continue
+            out.append(f"  {r.info['shape']:<16}{lane:<22}{ours['n']:>6}  {_pair(r.latency, metric):>22}"
+                       f"{_fmt(ours.get('max')):>10}  {_pair(r.latency, naive_key):>20}  {_pair(r.latency, model_key):>20}"
+                       f"{throttled:>5}{pss:>9}  {_verdicts(r, metric)}")
+    return "\n".join(out)
+
+
 def summary(results: list[Result]) -> str:
     """One line: targets met / missed, errors and skips."""
     targets = [t for r in results for t in r.targets] + [c for r in results for c in r.checks]

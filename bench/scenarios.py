@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from bench import ack, ack_salesforce, baseline, burst, failover, front, speed
+from bench import ack, ack_salesforce, baseline, burst, failover, front, shapes, speed
 from bench.common import Profile, Result
 
 
@@ -45,10 +45,18 @@ SCENARIOS = [
     Scenario("failover-postgres", "Failover: kill -9 the leading worker, hot lead to Engage, PostgreSQL", True,
              lambda n, t, p: failover.run(n, t, p)),
     Scenario("burst-sqlite", "Burst: IMMEDIATE leads from 8 threads, strict fake; naive relay baseline", False,
-             lambda n, t, p: burst.run(n, t, p)),
+             lambda n, t, p: burst.run(n, t, p), aliases=("shape-burst",)),
     Scenario("front", "HTTP front before/after: gthread vs front.FrontWorker; 500 slow sockets", False, front.run_front),
     Scenario("rows-postgres", "Ack median on PostgreSQL: empty, 1M lead rows, 1M without the 0002 index", True,
              front.run_rows),
+    *[Scenario(f"shape-{key}", title, False, (lambda k: lambda n, t, p: shapes.run(n, t, p, k))(key))
+      for key, title in (
+          ("quiet", "Shape: quiet, one hot lead every 3 s; naive relay beside it"),
+          ("hot-stream", "Shape: hot stream, one hot lead every 0.4 s for 12 s; naive relay beside it"),
+          ("hot-under-load", "Shape: hot under load, 40 NORMAL/s + 1 hot/s for 20 s"),
+          ("mixed", "Shape: mixed, 200/s with 10 % hot for 60 s (over Engage's capacity), then the drain"),
+          ("stream-burst", "Shape: the hot stream, then at once the 600-lead burst"),
+          ("sustained", "Shape: sustained 73/s with 10 % hot for 10 minutes (80 % of Engage's capacity)"))],
 ]
 
 
@@ -65,6 +73,6 @@ def select(only: list[str] | None) -> list[Scenario]:
 
 
 def _matches(scenario: Scenario, word: str) -> bool:
-    """True for the exact name or an alias, a dash-separated part of the name, or a dash-separated prefix."""
-    return (word == scenario.name or word in scenario.aliases or word in scenario.name.split("-")
-            or scenario.name.startswith(word + "-"))
+    """True for the name or an alias, a dash-separated part of either, or a dash-separated prefix."""
+    return any(word == name or word in name.split("-") or name.startswith(word + "-")
+               for name in (scenario.name, *scenario.aliases))

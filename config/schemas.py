@@ -98,7 +98,8 @@ class DispatchSchema(Schema):
         unknown = EXCLUDE
 
     batch_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=1000))
-    normal_batch_delay = Duration(load_default=3.0)
+    normal_batch_delay = Duration(load_default=3.0)  # NORMAL's bounded wait to fill a batch
+    immediate_max_wait = Duration(load_default=3.0)  # a hot lead's bound when leads must share calls
     lease_seconds = Duration(load_default=4.0)
     poll_interval = Duration(load_default=1.0)
     retry_budget = Duration(load_default=24 * 3600.0)

@@ -1,5 +1,5 @@
-"""Lead-loader budget: hard sliding windows (27/10 s, 110/60 s by default, under Engage's 30/120) plus
-pacing, so a burst is carried by full batches instead of spending the window on tiny calls."""
+"""Lead-loader windows: hard sliding windows (27/10 s, 110/60 s by default, under Engage's 30/120), and
+what they can still carry (the stall-free spacing the budget policy in dispatch/budget.py paces by)."""
 from __future__ import annotations
 
 import collections
@@ -34,10 +34,6 @@ class RateLimiter:
         while self.calls and self.calls[0] <= now - longest:
             self.calls.popleft()
 
-    def _used(self, now: float, span: float) -> int:
-        """Calls inside the last `span` seconds."""
-        return sum(1 for t in self.calls if t > now - span)
-
     def _wait_time(self, now: float, reserve: float = 0.0) -> float:
         """Seconds until a call fits every window, leaving `reserve` of each window unused (lock held)."""
         self._trim(now)
@@ -55,22 +51,31 @@ class RateLimiter:
         with self.lock:
             return self._wait_time(self.clock(), reserve)
 
-    def pace(self) -> float:
-        """Seconds a PARTIAL batch should wait after the previous call (full batches never wait).
+    def sustained_rate(self) -> float:
+        """Calls per second every window can carry forever (the slowest window's limit / span)."""
+        with self.lock:
+            return min(limit / span for limit, span in self.windows)
 
-        While a window is less than a quarter used, calls go at once (a lone hot lead is posted
-        the moment it arrives). Past that, partial batches are spaced so the window's remaining
-        calls last until it rolls over, leaving room for the full batches a burst produces.
-        """
+    def spacing(self, extra: int = 0) -> float:
+        """The smallest even spacing of calls from now on that never fills a window (seconds).
+
+        `extra` counts hypothetical calls made now (would one more call now slow what follows?).
+        For a window of L calls per S s, the k-th next call at now + k·g finds the calls newer than
+        now + k·g − S still inside; at most L − k of them may be, so g ≥ (h + S − now) / k where h is
+        the (L − k + 1)-th newest call. The window's own rate S / L is the floor. See
+        docs/architecture.md, "A model of the windows"."""
         with self.lock:
             now = self.clock()
             self._trim(now)
-            spacing = 0.0
+            gap = 0.0
             for limit, span in self.windows:
-                used = self._used(now, span)
-                if used >= limit / 4:
-                    spacing = max(spacing, 1.5 * span / limit)
-            return spacing
+                recent = [t for t in self.calls if t > now - span] + [now] * extra
+                n = len(recent)
+                gap = max(gap, span / limit)
+                for k in range(max(1, limit - n + 1), limit + 1):
+                    h = recent[n - limit + k - 1]
+                    gap = max(gap, (h + span - now) / k)
+            return gap
 
     def since_last(self) -> float:
         """Seconds since the last reserved call (infinite when none)."""

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
+from dispatch.budget import Budget, Plan
 from dispatch.fetcher import FetchPool
 from dispatch.ratelimit import RateLimiter
 from store.ratelog import RateLog
@@ -54,7 +55,10 @@ class Dispatcher:
     """Leader election and lease renewal in `run()`; one worker thread per lane does the sending."""
 
     LANES = ("IMMEDIATE", "NORMAL")
-    NORMAL_RESERVE = 0.2  # share of each rate window the NORMAL lane leaves to hot leads
+    NORMAL_RESERVE = Budget.NORMAL_RESERVE  # share of each rate window NORMAL leaves to hot leads
+    # While a lane waits to share a call, new leads re-open the question at most this often: a flood's
+    # every webhook must not cost the lane two queries (the request threads share the process).
+    RECHECK = {"IMMEDIATE": 0.01, "NORMAL": 0.05}
 
     def __init__(self, engine, dispatch: dict, make_backend: Callable[[Lease], Backend], waker: Waker,
                  holder: str | None = None, rng: random.Random | None = None, sources: dict | None = None,
@@ -69,6 +73,10 @@ class Dispatcher:
         self.ratelog = RateLog(engine)
         self.limiter = RateLimiter([(dispatch["rate_limit_10s"], 10.0), (dispatch["rate_limit_60s"], 60.0)],
                                    on_call=lambda: self.ratelog.record("loader"))
+        self.budget = Budget(self.limiter, dispatch["batch_size"], dispatch["normal_batch_delay"],
+                             dispatch.get("immediate_max_wait", Budget.IMMEDIATE_MAX_WAIT))
+        self.arrival_marks: dict[str, int | None] = {lane: None for lane in self.LANES}
+        self.recheck_at = {lane: 0.0 for lane in self.LANES}
         self.rng = rng or random.Random()
         self.backend: Backend | None = None
         self.renewed_at = 0.0
@@ -207,32 +215,32 @@ class Dispatcher:
         if now < gate:
             return min(gate - now, self.cfg["poll_interval"])
         self._probe_campaign_holds(now)
-        reserve = self.NORMAL_RESERVE if lane == "NORMAL" else 0.0
-        wait = self.limiter.wait_time(reserve)
-        if wait > 0:
-            # While we wait, more leads arrive and join the next (bigger) batch.
-            return min(wait, 0.25)
-        # Partial batches are paced once the window is busy; full batches go at once.
-        pacing = self.limiter.pace() - self.limiter.since_last()
-        if lane == "NORMAL" or pacing > 0:
-            due, oldest = self._due(lane)
-            if due == 0:
-                return self.cfg["poll_interval"]
-            if due < self.cfg["batch_size"]:
-                if lane == "NORMAL":
-                    timer = oldest + self.cfg["normal_batch_delay"] - time.time()
-                    if timer > 0:
-                        return min(timer, self.cfg["poll_interval"])
-                if pacing > 0:
-                    return min(pacing, 0.1)
+        hold = self.recheck_at[lane] - time.monotonic()
+        if hold > 0:
+            return hold
+        # The budget policy decides from the lane's queue and arrivals (dispatch/budget.py). While hot
+        # leads are sparse they go at once, and the claim itself counts them: no query before the call.
+        counted_by_claim = self.arrival_marks[lane] is not None and self.budget.eager(lane)
+        if counted_by_claim or self._observe(lane):
+            plan = Plan(0.0, 0.0, "eager")
+        else:
+            plan = self.budget.plan(lane)
+        if plan.mode == "idle":
+            return self.cfg["poll_interval"]
+        if plan.wait > 0:
+            # While we wait, more leads arrive and join the next (bigger) batch; a new lead wakes us.
+            self.recheck_at[lane] = time.monotonic() + min(plan.wait, self.RECHECK[lane])
+            return min(plan.wait, self.cfg["poll_interval"])
         self.busy_since[lane] = time.monotonic()
         claimed = self._claim_lane(lane)
+        if counted_by_claim:
+            self._count_claimed(lane, claimed)
         if not claimed:
             return self.cfg["poll_interval"]
         for group in self._groups(claimed):
             if self.lease.epoch is None:
                 break
-            self._await_slot(lane, reserve)
+            self._await_slot(lane, plan.reserve)
             self._send(group)
         return 0.0
 
@@ -242,6 +250,7 @@ class Dispatcher:
             self.busy_since[lane] = None
             time.sleep(min(wait, 0.25))
         self.busy_since[lane] = time.monotonic()
+        self.budget.called(lane)
 
     def _due(self, lane: str) -> tuple[int, float]:
         """How many leads of the lane could be claimed now (capped at one batch), and the oldest's receipt."""
@@ -255,6 +264,35 @@ class Dispatcher:
                 {"p": lane, "now": time.time(), "epoch": self.lease.epoch or 0,
                  "n": self.cfg["batch_size"]}).first()
         return int(row[0]), float(row[1] or 0.0)
+
+    def _observe(self, lane: str) -> bool:
+        """Tell the budget policy the lane's arrivals since the last look and (unless a hot lead would go at
+        once anyway: then True) its due leads."""
+        from sqlalchemy import text
+
+        now, mark = time.time(), self.arrival_marks[lane]
+        with self.engine.connect() as conn:
+            if mark is None:  # first look: count from here on (the ids index makes this cheap)
+                self.arrival_marks[lane] = int(conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM leads")).scalar())
+            else:
+                row = conn.execute(text("SELECT COUNT(*), MAX(id), MAX(received_at) FROM leads "
+                                        "WHERE id > :mark AND priority = :p"), {"mark": mark, "p": lane}).first()
+                if row[1] is not None:
+                    self.arrival_marks[lane] = int(row[1])
+                    self.budget.observe_arrivals(lane, int(row[0]), now - float(row[2]))
+        if self.budget.eager(lane):
+            return True
+        due, oldest = self._due(lane)
+        self.budget.observe_queue(lane, due, now - oldest if due else 0.0)
+        return False
+
+    def _count_claimed(self, lane: str, claimed: list[ClaimedLead]) -> None:
+        """Tell the budget the leads a claim found that arrived since the last count (not the retries)."""
+        mark = self.arrival_marks[lane] or 0
+        fresh = [c for c in claimed if c.id > mark]
+        if fresh:
+            self.arrival_marks[lane] = max(c.id for c in fresh)
+            self.budget.observe_arrivals(lane, len(fresh), time.time() - max(c.received_at for c in fresh))
 
     def _claim_lane(self, priority: str) -> list[ClaimedLead]:
         """Claim due leads of one lane, killing poison leads that crashed too often."""
