@@ -13,6 +13,7 @@ from handlers.base import AuthFailure, Inbound, Malformed, RateLimited
 from logs import log, mask_text
 from metrics import ACK_SECONDS, AUTH_FAILURES, RECORDS, WEBHOOKS
 from prepare import prepare
+from store.db import unavailable
 from store.ingest import store_webhook
 
 logger = logging.getLogger("leadrelay.intake")
@@ -85,13 +86,18 @@ class Intake:
 
         pending = [prepare(source, record, received_at) for record in records]
         status = "invalid" if all(p.status == "invalid" for p in pending) else "accepted"
-        stored = store_webhook(
-            self.engine, source=name, received_at=received_at, method=request.method,
-            path=mask_text(request.path + (("?" + request.url.split("?", 1)[1]) if "?" in request.url else "")),
-            content_type=request.content_type, headers=_audit_headers(request.headers), body=request.body,
-            remote_addr=request.remote_addr, event_status=status, reason=None, pending=pending,
-            sandbox=self.sandbox,
-        )
+        try:
+            stored = store_webhook(
+                self.engine, source=name, received_at=received_at, method=request.method,
+                path=mask_text(request.path + (("?" + request.url.split("?", 1)[1]) if "?" in request.url else "")),
+                content_type=request.content_type, headers=_audit_headers(request.headers), body=request.body,
+                remote_addr=request.remote_addr, event_status=status, reason=None, pending=pending,
+                sandbox=self.sandbox,
+            )
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            return _not_stored(name, exc)
         if stored.wake:
             self.wake(*stored.wake)
         for outcome in stored.outcomes:
@@ -125,18 +131,32 @@ class Intake:
 
     def _malformed(self, source: Source, request: Inbound, received_at: float, reason: str) -> Answer:
         """Store an unparseable body with its reason; 400 for developers, 2xx for senders that retry."""
-        stored = store_webhook(
-            self.engine, source=source.name, received_at=received_at, method=request.method,
-            path=mask_text(request.path), content_type=request.content_type,
-            headers=_audit_headers(request.headers), body=request.body, remote_addr=request.remote_addr,
-            event_status="malformed", reason=reason, pending=[], sandbox=self.sandbox,
-        )
+        try:
+            stored = store_webhook(
+                self.engine, source=source.name, received_at=received_at, method=request.method,
+                path=mask_text(request.path), content_type=request.content_type,
+                headers=_audit_headers(request.headers), body=request.body, remote_addr=request.remote_addr,
+                event_status="malformed", reason=reason, pending=[], sandbox=self.sandbox,
+            )
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            return _not_stored(source.name, exc)
         log(logger, logging.WARNING, "webhook malformed", source=source.name, event_id=stored.event_id, reason=reason)
         if source.reject_invalid:
             WEBHOOKS.labels(source.name, "400").inc()
             return Answer(400, {"error": "malformed", "detail": reason, "event_id": stored.event_id})
         WEBHOOKS.labels(source.name, "malformed").inc()
         return Answer(202, {"event_id": stored.event_id, "status": "malformed", "detail": reason, "leads": []})
+
+
+def _not_stored(source: str, exc: Exception) -> Answer:
+    """The database cannot take the webhook: never 2xx for what was not stored; 503 so the sender retries."""
+    WEBHOOKS.labels(source, "503").inc()
+    log(logger, logging.ERROR, "webhook not stored: database unavailable; answered 503", source=source,
+        error=type(exc).__name__)
+    return Answer(503, {"error": "database_unavailable", "detail": "not stored; retry later"},
+                  headers={"Retry-After": "5"})
 
 
 def _audit_headers(headers) -> dict[str, str]:
