@@ -514,6 +514,11 @@ class Dispatcher:
             time.sleep(min(wait, 0.25))
         try:
             found = self.backend.client.lead_search(campaign_id, [c.extern_id for c in unsure])
+        except Throttled as exc:
+            # leadSearch has its own budget: wait for it without pausing the lead loader.
+            wait = exc.retry_after if exc.retry_after is not None else self._backoff(0)
+            self._retry(batch, f"{UNKNOWN}lookup throttled (429)", epoch, delay=wait, count_attempt=False)
+            return []
         except LookupUnsupported as exc:
             with self.lock:
                 self.undecided += len(unsure)

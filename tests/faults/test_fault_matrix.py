@@ -20,9 +20,10 @@ from tests.faults.matrix import SOAK, Figure, Sender, Stack, finish, warm_up
 # Durations per scale. Short: seconds, so `make test` stays quick; soak: the issue's numbers, on the
 # service's default call timeout and outage probe cap (30 s each).
 if SOAK:
-    ENGAGE = dict(seconds=180, leads=40, within=40, probe_cap=30, call_timeout=30)
-    HANG = dict(seconds=30, leads=20, within=40, probe_cap=30, call_timeout=30)
-    TOKENS = dict(seconds=60, leads=20, within=40, probe_cap=30, call_timeout=30, ttl=15)
+    DEFAULTS = dict(probe_cap=30, call_timeout=30, backoff_cap=300)  # the service's own defaults
+    ENGAGE = dict(seconds=180, leads=40, within=40, **DEFAULTS)
+    HANG = dict(seconds=30, leads=20, within=40, **DEFAULTS)
+    TOKENS = dict(seconds=60, leads=20, within=40, ttl=15, **DEFAULTS)
     PG = dict(seconds=15, within=5)
     SQLITE = dict(seconds=30, within=10)
 else:
@@ -47,7 +48,8 @@ def engage_fault(tmp_path, stacks, db_url, name, fault, scale, kill=None, fake_a
     """Run one Engage-side fault for scale["seconds"] with leads arriving at 1/s; kill -9 mid-fault if asked."""
     worker = kill == "dispatcher"
     stack = Stack(tmp_path, db_url, db_url, mode="worker" if worker else "inline", dispatchers=2 if worker else 0,
-                  fake_args=fake_args, probe_cap=scale["probe_cap"], call_timeout=scale["call_timeout"])
+                  fake_args=fake_args, probe_cap=scale["probe_cap"], call_timeout=scale["call_timeout"],
+                  backoff_cap=scale.get("backoff_cap", 1.0))
     stacks.append(stack)
     stack.start()
     warm_up(stack)
@@ -82,6 +84,19 @@ def test_engage_503_outage_kill_dispatcher_on_postgres(tmp_path, stacks, pg_url)
     """The same outage with web and two `dispatch run` processes; the leader is killed -9 mid-outage."""
     engage_fault(tmp_path, stacks, pg_url, "engage 503 (postgres, workers)", {"force_status": 503}, ENGAGE,
                  kill="dispatcher")
+
+
+@pytest.mark.timeout(CASE_TIMEOUT)
+def test_slow_engage_three_seconds_per_call(tmp_path, stacks, sqlite_url):
+    """Engage takes 3 s per call (longer than the lease's renewal period): no timeouts, no resends,
+    both lanes keep moving (the service's default call_timeout)."""
+    leads = 20 if SOAK else 5
+    stack, figure = engage_fault(tmp_path, stacks, sqlite_url, "slow engage (3 s per call)", {"latency": 3.0},
+                                 dict(seconds=leads, leads=leads, within=15, probe_cap=30, call_timeout=30,
+                                      backoff_cap=300))
+    stats = stack.fake.stats()
+    assert stats["loader_calls"] == stats["loader_ok"], "a call failed or timed out"
+    assert "fate unknown" not in stack.web.log_tail(3000)
 
 
 @pytest.mark.timeout(CASE_TIMEOUT)
@@ -142,7 +157,8 @@ def database_fault(stack: Stack, seconds: float, cut, restore, within: float, na
 
 
 @pytest.mark.timeout(CASE_TIMEOUT)
-@pytest.mark.parametrize("kill", [None, "dispatcher"])
+@pytest.mark.parametrize("kill", [None, "dispatcher",
+                                  pytest.param("web", marks=pytest.mark.skipif(not SOAK, reason="soak only"))])
 def test_postgres_gone_under_a_stream(tmp_path, stacks, pg_url, kill):
     """PostgreSQL unreachable (proxy cut) with web and `dispatch run` separate: intake answers 503 quickly,
     nothing 2xx is lost, the dispatcher process keeps running and resumes by itself."""
@@ -155,7 +171,7 @@ def test_postgres_gone_under_a_stream(tmp_path, stacks, pg_url, kill):
         database_fault(stack, PG["seconds"], proxy.cut, proxy.restore, PG["within"],
                        f"postgres gone {PG['seconds']}s (web + dispatch run)", kill=kill)
         survivors = [d for d in stack.dispatchers if d.proc.poll() is None]
-        assert len(survivors) == len(stack.dispatchers) - (1 if kill else 0), "a dispatcher process exited"
+        assert len(survivors) == len(stack.dispatchers) - (kill == "dispatcher"), "a dispatcher process exited"
         assert stack.web.proc.poll() is None
     finally:
         proxy.close()
@@ -204,7 +220,7 @@ def test_two_hour_outage_time_accelerated(tmp_path, stacks, sqlite_url):
 def test_ten_minute_outage(tmp_path, stacks, sqlite_url):
     """A 10-minute Engage outage on the service's defaults (30 s probe cap and call timeout)."""
     engage_fault(tmp_path, stacks, sqlite_url, "engage 503", {"force_status": 503},
-                 dict(seconds=600, leads=40, within=40, probe_cap=30, call_timeout=30))
+                 dict(seconds=600, leads=40, within=40, probe_cap=30, call_timeout=30, backoff_cap=300))
 
 
 @pytest.mark.skipif(not SOAK, reason="soak only (make soak)")
