@@ -27,11 +27,11 @@ if SOAK:
     PG = dict(seconds=15, within=5)
     SQLITE = dict(seconds=30, within=10)
 else:
-    ENGAGE = dict(seconds=6, leads=6, within=8, probe_cap=1, call_timeout=2)
-    HANG = dict(seconds=6, leads=6, within=8, probe_cap=1, call_timeout=2)
-    TOKENS = dict(seconds=6, leads=6, within=8, probe_cap=1, call_timeout=2, ttl=3)
+    ENGAGE = dict(seconds=5, leads=5, within=8, probe_cap=1, call_timeout=2)
+    HANG = dict(seconds=5, leads=5, within=8, probe_cap=1, call_timeout=2)
+    TOKENS = dict(seconds=5, leads=5, within=8, probe_cap=1, call_timeout=2, ttl=2)
     PG = dict(seconds=5, within=5)
-    SQLITE = dict(seconds=6, within=8)
+    SQLITE = dict(seconds=5, within=8)
 CASE_TIMEOUT = 900 if SOAK else 120
 
 
@@ -124,7 +124,7 @@ def readyz(stack: Stack) -> tuple[int, dict]:
 def database_fault(stack: Stack, seconds: float, cut, restore, within: float, name: str, kill=None) -> Figure:
     """Take the database away for `seconds` under a 1 lead/s stream; check intake, /readyz and recovery."""
     warm_up(stack)
-    sender = Sender(stack.url, int(seconds) + 8).start()
+    sender = Sender(stack.url, int(seconds) + 6).start()  # 2 s before, the outage, 4 s after
     time.sleep(2)
     cut()
     started = time.time()
