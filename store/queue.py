@@ -116,12 +116,12 @@ class Queue:
             result = conn.execute(sql, params)
         return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(params)
 
-    def expedite(self, error_prefix: str) -> int:
-        """Make leads retrying for `error_prefix` (an outage that just ended) due now."""
+    def expedite(self, error_part: str) -> int:
+        """Make leads retrying for an error containing `error_part` (an outage that just ended) due now."""
         with write(self.engine) as conn:
             return conn.execute(text(
                 f"UPDATE leads SET next_attempt_at=0, updated_at={self._now} WHERE status='retrying' "
-                f"AND next_attempt_at > {self._now} AND last_error LIKE :p"), {"p": error_prefix + "%"}).rowcount
+                f"AND next_attempt_at > {self._now} AND last_error LIKE :p"), {"p": f"%{error_part}%"}).rowcount
 
     def release_held(self, campaign: str | None = None) -> int:
         """Put held leads back in the queue (a hold lifted); campaign None means every hold."""
