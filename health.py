@@ -25,7 +25,8 @@ def healthz():
 
 
 def can_persist(engine) -> bool:
-    """True when this process can write the database now (SQLite: the write lock is free within 0.5 s)."""
+    """True when this process can write the database now (SQLite: the write lock is free within 0.5 s;
+    PostgreSQL: it answers and is not read-only); raises otherwise."""
     path = store_db.sqlite_path(str(engine.url))
     if path is not None:
         conn = sqlite3.connect(path, timeout=0.5, isolation_level=None)
@@ -36,7 +37,9 @@ def can_persist(engine) -> bool:
             conn.close()
         return True
     with engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
+        # Reachable is not enough: a read-only server (a replica, a failover in progress) cannot store.
+        if conn.execute(text("SHOW transaction_read_only")).scalar() == "on":
+            raise store_db.DatabaseUnavailable("the database is read-only")
     return True
 
 
