@@ -107,6 +107,16 @@ def test_lead_loader_hangs(tmp_path, stacks, sqlite_url):
 
 
 @pytest.mark.timeout(CASE_TIMEOUT)
+def test_answers_lost_after_loading(tmp_path, stacks, sqlite_url):
+    """The lead loader loads the leads, then never answers (the client times out): every lead is found
+    by leadSearch, none is loaded twice."""
+    stack, figure = engage_fault(tmp_path, stacks, sqlite_url, "answers lost after loading",
+                                 {"hang": 3600, "hang_after": True}, HANG)
+    assert stack.fake.stats()["search_calls"] >= 1
+    assert "found by lookup" in stack.web.log_tail(3000)
+
+
+@pytest.mark.timeout(CASE_TIMEOUT)
 def test_token_endpoints_down_while_tokens_expire(tmp_path, stacks, sqlite_url):
     """RingCentral's token endpoints answer 503 while short-lived tokens expire: an outage, not a hold."""
     stack, _ = engage_fault(tmp_path, stacks, sqlite_url, f"token endpoints 503 (ttl {TOKENS['ttl']}s)",
