@@ -235,3 +235,19 @@ def test_slow_engage_keeps_the_lease_and_causes_no_resends(engine, fake, run):  
     assert not twice(fake)
     assert one.dispatcher.lease.epoch == epoch, "the lease was lost while a slow call was in flight"
     assert fake.stats()["loader_calls"] == fake.stats()["loader_ok"]
+
+
+def test_two_hour_outage_time_accelerated(engine, fake, run):  # noqa: F811
+    """A 2-hour outage makes ~240 failed probes at the 30 s cap: here the same 240 probes at a 20 ms cap,
+    with leads received two hours ago (the retry budget sees the real age). Every lead delivered, none dead."""
+    fake.set_fault(force_status=503)
+    enqueue(engine, 30, received_at=time.time() - 7200)
+    enqueue(engine, 30, priority="NORMAL", campaign="Inbound Leads", start=100, received_at=time.time() - 7200)
+    one = run(cfg={"outage_probe_cap": 0.02, "backoff_base": 0.01, "max_claims": 5, "normal_batch_delay": 0.0,
+                   "retry_budget": 24 * 3600.0,
+                   "rate_limit_10s": 100000, "rate_limit_60s": 100000, "batch_size": 10})
+    wait_for(lambda: fake.stats()["loader_calls"] >= 240, 60, interval=0.2, message="240 failed probes")
+    assert Queue(engine).counts().get("dead", 0) == 0
+    fake.clear_faults()
+    wait_for(lambda: Queue(engine).counts() == {"delivered": 60}, 20, message="all 60 delivered")
+    assert not twice(fake) and one.thread.is_alive()
