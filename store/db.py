@@ -18,6 +18,9 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # How long a write may wait for the database (SQLite's lock, a pool slot, a PostgreSQL connect)
 # before it fails: a webhook that cannot be stored gets 503 quickly instead of hanging.
 WRITE_WAIT_SECONDS = 5.0
+# SQLite: half of it queueing behind this process's other writers, half for another process's lock,
+# so the two waits never add up past WRITE_WAIT_SECONDS.
+_SQLITE_WAIT = WRITE_WAIT_SECONDS / 2
 
 
 class DatabaseUnavailable(Exception):
@@ -37,7 +40,7 @@ _PG_MIGRATION_LOCK = 0x1EAD2E1A7
 def make_engine(url: str, sqlite_synchronous: str = "NORMAL", pool_size: int = 5) -> Engine:
     """Create the engine: SQLite in WAL with IMMEDIATE transactions, Postgres with a small pool."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": WRITE_WAIT_SECONDS},
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": _SQLITE_WAIT},
                                pool_size=pool_size + 5, max_overflow=10, pool_timeout=WRITE_WAIT_SECONDS)
 
         @event.listens_for(engine, "connect")
@@ -48,7 +51,7 @@ def make_engine(url: str, sqlite_synchronous: str = "NORMAL", pool_size: int = 5
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
-            cur.execute(f"PRAGMA busy_timeout={int(WRITE_WAIT_SECONDS * 1000)}")
+            cur.execute(f"PRAGMA busy_timeout={int(_SQLITE_WAIT * 1000)}")
             cur.execute("PRAGMA foreign_keys=ON")
             # Checkpoints run in a background thread (below), not inside whichever webhook's
             # commit happens to cross the threshold: that commit would wait for the copy + fsync.
@@ -112,7 +115,7 @@ def write(engine: Engine):
         return
     lock, immediate = writer
     # Bounded wait behind this process's other writers, so a locked database fails fast everywhere.
-    if not lock.acquire(timeout=WRITE_WAIT_SECONDS):
+    if not lock.acquire(timeout=_SQLITE_WAIT):
         raise DatabaseUnavailable("the database is busy (another writer holds it)")
     try:
         with immediate.begin() as conn:

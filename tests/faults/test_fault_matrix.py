@@ -160,7 +160,7 @@ def database_fault(stack: Stack, seconds: float, cut, restore, within: float, na
           f"slowest delivery={max(lags, default=0):.2f}s", flush=True)
     assert after, "no lead was posted after the database returned"
     assert max(lags) <= within, f"a lead posted after the return took {max(lags):.1f}s"
-    assert sender.slowest < 12, f"an answer took {sender.slowest:.1f}s (503 must come quickly)"
+    assert sender.slowest < 8, f"an answer took {sender.slowest:.1f}s (503 must come quickly)"
     assert sender.refused >= 1, "the outage was not seen by the sender (no 503)"
     wait_for(lambda: readyz(stack)[0] == 200, 10, message="/readyz ready again")
     return figure
