@@ -226,6 +226,14 @@ def test_two_hour_outage_time_accelerated(tmp_path, stacks, sqlite_url):
 
 
 @pytest.mark.skipif(not SOAK, reason="soak only (make soak)")
+@pytest.mark.timeout(CASE_TIMEOUT)
+def test_forty_second_outage(tmp_path, stacks, sqlite_url):
+    """The issue's first row: Engage answers 503 for 40 s while 40 hot leads arrive (1/s), on the defaults."""
+    engage_fault(tmp_path, stacks, sqlite_url, "engage 503", {"force_status": 503},
+                 dict(seconds=40, leads=40, within=40, probe_cap=30, call_timeout=30, backoff_cap=300))
+
+
+@pytest.mark.skipif(not SOAK, reason="soak only (make soak)")
 @pytest.mark.timeout(1500)
 def test_ten_minute_outage(tmp_path, stacks, sqlite_url):
     """A 10-minute Engage outage on the service's defaults (30 s probe cap and call timeout)."""
