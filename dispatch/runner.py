@@ -165,7 +165,9 @@ class Dispatcher:
         self.waker.wake()
         for thread in self.threads:
             if thread.is_alive():
-                thread.join(self.stuck_after + 5)
+                # Long enough for a normal call to finish and settle; a wedged one is reclaimed (and
+                # looked up) by the next leader instead of holding the shutdown.
+                thread.join(min(self.stuck_after, 20.0))
         self._flush_rate_log()
         try:
             self._flush_unsettled()
