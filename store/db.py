@@ -168,6 +168,12 @@ def upgrade(engine: Engine) -> None:
     """Bring the schema up to date (idempotent; safe when several processes start at once)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    from alembic.script import ScriptDirectory
+
+    # Already at head (the usual restart): a read is enough, so a process restarting while another
+    # writer holds SQLite's lock starts at once instead of queueing for the write lock.
+    if [current_revision(engine)] == ScriptDirectory.from_config(cfg).get_heads():
+        return
     with _migration_lock(engine):
         with write(engine) as conn:
             cfg.attributes["connection"] = conn
