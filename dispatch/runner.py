@@ -18,8 +18,9 @@ from store.ratelog import RateLog
 from store.retention import purge
 from dispatch.wakeup import Waker
 from handlers import base as handler_base
-from engage.errors import (AuthError, BatchRejected, CampaignError, EngageError, ExchangeThrottled, LookupUnsupported,
-                           Throttled, Unavailable)
+from dispatch.fates import UNKNOWN, FateLookup, unsure
+from dispatch.outcomes import Outcomes
+from engage.errors import AuthError, BatchRejected, CampaignError, EngageError, ExchangeThrottled, Throttled, Unavailable
 from logs import log
 from metrics import DISPATCHED, ENGAGE_CALLS, IS_LEADER, SPEED_TO_LEAD
 from store.lease import Lease
@@ -27,12 +28,8 @@ from store.queue import ClaimedLead, Queue, Settlement
 
 logger = logging.getLogger("leadrelay.dispatch")
 
-# last_error prefixes the dispatcher reads back: a call that may have been carried out (look the
-# leads up before resending), and an account-wide outage (expedited when Engage answers again).
-UNKNOWN = "fate unknown: "
+# last_error of leads waiting for an account-wide outage (expedited when Engage answers again).
 OUTAGE = "Engage unavailable: "
-# campaignLeads/leadSearch allows 15 / 10 s and 60 / 30 s (engage-api.md §5); keep some headroom.
-LOOKUP_WINDOWS = [(12, 10.0), (50, 30.0)]
 
 
 @dataclass
@@ -81,7 +78,7 @@ class Dispatcher:
         self.rng = rng or random.Random()
         self.backend: Backend | None = None
         self.renewed_at = 0.0
-        self.lookups = RateLimiter(LOOKUP_WINDOWS)
+        self.fates = FateLookup()
         self.account_held = False  # credentials refused: nothing is claimed until a token can be had
         self.account_hold_until = 0.0  # when the run loop next tries for a token
         self.outage_until = 0.0  # Engage unreachable: nothing is claimed until the probe
@@ -89,8 +86,7 @@ class Dispatcher:
         self.probe_lock = threading.Lock()  # during an outage only one lane calls Engage (the probe)
         self.campaign_holds: dict[str, float] = {}  # campaign → time of the next probe
         self.hold_failures: dict[str, int] = {}
-        self.unsettled: list[tuple[int, list[Settlement]]] = []  # outcomes the database refused (outage)
-        self.undecided = 0  # leads resent although their fate could not be looked up
+        self.outcomes = Outcomes(self.queue)  # written now, or kept through a database outage
         self.state = None
         self.lock = threading.RLock()  # every piece of state both lanes touch (holds, breaker counters)
         # A call may take call_timeout (plus a lookup before it): only past that is a lane stuck.
@@ -170,7 +166,7 @@ class Dispatcher:
                 thread.join(min(self.stuck_after, 20.0))
         self._flush_rate_log()
         try:
-            self._flush_unsettled()
+            self.outcomes.flush()
             self.lease.release()
         except Exception as exc:  # the database is gone: the lease simply expires
             log(logger, logging.WARNING, "could not release the lease; it will expire", error=repr(exc)[:300])
@@ -272,7 +268,7 @@ class Dispatcher:
         epoch = self.lease.epoch
         if epoch is None:
             return self.cfg["poll_interval"]
-        if self.unsettled and not self._flush_unsettled():
+        if self.outcomes and not self.outcomes.flush():
             return self.cfg["poll_interval"]
         now = time.time()
         if self.account_held:
@@ -509,59 +505,30 @@ class Dispatcher:
         with leadSearch; those Engage has are settled `delivered`, the rest are returned to be sent.
 
         REMOVE_FROM_LIST de-duplicates only within one upload, so a blind resend could dial twice."""
-        unsure = [c for c in batch if c.claims > 1 or (c.last_error or "").startswith(UNKNOWN)]
-        if not unsure:
+        doubtful = [c for c in batch if unsure(c)]
+        if not doubtful:
             return batch
-        while (wait := self.lookups.try_acquire()) > 0:
-            time.sleep(min(wait, 0.25))
         try:
-            found = self.backend.client.lead_search(campaign_id, [c.extern_id for c in unsure])
+            found = self.fates.loaded(self.backend.client, campaign_id, doubtful)
         except Throttled as exc:
             # leadSearch has its own budget: wait for it without pausing the lead loader.
             wait = exc.retry_after if exc.retry_after is not None else self._backoff(0)
             self._retry(batch, f"{UNKNOWN}lookup throttled (429)", epoch, delay=wait, count_attempt=False)
             return []
-        except LookupUnsupported as exc:
-            with self.lock:
-                self.undecided += len(unsure)
-            log(logger, logging.WARNING, "lead fate undecided (lead search refused); resending", error=str(exc),
-                count=len(unsure), undecided_total=self.undecided, lead_ids=[c.id for c in unsure])
+        if found is None:  # lead search refused: resend, counted as undecided
             return batch
         if found:
             answer = {"found_by": "leadSearch", "campaign_id": campaign_id}
-            self._store(epoch, [Settlement(c.id, "delivered", response=answer) for c in unsure if c.extern_id in found])
+            self._store(epoch, [Settlement(c.id, "delivered", response=answer) for c in doubtful if c.extern_id in found])
             log(logger, logging.INFO, "leads already in Engage (found by lookup); not resent", count=len(found),
-                lead_ids=[c.id for c in unsure if c.extern_id in found])
-        for lead in unsure:
+                lead_ids=[c.id for c in doubtful if c.extern_id in found])
+        for lead in doubtful:
             lead.last_error = None  # looked up: it is not loaded, so a failure now is a plain failure
         return [c for c in batch if c.extern_id not in found]
 
     def _store(self, epoch: int, settlements: list[Settlement]) -> int:
-        """Write outcomes; if the database is down, keep them and write them once it answers."""
-        try:
-            return self.queue.settle(epoch, settlements)
-        except Exception as exc:
-            with self.lock:
-                self.unsettled.append((epoch, settlements))
-            log(logger, logging.ERROR, "could not record outcomes; kept until the database answers",
-                error=repr(exc)[:300], leads=[s.id for s in settlements])
-            return 0
-
-    def _flush_unsettled(self) -> bool:
-        """Write outcomes kept during a database outage; True when none are left."""
-        with self.lock:
-            pending, self.unsettled = self.unsettled, []
-        for i, (epoch, settlements) in enumerate(pending):
-            try:
-                self.queue.settle(epoch, settlements)
-            except Exception:
-                with self.lock:
-                    self.unsettled[:0] = pending[i:]
-                return False
-        if pending:
-            log(logger, logging.INFO, "outcomes recorded after the database returned",
-                leads=sum(len(s) for _, s in pending))
-        return True
+        """Write outcomes (kept through a database outage)."""
+        return self.outcomes.store(epoch, settlements)
 
     def _requeue(self, batch: list[ClaimedLead], epoch: int) -> None:
         """Hand claimed leads back untouched (no attempt burns): a gate closed after they were claimed."""

@@ -186,7 +186,7 @@ def test_lookup_refused_resends_and_counts_undecided(engine, fake, run):  # noqa
     fake.set_fault(hang=3.0, hang_after=True, hang_count=1, search_status=403)
     enqueue(engine, 2, start=1)
     wait_for(lambda: Queue(engine).counts().get("delivered") == 3, 15, message="delivered")
-    assert one.dispatcher.undecided == 2
+    assert one.dispatcher.fates.undecided == 2
     assert sum(twice(fake).values()) - len(twice(fake)) == 2  # the two undecided leads, counted
 
 
