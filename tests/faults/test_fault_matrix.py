@@ -165,6 +165,10 @@ def database_fault(stack: Stack, seconds: float, cut, restore, within: float, na
     assert sender.slowest < 8, f"an answer took {sender.slowest:.1f}s (503 must come quickly)"
     assert sender.refused >= 1, "the outage was not seen by the sender (no 503)"
     wait_for(lambda: readyz(stack)[0] == 200, 10, message="/readyz ready again")
+    # The body tells whether a dispatcher is active: inline, this process's thread; worker mode, a fresh heartbeat.
+    wait_for(lambda: readyz(stack)[1]["dispatcher"]["active"] is True, 10, message="a dispatcher reported active")
+    if stack.mode == "inline":
+        assert readyz(stack)[1]["dispatcher"]["thread_alive"] is True
     return figure
 
 
