@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.runtime-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
 DEV_STAMP := $(VENV)/.dev-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench fuzz slow install install-dev clean
+.PHONY: run test lint soak bench fuzz slow install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ run: install
 
 test: install-dev
 	$(BIN)/python -m pytest
+
+# The fault matrix at full length (3-min and 10-min Engage outages, a time-accelerated 2-hour one,
+# PostgreSQL gone 15 s and 30 s, SQLite locked 30 s, kill -9 during each); prints each case's figure.
+# PostgreSQL cases need TEST_DATABASE_URL. About 30 minutes.
+soak: install-dev
+	LEADRELAY_SOAK=1 $(BIN)/python -m pytest -s -ra tests/faults
 
 # Not part of `make test` yet: the whole-tree format and type clean-up lands first.
 # All three always run (a full report), and the target fails if any of them found something.

@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass, field
 
 from flask import Flask, jsonify
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -25,12 +26,13 @@ class Runtime:
     """Everything a request or a CLI command needs, built once per process."""
 
     settings: Settings
-    engine: object
+    engine: Engine
     waker: Waker
     intake: Intake
     queue: Queue
     stop: threading.Event = field(default_factory=threading.Event)
     dispatcher_thread: threading.Thread | None = None
+    schema_ready: threading.Event = field(default_factory=threading.Event)
 
 
 def create_app(environ: dict | None = None, settings: Settings | None = None) -> Flask:
@@ -51,13 +53,47 @@ def create_app(environ: dict | None = None, settings: Settings | None = None) ->
 def register_store(app: Flask, settings: Settings) -> None:
     """Create the engine, bring the schema up to date, and the runtime objects around it."""
     engine = db.make_engine(settings.database_url, settings.sqlite_synchronous)
-    db.upgrade(engine)
     waker = Waker()
-    app.extensions["leadrelay"] = Runtime(
+    runtime = Runtime(
         settings=settings, engine=engine, waker=waker,
         intake=Intake(engine, sandbox=settings.sandbox, wake=waker.wake), queue=Queue(engine),
     )
+    app.extensions["leadrelay"] = runtime
     SANDBOX.set(1 if settings.sandbox else 0)
+    try:
+        db.upgrade(engine)
+        runtime.schema_ready.set()
+    except Exception as exc:
+        if not db.unavailable(exc):
+            raise
+        # No crash loop: say once what is wrong and how to fix it, answer 503, keep trying.
+        logs.log(logger, logging.ERROR, "database unreachable at start-up; answering 503 and retrying every 5 s",
+                 host=database_host(engine), fix="check DATABASE_URL's host, port and credentials and that the "
+                 "database server is running and accepts connections from here")
+        threading.Thread(target=_upgrade_when_reachable, args=(runtime,), name="leadrelay-db-wait",
+                         daemon=True).start()
+
+
+def database_host(engine) -> str:
+    """Where DATABASE_URL points (host:port, or the SQLite file), never credentials."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        return url.database or ":memory:"
+    return f"{url.host or 'localhost'}:{url.port or 5432}"
+
+
+def _upgrade_when_reachable(runtime: Runtime, interval: float = 5.0) -> None:
+    """Retry the schema upgrade until the database answers, then mark the process ready."""
+    while not runtime.stop.wait(interval):
+        try:
+            db.upgrade(runtime.engine)
+        except Exception as exc:
+            logger.debug("database still unreachable: %s", type(exc).__name__)
+            continue
+        runtime.schema_ready.set()
+        logs.log(logger, logging.INFO, "database reachable; schema up to date", host=database_host(runtime.engine))
+        runtime.waker.wake()
+        return
 
 
 def register_blueprints(app: Flask) -> None:

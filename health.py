@@ -1,14 +1,21 @@
 """Liveness, readiness and metrics endpoints."""
 from __future__ import annotations
 
+import sqlite3
+import time
+
 from flask import Blueprint, Response, current_app, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from metrics import REGISTRY, authorized, operator_status
+from store import db as store_db
 from store import lease as lease_store
 
 bp = Blueprint("health", __name__)
+
+# A worker-mode dispatcher counts as active while its heartbeat is this many leases old at most.
+FRESH_LEASES = 2.0
 
 
 @bp.get("/healthz")
@@ -17,17 +24,60 @@ def healthz():
     return jsonify({"status": "ok"})
 
 
+def can_persist(engine) -> bool:
+    """True when this process can write the database now (SQLite: the write lock is free within 0.5 s;
+    PostgreSQL: it answers and is not read-only); raises otherwise."""
+    path = store_db.sqlite_path(str(engine.url))
+    if path is not None:
+        conn = sqlite3.connect(path, timeout=0.5, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+        return True
+    with engine.connect() as conn:
+        # Reachable is not enough: a read-only server (a replica, a failover in progress) cannot store.
+        if conn.execute(text("SHOW transaction_read_only")).scalar() == "on":
+            raise store_db.DatabaseUnavailable("the database is read-only")
+    return True
+
+
+def dispatcher_report(runtime, info) -> dict:
+    """Whether a dispatcher is active: inline, this process's thread is alive; worker mode, a fresh heartbeat."""
+    thread = runtime.dispatcher_thread
+    report: dict = {"mode": runtime.settings.dispatch_mode}
+    if info is not None:
+        age = None if info.heartbeat_at is None else round(info.now - info.heartbeat_at, 3)
+        fresh = age is not None and age <= runtime.settings.file.dispatch["lease_seconds"] * FRESH_LEASES
+        report.update(holder=info.holder, epoch=info.epoch, heartbeat_age=age, lease_active=info.active)
+    else:
+        fresh = None  # the database cannot tell
+    report["active"] = bool(fresh) if fresh is not None else None
+    if runtime.settings.dispatch_mode == "inline":
+        # Inline: this process's dispatcher thread must be alive too (a dead thread dispatches nothing).
+        report["thread_alive"] = bool(thread and thread.is_alive())
+        report["active"] = report["thread_alive"] if fresh is None else report["thread_alive"] and fresh
+    return report
+
+
 @bp.get("/readyz")
 def readyz():
-    """Ready when config is valid and the database answers; Engage's state is reported, never fatal."""
+    """200 only while this process can accept and persist a webhook; the body also tells whether a
+    dispatcher is active and Engage's state (reported, never fatal)."""
     runtime = current_app.extensions["leadrelay"]
+    info = None
     try:
-        with runtime.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        if not runtime.schema_ready.is_set():
+            raise store_db.DatabaseUnavailable("schema not yet applied")
+        can_persist(runtime.engine)
         info = lease_store.read(runtime.engine)
-    except Exception as exc:
-        response = jsonify({"status": "unavailable", "database": "unreachable", "error": str(exc)[:200]})
+    except Exception:
+        # Only the fact: driver messages name hosts, ports and users.
+        response = jsonify({"status": "unavailable", "database": "database unavailable",
+                            "dispatcher": dispatcher_report(runtime, None), "checked_at": time.time()})
         response.status_code = 503
+        response.headers["Retry-After"] = "5"
         return response
     engage = "sandbox" if runtime.settings.sandbox else (info.engage_state or "unknown")
     return jsonify({
@@ -35,8 +85,7 @@ def readyz():
         "database": runtime.engine.dialect.name,
         "sandbox": runtime.settings.sandbox,
         "engage": engage,
-        "dispatcher": {"active": info.active, "holder": info.holder, "epoch": info.epoch,
-                       "heartbeat_age": None if info.heartbeat_at is None else round(info.now - info.heartbeat_at, 3)},
+        "dispatcher": dispatcher_report(runtime, info),
         "dispatch_mode": runtime.settings.dispatch_mode,
         "operator": operator_status(runtime.engine),
     })

@@ -16,6 +16,7 @@ from logs import log
 from metrics import ACK_SECONDS, AUTH_FAILURES, RECORDS, WEBHOOKS
 from prepare import prepare, record_key
 from redact import audit_headers, audit_path, source_secrets
+from store.db import unavailable
 from store.ingest import PendingLead, recent_hits, store_webhook
 
 logger = logging.getLogger("leadrelay.intake")
@@ -105,13 +106,22 @@ class Intake:
             self._check_shared_limits(source, request, records, received_at)
         except RateLimited as exc:
             return _rate_limited(name, exc)
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            return _not_stored(name, exc)
 
         pending = [self._prepare(source, record, received_at) for record in records]
         status = "invalid" if all(p.status == "invalid" for p in pending) else "accepted"
-        stored = store_webhook(
-            self.engine, source=name, received_at=received_at, pending=pending, sandbox=self.sandbox,
-            event_status=status, reason=None, **self._event_fields(source, request),
-        )
+        try:
+            stored = store_webhook(
+                self.engine, source=name, received_at=received_at, pending=pending, sandbox=self.sandbox,
+                event_status=status, reason=None, **self._event_fields(source, request),
+            )
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            return _not_stored(name, exc)
         if stored.wake:
             self.wake(*stored.wake)
         for outcome in stored.outcomes:
@@ -190,9 +200,14 @@ class Intake:
     def _too_many(self, source: Source, request: Inbound, received_at: float, count: int) -> Answer:
         """Over max_records: 413, no lead created, the raw request kept as an event for audit."""
         reason = f"too_many_records: {count} records, the limit is {source.max_records}"
-        stored = store_webhook(self.engine, source=source.name, received_at=received_at, pending=[],
-                               sandbox=self.sandbox, event_status="malformed", reason=reason,
-                               **self._event_fields(source, request))
+        try:
+            stored = store_webhook(self.engine, source=source.name, received_at=received_at, pending=[],
+                                   sandbox=self.sandbox, event_status="malformed", reason=reason,
+                                   **self._event_fields(source, request))
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            return _not_stored(source.name, exc)
         log(logger, logging.WARNING, "webhook refused", source=source.name, event_id=stored.event_id, reason=reason)
         WEBHOOKS.labels(source.name, "413").inc()
         return Answer(413, {"error": "too_many_records", "limit": source.max_records, "records": count,
@@ -200,9 +215,14 @@ class Intake:
 
     def _malformed(self, source: Source, request: Inbound, received_at: float, reason: str) -> Answer:
         """Store an unparseable body with its reason; 400 for developers, 2xx for senders that retry."""
-        stored = store_webhook(self.engine, source=source.name, received_at=received_at, pending=[],
-                               sandbox=self.sandbox, event_status="malformed", reason=reason,
-                               **self._event_fields(source, request))
+        try:
+            stored = store_webhook(self.engine, source=source.name, received_at=received_at, pending=[],
+                                   sandbox=self.sandbox, event_status="malformed", reason=reason,
+                                   **self._event_fields(source, request))
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            return _not_stored(source.name, exc)
         log(logger, logging.WARNING, "webhook malformed", source=source.name, event_id=stored.event_id, reason=reason)
         if source.reject_invalid:
             WEBHOOKS.labels(source.name, "400").inc()
@@ -224,3 +244,12 @@ def _fallback_key(source: Source, record: Record, received_at: float) -> tuple[s
     except Exception:  # noqa: BLE001
         digest = hashlib.sha256(repr(record.fields).encode("utf-8", "surrogatepass")).hexdigest()
         return f"h:{digest}", received_at + source.dedupe_window
+
+
+def _not_stored(source: str, exc: Exception) -> Answer:
+    """The database cannot take the webhook: never 2xx for what was not stored; 503 so the sender retries."""
+    WEBHOOKS.labels(source, "503").inc()
+    log(logger, logging.ERROR, "webhook not stored: database unavailable; answered 503", source=source,
+        error=type(exc).__name__)
+    return Answer(503, {"error": "database_unavailable", "detail": "not stored; retry later"},
+                  headers={"Retry-After": "5"})

@@ -110,6 +110,11 @@ class DispatchSchema(Schema):
     max_claims = fields.Integer(load_default=5, validate=validate.Range(min=1))
     immediate_max_age = Duration(load_default=900.0)
     hold_probe = Duration(load_default=60.0)
+    # One Engage call may take this long before it counts as failed (independent of the lease,
+    # which keeps renewing while a call is in flight).
+    call_timeout = Duration(load_default=30.0)
+    # During an account-wide outage one probe call goes out at least this often.
+    outage_probe_cap = Duration(load_default=30.0)
 
 
 class SourceCommonSchema(Schema):

@@ -17,10 +17,10 @@ from store.ratelog import RateLog
 logger = logging.getLogger("leadrelay.engage")
 
 
-def engage_timeouts(lease_seconds: float) -> tuple[float, float]:
-    """Connect and read timeouts under half the lease, so a hung call cannot outlive leadership."""
-    half = max(0.5, lease_seconds / 2 - 0.1)
-    return min(2.0, half), half
+def engage_timeouts(call_timeout: float) -> tuple[float, float]:
+    """Connect and read timeouts from `dispatch.call_timeout`: they follow Engage's latency, not the
+    lease (the leader keeps renewing while a call is in flight, so a slow call costs nothing)."""
+    return min(5.0, call_timeout), call_timeout
 
 
 class PersistentExchangeBudget(ExchangeBudget):
@@ -37,7 +37,10 @@ class PersistentExchangeBudget(ExchangeBudget):
         """Spend one exchange (or raise ExchangeThrottled) and record it."""
         super().acquire()
         self.ratelog.record("exchange")
-        self.ratelog.flush()
+        try:
+            self.ratelog.flush()
+        except Exception as exc:  # database away: the leader loop writes it later; the exchange still counts here
+            log(logger, logging.WARNING, "exchange not yet recorded in the database", error=repr(exc)[:200])
 
 
 def live_client(settings: Settings, token_store, timeouts: tuple[float, float], budget=None) -> EngageClient:
@@ -71,8 +74,7 @@ def start_sandbox(settings: Settings):
 
 def make_backend_factory(settings: Settings, engine):
     """Return the callable the dispatcher uses once it is leader."""
-    lease_seconds = settings.file.dispatch["lease_seconds"]
-    timeouts = engage_timeouts(lease_seconds)
+    timeouts = engage_timeouts(settings.file.dispatch["call_timeout"])
 
     def build(lease: Lease) -> Backend:
         """Create the client with the token kept in the lease row (a new leader reuses it)."""

@@ -38,25 +38,36 @@ class FetchPool:
 
     def run(self, stop: threading.Event) -> None:
         """Claim and fetch until stopped; idle waits end early on a wake-up."""
+        failures = 0
         while not stop.is_set():
-            epoch = self.lease.epoch
-            jobs: list[FetchJob] = []
-            if epoch is not None:
-                with self.lock:
-                    room = self.workers * 2 - len(self.inflight)
-                if room > 0:
-                    try:
-                        jobs = self.queue.claim(epoch, self.lease.holder, room, claim_ttl=self.cfg["lease_seconds"] * 15)
-                    except Exception as exc:
-                        log(logger, logging.WARNING, "fetch claim failed", error=str(exc))
-            for job in jobs:
-                with self.lock:
-                    self.inflight.add(job.id)
-                self.pool.submit(self._run_job, epoch, job)
-            if not jobs:
-                self.event.wait(self.cfg["poll_interval"])
+            try:
+                busy = self._claim_and_submit()
+                failures = 0
+            except Exception as exc:  # database down, a bug: log, back off, carry on
+                failures += 1
+                if failures == 1 or failures % 20 == 0:
+                    log(logger, logging.WARNING, "fetch loop error; retrying", error=repr(exc)[:300], failures=failures)
+                busy = False
+            if not busy:
+                self.event.wait(self.cfg["poll_interval"] if not failures else min(2.0, 0.25 * failures))
                 self.event.clear()
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _claim_and_submit(self) -> bool:
+        """Claim due fetches under the leader's epoch and hand them to the workers; True when some were."""
+        epoch = self.lease.epoch
+        if epoch is None:
+            return False
+        with self.lock:
+            room = self.workers * 2 - len(self.inflight)
+        if room <= 0:
+            return False
+        jobs = self.queue.claim(epoch, self.lease.holder, room, claim_ttl=self.cfg["lease_seconds"] * 15)
+        for job in jobs:
+            with self.lock:
+                self.inflight.add(job.id)
+            self.pool.submit(self._run_job, epoch, job)
+        return bool(jobs)
 
     def _session(self):
         """One HTTP session per worker thread."""
@@ -80,7 +91,10 @@ class FetchPool:
             self._fetch_one(epoch, job)
         except Exception as exc:  # never lose the job: it is retried after a backoff
             log(logger, logging.ERROR, "fetch crashed", lead_id=job.id, error=repr(exc))
-            self._fail(epoch, job, f"crash: {exc!r}", retryable=job.claims < self.cfg["max_claims"])
+            try:
+                self._fail(epoch, job, f"crash: {exc!r}", retryable=job.claims < self.cfg["max_claims"], crashed=True)
+            except Exception as again:  # database gone: the claim lapses and is re-taken later
+                log(logger, logging.ERROR, "fetch outcome not recorded", lead_id=job.id, error=repr(again)[:200])
         finally:
             with self.lock:
                 self.inflight.discard(job.id)
@@ -106,10 +120,10 @@ class FetchPool:
         if status == "queued":
             self.waker.wake(item.priority)
 
-    def _fail(self, epoch: int, job: FetchJob, error: str, retryable: bool) -> None:
+    def _fail(self, epoch: int, job: FetchJob, error: str, retryable: bool, crashed: bool = False) -> None:
         """Retry with backoff and jitter, or settle invalid (permanent) / dead (budget spent)."""
         if not retryable:
-            self.queue.fail(epoch, job.id, error, delay=None)
+            self.queue.fail(epoch, job.id, error, delay=None, crashed=crashed)
             log(logger, logging.WARNING, "fetch failed permanently", lead_id=job.id, error=error)
             return
         if time.time() - job.received_at > self.cfg["retry_budget"]:
@@ -117,5 +131,5 @@ class FetchPool:
             return
         delay = min(self.cfg["backoff_cap"], self.cfg["backoff_base"] * 2 ** min(job.attempts, 20))
         delay *= 0.5 + self.rng.random() / 2
-        self.queue.fail(epoch, job.id, error, delay=delay)
+        self.queue.fail(epoch, job.id, error, delay=delay, crashed=crashed)
         log(logger, logging.WARNING, "fetch will be retried", lead_id=job.id, error=error, delay=round(delay, 2))

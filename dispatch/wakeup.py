@@ -51,14 +51,19 @@ class PgListener(threading.Thread):
         """Listen until stopped, reconnecting with a short pause after errors."""
         import psycopg
 
+        failures = 0
         while not self.stop.is_set():
             try:
                 with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
                     conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    failures = 0
                     self.waker.wake()  # catch up on anything stored while we were not listening
                     while not self.stop.is_set():
                         for notify in conn.notifies(timeout=1.0, stop_after=1):
                             self.waker.wake(*[n for n in notify.payload.split(",") if n])
             except Exception as exc:  # connection lost: the poll covers the gap
-                log(logger, logging.WARNING, "LISTEN connection lost; retrying", error=str(exc))
-                self.stop.wait(1.0)
+                failures += 1
+                if failures == 1 or failures % 30 == 0:  # one line per outage, not one per second
+                    log(logger, logging.WARNING, "LISTEN connection lost; retrying", error=type(exc).__name__,
+                        failures=failures)
+                self.stop.wait(min(5.0, 0.5 * failures))

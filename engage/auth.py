@@ -305,5 +305,6 @@ class RingCentralJWTAuth:
             raise AuthError(f"{what} refused", status=resp.status_code, body=resp.text)
         body = json_or_none(resp)
         if not isinstance(body, dict):
-            raise AuthError(f"{what} answered without JSON", status=resp.status_code, body=resp.text)
+            # A 2xx nobody can read is the endpoint misbehaving (an outage), not refused credentials.
+            raise Unavailable(f"{what} answered without JSON", status=resp.status_code, body=resp.text)
         return body

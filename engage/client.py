@@ -13,6 +13,7 @@ from engage.errors import (
     BatchRejected,
     CampaignError,
     EngageError,
+    LookupUnsupported,
     Throttled,
     Unavailable,
     parse_retry_after,
@@ -103,12 +104,43 @@ class EngageClient:
         call = _Call("POST", f"/campaigns/{campaign_id}/leadLoader/direct", body, campaign_id,
                      {"Content-Type": "application/json"})
         resp = self._send(call)
-        result = parse_load_result(resp.status_code, json_or_none(resp), leads)
+        body = json_or_none(resp)
+        if body is None and resp.content.strip():
+            # Engage said 2xx but the answer cannot be read (cut short, a proxy's page): the leads
+            # may or may not be loaded, so they are looked up before anything is resent.
+            raise Unavailable("unreadable lead loader answer", status=resp.status_code, body=resp.content,
+                              fate_unknown=True)
+        result = parse_load_result(resp.status_code, body, leads)
         result.elapsed = time.monotonic() - started
         if result.unmatched_rejections:
             log.warning("engage campaign %s: %d rejected rows matched no externId",
                         campaign_id, len(result.unmatched_rejections))
         return result
+
+    def lead_search(self, campaign_id: int, extern_ids: list[str]) -> set[str]:
+        """POST campaignLeads/leadSearch by campaign and externIds; return the externIds Engage has.
+
+        403/404 (lead search not allowed for this login) → LookupUnsupported; 429 → Throttled;
+        5xx/timeouts → Unavailable. The answer's shape is not documented for sure, so a bare array
+        and an object wrapping one are both read, with externId at the top or under campaignLead."""
+        wanted = [str(e) for e in extern_ids]
+        body = json.dumps({"campaignIds": [int(campaign_id)], "externIds": wanted}, separators=(",", ":")).encode()
+        path = f"/campaignLeads/leadSearch?count=false&page=0&maxRows={max(10, len(wanted) * 2)}"
+        call = _Call("POST", path, body, None, {"Content-Type": "application/json"})
+        try:
+            resp = self._send(call)
+        except AuthError as exc:
+            if exc.status in (403, 404):
+                raise LookupUnsupported("lead search not available", status=exc.status, body=exc.body) from exc
+            raise
+        found = set()
+        for row in _rows(json_or_none(resp)):
+            extern = row.get("externId") if isinstance(row, dict) else None
+            if extern is None and isinstance(row, dict) and isinstance(row.get("campaignLead"), dict):
+                extern = row["campaignLead"].get("externId")
+            if extern is not None and str(extern) in wanted:
+                found.add(str(extern))
+        return found
 
     # -- enumeration -------------------------------------------------------------------------
 
@@ -148,7 +180,11 @@ class EngageClient:
     def _send_raw(self, call: _Call, url: str) -> requests.Response:
         """Authenticate, send, retry once after a 401 with a renewed token, map failures."""
         for attempt in (1, 2):
-            auth_headers = self.auth.headers()
+            try:
+                auth_headers = self.auth.headers()
+            except Unavailable as exc:
+                exc.fate_unknown = False  # the token endpoints failed: the call itself was never sent
+                raise
             headers = {**call.headers, **auth_headers}
             resp = send(self.session, call.method, url, data=call.body, headers=headers, timeout=self.timeout)
             if resp.status_code != 401:
@@ -170,7 +206,8 @@ class EngageClient:
             retry = parse_retry_after(resp.headers.get("Retry-After"))
             return Throttled("Engage rate limit hit", status=status, body=text, retry_after=retry)
         if status >= 500:
-            return Unavailable("Engage server error", status=status, body=text)
+            # A gateway timeout (504) may hide a call Engage carried out: its leads are looked up.
+            return Unavailable("Engage server error", status=status, body=text, fate_unknown=status == 504)
         if status in (403, 404) and call.campaign_id is not None:
             return CampaignError(f"campaign {call.campaign_id} not accessible", status=status, body=text,
                                  campaign_id=call.campaign_id)
@@ -189,3 +226,15 @@ class EngageClient:
         if not isinstance(body, list):
             raise EngageError("expected a JSON array", status=resp.status_code, body=resp.text)
         return body
+
+
+def _rows(body) -> list:
+    """The result rows of a search answer: a bare array, or the first array inside an object."""
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict):
+        for key in ("leads", "content", "data", "results", "items"):
+            if isinstance(body.get(key), list):
+                return body[key]
+        return next((v for v in body.values() if isinstance(v, list)), [])
+    return []

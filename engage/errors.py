@@ -86,4 +86,17 @@ class Throttled(EngageError):
 
 
 class Unavailable(EngageError):
-    """Transient: 5xx, connection refused/reset, or a timeout; safe to retry later."""
+    """Transient: 5xx, connection refused/reset, or a timeout; safe to retry later.
+
+    `fate_unknown` is True when the request may have reached Engage (a read timeout, a connection
+    dropped after sending, an unreadable 200): the leads may be loaded, so they are looked up
+    before any resend."""
+
+    def __init__(self, message: str, *, fate_unknown: bool = False, **kw):
+        """Also say whether the call may have been carried out."""
+        super().__init__(message, **kw)
+        self.fate_unknown = fate_unknown
+
+
+class LookupUnsupported(EngageError):
+    """campaignLeads/leadSearch is refused for this login (403/404): leads cannot be looked up."""

@@ -65,7 +65,16 @@ DEFAULT_FAULTS = {
     "rate_limits": None,  # overrides rate_limits, e.g. [[30, 10], [120, 60]]
     "exchange_limit": None,  # overrides the exchange limit per minute (0 = unlimited)
     "not_found_status": None,  # 404 (default) or 403 for an unknown account/campaign
+    "hang_drop": False,  # True: a hung loader call loads nothing and, once released, answers 503
+    "garbled_200": 0,  # next N good loader calls load their leads, then answer 200 with an unreadable body
+    "auth_status": None,  # status answered by the token endpoints (OAuth, exchange, refresh), e.g. 503
+    "auth_hang": 0.0,  # token endpoints sleep this long before answering (a timeout for the client)
+    "search_status": None,  # status answered by campaignLeads/leadSearch (e.g. 403: search not allowed)
+    "search_hang": 0.0,  # leadSearch calls sleep this long
 }
+
+# campaignLeads/leadSearch limits (engage-api.md §5): 15 / 10 s and 60 / 30 s.
+SEARCH_RATE_LIMITS = ((15, 10.0), (60, 30.0))
 
 _API = re.compile(r"^/(?:voice/)?api/v1/admin/accounts(?:/([^/]+)(/.*)?)?$")
 _ROUTES = [
@@ -75,7 +84,9 @@ _ROUTES = [
     ("GET", re.compile(r"^/dialGroups/(\d+)/campaigns$"), "dial_group_campaigns"),
     ("GET", re.compile(r"^/dialGroups/(\d+)/campaigns/(\d+)$"), "dial_group_campaign"),
     ("POST", re.compile(r"^/campaigns/(\d+)/leadLoader/direct$"), "lead_loader"),
+    ("POST", re.compile(r"^/campaignLeads/leadSearch$"), "lead_search"),
 ]
+_TOKEN_PATHS = ("/restapi/oauth/token", "/api/auth/login/rc/accesstoken", "/api/auth/token/refresh")
 
 def _count(value) -> int:
     """Normalize a count fault: True → until cleared (-1), False/None → 0, N → N."""
@@ -187,7 +198,7 @@ class FakeEngage:
             for name, value in kw.items():
                 if name == "campaign_status":
                     value = {int(k): int(v) for k, v in (value or {}).items()}
-                elif name in ("batch_400", "force_401", "refresh_fail", "general_failure", "created_empty"):
+                elif name in ("batch_400", "force_401", "refresh_fail", "general_failure", "created_empty", "garbled_200"):
                     value = _count(value)
                 elif name in ("reject_extern_ids", "reject_phones", "bad_batch_extern_ids"):
                     value = [str(v) for v in value or ()]
@@ -241,7 +252,9 @@ class FakeEngage:
         self._stats = Counter(
             requests=0, loader_calls=0, loader_ok=0, loader_429=0, exchange_429=0, http_429=0, exchanges=0,
             refreshes=0, oauth_calls=0, api_calls=0, leads_accepted=0, rows_rejected=0, max_batch=0,
+            search_calls=0, search_429=0, hung_calls=0, garbled_answers=0, token_outage_answers=0,
         )
+        self._search_stamps: list[float] = []
         self._status_counts: Counter = Counter()
         self._loader_status_counts: Counter = Counter()
         self._loader_stamps: dict[str, list[float]] = {}
@@ -283,6 +296,10 @@ class FakeEngage:
             latency = float(self._faults["latency"] or 0)
         if latency > 0:
             time.sleep(latency)
+        if req.path in _TOKEN_PATHS:
+            outage = self._token_outage(req)
+            if outage:
+                return outage
         if req.path == "/restapi/oauth/token":
             return self._only_post(req) or self._oauth(req)
         if req.path == "/api/auth/login/rc/accesstoken":
@@ -293,6 +310,18 @@ class FakeEngage:
         if match:
             return self._api(req, match.group(1), match.group(2) or "")
         return _error(404, "Not Found", req.path)
+
+    def _token_outage(self, req: Req) -> Resp | None:
+        """Token endpoints down (auth_status) or slow (auth_hang): RingCentral's outage, not bad credentials."""
+        with self._lock:
+            status, hang, event = self._faults["auth_status"], float(self._faults["auth_hang"] or 0), self._hang_event
+            if status or hang:
+                self._stats["token_outage_answers"] += 1
+        if hang > 0:
+            event.wait(hang)
+        if status:
+            return _error(int(status), HTTPStatus(int(status)).phrase, req.path)
+        return None
 
     @staticmethod
     def _only_post(req: Req) -> Resp | None:
@@ -449,6 +478,8 @@ class FakeEngage:
                 args = [int(g) for g in m.groups()]
                 if name == "lead_loader":
                     return self._lead_loader(req, args[0], request_no)
+                if name == "lead_search":
+                    return self._lead_search(req)
                 return getattr(self, f"_get_{name}")(req, *args)
         return _error(404, "Not Found", req.path)
 
@@ -586,7 +617,14 @@ class FakeEngage:
                 return _text(429, "Too Many Requests", self._retry_after_header())
             hang = self._take_hang()
             hang_after = bool(self._faults["hang_after"])
+            hang_drop = bool(self._faults["hang_drop"])
             event = self._hang_event
+            if hang:
+                self._stats["hung_calls"] += 1
+        if hang and hang_drop:
+            # Accepted, never answered, nothing loaded: the client times out and cannot know.
+            event.wait(hang)
+            return _error(503, "Service Unavailable", req.path)
         if hang and not hang_after:
             event.wait(hang)
         resp = self._load(req, cid, request_no, received_at)
@@ -653,7 +691,58 @@ class FakeEngage:
             self._stats["max_batch"] = max(self._stats["max_batch"], len(leads))
             if self._take("created_empty"):
                 return 201, b"", []
+            if self._take("garbled_200"):
+                self._stats["garbled_answers"] += 1
+                return 200, b'{"leadsSupplied": 3, "leadsAcc', [("Content-Type", "application/json")]
         return _json(200, loader.result_body(options, len(leads), accepted, rejected_rows))
+
+    def _lead_search(self, req: Req) -> Resp:
+        """POST …/campaignLeads/leadSearch: loaded leads by campaignIds/externIds (15/10 s, 60/30 s)."""
+        with self._lock:
+            self._stats["search_calls"] += 1
+            status, hang, event = self._faults["search_status"], float(self._faults["search_hang"] or 0), self._hang_event
+            admitted = status or self._search_admitted()
+            if not admitted:
+                self._stats["search_429"] += 1
+        if hang > 0:
+            event.wait(hang)
+        if status:
+            return _error(int(status), HTTPStatus(int(status)).phrase, req.path)
+        if not admitted:
+            return _text(429, "Too Many Requests", self._retry_after_header())
+        try:
+            criteria = req.json()
+        except ValueError:
+            return _error(400, "Malformed JSON request body", req.path)
+        if not isinstance(criteria, dict):
+            return _error(400, "body must be a CampaignLeadSearchCriteria object", req.path)
+        campaigns = {int(c) for c in criteria.get("campaignIds") or []}
+        externs = {str(e) for e in criteria.get("externIds") or []}
+        max_rows = int(req.query.get("maxRows") or 50)
+        with self._lock:
+            rows = [self._search_view(lead) for lead in self._leads
+                    if (not campaigns or lead["campaign_id"] in campaigns)
+                    and (not externs or str(lead["extern_id"]) in externs)]
+        return _json(200, rows[:max_rows])
+
+    def _search_admitted(self) -> bool:
+        """Sliding windows for leadSearch (caller holds the lock)."""
+        now = time.monotonic()
+        stamps = self._search_stamps
+        del stamps[: bisect_left(stamps, now - max(w for _, w in SEARCH_RATE_LIMITS))]
+        if any(len(stamps) - bisect_left(stamps, now - w) >= n for n, w in SEARCH_RATE_LIMITS):
+            return False
+        stamps.append(now)
+        return True
+
+    def _search_view(self, lead: dict) -> dict:
+        """A CampaignLeadSearchResultsView of a loaded lead (caller holds the lock)."""
+        cid = lead["campaign_id"]
+        campaign = self._campaigns.get(cid, {})
+        return {"leadId": lead["seq"], "listId": 1000 + lead["request_no"], "listDesc": lead["description"],
+                "campaignId": cid, "campaignName": campaign.get("name"), "dialGroupId": campaign.get("dial_group_id"),
+                "externId": lead["extern_id"], "leadPhone": lead["lead"].get("leadPhone"), "leadState": "READY",
+                "firstName": lead["lead"].get("firstName"), "lastName": lead["lead"].get("lastName")}
 
     def _record(self, cid: int, options: dict, accepted: list[dict], request_no: int, received_at: float) -> None:
         """Append accepted leads to the log (caller holds the lock)."""

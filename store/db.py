@@ -15,6 +15,24 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# How long a write may wait for the database (SQLite's lock, a pool slot, a PostgreSQL connect)
+# before it fails: a webhook that cannot be stored gets 503 quickly instead of hanging.
+WRITE_WAIT_SECONDS = 5.0
+# SQLite: half of it queueing behind this process's other writers, half for another process's lock,
+# so the two waits never add up past WRITE_WAIT_SECONDS.
+_SQLITE_WAIT = WRITE_WAIT_SECONDS / 2
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not take a write in time (locked by another writer, unreachable)."""
+
+
+def unavailable(exc: BaseException) -> bool:
+    """True when `exc` means the database cannot be reached or written right now (retry later)."""
+    from sqlalchemy import exc as sa_exc
+
+    return isinstance(exc, (DatabaseUnavailable, sa_exc.OperationalError, sa_exc.InterfaceError,
+                            sa_exc.TimeoutError)) or (isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated)
 # Any 64-bit number of ours: serialises concurrent `db upgrade` runs on PostgreSQL.
 _PG_MIGRATION_LOCK = 0x1EAD2E1A7
 
@@ -22,8 +40,9 @@ _PG_MIGRATION_LOCK = 0x1EAD2E1A7
 def make_engine(url: str, sqlite_synchronous: str = "NORMAL", pool_size: int = 5) -> Engine:
     """Create the engine: SQLite in WAL with IMMEDIATE transactions, Postgres with a small pool."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True,
-                               pool_size=pool_size + 5, max_overflow=10)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": _SQLITE_WAIT},
+                               pool_size=pool_size + 5, max_overflow=10, pool_timeout=WRITE_WAIT_SECONDS,
+                               hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_conn, _record):
@@ -33,7 +52,7 @@ def make_engine(url: str, sqlite_synchronous: str = "NORMAL", pool_size: int = 5
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(_SQLITE_WAIT * 1000)}")
             cur.execute("PRAGMA foreign_keys=ON")
             # Checkpoints run in a background thread (below), not inside whichever webhook's
             # commit happens to cross the threshold: that commit would wait for the copy + fsync.
@@ -56,7 +75,12 @@ def make_engine(url: str, sqlite_synchronous: str = "NORMAL", pool_size: int = 5
     # Small pools: dynos × threads must fit small Postgres plans. No pre-ping: it would add a
     # round trip to every webhook; a dropped connection fails one request (the sender retries)
     # and is discarded by the pool.
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=300, hide_parameters=True)
+    # connect_timeout and pool_timeout: with the database gone, a request fails within seconds (503)
+    # instead of hanging; a dropped connection is detected by SQLAlchemy, which then discards the
+    # whole pool, so intake recovers by itself when the database returns.
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=300,
+                         pool_timeout=WRITE_WAIT_SECONDS, connect_args={"connect_timeout": int(WRITE_WAIT_SECONDS)},
+                         hide_parameters=True)
 
 
 def _start_checkpointer(engine: Engine, interval: float = 1.0) -> None:
@@ -92,9 +116,14 @@ def write(engine: Engine):
             yield conn
         return
     lock, immediate = writer
-    with lock:
+    # Bounded wait behind this process's other writers, so a locked database fails fast everywhere.
+    if not lock.acquire(timeout=_SQLITE_WAIT):
+        raise DatabaseUnavailable("the database is busy (another writer holds it)")
+    try:
         with immediate.begin() as conn:
             yield conn
+    finally:
+        lock.release()
 
 
 def now_sql(engine_or_dialect) -> str:
@@ -141,6 +170,12 @@ def upgrade(engine: Engine) -> None:
     """Bring the schema up to date (idempotent; safe when several processes start at once)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    from alembic.script import ScriptDirectory
+
+    # Already at head (the usual restart): a read is enough, so a process restarting while another
+    # writer holds SQLite's lock starts at once instead of queueing for the write lock.
+    if [current_revision(engine)] == ScriptDirectory.from_config(cfg).get_heads():
+        return
     with _migration_lock(engine):
         with write(engine) as conn:
             cfg.attributes["connection"] = conn
@@ -161,4 +196,4 @@ def sqlite_path(url: str) -> str | None:
     return url.split("sqlite:///", 1)[1] if url.startswith("sqlite:///") else None
 
 
-__all__ = ["make_engine", "upgrade", "db_now", "now_sql", "current_revision", "sqlite_path", "os"]
+__all__ = ["make_engine", "unavailable", "DatabaseUnavailable", "WRITE_WAIT_SECONDS", "upgrade", "db_now", "now_sql", "current_revision", "sqlite_path", "os"]

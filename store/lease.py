@@ -40,11 +40,14 @@ class Lease:
         self._now = now_sql(engine)
 
     def acquire(self) -> int | None:
-        """Take the lease if it is free or expired; return the new epoch, or None."""
+        """Take the lease if it is free, expired or already ours; return the new epoch, or None.
+
+        "Already ours" lets a leader that lost its epoch locally (the database went away while it
+        held the lease) take it straight back, with a new epoch, instead of waiting for it to expire."""
         with write(self.engine) as conn:
             row = conn.execute(text(
                 f"UPDATE dispatcher_lease SET holder=:h, epoch=epoch+1, expires_at={self._now}+:ttl, "
-                f"heartbeat_at={self._now} WHERE name=:n AND (holder IS NULL OR expires_at < {self._now}) "
+                f"heartbeat_at={self._now} WHERE name=:n AND (holder IS NULL OR holder=:h OR expires_at < {self._now}) "
                 "RETURNING epoch"), {"h": self.holder, "ttl": self.ttl, "n": NAME}).first()
         self.epoch = int(row[0]) if row else None
         return self.epoch
@@ -66,11 +69,11 @@ class Lease:
         """Give the lease up so a standby starts at once (graceful shutdown)."""
         if self.epoch is None:
             return
+        epoch, self.epoch = self.epoch, None  # nothing more is done under it, whatever the database says
         with write(self.engine) as conn:
             conn.execute(text("UPDATE dispatcher_lease SET holder=NULL, expires_at=0 "
                               "WHERE name=:n AND holder=:h AND epoch=:e"),
-                         {"n": NAME, "h": self.holder, "e": self.epoch})
-        self.epoch = None
+                         {"n": NAME, "h": self.holder, "e": epoch})
 
     def set_engage_state(self, state: str, detail: str = "") -> None:
         """Publish Engage's state for web processes and /readyz (fenced)."""

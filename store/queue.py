@@ -33,6 +33,7 @@ class ClaimedLead:
     claims: int
     received_at: float
     primary_phone: str | None
+    last_error: str | None = None
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Settlement:
     response: Any = None
     delay: float = 0.0  # seconds until the next attempt (retrying)
     count_attempt: bool = True  # held leads burn no attempts
+    crashed: bool = False  # the send raised unexpectedly: this claim stays counted (poison lead)
 
 
 class Queue:
@@ -65,11 +67,11 @@ class Queue:
             f"claims=claims+1, updated_at={self._now} "
             "WHERE id IN (SELECT id FROM leads WHERE priority=:priority AND ("
             f"  (status IN ('queued','retrying') AND next_attempt_at <= {self._now}) "
-            "   OR (status='sending' AND claim_epoch < :epoch)) "
+            f"   OR (status='sending' AND (claim_epoch < :epoch OR claimed_until < {self._now}))) "
             f"  {campaign_filter} ORDER BY id LIMIT :limit) "
             "AND EXISTS (SELECT 1 FROM dispatcher_lease WHERE name=:name AND epoch=:epoch AND holder=:holder) "
             "RETURNING id, source, extern_id, priority, campaign, lead, load_options, attempts, claims, "
-            "received_at, primary_phone"
+            "received_at, primary_phone, last_error"
         )
         params = {"epoch": epoch, "ttl": claim_ttl, "priority": priority, "limit": limit, "name": NAME, "holder": holder}
         if excluded:
@@ -81,18 +83,24 @@ class Queue:
             ClaimedLead(id=r.id, source=r.source, extern_id=r.extern_id or "", priority=r.priority,
                         campaign=r.campaign, lead=json.loads(r.lead or "{}"),
                         load_options=json.loads(r.load_options or "{}"), attempts=r.attempts,
-                        claims=r.claims, received_at=r.received_at, primary_phone=r.primary_phone)
+                        claims=r.claims, received_at=r.received_at, primary_phone=r.primary_phone,
+                        last_error=r.last_error)
             for r in rows
         ]
         claimed.sort(key=lambda c: c.id)
         return claimed
 
     def settle(self, epoch: int, settlements: list[Settlement]) -> int:
-        """Write outcomes for leads still claimed under `epoch`; returns how many were written."""
+        """Write outcomes for leads still claimed under `epoch`; returns how many were written.
+
+        A settled claim is taken back off `claims` (it ended properly: delivered, retrying after a 503,
+        a timeout, a throttle…), so `claims` counts only claims that never settled — the process died
+        holding them, or the send raised unexpectedly (`crashed`). Only those make a poison lead."""
         if not settlements:
             return 0
         sql = text(
             "UPDATE leads SET status=:status, last_error=:error, engage_response=:response, "
+            "claims=CASE WHEN claims > 0 THEN claims - :settled ELSE 0 END, "
             f"attempts=attempts+:inc, next_attempt_at={self._now}+:delay, updated_at={self._now}, "
             f"delivered_at=CASE WHEN :delivered = 1 THEN {self._now} ELSE delivered_at END, "
             "claim_epoch=NULL, claimed_until=NULL "
@@ -102,13 +110,20 @@ class Queue:
         params = [
             {"status": s.status, "error": (s.error or None) and s.error[:2000],
              "response": None if s.response is None else json.dumps(s.response, default=str)[:20000],
-             "inc": 1 if s.count_attempt else 0, "delay": s.delay, "delivered": int(s.status == "delivered"), "id": s.id, "epoch": epoch, "name": NAME}
+             "inc": 1 if s.count_attempt else 0, "settled": 0 if s.crashed else 1, "delay": s.delay, "delivered": int(s.status == "delivered"), "id": s.id, "epoch": epoch, "name": NAME}
             for s in settlements
         ]
         with write(self.engine) as conn:
             count = conn.execute(sql, params).rowcount
             record_attempts(conn, epoch, settlements)  # the lead's timeline (issue 9)
         return count if count is not None and count >= 0 else len(params)
+
+    def expedite(self, error_part: str) -> int:
+        """Make leads retrying for an error containing `error_part` (an outage that just ended) due now."""
+        with write(self.engine) as conn:
+            return conn.execute(text(
+                f"UPDATE leads SET next_attempt_at=0, updated_at={self._now} WHERE status='retrying' "
+                f"AND next_attempt_at > {self._now} AND last_error LIKE :p"), {"p": f"%{error_part}%"}).rowcount
 
     def release_held(self, campaign: str | None = None) -> int:
         """Put held leads back in the queue (a hold lifted); campaign None means every hold."""
@@ -256,8 +271,11 @@ class FetchQueue:
                 notify(conn, {item.priority})
         return status
 
-    def fail(self, epoch: int, job_id: int, error: str, *, delay: float | None, dead: bool = False) -> None:
-        """A failed fetch: retry after `delay`, or settle `invalid` (permanent) / `dead` (budget spent)."""
+    def fail(self, epoch: int, job_id: int, error: str, *, delay: float | None, dead: bool = False,
+             crashed: bool = False) -> None:
+        """A failed fetch: retry after `delay`, or settle `invalid` (permanent) / `dead` (budget spent).
+
+        As for sends, a settled fetch takes its claim back; only a crash leaves it counted."""
         if dead:
             status, errors = "dead", None
         elif delay is None:
@@ -268,9 +286,10 @@ class FetchQueue:
             conn.execute(text(
                 f"UPDATE leads SET status=:status, errors=COALESCE(:errors, errors), last_error=:error, "
                 f"attempts=attempts+1, next_attempt_at={self._now}+:delay, claim_epoch=NULL, claimed_until=NULL, "
+                "claims=CASE WHEN claims > 0 THEN claims - :settled ELSE 0 END, "
                 f"updated_at={self._now} WHERE id=:id AND status='fetching' AND claim_epoch=:epoch"),
                 {"status": status, "errors": errors, "error": error[:2000], "delay": delay or 0.0, "id": job_id,
-                 "epoch": epoch})
+                 "epoch": epoch, "settled": 0 if crashed else 1})
 
 
 def apply_prepared(conn, lead_id: int, item) -> str:

@@ -42,6 +42,15 @@ class RateLog:
         if not pending:
             return
         now = time.monotonic()
+        try:
+            self._write(pending, now)
+        except Exception:
+            with self._lock:  # keep them for the next flush (the database may be back by then)
+                self._pending[:0] = [p for p in pending if now - p[1] < KEEP_SECONDS]
+            raise
+
+    def _write(self, pending: list[tuple[str, float]], now: float) -> None:
+        """Insert the events and trim old rows now and then."""
         with write(self.engine) as conn:
             conn.execute(text(f"INSERT INTO rate_events (kind, at) VALUES (:k, {self._now} - :age)"),
                          [{"k": kind, "age": now - at} for kind, at in pending])
