@@ -20,7 +20,7 @@ from marshmallow import Schema, ValidationError, fields
 
 from handlers._forms import is_form, mimetype, read_form
 from handlers.base import AuthFailure, Inbound, Malformed, Record, SourceSettings, SourceType, register, secrets_equal
-from mappings.base import check_field_map
+from lead.fieldmap import check_field_map
 
 EVENT = "form_submission"
 ID_KEYS = ("id", "entry_id")

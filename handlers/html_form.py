@@ -24,12 +24,28 @@ from urllib.parse import urlsplit
 from marshmallow import Schema, ValidationError, fields, validate
 
 from handlers._forms import is_form, read_form
-from handlers.base import AuthFailure, Inbound, Malformed, RateLimited, Record, Reply, SourceSettings, SourceType, register, resolve_path
-from mappings.base import merge_fields
-from mappings.html_form import DEFAULT_FIELDS, HONEYPOT_MARK
-from mappings.phones import normalize_phones
+from handlers.base import (
+    AuthFailure,
+    Inbound,
+    Malformed,
+    RateLimited,
+    Record,
+    Reply,
+    SourceSettings,
+    SourceType,
+    register,
+    resolve_path,
+)
+from lead.fieldmap import merge_fields
+from lead.phones import normalize_phones
 
 ID_FIELD = "_id"
+# Set on a record whose honeypot was filled (a posted field of that name is discarded);
+# mappings/html_form.py turns a marked record into an `invalid` lead that is never dialed.
+HONEYPOT_MARK = "_honeypot"
+# The form's default phone inputs, primary first: the mapping's default `leadPhone` and the
+# per-phone rate limit read the same list.
+PHONE_FIELDS = ("phone", "tel", "mobile")
 DEFAULT_HONEYPOT = "website"
 DEFAULT_RATE_LIMIT = {"per_ip": "10/10m", "per_phone": "3/1h"}
 RETRY_AFTER = "60"
@@ -212,7 +228,7 @@ def ip_bucket(address: str) -> str:
 
 def primary_phone(source: SourceSettings, fields_: dict[str, Any]) -> str | None:
     """The number the mapping would dial first (for the per-phone limit), or None."""
-    spec = merge_fields(DEFAULT_FIELDS, source.fields).get("leadPhone", [])
+    spec = merge_fields({"leadPhone": list(PHONE_FIELDS)}, source.fields).get("leadPhone", [])
     paths = [spec] if isinstance(spec, str) else list(spec)
     found = normalize_phones([resolve_path(fields_, p) for p in paths], source.default_region)
     return found.numbers[0] if found.numbers else None

@@ -14,7 +14,8 @@ from typing import Any
 from marshmallow import ValidationError
 
 from handlers.base import Record, SourceSettings
-from mappings.base import MappingError, check_field_map, merge_fields
+from lead.fieldmap import check_field_map, merge_fields
+from mappings.base import MappingError
 
 __all__ = ["map_record", "default_fields", "MappingError", "check_field_map"]
 

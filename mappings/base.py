@@ -1,19 +1,15 @@
 """The mapping machinery every type uses: field maps, value lookup, and the gathering schema."""
 from __future__ import annotations
 
-import copy
 from typing import Any, Mapping
 
 from marshmallow import ValidationError, pre_load, validate
 
 from handlers.base import SourceSettings, resolve_path
-from mappings.lead import LEAD_FIELDS, TEXT_FIELDS, EngageLeadSchema
-from mappings.phones import normalize_phones
+from lead.phones import normalize_phones
+from lead.schema import TEXT_FIELDS, EngageLeadSchema
 
-# Keys a field map may hold besides the lead's own fields.
-PSEUDO_FIELDS = ("fullName",)
 _EMAIL = validate.Email()
-
 
 class MappingError(Exception):
     """A record could not become a lead; `errors` names each Engage field and why."""
@@ -23,31 +19,8 @@ class MappingError(Exception):
         super().__init__("; ".join(f"{k}: {', '.join(v)}" for k, v in errors.items()))
         self.errors = errors
 
-
-def merge_fields(defaults: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A source's `fields` over its type's defaults, key by key (None unmaps a default)."""
-    merged = copy.deepcopy(dict(defaults))
-    merged.update(copy.deepcopy(dict(overrides or {})))
-    return {key: spec for key, spec in merged.items() if spec is not None}
-
-
-def check_field_map(field_map: Mapping[str, Any]) -> list[str]:
-    """Problems in a `fields:` mapping, for config checks (empty when it is fine)."""
-    problems = []
-    for key, spec in field_map.items():
-        if key not in LEAD_FIELDS and key not in PSEUDO_FIELDS:
-            problems.append(f"{key}: not an Engage lead field")
-        elif key == "extendedLeadData":
-            if not isinstance(spec, Mapping) or not all(isinstance(v, (str, list)) for v in spec.values()):
-                problems.append("extendedLeadData: must map Engage keys to sender fields")
-        elif spec is not None and not (isinstance(spec, str) or (isinstance(spec, list) and all(isinstance(s, str) for s in spec))):
-            problems.append(f"{key}: must be a field name, a dotted path or a list of them")
-    return problems
-
-
 class NotScalar(ValueError):
     """A sender value that is an object (or holds one) where a lead field takes text."""
-
 
 def to_text(value: Any) -> str | None:
     """A sender value as lead text: trimmed; blanks → None; lists of scalars joined; numbers without `.0`.
@@ -71,7 +44,6 @@ def to_text(value: Any) -> str | None:
     text = str(value).strip()
     return text or None
 
-
 def _not_scalar_reason(path: str, kind: str, value: Any) -> str:
     """Say which sender path holds a non-scalar and how to map it instead."""
     hint = ""
@@ -82,11 +54,9 @@ def _not_scalar_reason(path: str, kind: str, value: Any) -> str:
         hint = f" (e.g. {path}.0 or {path}.0.<key>)"
     return f"{path} is {kind}, not text: map a scalar path instead{hint}"
 
-
 def _specs(spec: str | list[str]) -> list[str]:
     """A field map value as a list of sender paths."""
     return [spec] if isinstance(spec, str) else list(spec)
-
 
 class LeadMappingSchema(EngageLeadSchema):
     """Gather a record's fields into an Engage lead (pre_load), then validate it as one."""

@@ -21,7 +21,8 @@ import copy
 from typing import Any, Mapping
 
 from handlers.base import resolve_path
-from mappings.base import LeadMappingSchema, merge_fields
+from lead.fieldmap import merge_fields
+from mappings.base import LeadMappingSchema
 
 DEFAULT_FIELDS = {
     "externId": ["id", "entry_id"],

@@ -2,8 +2,9 @@
 import pytest
 
 from handlers.base import Record, SourceSettings
+from lead.fieldmap import merge_fields
 from mappings import MappingError, check_field_map, default_fields, map_record
-from mappings.base import NotScalar, merge_fields, to_text
+from mappings.base import NotScalar, to_text
 
 
 def source(type_="generic", fields=None, **kwargs):

@@ -1,8 +1,8 @@
-"""Tests for EngageLeadSchema, the validated outbound lead (mappings/lead.py)."""
+"""Tests for EngageLeadSchema, the validated outbound lead (lead/schema.py)."""
 import pytest
 from marshmallow import ValidationError
 
-from mappings.lead import EngageLeadSchema
+from lead.schema import EngageLeadSchema
 
 
 def test_valid_lead_round_trip():

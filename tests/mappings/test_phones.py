@@ -1,8 +1,7 @@
-"""Tests for phone normalization (mappings/phones.py, exposed as mappings.lead.normalize_phones)."""
+"""Tests for phone normalization (lead/phones.py)."""
 import pytest
 
-from mappings.lead import normalize_phones
-from mappings.phones import is_dialable
+from lead.phones import is_dialable, normalize_phones
 
 
 @pytest.mark.parametrize("value,number,extension", [

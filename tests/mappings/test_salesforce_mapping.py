@@ -2,7 +2,15 @@
 import pytest
 
 from mappings import MappingError, default_fields
-from tests.mappings.crm_helpers import CONTACT_BATCH, check_expected, envelope, fixture_request, leads, notification, request
+from tests.mappings.crm_helpers import (
+    CONTACT_BATCH,
+    check_expected,
+    envelope,
+    fixture_request,
+    leads,
+    notification,
+    request,
+)
 
 
 def test_fixture_expected():
