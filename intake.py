@@ -64,11 +64,11 @@ class Intake:
     def handle(self, source: Source, request: Inbound, received_at: float) -> Answer:
         """Run the pipeline, then let the source type shape the answer (SOAP Ack, redirect page)."""
         answer = self._handle(source, request, received_at)
-        hook = getattr(handler_base.get(source.type), "reply", None)
+        stype = handler_base.get(source.type)
         # 413 stays 413 for every sender: a request over the sender's own documented batch size
         # is not one of its messages, and acknowledging it would hide the refused records.
-        if hook is not None and isinstance(answer.body, dict) and answer.status != 413:
-            reply = hook(source.settings, request, answer.status, answer.body)
+        if stype is not None and isinstance(answer.body, dict) and answer.status != 413:
+            reply = stype.reply(source.settings, request, answer.status, answer.body)
             if reply is not None:
                 return Answer(reply.status, reply.body, reply.content_type, dict(reply.headers))
         return answer
@@ -170,18 +170,18 @@ class Intake:
 
     def _check_shared_limits(self, source: Source, request: Inbound, records: list[Record], now: float) -> None:
         """Raise RateLimited when the database says this client or phone is over its limit (all processes)."""
-        shared = getattr(handler_base.get(source.type), "shared_limits", None)
-        if shared is None:
+        stype = handler_base.get(source.type)
+        if stype is None:
             return
-        for kind, key, count, seconds in shared(source.settings, request, records):
+        for kind, key, count, seconds in stype.shared_limits(source.settings, request, records):
             if recent_hits(self.engine, source.name, kind, key[:REMOTE_ADDR_MAX], now - seconds) >= count:
                 raise RateLimited(f"too many submissions for this {'address' if kind == 'ip' else 'phone number'}")
 
     def _event_fields(self, source: Source, request: Inbound) -> dict[str, Any]:
         """The event row's request columns: configured secrets stripped, text the database can hold."""
         secrets = source_secrets(source.settings)
-        client = getattr(handler_base.get(source.type), "client_address", None)
-        address = client(source.settings, request) if client is not None else request.remote_addr
+        stype = handler_base.get(source.type)
+        address = stype.client_address(source.settings, request) if stype is not None else request.remote_addr
         return {"method": request.method, "path": audit_path(request.url, secrets),
                 "content_type": (request.content_type or "")[:CONTENT_TYPE_MAX],
                 "headers": audit_headers(request.headers, secrets), "body": request.body,

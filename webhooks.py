@@ -88,11 +88,11 @@ def receive(source_name: str, suffix: str = ""):
     if request.method in ("GET", "HEAD"):
         # HEAD is a GET without a body in the answer (werkzeug strips it); a body it carries is
         # never processed like a POST.
-        handshake = getattr(stype, "handshake", None)
-        if handshake is None:
+        shaken = stype.handshake(source.settings, inbound(source)) if stype is not None else None
+        if shaken is None:
             return _error(405, "method_not_allowed", detail="this source takes POST")
-        status, body = handshake(source.settings, inbound(source))
-        return Response(body, status=status, mimetype="text/plain")
+        status, text = shaken
+        return Response(text, status=status, mimetype="text/plain")
     body = read_body(source.max_body)
     if body is None:
         return _error(413, "body_too_large", limit=source.max_body)

@@ -164,11 +164,32 @@ class SourceType:
         """Turn the raw body into records; raise Malformed when it cannot be read."""
         raise NotImplementedError
 
-    # Optional hooks (define them on a type that needs them):
-    #   handshake(source, request) -> (status, text)        GET subscription handshakes (Meta)
-    #   reply(source, request, status, body) -> Reply|None  replace intake's JSON answer
-    #                                                       (`body` is the dict intake would send)
-    #   fetch(source, record, session) -> Record            complete an id-only record (raise FetchError)
+    # ---- optional capabilities: declared here with what a type without them does ----------
+    # True when the sender posts ids only and the type defines
+    #   fetch(source, record, session) -> Record   (complete an id-only record; raise FetchError)
+    # which the dispatcher's fetch loop calls. Only fetching types define `fetch` (the base class
+    # does not, so that a type cannot claim to fetch without code that does it).
+    fetches: ClassVar[bool] = False
+    # The sender's own API limit for those fetches, (requests, seconds), or None for no limit.
+    fetch_rate: ClassVar[tuple[int, float] | None] = None
+
+    def handshake(self, source: SourceSettings, request: Inbound) -> tuple[int, str] | None:
+        """Answer a GET subscription handshake as (status, text); None: the source takes POST only."""
+        return None
+
+    def reply(self, source: SourceSettings, request: Inbound, status: int, body: dict[str, Any]) -> Reply | None:
+        """Replace intake's JSON answer (`body`) with the sender's own; None keeps intake's."""
+        return None
+
+    def client_address(self, source: SourceSettings, request: Inbound) -> str:
+        """The client's address as this type trusts it (stored on the event row)."""
+        return request.remote_addr
+
+    def shared_limits(
+        self, source: SourceSettings, request: Inbound, records: list[Record]
+    ) -> list[tuple[str, str, int, float]]:
+        """Database-backed limits to check as (kind, key, count, seconds); none by default."""
+        return []
 
 
 _REGISTRY: dict[str, SourceType] = {}

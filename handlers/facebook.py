@@ -158,6 +158,7 @@ class Facebook(SourceType):
     # Meta allows 200 × 24 × (leads created on the Page in 90 days) lead reads per 24 h, so one read
     # per new lead can never exhaust it; this guard (bursts of 300, then 1/s) only stops replay loops
     # from hammering the Graph. A limit error is still retried with backoff.
+    fetches = True
     fetch_rate = (300, 300.0)
 
     def has_own_auth(self, source: SourceSettings) -> bool:

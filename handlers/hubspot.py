@@ -167,6 +167,7 @@ class HubSpot(SourceType):
     retries = True
     options_schema = HubSpotOptions
     # Private apps: 100 requests per 10 s (the fetch pool paces itself by this).
+    fetches = True
     fetch_rate = (100, 10.0)
 
     def has_own_auth(self, source: SourceSettings) -> bool:

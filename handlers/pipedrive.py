@@ -153,6 +153,7 @@ class Pipedrive(SourceType):
     retries = True
     options_schema = PipedriveOptions
     # Pipedrive's API allows bursts per token per 2 s; 20 is the smallest plan's, so it is safe everywhere.
+    fetches = True
     fetch_rate = (20, 2.0)
 
     def has_own_auth(self, source: SourceSettings) -> bool:
