@@ -1,11 +1,15 @@
 """One webhook request: verify → parse → map → route → persist → wake → answer."""
+
 from __future__ import annotations
 
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+
+from sqlalchemy.engine import Engine
 
 from config import Source
 from handlers import auth as source_auth
@@ -37,7 +41,9 @@ class Answer:
 class Intake:
     """Runs the request half of the pipeline for one configured source at a time."""
 
-    def __init__(self, engine, sandbox: bool, wake: Callable[[], None], clock: Callable[[], float] = time.time):
+    def __init__(
+        self, engine: Engine, sandbox: bool, wake: Callable[[], None], clock: Callable[[], float] = time.time
+    ) -> None:
         """`wake` tells the dispatcher a lead is waiting (in-process signal; NOTIFY is sent by the store)."""
         self.engine, self.sandbox, self.wake, self.clock = engine, sandbox, wake, clock
 
@@ -52,9 +58,14 @@ class Intake:
                 stype.verify(source.settings, request, self.clock())
             except AuthFailure:
                 raise
-            except Exception as exc:  # noqa: BLE001 — hostile input must never be a 500 before auth
-                log(logger, logging.WARNING, "verify failed on unexpected input", source=source.name,
-                    error=type(exc).__name__)
+            except Exception as exc:
+                log(
+                    logger,
+                    logging.WARNING,
+                    "verify failed on unexpected input",
+                    source=source.name,
+                    error=type(exc).__name__,
+                )
                 raise AuthFailure("invalid_signature", "unreadable authentication headers") from exc
             return
         if token_ok is False:
@@ -97,7 +108,7 @@ class Intake:
             return _rate_limited(name, exc)
         except Malformed as exc:
             return self._malformed(source, request, received_at, str(exc) or "unparseable body")
-        except Exception as exc:  # noqa: BLE001 — a body no parser foresaw is still stored, never a 500
+        except Exception as exc:
             log(logger, logging.WARNING, "parser failed on unexpected input", source=name, error=type(exc).__name__)
             return self._malformed(source, request, received_at, f"unparseable body ({type(exc).__name__})")
         try:
@@ -109,8 +120,14 @@ class Intake:
         pending = [self._prepare(source, record, received_at) for record in records]
         status = "invalid" if all(p.status == "invalid" for p in pending) else "accepted"
         stored = store_webhook(
-            self.engine, source=name, received_at=received_at, pending=pending, sandbox=self.sandbox,
-            event_status=status, reason=None, **self._event_fields(source, request),
+            self.engine,
+            source=name,
+            received_at=received_at,
+            pending=pending,
+            sandbox=self.sandbox,
+            event_status=status,
+            reason=None,
+            **self._event_fields(source, request),
         )
         if stored.wake:
             self.wake(*stored.wake)
@@ -123,14 +140,26 @@ class Intake:
             if source.reject_invalid and all(o.prior_status == "invalid" for o in stored.outcomes):
                 # The same invalid form again: the same refusal, never a "thank you" for a
                 # record that will not be called.
-                return Answer(422, {"error": "unmappable", "event_id": original, "duplicate": True,
-                                    "records": [{"externId": p.extern_id, "reasons": p.errors} for p in pending]})
+                return Answer(
+                    422,
+                    {
+                        "error": "unmappable",
+                        "event_id": original,
+                        "duplicate": True,
+                        "records": [{"externId": p.extern_id, "reasons": p.errors} for p in pending],
+                    },
+                )
             return Answer(200, {"event_id": original, "duplicate": True})
 
         entries = []
-        for item, outcome in zip(pending, stored.outcomes):
-            entry = {"lead_id": outcome.lead_id, "externId": item.extern_id, "priority": item.priority,
-                     "campaign": item.campaign, "status": outcome.status}
+        for item, outcome in zip(pending, stored.outcomes, strict=True):
+            entry = {
+                "lead_id": outcome.lead_id,
+                "externId": item.extern_id,
+                "priority": item.priority,
+                "campaign": item.campaign,
+                "status": outcome.status,
+            }
             if outcome.status == "invalid":
                 entry["reasons"] = item.errors
             if outcome.status == "duplicate":
@@ -138,12 +167,25 @@ class Intake:
             if self.sandbox and outcome.status == "queued":
                 entry["sandbox"] = True
             entries.append(entry)
-        log(logger, logging.INFO, "webhook stored", source=name, event_id=stored.event_id,
-            statuses=[e["status"] for e in entries], sandbox=self.sandbox)
+        log(
+            logger,
+            logging.INFO,
+            "webhook stored",
+            source=name,
+            event_id=stored.event_id,
+            statuses=[e["status"] for e in entries],
+            sandbox=self.sandbox,
+        )
         if source.reject_invalid and all(o.status == "invalid" for o in stored.outcomes):
             WEBHOOKS.labels(name, "422").inc()
-            return Answer(422, {"error": "unmappable", "event_id": stored.event_id,
-                                "records": [{"externId": e["externId"], "reasons": e["reasons"]} for e in entries]})
+            return Answer(
+                422,
+                {
+                    "error": "unmappable",
+                    "event_id": stored.event_id,
+                    "records": [{"externId": e["externId"], "reasons": e["reasons"]} for e in entries],
+                },
+            )
         WEBHOOKS.labels(name, "202").inc()
         ACK_SECONDS.labels(name).observe(self.clock() - received_at)
         return Answer(202, {"event_id": stored.event_id, "leads": entries})
@@ -152,13 +194,19 @@ class Intake:
         """prepare() one record, refusing it (never its batch-mates) when it cannot be mapped or stored."""
         try:
             item = prepare(source, record, received_at)
-        except Exception as exc:  # noqa: BLE001 — one record's content must not fail the request
+        except Exception as exc:
             log(logger, logging.WARNING, "record could not be mapped", source=source.name, error=type(exc).__name__)
             fallback = source.routes[-1]
             key, expires = _fallback_key(source, record, received_at)
-            return PendingLead(status="invalid", priority=fallback.priority, campaign=fallback.campaign,
-                               record_key=key, key_expires_at=expires, record=record.fields,
-                               errors={"record": [f"could not be mapped ({type(exc).__name__})"]})
+            return PendingLead(
+                status="invalid",
+                priority=fallback.priority,
+                campaign=fallback.campaign,
+                record_key=key,
+                key_expires_at=expires,
+                record=record.fields,
+                errors={"record": [f"could not be mapped ({type(exc).__name__})"]},
+            )
         reason = unsafe_text(item.extern_id) or unsafe_text(item.lead) or unsafe_text(item.primary_phone)
         if reason and item.status not in ("invalid",):
             item.status, item.errors = "invalid", {"text": [reason]}
@@ -182,27 +230,47 @@ class Intake:
         secrets = source_secrets(source.settings)
         stype = handler_base.get(source.type)
         address = stype.client_address(source.settings, request) if stype is not None else request.remote_addr
-        return {"method": request.method, "path": audit_path(request.url, secrets),
-                "content_type": (request.content_type or "")[:CONTENT_TYPE_MAX],
-                "headers": audit_headers(request.headers, secrets), "body": request.body,
-                "remote_addr": (address or "")[:REMOTE_ADDR_MAX]}
+        return {
+            "method": request.method,
+            "path": audit_path(request.url, secrets),
+            "content_type": (request.content_type or "")[:CONTENT_TYPE_MAX],
+            "headers": audit_headers(request.headers, secrets),
+            "body": request.body,
+            "remote_addr": (address or "")[:REMOTE_ADDR_MAX],
+        }
 
     def _too_many(self, source: Source, request: Inbound, received_at: float, count: int) -> Answer:
         """Over max_records: 413, no lead created, the raw request kept as an event for audit."""
         reason = f"too_many_records: {count} records, the limit is {source.max_records}"
-        stored = store_webhook(self.engine, source=source.name, received_at=received_at, pending=[],
-                               sandbox=self.sandbox, event_status="malformed", reason=reason,
-                               **self._event_fields(source, request))
+        stored = store_webhook(
+            self.engine,
+            source=source.name,
+            received_at=received_at,
+            pending=[],
+            sandbox=self.sandbox,
+            event_status="malformed",
+            reason=reason,
+            **self._event_fields(source, request),
+        )
         log(logger, logging.WARNING, "webhook refused", source=source.name, event_id=stored.event_id, reason=reason)
         WEBHOOKS.labels(source.name, "413").inc()
-        return Answer(413, {"error": "too_many_records", "limit": source.max_records, "records": count,
-                            "event_id": stored.event_id})
+        return Answer(
+            413,
+            {"error": "too_many_records", "limit": source.max_records, "records": count, "event_id": stored.event_id},
+        )
 
     def _malformed(self, source: Source, request: Inbound, received_at: float, reason: str) -> Answer:
         """Store an unparseable body with its reason; 400 for developers, 2xx for senders that retry."""
-        stored = store_webhook(self.engine, source=source.name, received_at=received_at, pending=[],
-                               sandbox=self.sandbox, event_status="malformed", reason=reason,
-                               **self._event_fields(source, request))
+        stored = store_webhook(
+            self.engine,
+            source=source.name,
+            received_at=received_at,
+            pending=[],
+            sandbox=self.sandbox,
+            event_status="malformed",
+            reason=reason,
+            **self._event_fields(source, request),
+        )
         log(logger, logging.WARNING, "webhook malformed", source=source.name, event_id=stored.event_id, reason=reason)
         if source.reject_invalid:
             WEBHOOKS.labels(source.name, "400").inc()
@@ -221,6 +289,6 @@ def _fallback_key(source: Source, record: Record, received_at: float) -> tuple[s
     """The record's idempotency key, or a hash of its printable form when even that fails."""
     try:
         return record_key(source, record, received_at)
-    except Exception:  # noqa: BLE001
+    except Exception:
         digest = hashlib.sha256(repr(record.fields).encode("utf-8", "surrogatepass")).hexdigest()
         return f"h:{digest}", received_at + source.dedupe_window

@@ -1,11 +1,13 @@
 """What every source type shares: the inbound request, the parsed record, the failures, the registry."""
+
 from __future__ import annotations
 
 import hmac
 import importlib
 import pkgutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from marshmallow import Schema
 
@@ -82,7 +84,9 @@ class SourceSettings:
     name: str
     type: str
     options: dict[str, Any] = field(default_factory=dict)  # type-specific keys, validated
-    fields: dict[str, Any] = field(default_factory=dict)  # the source's `fields:` overrides only; mappings merge them over the type's defaults
+    fields: dict[str, Any] = field(
+        default_factory=dict
+    )  # the source's `fields:` overrides only; mappings merge them over the type's defaults
     tokens: list[str] = field(default_factory=list)  # `token:` values (rotation: several)
     token_field: str | None = None
     default_region: str = "US"
@@ -94,7 +98,7 @@ class SourceSettings:
 class AuthFailure(Exception):
     """Authentication failed; `reason` is the machine-readable code put in the 401 body."""
 
-    def __init__(self, reason: str, detail: str = ""):
+    def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(detail or reason)
         self.reason = reason
         self.detail = detail
@@ -111,7 +115,7 @@ class RateLimited(Exception):
 class FetchError(Exception):
     """Fetching an id-only record from the sender's API failed; `retryable` says whether to try again."""
 
-    def __init__(self, message: str, retryable: bool = True):
+    def __init__(self, message: str, retryable: bool = True) -> None:
         super().__init__(message)
         self.retryable = retryable
 
@@ -151,6 +155,7 @@ class SourceType:
     # True when a source of this type may run with no authentication at all (a browser form
     # cannot keep a secret): config then warns instead of refusing it.
     allows_no_auth: ClassVar[bool] = False
+
     # True when the type's own scheme (e.g. a signature) is configured in `options`.
     def has_own_auth(self, source: SourceSettings) -> bool:
         """Whether this source configures the sender's own authentication scheme."""

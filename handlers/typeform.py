@@ -5,6 +5,7 @@ labels), `hidden` as a nested dict (so `hidden.<name>` resolves), `score` (calcu
 `token`, `form_id`, `event_id`, `landed_at`, `submitted_at`; empty strings become None.
 The ids win over an answer whose ref collides with them. Key: `event_id`; event: `event_type`.
 """
+
 from __future__ import annotations
 
 import json

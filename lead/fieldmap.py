@@ -1,4 +1,5 @@
 """Field maps (Engage lead field → sender paths): merging a source's `fields` and checking them."""
+
 from __future__ import annotations
 
 import copy
@@ -27,6 +28,8 @@ def check_field_map(field_map: Mapping[str, Any]) -> list[str]:
         elif key == "extendedLeadData":
             if not isinstance(spec, Mapping) or not all(isinstance(v, (str, list)) for v in spec.values()):
                 problems.append("extendedLeadData: must map Engage keys to sender fields")
-        elif spec is not None and not (isinstance(spec, str) or (isinstance(spec, list) and all(isinstance(s, str) for s in spec))):
+        elif spec is not None and not (
+            isinstance(spec, str) or (isinstance(spec, list) and all(isinstance(s, str) for s in spec))
+        ):
             problems.append(f"{key}: must be a field name, a dotted path or a list of them")
     return problems

@@ -3,6 +3,7 @@
 Each source type may have `mappings/<type>.py` defining `DEFAULT_FIELDS` and `Schema`;
 types without one use `mappings/generic.py`.
 """
+
 from __future__ import annotations
 
 import copy
@@ -15,9 +16,9 @@ from marshmallow import ValidationError
 
 from handlers.base import Record, SourceSettings
 from lead.fieldmap import check_field_map, merge_fields
-from mappings.base import MappingError
+from mappings.base import LeadMappingSchema, MappingError
 
-__all__ = ["map_record", "default_fields", "MappingError", "check_field_map"]
+__all__ = ["MappingError", "check_field_map", "default_fields", "map_record"]
 
 FALLBACK = "generic"
 _MODULES: dict[str, ModuleType] = {}
@@ -46,7 +47,7 @@ def default_fields(type_name: str) -> dict[str, Any]:
 
 
 def _flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
-    """marshmallow's nested messages as `field → [messages]` (nested keys dotted)."""
+    """Marshmallow's nested messages as `field → [messages]` (nested keys dotted)."""
     if isinstance(messages, list):
         return {prefix or "_schema": [str(m) for m in messages]}
     out: dict[str, list[str]] = {}
@@ -58,15 +59,22 @@ def _flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
 _SCHEMAS: dict[tuple, Any] = {}
 
 
-def _schema(source: SourceSettings):
+def _schema(source: SourceSettings) -> LeadMappingSchema:
     """The type's schema bound to this source's settings, built once per distinct settings.
 
     Building a marshmallow schema costs more than loading a record with it, and webhooks
     arrive by the hundred per second; the key covers every setting a schema reads, so a
-    changed config gets a fresh one."""
-    key = (source.type, source.name, source.default_region, source.phones, source.e164,
-           json.dumps(source.fields, sort_keys=True, default=str),
-           json.dumps(source.options, sort_keys=True, default=str))
+    changed config gets a fresh one.
+    """
+    key = (
+        source.type,
+        source.name,
+        source.default_region,
+        source.phones,
+        source.e164,
+        json.dumps(source.fields, sort_keys=True, default=str),
+        json.dumps(source.options, sort_keys=True, default=str),
+    )
     schema = _SCHEMAS.get(key)
     if schema is None:
         module = _module(source.type)

@@ -1,7 +1,9 @@
 """The mapping machinery every type uses: field maps, value lookup, and the gathering schema."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from marshmallow import ValidationError, pre_load, validate
 
@@ -11,16 +13,19 @@ from lead.schema import TEXT_FIELDS, EngageLeadSchema
 
 _EMAIL = validate.Email()
 
+
 class MappingError(Exception):
     """A record could not become a lead; `errors` names each Engage field and why."""
 
-    def __init__(self, errors: dict[str, list[str]]):
+    def __init__(self, errors: dict[str, list[str]]) -> None:
         """Keep the per-field errors; the message joins them for logs."""
         super().__init__("; ".join(f"{k}: {', '.join(v)}" for k, v in errors.items()))
         self.errors = errors
 
+
 class NotScalar(ValueError):
     """A sender value that is an object (or holds one) where a lead field takes text."""
+
 
 def to_text(value: Any) -> str | None:
     """A sender value as lead text: trimmed; blanks → None; lists of scalars joined; numbers without `.0`.
@@ -44,6 +49,7 @@ def to_text(value: Any) -> str | None:
     text = str(value).strip()
     return text or None
 
+
 def _not_scalar_reason(path: str, kind: str, value: Any) -> str:
     """Say which sender path holds a non-scalar and how to map it instead."""
     hint = ""
@@ -54,9 +60,11 @@ def _not_scalar_reason(path: str, kind: str, value: Any) -> str:
         hint = f" (e.g. {path}.0 or {path}.0.<key>)"
     return f"{path} is {kind}, not text: map a scalar path instead{hint}"
 
+
 def _specs(spec: str | list[str]) -> list[str]:
     """A field map value as a list of sender paths."""
     return [spec] if isinstance(spec, str) else list(spec)
+
 
 class LeadMappingSchema(EngageLeadSchema):
     """Gather a record's fields into an Engage lead (pre_load), then validate it as one."""
@@ -65,7 +73,7 @@ class LeadMappingSchema(EngageLeadSchema):
     # per-record state on the instance sets this to False.
     reusable = True
 
-    def __init__(self, *, source: SourceSettings, field_map: Mapping[str, Any], **kwargs: Any):
+    def __init__(self, *, source: SourceSettings, field_map: Mapping[str, Any], **kwargs: Any) -> None:
         """Bind the source (region, phone options) and its merged field map."""
         super().__init__(**kwargs)
         self.source = source
@@ -88,8 +96,9 @@ class LeadMappingSchema(EngageLeadSchema):
         return self._first_text(data, _specs(self.field_map.get(key, [])), key, errors)
 
     @staticmethod
-    def _first_text(data: Mapping[str, Any], paths: list[str], key: str,
-                    errors: dict[str, list[str]] | None) -> str | None:
+    def _first_text(
+        data: Mapping[str, Any], paths: list[str], key: str, errors: dict[str, list[str]] | None
+    ) -> str | None:
         """Text of the first path that has some; a non-scalar stops the search with its reason."""
         for path in paths:
             raw = resolve_path(data, path)
@@ -134,8 +143,9 @@ class LeadMappingSchema(EngageLeadSchema):
         """The sender paths of `key`, for error messages."""
         return ", ".join(_specs(self.field_map.get(key, []))) or "no field mapped"
 
-    def split_full_name(self, data: Mapping[str, Any], lead: dict[str, Any],
-                        errors: dict[str, list[str]] | None = None) -> None:
+    def split_full_name(
+        self, data: Mapping[str, Any], lead: dict[str, Any], errors: dict[str, list[str]] | None = None
+    ) -> None:
         """Use `fullName` only when neither first nor last name resolved; split on the first whitespace."""
         if "firstName" in lead or "lastName" in lead:
             return

@@ -1,4 +1,5 @@
 """Optional sender capabilities are declared on the source type (handlers/base.py), not guessed."""
+
 import pytest
 
 from handlers import base as handler_base
@@ -27,8 +28,15 @@ def test_fetch_rate_only_on_fetching_types(name):
 def test_defaults_of_a_type_without_capabilities():
     stype = TYPES["generic"]
     source = SourceSettings(name="g", type="generic")
-    request = Inbound(method="GET", url="http://127.0.0.1/webhooks/g", path="/webhooks/g", query={}, headers={}, body=b"",
-                      remote_addr="203.0.113.9")
+    request = Inbound(
+        method="GET",
+        url="http://127.0.0.1/webhooks/g",
+        path="/webhooks/g",
+        query={},
+        headers={},
+        body=b"",
+        remote_addr="203.0.113.9",
+    )
     assert stype.handshake(source, request) is None
     assert stype.reply(source, request, 200, {"status": "accepted"}) is None
     assert stype.client_address(source, request) == "203.0.113.9"
@@ -36,7 +44,10 @@ def test_defaults_of_a_type_without_capabilities():
 
 
 def test_overridden_capabilities():
-    overridden = {name for name, t in TYPES.items()
-                  for hook in ("handshake", "reply", "client_address", "shared_limits")
-                  if getattr(type(t), hook) is not getattr(SourceType, hook)}
+    overridden = {
+        name
+        for name, t in TYPES.items()
+        for hook in ("handshake", "reply", "client_address", "shared_limits")
+        if getattr(type(t), hook) is not getattr(SourceType, hook)
+    }
     assert {"facebook", "html_form", "salesforce"} <= overridden

@@ -1,4 +1,5 @@
 """Each sender fixture's `expected` block, checked through parse + map_record."""
+
 import json
 from pathlib import Path
 
@@ -22,8 +23,9 @@ def load(sender, name, options):
     """The fixture as (source, verified request, meta)."""
     meta = json.loads((DATA / sender / f"{name}.meta.json").read_text())
     body = (DATA / sender / f"{name}.json").read_bytes()
-    request = Inbound(meta["method"], meta["url"], "/webhooks/" + sender, {}, Headers(meta["headers"]),
-                      body, meta["content_type"])
+    request = Inbound(
+        meta["method"], meta["url"], "/webhooks/" + sender, {}, Headers(meta["headers"]), body, meta["content_type"]
+    )
     src = SourceSettings(name=sender, type=sender, options=options)
     get(sender).verify(src, request, NOW)
     return src, request, meta
