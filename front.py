@@ -117,7 +117,7 @@ class BufferedWSGI:
         if body is None:
             await _plain(send, 413, b"request body too large")
             return
-        if body is _GONE:
+        if not isinstance(body, bytes):  # _GONE: the client left while sending
             return
         environ = self._environ(scope, body)
         loop = asyncio.get_running_loop()

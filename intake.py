@@ -49,7 +49,7 @@ class Intake:
 
     def authenticate(self, source: Source, request: Inbound) -> None:
         """Pass when any configured scheme accepts the request; raise AuthFailure otherwise."""
-        stype = handler_base.get(source.type)
+        stype = handler_base.type_of(source.type)
         token_ok = source_auth.check_token(source.settings, request)
         if token_ok:
             return
@@ -75,10 +75,10 @@ class Intake:
     def handle(self, source: Source, request: Inbound, received_at: float) -> Answer:
         """Run the pipeline, then let the source type shape the answer (SOAP Ack, redirect page)."""
         answer = self._handle(source, request, received_at)
-        stype = handler_base.get(source.type)
+        stype = handler_base.type_of(source.type)
         # 413 stays 413 for every sender: a request over the sender's own documented batch size
         # is not one of its messages, and acknowledging it would hide the refused records.
-        if stype is not None and isinstance(answer.body, dict) and answer.status != 413:
+        if isinstance(answer.body, dict) and answer.status != 413:
             reply = stype.reply(source.settings, request, answer.status, answer.body)
             if reply is not None:
                 return Answer(reply.status, reply.body, reply.content_type, dict(reply.headers))
@@ -95,7 +95,7 @@ class Intake:
             log(logger, logging.WARNING, "webhook rejected", source=name, reason=failure.reason)
             return Answer(401, {"error": failure.reason})
 
-        stype = handler_base.get(source.type)
+        stype = handler_base.type_of(source.type)
         try:
             records = stype.parse(source.settings, request)
             if not records:
@@ -218,9 +218,7 @@ class Intake:
 
     def _check_shared_limits(self, source: Source, request: Inbound, records: list[Record], now: float) -> None:
         """Raise RateLimited when the database says this client or phone is over its limit (all processes)."""
-        stype = handler_base.get(source.type)
-        if stype is None:
-            return
+        stype = handler_base.type_of(source.type)
         for kind, key, count, seconds in stype.shared_limits(source.settings, request, records):
             if recent_hits(self.engine, source.name, kind, key[:REMOTE_ADDR_MAX], now - seconds) >= count:
                 raise RateLimited(f"too many submissions for this {'address' if kind == 'ip' else 'phone number'}")
@@ -228,8 +226,8 @@ class Intake:
     def _event_fields(self, source: Source, request: Inbound) -> dict[str, Any]:
         """The event row's request columns: configured secrets stripped, text the database can hold."""
         secrets = source_secrets(source.settings)
-        stype = handler_base.get(source.type)
-        address = stype.client_address(source.settings, request) if stype is not None else request.remote_addr
+        stype = handler_base.type_of(source.type)
+        address = stype.client_address(source.settings, request)
         return {
             "method": request.method,
             "path": audit_path(request.url, secrets),

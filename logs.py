@@ -91,7 +91,7 @@ def configure(level: str = "INFO") -> None:
         return
     stream = logging.StreamHandler(sys.stderr)
     stream.setFormatter(JsonFormatter())
-    records: queue.SimpleQueue = queue.SimpleQueue()
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     listener = logging.handlers.QueueListener(records, stream, respect_handler_level=False)
     listener.start()
     _LISTENER.append(listener)

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit
 
+from werkzeug.datastructures import Headers
+
 from handlers.base import SourceSettings
 
 MASK = "***"
@@ -51,7 +53,7 @@ def _contains_secret(text: str, secrets: Iterable[str]) -> bool:
     return any(s in text or quote(s, safe="") in text or quote_plus(s) in text for s in secrets)
 
 
-def audit_headers(headers: Mapping[str, str], secrets: list[str]) -> dict[str, str]:
+def audit_headers(headers: Mapping[str, str] | Headers, secrets: list[str]) -> dict[str, str]:
     """The request headers to store: credential headers and any header carrying a secret masked."""
     return {
         name: (MASK if name.lower() in CREDENTIAL_HEADERS or _contains_secret(value, secrets) else value)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from marshmallow import Schema
+from werkzeug.datastructures import Headers
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class Inbound:
     url: str  # scheme://host/path?query exactly as the sender called it (PUBLIC_URL applied)
     path: str
     query: Mapping[str, list[str]]  # decoded query parameters, every value a list
-    headers: Mapping[str, str]  # case-insensitive (werkzeug Headers or CaseInsensitiveDict)
+    headers: Mapping[str, str] | Headers  # case-insensitive (werkzeug Headers or CaseInsensitiveDict)
     body: bytes
     content_type: str = ""
     remote_addr: str = ""
@@ -224,3 +225,11 @@ _LOADED: list[bool] = []
 def get(type_name: str) -> SourceType | None:
     """Return the registered source type, or None when unknown."""
     return load_all().get(type_name)
+
+
+def type_of(type_name: str) -> SourceType:
+    """The registered source type of a configured source (config has refused unknown types)."""
+    stype = get(type_name)
+    if stype is None:
+        raise LookupError(f"unknown source type {type_name!r}: config validation lets none through")
+    return stype

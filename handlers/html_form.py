@@ -19,7 +19,8 @@ import re
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -105,11 +106,18 @@ class RateLimitField(fields.Nested):
         """Nested RateLimitOptions, defaults on."""
         super().__init__(RateLimitOptions, **kwargs)
 
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> Any:
+    def _deserialize(
+        self,
+        value: Any,
+        attr: str | None,
+        data: Mapping[str, Any] | None,
+        partial: bool | Sequence[str] | AbstractSet[str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """False → both off; otherwise the nested schema."""
         if value is False:
             return {"per_ip": None, "per_phone": None}
-        return super()._deserialize(value, attr, data, **kwargs)
+        return super()._deserialize(value, attr, data, partial=partial, **kwargs)
 
 
 class Honeypot(fields.Field):
@@ -393,7 +401,7 @@ class HtmlForm(SourceType):
                 raise RateLimited("too many submissions from this address")
         if not is_form(request):
             raise Malformed("send the form as application/x-www-form-urlencoded or multipart/form-data")
-        fields_ = read_form(request)
+        fields_: dict[str, Any] = read_form(request)
         fields_.pop(ID_FIELD, None)
         fields_.pop(HONEYPOT_MARK, None)
         honeypot = _option(source, "honeypot")

@@ -121,6 +121,8 @@ def v3_signature(secret: str, method: str, uri: str, body: bytes, timestamp: str
 def _verify_v3(secrets: list[str], request: Inbound, now: float) -> None:
     """Check the v3 HMAC and its 5-minute window; raise AuthFailure."""
     given = request.header(V3_HEADER)
+    if given is None:  # the caller dispatches on this header; kept for a direct call
+        raise AuthFailure("missing_signature", f"{V3_HEADER} is missing")
     timestamp = (request.header(TIMESTAMP_HEADER) or "").strip()
     if not timestamp:
         raise AuthFailure("missing_signature", f"{TIMESTAMP_HEADER} is missing")

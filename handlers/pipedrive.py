@@ -127,7 +127,7 @@ def linked_person(data: dict[str, Any]) -> str | None:
 
 def event_record(body: dict[str, Any]) -> Record:
     """One webhook body (v1 or v2) as a Record."""
-    meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+    meta: dict[str, Any] = body["meta"] if isinstance(body.get("meta"), dict) else {}
     if "entity" in meta or str(meta.get("version", "")).startswith("2"):
         action, obj = meta.get("action"), meta.get("entity")
         data, key = body.get("data"), meta.get("id")

@@ -56,7 +56,7 @@ def _flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     return out
 
 
-_SCHEMAS: dict[tuple, Any] = {}
+_SCHEMAS: dict[tuple[Any, ...], LeadMappingSchema] = {}
 
 
 def _schema(source: SourceSettings) -> LeadMappingSchema:
@@ -75,21 +75,25 @@ def _schema(source: SourceSettings) -> LeadMappingSchema:
         json.dumps(source.fields, sort_keys=True, default=str),
         json.dumps(source.options, sort_keys=True, default=str),
     )
-    schema = _SCHEMAS.get(key)
-    if schema is None:
-        module = _module(source.type)
-        schema = module.Schema(source=source, field_map=merge_fields(module.DEFAULT_FIELDS, source.fields))
-        if not getattr(schema, "reusable", False):
-            return schema
-        if len(_SCHEMAS) > 256:
-            _SCHEMAS.clear()
-        _SCHEMAS[key] = schema
+    cached = _SCHEMAS.get(key)
+    if cached is not None:
+        return cached
+    module = _module(source.type)
+    schema: LeadMappingSchema = module.Schema(
+        source=source, field_map=merge_fields(module.DEFAULT_FIELDS, source.fields)
+    )
+    if not getattr(schema, "reusable", False):
+        return schema
+    if len(_SCHEMAS) > 256:
+        _SCHEMAS.clear()
+    _SCHEMAS[key] = schema
     return schema
 
 
 def map_record(source: SourceSettings, record: Record) -> dict[str, Any]:
     """Turn one record into a validated Engage lead dict; raise MappingError naming the fields."""
     try:
-        return _schema(source).load(record.fields)
+        lead: dict[str, Any] = _schema(source).load(record.fields)
+        return lead
     except ValidationError as exc:
         raise MappingError(_flatten_errors(exc.messages)) from exc

@@ -9,7 +9,7 @@ import pytest
 from marshmallow import ValidationError
 from werkzeug.datastructures import Headers
 
-from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, get
+from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, type_of
 from handlers.dynamics import DynamicsOptions, plain
 from tests.mappings.crm_helpers import update_context
 
@@ -17,7 +17,7 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "dynamics365"
 BODY = (DATA / "lead_create.json").read_bytes()
 META = json.loads((DATA / "lead_create.meta.json").read_text())
 KEY = META["auth"]["webhook_key"]
-DYN = get("dynamics")
+DYN = type_of("dynamics")
 BASE_URL = "https://leads.example.com/webhooks/dynamics"
 
 
@@ -125,7 +125,7 @@ def test_key_falls_back_to_operation_id():
     context = json.loads(BODY)
     context["RequestId"] = "00000000-0000-0000-0000-000000000000"
     [record] = DYN.parse(source(), inbound(json.dumps(context).encode()))
-    assert record.key.startswith(context["OperationId"] + ":")
+    assert record.key is not None and record.key.startswith(context["OperationId"] + ":")
     del context["RequestId"], context["OperationId"]
     assert DYN.parse(source(), inbound(json.dumps(context).encode()))[0].key is None
 

@@ -12,6 +12,7 @@ import requests
 from marshmallow import ValidationError
 from werkzeug.datastructures import Headers
 
+from engage.fake_server import FakeServer
 from handlers.base import AuthFailure, FetchError, Inbound, Malformed, Record, SourceSettings
 from handlers.facebook import Facebook, FacebookOptions
 from harness.fake_graph import FakeGraph
@@ -242,7 +243,7 @@ def test_numeric_ids_become_text():
     """A leadgen id sent as a JSON number is still the same key."""
     body = {"object": "page", "entry": [{"id": 111, "time": 1, "changes": [change(1234567890123456)]}]}
     [record] = FACEBOOK.parse(source(), inbound(json.dumps(body).encode()))
-    assert record.key == "1234567890123456" and record.fetch["id"] == "1234567890123456"
+    assert record.key == "1234567890123456" and record.fetch is not None and record.fetch["id"] == "1234567890123456"
 
 
 @pytest.mark.parametrize(
@@ -289,10 +290,17 @@ def test_options_schema():
 # --------------------------------------------------------------------------- fetch (real socket)
 
 
+class ServedGraph(FakeGraph):
+    """The fake Graph API with where the fixture serves it."""
+
+    url: str
+    server: FakeServer
+
+
 @pytest.fixture
 def graph():
     """The fake Graph API on 127.0.0.1 with the fixture lead."""
-    fake = FakeGraph(tokens={PAGE_TOKEN, "token-222"})
+    fake = ServedGraph(tokens={PAGE_TOKEN, "token-222"})
     fake.add_lead(LEAD)
     with fake.serve() as server:
         fake.url = server.url

@@ -7,10 +7,10 @@ import hmac
 import pytest
 from werkzeug.datastructures import Headers
 
-from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, get
+from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, type_of
 from handlers.generic import GenericOptions
 
-GENERIC = get("generic")
+GENERIC = type_of("generic")
 BODY = b'{"id": "L-1", "phone": "303-555-0142"}'
 NOW = 1768496645.123
 

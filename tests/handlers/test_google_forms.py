@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import pytest
 from werkzeug.datastructures import Headers
 
-from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, get
+from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, type_of
 from handlers.google_forms import GoogleFormsOptions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +23,7 @@ META = json.loads((DATA / "apps_script_json.meta.json").read_text())
 SECRET = META["signature"]["secret"]
 GOOD = META["headers"]["X-Form-Signature"]
 NOW = 1768496645.123
-GOOGLE = get("google_forms")
+GOOGLE = type_of("google_forms")
 
 
 def inbound(body=BODY, headers=None, content_type="application/json"):
@@ -265,6 +265,7 @@ def run_script(responses, event=None, props=None):
         "event": event,
         "props": props if props is not None else {"LEADRELAY_URL": META["url"], "LEADRELAY_SECRET": SECRET},
     }
+    assert NODE is not None
     done = subprocess.run([NODE, "-e", RUNNER], input=json.dumps(scenario), capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)

@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -165,6 +166,7 @@ def test_forms_option_schema():
     """Form ids and YAML-number input ids become strings; bad maps are refused at start-up."""
     loaded = GravityFormsOptions().load({"forms": {3: {"firstName": 5.3, "leadPhone": [7, "8"], "email": None}}})
     assert loaded["forms"] == {"3": {"firstName": "5.3", "leadPhone": ["7", "8"], "email": None}}
+    bad: dict[str, Any]
     for bad in (
         {"forms": []},
         {"forms": {3: "x"}},

@@ -3,20 +3,21 @@
 import json
 import threading
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from werkzeug.datastructures import Headers
 
 import handlers.html_form as html_form
-from handlers.base import AuthFailure, Inbound, Malformed, RateLimited, SourceSettings, get
+from handlers.base import AuthFailure, Inbound, Malformed, RateLimited, SourceSettings, type_of
 from handlers.html_form import HtmlFormOptions, SlidingWindow, parse_rate
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "html_form"
 BODY = (DATA / "contact_form.txt").read_bytes()
 META = json.loads((DATA / "contact_form.meta.json").read_text())
 FORM = "application/x-www-form-urlencoded"
-HTML = get("html_form")
+HTML = type_of("html_form")
 
 
 @pytest.fixture(autouse=True)
@@ -337,6 +338,7 @@ def test_options_schema_refuses_bad_values():
     """Bad redirect URLs, rates, honeypots and origins fail at start-up."""
     from marshmallow import ValidationError
 
+    bad: dict[str, Any]
     for bad in (
         {"redirect_url": "javascript:alert(1)"},
         {"redirect_url": "/thanks"},

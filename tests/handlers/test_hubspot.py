@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from werkzeug.datastructures import Headers
 
-from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, get
+from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, type_of
 from handlers.hubspot import HubSpotOptions, v1_signature, v2_signature, v3_signature, v3_uri
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "hubspot"
@@ -20,7 +20,7 @@ DOC_V1_BODY = (
     b'"subscriptionType":"contact.creation","attemptNumber":0,"objectId":123,'
     b'"changeSource":"CRM","changeFlag":"NEW","appId":54321}]'
 )
-HUBSPOT = get("hubspot")
+HUBSPOT = type_of("hubspot")
 V3_HEADERS = ("X-HubSpot-Signature-v3", "X-HubSpot-Request-Timestamp")
 
 

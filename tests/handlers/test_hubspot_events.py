@@ -7,15 +7,17 @@ import pytest
 import requests
 from werkzeug.datastructures import Headers
 
-from handlers.base import FetchError, Inbound, Record, SourceSettings, get
-from handlers.hubspot import HubSpotOptions, event_record, fetch_properties
+from handlers.base import FetchError, Inbound, Record, SourceSettings, type_of
+from handlers.hubspot import HubSpot, HubSpotOptions, event_record, fetch_properties
 from harness.fake_hubspot import FakeHubSpot
 from mappings import MappingError, map_record
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "hubspot"
 BATCH = (DATA / "webhooks_api_batch.json").read_bytes()
 META = json.loads((DATA / "webhooks_api_batch.meta.json").read_text())
-HUBSPOT = get("hubspot")
+_REGISTERED = type_of("hubspot")
+assert isinstance(_REGISTERED, HubSpot)  # the fetching type itself, so its fetch() is typed
+HUBSPOT = _REGISTERED
 TOKEN = "pat-na1-test-0000"
 
 
@@ -73,8 +75,8 @@ def test_batch_is_one_record_per_event_with_fixture_keys():
     records = HUBSPOT.parse(source(), inbound(BATCH))
     assert [r.key for r in records] == [e["idempotencyKey"] for e in META["expected"]["events"]]
     assert [r.event for r in records] == ["contact.creation", "contact.propertyChange", "contact.propertyChange"]
-    assert [r.fetch["id"] for r in records] == [e["externId"] for e in META["expected"]["events"]]
-    assert all(r.fetch["object"] == "contact" for r in records)
+    assert [(r.fetch or {}).get("id") for r in records] == [e["externId"] for e in META["expected"]["events"]]
+    assert all((r.fetch or {}).get("object") == "contact" for r in records)
 
 
 def test_property_change_value_is_a_field_before_the_fetch():
@@ -129,7 +131,7 @@ def test_bad_event_does_not_lose_its_siblings():
     bad, no_ids, good = HUBSPOT.parse(source(), inbound(body))
     assert bad.fetch is None and bad.key is None
     assert no_ids.fetch is None and no_ids.key is None
-    assert good.key == "7:8:9" and good.fetch["id"] == "5"
+    assert good.key == "7:8:9" and good.fetch is not None and good.fetch["id"] == "5"
     with pytest.raises(MappingError):
         map_record(source(), bad)
 

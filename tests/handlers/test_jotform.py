@@ -8,12 +8,12 @@ import pytest
 from werkzeug.datastructures import Headers
 
 from handlers import auth
-from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, get
+from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, type_of
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "jotform"
 BODY = (DATA / "submission_multipart.txt").read_bytes()
 META = json.loads((DATA / "submission_multipart.meta.json").read_text())
-JOTFORM = get("jotform")
+JOTFORM = type_of("jotform")
 BOUNDARY = "leadrelay-jf-boundary"
 
 

@@ -9,8 +9,8 @@ import requests
 from marshmallow import ValidationError
 from werkzeug.datastructures import Headers
 
-from handlers.base import AuthFailure, FetchError, Inbound, Malformed, SourceSettings, get
-from handlers.pipedrive import PipedriveOptions, basic_credentials, values_primary_first
+from handlers.base import AuthFailure, FetchError, Inbound, Malformed, SourceSettings, type_of
+from handlers.pipedrive import Pipedrive, PipedriveOptions, basic_credentials, values_primary_first
 from harness.fake_pipedrive import FakePipedrive
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "pipedrive"
@@ -18,7 +18,9 @@ V1 = (DATA / "v1_added_person.json").read_bytes()
 V2 = (DATA / "v2_create_person.json").read_bytes()
 META = json.loads((DATA / "v1_added_person.meta.json").read_text())
 USER, PASSWORD = META["auth"]["user"], META["auth"]["password"]
-PD = get("pipedrive")
+_REGISTERED = type_of("pipedrive")
+assert isinstance(_REGISTERED, Pipedrive)  # the fetching type itself, so its fetch() is typed
+PD = _REGISTERED
 API_TOKEN = "pd-api-token-1"
 
 
@@ -184,7 +186,7 @@ def test_delete_events_carry_no_person_and_no_fetch(body):
     [record] = PD.parse(source(), inbound(body))
     assert record.fetch is None and record.fields["action"] in ("deleted", "delete")
     assert "phone_values" not in record.fields and "phone" not in record.fields
-    assert record.event.startswith("delete")
+    assert record.event is not None and record.event.startswith("delete")
 
 
 @pytest.mark.parametrize(
@@ -202,6 +204,7 @@ def test_v2_objects_nested_and_person_fetch(entity, data, fetch_id):
     assert record.get(f"{entity}.title", record.get(f"{entity}.name")) == data.get("title", data.get("name"))
     assert (record.fetch or {}).get("id") == fetch_id
     if fetch_id:
+        assert record.fetch is not None
         assert record.fetch["object"] == "person" and record.fetch["via"] == entity
 
 
@@ -216,6 +219,7 @@ def test_v1_deal_with_person_object():
         }
     ).encode()
     [record] = PD.parse(source(), inbound(body))
+    assert record.fetch is not None
     assert record.fetch["id"] == "4830" and record.event == "updated.deal" and record.key == "1:77:1"
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from werkzeug.datastructures import Headers
 
-from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, get
+from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, type_of
 from handlers.salesforce import ACK, SalesforceOptions, org_matches
 from tests.mappings.crm_helpers import CONTACT_BATCH, envelope, notification
 
@@ -15,7 +15,7 @@ BODY = (DATA / "outbound_lead_hot.xml").read_bytes()
 META = json.loads((DATA / "outbound_lead_hot.meta.json").read_text())
 ORG18 = META["auth"]["expected_org_id"]
 ORG15 = ORG18[:15]
-SF = get("salesforce")
+SF = type_of("salesforce")
 
 
 def inbound(body=BODY):
@@ -226,6 +226,7 @@ def test_reply_acks_whenever_stored(status, body):
     """Stored in any state → 200 with the SOAP Ack and text/xml."""
     reply = SF.reply(source(), inbound(), status, body)
     meta = json.loads((DATA / "ack_response.meta.json").read_text())
+    assert reply is not None
     assert reply.status == 200 and reply.body == ACK and reply.content_type == meta["content_type"]
 
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from werkzeug.datastructures import Headers
 
-from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, get
+from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, type_of
 from handlers.typeform import TypeformOptions
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "typeform"
 SECRET = "tf_test_secret_9f8e7d6c5b4a"
 NOW = 1768496645.123
-TYPEFORM = get("typeform")
+TYPEFORM = type_of("typeform")
 
 
 def inbound(body, headers=None):

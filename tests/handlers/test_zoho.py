@@ -8,13 +8,13 @@ import pytest
 from werkzeug.datastructures import Headers
 
 from handlers.auth import check_token
-from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, get
+from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, type_of
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "zoho"
 BODY = (DATA / "workflow_form_data.txt").read_bytes()
 META = json.loads((DATA / "workflow_form_data.meta.json").read_text())
 TOKEN = META["auth"]["shared_token"]
-ZOHO = get("zoho")
+ZOHO = type_of("zoho")
 FORM = "application/x-www-form-urlencoded;charset=UTF-8"
 
 

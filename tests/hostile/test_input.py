@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import time
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -130,7 +131,7 @@ def test_json_nested_thousands_deep_is_stored_malformed(client, app):
 
 def test_json_nested_deeper_than_the_bound_is_malformed(client, app):
     """An object 100 deep parses, but the shape bound refuses it (developer sender: 400)."""
-    inner = {"id": "d1", "phone": "3035550100"}
+    inner: dict[str, Any] = {"id": "d1", "phone": "3035550100"}
     for _ in range(100):
         inner = {"n": inner}
     inner.update({"id": "d1", "phone": "3035550100"})

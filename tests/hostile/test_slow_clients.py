@@ -64,7 +64,9 @@ def test_slow_sockets_cost_no_webhook(service):
     ).start()
     try:
         time.sleep(1.5)  # every slow socket has sent bytes: gthread would have given each a thread
-        ack_times, health_times, statuses = [], [], []
+        ack_times: list[float] = []
+        health_times: list[float] = []
+        statuses: list[int | None] = []
         deadline = time.monotonic() + SECONDS
         sent = 0
         while time.monotonic() < deadline or sent < WEBHOOKS:

@@ -33,10 +33,16 @@ sources:
 """
 
 
+class ServedGraph(FakeGraph):
+    """The fake Graph API with the address the fixture serves it at."""
+
+    url: str
+
+
 @pytest.fixture
 def graph():
     """The fake Graph API on a real loopback socket."""
-    fake = FakeGraph(tokens={PAGE_TOKEN})
+    fake = ServedGraph(tokens={PAGE_TOKEN})
     fake.add_lead(LEAD)
     with fake.serve() as server:
         fake.url = server.url

@@ -2,12 +2,13 @@
 
 import json
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from werkzeug.datastructures import Headers
 
-from handlers.base import Inbound, SourceSettings, get
-from mappings import map_record
+from handlers.base import Inbound, SourceSettings, type_of
+from mappings import MappingError, map_record
 
 ORG18 = "00D5e000000AbCdEAK"
 
@@ -38,13 +39,11 @@ def request(type_name: str, body: bytes, content_type: str = "application/json")
     )
 
 
-def leads(type_name: str, inbound: Inbound, **settings) -> list:
+def leads(type_name: str, inbound: Inbound, **settings: Any) -> list[Any]:
     """Parse and map every record; a MappingError is returned in place of its lead."""
-    from mappings import MappingError
-
     src = SourceSettings(name=type_name, type=type_name, **settings)
-    out = []
-    for record in get(type_name).parse(src, inbound):
+    out: list[Any] = []  # lead dicts, or MappingErrors: each test knows which it expects
+    for record in type_of(type_name).parse(src, inbound):
         try:
             out.append(map_record(src, record))
         except MappingError as exc:

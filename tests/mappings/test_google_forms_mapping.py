@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from werkzeug.datastructures import Headers
 
-from handlers.base import Inbound, Record, SourceSettings, get
+from handlers.base import Inbound, Record, SourceSettings, type_of
 from mappings import MappingError, map_record
 from mappings.google_forms import loose, match_titles
 
@@ -37,7 +37,7 @@ def test_fixture_expected():
     request = Inbound(
         "POST", META["url"], "/webhooks/google-forms", {}, Headers(META["headers"]), body, META["content_type"]
     )
-    handler = get("google_forms")
+    handler = type_of("google_forms")
     handler.verify(src(), request, 0)
     result = map_record(src(), handler.parse(src(), request)[0])
     expected = META["expected"]

@@ -7,7 +7,7 @@ import pytest
 from werkzeug.datastructures import Headers
 
 import handlers.html_form as html_form
-from handlers.base import Inbound, Record, SourceSettings, get
+from handlers.base import Inbound, Record, SourceSettings, type_of
 from mappings import MappingError, map_record
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "html_form"
@@ -45,7 +45,7 @@ def test_fixture_expected():
         META["content_type"],
         "198.51.100.7",
     )
-    [record] = get("html_form").parse(src(), request)
+    [record] = type_of("html_form").parse(src(), request)
     result = map_record(src(), record)
     expected = META["expected"]
     assert expected["externId"] is None and result["externId"].startswith("web-")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from werkzeug.datastructures import Headers
 
-from handlers.base import Inbound, Record, SourceSettings, get
+from handlers.base import Inbound, Record, SourceSettings, type_of
 from mappings import MappingError, map_record
 from mappings.jotform import expand
 
@@ -30,7 +30,7 @@ def test_fixture_expected():
     request = Inbound(
         "POST", META["url"], "/webhooks/jotform", {}, Headers(META["headers"]), body, META["content_type"]
     )
-    [record] = get("jotform").parse(src(), request)
+    [record] = type_of("jotform").parse(src(), request)
     result = map_record(src(), record)
     expected = META["expected"]
     assert result["externId"] == expected["externId"]
