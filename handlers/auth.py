@@ -32,7 +32,7 @@ def as_list(value: Any) -> list[str]:
     return [item for item in value if item]
 
 
-class Secrets(fields.Field):
+class Secrets(fields.Field[list[str]]):
     """Config field: one secret or a list of them (rotation), loaded as a non-empty list."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> list[str]:

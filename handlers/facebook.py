@@ -44,7 +44,7 @@ RATE_CODES = {4, 17, 32, 613} | set(range(80000, 80015))  # app, user, page and 
 TRANSIENT_CODES = {1, 2}  # "unknown error" / "service temporarily unavailable"
 
 
-class PageTokens(fields.Field):
+class PageTokens(fields.Field[str | dict[str, str]]):
     """Config field: one Page access token, or `page_id → token` for several Pages."""
 
     def _deserialize(
@@ -126,7 +126,7 @@ def page_token(source: SourceSettings, page_id: Any) -> str:
     token = (configured or {}).get(str(page_id)) if page_id is not None else None
     if not token:
         raise FetchError(f"no page_access_token configured for page {page_id}", retryable=False)
-    return token
+    return str(token)
 
 
 def graph_error(response: requests.Response) -> FetchError:

@@ -28,7 +28,7 @@ EVENT = "form_submission"
 ID_KEYS = ("id", "entry_id")
 
 
-class FormMaps(fields.Field):
+class FormMaps(fields.Field[dict[str, dict[str, Any]]]):
     """Config field: `{<form id>: {<Engage field>: <input id or key>, …}}`."""
 
     def _deserialize(

@@ -73,7 +73,7 @@ def parse_rate(spec: str) -> tuple[int, float]:
     return count, seconds
 
 
-class Rate(fields.Field):
+class Rate(fields.Field[tuple[int, float] | None]):
     """Config field: a rate like "10/10m", or false/null to turn that limit off."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -120,7 +120,7 @@ class RateLimitField(fields.Nested):
         return super()._deserialize(value, attr, data, partial=partial, **kwargs)
 
 
-class Honeypot(fields.Field):
+class Honeypot(fields.Field[str | bool]):
     """Config field: the honeypot's field name, or false to turn it off."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str | bool:
@@ -313,7 +313,9 @@ _FIELD_HELP = {
 }
 
 
-def page(status: int, title: str, paragraphs: list[str], back: str | None = None, headers: dict | None = None) -> Reply:
+def page(
+    status: int, title: str, paragraphs: list[str], back: str | None = None, headers: dict[str, str] | None = None
+) -> Reply:
     """A small self-contained UTF-8 HTML page; every text is escaped here."""
     body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
     if back:

@@ -91,7 +91,8 @@ def response_fields(body: dict[str, Any]) -> dict[str, Any]:
         landed_at=response.get("landed_at"),
         submitted_at=response.get("submitted_at"),
     )
-    return blank_to_none(fields)
+    cleaned: dict[str, Any] = blank_to_none(fields)
+    return cleaned
 
 
 @register

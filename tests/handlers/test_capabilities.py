@@ -5,7 +5,8 @@ import pytest
 from handlers import base as handler_base
 from handlers.base import Inbound, SourceSettings, SourceType
 
-TYPES = handler_base.load_all()
+# The product's own types (other test modules register throw-away types of their own).
+TYPES = {name: t for name, t in handler_base.load_all().items() if type(t).__module__.startswith("handlers.")}
 
 
 def test_fetching_types_are_declared():
