@@ -45,8 +45,23 @@ REPLAYED = ("dead", "rejected", "held", "invalid")
 
 
 def _runtime() -> Runtime:
-    """The Runtime of the current app."""
+    """The Runtime of the current app, its database reachable: a command fails at once in one line.
+
+    The web process keeps retrying an unreachable database (answering 503); a command has nobody
+    to answer, so it says where the database is and how to fix it, and exits 3."""
     runtime: Runtime = current_app.extensions["leadrelay"]
+    if not runtime.schema_ready.is_set():
+        from config import database_error
+        from store import db
+
+        try:
+            db.upgrade(runtime.engine)
+        except Exception as exc:
+            if not db.unavailable(exc):
+                raise
+            click.echo(f"leadrelay: database error: {database_error(runtime.settings.database_url, exc)}", err=True)
+            raise SystemExit(3) from None
+        runtime.schema_ready.set()
     return runtime
 
 
