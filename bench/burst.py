@@ -1,4 +1,5 @@
 """Burst: N IMMEDIATE leads from 8 client threads into a strict fake; then a naive relay, same leads, same schedule."""
+
 from __future__ import annotations
 
 import time
@@ -67,8 +68,15 @@ def _measure(procs: stack.Stack, db, bodies: list[bytes], profile: Profile) -> d
     while time.time() < settle_deadline and db.delivered() < len(bodies) + 1:  # + the warm-up lead
         time.sleep(POLL)
     cpu_drain = draining.stop()
-    return {"sent": sent, "fake_done_polled": fake_done, "settled_at": time.time(),
-            "cpu_receive": cpu_receive, "cpu_drain": cpu_drain, "memory": rss.stop(), "pss": pss.stop()}
+    return {
+        "sent": sent,
+        "fake_done_polled": fake_done,
+        "settled_at": time.time(),
+        "cpu_receive": cpu_receive,
+        "cpu_drain": cpu_drain,
+        "memory": rss.stop(),
+        "pss": pss.stop(),
+    }
 
 
 def _service_figures(burst, window: dict, fake_leads: list[dict], fake_stats: dict, db_leads: list) -> dict:
@@ -85,12 +93,15 @@ def _service_figures(burst, window: dict, fake_leads: list[dict], fake_stats: di
     ok = [s for s in sent if s.status == 202]
     return {
         "stl_s": [first[e] - in_db[e] for e in first if e in in_db],
-        "loaded": len(first), "leads": len(burst),
+        "loaded": len(first),
+        "leads": len(burst),
         "non_202": len(sent) - len(ok),
         "receive_all_s": round(max(s.done for s in ok) - start, 3) if ok else None,
         "all_loaded_s": round(max(first.values()) - start, 3) if len(first) == len(burst) else None,
-        "calls": fake_stats.get("loader_calls"), "loader_429": fake_stats.get("loader_429"),
-        "http_429": fake_stats.get("http_429"), "max_batch": fake_stats.get("max_batch"),
+        "calls": fake_stats.get("loader_calls"),
+        "loader_429": fake_stats.get("loader_429"),
+        "http_429": fake_stats.get("http_429"),
+        "max_batch": fake_stats.get("max_batch"),
         "duplicates": sum(len(times) - 1 for times in arrivals.values()),
         "settled_after_fake_s": round(window["settled_at"] - window["fake_done_polled"], 2),
     }
@@ -112,8 +123,9 @@ def _seconds(summary: dict, stat: str) -> float | None:
     return None if value is None else round(value / 1000.0, 2)
 
 
-def _report(result: Result, ours: dict, theirs: dict, window: dict, profile: Profile,
-            arrivals: list[tuple[float, str, str]]) -> None:
+def _report(
+    result: Result, ours: dict, theirs: dict, window: dict, profile: Profile, arrivals: list[tuple[float, str, str]]
+) -> None:
     """Latency rows, the leadrelay-vs-naive block, checks and counters."""
     stl, naive_stl = summarize(ours.pop("stl_s")), summarize(theirs.pop("stl_s"))
     result.latency["speed_to_lead"] = stl
@@ -123,42 +135,73 @@ def _report(result: Result, ours: dict, theirs: dict, window: dict, profile: Pro
     result.latency["model_speed_to_lead"] = summarize(predicted.latencies("IMMEDIATE"))
     cpu_s = window["cpu_receive"]["cpu_s_service"] + window["cpu_drain"]["cpu_s_service"]
     all_429 = (ours["loader_429"] or 0) + (ours["http_429"] or 0)
-    naive_all = theirs.get("all_loaded_s") or (f">= {theirs['all_loaded_s_extrapolated_lower_bound']} (extrap.)"
-                                               if "all_loaded_s_extrapolated_lower_bound" in theirs else None)
-    rows = [["leads", ours["leads"], theirs["leads"]],
-            ["all received: first send → last 202 (s)", ours["receive_all_s"], theirs["receive_all_s"]],
-            ["all at Engage (s)", ours["all_loaded_s"], naive_all],
-            ["loaded by the end", ours["loaded"], theirs["loaded"]]]
+    naive_all = theirs.get("all_loaded_s") or (
+        f">= {theirs['all_loaded_s_extrapolated_lower_bound']} (extrap.)"
+        if "all_loaded_s_extrapolated_lower_bound" in theirs
+        else None
+    )
+    rows = [
+        ["leads", ours["leads"], theirs["leads"]],
+        ["all received: first send → last 202 (s)", ours["receive_all_s"], theirs["receive_all_s"]],
+        ["all at Engage (s)", ours["all_loaded_s"], naive_all],
+        ["loaded by the end", ours["loaded"], theirs["loaded"]],
+    ]
     # Leads the naive relay had not loaded when its bound ran out count at the bound: lower bounds.
     mark = ">= " if theirs["censored"] else ""
-    rows += [[f"speed-to-lead {stat} (s)", _seconds(stl, stat),
-              f"{mark}{_seconds(naive_stl, stat):.2f}" if naive_stl["n"] else None]
-             for stat in ("p50", "p90", "p99", "max")]
-    rows += [["loader calls", ours["calls"], theirs["calls"]], ["max batch", ours["max_batch"], theirs["max_batch"]],
-             ["429 answers", all_429, (theirs["loader_429"] or 0)], ["duplicates at Engage", ours["duplicates"],
-                                                                   theirs["duplicates"]]]
+    rows += [
+        [
+            f"speed-to-lead {stat} (s)",
+            _seconds(stl, stat),
+            f"{mark}{_seconds(naive_stl, stat):.2f}" if naive_stl["n"] else None,
+        ]
+        for stat in ("p50", "p90", "p99", "max")
+    ]
+    rows += [
+        ["loader calls", ours["calls"], theirs["calls"]],
+        ["max batch", ours["max_batch"], theirs["max_batch"]],
+        ["429 answers", all_429, (theirs["loader_429"] or 0)],
+        ["duplicates at Engage", ours["duplicates"], theirs["duplicates"]],
+    ]
     mem = window["memory"]
-    result.info.update({
-        "side_by_side": {"columns": ["leadrelay", "naive 1 call/lead"], "rows": rows},
-        "service": ours, "naive": {**theirs, "threads": profile.naive_threads, "budget_s": profile.naive_budget,
-                                   "backoff": f"{naive.BACKOFF_START:g} s doubling, cap {naive.BACKOFF_CAP:g} s",
-                                   "censored_leads_counted_at_run_end": theirs["censored"]},
-        "database": "sqlite", "dispatch_mode": "inline", "fake_strict_rate_limits": True,
-        "dispatch_settings": "defaults (batch 50, 27/10 s, 110/60 s)", "sender_threads": profile.burst_threads,
-        "cpu_receive": window["cpu_receive"], "cpu_drain": window["cpu_drain"], "memory": mem,
-        "service_cpu_s_burst": round(cpu_s, 2),
-        "service_cpu_s_receive": window["cpu_receive"]["cpu_s_service"],
-        "service_cpu_s_drain": window["cpu_drain"]["cpu_s_service"],
-        "service_cpu_ms_per_lead": round(1000 * cpu_s / max(1, ours["leads"]), 2),
-        # Sampled RSS sums the group (gunicorn master + worker); VmHWM is the largest process's lifetime peak.
-        "shape": "burst", "shape_rows": [["IMMEDIATE", "speed_to_lead", "naive_speed_to_lead", "model_speed_to_lead"]],
-        "service_pss_mib_peak": window["pss"]["pss_mib_peak_sum"], "pss": window["pss"],
-        "service_rss_mb_before_group": mem["rss_mb_before"], "service_rss_mb_peak_group": mem["rss_mb_peak_sampled"], "service_vmhwm_mb": mem["vmhwm_mb_max_process"],
-    })
+    result.info.update(
+        {
+            "side_by_side": {"columns": ["leadrelay", "naive 1 call/lead"], "rows": rows},
+            "service": ours,
+            "naive": {
+                **theirs,
+                "threads": profile.naive_threads,
+                "budget_s": profile.naive_budget,
+                "backoff": f"{naive.BACKOFF_START:g} s doubling, cap {naive.BACKOFF_CAP:g} s",
+                "censored_leads_counted_at_run_end": theirs["censored"],
+            },
+            "database": "sqlite",
+            "dispatch_mode": "inline",
+            "fake_strict_rate_limits": True,
+            "dispatch_settings": "defaults (batch 50, 27/10 s, 110/60 s)",
+            "sender_threads": profile.burst_threads,
+            "cpu_receive": window["cpu_receive"],
+            "cpu_drain": window["cpu_drain"],
+            "memory": mem,
+            "service_cpu_s_burst": round(cpu_s, 2),
+            "service_cpu_s_receive": window["cpu_receive"]["cpu_s_service"],
+            "service_cpu_s_drain": window["cpu_drain"]["cpu_s_service"],
+            "service_cpu_ms_per_lead": round(1000 * cpu_s / max(1, ours["leads"]), 2),
+            # Sampled RSS sums the group (gunicorn master + worker); VmHWM is the largest process's lifetime peak.
+            "shape": "burst",
+            "shape_rows": [["IMMEDIATE", "speed_to_lead", "naive_speed_to_lead", "model_speed_to_lead"]],
+            "service_pss_mib_peak": window["pss"]["pss_mib_peak_sum"],
+            "pss": window["pss"],
+            "service_rss_mb_before_group": mem["rss_mb_before"],
+            "service_rss_mb_peak_group": mem["rss_mb_peak_sampled"],
+            "service_vmhwm_mb": mem["vmhwm_mb_max_process"],
+        }
+    )
     if theirs["censored"]:
-        result.info["note"] = (f"naive relay: {theirs['censored']} of {theirs['leads']} leads not loaded within its "
-                               f"{profile.naive_budget:g} s bound; its speed-to-lead counts them at the bound "
-                               "(lower bounds) and 'all at Engage' is extrapolated at Engage's limits")
+        result.info["note"] = (
+            f"naive relay: {theirs['censored']} of {theirs['leads']} leads not loaded within its "
+            f"{profile.naive_budget:g} s bound; its speed-to-lead counts them at the bound "
+            "(lower bounds) and 'all at Engage' is extrapolated at Engage's limits"
+        )
     result.target("speed_to_lead", "p99", TARGET_P99_MS)
     result.check("leads loaded", ours["loaded"], f"== {ours['leads']}", ours["loaded"] == ours["leads"])
     result.check("429 answers (loader + http)", all_429, "== 0", all_429 == 0)

@@ -1,4 +1,5 @@
 """The leadrelay.yml each scenario's service runs with."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """CPU accounting from /proc: where the machine's cycles went during a measured window."""
+
 from __future__ import annotations
 
 import os
@@ -11,14 +12,15 @@ _TICK = os.sysconf("SC_CLK_TCK")
 def _proc_stat(pid: int, reaped: bool = False) -> tuple[str, int, float] | None:
     """(comm, process group, user+system CPU seconds) of one process, None if it is gone.
 
-    `reaped` adds the CPU of its children that exited and were waited for (cutime + cstime)."""
+    `reaped` adds the CPU of its children that exited and were waited for (cutime + cstime).
+    """
     try:
         with open(f"/proc/{pid}/stat") as handle:
             raw = handle.read()
     except OSError:
         return None
-    comm = raw[raw.index("(") + 1: raw.rindex(")")]
-    fields = raw[raw.rindex(")") + 2:].split()
+    comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+    fields = raw[raw.rindex(")") + 2 :].split()
     # After the comm: state ppid pgrp session …; utime, stime, cutime, cstime are fields 14–17 of the line.
     ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if reaped else 0)
     return comm, int(fields[2]), ticks / _TICK
@@ -50,7 +52,8 @@ def named_seconds(comm: str) -> float:
 
     Reaped children count too: PostgreSQL backends of connections closed during the window (the
     service's pool closes its overflow connections) exit, and only the postmaster's cutime keeps
-    their CPU. Without it that work showed up as other tenants' (`others_busy_pct`)."""
+    their CPU. Without it that work showed up as other tenants' (`others_busy_pct`).
+    """
     return sum(stat[2] for pid in _all_pids() if (stat := _proc_stat(pid, reaped=True)) and stat[0] == comm)
 
 

@@ -1,4 +1,5 @@
 """A fresh database per scenario: a SQLite file in a temp dir, or a new schema in the test PostgreSQL."""
+
 from __future__ import annotations
 
 import os
@@ -22,7 +23,7 @@ def pg_base_url() -> str:
     """TEST_DATABASE_URL, or the local default; postgres:// is accepted like the service does."""
     url = os.environ.get("TEST_DATABASE_URL") or DEFAULT_PG_URL
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     return url
 
 

@@ -1,4 +1,5 @@
 """Memory from /proc: a process group's RSS and PSS (shared pages counted once), peaks over a window."""
+
 from __future__ import annotations
 
 import os
@@ -59,7 +60,7 @@ class RssSampler:
             if self._stop.wait(self.interval):
                 return
 
-    def start(self) -> "RssSampler":
+    def start(self) -> RssSampler:
         """Record the RSS at the start of the window and begin sampling."""
         self.start_kb = group_rss_kb(self.pgid)
         self._thread.start()
@@ -71,9 +72,12 @@ class RssSampler:
         self._thread.join(5)
         self.peak_kb = max(self.peak_kb, group_rss_kb(self.pgid))
         hwm = group_hwm_kb(self.pgid)
-        return {"rss_mb_before": round(self.start_kb / 1024, 1), "rss_mb_peak_sampled": round(self.peak_kb / 1024, 1),
-                "vmhwm_mb_per_process": {str(pid): round(kb / 1024, 1) for pid, kb in sorted(hwm.items())},
-                "vmhwm_mb_max_process": round(max(hwm.values(), default=0) / 1024, 1)}
+        return {
+            "rss_mb_before": round(self.start_kb / 1024, 1),
+            "rss_mb_peak_sampled": round(self.peak_kb / 1024, 1),
+            "vmhwm_mb_per_process": {str(pid): round(kb / 1024, 1) for pid, kb in sorted(hwm.items())},
+            "vmhwm_mb_max_process": round(max(hwm.values(), default=0) / 1024, 1),
+        }
 
 
 def pss_kb(pid: int) -> int:
@@ -97,7 +101,8 @@ class PssSampler:
     """Samples PSS per process of a group every `interval` s: each process's peak and the group sum's peak.
 
     PSS counts a page shared by gunicorn's master and worker once in total (half in each), so the sum
-    is the service's real footprint, where summed RSS counts shared pages twice."""
+    is the service's real footprint, where summed RSS counts shared pages twice.
+    """
 
     def __init__(self, pgid: int, interval: float = 0.5, max_samples: int = 4_000):
         """`max_samples` bounds the thread even if stop() is never called (4 000 × 0.5 s ≈ 33 min)."""
@@ -126,7 +131,7 @@ class PssSampler:
             if self._stop.wait(self.interval):
                 return
 
-    def start(self) -> "PssSampler":
+    def start(self) -> PssSampler:
         """Record the PSS at the start of the window and begin sampling."""
         self.start_kb = self._sample()
         self._thread.start()
@@ -137,5 +142,8 @@ class PssSampler:
         self._stop.set()
         self._thread.join(5)
         self._sample()
-        return {"pss_mib_start": round(self.start_kb / 1024, 1), "pss_mib_peak_sum": round(self.sum_peak_kb / 1024, 1),
-                "pss_mib_peak_per_process": {role: round(kb / 1024, 1) for role, kb in sorted(self.peak_kb.items())}}
+        return {
+            "pss_mib_start": round(self.start_kb / 1024, 1),
+            "pss_mib_peak_sum": round(self.sum_peak_kb / 1024, 1),
+            "pss_mib_peak_per_process": {role: round(kb / 1024, 1) for role, kb in sorted(self.peak_kb.items())},
+        }

@@ -1,4 +1,5 @@
 """HubSpot workflow bodies that each become a new lead (new vid, new lastmodifieddate, new phone)."""
+
 from __future__ import annotations
 
 import copy

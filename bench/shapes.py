@@ -1,13 +1,15 @@
 """Traffic shapes: speed-to-lead per lane in every shape, against the strict fake Engage (30/10 s, 120/60 s),
 beside the naive relay (where it finishes in minutes) and the model's prediction (bench/model.py), with
-the service's PSS per process, 429 answers and the queue's depth over time."""
+the service's PSS per process, 429 answers and the queue's depth over time.
+"""
+
 from __future__ import annotations
 
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from bench import burst as burst_scenario
 from bench import config_file, databases, memory, model, naive, stack
@@ -47,16 +49,28 @@ class Shape:
 
 SHAPES = {
     "quiet": Shape(lambda p: _every(p.quiet_gap, p.quiet_leads), naive=True, drain=lambda p: 15.0),
-    "hot-stream": Shape(lambda p: _every(0.4, p.hot_stream_leads), naive=True, drain=lambda p: 15.0,
-                        targets={"hot_stl": {"p50": 20.0, "p99": 100.0}}),
-    "hot-under-load": Shape(lambda p: _stream(41.0, p.under_load_seconds, 41), drain=lambda p: 30.0,
-                            targets={"hot_stl": {"p50": 25.0, "p99": 150.0}, "normal_stl": {"max": 15000.0}}),
-    "mixed": Shape(lambda p: _stream(200.0, p.mixed_seconds, 10),
-                   drain=lambda p: 60.0 + p.mixed_seconds * 200 / ALLOWED_LEADS_PER_S,
-                   targets={"hot_stl": {"p50": 500.0, "p99": 1500.0}}),
-    "stream-burst": Shape(lambda p: _every(0.4, p.hot_stream_leads), burst=lambda p: p.burst_leads,
-                          drain=lambda p: 60.0,
-                          targets={"hot_stl_stream": {"p50": 20.0, "p99": 100.0}, "hot_stl_burst": {"p99": 4000.0}}),
+    "hot-stream": Shape(
+        lambda p: _every(0.4, p.hot_stream_leads),
+        naive=True,
+        drain=lambda p: 15.0,
+        targets={"hot_stl": {"p50": 20.0, "p99": 100.0}},
+    ),
+    "hot-under-load": Shape(
+        lambda p: _stream(41.0, p.under_load_seconds, 41),
+        drain=lambda p: 30.0,
+        targets={"hot_stl": {"p50": 25.0, "p99": 150.0}, "normal_stl": {"max": 15000.0}},
+    ),
+    "mixed": Shape(
+        lambda p: _stream(200.0, p.mixed_seconds, 10),
+        drain=lambda p: 60.0 + p.mixed_seconds * 200 / ALLOWED_LEADS_PER_S,
+        targets={"hot_stl": {"p50": 500.0, "p99": 1500.0}},
+    ),
+    "stream-burst": Shape(
+        lambda p: _every(0.4, p.hot_stream_leads),
+        burst=lambda p: p.burst_leads,
+        drain=lambda p: 60.0,
+        targets={"hot_stl_stream": {"p50": 20.0, "p99": 100.0}, "hot_stl_burst": {"p99": 4000.0}},
+    ),
     "sustained": Shape(lambda p: _stream(73.0, p.sustained_seconds, 10), drain=lambda p: 60.0, sample_depth=5.0),
 }
 
@@ -81,7 +95,7 @@ class DepthSampler:
             if self._stop.wait(self.interval):
                 return
 
-    def start(self) -> "DepthSampler":
+    def start(self) -> DepthSampler:
         """Begin sampling."""
         self._thread.start()
         return self
@@ -121,8 +135,15 @@ def run(name: str, title: str, profile: Profile, shape_name: str) -> Result:
     return result
 
 
-def _send(procs: stack.Stack, db, shape: Shape, profile: Profile, schedule: Schedule, bodies: list[bytes],
-          burst_bodies: list[bytes]) -> dict:
+def _send(
+    procs: stack.Stack,
+    db,
+    shape: Shape,
+    profile: Profile,
+    schedule: Schedule,
+    bodies: list[bytes],
+    burst_bodies: list[bytes],
+) -> dict:
     """Send the schedule (then the burst), wait for the fake to hold every lead; PSS and depth meanwhile."""
     url = f"{procs.web.url}/webhooks/hubspot"
     total = len(bodies) + len(burst_bodies)
@@ -139,13 +160,19 @@ def _send(procs: stack.Stack, db, shape: Shape, profile: Profile, schedule: Sche
     deadline = time.time() + shape.drain(profile)
     while time.time() < deadline and procs.fake.stats().get("leads_accepted", 0) < total:
         time.sleep(POLL)
-    return {"started": started, "sent_end": sent_end, "all_in": time.time(), "memory": pss.stop(),
-            "depth": depth.stop(), "non_202": sum(1 for s in samples if s.status != 202)
-            + sum(1 for s in burst_sent if s.status != 202)}
+    return {
+        "started": started,
+        "sent_end": sent_end,
+        "all_in": time.time(),
+        "memory": pss.stop(),
+        "depth": depth.stop(),
+        "non_202": sum(1 for s in samples if s.status != 202) + sum(1 for s in burst_sent if s.status != 202),
+    }
 
 
-def _figures(result: Result, db_leads: list, fake_leads: list[dict], ids: set[str], burst_ids: set[str],
-             window: dict) -> dict:
+def _figures(
+    result: Result, db_leads: list, fake_leads: list[dict], ids: set[str], burst_ids: set[str], window: dict
+) -> dict:
     """Speed-to-lead per lane (fake's first arrival − database receipt), arrivals for the model and the relay."""
     arrived: dict[str, float] = {}
     for lead in fake_leads:
@@ -164,14 +191,19 @@ def _figures(result: Result, db_leads: list, fake_leads: list[dict], ids: set[st
     for metric, values in stl.items():
         if values:
             result.latency[metric] = summarize(values)
-    normal_after = sorted(arrived[e] for e, _, p in rows if p == NORMAL and e in arrived and arrived[e] > window["sent_end"] + 2)
+    normal_after = sorted(
+        arrived[e] for e, _, p in rows if p == NORMAL and e in arrived and arrived[e] > window["sent_end"] + 2
+    )
     return {
         "arrivals": sorted((received - first, priority) for _, received, priority in rows),
         "arrivals_hot": sorted((received - first, extern) for extern, received, p in rows if p == HOT),
-        "leads": len(ids), "stored": len(rows), "loaded": sum(1 for e in ids if e in arrived),
+        "leads": len(ids),
+        "stored": len(rows),
+        "loaded": sum(1 for e in ids if e in arrived),
         "duplicates": sum(1 for lead in fake_leads if str(lead["extern_id"]) in ids) - len(arrived.keys() & ids),
         "normal_drain_per_s": round((len(normal_after) - 1) / (normal_after[-1] - normal_after[0]), 1)
-        if len(normal_after) > 50 and normal_after[-1] > normal_after[0] else None,
+        if len(normal_after) > 50 and normal_after[-1] > normal_after[0]
+        else None,
     }
 
 
@@ -205,15 +237,23 @@ def _report(result: Result, shape: Shape, shape_name: str, fake_stats: dict, win
     result.check("duplicates at Engage", figures["duplicates"], "== 0", figures["duplicates"] == 0)
     mem = window["memory"]
     if shape_name in ("sustained", "mixed", "stream-burst"):
-        result.check("service PSS peak (MiB, master + worker)", mem["pss_mib_peak_sum"], f"< {MEMORY_LIMIT_MIB:g}",
-                     mem["pss_mib_peak_sum"] < MEMORY_LIMIT_MIB)
+        result.check(
+            "service PSS peak (MiB, master + worker)",
+            mem["pss_mib_peak_sum"],
+            f"< {MEMORY_LIMIT_MIB:g}",
+            mem["pss_mib_peak_sum"] < MEMORY_LIMIT_MIB,
+        )
     if shape_name == "quiet" and "naive_hot_stl" in result.latency and "hot_stl" in result.latency:
         ours, theirs = result.latency["hot_stl"]["p50"], result.latency["naive_hot_stl"]["p50"]
         result.check("quiet p50 − naive p50 (ms)", round(ours - theirs, 2), "<= 5", ours - theirs <= 5.0)
     if shape_name == "mixed" and figures["normal_drain_per_s"] is not None:
         rate = figures["normal_drain_per_s"]
-        result.check("NORMAL drain after the traffic (leads/s)", rate, f">= {0.9 * ALLOWED_LEADS_PER_S:.0f}",
-                     rate >= 0.9 * ALLOWED_LEADS_PER_S)
+        result.check(
+            "NORMAL drain after the traffic (leads/s)",
+            rate,
+            f">= {0.9 * ALLOWED_LEADS_PER_S:.0f}",
+            rate >= 0.9 * ALLOWED_LEADS_PER_S,
+        )
     depth = window["depth"]
     if shape_name == "sustained" and depth:
         bounded, detail = _bounded(depth, window["sent_end"])
@@ -223,17 +263,28 @@ def _report(result: Result, shape: Shape, shape_name: str, fake_stats: dict, win
         rows += [[f"IMMEDIATE ({m.rsplit('_', 1)[1]})", m, None, None] for m in burst_rows]
     if "normal_stl" in result.latency:
         rows.append(["NORMAL", "normal_stl", None, "model_normal_stl"])
-    result.info.update({
-        "shape": shape_name, "shape_rows": rows, "leads_sent": figures["leads"], "leads_stored": figures["stored"],
-        "non_202": window["non_202"], "fake_loader_calls": fake_stats.get("loader_calls"),
-        "fake_loader_429": fake_stats.get("loader_429"), "fake_max_batch": fake_stats.get("max_batch"),
-        "memory": mem, "service_pss_mib_peak": mem["pss_mib_peak_sum"],
-        "queue_depth_max": max((d for _, d in depth), default=None),
-        "queue_depth_samples": [[round(t - window["started"], 1), d] for t, d in depth],
-        "normal_drain_per_s": figures["normal_drain_per_s"], "send_s": round(window["sent_end"] - window["started"], 1),
-        "all_in_s": round(window["all_in"] - window["started"], 1),
-        "database": "sqlite", "dispatch_mode": "inline", "fake_strict_rate_limits": True,
-    })
+    result.info.update(
+        {
+            "shape": shape_name,
+            "shape_rows": rows,
+            "leads_sent": figures["leads"],
+            "leads_stored": figures["stored"],
+            "non_202": window["non_202"],
+            "fake_loader_calls": fake_stats.get("loader_calls"),
+            "fake_loader_429": fake_stats.get("loader_429"),
+            "fake_max_batch": fake_stats.get("max_batch"),
+            "memory": mem,
+            "service_pss_mib_peak": mem["pss_mib_peak_sum"],
+            "queue_depth_max": max((d for _, d in depth), default=None),
+            "queue_depth_samples": [[round(t - window["started"], 1), d] for t, d in depth],
+            "normal_drain_per_s": figures["normal_drain_per_s"],
+            "send_s": round(window["sent_end"] - window["started"], 1),
+            "all_in_s": round(window["all_in"] - window["started"], 1),
+            "database": "sqlite",
+            "dispatch_mode": "inline",
+            "fake_strict_rate_limits": True,
+        }
+    )
 
 
 def _bounded(depth: list[tuple[float, int]], sent_end: float) -> tuple[bool, str]:
@@ -244,4 +295,6 @@ def _bounded(depth: list[tuple[float, int]], sent_end: float) -> tuple[bool, str
     third = len(during) // 3
     first, last = sum(during[:third]) / third, sum(during[-third:]) / third
     peak = max(during)
-    return (last <= 1.5 * first + 100 and peak < 1000), f"mean first third {first:.0f}, last third {last:.0f}, max {peak}"
+    return (
+        last <= 1.5 * first + 100 and peak < 1000
+    ), f"mean first third {first:.0f}, last third {last:.0f}, max {peak}"

@@ -1,4 +1,5 @@
 """Salesforce outbound messages with many Notifications, built from the fixture's one notification."""
+
 from __future__ import annotations
 
 import time
@@ -45,14 +46,15 @@ class MessageFactory:
     def notification(self, n: int) -> str:
         """Notification number `n`: own Notification Id (the idempotency key), sf:Id (externId) and phones."""
         hot = self.hot_every is None or n % self.hot_every == 0
-        return (self.note
-                .replace(NOTE_ID, f"<Id>04l{self.base:05d}{n:010d}</Id>")
-                .replace(RECORD_ID, f"<sf:Id>00Q{self.base:05d}{n:010d}</sf:Id>")
-                .replace(PHONE, f"<sf:Phone>{_dial(phone_number(n))} ext. 12</sf:Phone>")
-                .replace(MOBILE, f"<sf:MobilePhone>+1 {_dial(phone_number(n + 4_000_000))}</sf:MobilePhone>")
-                # One in `hot_every` routes IMMEDIATE (Rating: Hot), like the HubSpot ack scenario.
-                .replace(RATING, RATING if hot else "<sf:Rating>Warm</sf:Rating>")
-                .replace(SCORE, SCORE if hot else "<sf:Lead_Score__c>35</sf:Lead_Score__c>"))
+        return (
+            self.note.replace(NOTE_ID, f"<Id>04l{self.base:05d}{n:010d}</Id>")
+            .replace(RECORD_ID, f"<sf:Id>00Q{self.base:05d}{n:010d}</sf:Id>")
+            .replace(PHONE, f"<sf:Phone>{_dial(phone_number(n))} ext. 12</sf:Phone>")
+            .replace(MOBILE, f"<sf:MobilePhone>+1 {_dial(phone_number(n + 4_000_000))}</sf:MobilePhone>")
+            # One in `hot_every` routes IMMEDIATE (Rating: Hot), like the HubSpot ack scenario.
+            .replace(RATING, RATING if hot else "<sf:Rating>Warm</sf:Rating>")
+            .replace(SCORE, SCORE if hot else "<sf:Lead_Score__c>35</sf:Lead_Score__c>")
+        )
 
     def message(self, number: int) -> bytes:
         """Message number `number`: notifications number × per_message … + per_message − 1."""

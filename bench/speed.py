@@ -1,4 +1,5 @@
 """Scenario 2: speed-to-lead, one IMMEDIATE lead at a time, webhook in → lead at the fake Engage."""
+
 from __future__ import annotations
 
 import time
@@ -76,12 +77,20 @@ def run(name: str, title: str, profile: Profile, db_kind: str, mode: str) -> Res
             fake_stats = procs.fake.stats()
         db_leads = db.leads()
     _summarize(result, measured, client, fake_leads, db_leads)
-    result.info.update({
-        "database": db_kind, "dispatch_mode": mode, "fake_strict_rate_limits": False,
-        "dispatch_rate_limits": config_file.UNTHROTTLED, "pause_s": profile.stl_pause,
-        "warmup_leads": profile.stl_warmup, "fake_loader_calls": fake_stats.get("loader_calls"),
-        "fake_loader_429": fake_stats.get("loader_429"), "fake_max_batch": fake_stats.get("max_batch"), **cpu_use,
-    })
+    result.info.update(
+        {
+            "database": db_kind,
+            "dispatch_mode": mode,
+            "fake_strict_rate_limits": False,
+            "dispatch_rate_limits": config_file.UNTHROTTLED,
+            "pause_s": profile.stl_pause,
+            "warmup_leads": profile.stl_warmup,
+            "fake_loader_calls": fake_stats.get("loader_calls"),
+            "fake_loader_429": fake_stats.get("loader_429"),
+            "fake_max_batch": fake_stats.get("max_batch"),
+            **cpu_use,
+        }
+    )
     result.target("speed_to_lead", "p50", TARGET_P50_MS)
     result.target("speed_to_lead", "p99", TARGET_P99_MS)
     return result
@@ -92,8 +101,9 @@ def _meter(procs: stack.Stack, db_kind: str) -> cpu.Meter:
     groups = {"service": procs.web.proc.pid}
     if procs.worker is not None:
         groups["worker"] = procs.worker.proc.pid
-    return cpu.Meter(groups, {"fake": procs.fake.proc.pid},
-                     {"postgres_host": "postgres"} if db_kind == "postgresql" else {})
+    return cpu.Meter(
+        groups, {"fake": procs.fake.proc.pid}, {"postgres_host": "postgres"} if db_kind == "postgresql" else {}
+    )
 
 
 def _send_all(sender: Sender, measured: list[tuple[str, bytes]], profile: Profile) -> dict[str, dict]:
@@ -132,12 +142,15 @@ def _summarize(result: Result, measured, client: dict, fake_leads: list[dict], d
     result.latency["client_to_handler"] = summarize(to_handler)
     result.latency["settle_after_fake"] = summarize(settle)
     sent = len(client)
-    result.info.update({
-        "leads_planned": len(measured), "leads_sent": sent,
-        "non_202": sum(1 for t in client.values() if t["status"] != 202),
-        "missing_at_fake": sum(1 for e in client if e not in at_fake),
-        "missing_in_db": sum(1 for e in client if e not in in_db),
-        "negative_speed_to_lead": sum(1 for v in stl if v < 0),
-    })
+    result.info.update(
+        {
+            "leads_planned": len(measured),
+            "leads_sent": sent,
+            "non_202": sum(1 for t in client.values() if t["status"] != 202),
+            "missing_at_fake": sum(1 for e in client if e not in at_fake),
+            "missing_in_db": sum(1 for e in client if e not in in_db),
+            "negative_speed_to_lead": sum(1 for v in stl if v < 0),
+        }
+    )
     if sent < len(measured):
         result.info["note"] = f"time budget ran out after {sent} of {len(measured)} leads"

@@ -1,4 +1,5 @@
 """One scenario's processes: fake Engage, the web service and (worker mode) a dispatcher process."""
+
 from __future__ import annotations
 
 import time
@@ -52,8 +53,7 @@ class Stack:
 def _service_env(fake: FakeEngageProcess, database_url: str, config_path: Path, mode: str) -> dict[str, str]:
     """The environment that points the service at this database, config and fake Engage."""
     # Logging stays at the default level: production writes those lines too, so they are part of the cost.
-    return {**fake.env(), "DATABASE_URL": database_url, "LEADRELAY_CONFIG": str(config_path),
-            "DISPATCH_MODE": mode}
+    return {**fake.env(), "DATABASE_URL": database_url, "LEADRELAY_CONFIG": str(config_path), "DISPATCH_MODE": mode}
 
 
 def server_ack_ms(log_dir: Path) -> list[float]:
@@ -70,15 +70,20 @@ def server_ack_ms(log_dir: Path) -> list[float]:
 
 
 @contextmanager
-def running(log_dir: Path, database_url: str, config_path: Path, mode: str = "inline", strict: bool = True,
-            workers: int = 1):
+def running(
+    log_dir: Path, database_url: str, config_path: Path, mode: str = "inline", strict: bool = True, workers: int = 1
+):
     """Start fake Engage, gunicorn and (mode=worker) `workers` × `flask dispatch run`; stop them all on exit."""
     log_dir.mkdir(parents=True, exist_ok=True)
     fake = FakeEngageProcess(*([] if strict else ["--no-strict"]), log_path=log_dir / "fake.log").start()
     web = stack = None
     try:
         env = _service_env(fake, database_url, config_path, mode)
-        web_env = {**env, "GUNICORN_ACCESS_LOG": str(log_dir / "access.log"), "GUNICORN_ACCESS_LOG_FORMAT": "%(m)s %(D)s"}
+        web_env = {
+            **env,
+            "GUNICORN_ACCESS_LOG": str(log_dir / "access.log"),
+            "GUNICORN_ACCESS_LOG_FORMAT": "%(m)s %(D)s",
+        }
         (log_dir / "access.log").unlink(missing_ok=True)
         web = ServiceProcess(web_env, log_dir / "web.log").start(timeout=READY_TIMEOUT)
         stack = Stack(fake, web, env, log_dir)

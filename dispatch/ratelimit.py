@@ -1,18 +1,21 @@
 """Lead-loader windows: hard sliding windows (27/10 s, 110/60 s by default, under Engage's 30/120), and
-what they can still carry (the stall-free spacing the budget policy in dispatch/budget.py paces by)."""
+what they can still carry (the stall-free spacing the budget policy in dispatch/budget.py paces by).
+"""
+
 from __future__ import annotations
 
 import collections
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 class RateLimiter:
     """Reserve a slot before each call; a 429 pauses every call and shrinks the budget for a while."""
 
-    def __init__(self, windows: list[tuple[int, float]], clock=time.monotonic,
-                 on_call: Callable[[], None] | None = None):
+    def __init__(
+        self, windows: list[tuple[int, float]], clock=time.monotonic, on_call: Callable[[], None] | None = None
+    ):
         """`windows` is [(max_calls, seconds), ...], all of which must hold; `on_call` persists each call."""
         self.windows = [[limit, span] for limit, span in windows]
         self.base = [limit for limit, _ in windows]
@@ -63,7 +66,8 @@ class RateLimiter:
         For a window of L calls per S s, the k-th next call at now + k·g finds the calls newer than
         now + k·g − S still inside; at most L − k of them may be, so g ≥ (h + S − now) / k where h is
         the (L − k + 1)-th newest call. The window's own rate S / L is the floor. See
-        docs/architecture.md, "A model of the windows"."""
+        docs/architecture.md, "A model of the windows".
+        """
         with self.lock:
             now = self.clock()
             self._trim(now)
@@ -85,7 +89,8 @@ class RateLimiter:
     def try_acquire(self, reserve: float = 0.0) -> float:
         """Take a slot and return 0, or return how long to wait before trying again.
 
-        The NORMAL lane passes a reserve (a fifth of each window), so hot leads always find a slot."""
+        The NORMAL lane passes a reserve (a fifth of each window), so hot leads always find a slot.
+        """
         with self.lock:
             now = self.clock()
             wait = self._wait_time(now, reserve)
