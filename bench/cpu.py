@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import resource
 import time
+from pathlib import Path
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -15,8 +16,7 @@ def _proc_stat(pid: int, reaped: bool = False) -> tuple[str, int, float] | None:
     `reaped` adds the CPU of its children that exited and were waited for (cutime + cstime).
     """
     try:
-        with open(f"/proc/{pid}/stat") as handle:
-            raw = handle.read()
+        raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     comm = raw[raw.index("(") + 1 : raw.rindex(")")]
@@ -28,7 +28,7 @@ def _proc_stat(pid: int, reaped: bool = False) -> tuple[str, int, float] | None:
 
 def _all_pids() -> list[int]:
     """Every numeric entry of /proc (bounded by the number of processes on the host)."""
-    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
 
 
 def group_seconds(pgid: int) -> float:
@@ -65,7 +65,7 @@ def self_seconds() -> float:
 
 def machine_busy() -> tuple[float, float]:
     """(busy, total) jiffies of the whole machine from /proc/stat."""
-    with open("/proc/stat") as handle:
+    with Path("/proc/stat").open() as handle:
         values = [int(v) for v in handle.readline().split()[1:]]
     idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
     return float(sum(values) - idle), float(sum(values))

@@ -147,7 +147,7 @@ def slow_attack(procs, bodies: list[bytes]) -> dict:
         "reopened_by_deadline": slow.reopened,
         "webhooks_sent": len(statuses),
         "webhooks_202": statuses.count(202),
-        "webhooks_within_1s": sum(1 for a, s in zip(acks, statuses) if s == 202 and a < 1.0),
+        "webhooks_within_1s": sum(1 for a, s in zip(acks, statuses, strict=True) if s == 202 and a < 1.0),
         "webhook_max_ms": round(max(acks) * 1000, 1),
         "healthz_checks": len(health),
         "healthz_max_ms": round(max(health) * 1000, 1),

@@ -60,7 +60,8 @@ def _worker(
 
 def warm_up(sessions: list[requests.Session], url: str, bodies: list[bytes], headers: dict = HEADERS) -> None:
     """Open every session's keep-alive connection and warm the service's code paths (one body each)."""
-    for session, body in zip(sessions, bodies):
+    # One body per session; extra bodies (or sessions) are simply not used for warming.
+    for session, body in zip(sessions, bodies, strict=False):
         session.post(url, data=body, headers=headers, timeout=REQUEST_TIMEOUT).raise_for_status()
 
 

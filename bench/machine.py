@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _cpu_model() -> str:
     """The CPU model name from /proc/cpuinfo, or the platform's processor string."""
     try:
-        with open("/proc/cpuinfo") as handle:
+        with Path("/proc/cpuinfo").open() as handle:
             for line in handle:
                 if line.startswith("model name"):
                     return line.split(":", 1)[1].strip()

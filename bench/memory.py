@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 
 
 def _status_kb(pid: int, field: str) -> int:
     """One `VmXXX:` field of /proc/<pid>/status in kB (0 when the process or the field is gone)."""
     try:
-        with open(f"/proc/{pid}/status") as handle:
+        with Path(f"/proc/{pid}/status").open() as handle:
             for line in handle:
                 if line.startswith(field + ":"):
                     return int(line.split()[1])
@@ -21,12 +22,12 @@ def _status_kb(pid: int, field: str) -> int:
 def group_pids(pgid: int) -> list[int]:
     """Live processes of process group `pgid` (gunicorn master and workers, or a `flask dispatch run`)."""
     out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
             continue
         try:
-            if os.getpgid(int(name)) == pgid:
-                out.append(int(name))
+            if os.getpgid(int(entry.name)) == pgid:
+                out.append(int(entry.name))
         except OSError:
             continue  # exited between listdir and getpgid
     return out
@@ -83,7 +84,7 @@ class RssSampler:
 def pss_kb(pid: int) -> int:
     """Proportional set size of one process in kB (pages shared with N processes count 1/N), 0 if gone."""
     try:
-        with open(f"/proc/{pid}/smaps_rollup") as handle:
+        with Path(f"/proc/{pid}/smaps_rollup").open() as handle:
             for line in handle:
                 if line.startswith("Pss:"):
                     return int(line.split()[1])

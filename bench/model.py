@@ -1,5 +1,7 @@
-"""The model's prediction for each traffic shape: the real budget policy (dispatch/budget.py) and rate
-windows (dispatch/ratelimit.py) driven on a simulated clock, with Engage answering in `call_time`.
+"""The model's prediction for each traffic shape, from the real policy on a simulated clock.
+
+The real budget policy (dispatch/budget.py) and rate windows (dispatch/ratelimit.py) are driven on a
+simulated clock, with Engage answering in `call_time`.
 
 What it leaves out (so the bench's measured numbers sit above it): the database round trips of each
 decision, HTTP and thread scheduling, the client's sending jitter. docs/architecture.md, "A model of

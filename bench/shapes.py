@@ -1,10 +1,12 @@
-"""Traffic shapes: speed-to-lead per lane in every shape, against the strict fake Engage (30/10 s, 120/60 s),
-beside the naive relay (where it finishes in minutes) and the model's prediction (bench/model.py), with
-the service's PSS per process, 429 answers and the queue's depth over time.
+"""Traffic shapes: speed-to-lead per lane in every shape, against the strict fake Engage (30/10 s, 120/60 s).
+
+Beside it, the naive relay (where it finishes in minutes) and the model's prediction (bench/model.py),
+with the service's PSS per process, 429 answers and the queue's depth over time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -88,10 +90,8 @@ class DepthSampler:
     def _loop(self) -> None:
         """Sample until stopped."""
         for _ in range(self.max_samples):
-            try:
+            with contextlib.suppress(Exception):  # a locked or busy moment: skip this sample
                 self.samples.append((time.time(), self.db.depth()))
-            except Exception:  # a locked or busy moment: skip this sample
-                pass
             if self._stop.wait(self.interval):
                 return
 

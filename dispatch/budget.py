@@ -37,8 +37,8 @@ class _Lane:
     due: int = 0
     oldest: float | None = None  # receipt of the oldest due lead
     newest: float | None = None  # receipt of the newest lead seen arriving
-    arrivals: collections.deque = field(default_factory=collections.deque)  # (seen at, count)
-    calls: collections.deque = field(default_factory=collections.deque)  # call times
+    arrivals: collections.deque[tuple[float, int]] = field(default_factory=collections.deque)  # (seen at, count)
+    calls: collections.deque[float] = field(default_factory=collections.deque)  # call times
     last_call: float = -math.inf
 
 
@@ -64,7 +64,7 @@ class Budget:
         normal_max_wait: float,
         immediate_max_wait: float,
         clock: Callable[[], float] = time.monotonic,
-    ):
+    ) -> None:
         """`normal_max_wait` bounds a NORMAL partial batch's wait; `immediate_max_wait` a hot lead's."""
         self.limiter, self.batch, self.clock = limiter, batch_size, clock
         self.normal_max_wait, self.immediate_max_wait = normal_max_wait, immediate_max_wait
@@ -142,7 +142,9 @@ class Budget:
         return self._normal_need(now) + 1.0 / self.immediate_max_wait <= self.limiter.sustained_rate()
 
     def _hot_share(self, now: float) -> float:
-        """NORMAL gets what its arrivals need (plus a tenth) when that still leaves a hot call every
+        """The hot lane's share of the windows' sustained rate (0..1).
+
+        NORMAL gets what its arrivals need (plus a tenth) when that still leaves a hot call every
         `immediate_max_wait`; the hot lane takes the rest. When NORMAL cannot keep up anyway, hot leads
         take two thirds and NORMAL the floor third (its backlog drains once the traffic stops).
         """
@@ -152,7 +154,9 @@ class Budget:
         return self.HOT_SHARE
 
     def _normal_share(self, now: float) -> float:
-        """NORMAL leaves the hot lane its share while hot leads are arriving; otherwise it may take what
+        """NORMAL's share of the windows' sustained rate (0..1).
+
+        NORMAL leaves the hot lane its share while hot leads are arriving; otherwise it may take what
         the hot lane has not been using (never less than a third).
         """
         hot = self.lanes[HOT]
@@ -186,7 +190,7 @@ class Budget:
     def _sparse(self, now: float) -> bool:
         """Hot arrivals are slow enough for one call each, and one more call leaves the windows relaxed."""
         arrivals = max(self._arrival_rate(self.lanes[HOT], now, h) for h in self.ARRIVAL_HORIZONS)
-        short_rate = max(limit / span for limit, span in self.limiter.windows)
+        short_rate = max(window.limit / window.span for window in self.limiter.windows)
         return arrivals <= self.EAGER_FACTOR * short_rate and self._eager_ok(1.0 / self.limiter.sustained_rate())
 
     def _eager_ok(self, floor_gap: float) -> bool:
@@ -220,7 +224,9 @@ class Budget:
         return Plan(max(0.0, due_at - now), 0.0, mode)
 
     def _plan_normal(self, now: float) -> Plan:
-        """NORMAL rides full batches or waits `normal_max_wait`; it spends at will only while the windows
+        """NORMAL's plan: a full batch (or a partial one after `normal_max_wait`), at will or paced.
+
+        NORMAL rides full batches or waits `normal_max_wait`; it spends at will only while the windows
         are relaxed (leaving the hot lane's reserve), otherwise it is paced at its share.
         """
         state = self.lanes[NORMAL]
