@@ -27,8 +27,8 @@ def run(name: str, title: str, profile: Profile, db_kind: str) -> Result:
         logs = log_dir(name)
         with stack.running(logs, db.url, config, mode="inline", strict=True) as procs:
             meter = cpu.Meter(
-                {"service": procs.web.proc.pid},
-                {"fake": procs.fake.proc.pid},
+                {"service": stack.popen(procs.web).pid},
+                {"fake": stack.popen(procs.fake).pid},
                 {"postgres_host": "postgres"} if db_kind == "postgresql" else {},
             )
             meter.start()

@@ -26,7 +26,7 @@ def run(name: str, title: str, profile: Profile) -> Result:
         logs = log_dir(name)
         with stack.running(logs, db.url, config, mode="inline", strict=True) as procs:
             url = f"{procs.web.url}/webhooks/salesforce?token={config_file.SF_TOKEN}"
-            meter = cpu.Meter({"service": procs.web.proc.pid}, {"fake": procs.fake.proc.pid}, {})
+            meter = cpu.Meter({"service": stack.popen(procs.web).pid}, {"fake": stack.popen(procs.fake).pid}, {})
             meter.start()
             samples, t0 = run_open_loop(
                 url, bodies, profile.sf_rate, profile.sf_threads, warm, headers=HEADERS, check=is_ack

@@ -10,6 +10,7 @@ import requests
 from bench import cpu
 from bench.common import Profile, Result, log_dir
 from bench.config_file import HOT_CAMPAIGN
+from bench.stack import popen
 from bench.stats import summarize
 from engage import fake
 from harness.processes import FakeEngageProcess
@@ -65,9 +66,11 @@ def run(name: str, title: str, profile: Profile) -> Result:
         campaign = next(c["campaignId"] for c in proc.control("GET", "campaigns") if c["campaignName"] == HOT_CAMPAIGN)
         url = f"{proc.url}/voice/api/v1/admin/accounts/{fake.DEFAULT_ACCOUNT_ID}/campaigns/{campaign}/leadLoader/direct"
         headers = {"Authorization": f"Bearer {engage_token(session, proc.url)}", "Content-Type": "application/json"}
-        sent_at, rtt, statuses = {}, [], {}
+        sent_at: dict[str, float] = {}
+        rtt: list[float] = []
+        statuses: dict[str, int] = {}
         budget_end = time.time() + profile.stl_budget
-        meter = cpu.Meter({}, {"fake": proc.proc.pid}, {})
+        meter = cpu.Meter({}, {"fake": popen(proc).pid}, {})
         meter.start()
         for n in range(profile.stl_warmup + profile.stl_leads):
             if time.time() > budget_end:

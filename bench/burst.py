@@ -51,14 +51,14 @@ def _warm(procs: stack.Stack, body: bytes) -> None:
 
 def _measure(procs: stack.Stack, db, bodies: list[bytes], profile: Profile) -> dict:
     """Send the burst, wait for the fake to hold every lead and the database to settle them; CPU and RSS meanwhile."""
-    pgid = procs.web.proc.pid
+    pgid = stack.popen(procs.web).pid
     rss = memory.RssSampler(pgid).start()
     pss = memory.PssSampler(pgid).start()
-    receiving = cpu.Meter({"service": pgid}, {"fake": procs.fake.proc.pid}, {})
+    receiving = cpu.Meter({"service": pgid}, {"fake": stack.popen(procs.fake).pid}, {})
     receiving.start()
     sent = run_burst(f"{procs.web.url}/webhooks/hubspot", bodies, profile.burst_threads)
     cpu_receive = receiving.stop()
-    draining = cpu.Meter({"service": pgid}, {"fake": procs.fake.proc.pid}, {})
+    draining = cpu.Meter({"service": pgid}, {"fake": stack.popen(procs.fake).pid}, {})
     draining.start()
     deadline = time.time() + profile.burst_wait
     while time.time() < deadline and procs.fake.stats().get("leads_accepted", 0) < len(bodies):

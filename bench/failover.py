@@ -35,9 +35,12 @@ class LeaseWatcher:
 
     def full_row(self) -> tuple[str | None, int, float | None, float]:
         """(holder, epoch, heartbeat_at, expires_at) of the lease; times are epoch seconds (same host clock)."""
-        holder, epoch, heartbeat, expires = self.conn.execute(
+        row = self.conn.execute(
             "SELECT holder, epoch, heartbeat_at, expires_at FROM dispatcher_lease WHERE name = 'dispatcher'"
         ).fetchone()
+        if row is None:
+            raise RuntimeError("dispatcher_lease has no 'dispatcher' row: no dispatcher has started on this schema")
+        holder, epoch, heartbeat, expires = row
         return holder, int(epoch), heartbeat, float(expires)
 
     def close(self) -> None:
@@ -56,8 +59,8 @@ def _leader(procs: stack.Stack, lease: LeaseWatcher) -> tuple[ServiceProcess, st
     first: tuple | None = None
     while time.time() < deadline:
         holder, epoch, heartbeat = lease.row()
-        worker = next((w for w in _alive(procs) if holder and f":{w.proc.pid}:" in holder), None)
-        if worker is not None:
+        worker = next((w for w in _alive(procs) if holder and f":{stack.popen(w).pid}:" in holder), None)
+        if worker is not None and holder:  # (a worker matched, so there is a holder)
             # Stable: the same holder and epoch seen renewing (heartbeat moved), not a lease mid-takeover.
             if first and first[:2] == (holder, epoch) and heartbeat != first[2]:
                 return worker, holder, epoch
@@ -73,7 +76,7 @@ def _wait_standby(worker: ServiceProcess) -> None:
     while time.time() < deadline:
         if worker.log_path.exists() and "dispatcher starting" in worker.log_path.read_text(errors="replace"):
             return
-        if worker.proc.poll() is not None:
+        if stack.popen(worker).poll() is not None:
             raise RuntimeError(f"restarted worker exited; log:\n{worker.log_tail()}")
         time.sleep(0.1)
     raise RuntimeError(f"restarted worker not standing by within {STABLE_WAIT}s; log:\n{worker.log_tail()}")
@@ -121,10 +124,10 @@ def _round(
         _wait_standby(procs.start_worker(f"worker-restart{number}.log"))
     return {
         "round": number,
-        "killed_pid": leader.proc.pid,
+        "killed_pid": stack.popen(leader).pid,
         "old_epoch": epoch,
         "new_epoch": new_epoch,
-        "new_holder_is_other_worker": bool(new_holder) and f":{leader.proc.pid}:" not in new_holder,
+        "new_holder_is_other_worker": bool(new_holder and f":{stack.popen(leader).pid}:" not in new_holder),
         "status": status,
         "post_ack_ms": round(1000 * (acked - sent), 1),
         "kill_to_fake_ms": round(1000 * (arrived - killed_at), 1) if arrived else None,

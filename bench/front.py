@@ -63,7 +63,7 @@ def run_front(name: str, title: str, profile: Profile) -> Result:
             config = config_file.write(tmp, unthrottled=True)
             logs = log_dir(f"{name}-{label}")
             with stack.running(logs, db.url, config, mode="inline", strict=False) as procs:
-                rss = memory.RssSampler(procs.web.proc.pid).start()
+                rss = memory.RssSampler(stack.popen(procs.web).pid).start()
                 samples, _ = run_open_loop(
                     f"{procs.web.url}/webhooks/hubspot", bodies, profile.ack_rate, profile.ack_threads, warm
                 )
@@ -185,10 +185,12 @@ def run_rows(name: str, title: str, profile: Profile) -> Result:
             measure("empty_table")
             started = time.monotonic()
             with psycopg.connect(db.url, autocommit=True) as conn:
-                event = conn.execute(
+                inserted = conn.execute(
                     "INSERT INTO events (source, received_at, method, path, status) "
                     "VALUES ('hubspot', 0, 'POST', '/', 'accepted') RETURNING id"
-                ).fetchone()[0]
+                ).fetchone()
+                assert inserted is not None  # INSERT … RETURNING answers one row
+                event = inserted[0]
                 conn.execute(
                     "INSERT INTO leads (event_id, source, record_key, extern_id, status, priority, campaign, sandbox, "
                     "received_at, updated_at, next_attempt_at, attempts, claims) "

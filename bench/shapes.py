@@ -147,7 +147,7 @@ def _send(
     """Send the schedule (then the burst), wait for the fake to hold every lead; PSS and depth meanwhile."""
     url = f"{procs.web.url}/webhooks/hubspot"
     total = len(bodies) + len(burst_bodies)
-    pss = memory.PssSampler(procs.web.proc.pid).start()
+    pss = memory.PssSampler(stack.popen(procs.web).pid).start()
     depth = DepthSampler(db, shape.sample_depth).start()
     started = time.time()
     rate = len(schedule) / max(1.0, schedule[-1][0]) if schedule else 1.0
@@ -258,7 +258,8 @@ def _report(result: Result, shape: Shape, shape_name: str, fake_stats: dict, win
     if shape_name == "sustained" and depth:
         bounded, detail = _bounded(depth, window["sent_end"])
         result.check("queue stays bounded", detail, "no growth, max < 1000", bounded)
-    rows = [["IMMEDIATE", "hot_stl", "naive_hot_stl", "model_hot_stl"]]
+    # One row per lane: its label, then the metric keys of leadrelay, the naive relay and the model (None: not run).
+    rows: list[list[str | None]] = [["IMMEDIATE", "hot_stl", "naive_hot_stl", "model_hot_stl"]]
     if burst_rows := [m for m in ("hot_stl_stream", "hot_stl_burst") if m in result.latency]:
         rows += [[f"IMMEDIATE ({m.rsplit('_', 1)[1]})", m, None, None] for m in burst_rows]
     if "normal_stl" in result.latency:

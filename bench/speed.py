@@ -98,11 +98,11 @@ def run(name: str, title: str, profile: Profile, db_kind: str, mode: str) -> Res
 
 def _meter(procs: stack.Stack, db_kind: str) -> cpu.Meter:
     """CPU meter over the web (and worker) process groups, the fake and (PostgreSQL) the database."""
-    groups = {"service": procs.web.proc.pid}
+    groups = {"service": stack.popen(procs.web).pid}
     if procs.worker is not None:
-        groups["worker"] = procs.worker.proc.pid
+        groups["worker"] = stack.popen(procs.worker).pid
     return cpu.Meter(
-        groups, {"fake": procs.fake.proc.pid}, {"postgres_host": "postgres"} if db_kind == "postgresql" else {}
+        groups, {"fake": stack.popen(procs.fake).pid}, {"postgres_host": "postgres"} if db_kind == "postgresql" else {}
     )
 
 

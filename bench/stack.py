@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,13 @@ READY_TIMEOUT = 30.0
 
 
 DISPATCH_COMMAND = [PYTHON, "-m", "flask", "--app", "app", "dispatch", "run"]
+
+
+def popen(process: FakeEngageProcess | ServiceProcess) -> subprocess.Popen[bytes]:
+    """The OS process of a started fake or service (its pid is the process group id of a service)."""
+    if process.proc is None:
+        raise RuntimeError(f"{type(process).__name__} was never started")
+    return process.proc
 
 
 class Stack:
