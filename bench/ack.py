@@ -7,7 +7,7 @@ from collections import Counter
 
 from bench import config_file, cpu, databases, stack
 from bench.common import Profile, Result, log_dir, workdir
-from bench.loadgen import run_open_loop
+from bench.loadgen import Sample, run_open_loop
 from bench.payloads import BodyFactory
 from bench.stats import summarize
 
@@ -82,7 +82,7 @@ def _immediate_under_load(result: Result, fake_leads: list[dict], db_leads: list
     result.info["immediate_not_delivered_at_end"] = sum(1 for e in received if e not in arrived)
 
 
-def summarize_samples(result: Result, samples, t0: float) -> None:
+def summarize_samples(result: Result, samples: list[Sample], t0: float) -> None:
     """Latency percentiles, achieved rates, non-2xx and generator health from the samples."""
     answered = [s for s in samples if s.status]
     sent = [s for s in samples if s.sent]

@@ -24,7 +24,7 @@ def run(name: str, title: str, profile: Profile) -> Result:
     _, warm_body = factory.body(0, hot=True)
     burst = factory.batch(1, profile.burst_leads, hot_every=None)
     phones = {extern: phone_number(n) for n, (extern, _) in enumerate(burst, start=1)}
-    with workdir(name) as tmp, databases.fresh("sqlite", tmp) as db:
+    with workdir(name) as tmp, databases.sqlite_db(tmp) as db:
         config = config_file.write(tmp)  # dispatch defaults: batch 50, 27/10 s, 110/60 s, lease 4 s
         logs = log_dir(name)
         with stack.running(logs, db.url, config, mode="inline", strict=True) as procs:
@@ -49,7 +49,7 @@ def _warm(procs: stack.Stack, body: bytes) -> None:
     procs.fake.control("POST", "reset")
 
 
-def _measure(procs: stack.Stack, db, bodies: list[bytes], profile: Profile) -> dict:
+def _measure(procs: stack.Stack, db: databases.SqliteDb, bodies: list[bytes], profile: Profile) -> dict:
     """Send the burst, wait for the fake to hold every lead and the database to settle them; CPU and RSS meanwhile."""
     pgid = stack.popen(procs.web).pid
     rss = memory.RssSampler(pgid).start()
@@ -79,7 +79,9 @@ def _measure(procs: stack.Stack, db, bodies: list[bytes], profile: Profile) -> d
     }
 
 
-def _service_figures(burst, window: dict, fake_leads: list[dict], fake_stats: dict, db_leads: list) -> dict:
+def _service_figures(
+    burst: list[tuple[str, bytes]], window: dict, fake_leads: list[dict], fake_stats: dict, db_leads: list
+) -> dict:
     """Speed-to-lead per lead (fake received_at − database received_at) and the burst's totals."""
     ids = {extern for extern, _ in burst}
     in_db = {str(extern): received for extern, received, *_ in db_leads if str(extern) in ids}
@@ -107,7 +109,7 @@ def _service_figures(burst, window: dict, fake_leads: list[dict], fake_stats: di
     }
 
 
-def _arrivals(burst, db_leads: list, phones: dict[str, str]) -> list[tuple[float, str, str]]:
+def _arrivals(burst: list[tuple[str, bytes]], db_leads: list, phones: dict[str, str]) -> list[tuple[float, str, str]]:
     """The burst's arrival schedule as the service saw it: (offset from the first lead, externId, phone)."""
     ids = {extern for extern, _ in burst}
     received = {str(extern): at for extern, at, *_ in db_leads if str(extern) in ids}

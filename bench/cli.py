@@ -8,12 +8,12 @@ import traceback
 from pathlib import Path
 
 from bench import machine, report
-from bench.common import FULL, QUICK, RESULTS_DIR, Result
+from bench.common import FULL, QUICK, RESULTS_DIR, Profile, Result
 from bench.databases import Unavailable, pg_check
-from bench.scenarios import SCENARIOS, select
+from bench.scenarios import SCENARIOS, Scenario, select
 
 
-def parse(argv=None) -> argparse.Namespace:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(
         prog="python -m bench",
@@ -40,7 +40,7 @@ def parse(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run_one(scenario, profile, pg_problem: str | None) -> Result:
+def run_one(scenario: Scenario, profile: Profile, pg_problem: str | None) -> Result:
     """Run one scenario, turning a skip or a crash into a result row instead of stopping the suite."""
     started = time.monotonic()
     if scenario.needs_pg and pg_problem:
@@ -62,7 +62,7 @@ def run_one(scenario, profile, pg_problem: str | None) -> Result:
     return result
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run the selected scenarios in order; exit 1 only when a scenario errored (missed targets are data)."""
     args = parse(argv)
     profile = QUICK if args.quick else FULL

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,13 +92,13 @@ class Result:
             }
         )
 
-    def check(self, name: str, value, want: str, ok: bool) -> None:
+    def check(self, name: str, value: object, want: str, ok: bool) -> None:
         """Record a non-latency target (e.g. `loader_429` want `== 0`) and whether it held."""
         self.checks.append({"name": name, "value": value, "want": want, "ok": bool(ok)})
 
 
 @contextmanager
-def workdir(name: str):
+def workdir(name: str) -> Iterator[Path]:
     """A temp directory for the scenario's config and SQLite file, removed afterwards."""
     path = Path(tempfile.mkdtemp(prefix=f"leadrelay-bench-{name}-"))
     try:

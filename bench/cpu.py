@@ -74,7 +74,7 @@ def machine_busy() -> tuple[float, float]:
 class Meter:
     """Snapshot CPU counters at start(), report the deltas at stop()."""
 
-    def __init__(self, groups: dict[str, int], pids: dict[str, int], names: dict[str, str]):
+    def __init__(self, groups: dict[str, int], pids: dict[str, int], names: dict[str, str]) -> None:
         """`groups`: label → pgid; `pids`: label → pid; `names`: label → comm to sum over the host."""
         self.groups, self.pids, self.names = groups, pids, names
         self.start_values: dict[str, float] = {}

@@ -22,7 +22,7 @@ STABLE_WAIT = 20.0  # for a restarted worker to stand by and the leader to renew
 class LeaseWatcher:
     """Reads the dispatcher_lease row over one autocommit connection."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str) -> None:
         """Connect to the scenario's schema (the URL carries the search_path)."""
         import psycopg
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import requests
@@ -34,7 +35,7 @@ ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
 
 
 @contextmanager
-def worker_class(name: str):
+def worker_class(name: str) -> Iterator[None]:
     """Run the service with this gunicorn worker class (ServiceProcess copies this process's environment)."""
     previous = os.environ.get("GUNICORN_WORKER_CLASS")
     os.environ["GUNICORN_WORKER_CLASS"] = name
@@ -107,7 +108,7 @@ def run_front(name: str, title: str, profile: Profile) -> Result:
     return result
 
 
-def slow_attack(procs, bodies: list[bytes]) -> dict:
+def slow_attack(procs: stack.Stack, bodies: list[bytes]) -> dict:
     """Hold SLOW_HEADER + SLOW_BODY slow sockets for SLOW_SECONDS; time webhooks and /healthz meanwhile."""
     already = len(procs.fake.leads())
     slow = SlowClients("127.0.0.1", procs.web.port, SLOW_HEADER, SLOW_BODY, path="/webhooks/hubspot").start()

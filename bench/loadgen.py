@@ -133,7 +133,9 @@ class Sent:
     status: int = 0
 
 
-def _burst_worker(url: str, bodies: list[bytes], next_index, results: list[Sent], deadline: float) -> None:
+def _burst_worker(
+    url: str, bodies: list[bytes], next_index: Callable[[], int | None], results: list[Sent], deadline: float
+) -> None:
     """Take the next unsent body and POST it, until none is left or the deadline (wall clock) passes."""
     with requests.Session() as session:
         while time.time() < deadline:

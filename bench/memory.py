@@ -46,7 +46,7 @@ def group_hwm_kb(pgid: int) -> dict[int, int]:
 class RssSampler:
     """Samples a group's summed VmRSS every `interval` s in a thread; `stop()` returns the peak in kB."""
 
-    def __init__(self, pgid: int, interval: float = 0.1, max_samples: int = 20_000):
+    def __init__(self, pgid: int, interval: float = 0.1, max_samples: int = 20_000) -> None:
         """`max_samples` bounds the thread even if stop() is never called (20 000 × 0.1 s ≈ 33 min)."""
         self.pgid, self.interval, self.max_samples = pgid, interval, max_samples
         self.peak_kb = 0
@@ -105,7 +105,7 @@ class PssSampler:
     is the service's real footprint, where summed RSS counts shared pages twice.
     """
 
-    def __init__(self, pgid: int, interval: float = 0.5, max_samples: int = 4_000):
+    def __init__(self, pgid: int, interval: float = 0.5, max_samples: int = 4_000) -> None:
         """`max_samples` bounds the thread even if stop() is never called (4 000 × 0.5 s ≈ 33 min)."""
         self.pgid, self.interval, self.max_samples = pgid, interval, max_samples
         self.peak_kb: dict[str, int] = {}

@@ -64,7 +64,7 @@ class _LaneSim:
 
 def simulate(
     arrivals: list[tuple[float, str]],
-    windows=((27, 10.0), (110, 60.0)),
+    windows: tuple[tuple[int, float], ...] = ((27, 10.0), (110, 60.0)),
     batch: int = 50,
     normal_max_wait: float = 3.0,
     immediate_max_wait: float = 3.0,

@@ -14,7 +14,7 @@ NOISE_WARNING = (
 )
 
 
-def _fmt(value) -> str:
+def _fmt(value: float | None) -> str:
     """A latency cell: two decimals (none from 10 s up, so minutes still fit the column), or a dash."""
     if value is None:
         return "-"
@@ -73,7 +73,7 @@ def _side_by_side(block: dict | None) -> list[str]:
     return lines
 
 
-def _cell(value) -> str:
+def _cell(value: object) -> str:
     """A side-by-side cell: floats with two decimals, a dash for None, anything else as is."""
     if value is None:
         return "-"

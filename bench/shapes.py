@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bench import burst as burst_scenario
 from bench import config_file, databases, memory, model, naive, stack
@@ -80,7 +81,7 @@ SHAPES = {
 class DepthSampler:
     """Samples the queue's depth (leads waiting to be sent) every `interval` s in a thread."""
 
-    def __init__(self, db, interval: float, max_samples: int = 2_000):
+    def __init__(self, db: databases.SqliteDb, interval: float, max_samples: int = 2_000) -> None:
         """`max_samples` bounds the thread even if stop() is never called."""
         self.db, self.interval, self.max_samples = db, interval, max_samples
         self.samples: list[tuple[float, int]] = []
@@ -117,7 +118,7 @@ def run(name: str, title: str, profile: Profile, shape_name: str) -> Result:
     _, warm_body = factory.body(0, hot=True)
     bodies = [factory.body(n, hot) for n, (_, hot) in enumerate(schedule, start=1)]
     burst_bodies = factory.batch(len(schedule) + 1, burst_count, hot_every=None) if burst_count else []
-    with workdir(name) as tmp, databases.fresh("sqlite", tmp) as db:
+    with workdir(name) as tmp, databases.sqlite_db(tmp) as db:
         config = config_file.write(tmp)  # dispatch defaults: batch 50, 27/10 s, 110/60 s
         logs = log_dir(name)
         with stack.running(logs, db.url, config, mode="inline", strict=True) as procs:
@@ -137,7 +138,7 @@ def run(name: str, title: str, profile: Profile, shape_name: str) -> Result:
 
 def _send(
     procs: stack.Stack,
-    db,
+    db: databases.SqliteDb,
     shape: Shape,
     profile: Profile,
     schedule: Schedule,
@@ -218,7 +219,7 @@ def _predict(result: Result, arrivals: list[tuple[float, str]]) -> None:
     result.info["model_max_queue"] = out.max_queue
 
 
-def _naive(result: Result, arrivals: list[tuple[float, str]], logs, profile: Profile) -> None:
+def _naive(result: Result, arrivals: list[tuple[float, str]], logs: Path, profile: Profile) -> None:
     """The naive one-call-per-lead relay over the same hot arrivals, in the same run."""
     schedule = [(offset, extern, phone_number(n)) for n, (offset, extern) in enumerate(arrivals, start=1)]
     theirs = naive.run(schedule, profile.naive_threads, profile.naive_budget, logs / "naive-fake.log")

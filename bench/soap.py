@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import requests
+
 from bench.payloads import phone_number
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "data" / "salesforce" / "outbound_lead_hot.xml"
@@ -37,7 +39,7 @@ def _dial(number: str) -> str:
 class MessageFactory:
     """Builds messages of `per_message` notifications; ids are 18 characters and new per lead."""
 
-    def __init__(self, per_message: int, hot_every: int | None = 10):
+    def __init__(self, per_message: int, hot_every: int | None = 10) -> None:
         """Split the fixture once; a per-run base keeps ids distinct across runs as well."""
         self.head, self.note, self.tail = _split_fixture()
         self.per_message, self.hot_every = per_message, hot_every
@@ -67,6 +69,6 @@ class MessageFactory:
         return [self.message(m) for m in range(start, start + count)]
 
 
-def is_ack(response) -> bool:
+def is_ack(response: requests.Response) -> bool:
     """Salesforce's success test: HTTP 200 with `<Ack>true</Ack>` in the SOAP body."""
     return response.status_code == 200 and ACK_MARK in response.content

@@ -19,7 +19,7 @@ POLL_INTERVAL = 0.002  # fake polling: fine enough for client-observed numbers, 
 class Sender:
     """Sends one webhook and waits until the fake Engage holds one more lead."""
 
-    def __init__(self, web_url: str, fake_url: str, timeout: float):
+    def __init__(self, web_url: str, fake_url: str, timeout: float) -> None:
         """Two keep-alive sessions: one to the service, one to the fake's control API."""
         self.webhook = f"{web_url}/webhooks/hubspot"
         self.leads_url = f"{fake_url}/_fake/leads"
@@ -118,7 +118,9 @@ def _send_all(sender: Sender, measured: list[tuple[str, bytes]], profile: Profil
     return client
 
 
-def _summarize(result: Result, measured, client: dict, fake_leads: list[dict], db_leads: list) -> None:
+def _summarize(
+    result: Result, measured: list[tuple[str, bytes]], client: dict, fake_leads: list[dict], db_leads: list
+) -> None:
     """Join the fake's arrivals with the database's receipt times by externId; percentiles of each leg."""
     at_fake = {str(lead["extern_id"]): lead["received_at"] for lead in fake_leads}
     in_db = {str(extern): (received, status, delivered) for extern, received, status, delivered, _ in db_leads}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def popen(process: FakeEngageProcess | ServiceProcess) -> subprocess.Popen[bytes
 class Stack:
     """The running processes of one scenario and the URLs to reach them."""
 
-    def __init__(self, fake: FakeEngageProcess, web: ServiceProcess, env: dict[str, str], log_dir: Path):
+    def __init__(self, fake: FakeEngageProcess, web: ServiceProcess, env: dict[str, str], log_dir: Path) -> None:
         """Hold the started processes; `env` and `log_dir` let a scenario start (or restart) workers."""
         self.fake, self.web, self.env, self.log_dir = fake, web, env, log_dir
         self.workers: list[ServiceProcess] = []  # every worker started, dead or alive, so all are stopped
@@ -80,7 +81,7 @@ def server_ack_ms(log_dir: Path) -> list[float]:
 @contextmanager
 def running(
     log_dir: Path, database_url: str, config_path: Path, mode: str = "inline", strict: bool = True, workers: int = 1
-):
+) -> Iterator[Stack]:
     """Start fake Engage, gunicorn and (mode=worker) `workers` × `flask dispatch run`; stop them all on exit."""
     log_dir.mkdir(parents=True, exist_ok=True)
     fake = FakeEngageProcess(*([] if strict else ["--no-strict"]), log_path=log_dir / "fake.log").start()
