@@ -48,7 +48,8 @@ def _runtime() -> Runtime:
     """The Runtime of the current app, its database reachable: a command fails at once in one line.
 
     The web process keeps retrying an unreachable database (answering 503); a command has nobody
-    to answer, so it says where the database is and how to fix it, and exits 3."""
+    to answer, so it says where the database is and how to fix it, and exits 3.
+    """
     runtime: Runtime = current_app.extensions["leadrelay"]
     if not runtime.schema_ready.is_set():
         from config import database_error
