@@ -132,6 +132,29 @@ def test_release_a_hold(app):
     assert lead["status"] == "queued" and lead["timeline"][-1]["kind"] == "release"
 
 
+def test_releasing_one_hold_leaves_the_other_held(app):
+    """Releasing the account hold leaves a held campaign held, and releasing the campaign leaves the account's."""
+    client = app.test_client()
+    csrf = login(client)
+    set_status(app, 1, "held", "Engage authentication failed: 401 invalid_grant")
+    set_status(app, 2, "held", "campaign 'Hot Inbound' breaker open: campaign not found (404)")
+    holds = client.get("/admin/holds").get_data(as_text=True)
+    assert "Campaign Hot Inbound" in holds and "authentication failed" in holds
+    done = client.post("/admin/holds/release", data={"csrf_token": csrf, "scope": "account"})
+    assert "Released 1 lead(s) of account" in client.get(done.headers["Location"]).get_data(as_text=True)
+    status = {n: client.get(f"/admin/api/leads/{n}", headers=BEARER).json["status"] for n in (1, 2)}
+    assert status == {1: "queued", 2: "held"}
+    # The other way round: the campaign's release leaves an account-held lead of that campaign held.
+    set_status(app, 1, "held", "Engage authentication failed: 401 invalid_grant")
+    with write(app.extensions["leadrelay"].engine) as conn:
+        conn.execute(text("UPDATE leads SET campaign='Hot Inbound'"))
+    client.post("/admin/holds/release", data={"csrf_token": csrf, "scope": "campaign:Hot Inbound"})
+    status = {n: client.get(f"/admin/api/leads/{n}", headers=BEARER).json["status"] for n in (1, 2)}
+    assert status == {1: "held", 2: "queued"}
+    lead = client.get("/admin/api/leads/2", headers=BEARER).json
+    assert lead["timeline"][-1]["kind"] == "release" and lead["timeline"][-1]["detail"]["leads"] == 1
+
+
 def test_search_filters_and_masking(app):
     """q by externId, email and last 4 digits; phones and emails masked on the pages."""
     client = app.test_client()
