@@ -30,6 +30,7 @@ LANES = ("IMMEDIATE", "NORMAL")
 WAITING = ("queued", "retrying")
 SPEED_WINDOW = 3600.0  # speed-to-lead over the last hour
 SPEED_ROWS_MAX = 100_000  # bound the work of one snapshot whatever the traffic
+HOURLY_ROWS_MAX = 200_000  # bound the console's 24 h chart the same way
 
 
 @dataclass
@@ -75,8 +76,10 @@ def snapshot(engine: Engine) -> Snapshot:
         samples: dict[str, list[float]] = {lane: [] for lane in LANES}
         for priority, seconds in conn.execute(
             text(
+                # Newest first: past the cap every process (and /metrics, the console, the alerts)
+                # computes from the same rows, the latest ones (ix_leads_delivered_at serves the order).
                 "SELECT priority, delivered_at - received_at FROM leads WHERE delivered_at >= :since "
-                "AND status='delivered' LIMIT :cap"
+                "AND status='delivered' ORDER BY delivered_at DESC, id DESC LIMIT :cap"
             ),
             {"since": now - SPEED_WINDOW, "cap": SPEED_ROWS_MAX},
         ):
@@ -248,8 +251,12 @@ def hourly(engine: Engine, now: float, hours: int = 24) -> list[dict[str, Any]]:
     buckets: list[dict[str, Any]] = [{"start": start + i * 3600, "outcomes": {}, "speeds": []} for i in range(hours)]
     with engine.connect() as conn:
         for received, status, delivered in conn.execute(
-            text("SELECT received_at, status, delivered_at FROM leads WHERE received_at >= :s LIMIT 200000"),
-            {"s": start},
+            # Newest first (ix_leads_received), so past the cap every process drops the same, oldest rows.
+            text(
+                "SELECT received_at, status, delivered_at FROM leads WHERE received_at >= :s "
+                "ORDER BY received_at DESC, id DESC LIMIT :cap"
+            ),
+            {"s": start, "cap": HOURLY_ROWS_MAX},
         ):
             index = int((received - start) // 3600)
             if 0 <= index < hours:
