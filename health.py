@@ -26,7 +26,8 @@ def healthz():
 
 def can_persist(engine) -> bool:
     """True when this process can write the database now (SQLite: the write lock is free within 0.5 s;
-    PostgreSQL: it answers and is not read-only); raises otherwise."""
+    PostgreSQL: it answers and is not read-only); raises otherwise.
+    """
     path = store_db.sqlite_path(str(engine.url))
     if path is not None:
         conn = sqlite3.connect(path, timeout=0.5, isolation_level=None)
@@ -64,7 +65,8 @@ def dispatcher_report(runtime, info) -> dict:
 @bp.get("/readyz")
 def readyz():
     """200 only while this process can accept and persist a webhook; the body also tells whether a
-    dispatcher is active and Engage's state (reported, never fatal)."""
+    dispatcher is active and Engage's state (reported, never fatal).
+    """
     runtime = current_app.extensions["leadrelay"]
     info = None
     try:
