@@ -396,7 +396,9 @@ class FrontWorker(ASGIWorker):
         self.asgi.pool.shutdown(wait=True)
 
     async def _shutdown(self) -> None:
-        """Stop accepting, let requests the app is serving finish, and leave.
+        """Stop accepting, let every request past its headers be read, served and answered, and leave.
+
+        Each is bounded by REQUEST_BODY_TIMEOUT (its body) and all by graceful_timeout.
 
         gunicorn's own shutdown also waits for every open connection, so a few idle or slow
         clients would hold a SIGTERM for the whole graceful_timeout (Heroku kills at 30 s, and the
