@@ -82,6 +82,7 @@ class DeadlineProtocol(ASGIProtocol):
         super().__init__(worker)
         self._max_buffer_size = PIPELINE_BUFFER
         self._write_timer: asyncio.TimerHandle | None = None
+        self._write_mark = 0  # unsent bytes when the write clock last looked
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Start the header clock as the connection opens."""
@@ -109,6 +110,7 @@ class DeadlineProtocol(ASGIProtocol):
         self._write_paused = True
         self._pause_reading()
         if self._write_timer is None:
+            self._write_mark = self.transport.get_write_buffer_size()
             self._write_timer = self.worker.loop.call_later(self.write_timeout, self._write_too_slow)
 
     def resume_writing(self) -> None:
@@ -131,12 +133,21 @@ class DeadlineProtocol(ASGIProtocol):
         super()._resume_reading()
 
     def _write_too_slow(self) -> None:
-        """Abort: the client did not take its answer within the write deadline (nothing can be sent)."""
+        """Abort if the client took none of its answer for the write deadline (nothing can be sent).
+
+        A client still reading, however slowly (a big admin export), gets another period.
+        """
         self._write_timer = None
-        if self.transport is not None and not getattr(self, "_closed", True):
-            self.log.warning("leadrelay: answer not read within %gs, closing the connection", self.write_timeout)
-            self._closed = True
-            self.transport.abort()
+        if self.transport is None or getattr(self, "_closed", True):
+            return
+        unsent = self.transport.get_write_buffer_size()
+        if unsent < self._write_mark:
+            self._write_mark = unsent
+            self._write_timer = self.worker.loop.call_later(self.write_timeout, self._write_too_slow)
+            return
+        self.log.warning("leadrelay: answer not read for %gs, closing the connection", self.write_timeout)
+        self._closed = True
+        self.transport.abort()
 
     def _cancel_write_timer(self) -> None:
         """Stop the write clock, if it runs."""
