@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -241,6 +242,12 @@ class BufferedWSGI:
             return True
         if size > SMALL_BODY and self.held + extra > self.body_budget:
             self.refused += 1
+            if self.refused % 1000 == 1:  # the first, then one line per thousand: an attack must not flood the log
+                logging.getLogger("gunicorn.error").warning(
+                    "leadrelay: request body budget (REQUEST_BODY_BUDGET_MB=%g) spent, %d bodies answered 503 so far",
+                    self.body_budget / 1024 / 1024,
+                    self.refused,
+                )
             return False
         self.held += extra
         charge[0] = size
