@@ -1,5 +1,9 @@
-"""The fetch pool: complete id-only records (HubSpot Webhooks API, Meta Lead Ads, Pipedrive deals)
-from the sender's API, off the request path and outside the dispatch loop, then map and route them."""
+"""The fetch pool: complete id-only records from the sender's API, then map and route them.
+
+HubSpot Webhooks API, Meta Lead Ads and Pipedrive deals send ids only; the records are fetched off
+the request path and outside the dispatch loop.
+"""
+
 from __future__ import annotations
 
 import logging
@@ -7,7 +11,12 @@ import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import requests
+from sqlalchemy.engine import Engine
+
+from dispatch.backoff import backoff
 from dispatch.ratelimit import RateLimiter
 from dispatch.wakeup import Waker
 from engage.http import make_session
@@ -15,6 +24,7 @@ from handlers import base as handler_base
 from handlers.base import FetchError, Record
 from logs import log
 from prepare import prepare
+from store.lease import Lease
 from store.queue import FetchJob, FetchQueue
 
 logger = logging.getLogger("leadrelay.fetch")
@@ -23,7 +33,15 @@ logger = logging.getLogger("leadrelay.fetch")
 class FetchPool:
     """A loop that claims `fetching` leads under the leader's epoch and fetches them on worker threads."""
 
-    def __init__(self, engine, sources: dict, dispatch: dict, lease, waker: Waker, workers: int = 4):
+    def __init__(
+        self,
+        engine: Engine,
+        sources: dict[str, Any],
+        dispatch: dict[str, Any],
+        lease: Lease,
+        waker: Waker,
+        workers: int = 4,
+    ) -> None:
         """`sources` are the configured sources by name; `lease` is the leader's (for the epoch)."""
         self.queue = FetchQueue(engine)
         self.sources, self.cfg, self.lease, self.waker = sources, dispatch, lease, waker
@@ -33,7 +51,7 @@ class FetchPool:
         self.limiters: dict[str, RateLimiter] = {}
         self.inflight: set[int] = set()
         self.lock = threading.Lock()
-        self.rng = random.Random()
+        self.rng = random.Random()  # noqa: S311 - jitter, not secrecy
         self.workers = workers
 
     def run(self, stop: threading.Event) -> None:
@@ -69,13 +87,14 @@ class FetchPool:
             self.pool.submit(self._run_job, epoch, job)
         return bool(jobs)
 
-    def _session(self):
+    def _session(self) -> requests.Session:
         """One HTTP session per worker thread."""
         if not hasattr(self.local, "session"):
             self.local.session = make_session(pool_maxsize=4)
-        return self.local.session
+        session: requests.Session = self.local.session
+        return session
 
-    def _limiter(self, source_name: str, stype) -> RateLimiter | None:
+    def _limiter(self, source_name: str, stype: handler_base.SourceType | None) -> RateLimiter | None:
         """The sender's own API limit, per source (e.g. HubSpot 100 / 10 s)."""
         rate = getattr(stype, "fetch_rate", None)
         if not rate:
@@ -106,11 +125,15 @@ class FetchPool:
             self._fail(epoch, job, f"source {job.source!r} is no longer configured", retryable=False)
             return
         stype = handler_base.get(source.type)
+        fetch = getattr(stype, "fetch", None)  # only the id-only types have it (handlers/base.py)
+        if fetch is None:
+            self._fail(epoch, job, f"source type {source.type!r} cannot fetch records", retryable=False)
+            return
         limiter = self._limiter(source.name, stype)
         while limiter is not None and (wait := limiter.try_acquire()) > 0:
             time.sleep(min(wait, 1.0))
         try:
-            fetched = stype.fetch(source.settings, Record(key=None, fields=job.record, fetch=job.fetch), self._session())
+            fetched = fetch(source.settings, Record(key=None, fields=job.record, fetch=job.fetch), self._session())
         except FetchError as exc:
             self._fail(epoch, job, str(exc), retryable=exc.retryable)
             return
@@ -129,7 +152,6 @@ class FetchPool:
         if time.time() - job.received_at > self.cfg["retry_budget"]:
             self.queue.fail(epoch, job.id, error, delay=0.0, dead=True)
             return
-        delay = min(self.cfg["backoff_cap"], self.cfg["backoff_base"] * 2 ** min(job.attempts, 20))
-        delay *= 0.5 + self.rng.random() / 2
+        delay = backoff(job.attempts, self.cfg["backoff_base"], self.cfg["backoff_cap"], self.rng)
         self.queue.fail(epoch, job.id, error, delay=delay, crashed=crashed)
         log(logger, logging.WARNING, "fetch will be retried", lead_id=job.id, error=error, delay=round(delay, 2))

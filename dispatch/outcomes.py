@@ -1,4 +1,5 @@
 """Settlements that survive a database outage: written now, or kept in memory and written once it answers."""
+
 from __future__ import annotations
 
 import logging
@@ -13,7 +14,7 @@ logger = logging.getLogger("leadrelay.dispatch")
 class Outcomes:
     """Write lead outcomes under an epoch; what the database refuses is kept (in order) and retried."""
 
-    def __init__(self, queue: Queue):
+    def __init__(self, queue: Queue) -> None:
         """Nothing kept yet."""
         self.queue = queue
         self.kept: list[tuple[int, list[Settlement]]] = []
@@ -26,8 +27,13 @@ class Outcomes:
         except Exception as exc:
             with self.lock:
                 self.kept.append((epoch, settlements))
-            log(logger, logging.ERROR, "could not record outcomes; kept until the database answers",
-                error=repr(exc)[:300], leads=[s.id for s in settlements])
+            log(
+                logger,
+                logging.ERROR,
+                "could not record outcomes; kept until the database answers",
+                error=repr(exc)[:300],
+                leads=[s.id for s in settlements],
+            )
             return 0
 
     def flush(self) -> bool:
@@ -42,8 +48,12 @@ class Outcomes:
                     self.kept[:0] = pending[i:]
                 return False
         if pending:
-            log(logger, logging.INFO, "outcomes recorded after the database returned",
-                leads=sum(len(s) for _, s in pending))
+            log(
+                logger,
+                logging.INFO,
+                "outcomes recorded after the database returned",
+                leads=sum(len(s) for _, s in pending),
+            )
         return True
 
     def __bool__(self) -> bool:

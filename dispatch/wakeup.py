@@ -1,4 +1,5 @@
 """Wake the dispatcher the moment a lead is stored: in-process signal, Postgres LISTEN/NOTIFY."""
+
 from __future__ import annotations
 
 import logging
@@ -11,11 +12,14 @@ logger = logging.getLogger("leadrelay.wakeup")
 
 
 class Waker:
-    """Named signals for the loops that wait for new work: the lanes ("IMMEDIATE", "NORMAL") and
-    the fetch pool ("fetch"). A new NORMAL lead must not wake the IMMEDIATE lane, nor any lead the
-    fetch pool: each wake-up costs a database round trip."""
+    """Named signals for the loops that wait for new work.
 
-    def __init__(self):
+    The lanes ("IMMEDIATE", "NORMAL") and the fetch pool ("fetch") each have one. A new NORMAL lead
+    must not wake the IMMEDIATE lane, nor any lead the fetch pool: each wake-up costs a database
+    round trip.
+    """
+
+    def __init__(self) -> None:
         """No subscribers yet."""
         self.events: dict[str, list[threading.Event]] = {}
         self.lock = threading.Lock()
@@ -42,7 +46,7 @@ class PgListener(threading.Thread):
     dispatcher's own poll (≤ 1 s) runs behind it. Transaction-mode poolers drop LISTEN.
     """
 
-    def __init__(self, dsn: str, waker: Waker, stop: threading.Event):
+    def __init__(self, dsn: str, waker: Waker, stop: threading.Event) -> None:
         """`dsn` is a libpq URL (postgresql://...)."""
         super().__init__(name="leadrelay-pg-listen", daemon=True)
         self.dsn, self.waker, self.stop = dsn, waker, stop
@@ -64,6 +68,11 @@ class PgListener(threading.Thread):
             except Exception as exc:  # connection lost: the poll covers the gap
                 failures += 1
                 if failures == 1 or failures % 30 == 0:  # one line per outage, not one per second
-                    log(logger, logging.WARNING, "LISTEN connection lost; retrying", error=type(exc).__name__,
-                        failures=failures)
+                    log(
+                        logger,
+                        logging.WARNING,
+                        "LISTEN connection lost; retrying",
+                        error=type(exc).__name__,
+                        failures=failures,
+                    )
                 self.stop.wait(min(5.0, 0.5 * failures))

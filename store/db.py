@@ -1,18 +1,22 @@
 """The engine: one SQLAlchemy engine per process, tuned per dialect; the database clock."""
+
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import sqlite3
 import threading
 import time
 import weakref
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # How long a write may wait for the database (SQLite's lock, a pool slot, a PostgreSQL connect)
@@ -31,8 +35,11 @@ def unavailable(exc: BaseException) -> bool:
     """True when `exc` means the database cannot be reached or written right now (retry later)."""
     from sqlalchemy import exc as sa_exc
 
-    return isinstance(exc, (DatabaseUnavailable, sa_exc.OperationalError, sa_exc.InterfaceError,
-                            sa_exc.TimeoutError)) or (isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated)
+    return isinstance(
+        exc, (DatabaseUnavailable, sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+    ) or (isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated)
+
+
 # Any 64-bit number of ours: serialises concurrent `db upgrade` runs on PostgreSQL.
 _PG_MIGRATION_LOCK = 0x1EAD2E1A7
 
@@ -40,12 +47,17 @@ _PG_MIGRATION_LOCK = 0x1EAD2E1A7
 def make_engine(url: str, sqlite_synchronous: str = "NORMAL", pool_size: int = 5) -> Engine:
     """Create the engine: SQLite in WAL with IMMEDIATE transactions, Postgres with a small pool."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": _SQLITE_WAIT},
-                               pool_size=pool_size + 5, max_overflow=10, pool_timeout=WRITE_WAIT_SECONDS,
-                               hide_parameters=True)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": _SQLITE_WAIT},
+            pool_size=pool_size + 5,
+            max_overflow=10,
+            pool_timeout=WRITE_WAIT_SECONDS,
+            hide_parameters=True,
+        )
 
         @event.listens_for(engine, "connect")
-        def _sqlite_connect(dbapi_conn, _record):
+        def _sqlite_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
             """WAL + synchronous=NORMAL: an acknowledged write survives a process crash."""
             # Let SQLAlchemy's begin hook issue BEGIN itself (pysqlite's own is deferred).
             dbapi_conn.isolation_level = None
@@ -60,9 +72,11 @@ def make_engine(url: str, sqlite_synchronous: str = "NORMAL", pool_size: int = 5
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):
-            """Writers BEGIN IMMEDIATE (the lock up front: no upgrade deadlock); readers a plain
-            deferred BEGIN, which in WAL mode neither waits for writers nor blocks them."""
+        def _sqlite_begin(conn: Connection) -> None:
+            """Writers BEGIN IMMEDIATE (the lock up front: no upgrade deadlock); readers a plain deferred BEGIN.
+
+            In WAL mode a deferred BEGIN neither waits for writers nor blocks them.
+            """
             immediate = conn.get_execution_options().get("leadrelay_write")
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
@@ -78,37 +92,41 @@ def make_engine(url: str, sqlite_synchronous: str = "NORMAL", pool_size: int = 5
     # connect_timeout and pool_timeout: with the database gone, a request fails within seconds (503)
     # instead of hanging; a dropped connection is detected by SQLAlchemy, which then discards the
     # whole pool, so intake recovers by itself when the database returns.
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=300,
-                         pool_timeout=WRITE_WAIT_SECONDS, connect_args={"connect_timeout": int(WRITE_WAIT_SECONDS)},
-                         hide_parameters=True)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_recycle=300,
+        pool_timeout=WRITE_WAIT_SECONDS,
+        connect_args={"connect_timeout": int(WRITE_WAIT_SECONDS)},
+        hide_parameters=True,
+    )
 
 
 def _start_checkpointer(engine: Engine, interval: float = 1.0) -> None:
     """Checkpoint the WAL every `interval` seconds (PASSIVE: never blocks readers or writers)."""
     ref = weakref.ref(engine)
 
-    def run():
+    def run() -> None:
         """Loop until the engine is gone."""
         while True:
             time.sleep(interval)
             target = ref()
             if target is None:
                 return
-            try:
-                with target.connect() as conn:
-                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-            except Exception:  # a busy or vanished file: try again next time
-                pass
+            # A busy or vanished file: try again next time.
+            with contextlib.suppress(Exception), target.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
             del target
 
     threading.Thread(target=run, name="leadrelay-sqlite-checkpoint", daemon=True).start()
 
 
-_WRITERS: "weakref.WeakKeyDictionary[Engine, tuple]" = weakref.WeakKeyDictionary()
+_WRITERS: weakref.WeakKeyDictionary[Engine, tuple[threading.RLock, Engine]] = weakref.WeakKeyDictionary()
 
 
 @contextmanager
-def write(engine: Engine):
+def write(engine: Engine) -> Iterator[Connection]:
     """A write transaction: BEGIN IMMEDIATE behind the process's writer lock on SQLite; plain on Postgres."""
     writer = _WRITERS.get(engine)
     if writer is None:
@@ -126,7 +144,7 @@ def write(engine: Engine):
         lock.release()
 
 
-def now_sql(engine_or_dialect) -> str:
+def now_sql(engine_or_dialect: Engine | Connection) -> str:
     """SQL for the database clock as epoch seconds (lease times never come from host clocks)."""
     name = getattr(engine_or_dialect, "name", None) or engine_or_dialect.dialect.name
     if name == "postgresql":
@@ -134,13 +152,8 @@ def now_sql(engine_or_dialect) -> str:
     return "((julianday('now') - 2440587.5) * 86400.0)"
 
 
-def db_now(conn) -> float:
-    """Read the database clock once."""
-    return float(conn.execute(text("SELECT " + now_sql(conn.engine))).scalar())
-
-
 @contextmanager
-def _migration_lock(engine: Engine):
+def _migration_lock(engine: Engine) -> Iterator[None]:
     """Hold a cross-process lock while migrating: advisory lock on Postgres, a file lock for SQLite."""
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
@@ -158,7 +171,7 @@ def _migration_lock(engine: Engine):
             yield
             return
         Path(lock_path).parent.mkdir(parents=True, exist_ok=True)
-        with open(lock_path, "a") as handle:
+        with Path(lock_path).open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -176,10 +189,9 @@ def upgrade(engine: Engine) -> None:
     # writer holds SQLite's lock starts at once instead of queueing for the write lock.
     if [current_revision(engine)] == ScriptDirectory.from_config(cfg).get_heads():
         return
-    with _migration_lock(engine):
-        with write(engine) as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+    with _migration_lock(engine), write(engine) as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -196,4 +208,14 @@ def sqlite_path(url: str) -> str | None:
     return url.split("sqlite:///", 1)[1] if url.startswith("sqlite:///") else None
 
 
-__all__ = ["make_engine", "unavailable", "DatabaseUnavailable", "WRITE_WAIT_SECONDS", "upgrade", "db_now", "now_sql", "current_revision", "sqlite_path", "os"]
+__all__ = [
+    "WRITE_WAIT_SECONDS",
+    "DatabaseUnavailable",
+    "current_revision",
+    "make_engine",
+    "now_sql",
+    "os",
+    "sqlite_path",
+    "unavailable",
+    "upgrade",
+]

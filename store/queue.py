@@ -1,19 +1,27 @@
 """The lead queue: claim under the lease epoch, settle fenced, replay, list."""
+
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import Select, bindparam, select, text
+from sqlalchemy.engine import Connection, Engine
 
 from store.audit import record_attempts
 from store.db import now_sql, write
 from store.lease import NAME
 from store.schema import events, leads
 
+if TYPE_CHECKING:  # store.ingest imports this module's neighbours; the type is only for annotations
+    from store.ingest import PendingLead
+
+# `noqa: S608` below: the only text put into SQL is our own (the dialect's clock, fixed filters);
+# every value is a bound parameter.
 DISPATCHABLE = ("queued", "retrying")
 REPLAYABLE = ("dead", "rejected", "held")
 
@@ -27,8 +35,8 @@ class ClaimedLead:
     extern_id: str
     priority: str
     campaign: str
-    lead: dict
-    load_options: dict
+    lead: dict[str, Any]
+    load_options: dict[str, Any]
     attempts: int
     claims: int
     received_at: float
@@ -49,21 +57,37 @@ class Settlement:
     crashed: bool = False  # the send raised unexpectedly: this claim stays counted (poison lead)
 
 
+@dataclass(frozen=True)
+class Arrivals:
+    """Leads of one lane stored since a mark: how many, the newest id and the newest receipt time."""
+
+    count: int
+    last_id: int
+    newest_received_at: float
+
+
 class Queue:
     """Queue operations; SQL is plain Core so it runs on SQLite and PostgreSQL alike."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine) -> None:
         """Prepare dialect-specific SQL fragments."""
         self.engine = engine
         self._now = now_sql(engine)
 
-    def claim(self, epoch: int, holder: str, priority: str, limit: int, claim_ttl: float,
-              exclude_campaigns: Iterable[str] = ()) -> list[ClaimedLead]:
+    def claim(
+        self,
+        epoch: int,
+        holder: str,
+        priority: str,
+        limit: int,
+        claim_ttl: float,
+        exclude_campaigns: Iterable[str] = (),
+    ) -> list[ClaimedLead]:
         """Claim up to `limit` due leads of one lane, oldest first, only while we hold the lease."""
         excluded = list(exclude_campaigns)
         campaign_filter = "AND campaign NOT IN :excluded" if excluded else ""
         sql = text(
-            f"UPDATE leads SET status='sending', claim_epoch=:epoch, claimed_until={self._now}+:ttl, "
+            f"UPDATE leads SET status='sending', claim_epoch=:epoch, claimed_until={self._now}+:ttl, "  # noqa: S608
             f"claims=claims+1, updated_at={self._now} "
             "WHERE id IN (SELECT id FROM leads WHERE priority=:priority AND ("
             f"  (status IN ('queued','retrying') AND next_attempt_at <= {self._now}) "
@@ -73,33 +97,80 @@ class Queue:
             "RETURNING id, source, extern_id, priority, campaign, lead, load_options, attempts, claims, "
             "received_at, primary_phone, last_error"
         )
-        params = {"epoch": epoch, "ttl": claim_ttl, "priority": priority, "limit": limit, "name": NAME, "holder": holder}
+        params = {
+            "epoch": epoch,
+            "ttl": claim_ttl,
+            "priority": priority,
+            "limit": limit,
+            "name": NAME,
+            "holder": holder,
+        }
         if excluded:
             sql = sql.bindparams(bindparam("excluded", expanding=True))
             params["excluded"] = excluded
         with write(self.engine) as conn:
             rows = conn.execute(sql, params).fetchall()
         claimed = [
-            ClaimedLead(id=r.id, source=r.source, extern_id=r.extern_id or "", priority=r.priority,
-                        campaign=r.campaign, lead=json.loads(r.lead or "{}"),
-                        load_options=json.loads(r.load_options or "{}"), attempts=r.attempts,
-                        claims=r.claims, received_at=r.received_at, primary_phone=r.primary_phone,
-                        last_error=r.last_error)
+            ClaimedLead(
+                id=r.id,
+                source=r.source,
+                extern_id=r.extern_id or "",
+                priority=r.priority,
+                campaign=r.campaign,
+                lead=json.loads(r.lead or "{}"),
+                load_options=json.loads(r.load_options or "{}"),
+                attempts=r.attempts,
+                claims=r.claims,
+                received_at=r.received_at,
+                primary_phone=r.primary_phone,
+                last_error=r.last_error,
+            )
             for r in rows
         ]
         claimed.sort(key=lambda c: c.id)
         return claimed
+
+    def due(self, priority: str, epoch: int, limit: int, now: float) -> tuple[int, float]:
+        """How many leads of a lane a claim would take now (at most `limit`), and the oldest one's receipt."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT COUNT(*), MIN(received_at) FROM (SELECT received_at FROM leads WHERE priority=:p "
+                    "AND ((status IN ('queued','retrying') AND next_attempt_at <= :now) "
+                    "OR (status='sending' AND (claim_epoch < :epoch OR claimed_until < :now))) "
+                    "ORDER BY id LIMIT :n) due"
+                ),
+                {"p": priority, "now": now, "epoch": epoch, "n": limit},
+            ).one()
+        return int(row[0]), float(row[1] or 0.0)
+
+    def last_id(self) -> int:
+        """The newest lead's id (0 when there is none): a mark to count arrivals from."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM leads")).scalar_one())
+
+    def arrivals(self, priority: str, after: int) -> Arrivals | None:
+        """Leads of a lane stored since id `after` (None when there are none); the ids index keeps it cheap."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT COUNT(*), MAX(id), MAX(received_at) FROM leads WHERE id > :mark AND priority = :p"),
+                {"mark": after, "p": priority},
+            ).one()
+        if row[1] is None:
+            return None
+        return Arrivals(int(row[0]), int(row[1]), float(row[2]))
 
     def settle(self, epoch: int, settlements: list[Settlement]) -> int:
         """Write outcomes for leads still claimed under `epoch`; returns how many were written.
 
         A settled claim is taken back off `claims` (it ended properly: delivered, retrying after a 503,
         a timeout, a throttle…), so `claims` counts only claims that never settled — the process died
-        holding them, or the send raised unexpectedly (`crashed`). Only those make a poison lead."""
+        holding them, or the send raised unexpectedly (`crashed`). Only those make a poison lead.
+        """
         if not settlements:
             return 0
         sql = text(
-            "UPDATE leads SET status=:status, last_error=:error, engage_response=:response, "
+            "UPDATE leads SET status=:status, last_error=:error, engage_response=:response, "  # noqa: S608
             "claims=CASE WHEN claims > 0 THEN claims - :settled ELSE 0 END, "
             f"attempts=attempts+:inc, next_attempt_at={self._now}+:delay, updated_at={self._now}, "
             f"delivered_at=CASE WHEN :delivered = 1 THEN {self._now} ELSE delivered_at END, "
@@ -108,9 +179,18 @@ class Queue:
             "AND EXISTS (SELECT 1 FROM dispatcher_lease WHERE name=:name AND epoch=:epoch)"
         )
         params = [
-            {"status": s.status, "error": (s.error or None) and s.error[:2000],
-             "response": None if s.response is None else json.dumps(s.response, default=str)[:20000],
-             "inc": 1 if s.count_attempt else 0, "settled": 0 if s.crashed else 1, "delay": s.delay, "delivered": int(s.status == "delivered"), "id": s.id, "epoch": epoch, "name": NAME}
+            {
+                "status": s.status,
+                "error": (s.error or None) and s.error[:2000],
+                "response": None if s.response is None else json.dumps(s.response, default=str)[:20000],
+                "inc": 1 if s.count_attempt else 0,
+                "settled": 0 if s.crashed else 1,
+                "delay": s.delay,
+                "delivered": int(s.status == "delivered"),
+                "id": s.id,
+                "epoch": epoch,
+                "name": NAME,
+            }
             for s in settlements
         ]
         with write(self.engine) as conn:
@@ -121,37 +201,66 @@ class Queue:
     def expedite(self, error_part: str) -> int:
         """Make leads retrying for an error containing `error_part` (an outage that just ended) due now."""
         with write(self.engine) as conn:
-            return conn.execute(text(
-                f"UPDATE leads SET next_attempt_at=0, updated_at={self._now} WHERE status='retrying' "
-                f"AND next_attempt_at > {self._now} AND last_error LIKE :p"), {"p": f"%{error_part}%"}).rowcount
+            return int(
+                conn.execute(
+                    text(
+                        f"UPDATE leads SET next_attempt_at=0, updated_at={self._now} WHERE status='retrying' "  # noqa: S608
+                        f"AND next_attempt_at > {self._now} AND last_error LIKE :p"
+                    ),
+                    {"p": f"%{error_part}%"},
+                ).rowcount
+            )
 
     def release_held(self, campaign: str | None = None) -> int:
         """Put held leads back in the queue (a hold lifted); campaign None means every hold."""
         where = "status='held'" + (" AND campaign=:c" if campaign is not None else "")
         with write(self.engine) as conn:
-            return conn.execute(text(f"UPDATE leads SET status='queued', next_attempt_at=0, updated_at={self._now} "
-                                     f"WHERE {where}"), {"c": campaign}).rowcount
+            return int(
+                conn.execute(
+                    text(f"UPDATE leads SET status='queued', next_attempt_at=0, updated_at={self._now} WHERE {where}"),  # noqa: S608
+                    {"c": campaign},
+                ).rowcount
+            )
 
     def hold_queued(self, campaign: str | None, reason: str) -> int:
         """Park waiting leads of a held campaign (or the whole account) so they burn no attempts."""
         where = "status IN ('queued','retrying')" + (" AND campaign=:c" if campaign is not None else "")
         with write(self.engine) as conn:
-            return conn.execute(text(f"UPDATE leads SET status='held', last_error=:r, updated_at={self._now} "
-                                     f"WHERE {where}"), {"c": campaign, "r": reason}).rowcount
+            return int(
+                conn.execute(
+                    text(f"UPDATE leads SET status='held', last_error=:r, updated_at={self._now} WHERE {where}"),  # noqa: S608
+                    {"c": campaign, "r": reason},
+                ).rowcount
+            )
 
-    def replay(self, *, ids: Iterable[int] = (), status: str | None = None, source: str | None = None,
-               since: float | None = None, until: float | None = None) -> list[int]:
+    def replay(
+        self,
+        *,
+        ids: Iterable[int] = (),
+        status: str | None = None,
+        source: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[int]:
         """Re-queue dead/rejected/held leads chosen by id, status, source and time; return their ids."""
-        query = chosen_by(select(leads.c.id, leads.c.status).where(leads.c.status.in_(REPLAYABLE)),
-                          ids=ids, source=source, since=since, until=until)
+        query = chosen_by(
+            select(leads.c.id, leads.c.status).where(leads.c.status.in_(REPLAYABLE)),
+            ids=ids,
+            source=source,
+            since=since,
+            until=until,
+        )
         if status:
             query = query.where(leads.c.status == status)
         with write(self.engine) as conn:
             rows = conn.execute(query).fetchall()
             chosen = [r.id for r in rows]
             if chosen:
-                conn.execute(leads.update().where(leads.c.id.in_(chosen)).values(
-                    status="queued", next_attempt_at=0.0, attempts=0, claims=0, last_error=None))
+                conn.execute(
+                    leads.update()
+                    .where(leads.c.id.in_(chosen))
+                    .values(status="queued", next_attempt_at=0.0, attempts=0, claims=0, last_error=None)
+                )
         return chosen
 
     def counts(self) -> dict[str, int]:
@@ -160,8 +269,9 @@ class Queue:
             rows = conn.execute(text("SELECT status, COUNT(*) FROM leads GROUP BY status")).fetchall()
         return {r[0]: r[1] for r in rows}
 
-    def list(self, *, status: str | None = None, source: str | None = None, limit: int = 50,
-             before_id: int | None = None) -> list[dict]:
+    def list(
+        self, *, status: str | None = None, source: str | None = None, limit: int = 50, before_id: int | None = None
+    ) -> list[dict[str, Any]]:
         """Recent leads, newest first, as dicts (for the CLI and the admin API)."""
         query = select(leads).order_by(leads.c.id.desc()).limit(limit)
         if status:
@@ -173,13 +283,13 @@ class Queue:
         with self.engine.connect() as conn:
             return [lead_row(r._mapping) for r in conn.execute(query)]
 
-    def get(self, lead_id: int) -> dict | None:
+    def get(self, lead_id: int) -> dict[str, Any] | None:
         """One lead with its event, as a dict."""
         with self.engine.connect() as conn:
             row = conn.execute(select(leads).where(leads.c.id == lead_id)).first()
         return lead_row(row._mapping) if row else None
 
-    def event(self, event_id: int) -> dict | None:
+    def event(self, event_id: int) -> dict[str, Any] | None:
         """One stored event, raw body included (decoded as UTF-8 where possible)."""
         with self.engine.connect() as conn:
             row = conn.execute(select(events).where(events.c.id == event_id)).first()
@@ -192,8 +302,14 @@ class Queue:
         return data
 
 
-def chosen_by(query, *, ids: Iterable[int] = (), source: str | None = None, since: float | None = None,
-              until: float | None = None):
+def chosen_by(
+    query: Select[Any],
+    *,
+    ids: Iterable[int] = (),
+    source: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+) -> Select[Any]:
     """Narrow a leads query by the replay filters (ids, source, receive-time range)."""
     ids = list(ids)
     if ids:
@@ -207,15 +323,13 @@ def chosen_by(query, *, ids: Iterable[int] = (), source: str | None = None, sinc
     return query
 
 
-def lead_row(mapping) -> dict:
+def lead_row(mapping: Mapping[Any, Any]) -> dict[str, Any]:
     """Turn a leads row into an API dict (JSON columns decoded)."""
     data = dict(mapping)
     for key in ("lead", "record", "errors", "load_options", "engage_response"):
         if data.get(key):
-            try:
+            with contextlib.suppress(ValueError):  # not JSON after all: shown as stored
                 data[key] = json.loads(data[key])
-            except ValueError:
-                pass
     return data
 
 
@@ -225,8 +339,8 @@ class FetchJob:
 
     id: int
     source: str
-    record: dict
-    fetch: dict
+    record: dict[str, Any]
+    fetch: dict[str, Any]
     attempts: int
     claims: int
     received_at: float
@@ -235,7 +349,7 @@ class FetchJob:
 class FetchQueue:
     """Leads waiting for their record to be fetched from the sender's API (status `fetching`)."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine) -> None:
         """Prepare dialect-specific SQL fragments."""
         self.engine = engine
         self._now = now_sql(engine)
@@ -243,25 +357,43 @@ class FetchQueue:
     def claim(self, epoch: int, holder: str, limit: int, claim_ttl: float) -> list[FetchJob]:
         """Claim due fetches under the lease epoch (a dead leader's claims are re-taken)."""
         sql = text(
-            f"UPDATE leads SET claim_epoch=:epoch, claimed_until={self._now}+:ttl, claims=claims+1 "
+            f"UPDATE leads SET claim_epoch=:epoch, claimed_until={self._now}+:ttl, claims=claims+1 "  # noqa: S608
             "WHERE id IN (SELECT id FROM leads WHERE status='fetching' "
             f"  AND next_attempt_at <= {self._now} AND (claim_epoch IS NULL OR claim_epoch < :epoch "
             f"  OR claimed_until < {self._now}) ORDER BY id LIMIT :limit) "
             "AND EXISTS (SELECT 1 FROM dispatcher_lease WHERE name=:name AND epoch=:epoch AND holder=:holder) "
-            "RETURNING id, source, record, fetch_spec, attempts, claims, received_at")
+            "RETURNING id, source, record, fetch_spec, attempts, claims, received_at"
+        )
         with write(self.engine) as conn:
-            rows = conn.execute(sql, {"epoch": epoch, "ttl": claim_ttl, "limit": limit, "name": NAME,
-                                      "holder": holder}).fetchall()
-        return sorted((FetchJob(r.id, r.source, json.loads(r.record or "{}"), json.loads(r.fetch_spec or "{}"),
-                                r.attempts, r.claims, r.received_at) for r in rows), key=lambda j: j.id)
+            rows = conn.execute(
+                sql, {"epoch": epoch, "ttl": claim_ttl, "limit": limit, "name": NAME, "holder": holder}
+            ).fetchall()
+        return sorted(
+            (
+                FetchJob(
+                    r.id,
+                    r.source,
+                    json.loads(r.record or "{}"),
+                    json.loads(r.fetch_spec or "{}"),
+                    r.attempts,
+                    r.claims,
+                    r.received_at,
+                )
+                for r in rows
+            ),
+            key=lambda j: j.id,
+        )
 
-    def complete(self, epoch: int, job_id: int, item) -> str | None:
+    def complete(self, epoch: int, job_id: int, item: PendingLead) -> str | None:
         """Store the mapped lead (suppression judged now); returns the final status, None if fenced out."""
         with write(self.engine) as conn:
-            owned = conn.execute(text(
-                "SELECT 1 FROM leads WHERE id=:id AND status='fetching' AND claim_epoch=:epoch "
-                "AND EXISTS (SELECT 1 FROM dispatcher_lease WHERE name=:name AND epoch=:epoch)"),
-                {"id": job_id, "epoch": epoch, "name": NAME}).first()
+            owned = conn.execute(
+                text(
+                    "SELECT 1 FROM leads WHERE id=:id AND status='fetching' AND claim_epoch=:epoch "
+                    "AND EXISTS (SELECT 1 FROM dispatcher_lease WHERE name=:name AND epoch=:epoch)"
+                ),
+                {"id": job_id, "epoch": epoch, "name": NAME},
+            ).first()
             if not owned:
                 return None
             status = apply_prepared(conn, job_id, item)
@@ -271,11 +403,13 @@ class FetchQueue:
                 notify(conn, {item.priority})
         return status
 
-    def fail(self, epoch: int, job_id: int, error: str, *, delay: float | None, dead: bool = False,
-             crashed: bool = False) -> None:
+    def fail(
+        self, epoch: int, job_id: int, error: str, *, delay: float | None, dead: bool = False, crashed: bool = False
+    ) -> None:
         """A failed fetch: retry after `delay`, or settle `invalid` (permanent) / `dead` (budget spent).
 
-        As for sends, a settled fetch takes its claim back; only a crash leaves it counted."""
+        As for sends, a settled fetch takes its claim back; only a crash leaves it counted.
+        """
         if dead:
             status, errors = "dead", None
         elif delay is None:
@@ -283,51 +417,108 @@ class FetchQueue:
         else:
             status, errors = "fetching", None
         with write(self.engine) as conn:
-            conn.execute(text(
-                f"UPDATE leads SET status=:status, errors=COALESCE(:errors, errors), last_error=:error, "
-                f"attempts=attempts+1, next_attempt_at={self._now}+:delay, claim_epoch=NULL, claimed_until=NULL, "
-                "claims=CASE WHEN claims > 0 THEN claims - :settled ELSE 0 END, "
-                f"updated_at={self._now} WHERE id=:id AND status='fetching' AND claim_epoch=:epoch"),
-                {"status": status, "errors": errors, "error": error[:2000], "delay": delay or 0.0, "id": job_id,
-                 "epoch": epoch, "settled": 0 if crashed else 1})
+            conn.execute(
+                text(
+                    f"UPDATE leads SET status=:status, errors=COALESCE(:errors, errors), last_error=:error, "  # noqa: S608
+                    f"attempts=attempts+1, next_attempt_at={self._now}+:delay, claim_epoch=NULL, claimed_until=NULL, "
+                    "claims=CASE WHEN claims > 0 THEN claims - :settled ELSE 0 END, "
+                    f"updated_at={self._now} WHERE id=:id AND status='fetching' AND claim_epoch=:epoch"
+                ),
+                {
+                    "status": status,
+                    "errors": errors,
+                    "error": error[:2000],
+                    "delay": delay or 0.0,
+                    "id": job_id,
+                    "epoch": epoch,
+                    "settled": 0 if crashed else 1,
+                },
+            )
 
 
-def apply_prepared(conn, lead_id: int, item) -> str:
+def apply_prepared(conn: Connection, lead_id: int, item: PendingLead) -> str:
     """Overwrite a lead row with a freshly mapped and routed record (fetch done, or a re-map)."""
     from store.ingest import recently_loaded
 
     status = item.status
     if status == "queued" and item.suppress_within > 0 and recently_loaded(conn, item, time.time()):
         status = "suppressed"
-    conn.execute(leads.update().where(leads.c.id == lead_id).values(
-        status=status, priority=item.priority, campaign=None if item.campaign is None else str(item.campaign),
-        extern_id=item.extern_id, lead=None if item.lead is None else json.dumps(item.lead),
-        record=json.dumps(item.record, default=str), errors=None if item.errors is None else json.dumps(item.errors),
-        primary_phone=item.primary_phone, claim_epoch=None, claimed_until=None, next_attempt_at=0.0,
-        attempts=0, claims=0, updated_at=time.time(), last_error=None))
+    conn.execute(
+        leads.update()
+        .where(leads.c.id == lead_id)
+        .values(
+            status=status,
+            priority=item.priority,
+            campaign=None if item.campaign is None else str(item.campaign),
+            extern_id=item.extern_id,
+            lead=None if item.lead is None else json.dumps(item.lead),
+            record=json.dumps(item.record, default=str),
+            errors=None if item.errors is None else json.dumps(item.errors),
+            primary_phone=item.primary_phone,
+            claim_epoch=None,
+            claimed_until=None,
+            next_attempt_at=0.0,
+            attempts=0,
+            claims=0,
+            updated_at=time.time(),
+            last_error=None,
+        )
+    )
     return status
 
 
-def invalid_leads(engine: Engine, *, ids: Iterable[int] = (), source: str | None = None,
-                  since: float | None = None, until: float | None = None) -> list[dict]:
+def invalid_leads(
+    engine: Engine,
+    *,
+    ids: Iterable[int] = (),
+    source: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+) -> list[dict[str, Any]]:
     """Invalid leads chosen by id, source and time range, with their stored records."""
-    query = chosen_by(select(leads.c.id, leads.c.source, leads.c.record, leads.c.received_at, leads.c.fetch_spec)
-                      .where(leads.c.status == "invalid"), ids=ids, source=source, since=since, until=until)
+    query = chosen_by(
+        select(leads.c.id, leads.c.source, leads.c.record, leads.c.received_at, leads.c.fetch_spec).where(
+            leads.c.status == "invalid"
+        ),
+        ids=ids,
+        source=source,
+        since=since,
+        until=until,
+    )
     with engine.connect() as conn:
-        return [{"id": r.id, "source": r.source, "record": json.loads(r.record or "{}"), "received_at": r.received_at,
-                 "fetch": json.loads(r.fetch_spec) if r.fetch_spec else None}
-                for r in conn.execute(query.order_by(leads.c.id))]
+        return [
+            {
+                "id": r.id,
+                "source": r.source,
+                "record": json.loads(r.record or "{}"),
+                "received_at": r.received_at,
+                "fetch": json.loads(r.fetch_spec) if r.fetch_spec else None,
+            }
+            for r in conn.execute(query.order_by(leads.c.id))
+        ]
 
 
 def refetch(engine: Engine, lead_id: int) -> None:
     """Send an id-only lead whose fetch failed back to the fetch pool (after a token fix)."""
     with write(engine) as conn:
-        conn.execute(leads.update().where((leads.c.id == lead_id) & (leads.c.status == "invalid")).values(
-            status="fetching", errors=None, last_error=None, attempts=0, claims=0, next_attempt_at=0.0,
-            claim_epoch=None, claimed_until=None, updated_at=time.time()))
+        conn.execute(
+            leads.update()
+            .where((leads.c.id == lead_id) & (leads.c.status == "invalid"))
+            .values(
+                status="fetching",
+                errors=None,
+                last_error=None,
+                attempts=0,
+                claims=0,
+                next_attempt_at=0.0,
+                claim_epoch=None,
+                claimed_until=None,
+                updated_at=time.time(),
+            )
+        )
 
 
-def remap(engine: Engine, lead_id: int, item) -> str:
+def remap(engine: Engine, lead_id: int, item: PendingLead) -> str:
     """Store a re-mapped invalid lead; returns its new status."""
     with write(engine) as conn:
         return apply_prepared(conn, lead_id, item)
