@@ -94,9 +94,9 @@ class FetchPool:
         session: requests.Session = self.local.session
         return session
 
-    def _limiter(self, source_name: str, stype: handler_base.SourceType | None) -> RateLimiter | None:
+    def _limiter(self, source_name: str, stype: handler_base.SourceType) -> RateLimiter | None:
         """The sender's own API limit, per source (e.g. HubSpot 100 / 10 s)."""
-        rate = getattr(stype, "fetch_rate", None)
+        rate = stype.fetch_rate
         if not rate:
             return None
         with self.lock:
@@ -124,16 +124,15 @@ class FetchPool:
         if source is None:
             self._fail(epoch, job, f"source {job.source!r} is no longer configured", retryable=False)
             return
-        stype = handler_base.get(source.type)
-        fetch = getattr(stype, "fetch", None)  # only the id-only types have it (handlers/base.py)
-        if fetch is None:
+        stype = handler_base.type_of(source.type)
+        if not stype.fetches:
             self._fail(epoch, job, f"source type {source.type!r} cannot fetch records", retryable=False)
             return
         limiter = self._limiter(source.name, stype)
         while limiter is not None and (wait := limiter.try_acquire()) > 0:
             time.sleep(min(wait, 1.0))
         try:
-            fetched = fetch(source.settings, Record(key=None, fields=job.record, fetch=job.fetch), self._session())
+            fetched = stype.fetch(source.settings, Record(key=None, fields=job.record, fetch=job.fetch), self._session())
         except FetchError as exc:
             self._fail(epoch, job, str(exc), retryable=exc.retryable)
             return

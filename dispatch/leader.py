@@ -30,7 +30,7 @@ class Leadership(DispatcherCore):
             threading.Thread(target=self._lane_loop, args=(lane,), name=f"leadrelay-lane-{lane.lower()}", daemon=True)
             for lane in self.LANES
         ]
-        if any(hasattr(handler_base.get(s.type), "fetch") for s in self.sources.values()):
+        if any(handler_base.type_of(s.type).fetches for s in self.sources.values()):
             pool = FetchPool(self.engine, self.sources, self.cfg, self.lease, self.waker)
             self.threads.append(
                 threading.Thread(target=pool.run, args=(self.lanes_stop,), name="leadrelay-fetch-loop", daemon=True)

@@ -171,13 +171,15 @@ class SourceType:
         raise NotImplementedError
 
     # ---- optional capabilities: declared here with what a type without them does ----------
-    # True when the sender posts ids only and the type defines
-    #   fetch(source, record, session) -> Record   (complete an id-only record; raise FetchError)
-    # which the dispatcher's fetch loop calls. Only fetching types define `fetch` (the base class
-    # does not, so that a type cannot claim to fetch without code that does it).
+    # True when the sender posts ids only: the dispatcher's fetch pool then calls `fetch` to
+    # complete each record (tests/handlers/test_capabilities.py: `fetches` iff `fetch` is defined).
     fetches: ClassVar[bool] = False
     # The sender's own API limit for those fetches, (requests, seconds), or None for no limit.
     fetch_rate: ClassVar[tuple[int, float] | None] = None
+
+    def fetch(self, source: SourceSettings, record: Record, session: Any) -> Record:
+        """Complete an id-only record from the sender's API (raise FetchError); fetching types only."""
+        raise NotImplementedError(f"source type {self.name!r} does not fetch records")
 
     def handshake(self, source: SourceSettings, request: Inbound) -> tuple[int, str] | None:
         """Answer a GET subscription handshake as (status, text); None: the source takes POST only."""

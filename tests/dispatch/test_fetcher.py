@@ -41,6 +41,7 @@ class IdsOnly(SourceType):
     """A test sender that posts {"ids": [...]} and needs each contact fetched."""
 
     name = "test_ids_only"
+    fetches = True
     fetch_rate = (50, 1.0)
 
     def parse(self, source, request):
