@@ -1,0 +1,1 @@
+"""The dispatcher: one leader sends queued leads to Engage (leader, lanes, batching, sender, holds)."""

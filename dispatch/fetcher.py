@@ -132,7 +132,9 @@ class FetchPool:
         while limiter is not None and (wait := limiter.try_acquire()) > 0:
             time.sleep(min(wait, 1.0))
         try:
-            fetched = stype.fetch(source.settings, Record(key=None, fields=job.record, fetch=job.fetch), self._session())
+            fetched = stype.fetch(
+                source.settings, Record(key=None, fields=job.record, fetch=job.fetch), self._session()
+            )
         except FetchError as exc:
             self._fail(epoch, job, str(exc), retryable=exc.retryable)
             return

@@ -1,15 +1,16 @@
 """Persist one webhook: the event row and its lead rows in ONE transaction, before the answer."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from store.db import write
-
 
 # Lead states that count as "already on its way to (or in) the dialer" for suppression.
 LIVE_STATES = ("queued", "sending", "retrying", "held", "delivered")
@@ -27,14 +28,14 @@ class PendingLead:
     record_key: str
     key_expires_at: float | None  # None: a sender id, kept; a float: a hashed key that expires
     extern_id: str | None = None
-    lead: dict | None = None
-    record: dict | None = None
-    errors: dict | None = None
+    lead: dict[str, Any] | None = None
+    record: dict[str, Any] | None = None
+    errors: dict[str, Any] | None = None
     primary_phone: str | None = None
-    load_options: dict | None = None
+    load_options: dict[str, Any] | None = None
     suppress_within: float = 0.0
     suppress_by_phone: bool = False
-    fetch: dict | None = None  # id-only record: what the fetch pool must get from the sender's API
+    fetch: dict[str, Any] | None = None  # id-only record: what the fetch pool must get from the sender's API
     event: str | None = None
 
 
@@ -45,7 +46,7 @@ class Outcome:
     status: str
     lead_id: int | None = None
     duplicate_of_event: int | None = None
-    reasons: dict | None = None
+    reasons: dict[str, Any] | None = None
     prior_status: str | None = None  # a duplicate: the status of the lead it duplicates
 
 
@@ -75,60 +76,122 @@ def _json(value: Any) -> str | None:
 _INSERT_EVENT = text(
     "INSERT INTO events (source, received_at, method, path, content_type, headers, body, status, reason, "
     "remote_addr) VALUES (:source, :received_at, :method, :path, :content_type, :headers, :body, :status, "
-    ":reason, :remote_addr) RETURNING id")
+    ":reason, :remote_addr) RETURNING id"
+)
 # A hashed key past its dedupe window may be taken over by the new event; a live key may not,
 # and then nothing is returned: the record is a duplicate.
 _CLAIM_KEY = text(
     "INSERT INTO dedupe_keys (source, record_key, event_id, expires_at) VALUES (:source, :key, :event_id, :expires) "
     "ON CONFLICT (source, record_key) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at "
-    "WHERE dedupe_keys.expires_at IS NOT NULL AND dedupe_keys.expires_at < :now RETURNING event_id")
+    "WHERE dedupe_keys.expires_at IS NOT NULL AND dedupe_keys.expires_at < :now RETURNING event_id"
+)
 _PRIOR = text(
     "SELECT k.event_id, p.id, p.status FROM dedupe_keys k LEFT JOIN leads p ON p.id = "
     "(SELECT MAX(l.id) FROM leads l WHERE l.source = k.source AND l.record_key = k.record_key) "
-    "WHERE k.source = :source AND k.record_key = :key")
+    "WHERE k.source = :source AND k.record_key = :key"
+)
 _INSERT_LEAD = text(
     "INSERT INTO leads (event_id, source, record_key, extern_id, status, priority, campaign, load_options, lead, "
     "record, errors, primary_phone, sandbox, fetch_spec, received_at, updated_at, next_attempt_at, attempts, claims) "
     "VALUES (:event_id, :source, :record_key, :extern_id, :status, :priority, :campaign, :load_options, :lead, "
-    ":record, :errors, :primary_phone, :sandbox, :fetch_spec, :received_at, :updated_at, 0.0, 0, 0) RETURNING id")
+    ":record, :errors, :primary_phone, :sandbox, :fetch_spec, :received_at, :updated_at, 0.0, 0, 0) RETURNING id"
+)
 _MARK_DUPLICATE = text("UPDATE events SET status = 'duplicate', duplicate_of = :original WHERE id = :id")
 
 
-def store_webhook(engine: Engine, *, source: str, received_at: float, method: str, path: str,
-                  content_type: str, headers: dict, body: bytes, remote_addr: str,
-                  event_status: str, reason: str | None, pending: list[PendingLead],
-                  sandbox: bool) -> Stored:
+def store_webhook(
+    engine: Engine,
+    *,
+    source: str,
+    received_at: float,
+    method: str,
+    path: str,
+    content_type: str,
+    headers: dict[str, Any],
+    body: bytes,
+    remote_addr: str,
+    event_status: str,
+    reason: str | None,
+    pending: list[PendingLead],
+    sandbox: bool,
+) -> Stored:
     """Insert the event and its leads atomically; judge duplicates and suppression per record."""
     if engine.dialect.name == "postgresql" and len(pending) == 1:
-        return _store_one_postgres(engine, pending[0], {
-            "source": source, "received_at": received_at, "method": method, "path": path,
-            "content_type": content_type, "headers": _json(headers), "body": body, "status": event_status,
-            "reason": reason, "remote_addr": remote_addr}, sandbox)
+        return _store_one_postgres(
+            engine,
+            pending[0],
+            {
+                "source": source,
+                "received_at": received_at,
+                "method": method,
+                "path": path,
+                "content_type": content_type,
+                "headers": _json(headers),
+                "body": body,
+                "status": event_status,
+                "reason": reason,
+                "remote_addr": remote_addr,
+            },
+            sandbox,
+        )
     with write(engine) as conn:
-        event_id = conn.execute(_INSERT_EVENT, {
-            "source": source, "received_at": received_at, "method": method, "path": path,
-            "content_type": content_type, "headers": _json(headers), "body": body, "status": event_status,
-            "reason": reason, "remote_addr": remote_addr}).scalar_one()
+        event_id = conn.execute(
+            _INSERT_EVENT,
+            {
+                "source": source,
+                "received_at": received_at,
+                "method": method,
+                "path": path,
+                "content_type": content_type,
+                "headers": _json(headers),
+                "body": body,
+                "status": event_status,
+                "reason": reason,
+                "remote_addr": remote_addr,
+            },
+        ).scalar_one()
         stored = Stored(event_id=event_id)
         for item in pending:
-            claimed = conn.execute(_CLAIM_KEY, {"source": source, "key": item.record_key, "event_id": event_id,
-                                                "expires": item.key_expires_at, "now": received_at}).first()
+            claimed = conn.execute(
+                _CLAIM_KEY,
+                {
+                    "source": source,
+                    "key": item.record_key,
+                    "event_id": event_id,
+                    "expires": item.key_expires_at,
+                    "now": received_at,
+                },
+            ).first()
             if claimed is None:
-                prior = conn.execute(_PRIOR, {"source": source, "key": item.record_key}).first()
-                stored.outcomes.append(Outcome("duplicate", lead_id=prior[1], duplicate_of_event=prior[0],
-                                               prior_status=prior[2]))
+                prior = conn.execute(_PRIOR, {"source": source, "key": item.record_key}).one()
+                stored.outcomes.append(
+                    Outcome("duplicate", lead_id=prior[1], duplicate_of_event=prior[0], prior_status=prior[2])
+                )
                 continue
             status = item.status
             if status == "queued" and item.suppress_within > 0 and recently_loaded(conn, item, received_at):
                 status = "suppressed"
-            lead_id = conn.execute(_INSERT_LEAD, {
-                "event_id": event_id, "source": source, "record_key": item.record_key, "extern_id": item.extern_id,
-                "status": status, "priority": item.priority,
-                "campaign": None if item.campaign is None else str(item.campaign),
-                "load_options": _json(item.load_options), "lead": _json(item.lead), "record": _json(item.record),
-                "errors": _json(item.errors), "primary_phone": item.primary_phone, "sandbox": sandbox,
-                "fetch_spec": _json(item.fetch), "received_at": received_at, "updated_at": received_at,
-            }).scalar_one()
+            lead_id = conn.execute(
+                _INSERT_LEAD,
+                {
+                    "event_id": event_id,
+                    "source": source,
+                    "record_key": item.record_key,
+                    "extern_id": item.extern_id,
+                    "status": status,
+                    "priority": item.priority,
+                    "campaign": None if item.campaign is None else str(item.campaign),
+                    "load_options": _json(item.load_options),
+                    "lead": _json(item.lead),
+                    "record": _json(item.record),
+                    "errors": _json(item.errors),
+                    "primary_phone": item.primary_phone,
+                    "sandbox": sandbox,
+                    "fetch_spec": _json(item.fetch),
+                    "received_at": received_at,
+                    "updated_at": received_at,
+                },
+            ).scalar_one()
             stored.outcomes.append(Outcome(status, lead_id=lead_id, reasons=item.errors))
             if status == "queued":
                 stored.queued += 1
@@ -185,16 +248,26 @@ FROM ev LEFT JOIN l ON true
 """)
 
 
-def _store_one_postgres(engine: Engine, item: PendingLead, event: dict, sandbox: bool) -> Stored:
+def _store_one_postgres(engine: Engine, item: PendingLead, event: dict[str, Any], sandbox: bool) -> Stored:
     """store_webhook for one record on PostgreSQL: one statement, one round trip."""
     params = {
-        **event, "record_key": item.record_key, "expires": item.key_expires_at, "extern_id": item.extern_id,
-        "lead_status": item.status, "priority": item.priority,
+        **event,
+        "record_key": item.record_key,
+        "expires": item.key_expires_at,
+        "extern_id": item.extern_id,
+        "lead_status": item.status,
+        "priority": item.priority,
         "campaign": None if item.campaign is None else str(item.campaign),
-        "load_options": _json(item.load_options), "lead": _json(item.lead), "record": _json(item.record),
-        "errors": _json(item.errors), "primary_phone": item.primary_phone, "sandbox": sandbox,
-        "fetch_spec": _json(item.fetch), "check_recent": item.status == "queued" and item.suppress_within > 0,
-        "by_phone": bool(item.suppress_by_phone), "since": event["received_at"] - item.suppress_within,
+        "load_options": _json(item.load_options),
+        "lead": _json(item.lead),
+        "record": _json(item.record),
+        "errors": _json(item.errors),
+        "primary_phone": item.primary_phone,
+        "sandbox": sandbox,
+        "fetch_spec": _json(item.fetch),
+        "check_recent": item.status == "queued" and item.suppress_within > 0,
+        "by_phone": bool(item.suppress_by_phone),
+        "since": event["received_at"] - item.suppress_within,
         "wake": "fetch" if item.status == "fetching" else item.priority,
     }
     with engine.connect() as conn:
@@ -202,8 +275,9 @@ def _store_one_postgres(engine: Engine, item: PendingLead, event: dict, sandbox:
         event_id, lead_id, status, prior_event, prior_lead = row[0], row[1], row[2], row[3], row[4]
         stored = Stored(event_id=event_id)
         if lead_id is None:
-            stored.outcomes.append(Outcome("duplicate", lead_id=prior_lead, duplicate_of_event=prior_event,
-                                           prior_status=row[6]))
+            stored.outcomes.append(
+                Outcome("duplicate", lead_id=prior_lead, duplicate_of_event=prior_event, prior_status=row[6])
+            )
             conn.execute(_MARK_DUPLICATE, {"original": prior_event, "id": event_id})
             return stored
     stored.outcomes.append(Outcome(status, lead_id=lead_id, reasons=item.errors))
@@ -214,28 +288,36 @@ def _store_one_postgres(engine: Engine, item: PendingLead, event: dict, sandbox:
     return stored
 
 
-def notify(conn, names) -> None:
+def notify(conn: Connection, names: Iterable[str]) -> None:
     """NOTIFY the dispatcher processes which loops have work (payload: comma-separated names)."""
-    conn.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": NOTIFY_CHANNEL, "payload": ",".join(sorted(names))})
+    conn.execute(
+        text("SELECT pg_notify(:channel, :payload)"), {"channel": NOTIFY_CHANNEL, "payload": ",".join(sorted(names))}
+    )
 
 
 _LIVE = _LIVE_SQL
 _RECENT = {
-    column: text(f"SELECT 1 FROM leads WHERE campaign = :campaign AND {column} = :value "
-                 f"AND received_at >= :since AND status IN ({_LIVE}) LIMIT 1")
+    column: text(
+        f"SELECT 1 FROM leads WHERE campaign = :campaign AND {column} = :value "
+        f"AND received_at >= :since AND status IN ({_LIVE}) LIMIT 1"
+    )
     for column in ("extern_id", "primary_phone")
 }
 
 
-def recently_loaded(conn, item: PendingLead, now: float) -> bool:
+def recently_loaded(conn: Connection, item: PendingLead, now: float) -> bool:
     """Whether the same prospect is already on its way to (or in) this campaign within the window."""
     checks = [("extern_id", item.extern_id)]
     if item.suppress_by_phone:
         checks.append(("primary_phone", item.primary_phone))
     campaign = None if item.campaign is None else str(item.campaign)
     for column, value in checks:
-        if value and conn.execute(_RECENT[column], {"campaign": campaign, "value": value,
-                                                    "since": now - item.suppress_within}).first():
+        if (
+            value
+            and conn.execute(
+                _RECENT[column], {"campaign": campaign, "value": value, "since": now - item.suppress_within}
+            ).first()
+        ):
             return True
     return False
 
@@ -243,7 +325,9 @@ def recently_loaded(conn, item: PendingLead, now: float) -> bool:
 # Cross-process rate limits (html_form): what every process stored recently, by client or phone.
 _RECENT_HITS = {
     "ip": text("SELECT COUNT(*) FROM events WHERE source = :source AND remote_addr = :key AND received_at >= :since"),
-    "phone": text("SELECT COUNT(*) FROM leads WHERE source = :source AND primary_phone = :key AND received_at >= :since"),
+    "phone": text(
+        "SELECT COUNT(*) FROM leads WHERE source = :source AND primary_phone = :key AND received_at >= :since"
+    ),
 }
 
 

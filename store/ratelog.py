@@ -1,4 +1,5 @@
 """Rate windows in the database: every lead-loader call and token exchange, timed by the database clock."""
+
 from __future__ import annotations
 
 import threading
@@ -15,7 +16,7 @@ KEEP_SECONDS = 120.0  # longer than the longest window (60 s)
 class RateLog:
     """Append-only log of rate-limited calls; the leader reads it once at takeover."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine) -> None:
         """Prepare dialect-specific SQL."""
         self.engine = engine
         self._now = now_sql(engine)
@@ -26,8 +27,10 @@ class RateLog:
     def ages(self, kind: str, within: float = 60.0) -> list[float]:
         """Seconds since each `kind` event of the last `within` seconds (oldest first)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(text(f"SELECT {self._now} - at FROM rate_events WHERE kind=:k "
-                                     f"AND at > {self._now} - :w ORDER BY at"), {"k": kind, "w": within}).fetchall()
+            rows = conn.execute(
+                text(f"SELECT {self._now} - at FROM rate_events WHERE kind=:k AND at > {self._now} - :w ORDER BY at"),
+                {"k": kind, "w": within},
+            ).fetchall()
         return [float(r[0]) for r in rows]
 
     def record(self, kind: str) -> None:
@@ -52,8 +55,10 @@ class RateLog:
     def _write(self, pending: list[tuple[str, float]], now: float) -> None:
         """Insert the events and trim old rows now and then."""
         with write(self.engine) as conn:
-            conn.execute(text(f"INSERT INTO rate_events (kind, at) VALUES (:k, {self._now} - :age)"),
-                         [{"k": kind, "age": now - at} for kind, at in pending])
+            conn.execute(
+                text(f"INSERT INTO rate_events (kind, at) VALUES (:k, {self._now} - :age)"),
+                [{"k": kind, "age": now - at} for kind, at in pending],
+            )
             self._writes += len(pending)
             if self._writes >= 100:
                 self._writes = 0

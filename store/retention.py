@@ -1,4 +1,5 @@
 """Personal data lifetime: purge raw bodies and lead data after retention_days; forget one person."""
+
 from __future__ import annotations
 
 import time
@@ -7,7 +8,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
 
 from store.db import write
-
 from store.schema import events, leads
 
 # Leads in these states are finished; their personal data can go once retention has passed.
@@ -18,11 +18,20 @@ def purge(engine: Engine, retention_days: int, now: float | None = None) -> dict
     """Erase raw bodies, headers and lead data older than the retention period (rows and counts stay)."""
     cutoff = (now or time.time()) - retention_days * 86400
     with write(engine) as conn:
-        bodies = conn.execute(events.update().where((events.c.received_at < cutoff) & events.c.body.is_not(None))
-                              .values(body=None, headers=None)).rowcount
-        people = conn.execute(leads.update().where((leads.c.received_at < cutoff) & leads.c.status.in_(FINISHED)
-                                                   & (leads.c.lead.is_not(None) | leads.c.record.is_not(None)))
-                              .values(lead=None, record=None, primary_phone=None, engage_response=None)).rowcount
+        bodies = conn.execute(
+            events.update()
+            .where((events.c.received_at < cutoff) & events.c.body.is_not(None))
+            .values(body=None, headers=None)
+        ).rowcount
+        people = conn.execute(
+            leads.update()
+            .where(
+                (leads.c.received_at < cutoff)
+                & leads.c.status.in_(FINISHED)
+                & (leads.c.lead.is_not(None) | leads.c.record.is_not(None))
+            )
+            .values(lead=None, record=None, primary_phone=None, engage_response=None)
+        ).rowcount
     return {"event_bodies": bodies, "leads": people}
 
 
@@ -40,9 +49,18 @@ def forget(engine: Engine, phone: str | None = None, email: str | None = None) -
         lead_ids = [r.id for r in rows]
         event_ids = sorted({r.event_id for r in rows})
         if lead_ids:
-            conn.execute(leads.update().where(leads.c.id.in_(lead_ids)).values(
-                lead=None, record=None, primary_phone=None, engage_response=None, errors=None,
-                last_error="personal data erased on request"))
+            conn.execute(
+                leads.update()
+                .where(leads.c.id.in_(lead_ids))
+                .values(
+                    lead=None,
+                    record=None,
+                    primary_phone=None,
+                    engage_response=None,
+                    errors=None,
+                    last_error="personal data erased on request",
+                )
+            )
         if event_ids:
             conn.execute(events.update().where(events.c.id.in_(event_ids)).values(body=None, headers=None))
     return {"leads": len(lead_ids), "event_bodies": len(event_ids)}

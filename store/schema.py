@@ -1,4 +1,5 @@
 """The tables, as SQLAlchemy Core metadata: one schema for SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 from sqlalchemy import (

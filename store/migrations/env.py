@@ -1,4 +1,5 @@
 """Alembic environment: runs on the connection store.migrate hands over (no ini file)."""
+
 from alembic import context
 
 connection = context.config.attributes["connection"]

@@ -1,6 +1,7 @@
 """The dispatcher against the fake Engage on a real socket, on SQLite and PostgreSQL.
 
 Every failure path counts leads at the far end (the fake's accepted leads)."""
+
 from __future__ import annotations
 
 import threading
@@ -20,9 +21,18 @@ from store.ingest import PendingLead, store_webhook
 from store.queue import Queue
 
 DISPATCH = {
-    "batch_size": 50, "normal_batch_delay": 0.3, "lease_seconds": 2.0, "poll_interval": 0.2,
-    "retry_budget": 3600.0, "backoff_base": 0.05, "backoff_cap": 0.3, "rate_limit_10s": 27,
-    "rate_limit_60s": 110, "max_claims": 3, "immediate_max_age": 900.0, "hold_probe": 0.5,
+    "batch_size": 50,
+    "normal_batch_delay": 0.3,
+    "lease_seconds": 2.0,
+    "poll_interval": 0.2,
+    "retry_budget": 3600.0,
+    "backoff_base": 0.05,
+    "backoff_cap": 0.3,
+    "rate_limit_10s": 27,
+    "rate_limit_60s": 110,
+    "max_claims": 3,
+    "immediate_max_age": 900.0,
+    "hold_probe": 0.5,
 }
 
 
@@ -40,7 +50,7 @@ def fake():
     """A fake Engage with two campaigns, served on loopback."""
     instance = fake_engage.FakeEngage(campaigns=["Inbound Leads", "Hot Inbound"])
     server = fake_engage.serve(instance)
-    instance.server = server
+    instance.server = server  # type: ignore[attr-defined]  # tests reach the socket through the fake
     yield instance
     server.stop()
 
@@ -51,8 +61,15 @@ def backend_for(fake, read_timeout=0.9):
 
     def build(lease):
         """Fresh client per leader, token in memory."""
-        auth = RingCentralJWTAuth(url, url, fake_engage.DEFAULT_CLIENT_ID, fake_engage.DEFAULT_CLIENT_SECRET,
-                                  fake_engage.DEFAULT_JWT, store=MemoryTokenStore(), timeout=(0.5, read_timeout))
+        auth = RingCentralJWTAuth(
+            url,
+            url,
+            fake_engage.DEFAULT_CLIENT_ID,
+            fake_engage.DEFAULT_CLIENT_SECRET,
+            fake_engage.DEFAULT_JWT,
+            store=MemoryTokenStore(),
+            timeout=(0.5, read_timeout),
+        )
         client = EngageClient(url, fake_engage.DEFAULT_ACCOUNT_ID, auth, connect_timeout=0.5, read_timeout=read_timeout)
         return Backend(client=client, directory=CampaignDirectory(client), sandbox=False)
 
@@ -99,14 +116,37 @@ def enqueue(engine, n, priority="IMMEDIATE", campaign="Hot Inbound", start=0, re
     for i in range(start, start + n):
         extern = f"L{i}"
         number = phone or f"303555{i % 10000:04d}"
-        store_webhook(engine, source="t", received_at=received_at or time.time(), method="POST", path="/",
-                      content_type="application/json", headers={}, body=b"{}", remote_addr="", event_status="accepted",
-                      reason=None, sandbox=False, pending=[PendingLead(
-                          status="queued", priority=priority, campaign=campaign, record_key=f"k:{extern}",
-                          key_expires_at=None, extern_id=extern, lead={"externId": extern, "leadPhone": number},
-                          primary_phone=number, load_options={"duplicateHandling": "REMOVE_FROM_LIST",
-                                                              "timeZoneOption": "NPA_NXX",
-                                                              "description": "leadrelay {source} {date}"})])
+        store_webhook(
+            engine,
+            source="t",
+            received_at=received_at or time.time(),
+            method="POST",
+            path="/",
+            content_type="application/json",
+            headers={},
+            body=b"{}",
+            remote_addr="",
+            event_status="accepted",
+            reason=None,
+            sandbox=False,
+            pending=[
+                PendingLead(
+                    status="queued",
+                    priority=priority,
+                    campaign=campaign,
+                    record_key=f"k:{extern}",
+                    key_expires_at=None,
+                    extern_id=extern,
+                    lead={"externId": extern, "leadPhone": number},
+                    primary_phone=number,
+                    load_options={
+                        "duplicateHandling": "REMOVE_FROM_LIST",
+                        "timeZoneOption": "NPA_NXX",
+                        "description": "leadrelay {source} {date}",
+                    },
+                )
+            ],
+        )
         ids.append(extern)
     return ids
 
@@ -215,7 +255,7 @@ def test_auth_failure_holds_without_burning_attempts(engine, fake, running):
     enqueue(engine, 2)
     run = running(cfg={"hold_probe": 0.5})
     wait_for(lambda: Queue(engine).counts().get("held") == 2, 5, message="held")
-    assert all(l["attempts"] == 0 for l in Queue(engine).list())
+    assert all(lead["attempts"] == 0 for lead in Queue(engine).list())
     assert run.dispatcher.state == "held"
     fake.client_secret = good_secret
     wait_for(lambda: len(delivered(fake)) == 2, 15, message="delivered after credentials fixed")
@@ -231,7 +271,7 @@ def test_normal_leads_wait_for_the_batch_timer(engine, fake, running):
     wait_for(lambda: "L100" in delivered(fake), 5, message="immediate first")
     assert delivered(fake) == ["L100"]
     wait_for(lambda: len(delivered(fake)) == 6, 5, message="normal batch")
-    normal_requests = {l["request_no"] for l in fake.leads() if l["dial_priority"] == "NORMAL"}
+    normal_requests = {lead["request_no"] for lead in fake.leads() if lead["dial_priority"] == "NORMAL"}
     assert len(normal_requests) == 1
 
 
@@ -248,7 +288,7 @@ def test_no_two_equal_phones_in_one_call(engine, fake, running):
     enqueue(engine, 3, phone="3035550100")
     running()
     wait_for(lambda: len(delivered(fake)) == 3, 10, message="3 delivered")
-    assert len({l["request_no"] for l in fake.leads()}) == 3
+    assert len({lead["request_no"] for lead in fake.leads()}) == 3
 
 
 def test_standby_takes_over_when_the_leader_dies(engine, fake, running):

@@ -1,4 +1,5 @@
 """The fetch pool: id-only records are completed from the sender's API off the request path."""
+
 from __future__ import annotations
 
 import json
@@ -16,10 +17,14 @@ from harness.processes import wait_for
 class ContactsAPI:
     """A tiny sender API: contacts by id, with switchable failures."""
 
+    url = ""  # set once it is served
+
     def __init__(self):
         """Two contacts and no faults."""
-        self.contacts = {"1": {"id": "1", "phone": "303-555-0142", "name": "Ada Example"},
-                         "2": {"id": "2", "phone": "303-555-0143", "name": "Grace Hopper"}}
+        self.contacts = {
+            "1": {"id": "1", "phone": "303-555-0142", "name": "Ada Example"},
+            "2": {"id": "2", "phone": "303-555-0143", "name": "Grace Hopper"},
+        }
         self.fail_next = 0
         self.calls = 0
 
@@ -54,14 +59,12 @@ class IdsOnly(SourceType):
         try:
             response = session.get(f"{source.options['api']}/contacts/{record.fetch['id']}", timeout=2)
         except requests.RequestException as exc:
-            raise FetchError(str(exc))
+            raise FetchError(str(exc)) from exc
         if response.status_code == 404:
             raise FetchError("contact not found", retryable=False)
         if response.status_code != 200:
             raise FetchError(f"API answered {response.status_code}")
         return Record(key=None, fields=response.json())
-
-
 
 
 @pytest.fixture
@@ -95,15 +98,18 @@ def test_id_only_records_are_fetched_mapped_and_delivered(db_url, make_app, api)
     app.extensions["leadrelay"].settings.file.sources["ids"].settings.options = {"api": api.url}
     api.fail_next = 1
     client = app.test_client()
-    response = client.post("/webhooks/ids", data=json.dumps({"ids": ["1", "2", "404"]}),
-                           headers={"X-Leadrelay-Token": "t", "Content-Type": "application/json"})
+    response = client.post(
+        "/webhooks/ids",
+        data=json.dumps({"ids": ["1", "2", "404"]}),
+        headers={"X-Leadrelay-Token": "t", "Content-Type": "application/json"},
+    )
     assert response.status_code == 202
     assert [e["status"] for e in response.json["leads"]] == ["fetching"] * 3
     assert api.calls == 0  # nothing fetched on the request path
     start_dispatcher(app)
     queue = app.extensions["leadrelay"].queue
     wait_for(lambda: queue.counts() == {"delivered": 2, "invalid": 1}, 15, message="fetched and delivered")
-    delivered = {l["extern_id"]: l for l in queue.list(status="delivered")}
+    delivered = {lead["extern_id"]: lead for lead in queue.list(status="delivered")}
     assert delivered["1"]["lead"]["firstName"] == "Ada" and delivered["1"]["lead"]["leadPhone"] == "3035550142"
     invalid = queue.list(status="invalid")[0]
     assert "contact not found" in json.dumps(invalid["errors"])
@@ -114,8 +120,11 @@ def test_replay_fetches_a_failed_id_only_record_again(db_url, make_app, api):
     app = make_app(config(), db_url)
     app.extensions["leadrelay"].settings.file.sources["ids"].settings.options = {"api": api.url}
     client = app.test_client()
-    client.post("/webhooks/ids", data=json.dumps({"ids": ["3"]}),
-                headers={"X-Leadrelay-Token": "t", "Content-Type": "application/json"})
+    client.post(
+        "/webhooks/ids",
+        data=json.dumps({"ids": ["3"]}),
+        headers={"X-Leadrelay-Token": "t", "Content-Type": "application/json"},
+    )
     start_dispatcher(app)
     queue = app.extensions["leadrelay"].queue
     wait_for(lambda: queue.counts() == {"invalid": 1}, 10, message="fetch failed for good")

@@ -1,6 +1,7 @@
 """Outages and unknown fates, against the fake Engage on a real socket (SQLite and PostgreSQL).
 
 Each test reproduces a way a lead used to die or be dialed twice, and counts leads at the fake."""
+
 from __future__ import annotations
 
 import logging
@@ -14,18 +15,23 @@ from dispatch.runner import Dispatcher
 from dispatch.wakeup import Waker
 from harness.processes import wait_for
 from store.queue import Queue
-from tests.dispatch.test_dispatcher import DISPATCH, backend_for, delivered, enqueue, engine, fake  # noqa: F401
+from tests.dispatch.test_dispatcher import DISPATCH, backend_for, delivered, engine, enqueue, fake  # noqa: F401
 
 
 class Run:
     """A dispatcher thread with its own Engage timeouts."""
 
-    def __init__(self, engine, fake, cfg=None, read_timeout=0.9, holder=None):
+    def __init__(self, engine, fake, cfg=None, read_timeout=0.9, holder=None):  # noqa: F811 — the imported fixtures, passed in
         """Start it."""
         self.waker = Waker()
         self.stop_event = threading.Event()
-        self.dispatcher = Dispatcher(engine, {**DISPATCH, "outage_probe_cap": 0.3, **(cfg or {})},
-                                     backend_for(fake, read_timeout=read_timeout), self.waker, holder=holder)
+        self.dispatcher = Dispatcher(
+            engine,
+            {**DISPATCH, "outage_probe_cap": 0.3, **(cfg or {})},
+            backend_for(fake, read_timeout=read_timeout),
+            self.waker,
+            holder=holder,
+        )
         self.thread = threading.Thread(target=self.dispatcher.run, args=(self.stop_event,), daemon=True)
         self.thread.start()
 
@@ -51,7 +57,7 @@ def run(engine, fake):  # noqa: F811
         one.stop()
 
 
-def twice(fake):
+def twice(fake):  # noqa: F811 — the imported fixture, passed in
     """Extern ids the fake loaded more than once."""
     return {k: n for k, n in Counter(delivered(fake)).items() if n > 1}
 
@@ -243,9 +249,18 @@ def test_two_hour_outage_time_accelerated(engine, fake, run):  # noqa: F811
     fake.set_fault(force_status=503)
     enqueue(engine, 30, received_at=time.time() - 7200)
     enqueue(engine, 30, priority="NORMAL", campaign="Inbound Leads", start=100, received_at=time.time() - 7200)
-    one = run(cfg={"outage_probe_cap": 0.02, "backoff_base": 0.01, "max_claims": 5, "normal_batch_delay": 0.0,
-                   "retry_budget": 24 * 3600.0,
-                   "rate_limit_10s": 100000, "rate_limit_60s": 100000, "batch_size": 10})
+    one = run(
+        cfg={
+            "outage_probe_cap": 0.02,
+            "backoff_base": 0.01,
+            "max_claims": 5,
+            "normal_batch_delay": 0.0,
+            "retry_budget": 24 * 3600.0,
+            "rate_limit_10s": 100000,
+            "rate_limit_60s": 100000,
+            "batch_size": 10,
+        }
+    )
     wait_for(lambda: fake.stats()["loader_calls"] >= 240, 60, interval=0.2, message="240 failed probes")
     assert Queue(engine).counts().get("dead", 0) == 0
     fake.clear_faults()

@@ -5,6 +5,7 @@ Revision ID: 0001
 Spelled out operation by operation (never `metadata.create_all` from the live store/schema.py):
 a revision must create the same tables forever, whatever later revisions add to the schema.
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -15,7 +16,7 @@ down_revision = None
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def upgrade():
+def upgrade() -> None:
     """Create the tables and indexes as of revision 0001."""
     op.create_table(
         "events",
@@ -109,7 +110,7 @@ def upgrade():
     op.execute("INSERT INTO dispatcher_lease (name, holder, epoch, expires_at) VALUES ('dispatcher', NULL, 0, 0)")
 
 
-def downgrade():
+def downgrade() -> None:
     """Drop every table of revision 0001."""
     for table in ("rate_events", "holds", "dispatcher_lease", "dedupe_keys", "leads", "events"):
         op.drop_table(table)

@@ -10,13 +10,14 @@ Revision ID: 0002
 - events(source, remote_addr, received_at), leads(source, primary_phone, received_at): html_form's
   per-IP and per-phone limits, counted in the database so they hold across processes.
 """
+
 from alembic import op
 
 revision = "0002"
 down_revision = "0001"
 
 
-def upgrade():
+def upgrade() -> None:
     """Create the indexes."""
     op.create_index("ix_leads_source_record_key", "leads", ["source", "record_key"])
     op.create_index("ix_leads_received", "leads", ["received_at"])
@@ -25,7 +26,7 @@ def upgrade():
     op.create_index("ix_leads_source_phone", "leads", ["source", "primary_phone", "received_at"])
 
 
-def downgrade():
+def downgrade() -> None:
     """Drop them."""
     op.drop_index("ix_leads_source_phone", table_name="leads")
     op.drop_index("ix_events_client", table_name="events")

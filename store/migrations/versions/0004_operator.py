@@ -1,8 +1,11 @@
-"""Operator view: audit log (lead timeline), alert state and outbox, login attempts, auth failure
-counts, delivered_at index.
+"""Operator view: audit log, alert state and outbox, login attempts, auth failures.
+
+The audit log is the lead timeline; the auth failure counts and the delivered_at index serve the
+console and the operator gauges.
 
 Revision ID: 0004
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -13,7 +16,7 @@ down_revision = "0002"
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def upgrade():
+def upgrade() -> None:
     """Create the operator tables and the delivered_at index."""
     op.create_table(
         "audit_log",
@@ -66,7 +69,7 @@ def upgrade():
     op.create_index("ix_leads_delivered_at", "leads", ["delivered_at"])
 
 
-def downgrade():
+def downgrade() -> None:
     """Drop what upgrade created."""
     op.drop_index("ix_leads_delivered_at", "leads")
     for table in ("auth_failure_counts", "login_attempts", "alert_outbox", "alert_state", "audit_log"):
