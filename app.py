@@ -1,4 +1,5 @@
 """The application factory: it only wires the parts together (`app = create_app()` for gunicorn)."""
+
 from __future__ import annotations
 
 import logging
@@ -40,8 +41,9 @@ def create_app(environ: dict | None = None, settings: Settings | None = None) ->
     settings = settings or load_settings(environ)
     app = Flask(__name__)
     logs.configure(settings.log_level)
-    app.config["MAX_CONTENT_LENGTH"] = max([settings.file.defaults["max_body"]]
-                                           + [s.max_body for s in settings.file.sources.values()])
+    app.config["MAX_CONTENT_LENGTH"] = max(
+        [settings.file.defaults["max_body"]] + [s.max_body for s in settings.file.sources.values()]
+    )
     register_store(app, settings)
     register_blueprints(app)
     register_errors(app)
@@ -55,8 +57,11 @@ def register_store(app: Flask, settings: Settings) -> None:
     engine = db.make_engine(settings.database_url, settings.sqlite_synchronous)
     waker = Waker()
     runtime = Runtime(
-        settings=settings, engine=engine, waker=waker,
-        intake=Intake(engine, sandbox=settings.sandbox, wake=waker.wake), queue=Queue(engine),
+        settings=settings,
+        engine=engine,
+        waker=waker,
+        intake=Intake(engine, sandbox=settings.sandbox, wake=waker.wake),
+        queue=Queue(engine),
     )
     app.extensions["leadrelay"] = runtime
     SANDBOX.set(1 if settings.sandbox else 0)
@@ -67,11 +72,15 @@ def register_store(app: Flask, settings: Settings) -> None:
         if not db.unavailable(exc):
             raise
         # No crash loop: say once what is wrong and how to fix it, answer 503, keep trying.
-        logs.log(logger, logging.ERROR, "database unreachable at start-up; answering 503 and retrying every 5 s",
-                 host=database_host(engine), fix="check DATABASE_URL's host, port and credentials and that the "
-                 "database server is running and accepts connections from here")
-        threading.Thread(target=_upgrade_when_reachable, args=(runtime,), name="leadrelay-db-wait",
-                         daemon=True).start()
+        logs.log(
+            logger,
+            logging.ERROR,
+            "database unreachable at start-up; answering 503 and retrying every 5 s",
+            host=database_host(engine),
+            fix="check DATABASE_URL's host, port and credentials and that the "
+            "database server is running and accepts connections from here",
+        )
+        threading.Thread(target=_upgrade_when_reachable, args=(runtime,), name="leadrelay-db-wait", daemon=True).start()
 
 
 def database_host(engine) -> str:
@@ -113,7 +122,9 @@ def register_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         """`{"error": <code>, "detail": <text>}` with the HTTP status."""
-        code = {413: "body_too_large", 404: "not_found", 405: "method_not_allowed"}.get(exc.code, exc.name.lower().replace(" ", "_"))
+        code = {413: "body_too_large", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.code, exc.name.lower().replace(" ", "_")
+        )
         response = jsonify({"error": code, "detail": exc.description})
         response.status_code = exc.code or 500
         return response
@@ -136,12 +147,18 @@ def register_cli(app: Flask) -> None:
 
 def banner(settings: Settings) -> None:
     """Say at start-up what this process will do; sandbox is never silent."""
-    logs.log(logger, logging.WARNING if settings.sandbox else logging.INFO,
-             "SANDBOX MODE: leads go to an in-process fake Engage and are NOT dialed" if settings.sandbox
-             else "leadrelay starting (live Engage)",
-             database=settings.database_url.split(":")[0],
-             dispatch_mode=settings.dispatch_mode, config=settings.config_path,
-             sources=sorted(settings.file.sources), engage_mode=settings.engage_mode)
+    logs.log(
+        logger,
+        logging.WARNING if settings.sandbox else logging.INFO,
+        "SANDBOX MODE: leads go to an in-process fake Engage and are NOT dialed"
+        if settings.sandbox
+        else "leadrelay starting (live Engage)",
+        database=settings.database_url.split(":")[0],
+        dispatch_mode=settings.dispatch_mode,
+        config=settings.config_path,
+        sources=sorted(settings.file.sources),
+        engage_mode=settings.engage_mode,
+    )
     for warning in settings.file.warnings:
         logs.log(logger, logging.WARNING, "config warning", detail=warning)
 
@@ -158,9 +175,14 @@ def start_dispatcher(app: Flask) -> threading.Thread:
     if runtime.engine.dialect.name == "postgresql":
         dsn = runtime.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         PgListener(dsn, runtime.waker, runtime.stop).start()
-    dispatcher = Dispatcher(runtime.engine, settings.file.dispatch, make_backend_factory(settings, runtime.engine),
-                            runtime.waker, sources=settings.file.sources,
-                            retention_days=settings.file.defaults["retention_days"])
+    dispatcher = Dispatcher(
+        runtime.engine,
+        settings.file.dispatch,
+        make_backend_factory(settings, runtime.engine),
+        runtime.waker,
+        sources=settings.file.sources,
+        retention_days=settings.file.defaults["retention_days"],
+    )
     thread = threading.Thread(target=dispatcher.run, args=(runtime.stop,), name="leadrelay-dispatcher", daemon=True)
     thread.start()
     runtime.dispatcher_thread = thread

@@ -1,4 +1,5 @@
 """Liveness, readiness and metrics endpoints."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -26,7 +27,8 @@ def healthz():
 
 def can_persist(engine) -> bool:
     """True when this process can write the database now (SQLite: the write lock is free within 0.5 s;
-    PostgreSQL: it answers and is not read-only); raises otherwise."""
+    PostgreSQL: it answers and is not read-only); raises otherwise.
+    """
     path = store_db.sqlite_path(str(engine.url))
     if path is not None:
         conn = sqlite3.connect(path, timeout=0.5, isolation_level=None)
@@ -64,7 +66,8 @@ def dispatcher_report(runtime, info) -> dict:
 @bp.get("/readyz")
 def readyz():
     """200 only while this process can accept and persist a webhook; the body also tells whether a
-    dispatcher is active and Engage's state (reported, never fatal)."""
+    dispatcher is active and Engage's state (reported, never fatal).
+    """
     runtime = current_app.extensions["leadrelay"]
     info = None
     try:
@@ -74,21 +77,29 @@ def readyz():
         info = lease_store.read(runtime.engine)
     except Exception:
         # Only the fact: driver messages name hosts, ports and users.
-        response = jsonify({"status": "unavailable", "database": "database unavailable",
-                            "dispatcher": dispatcher_report(runtime, None), "checked_at": time.time()})
+        response = jsonify(
+            {
+                "status": "unavailable",
+                "database": "database unavailable",
+                "dispatcher": dispatcher_report(runtime, None),
+                "checked_at": time.time(),
+            }
+        )
         response.status_code = 503
         response.headers["Retry-After"] = "5"
         return response
     engage = "sandbox" if runtime.settings.sandbox else (info.engage_state or "unknown")
-    return jsonify({
-        "status": "ready",
-        "database": runtime.engine.dialect.name,
-        "sandbox": runtime.settings.sandbox,
-        "engage": engage,
-        "dispatcher": dispatcher_report(runtime, info),
-        "dispatch_mode": runtime.settings.dispatch_mode,
-        "operator": operator_status(runtime.engine),
-    })
+    return jsonify(
+        {
+            "status": "ready",
+            "database": runtime.engine.dialect.name,
+            "sandbox": runtime.settings.sandbox,
+            "engage": engage,
+            "dispatcher": dispatcher_report(runtime, info),
+            "dispatch_mode": runtime.settings.dispatch_mode,
+            "operator": operator_status(runtime.engine),
+        }
+    )
 
 
 @bp.get("/metrics")

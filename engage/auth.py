@@ -1,4 +1,5 @@
 """Engage authentication: RingCentral JWT grant → RingCX token exchange, refresh, legacy API tokens."""
+
 from __future__ import annotations
 
 import base64
@@ -44,7 +45,7 @@ class TokenState:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TokenState":
+    def from_dict(cls, data: dict) -> TokenState:
         """Rebuild from `to_dict()` output."""
         return cls(**{k: data.get(k) for k in ("access_token", "refresh_token", "expires_at", "obtained_at")})
 
@@ -299,8 +300,12 @@ class RingCentralJWTAuth:
         if resp.status_code >= 500:
             raise Unavailable(f"{what} failed", status=resp.status_code, body=resp.text)
         if resp.status_code == 429:
-            raise ExchangeThrottled(f"{what} throttled", status=429, body=resp.text,
-                                    retry_after=parse_retry_after(resp.headers.get("Retry-After")))
+            raise ExchangeThrottled(
+                f"{what} throttled",
+                status=429,
+                body=resp.text,
+                retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+            )
         if not 200 <= resp.status_code < 300:
             raise AuthError(f"{what} refused", status=resp.status_code, body=resp.text)
         body = json_or_none(resp)

@@ -1,4 +1,5 @@
 """Campaign name → id resolution, from one cached enumeration of dial groups and campaigns."""
+
 from __future__ import annotations
 
 import threading
@@ -43,8 +44,7 @@ class CampaignDirectory:
             found = self._lookup(self.refresh(), campaign)
         if found is None:
             names = ", ".join(sorted(repr(n) for n in self.names())) or "none"
-            raise CampaignError(f"unknown Engage campaign {campaign!r}; known campaigns: {names}",
-                                campaign=campaign)
+            raise CampaignError(f"unknown Engage campaign {campaign!r}; known campaigns: {names}", campaign=campaign)
         return found
 
     def refresh(self) -> list[dict]:
@@ -88,6 +88,5 @@ class CampaignDirectory:
             if len(ids) == 1:
                 return ids[0]
             if len(ids) > 1:
-                raise CampaignError(f"campaign name {name!r} is ambiguous: ids {ids}; configure the id",
-                                    campaign=name)
+                raise CampaignError(f"campaign name {name!r} is ambiguous: ids {ids}; configure the id", campaign=name)
         return None

@@ -1,4 +1,5 @@
 """Engage Voice REST client: lead loader calls and campaign enumeration."""
+
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 
 import requests
 
+from engage.campaigns import CampaignDirectory
 from engage.errors import (
     AuthError,
     BatchRejected,
@@ -18,7 +20,6 @@ from engage.errors import (
     Unavailable,
     parse_retry_after,
 )
-from engage.campaigns import CampaignDirectory
 from engage.http import json_or_none, make_session, send
 from engage.results import LoadResult, parse_load_result
 
@@ -101,20 +102,29 @@ class EngageClient:
         }
         # Serialize once, compactly: the same bytes go out again on the 401 retry.
         body = json.dumps(payload, separators=(",", ":")).encode()
-        call = _Call("POST", f"/campaigns/{campaign_id}/leadLoader/direct", body, campaign_id,
-                     {"Content-Type": "application/json"})
+        call = _Call(
+            "POST",
+            f"/campaigns/{campaign_id}/leadLoader/direct",
+            body,
+            campaign_id,
+            {"Content-Type": "application/json"},
+        )
         resp = self._send(call)
         body = json_or_none(resp)
         if body is None and resp.content.strip():
             # Engage said 2xx but the answer cannot be read (cut short, a proxy's page): the leads
             # may or may not be loaded, so they are looked up before anything is resent.
-            raise Unavailable("unreadable lead loader answer", status=resp.status_code, body=resp.content,
-                              fate_unknown=True)
+            raise Unavailable(
+                "unreadable lead loader answer", status=resp.status_code, body=resp.content, fate_unknown=True
+            )
         result = parse_load_result(resp.status_code, body, leads)
         result.elapsed = time.monotonic() - started
         if result.unmatched_rejections:
-            log.warning("engage campaign %s: %d rejected rows matched no externId",
-                        campaign_id, len(result.unmatched_rejections))
+            log.warning(
+                "engage campaign %s: %d rejected rows matched no externId",
+                campaign_id,
+                len(result.unmatched_rejections),
+            )
         return result
 
     def lead_search(self, campaign_id: int, extern_ids: list[str]) -> set[str]:
@@ -122,7 +132,8 @@ class EngageClient:
 
         403/404 (lead search not allowed for this login) → LookupUnsupported; 429 → Throttled;
         5xx/timeouts → Unavailable. The answer's shape is not documented for sure, so a bare array
-        and an object wrapping one are both read, with externId at the top or under campaignLead."""
+        and an object wrapping one are both read, with externId at the top or under campaignLead.
+        """
         wanted = [str(e) for e in extern_ids]
         body = json.dumps({"campaignIds": [int(campaign_id)], "externIds": wanted}, separators=(",", ":")).encode()
         path = f"/campaignLeads/leadSearch?count=false&page=0&maxRows={max(10, len(wanted) * 2)}"
@@ -209,8 +220,9 @@ class EngageClient:
             # A gateway timeout (504) may hide a call Engage carried out: its leads are looked up.
             return Unavailable("Engage server error", status=status, body=text, fate_unknown=status == 504)
         if status in (403, 404) and call.campaign_id is not None:
-            return CampaignError(f"campaign {call.campaign_id} not accessible", status=status, body=text,
-                                 campaign_id=call.campaign_id)
+            return CampaignError(
+                f"campaign {call.campaign_id} not accessible", status=status, body=text, campaign_id=call.campaign_id
+            )
         if status in (403, 404):
             # Enumeration paths are account-wide: a refusal there means the account is wrong.
             return AuthError(f"account {self.account_id} not accessible", status=status, body=text)

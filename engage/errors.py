@@ -1,4 +1,5 @@
 """Engage errors, grouped by the scope the dispatcher acts on (account, campaign, batch, call)."""
+
 from __future__ import annotations
 
 import email.utils
@@ -90,7 +91,8 @@ class Unavailable(EngageError):
 
     `fate_unknown` is True when the request may have reached Engage (a read timeout, a connection
     dropped after sending, an unreadable 200): the leads may be loaded, so they are looked up
-    before any resend."""
+    before any resend.
+    """
 
     def __init__(self, message: str, *, fate_unknown: bool = False, **kw):
         """Also say whether the call may have been carried out."""

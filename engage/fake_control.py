@@ -1,4 +1,5 @@
 """The fake Engage's control API under /_fake/ (JSON, no auth) for tests and benchmarks in other processes."""
+
 from __future__ import annotations
 
 import re
@@ -60,10 +61,18 @@ def _route(fake, req: Req) -> Resp:
     if m == "DELETE" and match:
         return json_response(200, {"removed": fake.remove_campaign(int(match.group(1)))})
     if m == "GET" and path == "/_fake/config":
-        return json_response(200, {"account_id": fake.account_id, "client_id": fake.client_id,
-                                   "client_secret": fake.client_secret, "jwt": fake.jwt,
-                                   "token_ttl": fake.token_ttl, "strict_rate_limits": fake.strict_rate_limits,
-                                   "rate_limits": fake.rate_limits})
+        return json_response(
+            200,
+            {
+                "account_id": fake.account_id,
+                "client_id": fake.client_id,
+                "client_secret": fake.client_secret,
+                "jwt": fake.jwt,
+                "token_ttl": fake.token_ttl,
+                "strict_rate_limits": fake.strict_rate_limits,
+                "rate_limits": fake.rate_limits,
+            },
+        )
     return error_response(404, "unknown control endpoint", req.path)
 
 

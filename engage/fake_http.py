@@ -1,4 +1,5 @@
 """Minimal WSGI request/response helpers for the fake Engage (cheaper than full Request objects)."""
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,7 @@ PHRASES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
 class Req:
     """The little of a WSGI request the fake needs (cheaper than a full Request object)."""
 
-    __slots__ = ("environ", "method", "path", "query", "body")
+    __slots__ = ("body", "environ", "method", "path", "query")
 
     def __init__(self, environ: dict):
         """Read method, path, query and the whole body."""
@@ -50,7 +51,11 @@ Resp = tuple[int, bytes, list]
 
 def json_response(status: int, obj, headers: list | None = None) -> Resp:
     """A JSON response."""
-    return status, json.dumps(obj, separators=(",", ":")).encode(), [("Content-Type", "application/json")] + (headers or [])
+    return (
+        status,
+        json.dumps(obj, separators=(",", ":")).encode(),
+        [("Content-Type", "application/json")] + (headers or []),
+    )
 
 
 def text_response(status: int, text: str, headers: list | None = None) -> Resp:
@@ -60,5 +65,7 @@ def text_response(status: int, text: str, headers: list | None = None) -> Resp:
 
 def error_response(status: int, message: str, path: str) -> Resp:
     """An error in SPEC's generic `Error` shape."""
-    return json_response(status, {"generalMessage": message, "details": message, "requestUri": path,
-                          "timestamp": int(time.time() * 1000)})
+    return json_response(
+        status,
+        {"generalMessage": message, "details": message, "requestUri": path, "timestamp": int(time.time() * 1000)},
+    )

@@ -1,4 +1,5 @@
 """Lead loader semantics for the fake Engage: request validation, row checks, the answer body."""
+
 from __future__ import annotations
 
 import re
@@ -6,8 +7,17 @@ import re
 DIAL_PRIORITIES = {"IMMEDIATE", "NORMAL"}
 DUPLICATE_HANDLING = {"RETAIN_ALL", "REMOVE_ALL_EXISTING", "REMOVE_FROM_LIST"}
 LIST_STATES = {
-    "ACTIVE", "PAUSED", "PENDING_DNC", "LOADING", "DELETED", "READY", "CALLBACKS",
-    "CALLBACKS_AGENT", "DUPLICATES_NOT_MERGED", "DUPLICATES_NOT_MOVED", "ARCHIVED",
+    "ACTIVE",
+    "PAUSED",
+    "PENDING_DNC",
+    "LOADING",
+    "DELETED",
+    "READY",
+    "CALLBACKS",
+    "CALLBACKS_AGENT",
+    "DUPLICATES_NOT_MERGED",
+    "DUPLICATES_NOT_MOVED",
+    "ARCHIVED",
 }
 TIME_ZONE_OPTIONS = {"NPA_NXX", "ZIPCODE", "EXPLICIT", "COUNTRY", "NOT_APPLICABLE"}
 ENUMS = {

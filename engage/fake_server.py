@@ -1,4 +1,5 @@
 """Serve a WSGI app on a real loopback socket in a daemon thread; stop and restart on the same port."""
+
 from __future__ import annotations
 
 import socket
@@ -55,7 +56,7 @@ class FakeServer:
         """True between start() and stop()."""
         return self._server is not None
 
-    def start(self) -> "FakeServer":
+    def start(self) -> FakeServer:
         """Bind (the same port again after a stop) and serve in a daemon thread."""
         if self._server is not None:
             return self
@@ -88,7 +89,7 @@ class FakeServer:
         if self._thread:
             self._thread.join(timeout=2)
 
-    def __enter__(self) -> "FakeServer":
+    def __enter__(self) -> FakeServer:
         """Start on entry."""
         return self.start()
 

@@ -1,4 +1,5 @@
 """Reading a lead loader answer: which sent leads were accepted and which rows were rejected."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -74,5 +75,13 @@ def parse_load_result(status: int, body, leads: list[dict]) -> LoadResult:
         for extern_id in rest:
             rejected[extern_id] = "no leads passed validation (no row reported for this lead)"
         rest = []
-    return LoadResult(rest, rejected, False, body, status, unmatched_rejections=unmatched,
-                      processing_status=pstatus, processing_result=presult)
+    return LoadResult(
+        rest,
+        rejected,
+        False,
+        body,
+        status,
+        unmatched_rejections=unmatched,
+        processing_status=pstatus,
+        processing_result=presult,
+    )

@@ -9,6 +9,7 @@ Serve it on a real loopback socket:
 
 Errors are shaped like Graph's own: `{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}`.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,13 @@ ERRORS = {
     "rate_user": (400, 17, None, "OAuthException", "(#17) User request limit reached"),
     "rate_page": (400, 32, None, "OAuthException", "(#32) Page request limit reached"),
     "rate_calls": (400, 613, None, "OAuthException", "(#613) Calls to this api have exceeded the rate limit."),
-    "unavailable": (503, 2, None, "OAuthException", "An unexpected error has occurred. Please retry your request later."),
+    "unavailable": (
+        503,
+        2,
+        None,
+        "OAuthException",
+        "An unexpected error has occurred. Please retry your request later.",
+    ),
     "server_error": (500, 1, None, "OAuthException", "An unknown error has occurred."),
 }
 
@@ -87,7 +94,9 @@ class FakeGraph:
             return _error(400, 100, None, "GraphMethodException", "Unsupported request - method type: post")
         token = _token(request)
         if not token:
-            return _error(400, 2500, None, "OAuthException", "An active access token must be used to query information.")
+            return _error(
+                400, 2500, None, "OAuthException", "An active access token must be used to query information."
+            )
         if self.tokens is not None and token not in self.tokens:
             return _canned("token_invalid")
         failure = queued or self._always
@@ -98,8 +107,13 @@ class FakeGraph:
             return _error(400, 2500, None, "OAuthException", "Unknown path components")
         lead = self.leads.get(parts[1])
         if lead is None:
-            return _error(400, 100, 33, "GraphMethodException",
-                          f"Unsupported get request. Object with ID '{parts[1]}' does not exist")
+            return _error(
+                400,
+                100,
+                33,
+                "GraphMethodException",
+                f"Unsupported get request. Object with ID '{parts[1]}' does not exist",
+            )
         wanted = request.args.get("fields")
         if wanted:
             names = set(wanted.split(","))

@@ -1,4 +1,5 @@
 """Real processes on loopback for end-to-end tests and benchmarks: the fake Engage and the service."""
+
 from __future__ import annotations
 
 import os
@@ -31,7 +32,7 @@ class FakeEngageProcess:
         self.proc: subprocess.Popen | None = None
         self.url = ""
 
-    def start(self) -> "FakeEngageProcess":
+    def start(self) -> FakeEngageProcess:
         """Start and wait for the URL line (FAKE_ENGAGE_URL=...)."""
         cmd = [PYTHON, "-m", "engage.fake", "--port", str(self.port), *self.args]
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
@@ -79,23 +80,33 @@ class FakeEngageProcess:
         from engage import fake
 
         return {
-            "ENGAGE_MODE": "live", "ENGAGE_BASE_URL": self.url, "RINGCENTRAL_SERVER_URL": self.url,
-            "ENGAGE_ACCOUNT_ID": fake.DEFAULT_ACCOUNT_ID, "RINGCENTRAL_CLIENT_ID": fake.DEFAULT_CLIENT_ID,
-            "RINGCENTRAL_CLIENT_SECRET": fake.DEFAULT_CLIENT_SECRET, "RINGCENTRAL_JWT": fake.DEFAULT_JWT,
+            "ENGAGE_MODE": "live",
+            "ENGAGE_BASE_URL": self.url,
+            "RINGCENTRAL_SERVER_URL": self.url,
+            "ENGAGE_ACCOUNT_ID": fake.DEFAULT_ACCOUNT_ID,
+            "RINGCENTRAL_CLIENT_ID": fake.DEFAULT_CLIENT_ID,
+            "RINGCENTRAL_CLIENT_SECRET": fake.DEFAULT_CLIENT_SECRET,
+            "RINGCENTRAL_JWT": fake.DEFAULT_JWT,
         }
 
 
 class ServiceProcess:
     """The real service under gunicorn (or a `flask dispatch run` worker) with a given environment."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, command: list[str] | None = None,
-                 port: int | None = None):
+    def __init__(self, env: dict[str, str], log_path: Path, command: list[str] | None = None, port: int | None = None):
         """`command` defaults to gunicorn app:app bound to a free loopback port."""
         self.port = port or free_port()
         self.log_path = log_path
         self.command = command or [str(Path(PYTHON).parent / "gunicorn"), "app:app", "--bind", f"127.0.0.1:{self.port}"]
-        base = {k: v for k, v in os.environ.items() if not (k.startswith("ENGAGE_") or k.startswith("RINGCENTRAL_")
-                                                           or k in ("DATABASE_URL", "LEADRELAY_CONFIG", "DISPATCH_MODE"))}
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not (
+                k.startswith("ENGAGE_")
+                or k.startswith("RINGCENTRAL_")
+                or k in ("DATABASE_URL", "LEADRELAY_CONFIG", "DISPATCH_MODE")
+            )
+        }
         self.env = {**base, "PORT": str(self.port), **env}
         self.proc: subprocess.Popen | None = None
 
@@ -104,11 +115,12 @@ class ServiceProcess:
         """Base URL of the web process."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, wait_ready: bool = True, timeout: float = 30.0) -> "ServiceProcess":
+    def start(self, wait_ready: bool = True, timeout: float = 30.0) -> ServiceProcess:
         """Start the process (in its own process group) and wait for /readyz."""
         with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
-            self.proc = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=log, stderr=log,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.command, cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True
+            )
         if wait_ready:
             deadline = time.time() + timeout
             while time.time() < deadline:

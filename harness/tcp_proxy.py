@@ -1,5 +1,7 @@
 """A TCP proxy on loopback that a test can cut: the database "goes away" for the processes behind it
-while the real server (shared by everyone) keeps running untouched."""
+while the real server (shared by everyone) keeps running untouched.
+"""
+
 from __future__ import annotations
 
 import socket
@@ -21,7 +23,7 @@ class TcpProxy:
         self.closed = False
         self.cuts = 0
 
-    def start(self) -> "TcpProxy":
+    def start(self) -> TcpProxy:
         """Accept connections in a daemon thread."""
         threading.Thread(target=self._accept_loop, name="tcp-proxy-accept", daemon=True).start()
         return self

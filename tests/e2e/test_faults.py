@@ -2,6 +2,7 @@
 
 Each test counts leads at the fake Engage: every lead delivered, and the duplicates at-least-once
 produced (target zero; the bound is one in-flight batch per failover — see docs/operations.md)."""
+
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,5 @@
 """Auth against the fake Engage: grant + exchange, reuse, refresh, single-flight, exchange budget."""
+
 from __future__ import annotations
 
 import threading

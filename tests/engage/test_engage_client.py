@@ -1,4 +1,5 @@
 """EngageClient.load_leads and enumeration against the fake on a real socket, one case per scope."""
+
 from __future__ import annotations
 
 import email.utils
@@ -198,7 +199,10 @@ def test_enumeration_shapes(client, fake):
     fake.add_campaign("Outbound Renewals", dial_group="Outbound")
     every = client.all_campaigns()
     assert [(c["campaignName"], c["dialGroupName"]) for c in every] == [
-        ("Inbound Leads", "Inbound"), ("Hot Inbound", "Inbound"), ("Outbound Renewals", "Outbound")]
+        ("Inbound Leads", "Inbound"),
+        ("Hot Inbound", "Inbound"),
+        ("Outbound Renewals", "Outbound"),
+    ]
 
 
 def test_wrong_account_is_an_account_error(make_client, make_auth, server, fake):

@@ -1,4 +1,5 @@
 """The client under Engage's failure modes, on a real socket: lead search, unknown fates, token outages."""
+
 from __future__ import annotations
 
 import socket
@@ -57,8 +58,9 @@ def test_refused_connection_was_never_sent(make_auth, fake):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    client = EngageClient(f"http://127.0.0.1:{port}", fake.account_id, make_auth(), connect_timeout=0.5,
-                          read_timeout=0.5)
+    client = EngageClient(
+        f"http://127.0.0.1:{port}", fake.account_id, make_auth(), connect_timeout=0.5, read_timeout=0.5
+    )
     client.auth.headers = lambda: {}  # only the loader call itself is under test here
     with pytest.raises(Unavailable) as info:
         load(client, 1)
