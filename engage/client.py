@@ -6,9 +6,11 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import requests
 
+from engage.auth import EngageAuth
 from engage.campaigns import CampaignDirectory
 from engage.errors import (
     AuthError,
@@ -36,7 +38,7 @@ class _Call:
     path: str
     body: bytes | None = None
     campaign_id: int | None = None
-    headers: dict = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 # The account id of a client made only to list accounts (before ENGAGE_ACCOUNT_ID is known).
@@ -50,12 +52,12 @@ class EngageClient:
         self,
         base_url: str,
         account_id: str,
-        auth,
+        auth: EngageAuth,
         api_prefix: str = "/voice/api/v1",
         session: requests.Session | None = None,
         connect_timeout: float = 2.0,
         read_timeout: float = 5.0,
-    ):
+    ) -> None:
         """Configure the host, the sub-account (never `~`), the auth and the timeouts."""
         if not account_id or str(account_id).strip() == "~":
             raise ValueError("account_id must be the explicit Engage sub-account id")
@@ -81,7 +83,7 @@ class EngageClient:
     def load_leads(
         self,
         campaign_id: int,
-        leads: list[dict],
+        leads: list[dict[str, Any]],
         *,
         dial_priority: str,
         duplicate_handling: str = "REMOVE_FROM_LIST",
@@ -155,20 +157,20 @@ class EngageClient:
 
     # -- enumeration -------------------------------------------------------------------------
 
-    def accounts(self) -> list[dict]:
+    def accounts(self) -> list[dict[str, Any]]:
         """GET {prefix}/admin/accounts: the accounts this login can see."""
         resp = self._send_raw(_Call("GET", ""), f"{self.base_url}{self.api_prefix}/admin/accounts")
         return self._json_list(resp)
 
-    def dial_groups(self) -> list[dict]:
+    def dial_groups(self) -> list[dict[str, Any]]:
         """GET …/dialGroups."""
         return self._json_list(self._send(_Call("GET", "/dialGroups")))
 
-    def campaigns(self, dial_group_id: int) -> list[dict]:
+    def campaigns(self, dial_group_id: int) -> list[dict[str, Any]]:
         """GET …/dialGroups/{id}/campaigns."""
         return self._json_list(self._send(_Call("GET", f"/dialGroups/{int(dial_group_id)}/campaigns")))
 
-    def all_campaigns(self) -> list[dict]:
+    def all_campaigns(self) -> list[dict[str, Any]]:
         """Every campaign of the account: dial groups, then each group's campaigns (as the docs do)."""
         out = []
         for group in self.dial_groups():
@@ -232,7 +234,7 @@ class EngageClient:
         return EngageError(f"unexpected Engage answer to {call.method} {call.path}", status=status, body=text)
 
     @staticmethod
-    def _json_list(resp: requests.Response) -> list[dict]:
+    def _json_list(resp: requests.Response) -> list[dict[str, Any]]:
         """Decode a JSON array answer; anything else is an error worth seeing."""
         body = json_or_none(resp)
         if not isinstance(body, list):
@@ -240,13 +242,14 @@ class EngageClient:
         return body
 
 
-def _rows(body) -> list:
+def _rows(body: Any) -> list[Any]:
     """The result rows of a search answer: a bare array, or the first array inside an object."""
     if isinstance(body, list):
         return body
     if isinstance(body, dict):
         for key in ("leads", "content", "data", "results", "items"):
-            if isinstance(body.get(key), list):
-                return body[key]
+            value = body.get(key)
+            if isinstance(value, list):
+                return value
         return next((v for v in body.values() if isinstance(v, list)), [])
     return []

@@ -21,7 +21,9 @@ import threading
 import time
 from bisect import bisect_left
 from collections import Counter
+from collections.abc import Iterable
 from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
 
 from engage import fake_loader as loader
 from engage.fake_control import handle_control
@@ -33,18 +35,21 @@ from engage.fake_http import text_response as _text
 from engage.fake_server import FakeServer
 from engage.fake_tokens import mint_jwt, numeric_date, opaque_token
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
 DEFAULT_ACCOUNT_ID = "12345"
 DEFAULT_CLIENT_ID = "leadrelay-fake-client-id"
-DEFAULT_CLIENT_SECRET = "leadrelay-fake-client-secret"
+DEFAULT_CLIENT_SECRET = "leadrelay-fake-client-secret"  # noqa: S105 - the fake's own test credential
 DEFAULT_JWT = "leadrelay-fake-ringcentral-jwt"
-DEFAULT_API_TOKEN = "fake80:00000000-0000-4000-8000-000000000000"
+DEFAULT_API_TOKEN = "fake80:00000000-0000-4000-8000-000000000000"  # noqa: S105 - the fake's own test credential
 DEFAULT_CAMPAIGNS = ("Inbound Leads", "Hot Inbound")
 DEFAULT_DIAL_GROUP = "Inbound"
 DEFAULT_RATE_LIMITS = ((30, 10.0), (120, 60.0))  # leadLoader/direct, per account
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 # Every fault and runtime switch, with its "off" value. Counts: N = next N calls, True = until cleared.
-DEFAULT_FAULTS = {
+DEFAULT_FAULTS: dict[str, Any] = {
     "latency": 0.0,  # seconds added to every API/auth request
     "force_status": None,  # status answered to loader calls (500/502/503 …)
     "force_status_count": None,  # None = until cleared
@@ -90,7 +95,7 @@ _ROUTES = [
 _TOKEN_PATHS = ("/restapi/oauth/token", "/api/auth/login/rc/accesstoken", "/api/auth/token/refresh")
 
 
-def _count(value) -> int:
+def _count(value: int | str | bool | None) -> int:
     """Normalize a count fault: True → until cleared (-1), False/None → 0, N → N."""
     if value is True:
         return -1
@@ -108,15 +113,15 @@ class FakeEngage:
         client_id: str = DEFAULT_CLIENT_ID,
         client_secret: str = DEFAULT_CLIENT_SECRET,
         jwt: str = DEFAULT_JWT,
-        api_tokens=(),
+        api_tokens: Iterable[str] = (),
         token_ttl: float = 300.0,
         strict_rate_limits: bool = True,
-        rate_limits=DEFAULT_RATE_LIMITS,
-        campaigns=DEFAULT_CAMPAIGNS,
+        rate_limits: Iterable[tuple[int, float]] = DEFAULT_RATE_LIMITS,
+        campaigns: Iterable[str] = DEFAULT_CAMPAIGNS,
         exchange_limit: int = 5,
         exchange_window: float = 60.0,
         rc_token_ttl: float = 3600.0,
-    ):
+    ) -> None:
         """Configure the credentials it accepts, token lifetimes, limits and initial campaigns."""
         self.account_id = str(account_id)
         self.client_id, self.client_secret, self.jwt = client_id, client_secret, jwt
@@ -205,7 +210,7 @@ class FakeEngage:
                 for cid, c in self._campaigns.items()
             ]
 
-    def set_fault(self, **kw) -> dict:
+    def set_fault(self, **kw: Any) -> dict[str, Any]:
         """Switch faults on (see DEFAULT_FAULTS for names); returns the current faults."""
         unknown = set(kw) - set(DEFAULT_FAULTS)
         if unknown:
@@ -247,7 +252,7 @@ class FakeEngage:
     def stats(self) -> dict:
         """Counters: loader calls, 429s, exchanges, refreshes, OAuth calls, statuses, leads."""
         with self._lock:
-            out = dict(self._stats)
+            out: dict[str, Any] = dict(self._stats)
             out["status_counts"] = {str(k): v for k, v in sorted(self._status_counts.items())}
             out["loader_status_counts"] = {str(k): v for k, v in sorted(self._loader_status_counts.items())}
             out["leads_total"] = len(self._leads)
@@ -306,7 +311,7 @@ class FakeEngage:
 
     # -- WSGI --------------------------------------------------------------------------------
 
-    def wsgi_app(self, environ, start_response):
+    def wsgi_app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """The WSGI entry point."""
         try:
             req = Req(environ)
@@ -919,7 +924,7 @@ def serve(fake: FakeEngage, host: str = "127.0.0.1", port: int = 0) -> FakeServe
     return FakeServer(fake.wsgi_app, host, port, on_stop=fake._release_hangs).start()
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """CLI: serve a fake Engage until SIGTERM/SIGINT, printing FAKE_ENGAGE_URL=… first."""
     parser = argparse.ArgumentParser(prog="python -m engage.fake", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -967,7 +972,7 @@ def main(argv=None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    print(f"FAKE_ENGAGE_URL={server.url}", flush=True)
+    print(f"FAKE_ENGAGE_URL={server.url}", flush=True)  # noqa: T201 - the harness reads this line
     while not stop.wait(0.5):
         pass
     server.stop()

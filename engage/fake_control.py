@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Any
 
 from engage.fake_http import Req, Resp, error_response, json_response
+
+if TYPE_CHECKING:
+    from engage.fake import FakeEngage
 
 _CAMPAIGN = re.compile(r"^/_fake/campaigns/(\d+)$")
 
 
-def _body(req: Req) -> dict:
+def _body(req: Req) -> dict[str, Any]:
     """The JSON object body, {} when empty."""
     if not req.body:
         return {}
@@ -19,7 +23,7 @@ def _body(req: Req) -> dict:
     return body
 
 
-def handle_control(fake, req: Req) -> Resp:
+def handle_control(fake: FakeEngage, req: Req) -> Resp:
     """Route one /_fake/ request to the FakeEngage Python API."""
     try:
         return _route(fake, req)
@@ -27,7 +31,7 @@ def handle_control(fake, req: Req) -> Resp:
         return error_response(400, str(exc), req.path)
 
 
-def _route(fake, req: Req) -> Resp:
+def _route(fake: FakeEngage, req: Req) -> Resp:
     """Dispatch by method and path."""
     m, path = req.method, req.path.rstrip("/")
     if m == "GET" and path == "/_fake/leads":
@@ -76,7 +80,7 @@ def _route(fake, req: Req) -> Resp:
     return error_response(404, "unknown control endpoint", req.path)
 
 
-def _add_campaign(fake, body: dict) -> Resp:
+def _add_campaign(fake: FakeEngage, body: dict[str, Any]) -> Resp:
     """POST /_fake/campaigns {name, dial_group?, campaign_id?, active?} → ids."""
     name = body.get("name")
     if not isinstance(name, str) or not name:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import time
 from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 PHRASES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
 
@@ -15,7 +19,7 @@ class Req:
 
     __slots__ = ("body", "environ", "method", "path", "query")
 
-    def __init__(self, environ: dict):
+    def __init__(self, environ: WSGIEnvironment) -> None:
         """Read method, path, query and the whole body."""
         self.environ = environ
         self.method = environ["REQUEST_METHOD"]
@@ -34,22 +38,22 @@ class Req:
         """A request header by name."""
         return self.environ.get("HTTP_" + name.upper().replace("-", "_"))
 
-    def params(self) -> dict:
+    def params(self) -> dict[str, str]:
         """Query parameters overlaid with a urlencoded form body (Engage accepts either)."""
         out = dict(self.query)
         if self.body and "json" not in (self.environ.get("CONTENT_TYPE") or ""):
             out.update(parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True))
         return out
 
-    def json(self):
+    def json(self) -> Any:
         """The body as JSON; raises ValueError when it is not."""
         return json.loads(self.body)
 
 
-Resp = tuple[int, bytes, list]
+Resp = tuple[int, bytes, list[tuple[str, str]]]
 
 
-def json_response(status: int, obj, headers: list | None = None) -> Resp:
+def json_response(status: int, obj: Any, headers: list[tuple[str, str]] | None = None) -> Resp:
     """A JSON response."""
     return (
         status,
@@ -58,7 +62,7 @@ def json_response(status: int, obj, headers: list | None = None) -> Resp:
     )
 
 
-def text_response(status: int, text: str, headers: list | None = None) -> Resp:
+def text_response(status: int, text: str, headers: list[tuple[str, str]] | None = None) -> Resp:
     """A plain-text response."""
     return status, text.encode(), [("Content-Type", "text/plain;charset=UTF-8")] + (headers or [])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -51,7 +52,7 @@ def never_sent(exc: requests.RequestException) -> bool:
     return False
 
 
-def send(session: requests.Session, method: str, url: str, *, timeout: Timeout, **kw) -> requests.Response:
+def send(session: requests.Session, method: str, url: str, *, timeout: Timeout, **kw: Any) -> requests.Response:
     """Send one request; connection failures and timeouts become Unavailable (no status).
 
     A read timeout or a connection dropped mid-call leaves the call's fate unknown (it may have
@@ -71,7 +72,7 @@ def send(session: requests.Session, method: str, url: str, *, timeout: Timeout, 
         ) from exc
 
 
-def json_or_none(resp: requests.Response):
+def json_or_none(resp: requests.Response) -> Any:
     """Decode a JSON body, or None when the body is empty or not JSON."""
     if not resp.content:
         return None

@@ -69,7 +69,7 @@ def test_exchange_answer_shape_and_jwt(server, fake):
     ).json()
     assert "refreshToken" not in ex and ex["tokenType"] == "Bearer"
     assert ex["agentDetails"][0]["accountId"] == DEFAULT_ACCOUNT_ID == ex["mainAccountId"]
-    header, payload, signature = ex["accessToken"].split(".")
+    _header, payload, signature = ex["accessToken"].split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
     assert claims["exp"] - claims["iat"] == 300 and signature
 

@@ -173,7 +173,7 @@ class Stack:
     def start(self) -> Stack:
         """Start web (and dispatcher workers) and wait until a lead flows end to end."""
         self.web.start()
-        for i in range(self.count):
+        for _i in range(self.count):
             self.add_dispatcher()
         return self
 

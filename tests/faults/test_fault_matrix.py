@@ -21,18 +21,18 @@ from tests.faults.matrix import SOAK, Figure, Sender, Stack, finish, warm_up
 # Durations per scale. Short: seconds, so `make test` stays quick; soak: the issue's numbers, on the
 # service's default call timeout and outage probe cap (30 s each).
 if SOAK:
-    DEFAULTS = dict(probe_cap=30, call_timeout=30, backoff_cap=300)  # the service's own defaults
+    DEFAULTS = {"probe_cap": 30, "call_timeout": 30, "backoff_cap": 300}  # the service's own defaults
     ENGAGE = dict(seconds=180, leads=40, within=40, **DEFAULTS)
     HANG = dict(seconds=30, leads=20, within=40, **DEFAULTS)
     TOKENS = dict(seconds=60, leads=20, within=40, ttl=15, **DEFAULTS)
-    PG = dict(seconds=15, within=5)
-    SQLITE = dict(seconds=30, within=10)
+    PG = {"seconds": 15, "within": 5}
+    SQLITE = {"seconds": 30, "within": 10}
 else:
-    ENGAGE = dict(seconds=5, leads=5, within=8, probe_cap=1, call_timeout=2)
-    HANG = dict(seconds=5, leads=5, within=8, probe_cap=1, call_timeout=2)
-    TOKENS = dict(seconds=5, leads=5, within=8, probe_cap=1, call_timeout=2, ttl=2)
-    PG = dict(seconds=5, within=5)
-    SQLITE = dict(seconds=5, within=8)
+    ENGAGE = {"seconds": 5, "leads": 5, "within": 8, "probe_cap": 1, "call_timeout": 2}
+    HANG = {"seconds": 5, "leads": 5, "within": 8, "probe_cap": 1, "call_timeout": 2}
+    TOKENS = {"seconds": 5, "leads": 5, "within": 8, "probe_cap": 1, "call_timeout": 2, "ttl": 2}
+    PG = {"seconds": 5, "within": 5}
+    SQLITE = {"seconds": 5, "within": 8}
 CASE_TIMEOUT = 900 if SOAK else 120
 
 
@@ -101,13 +101,13 @@ def test_slow_engage_three_seconds_per_call(tmp_path, stacks, sqlite_url):
     """Engage takes 3 s per call (longer than the lease's renewal period): no timeouts, no resends,
     both lanes keep moving (the service's default call_timeout)."""
     leads = 20 if SOAK else 5
-    stack, figure = engage_fault(
+    stack, _figure = engage_fault(
         tmp_path,
         stacks,
         sqlite_url,
         "slow engage (3 s per call)",
         {"latency": 3.0},
-        dict(seconds=leads, leads=leads, within=15, probe_cap=30, call_timeout=30, backoff_cap=300),
+        {"seconds": leads, "leads": leads, "within": 15, "probe_cap": 30, "call_timeout": 30, "backoff_cap": 300},
     )
     stats = stack.fake.stats()
     assert stats["loader_calls"] == stats["loader_ok"], "a call failed or timed out"
@@ -127,7 +127,7 @@ def test_answers_lost_after_loading(tmp_path, stacks, sqlite_url):
     by leadSearch, none is loaded twice."""
     # The answers stay away longer than a call may take, so calls do time out.
     scale = {**HANG, "seconds": max(HANG["seconds"], HANG["call_timeout"] * 1.5)}
-    stack, figure = engage_fault(
+    stack, _figure = engage_fault(
         tmp_path, stacks, sqlite_url, "answers lost after loading", {"hang": 3600, "hang_after": True}, scale
     )
     assert stack.fake.stats()["search_calls"] >= 1
@@ -260,8 +260,8 @@ def test_sqlite_locked_by_another_writer(tmp_path, stacks, sqlite_url, kill):
 def test_two_hour_outage_time_accelerated(tmp_path, stacks, sqlite_url):
     """A 2-hour outage, time-accelerated: the probe cap shrunk from 30 s to 0.5 s, so 120 s of outage
     is the same ~240 failed probes a real 2-hour outage makes. Every lead delivered, none dead."""
-    scale = dict(seconds=120, leads=40, within=10, probe_cap=0.5, call_timeout=2)
-    stack, figure = engage_fault(
+    scale = {"seconds": 120, "leads": 40, "within": 10, "probe_cap": 0.5, "call_timeout": 2}
+    stack, _figure = engage_fault(
         tmp_path, stacks, sqlite_url, "2-hour outage (time-accelerated x60)", {"force_status": 503}, scale
     )
     assert stack.fake.stats()["loader_calls"] >= 100, "the outage was not probed as often as a 2-hour one"
@@ -277,7 +277,7 @@ def test_forty_second_outage(tmp_path, stacks, sqlite_url):
         sqlite_url,
         "engage 503",
         {"force_status": 503},
-        dict(seconds=40, leads=40, within=40, probe_cap=30, call_timeout=30, backoff_cap=300),
+        {"seconds": 40, "leads": 40, "within": 40, "probe_cap": 30, "call_timeout": 30, "backoff_cap": 300},
     )
 
 
@@ -291,7 +291,7 @@ def test_ten_minute_outage(tmp_path, stacks, sqlite_url):
         sqlite_url,
         "engage 503",
         {"force_status": 503},
-        dict(seconds=600, leads=40, within=40, probe_cap=30, call_timeout=30, backoff_cap=300),
+        {"seconds": 600, "leads": 40, "within": 40, "probe_cap": 30, "call_timeout": 30, "backoff_cap": 300},
     )
 
 
