@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
@@ -36,7 +37,7 @@ class Runtime:
     schema_ready: threading.Event = field(default_factory=threading.Event)
 
 
-def create_app(environ: dict | None = None, settings: Settings | None = None) -> Flask:
+def create_app(environ: Mapping[str, str] | None = None, settings: Settings | None = None) -> Flask:
     """Build the Flask app from the environment (or given settings); never starts the dispatcher."""
     settings = settings or load_settings(environ)
     app = Flask(__name__)
@@ -83,7 +84,7 @@ def register_store(app: Flask, settings: Settings) -> None:
         threading.Thread(target=_upgrade_when_reachable, args=(runtime,), name="leadrelay-db-wait", daemon=True).start()
 
 
-def database_host(engine) -> str:
+def database_host(engine: Engine) -> str:
     """Where DATABASE_URL points (host:port, or the SQLite file), never credentials."""
     url = engine.url
     if url.get_backend_name() == "sqlite":
@@ -120,17 +121,17 @@ def register_errors(app: Flask) -> None:
     """One JSON error shape for every error answer."""
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
+    def http_error(exc: HTTPException) -> Response:
         """`{"error": <code>, "detail": <text>}` with the HTTP status."""
         code = {413: "body_too_large", 404: "not_found", 405: "method_not_allowed"}.get(
-            exc.code, exc.name.lower().replace(" ", "_")
+            exc.code or 500, exc.name.lower().replace(" ", "_")
         )
         response = jsonify({"error": code, "detail": exc.description})
         response.status_code = exc.code or 500
         return response
 
     @app.errorhandler(Exception)
-    def internal_error(exc: Exception):
+    def internal_error(exc: Exception) -> Response:
         """Log the failure (masked) and answer 500 so senders retry."""
         logger.exception("unhandled error")
         response = jsonify({"error": "internal_error"})
@@ -211,7 +212,7 @@ def _module_app() -> Flask | None:
         if partial is not None:
             return partial
         print(f"leadrelay: configuration error: {exc}", file=sys.stderr)
-        raise SystemExit(3)
+        raise SystemExit(3) from None
     except OperationalError as exc:
         import sys
 
@@ -221,7 +222,7 @@ def _module_app() -> Flask | None:
         raise SystemExit(3) from None
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Flask | None:
     """Build `app` on first access, so importing this module (tests, tools) has no side effects."""
     if name == "app":
         globals()["app"] = _module_app()

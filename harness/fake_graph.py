@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
 from engage.fake_server import FakeServer
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 # Canned failures by name: (HTTP status, Graph code, subcode, type, message).
 ERRORS = {
@@ -53,7 +57,7 @@ class Seen:
 class FakeGraph:
     """Leads by id, accepted Page tokens, and a queue of errors to answer with."""
 
-    def __init__(self, tokens: set[str] | None = None, version_prefix: str = "v"):
+    def __init__(self, tokens: set[str] | None = None, version_prefix: str = "v") -> None:
         """`tokens`: the Page tokens that may read leads (any non-empty token when None)."""
         self.tokens = set(tokens) if tokens is not None else None
         self.version_prefix = version_prefix
@@ -80,7 +84,7 @@ class FakeGraph:
         """A FakeServer for this app on 127.0.0.1 (start it, or use it as a context manager)."""
         return FakeServer(self)
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """WSGI entry point."""
         return self.handle(Request(environ))(environ, start_response)
 

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from engage.fake_server import FakeServer
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
 
 class FakeHubSpot:
     """Contacts by id, a bearer check, switchable 429/500/404 answers; requests are recorded."""
 
-    def __init__(self, token: str = "pat-test-token"):
+    def __init__(self, token: str = "pat-test-token") -> None:  # noqa: S107 - the fake's own test token
         """Start empty; `token` is the private-app token the fake accepts."""
         self.token = token
         self.contacts: dict[str, dict[str, Any]] = {}
@@ -65,7 +69,7 @@ class FakeHubSpot:
 
     # ------------------------------------------------------------------ HTTP
 
-    def wsgi(self, environ, start_response):
+    def wsgi(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """The WSGI entry point."""
         request = Request(environ)
         return self.answer(request)(environ, start_response)

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from engage.fake_server import FakeServer
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
 
 class FakePipedrive:
     """Persons by id, the API-token check, switchable failures; requests are recorded."""
 
-    def __init__(self, token: str = "pd-test-token"):
+    def __init__(self, token: str = "pd-test-token") -> None:  # noqa: S107 - the fake's own test token
         """Start empty; `token` is the API token the fake accepts."""
         self.token = token
         self.persons: dict[str, dict[str, Any]] = {}
@@ -61,7 +65,7 @@ class FakePipedrive:
         """Stop on exit."""
         self.stop()
 
-    def wsgi(self, environ, start_response):
+    def wsgi(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """The WSGI entry point."""
         return self.answer(Request(environ))(environ, start_response)
 

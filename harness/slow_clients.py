@@ -14,7 +14,7 @@ import time
 class SlowClients:
     """Hold `header` header-trickling and `body` body-trickling sockets open against host:port."""
 
-    def __init__(self, host: str, port: int, header: int, body: int, path: str = "/webhooks/slow"):
+    def __init__(self, host: str, port: int, header: int, body: int, path: str = "/webhooks/slow") -> None:
         """Nothing is opened until start()."""
         self.host, self.port, self.path = host, port, path
         self.counts = {"header": header, "body": body}
