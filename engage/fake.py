@@ -1,4 +1,4 @@
-"""A fake RingCentral Engage Voice (RingCX) server, faithful to reference/engage-api.md.
+"""A fake RingCentral Engage Voice (RingCX) server, faithful to RingCentral's published Engage Voice API.
 
 It is the sandbox backend, the tests' backend and the benchmarks' backend. It accepts:
   * RingCentral OAuth: Basic DEFAULT_CLIENT_ID:DEFAULT_CLIENT_SECRET, JWT grant with DEFAULT_JWT;
@@ -65,7 +65,7 @@ DEFAULT_FAULTS: dict[str, Any] = {
     "reject_extern_ids": [],  # these rows come back in rejectedRows
     "reject_phones": [],  # rows with any of these phones come back in rejectedRows
     "general_failure": 0,  # next N loader calls → 200 GENERAL_FAILURE without rows
-    "created_empty": 0,  # next N good loader calls → 201 with an empty body (SPEC allows it)
+    "created_empty": 0,  # next N good loader calls → 201 with an empty body (a valid answer: Engage may omit the body)
     "retry_after": None,  # seconds (or a literal string) sent as Retry-After on 429s
     "strict": None,  # overrides strict_rate_limits
     "rate_limits": None,  # overrides rate_limits, e.g. [[30, 10], [120, 60]]
@@ -79,7 +79,7 @@ DEFAULT_FAULTS: dict[str, Any] = {
     "search_hang": 0.0,  # leadSearch calls sleep this long
 }
 
-# campaignLeads/leadSearch limits (engage-api.md §5): 15 / 10 s and 60 / 30 s.
+# campaignLeads/leadSearch limits as RingCX documents them: 15 / 10 s and 60 / 30 s.
 SEARCH_RATE_LIMITS = ((15, 10.0), (60, 30.0))
 
 _API = re.compile(r"^/(?:voice/)?api/v1/admin/accounts(?:/([^/]+)(/.*)?)?$")

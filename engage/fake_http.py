@@ -68,7 +68,7 @@ def text_response(status: int, text: str, headers: list[tuple[str, str]] | None 
 
 
 def error_response(status: int, message: str, path: str) -> Resp:
-    """An error in SPEC's generic `Error` shape."""
+    """An error in Engage's generic `Error` shape (`{"errorCode", "message", ...}`)."""
     return json_response(
         status,
         {"generalMessage": message, "details": message, "requestUri": path, "timestamp": int(time.time() * 1000)},

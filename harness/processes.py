@@ -121,6 +121,17 @@ class ServiceProcess:
         """Base URL of the web process."""
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int:
+        """The process id (its process group too); only after start()."""
+        if self.proc is None:
+            raise RuntimeError("the service process was not started")
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        """True while the started process has not exited."""
+        return self.proc is not None and self.proc.poll() is None
+
     def start(self, wait_ready: bool = True, timeout: float = 30.0) -> ServiceProcess:
         """Start the process (in its own process group) and wait for /readyz."""
         with self.log_path.open("ab") as log:  # the child keeps its own descriptor

@@ -67,7 +67,7 @@ def workdir(tmp_path):
 @pytest.fixture
 def procs():
     """Processes started by a test; all stopped afterwards, whatever happened."""
-    started = []
+    started: list[ServiceProcess | FakeEngageProcess] = []
     yield started
     for proc in reversed(started):
         if isinstance(proc, ServiceProcess):
@@ -200,8 +200,8 @@ def test_postgres_worker_mode_with_a_standby(workdir, procs, pg_url):
 
     engine = create_engine(pg_url)
     with engine.connect() as conn:
-        holder = conn.execute(text("SELECT holder FROM dispatcher_lease")).scalar()
-    leader = next(w for w in workers if f":{w.proc.pid}:" in holder)
+        holder = conn.execute(text("SELECT holder FROM dispatcher_lease")).scalar_one()
+    leader = next(w for w in workers if f":{w.pid}:" in holder)
     leader.kill9()
     killed_at = time.time()
     assert post(web, lead_body(2)).status_code == 202

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -188,7 +189,7 @@ def test_latency_fault(server, fake, token):
 
 def test_hang_released_by_clear(server, fake, token):
     fake.set_fault(hang=30)
-    answer = {}
+    answer: dict[str, Any] = {}
     t = threading.Thread(
         target=lambda: answer.setdefault("r", post_leads(server, token, fake.campaign_id("Hot Inbound"), []))
     )
@@ -273,6 +274,7 @@ def test_cli_prints_url_and_serves(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert proc.stdout is not None and proc.stderr is not None  # both are PIPE above
     try:
         line = proc.stdout.readline().strip()
         assert line.startswith("FAKE_ENGAGE_URL=http://127.0.0.1:")

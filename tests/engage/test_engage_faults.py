@@ -51,7 +51,7 @@ def test_read_timeout_after_loading_has_an_unknown_fate(make_client, fake, hot):
     assert [lead["extern_id"] for lead in fake.leads()] == ["X0", "X1", "X2"]
 
 
-def test_refused_connection_was_never_sent(make_auth, fake):
+def test_refused_connection_was_never_sent(make_auth, fake, monkeypatch):
     """Nothing listens on the port: Unavailable, fate known (nothing reached Engage)."""
     from engage.client import EngageClient
 
@@ -61,7 +61,7 @@ def test_refused_connection_was_never_sent(make_auth, fake):
     client = EngageClient(
         f"http://127.0.0.1:{port}", fake.account_id, make_auth(), connect_timeout=0.5, read_timeout=0.5
     )
-    client.auth.headers = lambda: {}  # only the loader call itself is under test here
+    monkeypatch.setattr(client.auth, "headers", lambda: {})  # only the loader call itself is under test here
     with pytest.raises(Unavailable) as info:
         load(client, 1)
     assert not info.value.fate_unknown
@@ -77,7 +77,7 @@ def test_unreadable_200_has_an_unknown_fate(client, fake, hot):
 
 
 def test_empty_201_still_means_accepted(client, fake, hot):
-    """An empty 2xx body (allowed by the spec) is not 'unreadable'."""
+    """An empty 2xx body (Engage may answer 201 with no body) is not 'unreadable'."""
     fake.set_fault(created_empty=1)
     assert load(client, hot).accepted_extern_ids == ["X0", "X1", "X2"]
 

@@ -18,7 +18,7 @@ from harness.tcp_proxy import TcpProxy
 from tests.e2e.test_service import extern_ids
 from tests.faults.matrix import SOAK, Figure, Sender, Stack, finish, warm_up
 
-# Durations per scale. Short: seconds, so `make test` stays quick; soak: the issue's numbers, on the
+# Durations per scale. Short: seconds, so `make test` stays quick; soak: the full durations of docs/operations.md's fault matrix, on the
 # service's default call timeout and outage probe cap (30 s each).
 if SOAK:
     DEFAULTS = {"probe_cap": 30, "call_timeout": 30, "backoff_cap": 300}  # the service's own defaults
@@ -77,7 +77,7 @@ def engage_fault(tmp_path, stacks, db_url, name, fault, scale, kill=None, fake_a
     figure.notes["loader_calls"] = stack.fake.stats()["loader_calls"]
     finish(figure, stack, sender, ended, scale["within"])
     if kill != "web":
-        assert stack.web.proc.poll() is None, "the web process died"
+        assert stack.web.alive(), "the web process died"
     return stack, figure
 
 
@@ -220,9 +220,9 @@ def test_postgres_gone_under_a_stream(tmp_path, stacks, pg_url, kill):
             f"postgres gone {PG['seconds']}s (web + dispatch run)",
             kill=kill,
         )
-        survivors = [d for d in stack.dispatchers if d.proc.poll() is None]
+        survivors = [d for d in stack.dispatchers if d.alive()]
         assert len(survivors) == len(stack.dispatchers) - (kill == "dispatcher"), "a dispatcher process exited"
-        assert stack.web.proc.poll() is None
+        assert stack.web.alive()
     finally:
         proxy.close()
 
@@ -235,7 +235,7 @@ def test_sqlite_locked_by_another_writer(tmp_path, stacks, sqlite_url, kill):
     stacks.append(stack)
     stack.start()
     path = sqlite_url.split("sqlite:///", 1)[1]
-    holder = {"conn": None}
+    holder: dict[str, sqlite3.Connection] = {}
     released = threading.Event()
 
     def lock():
@@ -298,7 +298,7 @@ def test_ten_minute_outage(tmp_path, stacks, sqlite_url):
 @pytest.mark.skipif(not SOAK, reason="soak only (make soak)")
 @pytest.mark.timeout(CASE_TIMEOUT)
 def test_postgres_gone_30s(tmp_path, stacks, pg_url):
-    """PostgreSQL gone for 30 s under the stream (the issue's row), web and `dispatch run` separate."""
+    """PostgreSQL gone for 30 s under the stream (a row of docs/operations.md's fault matrix), web and `dispatch run` separate."""
     parts = urlsplit(pg_url)
     proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432).start()
     stack = Stack(tmp_path, pg_url, proxy.url_for(pg_url), mode="worker", dispatchers=1)
@@ -306,7 +306,7 @@ def test_postgres_gone_30s(tmp_path, stacks, pg_url):
     stack.start()
     try:
         database_fault(stack, 30, proxy.cut, proxy.restore, 5, "postgres gone 30s (web + dispatch run)")
-        assert all(d.proc.poll() is None for d in stack.dispatchers)
+        assert all(d.alive() for d in stack.dispatchers)
     finally:
         proxy.close()
 

@@ -37,7 +37,7 @@ def test_database_unreachable_at_start(tmp_path, pg_url):
         assert len(lines) == 1, log
         assert f"127.0.0.1:{proxy.port}" in lines[0] and "DATABASE_URL" in lines[0]
         time.sleep(6)  # a retry round passes: still one line, still running
-        assert stack.web.proc.poll() is None, "the service exited instead of waiting for the database"
+        assert stack.web.alive(), "the service exited instead of waiting for the database"
         assert sum("database unreachable at start-up" in line for line in stack.web.log_tail(400).splitlines()) == 1
         proxy.restore()
         wait_for(lambda: _status(stack, "/readyz") == 200, 20, interval=0.2, message="ready once the database answers")
