@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from flask import Flask, Response, jsonify
 from sqlalchemy.engine import Engine
@@ -14,27 +13,19 @@ from werkzeug.exceptions import HTTPException
 
 import logs
 from config import ConfigError, Settings, load_settings
-from dispatch.wakeup import PgListener, Waker
+from dispatch.wakeup import Waker
 from intake import Intake
 from metrics import SANDBOX
+
+# start/stop_dispatcher live in runtime.py (below the CLI and admin); gunicorn.conf.py and the tests
+# reach them through the app module, as before.
+from runtime import Runtime
+from runtime import start_dispatcher as start_dispatcher
+from runtime import stop_dispatcher as stop_dispatcher
 from store import db
 from store.queue import Queue
 
 logger = logging.getLogger("leadrelay")
-
-
-@dataclass
-class Runtime:
-    """Everything a request or a CLI command needs, built once per process."""
-
-    settings: Settings
-    engine: Engine
-    waker: Waker
-    intake: Intake
-    queue: Queue
-    stop: threading.Event = field(default_factory=threading.Event)
-    dispatcher_thread: threading.Thread | None = None
-    schema_ready: threading.Event = field(default_factory=threading.Event)
 
 
 def create_app(environ: Mapping[str, str] | None = None, settings: Settings | None = None) -> Flask:
@@ -164,41 +155,6 @@ def banner(settings: Settings) -> None:
         logs.log(logger, logging.WARNING, "config warning", detail=warning)
 
 
-def start_dispatcher(app: Flask) -> threading.Thread:
-    """Start the dispatcher thread in this process (inline mode, or `flask dispatch run`)."""
-    from dispatch.backend import make_backend_factory
-    from dispatch.runner import Dispatcher
-
-    runtime: Runtime = app.extensions["leadrelay"]
-    if runtime.dispatcher_thread is not None:
-        return runtime.dispatcher_thread
-    settings = runtime.settings
-    if runtime.engine.dialect.name == "postgresql":
-        dsn = runtime.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        PgListener(dsn, runtime.waker, runtime.stop).start()
-    dispatcher = Dispatcher(
-        runtime.engine,
-        settings.file.dispatch,
-        make_backend_factory(settings, runtime.engine),
-        runtime.waker,
-        sources=settings.file.sources,
-        retention_days=settings.file.defaults["retention_days"],
-    )
-    thread = threading.Thread(target=dispatcher.run, args=(runtime.stop,), name="leadrelay-dispatcher", daemon=True)
-    thread.start()
-    runtime.dispatcher_thread = thread
-    return thread
-
-
-def stop_dispatcher(app: Flask, timeout: float = 10.0) -> None:
-    """Graceful stop: no new claims, calls in flight settle, the lease is released."""
-    runtime: Runtime = app.extensions["leadrelay"]
-    runtime.stop.set()
-    runtime.waker.wake()
-    if runtime.dispatcher_thread is not None:
-        runtime.dispatcher_thread.join(timeout)
-
-
 def _module_app() -> Flask | None:
     """`app` for gunicorn and `flask --app app`; a config error prints file/key/fix and exits."""
     try:
@@ -208,7 +164,7 @@ def _module_app() -> Flask | None:
 
         from cli import app_without_account_id
 
-        partial = app_without_account_id(exc)  # `engage accounts` is how ENGAGE_ACCOUNT_ID is found
+        partial = app_without_account_id(exc, create_app)  # `engage accounts` is how ENGAGE_ACCOUNT_ID is found
         if partial is not None:
             return partial
         print(f"leadrelay: configuration error: {exc}", file=sys.stderr)

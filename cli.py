@@ -9,7 +9,7 @@ import json
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -18,8 +18,8 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 if TYPE_CHECKING:
-    from app import Runtime
     from engage.client import EngageClient
+    from runtime import Runtime
 
 db_cli = AppGroup("db", help="Database schema.")
 dispatch_cli = AppGroup("dispatch", help="The dispatcher (worker mode).")
@@ -45,8 +45,24 @@ REPLAYED = ("dead", "rejected", "held", "invalid")
 
 
 def _runtime() -> Runtime:
-    """The Runtime of the current app."""
+    """The Runtime of the current app, its database reachable: a command fails at once in one line.
+
+    The web process keeps retrying an unreachable database (answering 503); a command has nobody
+    to answer, so it says where the database is and how to fix it, and exits 3.
+    """
     runtime: Runtime = current_app.extensions["leadrelay"]
+    if not runtime.schema_ready.is_set():
+        from config import database_error
+        from store import db
+
+        try:
+            db.upgrade(runtime.engine)
+        except Exception as exc:
+            if not db.unavailable(exc):
+                raise
+            click.echo(f"leadrelay: database error: {database_error(runtime.settings.database_url, exc)}", err=True)
+            raise SystemExit(3) from None
+        runtime.schema_ready.set()
     return runtime
 
 
@@ -62,7 +78,7 @@ def db_upgrade() -> None:
 @dispatch_cli.command("run")
 def dispatch_run() -> None:
     """Run a dispatcher until SIGTERM/SIGINT (stand by while another holds the lease)."""
-    from app import start_dispatcher, stop_dispatcher
+    from runtime import start_dispatcher, stop_dispatcher
 
     # current_app is typed as Flask but is a werkzeug LocalProxy: the dispatcher thread needs the app itself.
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -177,9 +193,13 @@ def _print_accounts(accounts: list[dict[str, Any]], configured: str | None, sand
 WITHOUT_ACCOUNT_ID = (["engage", "accounts"], ["db", "upgrade"])
 
 
-def app_without_account_id(error: Exception, argv: list[str] | None = None) -> Flask | None:
-    """The app for `engage accounts` / `db upgrade` when the one thing missing is ENGAGE_ACCOUNT_ID; else None."""
-    from app import create_app
+def app_without_account_id(
+    error: Exception, create_app: Callable[..., Flask], argv: list[str] | None = None
+) -> Flask | None:
+    """The app for `engage accounts` / `db upgrade` when the one thing missing is ENGAGE_ACCOUNT_ID; else None.
+
+    `create_app` is handed in by app.py, so the CLI never imports the application factory.
+    """
     from config import ConfigError, load_settings
 
     words = [word for word in (sys.argv if argv is None else argv)[1:] if not word.startswith("-")]
@@ -325,7 +345,7 @@ def _why_not_replayed(ids: tuple[int, ...], touched: set[int], **filters: str | 
 @click.option("--email")
 def leads_forget(phone: str | None, email: str | None) -> None:
     """Erase a person's data (leads and the raw bodies they came in) on request."""
-    from mappings.lead import normalize_phones
+    from lead.phones import normalize_phones
     from store.retention import forget
 
     if not (phone or email):

@@ -15,17 +15,21 @@ The body cap is the largest `max_body` of the configuration (Flask's MAX_CONTENT
 over it is 413 without being read further, chunked or not; each source's own `max_body` is then
 checked by the webhook endpoint.
 """
+
 from __future__ import annotations
 
 import asyncio
 import io
 import os
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from gunicorn.asgi.protocol import ASGIProtocol
+from gunicorn.config import Config
+from gunicorn.glogging import Logger
 from gunicorn.workers.base import Worker
 from gunicorn.workers.gasgi import ASGIWorker
 
@@ -40,7 +44,9 @@ def _seconds(name: str, default: float) -> float:
     try:
         value = float(raw) if raw else default
     except ValueError:
-        raise SystemExit(f"leadrelay: {name}={raw!r} is not a number of seconds; unset it or write e.g. {default:g}")
+        raise SystemExit(
+            f"leadrelay: {name}={raw!r} is not a number of seconds; unset it or write e.g. {default:g}"
+        ) from None
     return value if value > 0 else default
 
 
@@ -48,16 +54,17 @@ class DeadlineProtocol(ASGIProtocol):
     """gunicorn's HTTP/1 protocol plus a deadline on the first request's headers.
 
     gunicorn times out idle kept-alive connections but not a new connection that never finishes
-    its headers: without this, an idle or trickling socket would stay open for ever."""
+    its headers: without this, an idle or trickling socket would stay open for ever.
+    """
 
     header_timeout = HEADER_TIMEOUT
 
-    def connection_made(self, transport) -> None:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Start the header clock as the connection opens."""
         super().connection_made(transport)
         self._header_timer = self.worker.loop.call_later(self.header_timeout, self._headers_too_slow)
 
-    def _on_headers_complete(self):
+    def _on_headers_complete(self) -> bool | None:
         """Headers are in: stop the header clock (the body has its own deadline)."""
         timer = getattr(self, "_header_timer", None)
         if timer is not None:
@@ -72,7 +79,7 @@ class DeadlineProtocol(ASGIProtocol):
             self._send_error_response(408, "request headers not received in time")
             self._close_transport()
 
-    def connection_lost(self, exc) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         """Drop the header clock with the connection."""
         timer = getattr(self, "_header_timer", None)
         if timer is not None:
@@ -83,7 +90,9 @@ class DeadlineProtocol(ASGIProtocol):
 class BufferedWSGI:
     """An ASGI app that buffers the whole request, then runs a WSGI app on a thread pool."""
 
-    def __init__(self, app: Callable, threads: int, max_body: int, body_timeout: float, multiprocess: bool):
+    def __init__(
+        self, app: Callable[..., Any], threads: int, max_body: int, body_timeout: float, multiprocess: bool
+    ) -> None:
         """`max_body`: the largest body any route accepts; `body_timeout`: for the whole body."""
         self.app, self.max_body, self.body_timeout = app, max_body, body_timeout
         self.multiprocess = multiprocess
@@ -108,7 +117,7 @@ class BufferedWSGI:
         if body is None:
             await _plain(send, 413, b"request body too large")
             return
-        if body is _GONE:
+        if not isinstance(body, bytes):  # _GONE: the client left while sending
             return
         environ = self._environ(scope, body)
         loop = asyncio.get_running_loop()
@@ -120,7 +129,7 @@ class BufferedWSGI:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": chunks})
 
-    async def _read_body(self, receive: Callable) -> bytes | None | object:
+    async def _read_body(self, receive: Callable) -> bytes | object | None:
         """The whole body; None past max_body (reading stops there); _GONE when the client left."""
         parts: list[bytes] = []
         size = 0
@@ -179,7 +188,9 @@ class BufferedWSGI:
         """Run the WSGI app on a pool thread; return status, headers and the whole body."""
         answer: list[Any] = []
 
-        def start_response(status: str, headers: list, exc_info=None):
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: object = None
+        ) -> Callable[[bytes], None]:
             """Record the status line and headers (the body is collected below)."""
             answer[:] = [status, headers]
             return lambda data: chunks.append(data)
@@ -212,8 +223,13 @@ def _header(scope: dict, name: bytes) -> str | None:
 
 async def _plain(send: Callable, status: int, text: bytes) -> None:
     """A short text answer that closes the connection (the unread body must not be parsed as a request)."""
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain"), (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain"), (b"connection", b"close")],
+        }
+    )
     await send({"type": "http.response.body", "body": text})
 
 
@@ -221,7 +237,7 @@ class FrontWorker(ASGIWorker):
     """gunicorn worker: asyncio reads requests, a thread pool of `threads` runs the Flask app."""
 
     @classmethod
-    def check_config(cls, cfg, log) -> None:
+    def check_config(cls, cfg: Config, log: Logger) -> None:
         """`threads` sizes the app's thread pool here (the ASGI worker would warn it is unused)."""
 
     def load_wsgi(self) -> None:
@@ -232,16 +248,21 @@ class FrontWorker(ASGIWorker):
         Worker.load_wsgi(self)
         max_body = int(getattr(self.wsgi, "config", {}).get("MAX_CONTENT_LENGTH") or 1024 * 1024)
         DeadlineProtocol.header_timeout = _seconds("REQUEST_HEADER_TIMEOUT", HEADER_TIMEOUT)
-        self.asgi = BufferedWSGI(self.wsgi, threads=max(1, self.cfg.threads), max_body=max_body,
-                                 body_timeout=_seconds("REQUEST_BODY_TIMEOUT", BODY_TIMEOUT),
-                                 multiprocess=self.cfg.workers > 1)
+        self.asgi = BufferedWSGI(
+            self.wsgi,
+            threads=max(1, self.cfg.threads),
+            max_body=max_body,
+            body_timeout=_seconds("REQUEST_BODY_TIMEOUT", BODY_TIMEOUT),
+            multiprocess=self.cfg.workers > 1,
+        )
 
     async def _serve(self) -> None:
         """ASGIWorker._serve with the deadline protocol and without ASGI lifespan."""
         ssl_context = self._get_ssl_context()
         for sock in self.sockets:
-            server = await self.loop.create_server(lambda: DeadlineProtocol(self), sock=sock.sock, ssl=ssl_context,
-                                                   reuse_address=True, start_serving=True)
+            server = await self.loop.create_server(
+                lambda: DeadlineProtocol(self), sock=sock.sock, ssl=ssl_context, reuse_address=True, start_serving=True
+            )
             self.servers.append(server)
         try:
             while self.alive:
@@ -260,7 +281,8 @@ class FrontWorker(ASGIWorker):
 
         gunicorn's own shutdown also waits for every open connection, so a few idle or slow
         clients would hold a SIGTERM for the whole graceful_timeout (Heroku kills at 30 s, and the
-        dispatcher still has to settle and release its lease after this)."""
+        dispatcher still has to settle and release its lease after this).
+        """
         for server in self.servers:
             server.close()
         deadline = self.loop.time() + self.cfg.graceful_timeout

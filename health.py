@@ -16,7 +16,7 @@ from store import db as store_db
 from store import lease as lease_store
 
 if TYPE_CHECKING:
-    from app import Runtime
+    from runtime import Runtime
 
 bp = Blueprint("health", __name__)
 

@@ -1,11 +1,15 @@
 """One webhook request: verify → parse → map → route → persist → wake → answer."""
+
 from __future__ import annotations
 
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+
+from sqlalchemy.engine import Engine
 
 from config import Source
 from handlers import auth as source_auth
@@ -38,13 +42,15 @@ class Answer:
 class Intake:
     """Runs the request half of the pipeline for one configured source at a time."""
 
-    def __init__(self, engine, sandbox: bool, wake: Callable[[], None], clock: Callable[[], float] = time.time):
+    def __init__(
+        self, engine: Engine, sandbox: bool, wake: Callable[[], None], clock: Callable[[], float] = time.time
+    ) -> None:
         """`wake` tells the dispatcher a lead is waiting (in-process signal; NOTIFY is sent by the store)."""
         self.engine, self.sandbox, self.wake, self.clock = engine, sandbox, wake, clock
 
     def authenticate(self, source: Source, request: Inbound) -> None:
         """Pass when any configured scheme accepts the request; raise AuthFailure otherwise."""
-        stype = handler_base.get(source.type)
+        stype = handler_base.type_of(source.type)
         token_ok = source_auth.check_token(source.settings, request)
         if token_ok:
             return
@@ -53,9 +59,14 @@ class Intake:
                 stype.verify(source.settings, request, self.clock())
             except AuthFailure:
                 raise
-            except Exception as exc:  # noqa: BLE001 — hostile input must never be a 500 before auth
-                log(logger, logging.WARNING, "verify failed on unexpected input", source=source.name,
-                    error=type(exc).__name__)
+            except Exception as exc:
+                log(
+                    logger,
+                    logging.WARNING,
+                    "verify failed on unexpected input",
+                    source=source.name,
+                    error=type(exc).__name__,
+                )
                 raise AuthFailure("invalid_signature", "unreadable authentication headers") from exc
             return
         if token_ok is False:
@@ -65,11 +76,11 @@ class Intake:
     def handle(self, source: Source, request: Inbound, received_at: float) -> Answer:
         """Run the pipeline, then let the source type shape the answer (SOAP Ack, redirect page)."""
         answer = self._handle(source, request, received_at)
-        hook = getattr(handler_base.get(source.type), "reply", None)
+        stype = handler_base.type_of(source.type)
         # 413 stays 413 for every sender: a request over the sender's own documented batch size
         # is not one of its messages, and acknowledging it would hide the refused records.
-        if hook is not None and isinstance(answer.body, dict) and answer.status != 413:
-            reply = hook(source.settings, request, answer.status, answer.body)
+        if isinstance(answer.body, dict) and answer.status != 413:
+            reply = stype.reply(source.settings, request, answer.status, answer.body)
             if reply is not None:
                 return Answer(reply.status, reply.body, reply.content_type, dict(reply.headers))
         return answer
@@ -85,7 +96,7 @@ class Intake:
             log(logger, logging.WARNING, "webhook rejected", source=name, reason=failure.reason)
             return Answer(401, {"error": failure.reason})
 
-        stype = handler_base.get(source.type)
+        stype = handler_base.type_of(source.type)
         try:
             records = stype.parse(source.settings, request)
             if not records:
@@ -98,7 +109,7 @@ class Intake:
             return _rate_limited(name, exc)
         except Malformed as exc:
             return self._malformed(source, request, received_at, str(exc) or "unparseable body")
-        except Exception as exc:  # noqa: BLE001 — a body no parser foresaw is still stored, never a 500
+        except Exception as exc:
             log(logger, logging.WARNING, "parser failed on unexpected input", source=name, error=type(exc).__name__)
             return self._malformed(source, request, received_at, f"unparseable body ({type(exc).__name__})")
         try:
@@ -115,8 +126,14 @@ class Intake:
         status = "invalid" if all(p.status == "invalid" for p in pending) else "accepted"
         try:
             stored = store_webhook(
-                self.engine, source=name, received_at=received_at, pending=pending, sandbox=self.sandbox,
-                event_status=status, reason=None, **self._event_fields(source, request),
+                self.engine,
+                source=name,
+                received_at=received_at,
+                pending=pending,
+                sandbox=self.sandbox,
+                event_status=status,
+                reason=None,
+                **self._event_fields(source, request),
             )
         except Exception as exc:
             if not unavailable(exc):
@@ -133,14 +150,26 @@ class Intake:
             if source.reject_invalid and all(o.prior_status == "invalid" for o in stored.outcomes):
                 # The same invalid form again: the same refusal, never a "thank you" for a
                 # record that will not be called.
-                return Answer(422, {"error": "unmappable", "event_id": original, "duplicate": True,
-                                    "records": [{"externId": p.extern_id, "reasons": p.errors} for p in pending]})
+                return Answer(
+                    422,
+                    {
+                        "error": "unmappable",
+                        "event_id": original,
+                        "duplicate": True,
+                        "records": [{"externId": p.extern_id, "reasons": p.errors} for p in pending],
+                    },
+                )
             return Answer(200, {"event_id": original, "duplicate": True})
 
         entries = []
-        for item, outcome in zip(pending, stored.outcomes):
-            entry = {"lead_id": outcome.lead_id, "externId": item.extern_id, "priority": item.priority,
-                     "campaign": item.campaign, "status": outcome.status}
+        for item, outcome in zip(pending, stored.outcomes, strict=True):
+            entry = {
+                "lead_id": outcome.lead_id,
+                "externId": item.extern_id,
+                "priority": item.priority,
+                "campaign": item.campaign,
+                "status": outcome.status,
+            }
             if outcome.status == "invalid":
                 entry["reasons"] = item.errors
             if outcome.status == "duplicate":
@@ -148,12 +177,25 @@ class Intake:
             if self.sandbox and outcome.status == "queued":
                 entry["sandbox"] = True
             entries.append(entry)
-        log(logger, logging.INFO, "webhook stored", source=name, event_id=stored.event_id,
-            statuses=[e["status"] for e in entries], sandbox=self.sandbox)
+        log(
+            logger,
+            logging.INFO,
+            "webhook stored",
+            source=name,
+            event_id=stored.event_id,
+            statuses=[e["status"] for e in entries],
+            sandbox=self.sandbox,
+        )
         if source.reject_invalid and all(o.status == "invalid" for o in stored.outcomes):
             WEBHOOKS.labels(name, "422").inc()
-            return Answer(422, {"error": "unmappable", "event_id": stored.event_id,
-                                "records": [{"externId": e["externId"], "reasons": e["reasons"]} for e in entries]})
+            return Answer(
+                422,
+                {
+                    "error": "unmappable",
+                    "event_id": stored.event_id,
+                    "records": [{"externId": e["externId"], "reasons": e["reasons"]} for e in entries],
+                },
+            )
         WEBHOOKS.labels(name, "202").inc()
         ACK_SECONDS.labels(name).observe(self.clock() - received_at)
         return Answer(202, {"event_id": stored.event_id, "leads": entries})
@@ -162,13 +204,19 @@ class Intake:
         """prepare() one record, refusing it (never its batch-mates) when it cannot be mapped or stored."""
         try:
             item = prepare(source, record, received_at)
-        except Exception as exc:  # noqa: BLE001 — one record's content must not fail the request
+        except Exception as exc:
             log(logger, logging.WARNING, "record could not be mapped", source=source.name, error=type(exc).__name__)
             fallback = source.routes[-1]
             key, expires = _fallback_key(source, record, received_at)
-            return PendingLead(status="invalid", priority=fallback.priority, campaign=fallback.campaign,
-                               record_key=key, key_expires_at=expires, record=record.fields,
-                               errors={"record": [f"could not be mapped ({type(exc).__name__})"]})
+            return PendingLead(
+                status="invalid",
+                priority=fallback.priority,
+                campaign=fallback.campaign,
+                record_key=key,
+                key_expires_at=expires,
+                record=record.fields,
+                errors={"record": [f"could not be mapped ({type(exc).__name__})"]},
+            )
         reason = unsafe_text(item.extern_id) or unsafe_text(item.lead) or unsafe_text(item.primary_phone)
         if reason and item.status not in ("invalid",):
             item.status, item.errors = "invalid", {"text": [reason]}
@@ -180,45 +228,63 @@ class Intake:
 
     def _check_shared_limits(self, source: Source, request: Inbound, records: list[Record], now: float) -> None:
         """Raise RateLimited when the database says this client or phone is over its limit (all processes)."""
-        shared = getattr(handler_base.get(source.type), "shared_limits", None)
-        if shared is None:
-            return
-        for kind, key, count, seconds in shared(source.settings, request, records):
+        stype = handler_base.type_of(source.type)
+        for kind, key, count, seconds in stype.shared_limits(source.settings, request, records):
             if recent_hits(self.engine, source.name, kind, key[:REMOTE_ADDR_MAX], now - seconds) >= count:
                 raise RateLimited(f"too many submissions for this {'address' if kind == 'ip' else 'phone number'}")
 
     def _event_fields(self, source: Source, request: Inbound) -> dict[str, Any]:
         """The event row's request columns: configured secrets stripped, text the database can hold."""
         secrets = source_secrets(source.settings)
-        client = getattr(handler_base.get(source.type), "client_address", None)
-        address = client(source.settings, request) if client is not None else request.remote_addr
-        return {"method": request.method, "path": audit_path(request.url, secrets),
-                "content_type": (request.content_type or "")[:CONTENT_TYPE_MAX],
-                "headers": audit_headers(request.headers, secrets), "body": request.body,
-                "remote_addr": (address or "")[:REMOTE_ADDR_MAX]}
+        stype = handler_base.type_of(source.type)
+        address = stype.client_address(source.settings, request)
+        return {
+            "method": request.method,
+            "path": audit_path(request.url, secrets),
+            "content_type": (request.content_type or "")[:CONTENT_TYPE_MAX],
+            "headers": audit_headers(request.headers, secrets),
+            "body": request.body,
+            "remote_addr": (address or "")[:REMOTE_ADDR_MAX],
+        }
 
     def _too_many(self, source: Source, request: Inbound, received_at: float, count: int) -> Answer:
         """Over max_records: 413, no lead created, the raw request kept as an event for audit."""
         reason = f"too_many_records: {count} records, the limit is {source.max_records}"
         try:
-            stored = store_webhook(self.engine, source=source.name, received_at=received_at, pending=[],
-                                   sandbox=self.sandbox, event_status="malformed", reason=reason,
-                                   **self._event_fields(source, request))
+            stored = store_webhook(
+                self.engine,
+                source=source.name,
+                received_at=received_at,
+                pending=[],
+                sandbox=self.sandbox,
+                event_status="malformed",
+                reason=reason,
+                **self._event_fields(source, request),
+            )
         except Exception as exc:
             if not unavailable(exc):
                 raise
             return _not_stored(source.name, exc)
         log(logger, logging.WARNING, "webhook refused", source=source.name, event_id=stored.event_id, reason=reason)
         WEBHOOKS.labels(source.name, "413").inc()
-        return Answer(413, {"error": "too_many_records", "limit": source.max_records, "records": count,
-                            "event_id": stored.event_id})
+        return Answer(
+            413,
+            {"error": "too_many_records", "limit": source.max_records, "records": count, "event_id": stored.event_id},
+        )
 
     def _malformed(self, source: Source, request: Inbound, received_at: float, reason: str) -> Answer:
         """Store an unparseable body with its reason; 400 for developers, 2xx for senders that retry."""
         try:
-            stored = store_webhook(self.engine, source=source.name, received_at=received_at, pending=[],
-                                   sandbox=self.sandbox, event_status="malformed", reason=reason,
-                                   **self._event_fields(source, request))
+            stored = store_webhook(
+                self.engine,
+                source=source.name,
+                received_at=received_at,
+                pending=[],
+                sandbox=self.sandbox,
+                event_status="malformed",
+                reason=reason,
+                **self._event_fields(source, request),
+            )
         except Exception as exc:
             if not unavailable(exc):
                 raise
@@ -241,7 +307,7 @@ def _fallback_key(source: Source, record: Record, received_at: float) -> tuple[s
     """The record's idempotency key, or a hash of its printable form when even that fails."""
     try:
         return record_key(source, record, received_at)
-    except Exception:  # noqa: BLE001
+    except Exception:
         digest = hashlib.sha256(repr(record.fields).encode("utf-8", "surrogatepass")).hexdigest()
         return f"h:{digest}", received_at + source.dedupe_window
 
@@ -249,7 +315,13 @@ def _fallback_key(source: Source, record: Record, received_at: float) -> tuple[s
 def _not_stored(source: str, exc: Exception) -> Answer:
     """The database cannot take the webhook: never 2xx for what was not stored; 503 so the sender retries."""
     WEBHOOKS.labels(source, "503").inc()
-    log(logger, logging.ERROR, "webhook not stored: database unavailable; answered 503", source=source,
-        error=type(exc).__name__)
-    return Answer(503, {"error": "database_unavailable", "detail": "not stored; retry later"},
-                  headers={"Retry-After": "5"})
+    log(
+        logger,
+        logging.ERROR,
+        "webhook not stored: database unavailable; answered 503",
+        source=source,
+        error=type(exc).__name__,
+    )
+    return Answer(
+        503, {"error": "database_unavailable", "detail": "not stored; retry later"}, headers={"Retry-After": "5"}
+    )

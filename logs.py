@@ -1,4 +1,5 @@
 """Structured JSON logs with secrets, phone numbers and emails masked."""
+
 from __future__ import annotations
 
 import atexit
@@ -9,6 +10,7 @@ import queue
 import re
 import sys
 import time
+from typing import Any
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 # Runs of 7+ digits (optionally with +, spaces, dots, dashes, parentheses) look like phones.
@@ -32,9 +34,9 @@ def mask_text(text: str) -> str:
     return _PHONE.sub(lambda m: mask_phone(m.group(0)), text)
 
 
-def mask_value(key: str, value):
+def mask_value(key: str, value: Any) -> Any:
     """Mask one structured field by its name and content."""
-    if value is None or isinstance(value, (bool, int, float)) and not _SECRET_KEYS.search(key):
+    if value is None or (isinstance(value, (bool, int, float)) and not _SECRET_KEYS.search(key)):
         return value
     if _SECRET_KEYS.search(key):
         return "***"
@@ -66,8 +68,10 @@ class JsonFormatter(logging.Formatter):
 
 
 class _DeferredQueueHandler(logging.handlers.QueueHandler):
-    """Hand records to the writer thread as they are: formatting (JSON, masking) happens there,
-    not on the request thread and not under a handler lock that every request would queue on."""
+    """Hand records to the writer thread as they are: formatting (JSON, masking) happens there.
+
+    Not on the request thread, and not under a handler lock that every request would queue on.
+    """
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         """No pre-formatting: the listener runs in this process."""
@@ -87,7 +91,7 @@ def configure(level: str = "INFO") -> None:
         return
     stream = logging.StreamHandler(sys.stderr)
     stream.setFormatter(JsonFormatter())
-    records: queue.SimpleQueue = queue.SimpleQueue()
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     listener = logging.handlers.QueueListener(records, stream, respect_handler_level=False)
     listener.start()
     _LISTENER.append(listener)
@@ -96,6 +100,6 @@ def configure(level: str = "INFO") -> None:
     atexit.register(listener.stop)
 
 
-def log(logger: logging.Logger, level: int, msg: str, **fields) -> None:
+def log(logger: logging.Logger, level: int, msg: str, **fields: Any) -> None:
     """Log `msg` with structured fields (masked by the formatter)."""
     logger.log(level, msg, extra={"fields": fields})

@@ -1,12 +1,17 @@
 """Configured secrets never at rest: strip them from stored headers and paths, mask them when showing a body.
 
 The raw body stays byte-exact in storage (replay must re-verify and re-parse it), so a token sent
-as a form field (Zoho `token_field`) is masked only where a body is shown (admin API, console)."""
+as a form field (Zoho `token_field`) is masked only where a body is shown (admin API, console).
+"""
+
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit
+
+from werkzeug.datastructures import Headers
 
 from handlers.base import SourceSettings
 
@@ -48,17 +53,20 @@ def _contains_secret(text: str, secrets: Iterable[str]) -> bool:
     return any(s in text or quote(s, safe="") in text or quote_plus(s) in text for s in secrets)
 
 
-def audit_headers(headers: Mapping[str, str], secrets: list[str]) -> dict[str, str]:
+def audit_headers(headers: Mapping[str, str] | Headers, secrets: list[str]) -> dict[str, str]:
     """The request headers to store: credential headers and any header carrying a secret masked."""
-    return {name: (MASK if name.lower() in CREDENTIAL_HEADERS or _contains_secret(value, secrets) else value)
-            for name, value in headers.items()}
+    return {
+        name: (MASK if name.lower() in CREDENTIAL_HEADERS or _contains_secret(value, secrets) else value)
+        for name, value in headers.items()
+    }
 
 
 def audit_path(raw_url: str, secrets: list[str]) -> str:
     """The raw path and query to store: credential parameters and any value carrying a secret masked.
 
     The raw (still percent-encoded) path is kept, never the decoded one: a `%00` decoded is a
-    NUL that PostgreSQL text refuses."""
+    NUL that PostgreSQL text refuses.
+    """
     parts = urlsplit(raw_url)
     if not parts.query:
         return parts.path or "/"

@@ -10,7 +10,7 @@ from prepare import prepare
 from store import queue as queue_store
 
 if TYPE_CHECKING:
-    from app import Runtime
+    from runtime import Runtime
 
 
 class ReplayResult(TypedDict):

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from store import audit
 
 if TYPE_CHECKING:
-    from app import Runtime
+    from runtime import Runtime
 
 REPLAYABLE = ("dead", "rejected", "held", "invalid")
 

@@ -16,7 +16,7 @@ from flask import current_app, g, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 if TYPE_CHECKING:
-    from app import Runtime
+    from runtime import Runtime
 
 COOKIE = "leadrelay_admin"
 SESSION_SECONDS = 12 * 3600

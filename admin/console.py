@@ -21,7 +21,7 @@ from redact import mask_event_body
 from store import audit, operator
 
 if TYPE_CHECKING:
-    from app import Runtime
+    from runtime import Runtime
 
 bp = Blueprint("admin_console", __name__, url_prefix="/admin", template_folder="templates")
 PUBLIC = {"admin_console.login"}

@@ -1,4 +1,5 @@
 """Entry point for `python -m bench`."""
+
 import sys
 
 from bench.cli import main

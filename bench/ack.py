@@ -1,4 +1,5 @@
 """Scenario 1: webhook acknowledgement latency under an open-loop 200/s load, dispatcher running."""
+
 from __future__ import annotations
 
 import time
@@ -6,7 +7,7 @@ from collections import Counter
 
 from bench import config_file, cpu, databases, stack
 from bench.common import Profile, Result, log_dir, workdir
-from bench.loadgen import run_open_loop
+from bench.loadgen import Sample, run_open_loop
 from bench.payloads import BodyFactory
 from bench.stats import summarize
 
@@ -25,11 +26,15 @@ def run(name: str, title: str, profile: Profile, db_kind: str) -> Result:
         config = config_file.write(tmp)
         logs = log_dir(name)
         with stack.running(logs, db.url, config, mode="inline", strict=True) as procs:
-            meter = cpu.Meter({"service": procs.web.proc.pid}, {"fake": procs.fake.proc.pid},
-                              {"postgres_host": "postgres"} if db_kind == "postgresql" else {})
+            meter = cpu.Meter(
+                {"service": stack.popen(procs.web).pid},
+                {"fake": stack.popen(procs.fake).pid},
+                {"postgres_host": "postgres"} if db_kind == "postgresql" else {},
+            )
             meter.start()
-            samples, t0 = run_open_loop(f"{procs.web.url}/webhooks/hubspot", bodies, profile.ack_rate,
-                                        profile.ack_threads, warm)
+            samples, t0 = run_open_loop(
+                f"{procs.web.url}/webhooks/hubspot", bodies, profile.ack_rate, profile.ack_threads, warm
+            )
             cpu_use = meter.stop()
             time.sleep(1.0)  # let the dispatcher finish the call it is in before the fake is counted
             fake_stats = procs.fake.stats()
@@ -39,18 +44,27 @@ def run(name: str, title: str, profile: Profile, db_kind: str) -> Result:
     summarize_samples(result, samples, t0)
     # The same requests as the server saw them (parsed → answered), without the client's own
     # scheduling delays on this 2-core machine; the warm-up requests are dropped.
-    server = stack.server_ack_ms(logs)[len(warm):]
+    server = stack.server_ack_ms(logs)[len(warm) :]
     result.latency["ack_server_side"] = summarize([ms / 1000.0 for ms in server])
     _immediate_under_load(result, fake_leads, db_leads)
-    result.info.update({
-        "database": db_kind, "dispatch_mode": "inline", "fake_strict_rate_limits": True,
-        "rate_target": profile.ack_rate, "duration_s": profile.ack_seconds, "sender_threads": profile.ack_threads,
-        "immediate_share": round(1 / profile.ack_hot_every, 3),
-        "fake_loader_calls": fake_stats.get("loader_calls"), "fake_loader_429": fake_stats.get("loader_429"),
-        "fake_http_429": fake_stats.get("http_429"), "fake_leads_accepted": fake_stats.get("leads_accepted"),
-        "lead_statuses_after": dict(lead_statuses), **cpu_use,
-        "service_cpu_ms_per_webhook": round(1000 * cpu_use["cpu_s_service"] / max(1, count), 2),
-    })
+    result.info.update(
+        {
+            "database": db_kind,
+            "dispatch_mode": "inline",
+            "fake_strict_rate_limits": True,
+            "rate_target": profile.ack_rate,
+            "duration_s": profile.ack_seconds,
+            "sender_threads": profile.ack_threads,
+            "immediate_share": round(1 / profile.ack_hot_every, 3),
+            "fake_loader_calls": fake_stats.get("loader_calls"),
+            "fake_loader_429": fake_stats.get("loader_429"),
+            "fake_http_429": fake_stats.get("http_429"),
+            "fake_leads_accepted": fake_stats.get("leads_accepted"),
+            "lead_statuses_after": dict(lead_statuses),
+            **cpu_use,
+            "service_cpu_ms_per_webhook": round(1000 * cpu_use["cpu_s_service"] / max(1, count), 2),
+        }
+    )
     # The issue defines ack latency as request received → answer sent: the server-side measure.
     result.target("ack_server_side", "p99", TARGET_P99_MS)
     return result
@@ -61,13 +75,14 @@ def _immediate_under_load(result: Result, fake_leads: list[dict], db_leads: list
     received = {str(extern): at for extern, at, _, _, priority in db_leads if priority == "IMMEDIATE"}
     arrived = {str(lead["extern_id"]): lead["received_at"] for lead in fake_leads}
     result.latency["immediate_stl_under_load"] = summarize(
-        [arrived[e] - at for e, at in received.items() if e in arrived])
+        [arrived[e] - at for e, at in received.items() if e in arrived]
+    )
     # Leads still queued at the end are not in the percentiles above: count them so the survivorship is visible.
     result.info["immediate_total"] = len(received)
     result.info["immediate_not_delivered_at_end"] = sum(1 for e in received if e not in arrived)
 
 
-def summarize_samples(result: Result, samples, t0: float) -> None:
+def summarize_samples(result: Result, samples: list[Sample], t0: float) -> None:
     """Latency percentiles, achieved rates, non-2xx and generator health from the samples."""
     answered = [s for s in samples if s.status]
     sent = [s for s in samples if s.sent]
@@ -79,10 +94,15 @@ def summarize_samples(result: Result, samples, t0: float) -> None:
     statuses = Counter(str(s.status) if s.status else (s.error or "no answer") for s in samples)
     span = max((s.sent for s in sent), default=t0) - min((s.sent for s in sent), default=t0)
     last_done = max((s.done for s in answered), default=t0)
-    result.info.update({
-        "requests": len(samples), "sent": len(sent), "answered_2xx": len(ok),
-        "non_2xx": len(samples) - len(ok), "statuses": dict(statuses),
-        "achieved_send_rate": round((len(sent) - 1) / span, 1) if span > 0 else None,
-        "achieved_2xx_rate": round(len(ok) / (last_done - t0), 1) if last_done > t0 else None,
-        "late_sends": sum(1 for s in sent if s.sent - s.due > LATE_SEND_S),
-    })
+    result.info.update(
+        {
+            "requests": len(samples),
+            "sent": len(sent),
+            "answered_2xx": len(ok),
+            "non_2xx": len(samples) - len(ok),
+            "statuses": dict(statuses),
+            "achieved_send_rate": round((len(sent) - 1) / span, 1) if span > 0 else None,
+            "achieved_2xx_rate": round(len(ok) / (last_done - t0), 1) if last_done > t0 else None,
+            "late_sends": sum(1 for s in sent if s.sent - s.due > LATE_SEND_S),
+        }
+    )

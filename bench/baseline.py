@@ -1,4 +1,5 @@
 """Scenario 3: the fake Engage alone — one direct leadLoader/direct call at a time, as a floor."""
+
 from __future__ import annotations
 
 import json
@@ -9,6 +10,7 @@ import requests
 from bench import cpu
 from bench.common import Profile, Result, log_dir
 from bench.config_file import HOT_CAMPAIGN
+from bench.stack import popen
 from bench.stats import summarize
 from engage import fake
 from harness.processes import FakeEngageProcess
@@ -18,22 +20,40 @@ JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 def engage_token(session: requests.Session, url: str) -> str:
     """RingCentral JWT grant, then the RingCX exchange: the Bearer token the loader accepts."""
-    rc = session.post(f"{url}/restapi/oauth/token", data={"grant_type": JWT_GRANT, "assertion": fake.DEFAULT_JWT},
-                      auth=(fake.DEFAULT_CLIENT_ID, fake.DEFAULT_CLIENT_SECRET), timeout=5)
+    rc = session.post(
+        f"{url}/restapi/oauth/token",
+        data={"grant_type": JWT_GRANT, "assertion": fake.DEFAULT_JWT},
+        auth=(fake.DEFAULT_CLIENT_ID, fake.DEFAULT_CLIENT_SECRET),
+        timeout=5,
+    )
     rc.raise_for_status()
-    rcx = session.post(f"{url}/api/auth/login/rc/accesstoken",
-                       data={"rcAccessToken": rc.json()["access_token"], "rcTokenType": "Bearer"}, timeout=5)
+    rcx = session.post(
+        f"{url}/api/auth/login/rc/accesstoken",
+        data={"rcAccessToken": rc.json()["access_token"], "rcTokenType": "Bearer"},
+        timeout=5,
+    )
     rcx.raise_for_status()
     return rcx.json()["accessToken"]
 
 
 def _payload(n: int) -> bytes:
     """A one-lead LeadListProcessingRequest shaped like the dispatcher's (compact JSON)."""
-    lead = {"externId": f"baseline-{n}", "leadPhone": f"720300{n % 10000:04d}", "firstName": "Ada",
-            "lastName": "Example", "email": "ada.example@example.com", "zip": "80202"}
-    body = {"description": "leadrelay bench baseline", "dialPriority": "IMMEDIATE",
-            "duplicateHandling": "REMOVE_FROM_LIST", "listState": "ACTIVE", "timeZoneOption": "NPA_NXX",
-            "uploadLeads": [lead]}
+    lead = {
+        "externId": f"baseline-{n}",
+        "leadPhone": f"720300{n % 10000:04d}",
+        "firstName": "Ada",
+        "lastName": "Example",
+        "email": "ada.example@example.com",
+        "zip": "80202",
+    }
+    body = {
+        "description": "leadrelay bench baseline",
+        "dialPriority": "IMMEDIATE",
+        "duplicateHandling": "REMOVE_FROM_LIST",
+        "listState": "ACTIVE",
+        "timeZoneOption": "NPA_NXX",
+        "uploadLeads": [lead],
+    }
     return json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -46,9 +66,11 @@ def run(name: str, title: str, profile: Profile) -> Result:
         campaign = next(c["campaignId"] for c in proc.control("GET", "campaigns") if c["campaignName"] == HOT_CAMPAIGN)
         url = f"{proc.url}/voice/api/v1/admin/accounts/{fake.DEFAULT_ACCOUNT_ID}/campaigns/{campaign}/leadLoader/direct"
         headers = {"Authorization": f"Bearer {engage_token(session, proc.url)}", "Content-Type": "application/json"}
-        sent_at, rtt, statuses = {}, [], {}
+        sent_at: dict[str, float] = {}
+        rtt: list[float] = []
+        statuses: dict[str, int] = {}
         budget_end = time.time() + profile.stl_budget
-        meter = cpu.Meter({}, {"fake": proc.proc.pid}, {})
+        meter = cpu.Meter({}, {"fake": popen(proc).pid}, {})
         meter.start()
         for n in range(profile.stl_warmup + profile.stl_leads):
             if time.time() > budget_end:
@@ -69,8 +91,15 @@ def run(name: str, title: str, profile: Profile) -> Result:
         session.close()
         proc.stop()
     result.latency["loader_round_trip"] = summarize(rtt)
-    result.latency["send_to_fake_handler"] = summarize(
-        [arrivals[e] - s for e, s in sent_at.items() if e in arrivals])
-    result.info.update({"calls": len(rtt), "statuses": statuses, "fake_strict_rate_limits": False,
-                        "fake_loader_429": stats.get("loader_429"), "pause_s": profile.stl_pause, **cpu_use})
+    result.latency["send_to_fake_handler"] = summarize([arrivals[e] - s for e, s in sent_at.items() if e in arrivals])
+    result.info.update(
+        {
+            "calls": len(rtt),
+            "statuses": statuses,
+            "fake_strict_rate_limits": False,
+            "fake_loader_429": stats.get("loader_429"),
+            "pause_s": profile.stl_pause,
+            **cpu_use,
+        }
+    )
     return result

@@ -1,8 +1,10 @@
 """Shared pieces of the scenarios: the run profile, the result record, target checks, work dirs."""
+
 from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,9 +49,20 @@ class Profile:
 
 
 FULL = Profile("full")
-QUICK = Profile("quick", ack_seconds=5.0, stl_leads=50, stl_budget=45.0, burst_leads=200, naive_budget=40.0,
-                failover_rounds=1, sf_seconds=5.0, quiet_leads=5, under_load_seconds=10.0, mixed_seconds=5.0,
-                sustained_seconds=60.0)
+QUICK = Profile(
+    "quick",
+    ack_seconds=5.0,
+    stl_leads=50,
+    stl_budget=45.0,
+    burst_leads=200,
+    naive_budget=40.0,
+    failover_rounds=1,
+    sf_seconds=5.0,
+    quiet_leads=5,
+    under_load_seconds=10.0,
+    mixed_seconds=5.0,
+    sustained_seconds=60.0,
+)
 
 
 @dataclass
@@ -69,16 +82,23 @@ class Result:
     def target(self, metric: str, stat: str, limit_ms: float) -> None:
         """Check `latency[metric][stat] < limit_ms` and record the verdict."""
         value = (self.latency.get(metric) or {}).get(stat)
-        self.targets.append({"metric": metric, "stat": stat, "limit_ms": limit_ms, "value_ms": value,
-                             "ok": value is not None and value < limit_ms})
+        self.targets.append(
+            {
+                "metric": metric,
+                "stat": stat,
+                "limit_ms": limit_ms,
+                "value_ms": value,
+                "ok": value is not None and value < limit_ms,
+            }
+        )
 
-    def check(self, name: str, value, want: str, ok: bool) -> None:
+    def check(self, name: str, value: object, want: str, ok: bool) -> None:
         """Record a non-latency target (e.g. `loader_429` want `== 0`) and whether it held."""
         self.checks.append({"name": name, "value": value, "want": want, "ok": bool(ok)})
 
 
 @contextmanager
-def workdir(name: str):
+def workdir(name: str) -> Iterator[Path]:
     """A temp directory for the scenario's config and SQLite file, removed afterwards."""
     path = Path(tempfile.mkdtemp(prefix=f"leadrelay-bench-{name}-"))
     try:

@@ -1,8 +1,10 @@
 """The leadrelay.yml each scenario's service runs with."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -28,9 +30,9 @@ def salesforce_source() -> dict:
     }
 
 
-def config(unthrottled: bool = False, salesforce: bool = False) -> dict:
+def config(unthrottled: bool = False, salesforce: bool = False) -> dict[str, Any]:
     """One hubspot source with the example's score route (plus `salesforce`); prospects are never suppressed."""
-    doc = {
+    doc: dict[str, Any] = {
         "defaults": {"campaign": "Inbound Leads", "priority": "NORMAL", "suppress_within": 0},
         "dispatch": dict(UNTHROTTLED) if unthrottled else {},
         "sources": {

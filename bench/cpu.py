@@ -1,9 +1,11 @@
 """CPU accounting from /proc: where the machine's cycles went during a measured window."""
+
 from __future__ import annotations
 
 import os
 import resource
 import time
+from pathlib import Path
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -11,14 +13,14 @@ _TICK = os.sysconf("SC_CLK_TCK")
 def _proc_stat(pid: int, reaped: bool = False) -> tuple[str, int, float] | None:
     """(comm, process group, user+system CPU seconds) of one process, None if it is gone.
 
-    `reaped` adds the CPU of its children that exited and were waited for (cutime + cstime)."""
+    `reaped` adds the CPU of its children that exited and were waited for (cutime + cstime).
+    """
     try:
-        with open(f"/proc/{pid}/stat") as handle:
-            raw = handle.read()
+        raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    comm = raw[raw.index("(") + 1: raw.rindex(")")]
-    fields = raw[raw.rindex(")") + 2:].split()
+    comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+    fields = raw[raw.rindex(")") + 2 :].split()
     # After the comm: state ppid pgrp session …; utime, stime, cutime, cstime are fields 14–17 of the line.
     ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if reaped else 0)
     return comm, int(fields[2]), ticks / _TICK
@@ -26,7 +28,7 @@ def _proc_stat(pid: int, reaped: bool = False) -> tuple[str, int, float] | None:
 
 def _all_pids() -> list[int]:
     """Every numeric entry of /proc (bounded by the number of processes on the host)."""
-    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
 
 
 def group_seconds(pgid: int) -> float:
@@ -50,7 +52,8 @@ def named_seconds(comm: str) -> float:
 
     Reaped children count too: PostgreSQL backends of connections closed during the window (the
     service's pool closes its overflow connections) exit, and only the postmaster's cutime keeps
-    their CPU. Without it that work showed up as other tenants' (`others_busy_pct`)."""
+    their CPU. Without it that work showed up as other tenants' (`others_busy_pct`).
+    """
     return sum(stat[2] for pid in _all_pids() if (stat := _proc_stat(pid, reaped=True)) and stat[0] == comm)
 
 
@@ -62,7 +65,7 @@ def self_seconds() -> float:
 
 def machine_busy() -> tuple[float, float]:
     """(busy, total) jiffies of the whole machine from /proc/stat."""
-    with open("/proc/stat") as handle:
+    with Path("/proc/stat").open() as handle:
         values = [int(v) for v in handle.readline().split()[1:]]
     idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
     return float(sum(values) - idle), float(sum(values))
@@ -71,7 +74,7 @@ def machine_busy() -> tuple[float, float]:
 class Meter:
     """Snapshot CPU counters at start(), report the deltas at stop()."""
 
-    def __init__(self, groups: dict[str, int], pids: dict[str, int], names: dict[str, str]):
+    def __init__(self, groups: dict[str, int], pids: dict[str, int], names: dict[str, str]) -> None:
         """`groups`: label → pgid; `pids`: label → pid; `names`: label → comm to sum over the host."""
         self.groups, self.pids, self.names = groups, pids, names
         self.start_values: dict[str, float] = {}

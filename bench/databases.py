@@ -1,9 +1,11 @@
 """A fresh database per scenario: a SQLite file in a temp dir, or a new schema in the test PostgreSQL."""
+
 from __future__ import annotations
 
 import os
 import secrets
 import sqlite3
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
@@ -22,7 +24,7 @@ def pg_base_url() -> str:
     """TEST_DATABASE_URL, or the local default; postgres:// is accepted like the service does."""
     url = os.environ.get("TEST_DATABASE_URL") or DEFAULT_PG_URL
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     return url
 
 
@@ -49,7 +51,7 @@ class SqliteDb:
 
     kind = "sqlite"
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path) -> None:
         """Place the file; the service creates it on start."""
         self.path = directory / "leadrelay.db"
         self.url = f"sqlite:///{self.path}"
@@ -84,7 +86,7 @@ class PostgresDb:
 
     kind = "postgresql"
 
-    def __init__(self, base_url: str, schema: str):
+    def __init__(self, base_url: str, schema: str) -> None:
         """Remember both URLs; the schema is created by `postgres_db`."""
         self.base_url, self.schema = base_url, schema
         self.url = _with_search_path(base_url, schema)
@@ -98,13 +100,13 @@ class PostgresDb:
 
 
 @contextmanager
-def sqlite_db(directory: Path):
+def sqlite_db(directory: Path) -> Iterator[SqliteDb]:
     """A fresh SQLite database in `directory` (the directory's owner removes it)."""
     yield SqliteDb(directory)
 
 
 @contextmanager
-def postgres_db():
+def postgres_db() -> Iterator[PostgresDb]:
     """Create a uniquely named schema, yield it, and drop it (with everything in it) afterwards."""
     import psycopg
 
@@ -134,13 +136,13 @@ def _redact(url: str) -> str:
 
 
 @contextmanager
-def fresh(kind: str, directory: Path):
+def fresh(kind: str, directory: Path) -> Iterator[SqliteDb | PostgresDb]:
     """A fresh database of `kind` ("sqlite" or "postgresql"); raises Unavailable when it cannot be had."""
     if kind == "sqlite":
-        with sqlite_db(directory) as db:
-            yield db
+        with sqlite_db(directory) as lite:
+            yield lite
     elif kind == "postgresql":
-        with postgres_db() as db:
-            yield db
+        with postgres_db() as pg:
+            yield pg
     else:
         raise ValueError(f"unknown database kind {kind!r}")

@@ -8,11 +8,13 @@ but without the 0002 index on leads(source, record_key) (the "before").
 
     python -m bench --only front          python -m bench --only rows
 """
+
 from __future__ import annotations
 
 import os
 import statistics
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import requests
@@ -33,7 +35,7 @@ ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
 
 
 @contextmanager
-def worker_class(name: str):
+def worker_class(name: str) -> Iterator[None]:
     """Run the service with this gunicorn worker class (ServiceProcess copies this process's environment)."""
     previous = os.environ.get("GUNICORN_WORKER_CLASS")
     os.environ["GUNICORN_WORKER_CLASS"] = name
@@ -62,11 +64,12 @@ def run_front(name: str, title: str, profile: Profile) -> Result:
             config = config_file.write(tmp, unthrottled=True)
             logs = log_dir(f"{name}-{label}")
             with stack.running(logs, db.url, config, mode="inline", strict=False) as procs:
-                rss = memory.RssSampler(procs.web.proc.pid).start()
-                samples, _ = run_open_loop(f"{procs.web.url}/webhooks/hubspot", bodies, profile.ack_rate,
-                                           profile.ack_threads, warm)
+                rss = memory.RssSampler(stack.popen(procs.web).pid).start()
+                samples, _ = run_open_loop(
+                    f"{procs.web.url}/webhooks/hubspot", bodies, profile.ack_rate, profile.ack_threads, warm
+                )
                 result.latency[f"ack_{label}"] = summarize([s.done - s.sent for s in samples if s.status])
-                server = stack.server_ack_ms(logs)[len(warm):]
+                server = stack.server_ack_ms(logs)[len(warm) :]
                 result.latency[f"ack_server_side_{label}"] = summarize([ms / 1000.0 for ms in server])
                 result.info[f"ack_non_2xx_{label}"] = sum(1 for s in samples if not 200 <= s.status < 300)
                 time.sleep(2.0)  # the queue drains before speed-to-lead is timed
@@ -83,17 +86,29 @@ def run_front(name: str, title: str, profile: Profile) -> Result:
                 result.info[f"rss_{label}"] = rss.stop()
                 result.info[f"slow_attack_{label}"] = slow_attack(procs, attack)
     after = result.info["slow_attack_after_front"]
-    result.check("attack_webhooks_answered_within_1s_after", after["webhooks_within_1s"], f"== {SLOW_WEBHOOKS}",
-                 after["webhooks_within_1s"] == SLOW_WEBHOOKS)
-    result.check("attack_healthz_all_within_1s_after", after["healthz_max_ms"], "< 1000",
-                 after["healthz_max_ms"] is not None and after["healthz_max_ms"] < 1000)
-    result.check("attack_leads_delivered_after", after["leads_delivered"], f"== {SLOW_WEBHOOKS}",
-                 after["leads_delivered"] == SLOW_WEBHOOKS)
+    result.check(
+        "attack_webhooks_answered_within_1s_after",
+        after["webhooks_within_1s"],
+        f"== {SLOW_WEBHOOKS}",
+        after["webhooks_within_1s"] == SLOW_WEBHOOKS,
+    )
+    result.check(
+        "attack_healthz_all_within_1s_after",
+        after["healthz_max_ms"],
+        "< 1000",
+        after["healthz_max_ms"] is not None and after["healthz_max_ms"] < 1000,
+    )
+    result.check(
+        "attack_leads_delivered_after",
+        after["leads_delivered"],
+        f"== {SLOW_WEBHOOKS}",
+        after["leads_delivered"] == SLOW_WEBHOOKS,
+    )
     result.info["conditions"] = "SQLite, one worker with 8 threads, fake Engage without rate limits, 2 shared CPUs"
     return result
 
 
-def slow_attack(procs, bodies: list[bytes]) -> dict:
+def slow_attack(procs: stack.Stack, bodies: list[bytes]) -> dict:
     """Hold SLOW_HEADER + SLOW_BODY slow sockets for SLOW_SECONDS; time webhooks and /healthz meanwhile."""
     already = len(procs.fake.leads())
     slow = SlowClients("127.0.0.1", procs.web.port, SLOW_HEADER, SLOW_BODY, path="/webhooks/hubspot").start()
@@ -107,8 +122,11 @@ def slow_attack(procs, bodies: list[bytes]) -> dict:
                 break  # a starved front (gthread): the rest counts as not answered, the run stays bounded
             started = time.perf_counter()
             try:
-                statuses.append(requests.post(f"{procs.web.url}/webhooks/hubspot", data=body, headers=HEADERS,
-                                              timeout=2).status_code)
+                statuses.append(
+                    requests.post(
+                        f"{procs.web.url}/webhooks/hubspot", data=body, headers=HEADERS, timeout=2
+                    ).status_code
+                )
             except requests.RequestException:
                 statuses.append(0)
             acks.append(time.perf_counter() - started)
@@ -125,11 +143,17 @@ def slow_attack(procs, bodies: list[bytes]) -> dict:
         if delivered >= SLOW_WEBHOOKS or not any(s == 202 for s in statuses):
             break
         time.sleep(0.5)
-    return {"slow_sockets": held, "reopened_by_deadline": slow.reopened, "webhooks_sent": len(statuses),
-            "webhooks_202": statuses.count(202),
-            "webhooks_within_1s": sum(1 for a, s in zip(acks, statuses) if s == 202 and a < 1.0),
-            "webhook_max_ms": round(max(acks) * 1000, 1), "healthz_checks": len(health),
-            "healthz_max_ms": round(max(health) * 1000, 1), "leads_delivered": delivered}
+    return {
+        "slow_sockets": held,
+        "reopened_by_deadline": slow.reopened,
+        "webhooks_sent": len(statuses),
+        "webhooks_202": statuses.count(202),
+        "webhooks_within_1s": sum(1 for a, s in zip(acks, statuses, strict=True) if s == 202 and a < 1.0),
+        "webhook_max_ms": round(max(acks) * 1000, 1),
+        "healthz_checks": len(health),
+        "healthz_max_ms": round(max(health) * 1000, 1),
+        "leads_delivered": delivered,
+    }
 
 
 def run_rows(name: str, title: str, profile: Profile) -> Result:
@@ -162,13 +186,19 @@ def run_rows(name: str, title: str, profile: Profile) -> Result:
             measure("empty_table")
             started = time.monotonic()
             with psycopg.connect(db.url, autocommit=True) as conn:
-                event = conn.execute("INSERT INTO events (source, received_at, method, path, status) "
-                                     "VALUES ('hubspot', 0, 'POST', '/', 'accepted') RETURNING id").fetchone()[0]
+                inserted = conn.execute(
+                    "INSERT INTO events (source, received_at, method, path, status) "
+                    "VALUES ('hubspot', 0, 'POST', '/', 'accepted') RETURNING id"
+                ).fetchone()
+                assert inserted is not None  # INSERT … RETURNING answers one row
+                event = inserted[0]
                 conn.execute(
                     "INSERT INTO leads (event_id, source, record_key, extern_id, status, priority, campaign, sandbox, "
                     "received_at, updated_at, next_attempt_at, attempts, claims) "
                     "SELECT %s, 'hubspot', 'k:fill' || g, 'fill' || g, 'delivered', 'NORMAL', 'Inbound Leads', false, "
-                    "extract(epoch from now()) - 90000 - g, 0, 0, 0, 0 FROM generate_series(1, %s) g", (event, ROWS))
+                    "extract(epoch from now()) - 90000 - g, 0, 0, 0, 0 FROM generate_series(1, %s) g",
+                    (event, ROWS),
+                )
                 conn.execute("ANALYZE leads")
             result.info["fill_seconds"] = round(time.monotonic() - started, 1)
             result.info["rows"] = ROWS

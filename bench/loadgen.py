@@ -1,10 +1,11 @@
 """Open-loop webhook generator: sends at fixed intervals whatever the answers, from several sessions."""
+
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import requests
 
@@ -26,8 +27,16 @@ class Sample:
     answer_ok: bool | None = None  # the scenario's check of the answer (None: no check given)
 
 
-def _worker(session: requests.Session, url: str, bodies: list[bytes], samples: list[Sample],
-            indexes: range, deadline: float, headers: dict, check: Callable | None) -> None:
+def _worker(
+    session: requests.Session,
+    url: str,
+    bodies: list[bytes],
+    samples: list[Sample],
+    indexes: range,
+    deadline: float,
+    headers: dict,
+    check: Callable | None,
+) -> None:
     """Send this thread's share of the schedule; never past `deadline` (perf_counter)."""
     for i in indexes:
         sample = samples[i]
@@ -51,23 +60,40 @@ def _worker(session: requests.Session, url: str, bodies: list[bytes], samples: l
 
 def warm_up(sessions: list[requests.Session], url: str, bodies: list[bytes], headers: dict = HEADERS) -> None:
     """Open every session's keep-alive connection and warm the service's code paths (one body each)."""
-    for session, body in zip(sessions, bodies):
+    # One body per session; extra bodies (or sessions) are simply not used for warming.
+    for session, body in zip(sessions, bodies, strict=False):
         session.post(url, data=body, headers=headers, timeout=REQUEST_TIMEOUT).raise_for_status()
 
 
-def run_open_loop(url: str, bodies: list[bytes], rate: float, threads: int,
-                  warm_bodies: list[bytes], grace: float = 15.0, headers: dict = HEADERS,
-                  check: Callable | None = None) -> tuple[list[Sample], float]:
+def run_open_loop(
+    url: str,
+    bodies: list[bytes],
+    rate: float,
+    threads: int,
+    warm_bodies: list[bytes],
+    grace: float = 15.0,
+    headers: dict = HEADERS,
+    check: Callable | None = None,
+) -> tuple[list[Sample], float]:
     """Send `bodies` at `rate`/s (request i due at t0 + i/rate); return the samples and t0.
 
-    `check(response)`, when given, judges each answer (e.g. "is the SOAP Ack"): Sample.answer_ok."""
-    return run_schedule(url, bodies, [i / rate for i in range(len(bodies))], threads, warm_bodies, grace,
-                        headers, check)
+    `check(response)`, when given, judges each answer (e.g. "is the SOAP Ack"): Sample.answer_ok.
+    """
+    return run_schedule(
+        url, bodies, [i / rate for i in range(len(bodies))], threads, warm_bodies, grace, headers, check
+    )
 
 
-def run_schedule(url: str, bodies: list[bytes], offsets: list[float], threads: int,
-                 warm_bodies: list[bytes] | None = None, grace: float = 15.0, headers: dict = HEADERS,
-                 check: Callable | None = None) -> tuple[list[Sample], float]:
+def run_schedule(
+    url: str,
+    bodies: list[bytes],
+    offsets: list[float],
+    threads: int,
+    warm_bodies: list[bytes] | None = None,
+    grace: float = 15.0,
+    headers: dict = HEADERS,
+    check: Callable | None = None,
+) -> tuple[list[Sample], float]:
     """Send body i at t0 + offsets[i] (ascending) whatever the answers; return the samples and t0."""
     sessions = [requests.Session() for _ in range(threads)]
     try:
@@ -78,10 +104,15 @@ def run_schedule(url: str, bodies: list[bytes], offsets: list[float], threads: i
         deadline = t0 + (offsets[-1] if offsets else 0.0) + grace
         # Thread k owns requests k, k+threads, …: with `threads` sessions a slow answer delays
         # only that thread's next send, which is `threads` intervals away.
-        workers = [threading.Thread(target=_worker, daemon=True, name=f"bench-send-{k}",
-                                    args=(sessions[k], url, bodies, samples, range(k, len(bodies), threads), deadline,
-                                          headers, check))
-                   for k in range(threads)]
+        workers = [
+            threading.Thread(
+                target=_worker,
+                daemon=True,
+                name=f"bench-send-{k}",
+                args=(sessions[k], url, bodies, samples, range(k, len(bodies), threads), deadline, headers, check),
+            )
+            for k in range(threads)
+        ]
         for worker in workers:
             worker.start()
         for worker in workers:
@@ -102,7 +133,9 @@ class Sent:
     status: int = 0
 
 
-def _burst_worker(url: str, bodies: list[bytes], next_index, results: list[Sent], deadline: float) -> None:
+def _burst_worker(
+    url: str, bodies: list[bytes], next_index: Callable[[], int | None], results: list[Sent], deadline: float
+) -> None:
     """Take the next unsent body and POST it, until none is left or the deadline (wall clock) passes."""
     with requests.Session() as session:
         while time.time() < deadline:
@@ -129,8 +162,15 @@ def run_burst(url: str, bodies: list[bytes], threads: int, budget: float = 120.0
             return next(counter, None)
 
     deadline = time.time() + budget
-    workers = [threading.Thread(target=_burst_worker, args=(url, bodies, next_index, results, deadline),
-                                daemon=True, name=f"bench-burst-{k}") for k in range(threads)]
+    workers = [
+        threading.Thread(
+            target=_burst_worker,
+            args=(url, bodies, next_index, results, deadline),
+            daemon=True,
+            name=f"bench-burst-{k}",
+        )
+        for k in range(threads)
+    ]
     for worker in workers:
         worker.start()
     for worker in workers:

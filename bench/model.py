@@ -1,10 +1,13 @@
-"""The model's prediction for each traffic shape: the real budget policy (dispatch/budget.py) and rate
-windows (dispatch/ratelimit.py) driven on a simulated clock, with Engage answering in `call_time`.
+"""The model's prediction for each traffic shape, from the real policy on a simulated clock.
+
+The real budget policy (dispatch/budget.py) and rate windows (dispatch/ratelimit.py) are driven on a
+simulated clock, with Engage answering in `call_time`.
 
 What it leaves out (so the bench's measured numbers sit above it): the database round trips of each
 decision, HTTP and thread scheduling, the client's sending jitter. docs/architecture.md, "A model of
 the windows", derives the same figures on paper.
 """
+
 from __future__ import annotations
 
 import collections
@@ -39,8 +42,11 @@ class Outcome:
 
     def latencies(self, lane: str, since: float = -math.inf, until: float = math.inf) -> list[float]:
         """Seconds from arrival to load of the loaded leads of `lane` that arrived in [since, until)."""
-        return [lead.loaded - lead.arrived for lead in self.leads
-                if lead.lane == lane and since <= lead.arrived < until and not math.isnan(lead.loaded)]
+        return [
+            lead.loaded - lead.arrived
+            for lead in self.leads
+            if lead.lane == lane and since <= lead.arrived < until and not math.isnan(lead.loaded)
+        ]
 
 
 @dataclass
@@ -56,9 +62,16 @@ class _LaneSim:
     reserve: float = 0.0
 
 
-def simulate(arrivals: list[tuple[float, str]], windows=((27, 10.0), (110, 60.0)), batch: int = 50,
-             normal_max_wait: float = 3.0, immediate_max_wait: float = 3.0, call_time: float = CALL_TIME,
-             preload: list[float] | None = None, until: float | None = None) -> Outcome:
+def simulate(
+    arrivals: list[tuple[float, str]],
+    windows: tuple[tuple[int, float], ...] = ((27, 10.0), (110, 60.0)),
+    batch: int = 50,
+    normal_max_wait: float = 3.0,
+    immediate_max_wait: float = 3.0,
+    call_time: float = CALL_TIME,
+    preload: list[float] | None = None,
+    until: float | None = None,
+) -> Outcome:
     """Run the policy over `arrivals` ([(time, lane)] sorted) until every lead is loaded (or `until`)."""
     now = [0.0]
     limiter = RateLimiter(list(windows), clock=lambda: now[0])
@@ -93,8 +106,16 @@ def simulate(arrivals: list[tuple[float, str]], windows=((27, 10.0), (110, 60.0)
     return out
 
 
-def _decide(lane: str, state: _LaneSim, budget: Budget, limiter: RateLimiter, batch: int, t: float,
-            call_time: float, out: Outcome) -> None:
+def _decide(
+    lane: str,
+    state: _LaneSim,
+    budget: Budget,
+    limiter: RateLimiter,
+    batch: int,
+    t: float,
+    call_time: float,
+    out: Outcome,
+) -> None:
     """One step of a lane, as Dispatcher.step does it: observe, plan, claim, take a slot, call."""
     if not state.claimed:
         due = min(len(state.queue), batch)

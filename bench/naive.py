@@ -5,6 +5,7 @@ sent by `threads` handler threads (the relay's own concurrency, like gunicorn's 
 next lead when it arrives, POSTs it alone, and on a 429 (or any failure) sleeps 1 s, 2 s, 4 s … capped
 at 30 s before retrying the same lead; no jitter, no shared budget — that is what makes it naive.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,11 +40,22 @@ class Lead:
 
 def _body(lead: Lead) -> bytes:
     """A one-lead LeadListProcessingRequest, the dispatcher's options (IMMEDIATE, same campaign)."""
-    row = {"externId": lead.extern_id, "leadPhone": lead.phone, "firstName": "Ada", "lastName": "Example",
-           "email": "ada.example@example.com", "zip": "80202"}
-    body = {"description": "leadrelay bench naive relay", "dialPriority": "IMMEDIATE",
-            "duplicateHandling": "REMOVE_FROM_LIST", "listState": "ACTIVE", "timeZoneOption": "NPA_NXX",
-            "uploadLeads": [row]}
+    row = {
+        "externId": lead.extern_id,
+        "leadPhone": lead.phone,
+        "firstName": "Ada",
+        "lastName": "Example",
+        "email": "ada.example@example.com",
+        "zip": "80202",
+    }
+    body = {
+        "description": "leadrelay bench naive relay",
+        "dialPriority": "IMMEDIATE",
+        "duplicateHandling": "REMOVE_FROM_LIST",
+        "listState": "ACTIVE",
+        "timeZoneOption": "NPA_NXX",
+        "uploadLeads": [row],
+    }
     return json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -102,8 +114,10 @@ def run(arrivals: list[tuple[float, str, str]], threads: int, budget: float, log
         for lead in leads:
             todo.put(lead)
         deadline = t0 + budget
-        workers = [threading.Thread(target=_handler, args=(todo, url, headers, deadline), daemon=True,
-                                    name=f"bench-naive-{k}") for k in range(threads)]
+        workers = [
+            threading.Thread(target=_handler, args=(todo, url, headers, deadline), daemon=True, name=f"bench-naive-{k}")
+            for k in range(threads)
+        ]
         for worker in workers:
             worker.start()
         for worker in workers:
@@ -117,8 +131,9 @@ def run(arrivals: list[tuple[float, str, str]], threads: int, budget: float, log
     return _figures(leads, at_fake, stats, t0, ended, limits)
 
 
-def _figures(leads: list[Lead], at_fake: dict, stats: dict, t0: float, ended: float,
-             limits: list[tuple[int, float]]) -> dict:
+def _figures(
+    leads: list[Lead], at_fake: dict, stats: dict, t0: float, ended: float, limits: list[tuple[int, float]]
+) -> dict:
     """Speed-to-lead per lead (censored at the end for leads never loaded), totals and the extrapolation."""
     stl, censored = [], 0
     for lead in leads:
@@ -128,13 +143,21 @@ def _figures(leads: list[Lead], at_fake: dict, stats: dict, t0: float, ended: fl
             censored += 1
             stl.append(ended - lead.due)  # a lower bound: it was still waiting when the run ended
     loaded = len(at_fake)
-    out = {"stl_s": stl, "censored": censored, "loaded": loaded, "leads": len(leads),
-           "calls": stats.get("loader_calls"), "loader_429": stats.get("loader_429"),
-           "http_429": stats.get("http_429"), "max_batch": stats.get("max_batch"),
-           "duplicates": max(0, stats.get("leads_accepted", 0) - loaded),
-           "receive_all_s": round(max(lead.due for lead in leads) - t0, 3) if leads else None,
-           "all_loaded_s": round(max(at_fake.values()) - t0, 1) if leads and censored == 0 else None,
-           "ran_s": round(ended - t0, 1), "rate_limits": limits}
+    out = {
+        "stl_s": stl,
+        "censored": censored,
+        "loaded": loaded,
+        "leads": len(leads),
+        "calls": stats.get("loader_calls"),
+        "loader_429": stats.get("loader_429"),
+        "http_429": stats.get("http_429"),
+        "max_batch": stats.get("max_batch"),
+        "duplicates": max(0, stats.get("leads_accepted", 0) - loaded),
+        "receive_all_s": round(max(lead.due for lead in leads) - t0, 3) if leads else None,
+        "all_loaded_s": round(max(at_fake.values()) - t0, 1) if leads and censored == 0 else None,
+        "ran_s": round(ended - t0, 1),
+        "rate_limits": limits,
+    }
     if censored:
         # Not all loaded within the budget: the earliest the rest could follow at Engage's limits
         # (no backoff waste, so the real naive relay would take at least this long).

@@ -1,4 +1,5 @@
 """HubSpot workflow bodies that each become a new lead (new vid, new lastmodifieddate, new phone)."""
+
 from __future__ import annotations
 
 import copy
@@ -26,7 +27,7 @@ def phone_number(n: int) -> str:
 class BodyFactory:
     """Makes serialized bodies; vids start from a per-run base so every body is a new record."""
 
-    def __init__(self, base_vid: int | None = None):
+    def __init__(self, base_vid: int | None = None) -> None:
         """Load the fixture once; `base_vid` defaults to a time-derived number."""
         self.template = _template()
         self.base_vid = base_vid if base_vid is not None else 60_000_000 + int(time.time() * 10) % 30_000_000

@@ -1,8 +1,9 @@
 """The scenario registry: names for --only, titles, and how to run each one."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from bench import ack, ack_salesforce, baseline, burst, failover, front, shapes, speed
 from bench.common import Profile, Result
@@ -19,8 +20,10 @@ class Scenario:
     aliases: tuple[str, ...] = ()  # other names --only accepts (an issue's name for the same measurement)
 
 
-QUIET_STL = ("quiet-stl (burst issue: quiet-queue speed-to-lead unchanged, p50 < 20 ms) is this scenario's "
-             "speed_to_lead p50 target")
+QUIET_STL = (
+    "quiet-stl (burst issue: quiet-queue speed-to-lead unchanged, p50 < 20 ms) is this scenario's "
+    "speed_to_lead p50 target"
+)
 
 
 def _covers(result: Result, note: str) -> Result:
@@ -30,33 +33,76 @@ def _covers(result: Result, note: str) -> Result:
 
 
 SCENARIOS = [
-    Scenario("baseline-fake", "Baseline: fake Engage alone, one loader call at a time", False,
-             lambda n, t, p: baseline.run(n, t, p)),
-    Scenario("ack-sqlite", "Ack latency, open loop, SQLite, inline dispatcher", False,
-             lambda n, t, p: ack.run(n, t, p, "sqlite")),
-    Scenario("ack-postgres", "Ack latency, open loop, PostgreSQL, inline dispatcher", True,
-             lambda n, t, p: ack.run(n, t, p, "postgresql")),
-    Scenario("ack-salesforce-100", "Ack latency, Salesforce SOAP messages of 100 Notifications, SQLite, inline",
-             False, lambda n, t, p: ack_salesforce.run(n, t, p)),
-    Scenario("stl-sqlite", "Speed-to-lead, IMMEDIATE one at a time, SQLite, inline (= quiet-stl)", False,
-             lambda n, t, p: _covers(speed.run(n, t, p, "sqlite", "inline"), QUIET_STL), aliases=("quiet-stl",)),
-    Scenario("stl-postgres-worker", "Speed-to-lead, IMMEDIATE one at a time, PostgreSQL, worker", True,
-             lambda n, t, p: speed.run(n, t, p, "postgresql", "worker")),
-    Scenario("failover-postgres", "Failover: kill -9 the leading worker, hot lead to Engage, PostgreSQL", True,
-             lambda n, t, p: failover.run(n, t, p)),
-    Scenario("burst-sqlite", "Burst: IMMEDIATE leads from 8 threads, strict fake; naive relay baseline", False,
-             lambda n, t, p: burst.run(n, t, p), aliases=("shape-burst",)),
-    Scenario("front", "HTTP front before/after: gthread vs front.FrontWorker; 500 slow sockets", False, front.run_front),
-    Scenario("rows-postgres", "Ack median on PostgreSQL: empty, 1M lead rows, 1M without the 0002 index", True,
-             front.run_rows),
-    *[Scenario(f"shape-{key}", title, False, (lambda k: lambda n, t, p: shapes.run(n, t, p, k))(key))
-      for key, title in (
-          ("quiet", "Shape: quiet, one hot lead every 3 s; naive relay beside it"),
-          ("hot-stream", "Shape: hot stream, one hot lead every 0.4 s for 12 s; naive relay beside it"),
-          ("hot-under-load", "Shape: hot under load, 40 NORMAL/s + 1 hot/s for 20 s"),
-          ("mixed", "Shape: mixed, 200/s with 10 % hot for 60 s (over Engage's capacity), then the drain"),
-          ("stream-burst", "Shape: the hot stream, then at once the 600-lead burst"),
-          ("sustained", "Shape: sustained 73/s with 10 % hot for 10 minutes (80 % of Engage's capacity)"))],
+    Scenario(
+        "baseline-fake",
+        "Baseline: fake Engage alone, one loader call at a time",
+        False,
+        lambda n, t, p: baseline.run(n, t, p),
+    ),
+    Scenario(
+        "ack-sqlite",
+        "Ack latency, open loop, SQLite, inline dispatcher",
+        False,
+        lambda n, t, p: ack.run(n, t, p, "sqlite"),
+    ),
+    Scenario(
+        "ack-postgres",
+        "Ack latency, open loop, PostgreSQL, inline dispatcher",
+        True,
+        lambda n, t, p: ack.run(n, t, p, "postgresql"),
+    ),
+    Scenario(
+        "ack-salesforce-100",
+        "Ack latency, Salesforce SOAP messages of 100 Notifications, SQLite, inline",
+        False,
+        lambda n, t, p: ack_salesforce.run(n, t, p),
+    ),
+    Scenario(
+        "stl-sqlite",
+        "Speed-to-lead, IMMEDIATE one at a time, SQLite, inline (= quiet-stl)",
+        False,
+        lambda n, t, p: _covers(speed.run(n, t, p, "sqlite", "inline"), QUIET_STL),
+        aliases=("quiet-stl",),
+    ),
+    Scenario(
+        "stl-postgres-worker",
+        "Speed-to-lead, IMMEDIATE one at a time, PostgreSQL, worker",
+        True,
+        lambda n, t, p: speed.run(n, t, p, "postgresql", "worker"),
+    ),
+    Scenario(
+        "failover-postgres",
+        "Failover: kill -9 the leading worker, hot lead to Engage, PostgreSQL",
+        True,
+        lambda n, t, p: failover.run(n, t, p),
+    ),
+    Scenario(
+        "burst-sqlite",
+        "Burst: IMMEDIATE leads from 8 threads, strict fake; naive relay baseline",
+        False,
+        lambda n, t, p: burst.run(n, t, p),
+        aliases=("shape-burst",),
+    ),
+    Scenario(
+        "front", "HTTP front before/after: gthread vs front.FrontWorker; 500 slow sockets", False, front.run_front
+    ),
+    Scenario(
+        "rows-postgres",
+        "Ack median on PostgreSQL: empty, 1M lead rows, 1M without the 0002 index",
+        True,
+        front.run_rows,
+    ),
+    *[
+        Scenario(f"shape-{key}", title, False, (lambda k: lambda n, t, p: shapes.run(n, t, p, k))(key))
+        for key, title in (
+            ("quiet", "Shape: quiet, one hot lead every 3 s; naive relay beside it"),
+            ("hot-stream", "Shape: hot stream, one hot lead every 0.4 s for 12 s; naive relay beside it"),
+            ("hot-under-load", "Shape: hot under load, 40 NORMAL/s + 1 hot/s for 20 s"),
+            ("mixed", "Shape: mixed, 200/s with 10 % hot for 60 s (over Engage's capacity), then the drain"),
+            ("stream-burst", "Shape: the hot stream, then at once the 600-lead burst"),
+            ("sustained", "Shape: sustained 73/s with 10 % hot for 10 minutes (80 % of Engage's capacity)"),
+        )
+    ],
 ]
 
 
@@ -74,5 +120,7 @@ def select(only: list[str] | None) -> list[Scenario]:
 
 def _matches(scenario: Scenario, word: str) -> bool:
     """True for the name or an alias, a dash-separated part of either, or a dash-separated prefix."""
-    return any(word == name or word in name.split("-") or name.startswith(word + "-")
-               for name in (scenario.name, *scenario.aliases))
+    return any(
+        word == name or word in name.split("-") or name.startswith(word + "-")
+        for name in (scenario.name, *scenario.aliases)
+    )

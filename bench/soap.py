@@ -1,8 +1,11 @@
 """Salesforce outbound messages with many Notifications, built from the fixture's one notification."""
+
 from __future__ import annotations
 
 import time
 from pathlib import Path
+
+import requests
 
 from bench.payloads import phone_number
 
@@ -36,7 +39,7 @@ def _dial(number: str) -> str:
 class MessageFactory:
     """Builds messages of `per_message` notifications; ids are 18 characters and new per lead."""
 
-    def __init__(self, per_message: int, hot_every: int | None = 10):
+    def __init__(self, per_message: int, hot_every: int | None = 10) -> None:
         """Split the fixture once; a per-run base keeps ids distinct across runs as well."""
         self.head, self.note, self.tail = _split_fixture()
         self.per_message, self.hot_every = per_message, hot_every
@@ -45,14 +48,15 @@ class MessageFactory:
     def notification(self, n: int) -> str:
         """Notification number `n`: own Notification Id (the idempotency key), sf:Id (externId) and phones."""
         hot = self.hot_every is None or n % self.hot_every == 0
-        return (self.note
-                .replace(NOTE_ID, f"<Id>04l{self.base:05d}{n:010d}</Id>")
-                .replace(RECORD_ID, f"<sf:Id>00Q{self.base:05d}{n:010d}</sf:Id>")
-                .replace(PHONE, f"<sf:Phone>{_dial(phone_number(n))} ext. 12</sf:Phone>")
-                .replace(MOBILE, f"<sf:MobilePhone>+1 {_dial(phone_number(n + 4_000_000))}</sf:MobilePhone>")
-                # One in `hot_every` routes IMMEDIATE (Rating: Hot), like the HubSpot ack scenario.
-                .replace(RATING, RATING if hot else "<sf:Rating>Warm</sf:Rating>")
-                .replace(SCORE, SCORE if hot else "<sf:Lead_Score__c>35</sf:Lead_Score__c>"))
+        return (
+            self.note.replace(NOTE_ID, f"<Id>04l{self.base:05d}{n:010d}</Id>")
+            .replace(RECORD_ID, f"<sf:Id>00Q{self.base:05d}{n:010d}</sf:Id>")
+            .replace(PHONE, f"<sf:Phone>{_dial(phone_number(n))} ext. 12</sf:Phone>")
+            .replace(MOBILE, f"<sf:MobilePhone>+1 {_dial(phone_number(n + 4_000_000))}</sf:MobilePhone>")
+            # One in `hot_every` routes IMMEDIATE (Rating: Hot), like the HubSpot ack scenario.
+            .replace(RATING, RATING if hot else "<sf:Rating>Warm</sf:Rating>")
+            .replace(SCORE, SCORE if hot else "<sf:Lead_Score__c>35</sf:Lead_Score__c>")
+        )
 
     def message(self, number: int) -> bytes:
         """Message number `number`: notifications number × per_message … + per_message − 1."""
@@ -65,6 +69,6 @@ class MessageFactory:
         return [self.message(m) for m in range(start, start + count)]
 
 
-def is_ack(response) -> bool:
+def is_ack(response: requests.Response) -> bool:
     """Salesforce's success test: HTTP 200 with `<Ack>true</Ack>` in the SOAP body."""
     return response.status_code == 200 and ACK_MARK in response.content

@@ -1,4 +1,5 @@
 """Scenario 2: speed-to-lead, one IMMEDIATE lead at a time, webhook in → lead at the fake Engage."""
+
 from __future__ import annotations
 
 import time
@@ -18,7 +19,7 @@ POLL_INTERVAL = 0.002  # fake polling: fine enough for client-observed numbers, 
 class Sender:
     """Sends one webhook and waits until the fake Engage holds one more lead."""
 
-    def __init__(self, web_url: str, fake_url: str, timeout: float):
+    def __init__(self, web_url: str, fake_url: str, timeout: float) -> None:
         """Two keep-alive sessions: one to the service, one to the fake's control API."""
         self.webhook = f"{web_url}/webhooks/hubspot"
         self.leads_url = f"{fake_url}/_fake/leads"
@@ -76,12 +77,20 @@ def run(name: str, title: str, profile: Profile, db_kind: str, mode: str) -> Res
             fake_stats = procs.fake.stats()
         db_leads = db.leads()
     _summarize(result, measured, client, fake_leads, db_leads)
-    result.info.update({
-        "database": db_kind, "dispatch_mode": mode, "fake_strict_rate_limits": False,
-        "dispatch_rate_limits": config_file.UNTHROTTLED, "pause_s": profile.stl_pause,
-        "warmup_leads": profile.stl_warmup, "fake_loader_calls": fake_stats.get("loader_calls"),
-        "fake_loader_429": fake_stats.get("loader_429"), "fake_max_batch": fake_stats.get("max_batch"), **cpu_use,
-    })
+    result.info.update(
+        {
+            "database": db_kind,
+            "dispatch_mode": mode,
+            "fake_strict_rate_limits": False,
+            "dispatch_rate_limits": config_file.UNTHROTTLED,
+            "pause_s": profile.stl_pause,
+            "warmup_leads": profile.stl_warmup,
+            "fake_loader_calls": fake_stats.get("loader_calls"),
+            "fake_loader_429": fake_stats.get("loader_429"),
+            "fake_max_batch": fake_stats.get("max_batch"),
+            **cpu_use,
+        }
+    )
     result.target("speed_to_lead", "p50", TARGET_P50_MS)
     result.target("speed_to_lead", "p99", TARGET_P99_MS)
     return result
@@ -89,11 +98,12 @@ def run(name: str, title: str, profile: Profile, db_kind: str, mode: str) -> Res
 
 def _meter(procs: stack.Stack, db_kind: str) -> cpu.Meter:
     """CPU meter over the web (and worker) process groups, the fake and (PostgreSQL) the database."""
-    groups = {"service": procs.web.proc.pid}
+    groups = {"service": stack.popen(procs.web).pid}
     if procs.worker is not None:
-        groups["worker"] = procs.worker.proc.pid
-    return cpu.Meter(groups, {"fake": procs.fake.proc.pid},
-                     {"postgres_host": "postgres"} if db_kind == "postgresql" else {})
+        groups["worker"] = stack.popen(procs.worker).pid
+    return cpu.Meter(
+        groups, {"fake": stack.popen(procs.fake).pid}, {"postgres_host": "postgres"} if db_kind == "postgresql" else {}
+    )
 
 
 def _send_all(sender: Sender, measured: list[tuple[str, bytes]], profile: Profile) -> dict[str, dict]:
@@ -108,7 +118,9 @@ def _send_all(sender: Sender, measured: list[tuple[str, bytes]], profile: Profil
     return client
 
 
-def _summarize(result: Result, measured, client: dict, fake_leads: list[dict], db_leads: list) -> None:
+def _summarize(
+    result: Result, measured: list[tuple[str, bytes]], client: dict, fake_leads: list[dict], db_leads: list
+) -> None:
     """Join the fake's arrivals with the database's receipt times by externId; percentiles of each leg."""
     at_fake = {str(lead["extern_id"]): lead["received_at"] for lead in fake_leads}
     in_db = {str(extern): (received, status, delivered) for extern, received, status, delivered, _ in db_leads}
@@ -132,12 +144,15 @@ def _summarize(result: Result, measured, client: dict, fake_leads: list[dict], d
     result.latency["client_to_handler"] = summarize(to_handler)
     result.latency["settle_after_fake"] = summarize(settle)
     sent = len(client)
-    result.info.update({
-        "leads_planned": len(measured), "leads_sent": sent,
-        "non_202": sum(1 for t in client.values() if t["status"] != 202),
-        "missing_at_fake": sum(1 for e in client if e not in at_fake),
-        "missing_in_db": sum(1 for e in client if e not in in_db),
-        "negative_speed_to_lead": sum(1 for v in stl if v < 0),
-    })
+    result.info.update(
+        {
+            "leads_planned": len(measured),
+            "leads_sent": sent,
+            "non_202": sum(1 for t in client.values() if t["status"] != 202),
+            "missing_at_fake": sum(1 for e in client if e not in at_fake),
+            "missing_in_db": sum(1 for e in client if e not in in_db),
+            "negative_speed_to_lead": sum(1 for v in stl if v < 0),
+        }
+    )
     if sent < len(measured):
         result.info["note"] = f"time budget ran out after {sent} of {len(measured)} leads"

@@ -6,14 +6,15 @@ leads arrive faster, they share calls (a burst rides full batches), each lane pa
 what the windows can carry without stalling. The model behind the numbers is in docs/architecture.md,
 "A model of the windows"; bench/model.py runs this class on a simulated clock to predict each shape.
 """
+
 from __future__ import annotations
 
 import collections
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from dispatch.ratelimit import RateLimiter
 
@@ -36,8 +37,8 @@ class _Lane:
     due: int = 0
     oldest: float | None = None  # receipt of the oldest due lead
     newest: float | None = None  # receipt of the newest lead seen arriving
-    arrivals: collections.deque = field(default_factory=collections.deque)  # (seen at, count)
-    calls: collections.deque = field(default_factory=collections.deque)  # call times
+    arrivals: collections.deque[tuple[float, int]] = field(default_factory=collections.deque)  # (seen at, count)
+    calls: collections.deque[float] = field(default_factory=collections.deque)  # call times
     last_call: float = -math.inf
 
 
@@ -56,8 +57,14 @@ class Budget:
     QUIET_MIN, QUIET_MAX = 0.02, 0.25  # … within these bounds (seconds)
     QUIET_SPACING = 0.5  # … and half a stall-free spacing after the lane's last call
 
-    def __init__(self, limiter: RateLimiter, batch_size: int, normal_max_wait: float, immediate_max_wait: float,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        batch_size: int,
+        normal_max_wait: float,
+        immediate_max_wait: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         """`normal_max_wait` bounds a NORMAL partial batch's wait; `immediate_max_wait` a hot lead's."""
         self.limiter, self.batch, self.clock = limiter, batch_size, clock
         self.normal_max_wait, self.immediate_max_wait = normal_max_wait, immediate_max_wait
@@ -135,17 +142,23 @@ class Budget:
         return self._normal_need(now) + 1.0 / self.immediate_max_wait <= self.limiter.sustained_rate()
 
     def _hot_share(self, now: float) -> float:
-        """NORMAL gets what its arrivals need (plus a tenth) when that still leaves a hot call every
+        """The hot lane's share of the windows' sustained rate (0..1).
+
+        NORMAL gets what its arrivals need (plus a tenth) when that still leaves a hot call every
         `immediate_max_wait`; the hot lane takes the rest. When NORMAL cannot keep up anyway, hot leads
-        take two thirds and NORMAL the floor third (its backlog drains once the traffic stops)."""
+        take two thirds and NORMAL the floor third (its backlog drains once the traffic stops).
+        """
         rate = self.limiter.sustained_rate()
         if self._normal_fits(now):
             return max(1.0 / self.immediate_max_wait, rate - self._normal_need(now)) / rate
         return self.HOT_SHARE
 
     def _normal_share(self, now: float) -> float:
-        """NORMAL leaves the hot lane its share while hot leads are arriving; otherwise it may take what
-        the hot lane has not been using (never less than a third)."""
+        """NORMAL's share of the windows' sustained rate (0..1).
+
+        NORMAL leaves the hot lane its share while hot leads are arriving; otherwise it may take what
+        the hot lane has not been using (never less than a third).
+        """
         hot = self.lanes[HOT]
         share = self._hot_share(now)
         if hot.due == 0 and self._arrival_rate(hot, now, self.ARRIVAL_HORIZONS[-1]) == 0:
@@ -177,7 +190,7 @@ class Budget:
     def _sparse(self, now: float) -> bool:
         """Hot arrivals are slow enough for one call each, and one more call leaves the windows relaxed."""
         arrivals = max(self._arrival_rate(self.lanes[HOT], now, h) for h in self.ARRIVAL_HORIZONS)
-        short_rate = max(limit / span for limit, span in self.limiter.windows)
+        short_rate = max(window.limit / window.span for window in self.limiter.windows)
         return arrivals <= self.EAGER_FACTOR * short_rate and self._eager_ok(1.0 / self.limiter.sustained_rate())
 
     def _eager_ok(self, floor_gap: float) -> bool:
@@ -211,8 +224,11 @@ class Budget:
         return Plan(max(0.0, due_at - now), 0.0, mode)
 
     def _plan_normal(self, now: float) -> Plan:
-        """NORMAL rides full batches or waits `normal_max_wait`; it spends at will only while the windows
-        are relaxed (leaving the hot lane's reserve), otherwise it is paced at its share."""
+        """NORMAL's plan: a full batch (or a partial one after `normal_max_wait`), at will or paced.
+
+        NORMAL rides full batches or waits `normal_max_wait`; it spends at will only while the windows
+        are relaxed (leaving the hot lane's reserve), otherwise it is paced at its share.
+        """
         state = self.lanes[NORMAL]
         if state.due == 0:
             return Plan(math.inf, self.NORMAL_RESERVE, "idle")
@@ -221,8 +237,11 @@ class Budget:
             if ready_at > now:
                 return Plan(ready_at - now, self.NORMAL_RESERVE, "fill")
         # At will only while NORMAL's traffic fits: spending ahead on a flood would starve hot leads later.
-        if (self._normal_fits(now) and self._eager_ok(1.0 / self.limiter.sustained_rate())
-                and self.limiter.wait_time(self.NORMAL_RESERVE) <= 0):
+        if (
+            self._normal_fits(now)
+            and self._eager_ok(1.0 / self.limiter.sustained_rate())
+            and self.limiter.wait_time(self.NORMAL_RESERVE) <= 0
+        ):
             return Plan(0.0, self.NORMAL_RESERVE, "free")
         # Paced: the windows are busy, so NORMAL takes its share and the hot lane keeps the rest.
         due_at = state.last_call + self.limiter.spacing() / self._normal_share(now)

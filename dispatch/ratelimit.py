@@ -1,20 +1,37 @@
-"""Lead-loader windows: hard sliding windows (27/10 s, 110/60 s by default, under Engage's 30/120), and
-what they can still carry (the stall-free spacing the budget policy in dispatch/budget.py paces by)."""
+"""Lead-loader windows: hard sliding windows and what they can still carry.
+
+The windows are 27/10 s and 110/60 s by default, under Engage's 30/120; what they can still carry is
+the stall-free spacing the budget policy in dispatch/budget.py paces by.
+"""
+
 from __future__ import annotations
 
 import collections
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass
+class Window:
+    """One sliding window: at most `limit` calls in any `span` seconds (`limit` shrinks after a 429)."""
+
+    limit: int
+    span: float
 
 
 class RateLimiter:
     """Reserve a slot before each call; a 429 pauses every call and shrinks the budget for a while."""
 
-    def __init__(self, windows: list[tuple[int, float]], clock=time.monotonic,
-                 on_call: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        windows: list[tuple[int, float]],
+        clock: Callable[[], float] = time.monotonic,
+        on_call: Callable[[], None] | None = None,
+    ) -> None:
         """`windows` is [(max_calls, seconds), ...], all of which must hold; `on_call` persists each call."""
-        self.windows = [[limit, span] for limit, span in windows]
+        self.windows = [Window(limit, span) for limit, span in windows]
         self.base = [limit for limit, _ in windows]
         self.clock = clock
         self.on_call = on_call
@@ -30,7 +47,7 @@ class RateLimiter:
 
     def _trim(self, now: float) -> None:
         """Forget calls older than the longest window."""
-        longest = max(span for _, span in self.windows)
+        longest = max(window.span for window in self.windows)
         while self.calls and self.calls[0] <= now - longest:
             self.calls.popleft()
 
@@ -38,8 +55,9 @@ class RateLimiter:
         """Seconds until a call fits every window, leaving `reserve` of each window unused (lock held)."""
         self._trim(now)
         wait = max(0.0, self.paused_until - now)
-        for limit, span in self.windows:
-            usable = max(1, limit - int(round(limit * reserve)))
+        for window in self.windows:
+            limit, span = window.limit, window.span
+            usable = max(1, limit - round(limit * reserve))
             recent = [t for t in self.calls if t > now - span]
             if len(recent) >= usable:
                 # The oldest call inside the window must age out before another fits.
@@ -54,7 +72,7 @@ class RateLimiter:
     def sustained_rate(self) -> float:
         """Calls per second every window can carry forever (the slowest window's limit / span)."""
         with self.lock:
-            return min(limit / span for limit, span in self.windows)
+            return min(window.limit / window.span for window in self.windows)
 
     def spacing(self, extra: int = 0) -> float:
         """The smallest even spacing of calls from now on that never fills a window (seconds).
@@ -63,12 +81,14 @@ class RateLimiter:
         For a window of L calls per S s, the k-th next call at now + k·g finds the calls newer than
         now + k·g − S still inside; at most L − k of them may be, so g ≥ (h + S − now) / k where h is
         the (L − k + 1)-th newest call. The window's own rate S / L is the floor. See
-        docs/architecture.md, "A model of the windows"."""
+        docs/architecture.md, "A model of the windows".
+        """
         with self.lock:
             now = self.clock()
             self._trim(now)
             gap = 0.0
-            for limit, span in self.windows:
+            for window in self.windows:
+                limit, span = window.limit, window.span
                 recent = [t for t in self.calls if t > now - span] + [now] * extra
                 n = len(recent)
                 gap = max(gap, span / limit)
@@ -85,7 +105,8 @@ class RateLimiter:
     def try_acquire(self, reserve: float = 0.0) -> float:
         """Take a slot and return 0, or return how long to wait before trying again.
 
-        The NORMAL lane passes a reserve (a fifth of each window), so hot leads always find a slot."""
+        The NORMAL lane passes a reserve (a fifth of each window), so hot leads always find a slot.
+        """
         with self.lock:
             now = self.clock()
             wait = self._wait_time(now, reserve)
@@ -102,12 +123,12 @@ class RateLimiter:
             pause = retry_after if retry_after is not None else backoff
             self.paused_until = max(self.paused_until, self.clock() + pause)
             for i, window in enumerate(self.windows):
-                window[0] = max(1, max(self.base[i] // 3, int(window[0] * 0.9)))
+                window.limit = max(1, max(self.base[i] // 3, int(window.limit * 0.9)))
             return pause
 
     def succeeded(self) -> None:
         """Let a shrunken budget grow back one call at a time after successes."""
         with self.lock:
             for i, window in enumerate(self.windows):
-                if window[0] < self.base[i]:
-                    window[0] += 1
+                if window.limit < self.base[i]:
+                    window.limit += 1

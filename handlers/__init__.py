@@ -1,0 +1,1 @@
+"""One module per sender type: verify the raw request, parse it into records (see base.py)."""

@@ -1,4 +1,5 @@
 """Fetching id-only records from a sender's API: one GET, its failures sorted into retryable or not."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,12 +12,12 @@ from handlers.base import FetchError
 TIMEOUT = (3.05, 10.0)
 
 
-def get_json(session: requests.Session, url: str, what: str, headers: dict[str, str],
-             params: dict[str, str] | None = None) -> Any:
+def get_json(
+    session: requests.Session, url: str, what: str, headers: dict[str, str], params: dict[str, str] | None = None
+) -> Any:
     """GET `url` and return its JSON; raise FetchError (retryable for 429, 5xx and network errors)."""
     try:
-        response = session.get(url, params=params, headers={"Accept": "application/json", **headers},
-                               timeout=TIMEOUT)
+        response = session.get(url, params=params, headers={"Accept": "application/json", **headers}, timeout=TIMEOUT)
     except requests.RequestException as exc:
         # The exception text may echo the URL; its type says enough and leaks nothing.
         raise FetchError(f"{what}: API unreachable ({type(exc).__name__})", retryable=True) from exc

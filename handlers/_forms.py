@@ -1,4 +1,5 @@
 """Decode urlencoded and multipart request bodies from the raw bytes (no Flask request needed)."""
+
 from __future__ import annotations
 
 import io

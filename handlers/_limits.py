@@ -1,7 +1,9 @@
 """Shape limits on parsed input: nesting depth, string length, numbers, text PostgreSQL can store.
 
 Parsers produce plain dicts/lists/strings/numbers; these checks run on what they produced, so no
-sender type can hand the mapping, the router or the store something that crashes them."""
+sender type can hand the mapping, the router or the store something that crashes them.
+"""
+
 from __future__ import annotations
 
 import math
@@ -17,7 +19,8 @@ MAX_INT_DIGITS = 40  # beyond any id or amount a sender uses; bigger ints are no
 def check_shape(value: Any, depth: int = 0) -> None:
     """Raise Malformed when `value` nests deeper than MAX_DEPTH, holds an oversized string or an unusable number.
 
-    Iterative, so a 100,000-deep structure costs no recursion."""
+    Iterative, so a 100,000-deep structure costs no recursion.
+    """
     stack = [(value, depth)]
     while stack:
         item, level = stack.pop()
@@ -45,16 +48,16 @@ def _check_scalar(item: Any) -> None:
     elif isinstance(item, float):
         if not math.isfinite(item):
             raise Malformed("a number is not finite")
-    elif isinstance(item, int):
-        if abs(item) >= 10 ** MAX_INT_DIGITS:
-            raise Malformed(f"a number has more than {MAX_INT_DIGITS} digits")
+    elif isinstance(item, int) and abs(item) >= 10**MAX_INT_DIGITS:
+        raise Malformed(f"a number has more than {MAX_INT_DIGITS} digits")
 
 
 def unsafe_text(value: Any) -> str | None:
     """Why `value` (a string, or strings inside dicts/lists) cannot be stored as text, or None.
 
     PostgreSQL text refuses NUL, and a lone surrogate cannot be encoded as UTF-8. Such a value is
-    never silently changed (an externId is a dedupe key): its record is refused with this reason."""
+    never silently changed (an externId is a dedupe key): its record is refused with this reason.
+    """
     stack = [value]
     while stack:
         item = stack.pop()

@@ -1,10 +1,12 @@
 """Authentication pieces every source type shares: the `token:` check, HMAC and timestamp helpers."""
+
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,8 +15,9 @@ from marshmallow import ValidationError, fields
 from handlers._forms import is_form, read_form
 from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, secrets_equal
 
-TOKEN_HEADER = "X-Leadrelay-Token"
-TOKEN_QUERY = "token"
+# Where the shared token is looked for: names, not secrets.
+TOKEN_HEADER = "X-Leadrelay-Token"  # noqa: S105
+TOKEN_QUERY = "token"  # noqa: S105
 # Timestamped schemes accept |now − timestamp| ≤ 5 minutes, in both directions.
 TOLERANCE_SECONDS = 300
 ALGORITHMS = ("sha1", "sha256", "sha512")
@@ -29,10 +32,10 @@ def as_list(value: Any) -> list[str]:
     return [item for item in value if item]
 
 
-class Secrets(fields.Field):
+class Secrets(fields.Field[list[str]]):
     """Config field: one secret or a list of them (rotation), loaded as a non-empty list."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> list[str]:
         """Accept a non-empty string or a non-empty list of non-empty strings."""
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list) or not items:
@@ -103,7 +106,7 @@ def verify_hmac(
     given = given.strip()
     if not given.startswith(prefix):
         return False
-    value = given[len(prefix):]
+    value = given[len(prefix) :]
     expected = encode_digest(hmac_digest(secret, message, algorithm), encoding)
     if encoding == "hex":
         # Hex is case-insensitive on the wire; base64 is not.
@@ -123,7 +126,8 @@ def epoch_number(text: str | None, header: str, unit: str = "seconds") -> int:
     """A timestamp header as an integer: ASCII digits only, at most 16 of them (else 401 invalid_signature).
 
     `str.isdigit()` accepts "²" and `int()` accepts 400 digits (whose division overflows a float): both
-    once turned a forged header into a 500 before authentication."""
+    once turned a forged header into a 500 before authentication.
+    """
     value = (text or "").strip()
     if not _EPOCH.fullmatch(value):
         raise AuthFailure("invalid_signature", f"{header} is not epoch {unit}")
@@ -141,7 +145,8 @@ class SignedHeader:
     """A sender's HMAC-in-a-header scheme, declared as data (Typeform, Meta, Google Forms, Webflow…).
 
     `option` names the config key holding the secret(s); the message is the raw body unless the
-    type passes its own (Webflow signs `timestamp:body`)."""
+    type passes its own (Webflow signs `timestamp:body`).
+    """
 
     option: str
     header: str

@@ -1,13 +1,16 @@
 """What every source type shares: the inbound request, the parsed record, the failures, the registry."""
+
 from __future__ import annotations
 
 import hmac
 import importlib
 import pkgutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from marshmallow import Schema
+from werkzeug.datastructures import Headers
 
 
 @dataclass(frozen=True)
@@ -18,7 +21,7 @@ class Inbound:
     url: str  # scheme://host/path?query exactly as the sender called it (PUBLIC_URL applied)
     path: str
     query: Mapping[str, list[str]]  # decoded query parameters, every value a list
-    headers: Mapping[str, str]  # case-insensitive (werkzeug Headers or CaseInsensitiveDict)
+    headers: Mapping[str, str] | Headers  # case-insensitive (werkzeug Headers or CaseInsensitiveDict)
     body: bytes
     content_type: str = ""
     remote_addr: str = ""
@@ -82,7 +85,9 @@ class SourceSettings:
     name: str
     type: str
     options: dict[str, Any] = field(default_factory=dict)  # type-specific keys, validated
-    fields: dict[str, Any] = field(default_factory=dict)  # the source's `fields:` overrides only; mappings merge them over the type's defaults
+    fields: dict[str, Any] = field(
+        default_factory=dict
+    )  # the source's `fields:` overrides only; mappings merge them over the type's defaults
     tokens: list[str] = field(default_factory=list)  # `token:` values (rotation: several)
     token_field: str | None = None
     default_region: str = "US"
@@ -94,7 +99,7 @@ class SourceSettings:
 class AuthFailure(Exception):
     """Authentication failed; `reason` is the machine-readable code put in the 401 body."""
 
-    def __init__(self, reason: str, detail: str = ""):
+    def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(detail or reason)
         self.reason = reason
         self.detail = detail
@@ -111,7 +116,7 @@ class RateLimited(Exception):
 class FetchError(Exception):
     """Fetching an id-only record from the sender's API failed; `retryable` says whether to try again."""
 
-    def __init__(self, message: str, retryable: bool = True):
+    def __init__(self, message: str, retryable: bool = True) -> None:
         super().__init__(message)
         self.retryable = retryable
 
@@ -151,6 +156,7 @@ class SourceType:
     # True when a source of this type may run with no authentication at all (a browser form
     # cannot keep a secret): config then warns instead of refusing it.
     allows_no_auth: ClassVar[bool] = False
+
     # True when the type's own scheme (e.g. a signature) is configured in `options`.
     def has_own_auth(self, source: SourceSettings) -> bool:
         """Whether this source configures the sender's own authentication scheme."""
@@ -164,11 +170,32 @@ class SourceType:
         """Turn the raw body into records; raise Malformed when it cannot be read."""
         raise NotImplementedError
 
-    # Optional hooks (define them on a type that needs them):
-    #   handshake(source, request) -> (status, text)        GET subscription handshakes (Meta)
-    #   reply(source, request, status, body) -> Reply|None  replace intake's JSON answer
-    #                                                       (`body` is the dict intake would send)
-    #   fetch(source, record, session) -> Record            complete an id-only record (raise FetchError)
+    # ---- optional capabilities: declared here with what a type without them does ----------
+    # True when the sender posts ids only and the type defines
+    #   fetch(source, record, session) -> Record   (complete an id-only record; raise FetchError)
+    # which the dispatcher's fetch loop calls. Only fetching types define `fetch` (the base class
+    # does not, so that a type cannot claim to fetch without code that does it).
+    fetches: ClassVar[bool] = False
+    # The sender's own API limit for those fetches, (requests, seconds), or None for no limit.
+    fetch_rate: ClassVar[tuple[int, float] | None] = None
+
+    def handshake(self, source: SourceSettings, request: Inbound) -> tuple[int, str] | None:
+        """Answer a GET subscription handshake as (status, text); None: the source takes POST only."""
+        return None
+
+    def reply(self, source: SourceSettings, request: Inbound, status: int, body: dict[str, Any]) -> Reply | None:
+        """Replace intake's JSON answer (`body`) with the sender's own; None keeps intake's."""
+        return None
+
+    def client_address(self, source: SourceSettings, request: Inbound) -> str:
+        """The client's address as this type trusts it (stored on the event row)."""
+        return request.remote_addr
+
+    def shared_limits(
+        self, source: SourceSettings, request: Inbound, records: list[Record]
+    ) -> list[tuple[str, str, int, float]]:
+        """Database-backed limits to check as (kind, key, count, seconds); none by default."""
+        return []
 
 
 _REGISTRY: dict[str, SourceType] = {}
@@ -198,3 +225,11 @@ _LOADED: list[bool] = []
 def get(type_name: str) -> SourceType | None:
     """Return the registered source type, or None when unknown."""
     return load_all().get(type_name)
+
+
+def type_of(type_name: str) -> SourceType:
+    """The registered source type of a configured source (config has refused unknown types)."""
+    stype = get(type_name)
+    if stype is None:
+        raise LookupError(f"unknown source type {type_name!r}: config validation lets none through")
+    return stype

@@ -1,10 +1,10 @@
-"""Microsoft Dynamics 365 / Dataverse webhooks: the RemoteExecutionContext JSON of a plug-in step.
+r"""Microsoft Dynamics 365 / Dataverse webhooks: the RemoteExecutionContext JSON of a plug-in step.
 
 Record.fields: the Target entity's `Attributes` by logical name, with the PostEntityImages'
 attributes merged over them (on Update the Target holds only the changed columns; a post image
 holds the whole row), values simplified — OptionSetValue and Money → their `Value`, a
 multi-select option set → a list of values, EntityReference → its `Id` (its logical name and
-display name as `<name>.LogicalName` / `<name>.Name` when given), `\\/Date(ms)\\/` → ISO 8601 UTC.
+display name as `<name>.LogicalName` / `<name>.Name` when given), `\/Date(ms)\/` → ISO 8601 UTC.
 `FormattedValues` (option labels such as "Hot") sit under `FormattedValues.<name>`. The
 context's own scalars are kept by their names (`MessageName`, `PrimaryEntityName`,
 `PrimaryEntityId`, `RequestId`, `OperationId`, `CorrelationId`, `Stage`, `Depth`, `UserId`,
@@ -20,18 +20,27 @@ Auth (any configured scheme lets the request in, constant time): `webhook_key` (
 `?code=`), `header: {name, value}` (HttpHeader), `query: {name, value}` (HttpQueryString).
 Failures: `missing_token` (no credential present), `invalid_token`.
 """
+
 from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from marshmallow import Schema, fields as mfields
+from marshmallow import Schema
+from marshmallow import fields as mfields
 
 from handlers.auth import Secrets, as_list
 from handlers.base import (
-    AuthFailure, Inbound, Malformed, Record, SourceSettings, SourceType, register, secrets_equal,
+    AuthFailure,
+    Inbound,
+    Malformed,
+    Record,
+    SourceSettings,
+    SourceType,
+    register,
+    secrets_equal,
 )
 
 WEBHOOK_KEY_PARAM = "code"
@@ -60,7 +69,7 @@ def plain(value: Any) -> Any:
         match = _DATE.match(value)
         if match:
             try:
-                moment = datetime.fromtimestamp(int(match.group(1)) / 1000, tz=timezone.utc)
+                moment = datetime.fromtimestamp(int(match.group(1)) / 1000, tz=UTC)
             except (OverflowError, OSError, ValueError):
                 # Outside the years datetime can hold: keep the sender's text, never a 500.
                 return value
@@ -124,8 +133,9 @@ def context_fields(context: dict[str, Any]) -> dict[str, Any]:
 
 def record_key(context: dict[str, Any]) -> str | None:
     """`<RequestId|OperationId>:<PrimaryEntityId>:<MessageName>`, or None without an id."""
-    request_id = next((context.get(k) for k in ("RequestId", "OperationId")
-                       if context.get(k) not in (None, "", EMPTY_GUID)), None)
+    request_id = next(
+        (context.get(k) for k in ("RequestId", "OperationId") if context.get(k) not in (None, "", EMPTY_GUID)), None
+    )
     entity_id = context.get("PrimaryEntityId")
     if request_id is None or entity_id in (None, ""):
         return None

@@ -7,11 +7,13 @@ A webhook carries ids only. Record.fields at intake: the change's `value` (`lead
 (`name` → its value; a list when the question has several) over those ids, plus `is_organic`,
 `platform`, `created_time`. Key: `leadgen_id`; event: `leadgen`.
 """
+
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import requests
@@ -42,10 +44,12 @@ RATE_CODES = {4, 17, 32, 613} | set(range(80000, 80015))  # app, user, page and 
 TRANSIENT_CODES = {1, 2}  # "unknown error" / "service temporarily unavailable"
 
 
-class PageTokens(fields.Field):
+class PageTokens(fields.Field[str | dict[str, str]]):
     """Config field: one Page access token, or `page_id → token` for several Pages."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> str | dict[str, str]:
         """Accept a non-empty string or a non-empty mapping of page ids to non-empty strings."""
         if isinstance(value, str) and value:
             return value
@@ -122,7 +126,7 @@ def page_token(source: SourceSettings, page_id: Any) -> str:
     token = (configured or {}).get(str(page_id)) if page_id is not None else None
     if not token:
         raise FetchError(f"no page_access_token configured for page {page_id}", retryable=False)
-    return token
+    return str(token)
 
 
 def graph_error(response: requests.Response) -> FetchError:
@@ -141,8 +145,10 @@ def graph_error(response: requests.Response) -> FetchError:
     if code in TOKEN_CODES or response.status_code == 401:
         return FetchError(f"page access token is invalid or expired — generate a new one ({detail})", retryable=False)
     if code in PERMISSION_CODES or response.status_code == 403:
-        return FetchError(f"page access token is invalid for this lead (needs leads_retrieval on the Page) ({detail})",
-                          retryable=False)
+        return FetchError(
+            f"page access token is invalid for this lead (needs leads_retrieval on the Page) ({detail})",
+            retryable=False,
+        )
     if response.status_code >= 500 or code in TRANSIENT_CODES or response.status_code == 429:
         return FetchError(f"Meta is unavailable ({detail})", retryable=True)
     return FetchError(f"lead could not be read ({detail})", retryable=False)
@@ -158,6 +164,7 @@ class Facebook(SourceType):
     # Meta allows 200 × 24 × (leads created on the Page in 90 days) lead reads per 24 h, so one read
     # per new lead can never exhaust it; this guard (bursts of 300, then 1/s) only stops replay loops
     # from hammering the Graph. A limit error is still retried with backoff.
+    fetches = True
     fetch_rate = (300, 300.0)
 
     def has_own_auth(self, source: SourceSettings) -> bool:
@@ -211,8 +218,13 @@ class Facebook(SourceType):
             params["appsecret_proof"] = hmac.new(secrets[0].encode(), token.encode(), hashlib.sha256).hexdigest()
         try:
             # The token goes in a header, never the URL, so it stays out of proxy and access logs.
-            response = session.get(f"{base}/{version}/{lead_id}", params=params, timeout=TIMEOUT,
-                                   headers={"Authorization": f"Bearer {token}"}, allow_redirects=False)
+            response = session.get(
+                f"{base}/{version}/{lead_id}",
+                params=params,
+                timeout=TIMEOUT,
+                headers={"Authorization": f"Bearer {token}"},
+                allow_redirects=False,
+            )
         except requests.RequestException as exc:
             raise FetchError(f"Graph API unreachable: {type(exc).__name__}", retryable=True) from exc
         if response.status_code != 200:

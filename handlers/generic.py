@@ -1,15 +1,17 @@
-"""The `generic` type: any JSON, urlencoded or multipart sender, authenticated by HMAC,
-Standard Webhooks or the shared token, and mapped entirely by `fields`.
+"""The `generic` type: any JSON, form or multipart sender, mapped entirely by `fields`.
+
+Authenticated by HMAC, Standard Webhooks or the shared token.
 
 Record.fields: the JSON object as sent (nested keys by dotted path), or the form's
 `name → value` (a repeated name → list of values; file parts are skipped). A JSON array
 gives one record per object. Key: the `event_id` option — a dotted path into the record, or
 `header:<Name>` (suffixed `:<index>` for the records of an array) — else None (hash).
 """
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -17,7 +19,17 @@ from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
 from handlers._forms import is_form, mimetype, read_form
 from handlers.auth import ALGORITHMS, Secrets, as_list, check_timestamp, epoch_number, verify_hmac
-from handlers.base import AuthFailure, Inbound, Malformed, Record, SourceSettings, SourceType, register, resolve_path, secrets_equal
+from handlers.base import (
+    AuthFailure,
+    Inbound,
+    Malformed,
+    Record,
+    SourceSettings,
+    SourceType,
+    register,
+    resolve_path,
+    secrets_equal,
+)
 
 HEADER_PREFIX = "header:"
 
@@ -38,7 +50,7 @@ class StandardWebhooksOptions(Schema):
     secret = Secrets(required=True)
 
     @validates_schema
-    def _secrets_decode(self, data, **kwargs):
+    def _secrets_decode(self, data: dict[str, Any], **kwargs: Any) -> None:
         """Refuse at start-up a secret the library cannot decode (it must be base64, `whsec_` optional)."""
         for secret in data.get("secret", []):
             try:
@@ -55,7 +67,7 @@ class GenericOptions(Schema):
     event_id = fields.String(validate=validate.Length(min=1))
 
     @validates_schema
-    def _one_scheme(self, data, **kwargs):
+    def _one_scheme(self, data: dict[str, Any], **kwargs: Any) -> None:
         """A request carries one signature scheme; configuring two is a mistake."""
         if data.get("hmac") and data.get("standard_webhooks"):
             raise ValidationError("configure either hmac or standard_webhooks, not both", "hmac")
@@ -85,7 +97,7 @@ def _verify_standard_webhooks(options: dict[str, Any], request: Inbound, now: fl
         data = request.body.decode("utf-8")  # the library signs text
     except UnicodeDecodeError as exc:
         raise AuthFailure("invalid_signature", "body is not UTF-8") from exc
-    signed_at = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    signed_at = datetime.fromtimestamp(seconds, tz=UTC)
     # The library's own sign() defines the scheme (secret decoding, message layout);
     # only the header parsing and the clock are ours.
     expected = [Webhook(s).sign(msg_id, signed_at, data).split(",", 1)[1] for s in as_list(options["secret"])]
@@ -115,7 +127,7 @@ def _key(spec: str | None, request: Inbound, fields_: dict[str, Any], index: int
     if not spec:
         return None
     if spec.startswith(HEADER_PREFIX):
-        value = request.header(spec[len(HEADER_PREFIX):])
+        value = request.header(spec[len(HEADER_PREFIX) :])
         # One delivery id covers the whole body: tell its records apart by position.
         return f"{value}:{index}" if value and count > 1 else value or None
     value = resolve_path(fields_, spec)

@@ -7,6 +7,7 @@ A form-encoded variant (UrlFetchApp without contentType) is read too: the id key
 Record.fields: the answers by question title, plus `respondentEmail`, `formId`, `responseId`,
 `timestamp` and `source`, which win over an answer titled the same. Key: `responseId`.
 """
+
 from __future__ import annotations
 
 import json
@@ -90,7 +91,9 @@ class GoogleForms(SourceType):
         """One record per response; raise Malformed when the body is not the script's contract."""
         body = _form_body(request) if is_form(request) else None
         if body is None:
-            if mimetype(request) not in ("application/json", "text/plain", "") and not mimetype(request).endswith("+json"):
+            if mimetype(request) not in ("application/json", "text/plain", "") and not mimetype(request).endswith(
+                "+json"
+            ):
                 raise Malformed(f"unsupported content type {mimetype(request)!r}: the script posts JSON")
             body = _json_body(request)
         fields = dict(body.pop("answers"))

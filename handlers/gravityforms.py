@@ -11,25 +11,29 @@ Auth: Gravity Forms signs nothing. Add a Request Header in the feed: `X-Leadrela
 <token>` or `Authorization: Bearer <token>`; both are checked against the source's `token`.
 Per-form field maps (`forms:`) are applied by mappings/gravityforms.py.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields
 
 from handlers._forms import is_form, mimetype, read_form
 from handlers.base import AuthFailure, Inbound, Malformed, Record, SourceSettings, SourceType, register, secrets_equal
-from mappings.base import check_field_map
+from lead.fieldmap import check_field_map
 
 EVENT = "form_submission"
 ID_KEYS = ("id", "entry_id")
 
 
-class FormMaps(fields.Field):
+class FormMaps(fields.Field[dict[str, dict[str, Any]]]):
     """Config field: `{<form id>: {<Engage field>: <input id or key>, …}}`."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> dict[str, dict[str, Any]]:
         """Accept a mapping of form ids to field maps; form ids are compared as strings."""
         if not isinstance(value, dict):
             raise ValidationError("must map form ids to field maps, e.g. {3: {firstName: '1.3'}}")

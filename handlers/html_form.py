@@ -8,6 +8,7 @@ filled. Key: None, so intake hashes the record and `dedupe_window` absorbs doubl
 A filled honeypot is stored but the mapping refuses it (reason `honeypot`), so it never dials,
 while the browser gets the normal success answer.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,18 +19,36 @@ import re
 import threading
 import time
 from collections import OrderedDict, deque
-from typing import Any, Callable
+from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from typing import Any
 from urllib.parse import urlsplit
 
 from marshmallow import Schema, ValidationError, fields, validate
 
 from handlers._forms import is_form, read_form
-from handlers.base import AuthFailure, Inbound, Malformed, RateLimited, Record, Reply, SourceSettings, SourceType, register, resolve_path
-from mappings.base import merge_fields
-from mappings.html_form import DEFAULT_FIELDS, HONEYPOT_MARK
-from mappings.phones import normalize_phones
+from handlers.base import (
+    AuthFailure,
+    Inbound,
+    Malformed,
+    RateLimited,
+    Record,
+    Reply,
+    SourceSettings,
+    SourceType,
+    register,
+    resolve_path,
+)
+from lead.fieldmap import merge_fields
+from lead.phones import normalize_phones
 
 ID_FIELD = "_id"
+# Set on a record whose honeypot was filled (a posted field of that name is discarded);
+# mappings/html_form.py turns a marked record into an `invalid` lead that is never dialed.
+HONEYPOT_MARK = "_honeypot"
+# The form's default phone inputs, primary first: the mapping's default `leadPhone` and the
+# per-phone rate limit read the same list.
+PHONE_FIELDS = ("phone", "tel", "mobile")
 DEFAULT_HONEYPOT = "website"
 DEFAULT_RATE_LIMIT = {"per_ip": "10/10m", "per_phone": "3/1h"}
 RETRY_AFTER = "60"
@@ -38,6 +57,7 @@ _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
 # ---------------------------------------------------------------------------- options
+
 
 def parse_rate(spec: str) -> tuple[int, float]:
     """Turn "10/10m" (count / duration; "5/m" = per minute) into (count, seconds)."""
@@ -53,15 +73,17 @@ def parse_rate(spec: str) -> tuple[int, float]:
     return count, seconds
 
 
-class Rate(fields.Field):
+class Rate(fields.Field[tuple[int, float] | None]):
     """Config field: a rate like "10/10m", or false/null to turn that limit off."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         """Allow null (off)."""
         super().__init__(allow_none=True, **kwargs)
 
-    def _deserialize(self, value, attr, data, **kwargs):
-        """"N/duration" → (N, seconds); false → None."""
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> tuple[int, float] | None:
+        """`N/duration` → (N, seconds); false → None."""
         if value is False:
             return None
         try:
@@ -80,21 +102,28 @@ class RateLimitOptions(Schema):
 class RateLimitField(fields.Nested):
     """`rate_limit: false` turns both limits off; a mapping sets each."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         """Nested RateLimitOptions, defaults on."""
         super().__init__(RateLimitOptions, **kwargs)
 
-    def _deserialize(self, value, attr, data, **kwargs):
-        """false → both off; otherwise the nested schema."""
+    def _deserialize(
+        self,
+        value: Any,
+        attr: str | None,
+        data: Mapping[str, Any] | None,
+        partial: bool | Sequence[str] | AbstractSet[str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """False → both off; otherwise the nested schema."""
         if value is False:
             return {"per_ip": None, "per_phone": None}
-        return super()._deserialize(value, attr, data, **kwargs)
+        return super()._deserialize(value, attr, data, partial=partial, **kwargs)
 
 
-class Honeypot(fields.Field):
+class Honeypot(fields.Field[str | bool]):
     """Config field: the honeypot's field name, or false to turn it off."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str | bool:
         """A non-empty field name, or False."""
         if value is False:
             return False
@@ -127,12 +156,13 @@ def _option(source: SourceSettings, key: str) -> Any:
 
 # ---------------------------------------------------------------------------- rate limits
 
+
 class SlidingWindow:
     """At most `limit` hits per `window` seconds per key, in this process; thread-safe."""
 
     MAX_KEYS = 50_000  # bounds memory when addresses are sprayed; the oldest keys go first
 
-    def __init__(self, limit: int, window: float):
+    def __init__(self, limit: int, window: float) -> None:
         """An empty window."""
         self.limit, self.window = limit, window
         self.hits: OrderedDict[str, deque[float]] = OrderedDict()
@@ -212,13 +242,14 @@ def ip_bucket(address: str) -> str:
 
 def primary_phone(source: SourceSettings, fields_: dict[str, Any]) -> str | None:
     """The number the mapping would dial first (for the per-phone limit), or None."""
-    spec = merge_fields(DEFAULT_FIELDS, source.fields).get("leadPhone", [])
+    spec = merge_fields({"leadPhone": list(PHONE_FIELDS)}, source.fields).get("leadPhone", [])
     paths = [spec] if isinstance(spec, str) else list(spec)
     found = normalize_phones([resolve_path(fields_, p) for p in paths], source.default_region)
     return found.numbers[0] if found.numbers else None
 
 
 # ---------------------------------------------------------------------------- origin check
+
 
 def _host_of(value: str | None) -> tuple[str, str] | None:
     """(scheme, hostname) of an Origin or Referer value; None when absent or opaque ("null")."""
@@ -282,13 +313,19 @@ _FIELD_HELP = {
 }
 
 
-def page(status: int, title: str, paragraphs: list[str], back: str | None = None, headers: dict | None = None) -> Reply:
+def page(
+    status: int, title: str, paragraphs: list[str], back: str | None = None, headers: dict[str, str] | None = None
+) -> Reply:
     """A small self-contained UTF-8 HTML page; every text is escaped here."""
     body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
     if back:
         body += f'<p><a href="{html.escape(back, quote=True)}">Back to the form</a></p>'
-    return Reply(status, _PAGE.format(title=html.escape(title), body=body), "text/html; charset=utf-8",
-                 {**_HEADERS, **(headers or {})})
+    return Reply(
+        status,
+        _PAGE.format(title=html.escape(title), body=body),
+        "text/html; charset=utf-8",
+        {**_HEADERS, **(headers or {})},
+    )
 
 
 def back_link(request: Inbound) -> str | None:
@@ -302,7 +339,9 @@ def success(source: SourceSettings) -> Reply:
     target = source.options.get("redirect_url")
     if target:
         return Reply(303, "", "text/plain; charset=utf-8", {"Location": target, "Cache-Control": "no-store"})
-    message = source.options.get("thank_you_message") or "Thank you! We received your details and will be in touch shortly."
+    message = (
+        source.options.get("thank_you_message") or "Thank you! We received your details and will be in touch shortly."
+    )
     return page(200, "Thank you", [message])
 
 
@@ -310,7 +349,7 @@ def problems(body: dict[str, Any]) -> tuple[bool, list[str]]:
     """(honeypot hit, friendly problem sentences) from intake's 422 body."""
     spam, sentences = False, []
     for record in body.get("records") or []:
-        for field_name in (record.get("reasons") or {}):
+        for field_name in record.get("reasons") or {}:
             if field_name == "honeypot":
                 spam = True
             sentence = _FIELD_HELP.get(field_name, "Some of the details could not be accepted.")
@@ -320,6 +359,7 @@ def problems(body: dict[str, Any]) -> tuple[bool, list[str]]:
 
 
 # ---------------------------------------------------------------------------- the type
+
 
 def submission_id(fields_: dict[str, Any]) -> str:
     """The server-generated externId: stable for identical submissions (double-submits hash alike)."""
@@ -363,7 +403,7 @@ class HtmlForm(SourceType):
                 raise RateLimited("too many submissions from this address")
         if not is_form(request):
             raise Malformed("send the form as application/x-www-form-urlencoded or multipart/form-data")
-        fields_ = read_form(request)
+        fields_: dict[str, Any] = read_form(request)
         fields_.pop(ID_FIELD, None)
         fields_.pop(HONEYPOT_MARK, None)
         honeypot = _option(source, "honeypot")
@@ -381,10 +421,13 @@ class HtmlForm(SourceType):
         """The client as the per-IP limit counts it (stored as the event's remote_addr): its /64 for IPv6."""
         return ip_bucket(client_ip(source, request))
 
-    def shared_limits(self, source: SourceSettings, request: Inbound, records: list[Record]) -> list[tuple[str, str, int, float]]:
+    def shared_limits(
+        self, source: SourceSettings, request: Inbound, records: list[Record]
+    ) -> list[tuple[str, str, int, float]]:
         """(kind, key, count, seconds) limits intake checks in the database, so they hold across processes.
 
-        The in-process windows in parse() answer cheaply first; these count what other processes stored."""
+        The in-process windows in parse() answer cheaply first; these count what other processes stored.
+        """
         limits = _option(source, "rate_limit") or {}
         out: list[tuple[str, str, int, float]] = []
         if limits.get("per_ip"):
@@ -409,8 +452,13 @@ class HtmlForm(SourceType):
         if status == 400:
             return page(400, "The form could not be read", ["Please go back and send the form again."], back)
         if status == 429:
-            return page(429, "Please wait a moment", ["We received several submissions in a short time. Please try again in a few minutes."],
-                        back, {"Retry-After": RETRY_AFTER})
+            return page(
+                429,
+                "Please wait a moment",
+                ["We received several submissions in a short time. Please try again in a few minutes."],
+                back,
+                {"Retry-After": RETRY_AFTER},
+            )
         if status == 401:
             return page(401, "This form cannot be sent from here", ["Please use the form on our website."])
         return None

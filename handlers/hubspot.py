@@ -14,6 +14,7 @@ not unique), event = `subscriptionType` (or `eventType`), and for contact events
 the contact from the CRM API and returns its properties flat, plus `id` and the event's own
 fields as `event.<name>` (e.g. `event.subscriptionType`).
 """
+
 from __future__ import annotations
 
 import base64
@@ -22,12 +23,21 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
-from marshmallow import Schema, fields as mfields, validate
+from marshmallow import Schema, validate
+from marshmallow import fields as mfields
 
 from handlers._fetch import get_json
 from handlers.auth import Secrets, as_list, check_timestamp, epoch_number, hmac_digest, sha256_hex
 from handlers.base import (
-    AuthFailure, FetchError, Inbound, Malformed, Record, SourceSettings, SourceType, register, secrets_equal,
+    AuthFailure,
+    FetchError,
+    Inbound,
+    Malformed,
+    Record,
+    SourceSettings,
+    SourceType,
+    register,
+    secrets_equal,
 )
 
 V3_HEADER = "X-HubSpot-Signature-v3"
@@ -37,7 +47,9 @@ VERSION_HEADER = "X-HubSpot-Signature-Version"
 
 # The only escapes HubSpot's v3 scheme decodes before signing (its documented table);
 # every other escape (%20, %26, %3D, …) stays as it arrived.
-V3_DECODED = {code: chr(int(code, 16)) for code in ("3A", "2F", "3F", "40", "21", "24", "27", "28", "29", "2A", "2C", "3B")}
+V3_DECODED = {
+    code: chr(int(code, 16)) for code in ("3A", "2F", "3F", "40", "21", "24", "27", "28", "29", "2A", "2C", "3B")
+}
 
 ID_KEYS = ("vid", "id", "objectId", "hs_object_id")
 
@@ -46,8 +58,21 @@ DEFAULT_API_BASE = "https://api.hubapi.com"
 # Contact properties fetched for every event: what the default field map, the usual routes
 # (score, lifecycle stage, lead status) and the workflow key need.
 FETCH_PROPERTIES = (
-    "firstname", "lastname", "email", "phone", "mobilephone", "address", "city", "state", "zip",
-    "country", "hubspotscore", "lifecyclestage", "hs_lead_status", "lastmodifieddate", "hs_object_id",
+    "firstname",
+    "lastname",
+    "email",
+    "phone",
+    "mobilephone",
+    "address",
+    "city",
+    "state",
+    "zip",
+    "country",
+    "hubspotscore",
+    "lifecyclestage",
+    "hs_lead_status",
+    "lastmodifieddate",
+    "hs_object_id",
 )
 # Events about a contact that no longer exists (or must be forgotten) are never fetched.
 GONE_SUFFIXES = (".deletion", ".privacyDeletion")
@@ -67,7 +92,7 @@ def v3_uri(url: str) -> str:
     """Decode only the escapes in HubSpot's v3 table (hex case-insensitive)."""
     out, i = [], 0
     while i < len(url):
-        code = url[i + 1:i + 3].upper()
+        code = url[i + 1 : i + 3].upper()
         if url[i] == "%" and code in V3_DECODED:
             out.append(V3_DECODED[code])
             i += 3
@@ -96,6 +121,8 @@ def v3_signature(secret: str, method: str, uri: str, body: bytes, timestamp: str
 def _verify_v3(secrets: list[str], request: Inbound, now: float) -> None:
     """Check the v3 HMAC and its 5-minute window; raise AuthFailure."""
     given = request.header(V3_HEADER)
+    if given is None:  # the caller dispatches on this header; kept for a direct call
+        raise AuthFailure("missing_signature", f"{V3_HEADER} is missing")
     timestamp = (request.header(TIMESTAMP_HEADER) or "").strip()
     if not timestamp:
         raise AuthFailure("missing_signature", f"{TIMESTAMP_HEADER} is missing")
@@ -104,7 +131,9 @@ def _verify_v3(secrets: list[str], request: Inbound, now: float) -> None:
     # is told it is stale rather than wrong.
     check_timestamp(millis / 1000.0, now)
     method = request.method.upper()
-    if not any(secrets_equal(v3_signature(s, method, request.url, request.body, timestamp), given.strip()) for s in secrets):
+    if not any(
+        secrets_equal(v3_signature(s, method, request.url, request.body, timestamp), given.strip()) for s in secrets
+    ):
         raise AuthFailure("invalid_signature", "v3 signature does not match")
 
 
@@ -167,6 +196,7 @@ class HubSpot(SourceType):
     retries = True
     options_schema = HubSpotOptions
     # Private apps: 100 requests per 10 s (the fetch pool paces itself by this).
+    fetches = True
     fetch_rate = (100, 10.0)
 
     def has_own_auth(self, source: SourceSettings) -> bool:
@@ -204,9 +234,13 @@ class HubSpot(SourceType):
             raise FetchError("no access_token configured for this hubspot source", retryable=False)
         base = str(source.options.get("api_base_url") or DEFAULT_API_BASE).rstrip("/")
         url = f"{base}/crm/v3/objects/contacts/{quote(str(target['id']), safe='')}"
-        contact = get_json(session, url, f"hubspot contact {target['id']}",
-                           {"Authorization": f"Bearer {tokens[0]}"},
-                           {"properties": ",".join(fetch_properties(source))})
+        contact = get_json(
+            session,
+            url,
+            f"hubspot contact {target['id']}",
+            {"Authorization": f"Bearer {tokens[0]}"},
+            {"properties": ",".join(fetch_properties(source))},
+        )
         if not isinstance(contact, dict):
             raise FetchError("hubspot API answered an unexpected shape", retryable=True)
         # The fetch pool may hand over only the stored fields: the event name is read back from them.
@@ -252,7 +286,7 @@ def fetch_properties(source: SourceSettings) -> list[str]:
         # extendedLeadData maps Engage keys to sender fields: its values count too.
         specs.extend(spec.values() if isinstance(spec, dict) else [spec])
     for spec in specs:
-        for item in ([spec] if isinstance(spec, str) else spec if isinstance(spec, list) else []):
+        for item in [spec] if isinstance(spec, str) else spec if isinstance(spec, list) else []:
             # A HubSpot property name has no dots; dotted paths point into the event instead.
             if isinstance(item, str) and item and "." not in item:
                 names.append(item)

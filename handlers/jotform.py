@@ -7,6 +7,7 @@ city, state, postal}), plus the top-level form fields (`formID`, `submissionID`,
 kept with its `token` query value masked (the URL carries this source's secret).
 Key: `submissionID`. Jotform signs nothing: put `?token=` in the webhook URL.
 """
+
 from __future__ import annotations
 
 import json

@@ -20,6 +20,7 @@ event id; `retry` is never part of it). None when the parts are missing.
 Auth (`basic_auth: {username, password}`): `missing_credentials` when no Basic
 Authorization header came, `invalid_credentials` when it does not match.
 """
+
 from __future__ import annotations
 
 import base64
@@ -29,12 +30,21 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
-from marshmallow import Schema, fields as mfields
+from marshmallow import Schema
+from marshmallow import fields as mfields
 
 from handlers._fetch import get_json
 from handlers.auth import Secrets, as_list
 from handlers.base import (
-    AuthFailure, FetchError, Inbound, Malformed, Record, SourceSettings, SourceType, register, secrets_equal,
+    AuthFailure,
+    FetchError,
+    Inbound,
+    Malformed,
+    Record,
+    SourceSettings,
+    SourceType,
+    register,
+    secrets_equal,
 )
 
 DEFAULT_API_BASE = "https://api.pipedrive.com"
@@ -62,7 +72,7 @@ class PipedriveOptions(Schema):
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:
     """(username, password) from a Basic Authorization header, or None."""
-    if not header or not header[:6].lower() == "basic ":
+    if not header or header[:6].lower() != "basic ":
         return None
     try:
         decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
@@ -117,7 +127,7 @@ def linked_person(data: dict[str, Any]) -> str | None:
 
 def event_record(body: dict[str, Any]) -> Record:
     """One webhook body (v1 or v2) as a Record."""
-    meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+    meta: dict[str, Any] = body["meta"] if isinstance(body.get("meta"), dict) else {}
     if "entity" in meta or str(meta.get("version", "")).startswith("2"):
         action, obj = meta.get("action"), meta.get("entity")
         data, key = body.get("data"), meta.get("id")
@@ -129,8 +139,14 @@ def event_record(body: dict[str, Any]) -> Record:
         key = ":".join(str(p) for p in parts) if all(p not in (None, "") for p in parts) else None
         event = body.get("event") or (f"{action}.{obj}" if action and obj else None)
     data = data if isinstance(data, dict) else {}
-    context = {"meta": meta, "previous": body.get("previous"), "event": event, "action": action, "object": obj,
-               "matches_filters": body.get("matches_filters", meta.get("matches_filters"))}
+    context = {
+        "meta": meta,
+        "previous": body.get("previous"),
+        "event": event,
+        "action": action,
+        "object": obj,
+        "matches_filters": body.get("matches_filters", meta.get("matches_filters")),
+    }
     fetch = None
     if action in DELETE_ACTIONS:
         # Nothing from the deleted object reaches the top level: a delete can never dial.
@@ -153,6 +169,7 @@ class Pipedrive(SourceType):
     retries = True
     options_schema = PipedriveOptions
     # Pipedrive's API allows bursts per token per 2 s; 20 is the smallest plan's, so it is safe everywhere.
+    fetches = True
     fetch_rate = (20, 2.0)
 
     def has_own_auth(self, source: SourceSettings) -> bool:

@@ -16,6 +16,7 @@ dialed); a malformed body with the right token is stored (and acknowledged).
 Answer: once stored, always HTTP 200 with `<Ack>true</Ack>` — a non-Ack makes Salesforce
 retry for 24 hours, which gains nothing for a stored message. A 401 stays a 401.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -27,7 +28,15 @@ from marshmallow import Schema
 
 from handlers.auth import TOKEN_HEADER, TOKEN_QUERY, Secrets, as_list
 from handlers.base import (
-    AuthFailure, Inbound, Malformed, Record, Reply, SourceSettings, SourceType, register, secrets_equal,
+    AuthFailure,
+    Inbound,
+    Malformed,
+    Record,
+    Reply,
+    SourceSettings,
+    SourceType,
+    register,
+    secrets_equal,
 )
 
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
@@ -37,12 +46,12 @@ ACK_CONTENT_TYPE = "text/xml; charset=utf-8"
 ACK = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n'
     b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">\n'
-    b' <soapenv:Body>\n'
+    b" <soapenv:Body>\n"
     b'  <notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound">\n'
-    b'   <Ack>true</Ack>\n'
-    b'  </notificationsResponse>\n'
-    b' </soapenv:Body>\n'
-    b'</soapenv:Envelope>'
+    b"   <Ack>true</Ack>\n"
+    b"  </notificationsResponse>\n"
+    b" </soapenv:Body>\n"
+    b"</soapenv:Envelope>"
 )
 ORG_ID_LENGTHS = (15, 18)
 

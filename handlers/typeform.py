@@ -5,6 +5,7 @@ labels), `hidden` as a nested dict (so `hidden.<name>` resolves), `score` (calcu
 `token`, `form_id`, `event_id`, `landed_at`, `submitted_at`; empty strings become None.
 The ids win over an answer whose ref collides with them. Key: `event_id`; event: `event_type`.
 """
+
 from __future__ import annotations
 
 import json
@@ -90,7 +91,8 @@ def response_fields(body: dict[str, Any]) -> dict[str, Any]:
         landed_at=response.get("landed_at"),
         submitted_at=response.get("submitted_at"),
     )
-    return blank_to_none(fields)
+    cleaned: dict[str, Any] = blank_to_none(fields)
+    return cleaned
 
 
 @register

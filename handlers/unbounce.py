@@ -13,6 +13,7 @@ stable across redeliveries so the lead's externId is too. Record.key is None: in
 the whole record, and that key expires after `dedupe_window` — Unbounce's time has minute
 resolution only, so a sender id this weak must not block a genuine resubmission forever.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -7,6 +7,7 @@ field of the same name), and the raw `payload` (so `payload.data.<name>` and
 `payload.schema` resolve). The legacy v1 body (`_id`, `site`, `d`, `name`, `data`) is read
 into the same names. Key: `id` (payload.id); event: `triggerType`.
 """
+
 from __future__ import annotations
 
 import json
@@ -59,13 +60,23 @@ def submission_fields(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]
     if isinstance(body.get("payload"), dict):
         payload = body["payload"]
         trigger = _text(body.get("triggerType")) or DEFAULT_TRIGGER
-        meta = {"id": payload.get("id"), "formId": payload.get("formId"), "formName": payload.get("name"),
-                "siteId": payload.get("siteId"), "submittedAt": payload.get("submittedAt")}
+        meta = {
+            "id": payload.get("id"),
+            "formId": payload.get("formId"),
+            "formName": payload.get("name"),
+            "siteId": payload.get("siteId"),
+            "submittedAt": payload.get("submittedAt"),
+        }
     elif "_id" in body or "d" in body or "site" in body:
         payload = body
         trigger = _text(body.get("triggerType")) or DEFAULT_TRIGGER
-        meta = {"id": body.get("_id"), "formId": body.get("formId"), "formName": body.get("name"),
-                "siteId": body.get("site"), "submittedAt": body.get("d")}
+        meta = {
+            "id": body.get("_id"),
+            "formId": body.get("formId"),
+            "formName": body.get("name"),
+            "siteId": body.get("site"),
+            "submittedAt": body.get("d"),
+        }
     else:
         raise Malformed("neither a Webflow v2 body (payload) nor a legacy v1 body (_id, site, d, data)")
     data = payload.get("data")

@@ -13,17 +13,27 @@ Key: `<record id>:<modified time>` when both are present (id: the source's `fiel
 else the first of ID_FIELDS; modified time: option `modified_field`, else MODIFIED_FIELDS),
 else None — intake then hashes the record and applies `dedupe_window`.
 """
+
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from marshmallow import Schema, fields as mfields
+from marshmallow import Schema
+from marshmallow import fields as mfields
 
 from handlers._forms import is_form, read_form
 from handlers.auth import TOKEN_HEADER, TOKEN_QUERY
 from handlers.base import (
-    AuthFailure, Inbound, Malformed, Record, SourceSettings, SourceType, register, resolve_path, secrets_equal,
+    AuthFailure,
+    Inbound,
+    Malformed,
+    Record,
+    SourceSettings,
+    SourceType,
+    register,
+    resolve_path,
+    secrets_equal,
 )
 
 # Where the record id usually sits: Zoho's API names, then the names admins tend to type.

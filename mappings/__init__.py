@@ -3,6 +3,7 @@
 Each source type may have `mappings/<type>.py` defining `DEFAULT_FIELDS` and `Schema`;
 types without one use `mappings/generic.py`.
 """
+
 from __future__ import annotations
 
 import copy
@@ -14,9 +15,10 @@ from typing import Any
 from marshmallow import ValidationError
 
 from handlers.base import Record, SourceSettings
-from mappings.base import MappingError, check_field_map, merge_fields
+from lead.fieldmap import check_field_map, merge_fields
+from mappings.base import LeadMappingSchema, MappingError
 
-__all__ = ["map_record", "default_fields", "MappingError", "check_field_map"]
+__all__ = ["MappingError", "check_field_map", "default_fields", "map_record"]
 
 FALLBACK = "generic"
 _MODULES: dict[str, ModuleType] = {}
@@ -45,7 +47,7 @@ def default_fields(type_name: str) -> dict[str, Any]:
 
 
 def _flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
-    """marshmallow's nested messages as `field → [messages]` (nested keys dotted)."""
+    """Marshmallow's nested messages as `field → [messages]` (nested keys dotted)."""
     if isinstance(messages, list):
         return {prefix or "_schema": [str(m) for m in messages]}
     out: dict[str, list[str]] = {}
@@ -54,33 +56,44 @@ def _flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     return out
 
 
-_SCHEMAS: dict[tuple, Any] = {}
+_SCHEMAS: dict[tuple[Any, ...], LeadMappingSchema] = {}
 
 
-def _schema(source: SourceSettings):
+def _schema(source: SourceSettings) -> LeadMappingSchema:
     """The type's schema bound to this source's settings, built once per distinct settings.
 
     Building a marshmallow schema costs more than loading a record with it, and webhooks
     arrive by the hundred per second; the key covers every setting a schema reads, so a
-    changed config gets a fresh one."""
-    key = (source.type, source.name, source.default_region, source.phones, source.e164,
-           json.dumps(source.fields, sort_keys=True, default=str),
-           json.dumps(source.options, sort_keys=True, default=str))
-    schema = _SCHEMAS.get(key)
-    if schema is None:
-        module = _module(source.type)
-        schema = module.Schema(source=source, field_map=merge_fields(module.DEFAULT_FIELDS, source.fields))
-        if not getattr(schema, "reusable", False):
-            return schema
-        if len(_SCHEMAS) > 256:
-            _SCHEMAS.clear()
-        _SCHEMAS[key] = schema
+    changed config gets a fresh one.
+    """
+    key = (
+        source.type,
+        source.name,
+        source.default_region,
+        source.phones,
+        source.e164,
+        json.dumps(source.fields, sort_keys=True, default=str),
+        json.dumps(source.options, sort_keys=True, default=str),
+    )
+    cached = _SCHEMAS.get(key)
+    if cached is not None:
+        return cached
+    module = _module(source.type)
+    schema: LeadMappingSchema = module.Schema(
+        source=source, field_map=merge_fields(module.DEFAULT_FIELDS, source.fields)
+    )
+    if not getattr(schema, "reusable", False):
+        return schema
+    if len(_SCHEMAS) > 256:
+        _SCHEMAS.clear()
+    _SCHEMAS[key] = schema
     return schema
 
 
 def map_record(source: SourceSettings, record: Record) -> dict[str, Any]:
     """Turn one record into a validated Engage lead dict; raise MappingError naming the fields."""
     try:
-        return _schema(source).load(record.fields)
+        lead: dict[str, Any] = _schema(source).load(record.fields)
+        return lead
     except ValidationError as exc:
         raise MappingError(_flatten_errors(exc.messages)) from exc

@@ -1,48 +1,26 @@
 """The mapping machinery every type uses: field maps, value lookup, and the gathering schema."""
+
 from __future__ import annotations
 
-import copy
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from marshmallow import ValidationError, pre_load, validate
 
 from handlers.base import SourceSettings, resolve_path
-from mappings.lead import LEAD_FIELDS, TEXT_FIELDS, EngageLeadSchema
-from mappings.phones import normalize_phones
+from lead.phones import normalize_phones
+from lead.schema import TEXT_FIELDS, EngageLeadSchema
 
-# Keys a field map may hold besides the lead's own fields.
-PSEUDO_FIELDS = ("fullName",)
 _EMAIL = validate.Email()
 
 
 class MappingError(Exception):
     """A record could not become a lead; `errors` names each Engage field and why."""
 
-    def __init__(self, errors: dict[str, list[str]]):
+    def __init__(self, errors: dict[str, list[str]]) -> None:
         """Keep the per-field errors; the message joins them for logs."""
         super().__init__("; ".join(f"{k}: {', '.join(v)}" for k, v in errors.items()))
         self.errors = errors
-
-
-def merge_fields(defaults: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A source's `fields` over its type's defaults, key by key (None unmaps a default)."""
-    merged = copy.deepcopy(dict(defaults))
-    merged.update(copy.deepcopy(dict(overrides or {})))
-    return {key: spec for key, spec in merged.items() if spec is not None}
-
-
-def check_field_map(field_map: Mapping[str, Any]) -> list[str]:
-    """Problems in a `fields:` mapping, for config checks (empty when it is fine)."""
-    problems = []
-    for key, spec in field_map.items():
-        if key not in LEAD_FIELDS and key not in PSEUDO_FIELDS:
-            problems.append(f"{key}: not an Engage lead field")
-        elif key == "extendedLeadData":
-            if not isinstance(spec, Mapping) or not all(isinstance(v, (str, list)) for v in spec.values()):
-                problems.append("extendedLeadData: must map Engage keys to sender fields")
-        elif spec is not None and not (isinstance(spec, str) or (isinstance(spec, list) and all(isinstance(s, str) for s in spec))):
-            problems.append(f"{key}: must be a field name, a dotted path or a list of them")
-    return problems
 
 
 class NotScalar(ValueError):
@@ -95,7 +73,7 @@ class LeadMappingSchema(EngageLeadSchema):
     # per-record state on the instance sets this to False.
     reusable = True
 
-    def __init__(self, *, source: SourceSettings, field_map: Mapping[str, Any], **kwargs: Any):
+    def __init__(self, *, source: SourceSettings, field_map: Mapping[str, Any], **kwargs: Any) -> None:
         """Bind the source (region, phone options) and its merged field map."""
         super().__init__(**kwargs)
         self.source = source
@@ -118,8 +96,9 @@ class LeadMappingSchema(EngageLeadSchema):
         return self._first_text(data, _specs(self.field_map.get(key, [])), key, errors)
 
     @staticmethod
-    def _first_text(data: Mapping[str, Any], paths: list[str], key: str,
-                    errors: dict[str, list[str]] | None) -> str | None:
+    def _first_text(
+        data: Mapping[str, Any], paths: list[str], key: str, errors: dict[str, list[str]] | None
+    ) -> str | None:
         """Text of the first path that has some; a non-scalar stops the search with its reason."""
         for path in paths:
             raw = resolve_path(data, path)
@@ -164,8 +143,9 @@ class LeadMappingSchema(EngageLeadSchema):
         """The sender paths of `key`, for error messages."""
         return ", ".join(_specs(self.field_map.get(key, []))) or "no field mapped"
 
-    def split_full_name(self, data: Mapping[str, Any], lead: dict[str, Any],
-                        errors: dict[str, list[str]] | None = None) -> None:
+    def split_full_name(
+        self, data: Mapping[str, Any], lead: dict[str, Any], errors: dict[str, list[str]] | None = None
+    ) -> None:
         """Use `fullName` only when neither first nor last name resolved; split on the first whitespace."""
         if "firstName" in lead or "lastName" in lead:
             return

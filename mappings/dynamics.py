@@ -13,9 +13,11 @@ Option sets arrive as numbers (`leadqualitycode: 1`) and their labels under
 `FormattedValues.<name>` (`FormattedValues.leadqualitycode: Hot`); both work in `when:`.
 A Delete message never becomes a lead (stored `invalid`: `event: Delete messages never dial`).
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from mappings.base import LeadMappingSchema
 

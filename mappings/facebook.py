@@ -12,6 +12,7 @@ Default field map (Lead Ads standard question names, laid flat by handlers/faceb
 Custom questions keep Meta's slugified names (e.g. `when_would_you_like_to_be_contacted?`);
 map them with `fields:` or test them in `routes`.
 """
+
 from __future__ import annotations
 
 from mappings.base import LeadMappingSchema

@@ -9,6 +9,7 @@ Default field map (posted keys or JSON keys; dotted paths reach nested JSON):
     email      email                 zip       zip
     address1   address               city      city          state  state
 """
+
 from __future__ import annotations
 
 from mappings.base import LeadMappingSchema

@@ -16,9 +16,11 @@ Default field map (question titles; `respondentEmail` is the address Google coll
     zip        ZIP, ZIP code, Postal code, Postcode
     address1   Address                     city  City           state  State
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from mappings.base import LeadMappingSchema
 
@@ -56,8 +58,10 @@ def match_titles(field_map: Mapping[str, Any], data: Mapping[str, Any]) -> dict[
             return spec
         return titles.get(loose(spec), spec) if loose(spec) else spec
 
-    return {key: ({k: one(v) for k, v in spec.items()} if isinstance(spec, Mapping) else one(spec))
-            for key, spec in field_map.items()}
+    return {
+        key: ({k: one(v) for k, v in spec.items()} if isinstance(spec, Mapping) else one(spec))
+        for key, spec in field_map.items()
+    }
 
 
 class GoogleFormsLeadSchema(LeadMappingSchema):

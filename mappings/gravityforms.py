@@ -15,13 +15,16 @@ Address (4) — and fall back to common "Select Fields" keys:
 Precedence, most specific first: the source's `forms: {<form_id>: {…}}` entry for the
 entry's `form_id`, then the source's `fields:` (every form), then these defaults.
 """
+
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from handlers.base import resolve_path
-from mappings.base import LeadMappingSchema, merge_fields
+from lead.fieldmap import merge_fields
+from mappings.base import LeadMappingSchema
 
 DEFAULT_FIELDS = {
     "externId": ["id", "entry_id"],

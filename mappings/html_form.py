@@ -9,17 +9,18 @@ Default field map (the form's `name` attributes; see handlers/html_form.py):
     email      email                  zip       zip, postal_code
     address1   address                city      city          state  state
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
+from handlers.html_form import HONEYPOT_MARK, ID_FIELD, PHONE_FIELDS
 from mappings.base import LeadMappingSchema
 
-HONEYPOT_MARK = "_honeypot"  # set by handlers/html_form.py; a posted field of that name is discarded
-
 DEFAULT_FIELDS = {
-    "externId": "_id",
-    "leadPhone": ["phone", "tel", "mobile"],
+    "externId": ID_FIELD,
+    "leadPhone": list(PHONE_FIELDS),
     "firstName": "first_name",
     "lastName": "last_name",
     "fullName": ["name", "full_name"],

@@ -7,6 +7,7 @@ Default field map (HubSpot internal property names, flattened by handlers/hubspo
     firstName  firstname        lastName  lastname        email  email
     address1   address          city      city            state  state      zip  zip
 """
+
 from __future__ import annotations
 
 from mappings.base import LeadMappingSchema

@@ -19,10 +19,12 @@ Default field map:
     address1   *_address.addr_line1     address2 *_address.addr_line2
     city       *_address.city     state   *_address.state   zip *_address.postal, *_zip, *_zipCode
 """
+
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from mappings.base import LeadMappingSchema
 
@@ -56,7 +58,7 @@ def expand(spec: str, data: Mapping[str, Any]) -> list[str]:
     """Concrete paths for one spec: `*_stem[.sub.path]` → every matching key; others unchanged."""
     if not spec.startswith(WILDCARD):
         return [spec]
-    stem, _, rest = spec[len(WILDCARD):].partition(".")
+    stem, _, rest = spec[len(WILDCARD) :].partition(".")
     pattern = re.compile(rf"^.+_{re.escape(stem)}\d*$", re.IGNORECASE)
     matches = [(k, i) for i, k in enumerate(data) if isinstance(k, str) and pattern.match(k)]
     keys = [k for k, i in sorted(matches, key=lambda m: _question_order(*m))]
@@ -72,6 +74,7 @@ def expand(spec: str, data: Mapping[str, Any]) -> list[str]:
 
 def expand_map(field_map: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
     """The field map with every pattern replaced by the record's matching keys."""
+
     def one(spec: Any) -> Any:
         """Expand a string or a list of specs (other shapes are left for config check)."""
         if isinstance(spec, str):
@@ -91,7 +94,11 @@ def with_full_phones(data: Mapping[str, Any]) -> dict[str, Any]:
     """A view of the record where every `{area, phone}` object also has `full`."""
     view = dict(data)
     for key, value in data.items():
-        if isinstance(value, dict) and not str(value.get("full") or "").strip() and str(value.get("phone") or "").strip():
+        if (
+            isinstance(value, dict)
+            and not str(value.get("full") or "").strip()
+            and str(value.get("phone") or "").strip()
+        ):
             area = str(value.get("area") or "").strip()
             view[key] = {**value, "full": f"({area}) {value['phone']}".strip() if area else str(value["phone"]).strip()}
     return view

@@ -17,9 +17,11 @@ Delete events never become leads, whatever `fields:` says: the mapping refuses t
 (stored `invalid` with `event: delete events never dial`; list your events in `events:` to
 have them stored `dropped` instead).
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from handlers.pipedrive import DELETE_ACTIONS
 from mappings.base import LeadMappingSchema

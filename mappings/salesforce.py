@@ -14,6 +14,7 @@ Only the fields ticked in the outbound-message definition arrive; tick at least 
 phone fields and the names. Custom fields (`Lead_Score__c`) are reachable by `fields:` and
 `when:` under their API names.
 """
+
 from __future__ import annotations
 
 from mappings.base import LeadMappingSchema

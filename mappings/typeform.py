@@ -8,6 +8,7 @@ Default field map (Typeform `field.ref`s, `hidden.<name>` for hidden fields; see
     fullName   name                  (split only when neither first nor last name resolves)
     email      email                 zip       zip
 """
+
 from __future__ import annotations
 
 from mappings.base import LeadMappingSchema

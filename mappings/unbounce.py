@@ -13,9 +13,11 @@ Default field map:
     email      email, emailaddress      zip       zipcode, zip, postalcode, postcode
     address1   address, streetaddress   city      city          state  state
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from mappings.base import LeadMappingSchema
 from mappings.webflow import with_squashed_names

@@ -14,10 +14,12 @@ Default field map:
     email      email, emailaddress      zip       zip, zipcode, postalcode, postcode
     address1   address, streetaddress   city      city          state  state
 """
+
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from mappings.base import LeadMappingSchema
 

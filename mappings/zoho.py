@@ -13,6 +13,7 @@ default map accepts Zoho's own API names and the usual camelCase ones (first tha
 Hot signals (`Lead_Status`, `Rating`, a score) are plain fields for `when:` under the names
 you gave them. Name the id parameter anything else? Set `fields: {externId: <your name>}`.
 """
+
 from __future__ import annotations
 
 from handlers.zoho import ID_FIELDS

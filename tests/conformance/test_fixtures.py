@@ -5,6 +5,7 @@ serve it), the inline dispatcher loads leads into the fake Engage over HTTP, id-
 are completed from fake HubSpot / Graph APIs. Each fixture's `expected` (externId, phones,
 names, email, zip) is compared with the lead Engage received. A failure table per
 authentication scheme shows each is rejected with 401 and nothing stored."""
+
 from __future__ import annotations
 
 import base64
@@ -63,41 +64,41 @@ sources:
     priority: IMMEDIATE
   salesforce:
     type: salesforce
-    organization_id: "{meta('salesforce/outbound_lead_hot')['auth']['expected_org_id']}"
+    organization_id: "{meta("salesforce/outbound_lead_hot")["auth"]["expected_org_id"]}"
   pipedrive:
     type: pipedrive
-    basic_auth: {{username: "{pd['user']}", password: "{pd['password']}"}}
+    basic_auth: {{username: "{pd["user"]}", password: "{pd["password"]}"}}
   zoho:
     type: zoho
-    token: "{meta('zoho/workflow_form_data')['auth']['shared_token']}"
+    token: "{meta("zoho/workflow_form_data")["auth"]["shared_token"]}"
     token_field: token
   dynamics:
     type: dynamics
-    webhook_key: "{meta('dynamics365/lead_create')['auth']['webhook_key']}"
+    webhook_key: "{meta("dynamics365/lead_create")["auth"]["webhook_key"]}"
   typeform:
     type: typeform
-    secret: "{meta('typeform/form_response_hot')['signature']['secret']}"
+    secret: "{meta("typeform/form_response_hot")["signature"]["secret"]}"
   meta:
     type: facebook
-    app_secret: "{meta('facebook_leadads/leadgen_single')['signature']['secret']}"
-    verify_token: "{meta('facebook_leadads/verify_handshake_query')['auth']['verify_token']}"
+    app_secret: "{meta("facebook_leadads/leadgen_single")["signature"]["secret"]}"
+    verify_token: "{meta("facebook_leadads/verify_handshake_query")["auth"]["verify_token"]}"
     page_access_token: page-token
     api_base_url: {graph_api}
   webflow:
     type: webflow
-    secret: "{meta('webflow/form_submission')['signature']['secret']}"
+    secret: "{meta("webflow/form_submission")["signature"]["secret"]}"
   unbounce:
     type: unbounce
     token: {TOKEN}
   gravityforms:
     type: gravityforms
-    token: "{meta('gravityforms/all_fields_json')['auth']['token']}"
+    token: "{meta("gravityforms/all_fields_json")["auth"]["token"]}"
   jotform:
     type: jotform
     token: {TOKEN}
   google-forms:
     type: google_forms
-    secret: "{meta('google_forms/apps_script_json')['signature']['secret']}"
+    secret: "{meta("google_forms/apps_script_json")["signature"]["secret"]}"
   form:
     type: html_form
 """
@@ -114,20 +115,32 @@ class Service:
         workflow = json.loads(body("hubspot/workflow_contact_all_properties"))
         props = {k: v["value"] for k, v in workflow["properties"].items()}
         self.hubspot.add_contact("51234567", **props)
-        self.hubspot.add_contact("51234890", firstname="Grace", lastname="Hopper", phone="+1 (415) 555-0188",
-                                 email="grace@example.com", zip="94105")
+        self.hubspot.add_contact(
+            "51234890",
+            firstname="Grace",
+            lastname="Hopper",
+            phone="+1 (415) 555-0188",
+            email="grace@example.com",
+            zip="94105",
+        )
         self.graph = FakeGraph()
         self.graph.add_lead(json.loads(body("facebook_leadads/lead_graph_response_1234567890123456")))
         self.graph_server = self.graph.serve().start()
         (tmp / "leadrelay.yml").write_text(config(self.hubspot.url, self.graph_server.url))
         url = self.engage_server.url
-        self.app = create_app({
-            "DATABASE_URL": f"sqlite:///{tmp / 'conformance.db'}", "LEADRELAY_CONFIG": str(tmp / "leadrelay.yml"),
-            "ENGAGE_BASE_URL": url, "RINGCENTRAL_SERVER_URL": url, "ENGAGE_ACCOUNT_ID": fake_engage.DEFAULT_ACCOUNT_ID,
-            "RINGCENTRAL_CLIENT_ID": fake_engage.DEFAULT_CLIENT_ID,
-            "RINGCENTRAL_CLIENT_SECRET": fake_engage.DEFAULT_CLIENT_SECRET,
-            "RINGCENTRAL_JWT": fake_engage.DEFAULT_JWT, "PUBLIC_URL": "https://leads.example.com",
-        })
+        self.app = create_app(
+            {
+                "DATABASE_URL": f"sqlite:///{tmp / 'conformance.db'}",
+                "LEADRELAY_CONFIG": str(tmp / "leadrelay.yml"),
+                "ENGAGE_BASE_URL": url,
+                "RINGCENTRAL_SERVER_URL": url,
+                "ENGAGE_ACCOUNT_ID": fake_engage.DEFAULT_ACCOUNT_ID,
+                "RINGCENTRAL_CLIENT_ID": fake_engage.DEFAULT_CLIENT_ID,
+                "RINGCENTRAL_CLIENT_SECRET": fake_engage.DEFAULT_CLIENT_SECRET,
+                "RINGCENTRAL_JWT": fake_engage.DEFAULT_JWT,
+                "PUBLIC_URL": "https://leads.example.com",
+            }
+        )
         self.runtime = self.app.extensions["leadrelay"]
         self.runtime.intake.clock = lambda: FIXTURE_NOW
         self.http = make_server("127.0.0.1", 0, self.app, threaded=True)
@@ -143,12 +156,13 @@ class Service:
         headers, raw = dict(m.get("headers") or {}), body(name)
         if mutate:
             headers, raw = mutate(headers, raw)
-        return requests.request(m.get("method", "POST"), self.base + path, data=raw, headers=headers,
-                                timeout=10, allow_redirects=False)
+        return requests.request(
+            m.get("method", "POST"), self.base + path, data=raw, headers=headers, timeout=10, allow_redirects=False
+        )
 
     def loaded(self, extern_id: str) -> list[dict]:
         """Leads the fake Engage received with this externId."""
-        return [l["lead"] for l in self.engage.leads() if l["extern_id"] == extern_id]
+        return [sent["lead"] for sent in self.engage.leads() if sent["extern_id"] == extern_id]
 
     def events_stored(self) -> int:
         """Rows in the events table."""
@@ -225,9 +239,16 @@ def test_html_form_answers_a_browser(service):
     response = service.send("html_form/contact_form")
     assert response.status_code in (200, 303)
     expected = meta("html_form/contact_form")["expected"]
-    wait_for(lambda: [l for l in service.engage.leads() if l["lead"].get("email") == expected["email"]
-                      and l["extern_id"].startswith("web-")], 15, message="html form lead")
-    lead = next(l["lead"] for l in service.engage.leads() if l["extern_id"].startswith("web-"))
+    wait_for(
+        lambda: [
+            sent
+            for sent in service.engage.leads()
+            if sent["lead"].get("email") == expected["email"] and sent["extern_id"].startswith("web-")
+        ],
+        15,
+        message="html form lead",
+    )
+    lead = next(sent["lead"] for sent in service.engage.leads() if sent["extern_id"].startswith("web-"))
     check_lead(lead, expected)
 
 
@@ -294,11 +315,23 @@ def _basic(user, password):
 
 FAILURES = [
     ("hubspot/workflow_contact_all_properties", _tamper, "invalid_signature"),
-    ("hubspot/workflow_contact_all_properties", _header("X-HubSpot-Signature-v3", base64.b64encode(b"x" * 32).decode()), "invalid_signature"),
-    ("hubspot/workflow_contact_all_properties", lambda h, b: (_drop("X-HubSpot-Signature-v3")(_drop("X-HubSpot-Signature")(h, b)[0], b)[0], b), "missing_signature"),
+    (
+        "hubspot/workflow_contact_all_properties",
+        _header("X-HubSpot-Signature-v3", base64.b64encode(b"x" * 32).decode()),
+        "invalid_signature",
+    ),
+    (
+        "hubspot/workflow_contact_all_properties",
+        lambda h, b: (_drop("X-HubSpot-Signature-v3")(_drop("X-HubSpot-Signature")(h, b)[0], b)[0], b),
+        "missing_signature",
+    ),
     ("hubspot/webhooks_api_batch", _tamper, "invalid_signature"),
     ("typeform/form_response_hot", _tamper, "invalid_signature"),
-    ("typeform/form_response_hot", _header("Typeform-Signature", "sha256=" + base64.b64encode(b"y" * 32).decode()), "invalid_signature"),
+    (
+        "typeform/form_response_hot",
+        _header("Typeform-Signature", "sha256=" + base64.b64encode(b"y" * 32).decode()),
+        "invalid_signature",
+    ),
     ("typeform/form_response_hot", _drop("Typeform-Signature"), "missing_signature"),
     ("webflow/form_submission", _tamper, "invalid_signature"),
     ("webflow/form_submission", _drop("x-webflow-signature"), "missing_signature"),

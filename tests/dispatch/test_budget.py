@@ -2,6 +2,7 @@
 
 Speed targets live in the bench (bench/shapes.py); these check the decisions and the shapes' invariants
 on the simulated clock (bench/model.py runs the real Budget and RateLimiter classes)."""
+
 from __future__ import annotations
 
 import math

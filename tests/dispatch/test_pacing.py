@@ -1,12 +1,13 @@
 """The dispatcher's lanes under the budget policy, against the fake Engage on a real socket (SQLite and
 PostgreSQL): one step at a time, so nothing depends on timing."""
+
 from __future__ import annotations
 
 import time
 
 from dispatch.runner import Dispatcher
 from dispatch.wakeup import Waker
-from tests.dispatch.test_dispatcher import DISPATCH, backend_for, delivered, enqueue, engine, fake  # noqa: F401
+from tests.dispatch.test_dispatcher import DISPATCH, backend_for, delivered, engine, enqueue, fake  # noqa: F401
 
 
 def leader(engine, fake) -> Dispatcher:  # noqa: F811

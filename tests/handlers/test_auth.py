@@ -1,4 +1,5 @@
 """Tests for handlers/auth.py: the shared token check and the HMAC/timestamp helpers."""
+
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -11,8 +12,15 @@ from handlers.base import AuthFailure, Inbound, SourceSettings
 def inbound(body=b"", headers=None, url="https://leads.example.com/webhooks/x", content_type=""):
     """Build an Inbound as the intake would."""
     parts = urlsplit(url)
-    return Inbound("POST", url, parts.path, parse_qs(parts.query, keep_blank_values=True),
-                   Headers(headers or {}), body, content_type)
+    return Inbound(
+        "POST",
+        url,
+        parts.path,
+        parse_qs(parts.query, keep_blank_values=True),
+        Headers(headers or {}),
+        body,
+        content_type,
+    )
 
 
 def source(tokens=(), token_field=None):
@@ -20,8 +28,10 @@ def source(tokens=(), token_field=None):
     return SourceSettings(name="s", type="generic", tokens=list(tokens), token_field=token_field)
 
 
-MULTIPART = (b'--B\r\nContent-Disposition: form-data; name="api_token"\r\n\r\ns3cret\r\n'
-             b'--B\r\nContent-Disposition: form-data; name="phone"\r\n\r\n3035550142\r\n--B--\r\n')
+MULTIPART = (
+    b'--B\r\nContent-Disposition: form-data; name="api_token"\r\n\r\ns3cret\r\n'
+    b'--B\r\nContent-Disposition: form-data; name="phone"\r\n\r\n3035550142\r\n--B--\r\n'
+)
 
 
 def test_no_tokens_configured_is_none():
@@ -29,23 +39,29 @@ def test_no_tokens_configured_is_none():
     assert check_token(source(), inbound(headers={"X-Leadrelay-Token": "x"})) is None
 
 
-@pytest.mark.parametrize("request_", [
-    inbound(headers={"x-leadrelay-token": "s3cret"}),
-    inbound(url="https://h/webhooks/x?token=s3cret"),
-    inbound(url="https://h/webhooks/x?a=1&token=s3cret&b=2"),
-])
+@pytest.mark.parametrize(
+    "request_",
+    [
+        inbound(headers={"x-leadrelay-token": "s3cret"}),
+        inbound(url="https://h/webhooks/x?token=s3cret"),
+        inbound(url="https://h/webhooks/x?a=1&token=s3cret&b=2"),
+    ],
+)
 def test_token_from_header_or_query(request_):
     """Header (any case) and query parameter both carry the token."""
     assert check_token(source(["s3cret"]), request_) is True
 
 
-@pytest.mark.parametrize("request_", [
-    inbound(),
-    inbound(headers={"X-Leadrelay-Token": "wrong"}),
-    inbound(url="https://h/webhooks/x?token="),
-    inbound(headers={"X-Leadrelay-Token": "s3cre"}),
-    inbound(body=b"api_token=s3cret", content_type="application/x-www-form-urlencoded"),
-])
+@pytest.mark.parametrize(
+    "request_",
+    [
+        inbound(),
+        inbound(headers={"X-Leadrelay-Token": "wrong"}),
+        inbound(url="https://h/webhooks/x?token="),
+        inbound(headers={"X-Leadrelay-Token": "s3cre"}),
+        inbound(body=b"api_token=s3cret", content_type="application/x-www-form-urlencoded"),
+    ],
+)
 def test_token_rejected(request_):
     """Missing, wrong, truncated tokens fail; a form field counts only with token_field."""
     assert check_token(source(["s3cret"]), request_) is False
@@ -56,40 +72,54 @@ def test_rotated_tokens_any_matches():
     assert check_token(source(["old", "new"]), inbound(headers={"X-Leadrelay-Token": "new"})) is True
 
 
-@pytest.mark.parametrize("body,ctype,expected", [
-    (b"api_token=s3cret&phone=3035550142", "application/x-www-form-urlencoded", True),
-    (b"api_token=nope", "application/x-www-form-urlencoded", False),
-    (b"api_token=s3cret&api_token=s3cret", "application/x-www-form-urlencoded", False),
-    (MULTIPART, "multipart/form-data; boundary=B", True),
-    (b"--B\r\nbroken", "multipart/form-data; boundary=B", False),
-    (b'{"api_token": "s3cret"}', "application/json", False),
-])
+@pytest.mark.parametrize(
+    "body,ctype,expected",
+    [
+        (b"api_token=s3cret&phone=3035550142", "application/x-www-form-urlencoded", True),
+        (b"api_token=nope", "application/x-www-form-urlencoded", False),
+        (b"api_token=s3cret&api_token=s3cret", "application/x-www-form-urlencoded", False),
+        (MULTIPART, "multipart/form-data; boundary=B", True),
+        (b"--B\r\nbroken", "multipart/form-data; boundary=B", False),
+        (b'{"api_token": "s3cret"}', "application/json", False),
+    ],
+)
 def test_token_field_in_form_body(body, ctype, expected):
     """token_field reads urlencoded and multipart bodies; repeated or unreadable → no token."""
     request_ = inbound(body=body, content_type=ctype)
     assert check_token(source(["s3cret"], token_field="api_token"), request_) is expected
 
 
-@pytest.mark.parametrize("algorithm,encoding,prefix,given", [
-    ("sha256", "hex", "", "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"),
-    ("sha256", "hex", "", "F7BC83F430538424B13298E6AA6FB143EF4D59A14946175997479DBC2D1A3CD8"),
-    ("sha256", "base64", "sha256=", "sha256=97yD9DBThCSxMpjmqm+xQ+9NWaFJRhdZl0edvC0aPNg="),
-    ("sha1", "hex", "sha1=", "sha1=de7c9b85b8b78aa6bc8a7a36f70a90701c9db4d9"),
-    ("sha512", "hex", "", "b42af09057bac1e2d41708e48a902e09b5ff7f12ab428a4fe86653c73dd248fb"
-                          "82f948a549f7b791a5b41915ee4d1ec3935357e4e2317250d0372afa2ebeeb3a"),
-])
+@pytest.mark.parametrize(
+    "algorithm,encoding,prefix,given",
+    [
+        ("sha256", "hex", "", "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"),
+        ("sha256", "hex", "", "F7BC83F430538424B13298E6AA6FB143EF4D59A14946175997479DBC2D1A3CD8"),
+        ("sha256", "base64", "sha256=", "sha256=97yD9DBThCSxMpjmqm+xQ+9NWaFJRhdZl0edvC0aPNg="),
+        ("sha1", "hex", "sha1=", "sha1=de7c9b85b8b78aa6bc8a7a36f70a90701c9db4d9"),
+        (
+            "sha512",
+            "hex",
+            "",
+            "b42af09057bac1e2d41708e48a902e09b5ff7f12ab428a4fe86653c73dd248fb"
+            "82f948a549f7b791a5b41915ee4d1ec3935357e4e2317250d0372afa2ebeeb3a",
+        ),
+    ],
+)
 def test_verify_hmac_known_answers(algorithm, encoding, prefix, given):
     """RFC-style vector: key "key", message "The quick brown fox jumps over the lazy dog"."""
     message = b"The quick brown fox jumps over the lazy dog"
     assert verify_hmac("key", message, given, algorithm, encoding, prefix)
 
 
-@pytest.mark.parametrize("given,prefix", [
-    (None, ""),
-    ("", ""),
-    ("sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8", "sha1="),
-    ("f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd9", ""),
-])
+@pytest.mark.parametrize(
+    "given,prefix",
+    [
+        (None, ""),
+        ("", ""),
+        ("sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8", "sha1="),
+        ("f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd9", ""),
+    ],
+)
 def test_verify_hmac_rejects(given, prefix):
     """Missing, wrong prefix or a flipped digit are refused."""
     assert not verify_hmac("key", b"The quick brown fox jumps over the lazy dog", given, "sha256", "hex", prefix)

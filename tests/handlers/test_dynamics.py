@@ -1,13 +1,15 @@
 """Tests for handlers/dynamics.py: the three Dataverse auth schemes, the execution context → one record, the key."""
+
 import copy
 import json
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from marshmallow import ValidationError
 from werkzeug.datastructures import Headers
 
-from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, get
+from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, type_of
 from handlers.dynamics import DynamicsOptions, plain
 from tests.mappings.crm_helpers import update_context
 
@@ -15,15 +17,22 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "dynamics365"
 BODY = (DATA / "lead_create.json").read_bytes()
 META = json.loads((DATA / "lead_create.meta.json").read_text())
 KEY = META["auth"]["webhook_key"]
-DYN = get("dynamics")
+DYN = type_of("dynamics")
 BASE_URL = "https://leads.example.com/webhooks/dynamics"
 
 
 def inbound(body=BODY, url=META["url"], headers=None):
     """A POST as Dataverse sends it."""
     parts = urlsplit(url)
-    return Inbound("POST", url, parts.path, parse_qs(parts.query, keep_blank_values=True), Headers({**META["headers"], **(headers or {})}),
-                   body, "application/json")
+    return Inbound(
+        "POST",
+        url,
+        parts.path,
+        parse_qs(parts.query, keep_blank_values=True),
+        Headers({**META["headers"], **(headers or {})}),
+        body,
+        "application/json",
+    )
 
 
 def source(**options):
@@ -33,6 +42,7 @@ def source(**options):
 
 # --- auth ----------------------------------------------------------------------------
 
+
 def test_fixture_webhook_key():
     """The fixture's ?code= passes."""
     DYN.verify(source(), inbound(), 0)
@@ -40,8 +50,11 @@ def test_fixture_webhook_key():
 
 def test_header_and_query_schemes():
     """HttpHeader and HttpQueryString key/value pairs; rotation lists."""
-    DYN.verify(source(header={"name": "x-leadrelay-key", "value": ["old", "new"]}),
-               inbound(url=BASE_URL, headers={"X-Leadrelay-Key": "new"}), 0)
+    DYN.verify(
+        source(header={"name": "x-leadrelay-key", "value": ["old", "new"]}),
+        inbound(url=BASE_URL, headers={"X-Leadrelay-Key": "new"}),
+        0,
+    )
     DYN.verify(source(query={"name": "k", "value": ["q-secret"]}), inbound(url=BASE_URL + "?k=q-secret"), 0)
 
 
@@ -52,16 +65,19 @@ def test_any_configured_scheme_passes():
     DYN.verify(src, inbound(), 0)
 
 
-@pytest.mark.parametrize("options,url,headers,reason", [
-    ({"webhook_key": [KEY]}, BASE_URL, None, "missing_token"),
-    ({"webhook_key": [KEY]}, BASE_URL + "?code=wrong", None, "invalid_token"),
-    ({"webhook_key": [KEY]}, BASE_URL + "?code=" + KEY.upper(), None, "invalid_token"),
-    ({"webhook_key": [KEY]}, BASE_URL + "?token=" + KEY, None, "missing_token"),
-    ({"header": {"name": "x-key", "value": ["h"]}}, BASE_URL, None, "missing_token"),
-    ({"header": {"name": "x-key", "value": ["h"]}}, BASE_URL, {"x-key": "H"}, "invalid_token"),
-    ({"query": {"name": "k", "value": ["q"]}}, BASE_URL + "?k=", None, "invalid_token"),
-    ({"query": {"name": "k", "value": ["q"]}}, BASE_URL + "?code=q", None, "missing_token"),
-])
+@pytest.mark.parametrize(
+    "options,url,headers,reason",
+    [
+        ({"webhook_key": [KEY]}, BASE_URL, None, "missing_token"),
+        ({"webhook_key": [KEY]}, BASE_URL + "?code=wrong", None, "invalid_token"),
+        ({"webhook_key": [KEY]}, BASE_URL + "?code=" + KEY.upper(), None, "invalid_token"),
+        ({"webhook_key": [KEY]}, BASE_URL + "?token=" + KEY, None, "missing_token"),
+        ({"header": {"name": "x-key", "value": ["h"]}}, BASE_URL, None, "missing_token"),
+        ({"header": {"name": "x-key", "value": ["h"]}}, BASE_URL, {"x-key": "H"}, "invalid_token"),
+        ({"query": {"name": "k", "value": ["q"]}}, BASE_URL + "?k=", None, "invalid_token"),
+        ({"query": {"name": "k", "value": ["q"]}}, BASE_URL + "?code=q", None, "missing_token"),
+    ],
+)
 def test_auth_failures(options, url, headers, reason):
     """Failure table per scheme: missing, wrong, wrong case, wrong place."""
     with pytest.raises(AuthFailure) as info:
@@ -73,12 +89,13 @@ def test_options_schema():
     """Each scheme loads; a header without a value is refused."""
     loaded = DynamicsOptions().load({"webhook_key": KEY, "header": {"name": "x", "value": "v"}})
     assert loaded == {"webhook_key": [KEY], "header": {"name": "x", "value": ["v"]}}
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         DynamicsOptions().load({"header": {"name": "x"}})
     assert DYN.has_own_auth(source()) and not DYN.has_own_auth(SourceSettings(name="d", type="dynamics"))
 
 
 # --- parse ---------------------------------------------------------------------------
+
 
 def test_fixture_record():
     """Attributes by logical name, option sets → numbers, lookups → ids, dates → ISO, labels under FormattedValues."""
@@ -108,7 +125,7 @@ def test_key_falls_back_to_operation_id():
     context = json.loads(BODY)
     context["RequestId"] = "00000000-0000-0000-0000-000000000000"
     [record] = DYN.parse(source(), inbound(json.dumps(context).encode()))
-    assert record.key.startswith(context["OperationId"] + ":")
+    assert record.key is not None and record.key.startswith(context["OperationId"] + ":")
     del context["RequestId"], context["OperationId"]
     assert DYN.parse(source(), inbound(json.dumps(context).encode()))[0].key is None
 
@@ -135,23 +152,34 @@ def test_delete_target_is_a_reference():
     """Delete: the Target is an EntityReference, so no attributes arrive."""
     context = json.loads(BODY)
     context["MessageName"] = "Delete"
-    context["InputParameters"] = [{"key": "Target", "value": {
-        "__type": "EntityReference:http://schemas.microsoft.com/xrm/2011/Contracts",
-        "Id": context["PrimaryEntityId"], "LogicalName": "lead", "Name": None}}]
+    context["InputParameters"] = [
+        {
+            "key": "Target",
+            "value": {
+                "__type": "EntityReference:http://schemas.microsoft.com/xrm/2011/Contracts",
+                "Id": context["PrimaryEntityId"],
+                "LogicalName": "lead",
+                "Name": None,
+            },
+        }
+    ]
     [record] = DYN.parse(source(), inbound(json.dumps(context).encode()))
     assert record.event == "Delete" and "telephone1" not in record.fields
 
 
-@pytest.mark.parametrize("value,expected", [
-    ("\\/Date(0)\\/".replace("\\/", "/"), "1970-01-01T00:00:00.000Z"),
-    ("/Date(1768496644123+0000)/", "2026-01-15T17:04:04.123Z"),
-    ({"__type": "OptionSetValue:x", "Value": 7}, 7),
-    ({"Value": 9}, 9),
-    ({"__type": "EntityReference:x", "Id": "g", "LogicalName": "team"}, "g"),
-    ([{"__type": "OptionSetValue:x", "Value": 1}, {"__type": "OptionSetValue:x", "Value": 2}], [1, 2]),
-    ("plain text", "plain text"),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ("\\/Date(0)\\/".replace("\\/", "/"), "1970-01-01T00:00:00.000Z"),
+        ("/Date(1768496644123+0000)/", "2026-01-15T17:04:04.123Z"),
+        ({"__type": "OptionSetValue:x", "Value": 7}, 7),
+        ({"Value": 9}, 9),
+        ({"__type": "EntityReference:x", "Id": "g", "LogicalName": "team"}, "g"),
+        ([{"__type": "OptionSetValue:x", "Value": 1}, {"__type": "OptionSetValue:x", "Value": 2}], [1, 2]),
+        ("plain text", "plain text"),
+        (None, None),
+    ],
+)
 def test_plain_values(value, expected):
     """DataContract encodings to plain values."""
     assert plain(value) == expected
@@ -162,12 +190,15 @@ def test_bom_is_tolerated():
     assert DYN.parse(source(), inbound(b"\xef\xbb\xbf" + BODY))[0].event == "Create"
 
 
-@pytest.mark.parametrize("body,message", [
-    (b"", "empty body"),
-    (b"{broken", "invalid JSON"),
-    (b"[]", "RemoteExecutionContext"),
-    (b'{"PrimaryEntityId": "x"}', "RemoteExecutionContext"),
-])
+@pytest.mark.parametrize(
+    "body,message",
+    [
+        (b"", "empty body"),
+        (b"{broken", "invalid JSON"),
+        (b"[]", "RemoteExecutionContext"),
+        (b'{"PrimaryEntityId": "x"}', "RemoteExecutionContext"),
+    ],
+)
 def test_parse_malformed(body, message):
     """Broken and foreign bodies are Malformed."""
     with pytest.raises(Malformed, match=message):

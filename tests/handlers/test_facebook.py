@@ -1,4 +1,5 @@
 """Tests for handlers/facebook.py: X-Hub-Signature-256, the GET handshake, leadgen batches, Graph fetch."""
+
 import base64
 import hashlib
 import hmac
@@ -11,6 +12,7 @@ import requests
 from marshmallow import ValidationError
 from werkzeug.datastructures import Headers
 
+from engage.fake_server import FakeServer
 from handlers.base import AuthFailure, FetchError, Inbound, Malformed, Record, SourceSettings
 from handlers.facebook import Facebook, FacebookOptions
 from harness.fake_graph import FakeGraph
@@ -29,8 +31,15 @@ GOOD = META["headers"]["X-Hub-Signature-256"]
 
 def inbound(body=BODY, headers=None, query=None, method="POST"):
     """Build an Inbound as the intake would."""
-    return Inbound(method, "https://leads.example.com/webhooks/meta", "/webhooks/meta", query or {},
-                   Headers(headers or {}), body, "application/json")
+    return Inbound(
+        method,
+        "https://leads.example.com/webhooks/meta",
+        "/webhooks/meta",
+        query or {},
+        Headers(headers or {}),
+        body,
+        "application/json",
+    )
 
 
 def source(**options):
@@ -47,30 +56,59 @@ def sign(body, secret=APP_SECRET):
 
 # --------------------------------------------------------------------------- signature
 
+
 def test_fixture_signature_known_answer():
     """The fixture's signature is the independent computation, and verifies."""
     assert sign(BODY) == META["signature"]["value"] == GOOD
     FACEBOOK.verify(source(), inbound(headers=META["headers"]), NOW)
 
 
-@pytest.mark.parametrize("body,headers,src,reason", [
-    (BODY, {"X-Hub-Signature-256": GOOD}, source(app_secret=["wrong"]), "invalid_signature"),
-    (BODY.replace(b"1234567890123456", b"1234567890123457"), {"X-Hub-Signature-256": GOOD}, source(), "invalid_signature"),
-    (BODY + b" ", {"X-Hub-Signature-256": GOOD}, source(), "invalid_signature"),
-    (BODY, {}, source(), "missing_signature"),
-    (BODY, {"X-Hub-Signature-256": ""}, source(), "missing_signature"),
-    (BODY, {"X-Hub-Signature": META["headers"]["X-Hub-Signature"]}, source(), "missing_signature"),
-    (BODY, {"X-Hub-Signature-256": GOOD.replace("sha256=", "sha1=")}, source(), "invalid_signature"),
-    (BODY, {"X-Hub-Signature-256": GOOD[len("sha256="):]}, source(), "invalid_signature"),
-    (BODY, {"X-Hub-Signature-256": "sha256=" + base64.b64encode(
-        hmac.new(APP_SECRET.encode(), BODY, hashlib.sha256).digest()).decode()}, source(), "invalid_signature"),
-    (BODY, {"X-Hub-Signature-256": GOOD}, source(app_secret=None), "invalid_signature"),
-    (BODY, {"X-Hub-Signature-256": GOOD}, source(app_secret=["old-secret", APP_SECRET]), None),
-    (BODY, {"x-hub-signature-256": GOOD}, source(), None),
-    (BODY, {"X-Hub-Signature-256": "sha256=" + GOOD[len("sha256="):].upper()}, source(), None),
-], ids=["wrong-secret", "tampered-body", "trailing-byte", "missing-header", "empty-header", "legacy-sha1-only",
-        "wrong-prefix", "no-prefix", "base64-not-hex", "no-secret-configured", "rotated-second-matches",
-        "header-case", "upper-hex"])
+@pytest.mark.parametrize(
+    "body,headers,src,reason",
+    [
+        (BODY, {"X-Hub-Signature-256": GOOD}, source(app_secret=["wrong"]), "invalid_signature"),
+        (
+            BODY.replace(b"1234567890123456", b"1234567890123457"),
+            {"X-Hub-Signature-256": GOOD},
+            source(),
+            "invalid_signature",
+        ),
+        (BODY + b" ", {"X-Hub-Signature-256": GOOD}, source(), "invalid_signature"),
+        (BODY, {}, source(), "missing_signature"),
+        (BODY, {"X-Hub-Signature-256": ""}, source(), "missing_signature"),
+        (BODY, {"X-Hub-Signature": META["headers"]["X-Hub-Signature"]}, source(), "missing_signature"),
+        (BODY, {"X-Hub-Signature-256": GOOD.replace("sha256=", "sha1=")}, source(), "invalid_signature"),
+        (BODY, {"X-Hub-Signature-256": GOOD[len("sha256=") :]}, source(), "invalid_signature"),
+        (
+            BODY,
+            {
+                "X-Hub-Signature-256": "sha256="
+                + base64.b64encode(hmac.new(APP_SECRET.encode(), BODY, hashlib.sha256).digest()).decode()
+            },
+            source(),
+            "invalid_signature",
+        ),
+        (BODY, {"X-Hub-Signature-256": GOOD}, source(app_secret=None), "invalid_signature"),
+        (BODY, {"X-Hub-Signature-256": GOOD}, source(app_secret=["old-secret", APP_SECRET]), None),
+        (BODY, {"x-hub-signature-256": GOOD}, source(), None),
+        (BODY, {"X-Hub-Signature-256": "sha256=" + GOOD[len("sha256=") :].upper()}, source(), None),
+    ],
+    ids=[
+        "wrong-secret",
+        "tampered-body",
+        "trailing-byte",
+        "missing-header",
+        "empty-header",
+        "legacy-sha1-only",
+        "wrong-prefix",
+        "no-prefix",
+        "base64-not-hex",
+        "no-secret-configured",
+        "rotated-second-matches",
+        "header-case",
+        "upper-hex",
+    ],
+)
 def test_signature_failure_table(body, headers, src, reason):
     """Each way the signature can be wrong gives its reason; rotation and case variants pass."""
     if reason is None:
@@ -104,18 +142,31 @@ def test_handshake_fixture_echoes_challenge():
     assert handshake(HANDSHAKE) == (expected["status"], expected["body"])
 
 
-@pytest.mark.parametrize("query,src,status", [
-    (HANDSHAKE.replace("meta-verify-7c1e2f", "meta-verify-WRONG"), None, 403),
-    (HANDSHAKE.replace("hub.mode=subscribe", "hub.mode=unsubscribe"), None, 403),
-    ("hub.challenge=1158201444&hub.verify_token=meta-verify-7c1e2f", None, 403),
-    ("hub.mode=subscribe&hub.challenge=1158201444", None, 403),
-    ("hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=", None, 403),
-    (HANDSHAKE, source(verify_token=None), 403),
-    (HANDSHAKE, source(verify_token=["new-token", VERIFY_TOKEN]), 200),
-    ("hub.mode=subscribe&hub.verify_token=meta-verify-7c1e2f", None, 400),
-    ("hub.mode=subscribe&hub.verify_token=meta-verify-7c1e2f&hub.challenge=" + "9" * 300, None, 400),
-], ids=["wrong-token", "wrong-mode", "no-mode", "no-token", "empty-token", "no-token-configured",
-        "rotated-token", "no-challenge", "oversized-challenge"])
+@pytest.mark.parametrize(
+    "query,src,status",
+    [
+        (HANDSHAKE.replace("meta-verify-7c1e2f", "meta-verify-WRONG"), None, 403),
+        (HANDSHAKE.replace("hub.mode=subscribe", "hub.mode=unsubscribe"), None, 403),
+        ("hub.challenge=1158201444&hub.verify_token=meta-verify-7c1e2f", None, 403),
+        ("hub.mode=subscribe&hub.challenge=1158201444", None, 403),
+        ("hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=", None, 403),
+        (HANDSHAKE, source(verify_token=None), 403),
+        (HANDSHAKE, source(verify_token=["new-token", VERIFY_TOKEN]), 200),
+        ("hub.mode=subscribe&hub.verify_token=meta-verify-7c1e2f", None, 400),
+        ("hub.mode=subscribe&hub.verify_token=meta-verify-7c1e2f&hub.challenge=" + "9" * 300, None, 400),
+    ],
+    ids=[
+        "wrong-token",
+        "wrong-mode",
+        "no-mode",
+        "no-token",
+        "empty-token",
+        "no-token-configured",
+        "rotated-token",
+        "no-challenge",
+        "oversized-challenge",
+    ],
+)
 def test_handshake_failure_table(query, src, status):
     """Only a subscribe with a matching verify token echoes; a bad challenge is refused."""
     code, text = handshake(query, src)
@@ -127,6 +178,7 @@ def test_handshake_failure_table(query, src, status):
 
 
 # --------------------------------------------------------------------------- parse
+
 
 def test_parse_single_fixture():
     """One leadgen change → one record to fetch, keyed by leadgen_id."""
@@ -146,11 +198,17 @@ def change(lead_id, page="111", **extra):
 
 def test_parse_batch_several_entries_and_changes():
     """Two Pages, several changes, a non-leadgen field ignored, an organic lead without ad_id."""
-    body = {"object": "page", "entry": [
-        {"id": "111", "time": 1768496645, "changes": [change("1001", ad_id="9"), {"field": "feed", "value": {"x": 1}},
-                                                      change("1002")]},
-        {"id": "222", "time": 1768496646, "changes": [change("2001", page="222")]},
-    ]}
+    body = {
+        "object": "page",
+        "entry": [
+            {
+                "id": "111",
+                "time": 1768496645,
+                "changes": [change("1001", ad_id="9"), {"field": "feed", "value": {"x": 1}}, change("1002")],
+            },
+            {"id": "222", "time": 1768496646, "changes": [change("2001", page="222")]},
+        ],
+    }
     records = FACEBOOK.parse(source(), inbound(json.dumps(body).encode()))
     assert [r.key for r in records] == ["1001", "1002", "2001"]
     assert [r.fields["page_id"] for r in records] == ["111", "111", "222"]
@@ -160,8 +218,20 @@ def test_parse_batch_several_entries_and_changes():
 
 def test_parse_one_bad_change_keeps_its_siblings():
     """A change without leadgen_id (or not an object) still becomes a record, with no key and nothing to fetch."""
-    body = {"object": "page", "entry": [{"id": "111", "time": 1, "changes": [
-        change("1001"), {"field": "leadgen", "value": {"page_id": "111"}}, {"field": "leadgen", "value": "junk"}]}]}
+    body = {
+        "object": "page",
+        "entry": [
+            {
+                "id": "111",
+                "time": 1,
+                "changes": [
+                    change("1001"),
+                    {"field": "leadgen", "value": {"page_id": "111"}},
+                    {"field": "leadgen", "value": "junk"},
+                ],
+            }
+        ],
+    }
     records = FACEBOOK.parse(source(), inbound(json.dumps(body).encode()))
     assert len(records) == 3
     assert records[0].fetch and records[0].key == "1001"
@@ -173,14 +243,23 @@ def test_numeric_ids_become_text():
     """A leadgen id sent as a JSON number is still the same key."""
     body = {"object": "page", "entry": [{"id": 111, "time": 1, "changes": [change(1234567890123456)]}]}
     [record] = FACEBOOK.parse(source(), inbound(json.dumps(body).encode()))
-    assert record.key == "1234567890123456" and record.fetch["id"] == "1234567890123456"
+    assert record.key == "1234567890123456" and record.fetch is not None and record.fetch["id"] == "1234567890123456"
 
 
-@pytest.mark.parametrize("body", [
-    b"", b"not json", b"[]", b'{"object":"page"}', b'{"object":"page","entry":{}}',
-    b'{"object":"page","entry":[{"id":"1","changes":[{"field":"feed","value":{}}]}]}',
-    b'{"object":"page","entry":[]}', b"\xff\xfe",
-], ids=["empty", "not-json", "array", "no-entry", "entry-not-list", "no-leadgen", "empty-entry", "not-utf8"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"not json",
+        b"[]",
+        b'{"object":"page"}',
+        b'{"object":"page","entry":{}}',
+        b'{"object":"page","entry":[{"id":"1","changes":[{"field":"feed","value":{}}]}]}',
+        b'{"object":"page","entry":[]}',
+        b"\xff\xfe",
+    ],
+    ids=["empty", "not-json", "array", "no-entry", "entry-not-list", "no-leadgen", "empty-entry", "not-utf8"],
+)
 def test_parse_malformed(body):
     """Bodies that hold no leadgen change are Malformed (stored, answered 2xx by intake)."""
     with pytest.raises(Malformed):
@@ -189,6 +268,7 @@ def test_parse_malformed(body):
 
 # --------------------------------------------------------------------------- options
 
+
 def test_options_schema():
     """page_access_token is required (string or page → token), the API base and version have defaults."""
     loaded = FacebookOptions().load({"app_secret": "s", "page_access_token": "t"})
@@ -196,18 +276,31 @@ def test_options_schema():
     assert loaded["app_secret"] == ["s"]
     pages = FacebookOptions().load({"page_access_token": {102938475610293: "t1", "222": "t2"}})
     assert pages["page_access_token"] == {"102938475610293": "t1", "222": "t2"}
-    for bad in ({}, {"page_access_token": ""}, {"page_access_token": {"1": ""}},
-                {"page_access_token": "t", "graph_version": "21"}, {"page_access_token": "t", "api_base_url": "nope"}):
+    for bad in (
+        {},
+        {"page_access_token": ""},
+        {"page_access_token": {"1": ""}},
+        {"page_access_token": "t", "graph_version": "21"},
+        {"page_access_token": "t", "api_base_url": "nope"},
+    ):
         with pytest.raises(ValidationError):
             FacebookOptions().load(bad)
 
 
 # --------------------------------------------------------------------------- fetch (real socket)
 
+
+class ServedGraph(FakeGraph):
+    """The fake Graph API with where the fixture serves it."""
+
+    url: str
+    server: FakeServer
+
+
 @pytest.fixture
 def graph():
     """The fake Graph API on 127.0.0.1 with the fixture lead."""
-    fake = FakeGraph(tokens={PAGE_TOKEN, "token-222"})
+    fake = ServedGraph(tokens={PAGE_TOKEN, "token-222"})
     fake.add_lead(LEAD)
     with fake.serve() as server:
         fake.url = server.url
@@ -248,9 +341,18 @@ def test_fetch_fixture_lead(graph, session):
 
 def test_fetch_multi_value_answers_and_question_collisions(graph, session):
     """Several values stay a list; a question named like an id does not replace the webhook's id."""
-    graph.add_lead({"id": "777", "form_id": "55", "field_data": [
-        {"name": "services", "values": ["roof", "gutters"]}, {"name": "page_id", "values": ["spoof"]},
-        {"name": "phone_number", "values": ["+447911123456"]}, {"name": "empty", "values": []}]})
+    graph.add_lead(
+        {
+            "id": "777",
+            "form_id": "55",
+            "field_data": [
+                {"name": "services", "values": ["roof", "gutters"]},
+                {"name": "page_id", "values": ["spoof"]},
+                {"name": "phone_number", "values": ["+447911123456"]},
+                {"name": "empty", "values": []},
+            ],
+        }
+    )
     record = Record(key=None, fields={"leadgen_id": "777", "page_id": "111"}, fetch={"object": "lead", "id": "777"})
     done = FACEBOOK.fetch(source(api_base_url=graph.url), record, session)
     assert done.fields["services"] == ["roof", "gutters"] and done.fields["page_id"] == "111"
@@ -261,8 +363,9 @@ def test_fetch_uses_the_pages_own_token(graph, session):
     """With page_id → token, each lead's Page token is used; an unknown Page is a permanent failure."""
     graph.add_lead({"id": "2001", "field_data": []})
     src = source(api_base_url=graph.url, page_access_token={"102938475610293": PAGE_TOKEN, "222": "token-222"})
-    FACEBOOK.fetch(src, Record(None, {"leadgen_id": "2001", "page_id": "222"}, fetch={"object": "lead", "id": "2001"}),
-                   session)
+    FACEBOOK.fetch(
+        src, Record(None, {"leadgen_id": "2001", "page_id": "222"}, fetch={"object": "lead", "id": "2001"}), session
+    )
     assert graph.requests[-1].authorization == "Bearer token-222"
     with pytest.raises(FetchError) as info:
         FACEBOOK.fetch(src, Record(None, {"page_id": "999"}, fetch={"object": "lead", "id": "2001"}), session)
@@ -276,17 +379,20 @@ def test_fetch_appsecret_proof_opt_in(graph, session):
     assert graph.requests[-1].args["appsecret_proof"] == expected
 
 
-@pytest.mark.parametrize("error,retryable,words", [
-    ("token_expired", False, "token is invalid"),
-    ("token_invalid", False, "token is invalid"),
-    ("permission", False, "leads_retrieval"),
-    ("rate_app", True, "rate limited"),
-    ("rate_user", True, "rate limited"),
-    ("rate_page", True, "rate limited"),
-    ("rate_calls", True, "rate limited"),
-    ("unavailable", True, "unavailable"),
-    ("server_error", True, "unavailable"),
-])
+@pytest.mark.parametrize(
+    "error,retryable,words",
+    [
+        ("token_expired", False, "token is invalid"),
+        ("token_invalid", False, "token is invalid"),
+        ("permission", False, "leads_retrieval"),
+        ("rate_app", True, "rate limited"),
+        ("rate_user", True, "rate limited"),
+        ("rate_page", True, "rate limited"),
+        ("rate_calls", True, "rate limited"),
+        ("unavailable", True, "unavailable"),
+        ("server_error", True, "unavailable"),
+    ],
+)
 def test_fetch_graph_error_table(graph, session, error, retryable, words):
     """Token and permission errors are permanent; rate limits and 5xx are retried."""
     graph.fail_next(error)

@@ -1,4 +1,5 @@
 """Tests for handlers/google_forms.py and the Apps Script shipped in docs/sources/google_forms.md."""
+
 import hashlib
 import hmac
 import json
@@ -11,7 +12,7 @@ from urllib.parse import urlencode
 import pytest
 from werkzeug.datastructures import Headers
 
-from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, get
+from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, type_of
 from handlers.google_forms import GoogleFormsOptions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,19 +23,27 @@ META = json.loads((DATA / "apps_script_json.meta.json").read_text())
 SECRET = META["signature"]["secret"]
 GOOD = META["headers"]["X-Form-Signature"]
 NOW = 1768496645.123
-GOOGLE = get("google_forms")
+GOOGLE = type_of("google_forms")
 
 
 def inbound(body=BODY, headers=None, content_type="application/json"):
     """Build an Inbound as the intake would."""
-    return Inbound("POST", "https://leads.example.com/webhooks/google-forms", "/webhooks/google-forms", {},
-                   Headers(headers if headers is not None else {"X-Form-Signature": GOOD}), body, content_type)
+    return Inbound(
+        "POST",
+        "https://leads.example.com/webhooks/google-forms",
+        "/webhooks/google-forms",
+        {},
+        Headers(headers if headers is not None else {"X-Form-Signature": GOOD}),
+        body,
+        content_type,
+    )
 
 
 def source(secret=SECRET, **common):
     """A google_forms source whose options went through the config schema."""
-    return SourceSettings(name="google-forms", type="google_forms",
-                          options=GoogleFormsOptions().load({"secret": secret}), **common)
+    return SourceSettings(
+        name="google-forms", type="google_forms", options=GoogleFormsOptions().load({"secret": secret}), **common
+    )
 
 
 def reason_of(src, request):
@@ -47,6 +56,7 @@ def reason_of(src, request):
 
 
 # --- the signature, as the Apps Script computes it ----------------------------------------
+
 
 def apps_script_signed_bytes(body: bytes, secret: str) -> list[int]:
     """Utilities.computeHmacSha256Signature: the HMAC as Java signed bytes (-128..127)."""
@@ -89,18 +99,31 @@ def test_fixture_verifies_and_parses():
     assert record.get("timestamp") == "2026-01-15T17:04:05.000Z"
 
 
-@pytest.mark.parametrize("body,headers,src,reason", [
-    (BODY, None, source("wrong-secret"), "invalid_signature"),
-    (BODY.replace(b'"Ada"', b'"Eve"'), None, source(), "invalid_signature"),
-    (BODY + b" ", None, source(), "invalid_signature"),
-    (BODY, {}, source(), "missing_signature"),
-    (BODY, {"X-Form-Signature": ""}, source(), "missing_signature"),
-    (BODY, {"X-Form-Signature": GOOD[len("sha256="):]}, source(), "invalid_signature"),
-    (BODY, {"X-Form-Signature": GOOD.replace("sha256=", "sha1=")}, source(), "invalid_signature"),
-    (BODY, {"X-Form-Signature": GOOD[:-2] + "00"}, source(), "invalid_signature"),
-    (BODY, {"X-Other-Signature": GOOD}, source(), "missing_signature"),
-], ids=["wrong-secret", "tampered", "trailing-byte", "no-header", "empty-header", "no-prefix", "wrong-algo",
-        "wrong-digest", "wrong-header"])
+@pytest.mark.parametrize(
+    "body,headers,src,reason",
+    [
+        (BODY, None, source("wrong-secret"), "invalid_signature"),
+        (BODY.replace(b'"Ada"', b'"Eve"'), None, source(), "invalid_signature"),
+        (BODY + b" ", None, source(), "invalid_signature"),
+        (BODY, {}, source(), "missing_signature"),
+        (BODY, {"X-Form-Signature": ""}, source(), "missing_signature"),
+        (BODY, {"X-Form-Signature": GOOD[len("sha256=") :]}, source(), "invalid_signature"),
+        (BODY, {"X-Form-Signature": GOOD.replace("sha256=", "sha1=")}, source(), "invalid_signature"),
+        (BODY, {"X-Form-Signature": GOOD[:-2] + "00"}, source(), "invalid_signature"),
+        (BODY, {"X-Other-Signature": GOOD}, source(), "missing_signature"),
+    ],
+    ids=[
+        "wrong-secret",
+        "tampered",
+        "trailing-byte",
+        "no-header",
+        "empty-header",
+        "no-prefix",
+        "wrong-algo",
+        "wrong-digest",
+        "wrong-header",
+    ],
+)
 def test_signature_failures(body, headers, src, reason):
     """Each failure gives its reason."""
     assert reason_of(src, inbound(body, headers)) == reason
@@ -109,7 +132,7 @@ def test_signature_failures(body, headers, src, reason):
 def test_rotation_and_uppercase_hex():
     """Any configured secret verifies; hex is case-insensitive."""
     assert reason_of(source(["new-secret", SECRET]), inbound()) is None
-    upper = "sha256=" + GOOD[len("sha256="):].upper()
+    upper = "sha256=" + GOOD[len("sha256=") :].upper()
     assert reason_of(source(), inbound(headers={"X-Form-Signature": upper})) is None
 
 
@@ -121,11 +144,21 @@ def test_has_own_auth_only_with_a_secret():
 
 # --- other shapes ------------------------------------------------------------------------
 
+
 def test_form_encoded_variant_with_json_answers_and_plain_keys():
     """UrlFetchApp without contentType: ids as keys, answers as a JSON string and as own keys."""
-    body = urlencode([("source", "google-forms"), ("formId", "F1"), ("responseId", "R-9"),
-                      ("respondentEmail", ""), ("answers", json.dumps({"Phone": "+44 20 7946 0958"})),
-                      ("Services", "Install"), ("Services", "Repair"), ("Name", "Zoë Ångström")]).encode()
+    body = urlencode(
+        [
+            ("source", "google-forms"),
+            ("formId", "F1"),
+            ("responseId", "R-9"),
+            ("respondentEmail", ""),
+            ("answers", json.dumps({"Phone": "+44 20 7946 0958"})),
+            ("Services", "Install"),
+            ("Services", "Repair"),
+            ("Name", "Zoë Ångström"),
+        ]
+    ).encode()
     [record] = GOOGLE.parse(source(), inbound(body, {}, "application/x-www-form-urlencoded"))
     assert record.key == "R-9"
     assert record.get("Phone") == "+44 20 7946 0958" and record.get("Services") == ["Install", "Repair"]
@@ -152,14 +185,18 @@ def test_missing_response_id_gives_no_key():
     assert record.key is None
 
 
-@pytest.mark.parametrize("body,content_type", [
-    (b"{not json", "application/json"),
-    (b"[1, 2]", "application/json"),
-    (b'{"responseId": "R", "answers": ["Phone"]}', "application/json"),
-    (b"\xff\xfe", "application/json"),
-    (b"answers=%7Bbroken", "application/x-www-form-urlencoded"),
-    (b"<x/>", "application/xml"),
-], ids=["bad-json", "array", "answers-list", "not-utf8", "form-bad-answers", "xml"])
+@pytest.mark.parametrize(
+    "body,content_type",
+    [
+        (b"{not json", "application/json"),
+        (b"[1, 2]", "application/json"),
+        (b'{"responseId": "R", "answers": ["Phone"]}', "application/json"),
+        (b"\xff\xfe", "application/json"),
+        (b"answers=%7Bbroken", "application/x-www-form-urlencoded"),
+        (b"<x/>", "application/xml"),
+    ],
+    ids=["bad-json", "array", "answers-list", "not-utf8", "form-bad-answers", "xml"],
+)
 def test_malformed_bodies(body, content_type):
     """Bodies outside the contract raise Malformed with a reason."""
     with pytest.raises(Malformed):
@@ -220,9 +257,15 @@ def run_script(responses, event=None, props=None):
     """Run the shipped onFormSubmit under Node; return the fetch calls, sleeps and error."""
     fixture = json.loads(BODY)
     event = event or {k: fixture[k] for k in ("formId", "responseId", "timestamp", "respondentEmail")} | {
-        "items": list(fixture["answers"].items())}
-    scenario = {"code": doc_script(), "responses": responses, "event": event,
-                "props": props if props is not None else {"LEADRELAY_URL": META["url"], "LEADRELAY_SECRET": SECRET}}
+        "items": list(fixture["answers"].items())
+    }
+    scenario = {
+        "code": doc_script(),
+        "responses": responses,
+        "event": event,
+        "props": props if props is not None else {"LEADRELAY_URL": META["url"], "LEADRELAY_SECRET": SECRET},
+    }
+    assert NODE is not None
     done = subprocess.run([NODE, "-e", RUNNER], input=json.dumps(scenario), capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -248,9 +291,18 @@ def test_shipped_script_sends_the_fixture_bytes_and_signature():
 @needs_node
 def test_shipped_script_unicode_verifies_and_round_trips():
     """Non-ASCII answers (accents, CJK, emoji) are sent as ASCII escapes; the handler verifies and decodes them."""
-    event = {"formId": "F", "responseId": "R-ü", "timestamp": "2026-01-15T17:04:05.000Z", "respondentEmail": "",
-             "items": [["Nom complet", "Zoë Ångström"], ["電話", "+81 3-1234-5678"], ["Mood", "😀"],
-                       ["Grid", [["a", "b"], ["c"]]]]}
+    event = {
+        "formId": "F",
+        "responseId": "R-ü",
+        "timestamp": "2026-01-15T17:04:05.000Z",
+        "respondentEmail": "",
+        "items": [
+            ["Nom complet", "Zoë Ångström"],
+            ["電話", "+81 3-1234-5678"],
+            ["Mood", "😀"],
+            ["Grid", [["a", "b"], ["c"]]],
+        ],
+    }
     out = run_script([202], event=event)
     params = out["calls"][0]["params"]
     body = params["payload"].encode()
@@ -264,19 +316,33 @@ def test_shipped_script_unicode_verifies_and_round_trips():
 
 
 @needs_node
-@pytest.mark.parametrize("responses,attempts,sleeps,fails", [
-    ([202], 1, [], False),
-    ([200], 1, [], False),
-    ([503, 202], 2, [2000], False),
-    (["throw", 502, 202], 3, [2000, 8000], False),
-    ([429, 202], 2, [2000], False),
-    ([500, 500, 500], 3, [2000, 8000], True),
-    ([401], 1, [], True),
-    ([422], 1, [], True),
-    ([400], 1, [], True),
-    ([302], 1, [], True),
-], ids=["202", "200-duplicate", "503-then-ok", "network-then-502-then-ok", "429-then-ok", "5xx-exhausted",
-        "401", "422", "400", "redirect"])
+@pytest.mark.parametrize(
+    "responses,attempts,sleeps,fails",
+    [
+        ([202], 1, [], False),
+        ([200], 1, [], False),
+        ([503, 202], 2, [2000], False),
+        (["throw", 502, 202], 3, [2000, 8000], False),
+        ([429, 202], 2, [2000], False),
+        ([500, 500, 500], 3, [2000, 8000], True),
+        ([401], 1, [], True),
+        ([422], 1, [], True),
+        ([400], 1, [], True),
+        ([302], 1, [], True),
+    ],
+    ids=[
+        "202",
+        "200-duplicate",
+        "503-then-ok",
+        "network-then-502-then-ok",
+        "429-then-ok",
+        "5xx-exhausted",
+        "401",
+        "422",
+        "400",
+        "redirect",
+    ],
+)
 def test_shipped_script_retry_policy(responses, attempts, sleeps, fails):
     """5xx, 429 and network errors are retried (3 attempts, 2 s then 8 s); 4xx fail at once; failures throw."""
     out = run_script(responses)

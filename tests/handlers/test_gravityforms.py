@@ -1,6 +1,8 @@
 """Tests for handlers/gravityforms.py: token auth (header or Bearer), JSON/FORM, All Fields / Select Fields."""
+
 import json
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -21,14 +23,22 @@ FORM = "application/x-www-form-urlencoded"
 
 def inbound(body=BODY, headers=None, content_type="application/json", query=None):
     """Build an Inbound as the intake would."""
-    return Inbound("POST", "https://leads.example.com/webhooks/gravityforms", "/webhooks/gravityforms", query or {},
-                   Headers({"Content-Type": content_type, **(headers or {})}), body, content_type)
+    return Inbound(
+        "POST",
+        "https://leads.example.com/webhooks/gravityforms",
+        "/webhooks/gravityforms",
+        query or {},
+        Headers({"Content-Type": content_type, **(headers or {})}),
+        body,
+        content_type,
+    )
 
 
 def source(tokens=(TOKEN,), forms=None):
     """A Gravity Forms source with tokens and optional per-form maps."""
-    return SourceSettings(name="gf", type="gravityforms", tokens=list(tokens),
-                          options={"forms": forms} if forms else {})
+    return SourceSettings(
+        name="gf", type="gravityforms", tokens=list(tokens), options={"forms": forms} if forms else {}
+    )
 
 
 def authenticate(src, request):
@@ -46,20 +56,35 @@ def test_fixture_bearer_header_authenticates():
     authenticate(source(), inbound(headers=META["headers"]))
 
 
-@pytest.mark.parametrize("headers,query,tokens,reason", [
-    ({"Authorization": "Bearer wrong"}, {}, [TOKEN], "invalid_token"),
-    ({}, {}, [TOKEN], "invalid_token"),
-    ({"Authorization": f"Basic {TOKEN}"}, {}, [TOKEN], "invalid_token"),
-    ({"Authorization": "Bearer "}, {}, [TOKEN], "invalid_token"),
-    ({"Authorization": TOKEN}, {}, [TOKEN], "invalid_token"),
-    ({"X-Leadrelay-Token": "wrong"}, {}, [TOKEN], "invalid_token"),
-    ({"Authorization": f"Bearer {TOKEN}"}, {}, ["new-token", TOKEN], None),
-    ({"Authorization": f"bearer  {TOKEN} "}, {}, [TOKEN], None),
-    ({"X-Leadrelay-Token": TOKEN}, {}, [TOKEN], None),
-    ({}, {"token": [TOKEN]}, [TOKEN], None),
-    ({"Authorization": "Bearer wrong", "X-Leadrelay-Token": TOKEN}, {}, [TOKEN], None),
-], ids=["wrong-bearer", "missing", "basic-scheme", "empty-bearer", "no-scheme", "wrong-header-token",
-        "rotated", "scheme-case-and-spaces", "leadrelay-header", "query-token", "either-matches"])
+@pytest.mark.parametrize(
+    "headers,query,tokens,reason",
+    [
+        ({"Authorization": "Bearer wrong"}, {}, [TOKEN], "invalid_token"),
+        ({}, {}, [TOKEN], "invalid_token"),
+        ({"Authorization": f"Basic {TOKEN}"}, {}, [TOKEN], "invalid_token"),
+        ({"Authorization": "Bearer "}, {}, [TOKEN], "invalid_token"),
+        ({"Authorization": TOKEN}, {}, [TOKEN], "invalid_token"),
+        ({"X-Leadrelay-Token": "wrong"}, {}, [TOKEN], "invalid_token"),
+        ({"Authorization": f"Bearer {TOKEN}"}, {}, ["new-token", TOKEN], None),
+        ({"Authorization": f"bearer  {TOKEN} "}, {}, [TOKEN], None),
+        ({"X-Leadrelay-Token": TOKEN}, {}, [TOKEN], None),
+        ({}, {"token": [TOKEN]}, [TOKEN], None),
+        ({"Authorization": "Bearer wrong", "X-Leadrelay-Token": TOKEN}, {}, [TOKEN], None),
+    ],
+    ids=[
+        "wrong-bearer",
+        "missing",
+        "basic-scheme",
+        "empty-bearer",
+        "no-scheme",
+        "wrong-header-token",
+        "rotated",
+        "scheme-case-and-spaces",
+        "leadrelay-header",
+        "query-token",
+        "either-matches",
+    ],
+)
 def test_token_failure_table(headers, query, tokens, reason):
     """Every place a Gravity Forms feed can put the token, right and wrong."""
     request = inbound(headers=headers, query=query)
@@ -104,20 +129,33 @@ def test_parse_select_fields():
     assert anonymous.key is None
 
 
-@pytest.mark.parametrize("fields,key", [
-    ({"id": "1287", "form_id": "3"}, "gf:3:1287"), ({"id": 1287, "form_id": 3}, "gf:3:1287"),
-    ({"id": "1287"}, "gf:1287"), ({"id": "", "form_id": "3"}, None), ({"form_id": "3"}, None),
-    ({"id": 12.0, "form_id": 3}, "gf:3:12"),
-])
+@pytest.mark.parametrize(
+    "fields,key",
+    [
+        ({"id": "1287", "form_id": "3"}, "gf:3:1287"),
+        ({"id": 1287, "form_id": 3}, "gf:3:1287"),
+        ({"id": "1287"}, "gf:1287"),
+        ({"id": "", "form_id": "3"}, None),
+        ({"form_id": "3"}, None),
+        ({"id": 12.0, "form_id": 3}, "gf:3:12"),
+    ],
+)
 def test_entry_key(fields, key):
     """The idempotency key from the entry's ids."""
     assert entry_key(fields) == key
 
 
-@pytest.mark.parametrize("body,content_type", [
-    (b"", "application/json"), (b"{oops", "application/json"), (b"[1]", "application/json"),
-    (b"<entry/>", "text/xml"), (b"\xff", "application/json"),
-], ids=["empty", "bad-json", "array", "xml", "not-utf8"])
+@pytest.mark.parametrize(
+    "body,content_type",
+    [
+        (b"", "application/json"),
+        (b"{oops", "application/json"),
+        (b"[1]", "application/json"),
+        (b"<entry/>", "text/xml"),
+        (b"\xff", "application/json"),
+    ],
+    ids=["empty", "bad-json", "array", "xml", "not-utf8"],
+)
 def test_parse_malformed(body, content_type):
     """Unreadable bodies are Malformed (stored, answered 2xx by intake)."""
     with pytest.raises(Malformed):
@@ -128,7 +166,13 @@ def test_forms_option_schema():
     """Form ids and YAML-number input ids become strings; bad maps are refused at start-up."""
     loaded = GravityFormsOptions().load({"forms": {3: {"firstName": 5.3, "leadPhone": [7, "8"], "email": None}}})
     assert loaded["forms"] == {"3": {"firstName": "5.3", "leadPhone": ["7", "8"], "email": None}}
-    for bad in ({"forms": []}, {"forms": {3: "x"}}, {"forms": {3: {"notAField": "1"}}},
-                {"forms": {3: {"leadPhone": {"a": 1}}}}, {"other": 1}):
+    bad: dict[str, Any]
+    for bad in (
+        {"forms": []},
+        {"forms": {3: "x"}},
+        {"forms": {3: {"notAField": "1"}}},
+        {"forms": {3: {"leadPhone": {"a": 1}}}},
+        {"other": 1},
+    ):
         with pytest.raises(ValidationError):
             GravityFormsOptions().load(bad)

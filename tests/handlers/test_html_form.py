@@ -1,21 +1,23 @@
 """Tests for handlers/html_form.py: forms, honeypot, rate limits, origin check, client address, answers."""
+
 import json
 import threading
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from werkzeug.datastructures import Headers
 
 import handlers.html_form as html_form
-from handlers.base import AuthFailure, Inbound, Malformed, RateLimited, SourceSettings, get
+from handlers.base import AuthFailure, Inbound, Malformed, RateLimited, SourceSettings, type_of
 from handlers.html_form import HtmlFormOptions, SlidingWindow, parse_rate
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "html_form"
 BODY = (DATA / "contact_form.txt").read_bytes()
 META = json.loads((DATA / "contact_form.meta.json").read_text())
 FORM = "application/x-www-form-urlencoded"
-HTML = get("html_form")
+HTML = type_of("html_form")
 
 
 @pytest.fixture(autouse=True)
@@ -30,8 +32,16 @@ def fresh_limits(monkeypatch):
 
 def inbound(body=BODY, headers=None, content_type=FORM, remote_addr="198.51.100.7"):
     """Build an Inbound as the intake would (the fixture's browser headers by default)."""
-    return Inbound("POST", META["url"], "/webhooks/form/contact", {},
-                   Headers(headers if headers is not None else META["headers"]), body, content_type, remote_addr)
+    return Inbound(
+        "POST",
+        META["url"],
+        "/webhooks/form/contact",
+        {},
+        Headers(headers if headers is not None else META["headers"]),
+        body,
+        content_type,
+        remote_addr,
+    )
 
 
 def source(name="form", fields=None, **options):
@@ -46,6 +56,7 @@ def post(fields, src=None, **kwargs):
 
 
 # --- parsing ------------------------------------------------------------------------------
+
 
 def test_fixture_parses_with_crlf_and_server_id():
     """Known answer: fields as posted (CRLF kept), empty honeypot accepted, key None, a web- id."""
@@ -70,8 +81,10 @@ def test_multipart_and_repeated_names():
     boundary = "----leadrelay7"
     parts = [("name", "Zoë Ångström"), ("phone", "+44 20 7946 0958"), ("phone", "303-555-0142 x12")]
     body = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{n}"\r\n\r\n{v}\r\n' for n, v in parts)
-    body += (f'--{boundary}\r\nContent-Disposition: form-data; name="cv"; filename="cv.pdf"\r\n'
-             f"Content-Type: application/pdf\r\n\r\n%PDF-1.4\r\n--{boundary}--\r\n")
+    body += (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="cv"; filename="cv.pdf"\r\n'
+        f"Content-Type: application/pdf\r\n\r\n%PDF-1.4\r\n--{boundary}--\r\n"
+    )
     [record] = HTML.parse(source(), inbound(body.encode(), content_type=f"multipart/form-data; boundary={boundary}"))
     assert record.get("name") == "Zoë Ångström"
     assert record.get("phone") == ["+44 20 7946 0958", "303-555-0142 x12"]
@@ -84,11 +97,15 @@ def test_reserved_markers_cannot_be_posted():
     assert record.get("_id").startswith("web-") and "_honeypot" not in record.fields
 
 
-@pytest.mark.parametrize("body,content_type", [
-    (b'{"phone": "3035550142"}', "application/json"),
-    (b"phone=1", "text/plain"),
-    (b"--x\r\nbroken", "multipart/form-data; boundary=x"),
-], ids=["json", "text", "broken-multipart"])
+@pytest.mark.parametrize(
+    "body,content_type",
+    [
+        (b'{"phone": "3035550142"}', "application/json"),
+        (b"phone=1", "text/plain"),
+        (b"--x\r\nbroken", "multipart/form-data; boundary=x"),
+    ],
+    ids=["json", "text", "broken-multipart"],
+)
 def test_not_a_form_is_malformed(body, content_type):
     """Only urlencoded and multipart forms are accepted."""
     with pytest.raises(Malformed):
@@ -96,6 +113,7 @@ def test_not_a_form_is_malformed(body, content_type):
 
 
 # --- honeypot -----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("value", ["http://spam.example", " x ", ["", "y"]])
 def test_filled_honeypot_is_marked(value):
@@ -124,6 +142,7 @@ def test_default_honeypot_without_schema():
 
 
 # --- rate limits --------------------------------------------------------------------------
+
 
 def test_per_ip_limit_and_window_slides(fresh_limits):
     """10 per 10 minutes per address by default; the 11th is refused; the window slides."""
@@ -186,10 +205,17 @@ def test_ipv6_limited_per_slash_64():
     assert html_form.ip_bucket("::ffff:198.51.100.7") == "198.51.100.7"
 
 
-@pytest.mark.parametrize("spec,expected", [
-    ("10/10m", (10, 600.0)), ("3/1h", (3, 3600.0)), ("5/m", (5, 60.0)), ("100/1d", (100, 86400.0)),
-    ("7/90", (7, 90.0)), (" 2 / 30s ", (2, 30.0)),
-])
+@pytest.mark.parametrize(
+    "spec,expected",
+    [
+        ("10/10m", (10, 600.0)),
+        ("3/1h", (3, 3600.0)),
+        ("5/m", (5, 60.0)),
+        ("100/1d", (100, 86400.0)),
+        ("7/90", (7, 90.0)),
+        (" 2 / 30s ", (2, 30.0)),
+    ],
+)
 def test_parse_rate(spec, expected):
     """Rates are count / duration."""
     assert parse_rate(spec) == expected
@@ -231,6 +257,7 @@ def test_sliding_window_bounds_its_keys(monkeypatch):
 
 # --- client address -----------------------------------------------------------------------
 
+
 def test_forwarded_for_only_when_trusted_and_last_hop():
     """X-Forwarded-For is ignored unless trusted; then its LAST hop (the router's) is used."""
     headers = {**META["headers"], "X-Forwarded-For": "1.1.1.1, 203.0.113.9"}
@@ -251,6 +278,7 @@ def test_forged_forwarded_for_cannot_dodge_the_limit():
 
 # --- origin check -------------------------------------------------------------------------
 
+
 def reason_of(src, request):
     """Run verify; the failure reason, or None when it passes."""
     try:
@@ -263,22 +291,39 @@ def reason_of(src, request):
 ORIGINS = source(allowed_origins=["https://www.example.com", "example.org", "*.example.net"])
 
 
-@pytest.mark.parametrize("headers,reason", [
-    (META["headers"], None),
-    ({"Origin": "https://WWW.EXAMPLE.COM"}, None),
-    ({"Origin": "http://www.example.com"}, "origin_not_allowed"),
-    ({"Origin": "https://example.org:8443"}, None),
-    ({"Origin": "https://shop.example.net"}, None),
-    ({"Origin": "https://example.net"}, "origin_not_allowed"),
-    ({"Origin": "https://www.example.com.evil.test"}, "origin_not_allowed"),
-    ({"Origin": "https://evilexample.org"}, "origin_not_allowed"),
-    ({"Origin": "null", "Referer": "https://example.org/contact"}, None),
-    ({"Referer": "https://www.example.com/contact?x=1"}, None),
-    ({"Origin": "https://evil.test", "Referer": "https://www.example.com/"}, "origin_not_allowed"),
-    ({}, "origin_not_allowed"),
-    ({"Origin": "null"}, "origin_not_allowed"),
-], ids=["fixture", "case", "scheme", "port", "wildcard", "wildcard-apex", "suffix-trick", "prefix-trick",
-        "null-origin-referer", "referer-only", "origin-wins", "none", "null-only"])
+@pytest.mark.parametrize(
+    "headers,reason",
+    [
+        (META["headers"], None),
+        ({"Origin": "https://WWW.EXAMPLE.COM"}, None),
+        ({"Origin": "http://www.example.com"}, "origin_not_allowed"),
+        ({"Origin": "https://example.org:8443"}, None),
+        ({"Origin": "https://shop.example.net"}, None),
+        ({"Origin": "https://example.net"}, "origin_not_allowed"),
+        ({"Origin": "https://www.example.com.evil.test"}, "origin_not_allowed"),
+        ({"Origin": "https://evilexample.org"}, "origin_not_allowed"),
+        ({"Origin": "null", "Referer": "https://example.org/contact"}, None),
+        ({"Referer": "https://www.example.com/contact?x=1"}, None),
+        ({"Origin": "https://evil.test", "Referer": "https://www.example.com/"}, "origin_not_allowed"),
+        ({}, "origin_not_allowed"),
+        ({"Origin": "null"}, "origin_not_allowed"),
+    ],
+    ids=[
+        "fixture",
+        "case",
+        "scheme",
+        "port",
+        "wildcard",
+        "wildcard-apex",
+        "suffix-trick",
+        "prefix-trick",
+        "null-origin-referer",
+        "referer-only",
+        "origin-wins",
+        "none",
+        "null-only",
+    ],
+)
 def test_allowed_origins(headers, reason):
     """The Origin (else Referer) host must be listed; entries are origins, hosts or *.domain."""
     assert reason_of(ORIGINS, inbound(headers=headers)) == reason
@@ -293,13 +338,22 @@ def test_options_schema_refuses_bad_values():
     """Bad redirect URLs, rates, honeypots and origins fail at start-up."""
     from marshmallow import ValidationError
 
-    for bad in ({"redirect_url": "javascript:alert(1)"}, {"redirect_url": "/thanks"}, {"rate_limit": {"per_ip": "x"}},
-                {"honeypot": ""}, {"honeypot": True}, {"allowed_origins": []}, {"allowed_origins": ["https://"]}):
+    bad: dict[str, Any]
+    for bad in (
+        {"redirect_url": "javascript:alert(1)"},
+        {"redirect_url": "/thanks"},
+        {"rate_limit": {"per_ip": "x"}},
+        {"honeypot": ""},
+        {"honeypot": True},
+        {"allowed_origins": []},
+        {"allowed_origins": ["https://"]},
+    ):
         with pytest.raises(ValidationError):
             HtmlFormOptions().load(bad)
 
 
 # --- answers (the reply hook) -------------------------------------------------------------
+
 
 def reply(status, body, src=None, headers=None):
     """Run the reply hook as intake does."""
@@ -325,8 +379,13 @@ def test_thank_you_message_is_escaped():
 
 def test_invalid_answers_a_page_saying_what_is_wrong():
     """422 → an HTML page naming the problem in words, no internals, with a back link."""
-    body = {"error": "unmappable", "event_id": 9, "records": [
-        {"externId": "web-1", "reasons": {"leadPhone": ["no dialable phone number in phone, tel, mobile"]}}]}
+    body = {
+        "error": "unmappable",
+        "event_id": 9,
+        "records": [
+            {"externId": "web-1", "reasons": {"leadPhone": ["no dialable phone number in phone, tel, mobile"]}}
+        ],
+    }
     page = reply(422, body)
     assert page.status == 422 and "phone number" in page.body
     assert "tel, mobile" not in page.body and "web-1" not in page.body and "event" not in page.body

@@ -1,4 +1,5 @@
 """Tests for HubSpot Webhooks-API batches: one record per event, keys, fetch targets, and fetch() over a real socket."""
+
 import json
 from pathlib import Path
 
@@ -6,39 +7,54 @@ import pytest
 import requests
 from werkzeug.datastructures import Headers
 
-from handlers.base import FetchError, Inbound, Record, SourceSettings, get
-from handlers.hubspot import HubSpotOptions, event_record, fetch_properties
+from handlers.base import FetchError, Inbound, Record, SourceSettings, type_of
+from handlers.hubspot import HubSpot, HubSpotOptions, event_record, fetch_properties
 from harness.fake_hubspot import FakeHubSpot
 from mappings import MappingError, map_record
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "hubspot"
 BATCH = (DATA / "webhooks_api_batch.json").read_bytes()
 META = json.loads((DATA / "webhooks_api_batch.meta.json").read_text())
-HUBSPOT = get("hubspot")
+_REGISTERED = type_of("hubspot")
+assert isinstance(_REGISTERED, HubSpot)  # the fetching type itself, so its fetch() is typed
+HUBSPOT = _REGISTERED
 TOKEN = "pat-na1-test-0000"
 
 
 def inbound(body):
     """A POST as intake would build it."""
-    return Inbound("POST", META["url"], "/webhooks/hubspot/events", {}, Headers(META["headers"]), body,
-                   "application/json")
+    return Inbound(
+        "POST", META["url"], "/webhooks/hubspot/events", {}, Headers(META["headers"]), body, "application/json"
+    )
 
 
 def source(url="https://api.hubapi.com", **options):
     """A HubSpot source with a private-app token pointing at `url`."""
-    return SourceSettings(name="hs", type="hubspot",
-                          options={"client_secret": META["signature"]["secret"], "access_token": [TOKEN],
-                                   "api_base_url": url, **options})
+    return SourceSettings(
+        name="hs",
+        type="hubspot",
+        options={"client_secret": META["signature"]["secret"], "access_token": [TOKEN], "api_base_url": url, **options},
+    )
 
 
 @pytest.fixture
 def api():
     """The fake HubSpot CRM API with the fixture's contacts."""
     with FakeHubSpot(token=TOKEN) as fake:
-        fake.add_contact("51234567", firstname="Ada", lastname="Example", email=" Ada.Example@Example.com ",
-                         phone="(303) 555-0142 ext. 12", mobilephone="+1 720 555 0117", zip="80202",
-                         hubspotscore="91", lifecyclestage="salesqualifiedlead", hs_lead_status="OPEN",
-                         lastmodifieddate="2026-01-15T17:04:03.123Z", favorite_color="teal")
+        fake.add_contact(
+            "51234567",
+            firstname="Ada",
+            lastname="Example",
+            email=" Ada.Example@Example.com ",
+            phone="(303) 555-0142 ext. 12",
+            mobilephone="+1 720 555 0117",
+            zip="80202",
+            hubspotscore="91",
+            lifecyclestage="salesqualifiedlead",
+            hs_lead_status="OPEN",
+            lastmodifieddate="2026-01-15T17:04:03.123Z",
+            favorite_color="teal",
+        )
         fake.add_contact("51234890", firstname="Grace", lastname="Hopper", phone="+1 (415) 555-0188")
         fake.add_contact("777", firstname="Olu", phone="+44 20 7946 0958", mobilephone="020 7946 0958")
         yield fake
@@ -53,13 +69,14 @@ def session():
 
 # --- parse ---------------------------------------------------------------------------
 
+
 def test_batch_is_one_record_per_event_with_fixture_keys():
     """Keys portalId:subscriptionId:eventId, events, and a contact fetch for each."""
     records = HUBSPOT.parse(source(), inbound(BATCH))
     assert [r.key for r in records] == [e["idempotencyKey"] for e in META["expected"]["events"]]
     assert [r.event for r in records] == ["contact.creation", "contact.propertyChange", "contact.propertyChange"]
-    assert [r.fetch["id"] for r in records] == [e["externId"] for e in META["expected"]["events"]]
-    assert all(r.fetch["object"] == "contact" for r in records)
+    assert [(r.fetch or {}).get("id") for r in records] == [e["externId"] for e in META["expected"]["events"]]
+    assert all((r.fetch or {}).get("object") == "contact" for r in records)
 
 
 def test_property_change_value_is_a_field_before_the_fetch():
@@ -78,17 +95,23 @@ def test_retry_keeps_the_key():
     assert [r.key for r in again] == [r.key for r in HUBSPOT.parse(source(), inbound(BATCH))]
 
 
-@pytest.mark.parametrize("event,fetched", [
-    ({"subscriptionType": "contact.creation", "objectId": 1}, True),
-    ({"eventType": "contact.propertyChange", "objectId": 1, "propertyName": "email", "propertyValue": "a@b.c"}, True),
-    ({"subscriptionType": "object.creation", "objectTypeId": "0-1", "objectId": 1}, True),
-    ({"subscriptionType": "object.creation", "objectTypeId": "0-3", "objectId": 1}, False),  # a deal
-    ({"subscriptionType": "contact.deletion", "objectId": 1}, False),
-    ({"subscriptionType": "contact.privacyDeletion", "objectId": 1}, False),
-    ({"subscriptionType": "object.deletion", "objectTypeId": "0-1", "objectId": 1}, False),
-    ({"subscriptionType": "company.creation", "objectId": 1}, False),
-    ({"subscriptionType": "contact.associationChange", "fromObjectId": 1, "toObjectId": 2}, False),
-])
+@pytest.mark.parametrize(
+    "event,fetched",
+    [
+        ({"subscriptionType": "contact.creation", "objectId": 1}, True),
+        (
+            {"eventType": "contact.propertyChange", "objectId": 1, "propertyName": "email", "propertyValue": "a@b.c"},
+            True,
+        ),
+        ({"subscriptionType": "object.creation", "objectTypeId": "0-1", "objectId": 1}, True),
+        ({"subscriptionType": "object.creation", "objectTypeId": "0-3", "objectId": 1}, False),  # a deal
+        ({"subscriptionType": "contact.deletion", "objectId": 1}, False),
+        ({"subscriptionType": "contact.privacyDeletion", "objectId": 1}, False),
+        ({"subscriptionType": "object.deletion", "objectTypeId": "0-1", "objectId": 1}, False),
+        ({"subscriptionType": "company.creation", "objectId": 1}, False),
+        ({"subscriptionType": "contact.associationChange", "fromObjectId": 1, "toObjectId": 2}, False),
+    ],
+)
 def test_which_events_are_fetched(event, fetched):
     """Only events about an existing contact are fetched; deletions never are."""
     record = event_record({"eventId": 1, "subscriptionId": 2, "portalId": 3, **event})
@@ -98,21 +121,26 @@ def test_which_events_are_fetched(event, fetched):
 
 def test_bad_event_does_not_lose_its_siblings():
     """A non-object element and an event without ids still become records; the good one keeps its fetch."""
-    body = json.dumps([42, {"subscriptionType": "contact.creation"},
-                       {"eventId": 9, "subscriptionId": 8, "portalId": 7, "subscriptionType": "contact.creation",
-                        "objectId": 5}]).encode()
+    body = json.dumps(
+        [
+            42,
+            {"subscriptionType": "contact.creation"},
+            {"eventId": 9, "subscriptionId": 8, "portalId": 7, "subscriptionType": "contact.creation", "objectId": 5},
+        ]
+    ).encode()
     bad, no_ids, good = HUBSPOT.parse(source(), inbound(body))
     assert bad.fetch is None and bad.key is None
     assert no_ids.fetch is None and no_ids.key is None
-    assert good.key == "7:8:9" and good.fetch["id"] == "5"
+    assert good.key == "7:8:9" and good.fetch is not None and good.fetch["id"] == "5"
     with pytest.raises(MappingError):
         map_record(source(), bad)
 
 
 def test_unfetched_record_cannot_dial():
     """A deletion event stays id-only: no phone, so mapping refuses it."""
-    record = event_record({"eventId": 1, "subscriptionId": 2, "portalId": 3,
-                           "subscriptionType": "contact.deletion", "objectId": 1})
+    record = event_record(
+        {"eventId": 1, "subscriptionId": 2, "portalId": 3, "subscriptionType": "contact.deletion", "objectId": 1}
+    )
     with pytest.raises(MappingError) as info:
         map_record(source(), record)
     assert "leadPhone" in info.value.errors
@@ -128,17 +156,39 @@ def test_options_schema_defaults_and_token_list():
 def test_fetch_properties_include_options_and_plain_field_names():
     """Defaults + options.properties + flat names of `fields:` (dotted paths are event fields)."""
     src = source(properties=["favorite_color"])
-    src.fields = {"auxData1": "favorite_food", "auxData2": "event.changeSource", "leadPhone": ["phone", "work_phone"],
-                  "extendedLeadData": {"budget": "monthly_budget"}}
+    src.fields = {
+        "auxData1": "favorite_food",
+        "auxData2": "event.changeSource",
+        "leadPhone": ["phone", "work_phone"],
+        "extendedLeadData": {"budget": "monthly_budget"},
+    }
     names = fetch_properties(src)
-    for name in ("firstname", "lastname", "email", "phone", "mobilephone", "address", "city", "state", "zip",
-                 "country", "hubspotscore", "lifecyclestage", "hs_lead_status", "lastmodifieddate",
-                 "favorite_color", "favorite_food", "work_phone", "monthly_budget"):
+    for name in (
+        "firstname",
+        "lastname",
+        "email",
+        "phone",
+        "mobilephone",
+        "address",
+        "city",
+        "state",
+        "zip",
+        "country",
+        "hubspotscore",
+        "lifecyclestage",
+        "hs_lead_status",
+        "lastmodifieddate",
+        "favorite_color",
+        "favorite_food",
+        "work_phone",
+        "monthly_budget",
+    ):
         assert name in names
     assert "event.changeSource" not in names and len(names) == len(set(names))
 
 
 # --- fetch ---------------------------------------------------------------------------
+
 
 def test_fetch_returns_properties_flat_and_event_fields(api, session):
     """The contact's properties flat, `id`, the event under `event.`; key and event unchanged."""
@@ -163,7 +213,12 @@ def test_fetched_record_maps_to_the_lead(api, session):
     assert lead["externId"] == "51234567"
     assert lead["leadPhone"] == "3035550142|7205550117"
     assert lead["extendedLeadData"] == {"phoneExtension": "12"}
-    assert (lead["firstName"], lead["lastName"], lead["email"], lead["zip"]) == ("Ada", "Example", "ada.example@example.com", "80202")
+    assert (lead["firstName"], lead["lastName"], lead["email"], lead["zip"]) == (
+        "Ada",
+        "Example",
+        "ada.example@example.com",
+        "80202",
+    )
 
 
 def test_phone_change_event_fetches_the_names_too(api, session):
@@ -176,8 +231,9 @@ def test_phone_change_event_fetches_the_names_too(api, session):
 
 def test_fetch_international_numbers(api, session):
     """A UK contact: E.164, the national form of the same number deduplicated."""
-    record = event_record({"eventId": 1, "subscriptionId": 2, "portalId": 3, "subscriptionType": "contact.creation",
-                           "objectId": 777})
+    record = event_record(
+        {"eventId": 1, "subscriptionId": 2, "portalId": 3, "subscriptionType": "contact.creation", "objectId": 777}
+    )
     src = source(api.url)
     src.default_region = "GB"
     lead = map_record(src, HUBSPOT.fetch(src, record, session))
@@ -191,14 +247,17 @@ def test_extra_properties_are_requested(api, session):
     assert HUBSPOT.fetch(src, record, session).get("favorite_color") == "teal"
 
 
-@pytest.mark.parametrize("status,retry_after,retryable,text", [
-    (404, None, False, "HTTP 404"),
-    (429, "2", True, "Retry-After: 2"),
-    (429, None, True, "HTTP 429"),
-    (500, None, True, "HTTP 500"),
-    (503, "30", True, "Retry-After: 30"),
-    (403, None, False, "HTTP 403"),
-])
+@pytest.mark.parametrize(
+    "status,retry_after,retryable,text",
+    [
+        (404, None, False, "HTTP 404"),
+        (429, "2", True, "Retry-After: 2"),
+        (429, None, True, "HTTP 429"),
+        (500, None, True, "HTTP 500"),
+        (503, "30", True, "Retry-After: 30"),
+        (403, None, False, "HTTP 403"),
+    ],
+)
 def test_fetch_failures(api, session, status, retry_after, retryable, text):
     """404 and other 4xx are final; 429/5xx are retried (Retry-After in the message)."""
     api.fail_with(status, retry_after)
@@ -210,8 +269,9 @@ def test_fetch_failures(api, session, status, retry_after, retryable, text):
 
 def test_fetch_unknown_contact_is_final(api, session):
     """A contact deleted since the event: 404, not retried."""
-    record = event_record({"eventId": 1, "subscriptionId": 2, "portalId": 3, "subscriptionType": "contact.creation",
-                           "objectId": 404404})
+    record = event_record(
+        {"eventId": 1, "subscriptionId": 2, "portalId": 3, "subscriptionType": "contact.creation", "objectId": 404404}
+    )
     with pytest.raises(FetchError) as info:
         HUBSPOT.fetch(source(api.url), record, session)
     assert info.value.retryable is False

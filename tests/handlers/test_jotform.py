@@ -1,4 +1,5 @@
 """Tests for handlers/jotform.py: multipart with a rawRequest JSON string, keys, token-only auth."""
+
 import json
 from pathlib import Path
 from urllib.parse import urlencode
@@ -7,12 +8,12 @@ import pytest
 from werkzeug.datastructures import Headers
 
 from handlers import auth
-from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, get
+from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, type_of
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "jotform"
 BODY = (DATA / "submission_multipart.txt").read_bytes()
 META = json.loads((DATA / "submission_multipart.meta.json").read_text())
-JOTFORM = get("jotform")
+JOTFORM = type_of("jotform")
 BOUNDARY = "leadrelay-jf-boundary"
 
 
@@ -23,8 +24,9 @@ def inbound(body=BODY, content_type=META["content_type"], url=META["url"], heade
         from urllib.parse import parse_qs
 
         query = parse_qs(url.split("?", 1)[1])
-    return Inbound("POST", url, "/webhooks/jotform", query, Headers(headers or {"Content-Type": content_type}),
-                   body, content_type)
+    return Inbound(
+        "POST", url, "/webhooks/jotform", query, Headers(headers or {"Content-Type": content_type}), body, content_type
+    )
 
 
 def source(tokens=("jf-token",)):
@@ -98,15 +100,19 @@ def test_webhook_url_token_is_masked():
     assert "s3cret" not in json.dumps(record.fields)
 
 
-@pytest.mark.parametrize("body,ctype", [
-    multipart([("formID", "1"), ("submissionID", "2")]),
-    multipart([("submissionID", "2"), ("rawRequest", "{not json")]),
-    multipart([("submissionID", "2"), ("rawRequest", "[1, 2]")]),
-    multipart([("submissionID", "2"), ("rawRequest", "{}"), ("rawRequest", "{}")]),
-    (b"<xml/>", "application/xml"),
-    (b"[]", "application/json"),
-    (b"--x\r\nbroken", "multipart/form-data; boundary=x"),
-], ids=["no-rawRequest", "bad-json", "not-object", "twice", "xml", "json-array", "broken-multipart"])
+@pytest.mark.parametrize(
+    "body,ctype",
+    [
+        multipart([("formID", "1"), ("submissionID", "2")]),
+        multipart([("submissionID", "2"), ("rawRequest", "{not json")]),
+        multipart([("submissionID", "2"), ("rawRequest", "[1, 2]")]),
+        multipart([("submissionID", "2"), ("rawRequest", "{}"), ("rawRequest", "{}")]),
+        (b"<xml/>", "application/xml"),
+        (b"[]", "application/json"),
+        (b"--x\r\nbroken", "multipart/form-data; boundary=x"),
+    ],
+    ids=["no-rawRequest", "bad-json", "not-object", "twice", "xml", "json-array", "broken-multipart"],
+)
 def test_malformed(body, ctype):
     """Bodies that are not a Jotform submission raise Malformed."""
     with pytest.raises(Malformed):
@@ -115,14 +121,19 @@ def test_malformed(body, ctype):
 
 # --- auth: the source's token, in the webhook URL -------------------------------------------
 
-@pytest.mark.parametrize("url,headers,expected", [
-    (META["url"] + "?token=jf-token", None, True),
-    (META["url"] + "?token=jf-old", None, True),
-    (META["url"] + "?token=wrong", None, False),
-    (META["url"], {"X-Leadrelay-Token": "jf-token"}, True),
-    (META["url"], None, False),
-    (META["url"] + "?token=", None, False),
-], ids=["token", "rotated", "wrong-token", "header", "no-token", "empty-token"])
+
+@pytest.mark.parametrize(
+    "url,headers,expected",
+    [
+        (META["url"] + "?token=jf-token", None, True),
+        (META["url"] + "?token=jf-old", None, True),
+        (META["url"] + "?token=wrong", None, False),
+        (META["url"], {"X-Leadrelay-Token": "jf-token"}, True),
+        (META["url"], None, False),
+        (META["url"] + "?token=", None, False),
+    ],
+    ids=["token", "rotated", "wrong-token", "header", "no-token", "empty-token"],
+)
 def test_token_in_url(url, headers, expected):
     """Jotform signs nothing: the URL token is the auth (rotation: several tokens)."""
     request = inbound(url=url, headers={**(headers or {}), "Content-Type": META["content_type"]})

@@ -1,14 +1,16 @@
 """Tests for handlers/pipedrive.py: Basic auth, v1/v2 bodies, keys, deletes, and the person fetch over a socket."""
+
 import base64
 import json
 from pathlib import Path
 
 import pytest
 import requests
+from marshmallow import ValidationError
 from werkzeug.datastructures import Headers
 
-from handlers.base import AuthFailure, FetchError, Inbound, Malformed, SourceSettings, get
-from handlers.pipedrive import PipedriveOptions, basic_credentials, values_primary_first
+from handlers.base import AuthFailure, FetchError, Inbound, Malformed, SourceSettings, type_of
+from handlers.pipedrive import Pipedrive, PipedriveOptions, basic_credentials, values_primary_first
 from harness.fake_pipedrive import FakePipedrive
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "pipedrive"
@@ -16,7 +18,9 @@ V1 = (DATA / "v1_added_person.json").read_bytes()
 V2 = (DATA / "v2_create_person.json").read_bytes()
 META = json.loads((DATA / "v1_added_person.meta.json").read_text())
 USER, PASSWORD = META["auth"]["user"], META["auth"]["password"]
-PD = get("pipedrive")
+_REGISTERED = type_of("pipedrive")
+assert isinstance(_REGISTERED, Pipedrive)  # the fetching type itself, so its fetch() is typed
+PD = _REGISTERED
 API_TOKEN = "pd-api-token-1"
 
 
@@ -30,9 +34,15 @@ def inbound(body, authorization=META["auth"]["authorization_header"]):
 
 def source(url="https://api.pipedrive.com", password=PASSWORD):
     """A Pipedrive source with Basic auth and an API token."""
-    return SourceSettings(name="pd", type="pipedrive", options={
-        "basic_auth": {"username": USER, "password": [password] if isinstance(password, str) else password},
-        "api_token": [API_TOKEN], "api_base_url": url})
+    return SourceSettings(
+        name="pd",
+        type="pipedrive",
+        options={
+            "basic_auth": {"username": USER, "password": [password] if isinstance(password, str) else password},
+            "api_token": [API_TOKEN],
+            "api_base_url": url,
+        },
+    )
 
 
 def basic(user, password):
@@ -42,12 +52,25 @@ def basic(user, password):
 
 def v2_body(entity="person", action="create", data=None, event_id="e-1", previous=None):
     """A v2 webhook body."""
-    return json.dumps({"data": data, "previous": previous,
-                       "meta": {"action": action, "entity": entity, "entity_id": str((data or {}).get("id", 1)),
-                                "id": event_id, "version": "2.0", "webhook_id": "771299", "attempt": 1}}).encode()
+    return json.dumps(
+        {
+            "data": data,
+            "previous": previous,
+            "meta": {
+                "action": action,
+                "entity": entity,
+                "entity_id": str((data or {}).get("id", 1)),
+                "id": event_id,
+                "version": "2.0",
+                "webhook_id": "771299",
+                "attempt": 1,
+            },
+        }
+    ).encode()
 
 
 # --- auth ----------------------------------------------------------------------------
+
 
 def test_fixture_credentials_verify():
     """The fixture's Authorization header matches its user and password."""
@@ -60,16 +83,19 @@ def test_password_rotation():
     PD.verify(source(password=["new-pass", PASSWORD]), inbound(V1), 0)
 
 
-@pytest.mark.parametrize("authorization,reason", [
-    (None, "missing_credentials"),
-    ("Bearer abc", "missing_credentials"),
-    ("Basic !!!not-base64", "missing_credentials"),
-    ("Basic " + base64.b64encode(b"no-colon").decode(), "missing_credentials"),
-    (basic(USER, "wrong"), "invalid_credentials"),
-    (basic("someone", PASSWORD), "invalid_credentials"),
-    (basic(USER, PASSWORD + "x"), "invalid_credentials"),
-    (basic(USER.upper(), PASSWORD), "invalid_credentials"),
-])
+@pytest.mark.parametrize(
+    "authorization,reason",
+    [
+        (None, "missing_credentials"),
+        ("Bearer abc", "missing_credentials"),
+        ("Basic !!!not-base64", "missing_credentials"),
+        ("Basic " + base64.b64encode(b"no-colon").decode(), "missing_credentials"),
+        (basic(USER, "wrong"), "invalid_credentials"),
+        (basic("someone", PASSWORD), "invalid_credentials"),
+        (basic(USER, PASSWORD + "x"), "invalid_credentials"),
+        (basic(USER.upper(), PASSWORD), "invalid_credentials"),
+    ],
+)
 def test_auth_failures(authorization, reason):
     """Failure table: missing, unreadable, wrong password, wrong user."""
     with pytest.raises(AuthFailure) as info:
@@ -87,11 +113,12 @@ def test_options_schema():
     loaded = PipedriveOptions().load({"basic_auth": {"username": "u", "password": "p"}, "api_token": "t"})
     assert loaded["basic_auth"] == {"username": "u", "password": ["p"]}
     assert loaded["api_base_url"] == "https://api.pipedrive.com" and loaded["api_token"] == ["t"]
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         PipedriveOptions().load({"basic_auth": {"username": "u"}})
 
 
 # --- parse ---------------------------------------------------------------------------
+
 
 def test_v1_person():
     """v1: key webhook_id:meta.id:timestamp_micro; the person flat; phone/email values primary first."""
@@ -137,51 +164,74 @@ def test_primary_moves_first_and_blanks_drop():
     assert values_primary_first(None) == [] and values_primary_first("x") == ["x"]
 
 
-@pytest.mark.parametrize("body", [
-    json.dumps({"meta": {"action": "deleted", "object": "person", "id": 4821, "webhook_id": "1",
-                         "timestamp_micro": 5}, "current": None, "previous": json.loads(V1)["current"],
-                "event": "deleted.person"}).encode(),
-    v2_body(action="delete", data=None, previous={"id": 4822, "phones": [{"value": "3035550142", "primary": True}]}),
-    v2_body(entity="deal", action="delete", data=None, previous={"id": 9, "person_id": 4822}),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps(
+            {
+                "meta": {"action": "deleted", "object": "person", "id": 4821, "webhook_id": "1", "timestamp_micro": 5},
+                "current": None,
+                "previous": json.loads(V1)["current"],
+                "event": "deleted.person",
+            }
+        ).encode(),
+        v2_body(
+            action="delete", data=None, previous={"id": 4822, "phones": [{"value": "3035550142", "primary": True}]}
+        ),
+        v2_body(entity="deal", action="delete", data=None, previous={"id": 9, "person_id": 4822}),
+    ],
+)
 def test_delete_events_carry_no_person_and_no_fetch(body):
     """A delete never fetches and exposes no phone at the top level."""
     [record] = PD.parse(source(), inbound(body))
     assert record.fetch is None and record.fields["action"] in ("deleted", "delete")
     assert "phone_values" not in record.fields and "phone" not in record.fields
-    assert record.event.startswith("delete")
+    assert record.event is not None and record.event.startswith("delete")
 
 
-@pytest.mark.parametrize("entity,data,fetch_id", [
-    ("deal", {"id": 77, "title": "Big deal", "value": 5000, "person_id": 4830}, "4830"),
-    ("deal", {"id": 78, "title": "Orphan", "person_id": None}, None),
-    ("lead", {"id": "a1b2", "title": "Lead", "person_id": 4831}, "4831"),
-    ("organization", {"id": 3, "name": "Org"}, None),
-])
+@pytest.mark.parametrize(
+    "entity,data,fetch_id",
+    [
+        ("deal", {"id": 77, "title": "Big deal", "value": 5000, "person_id": 4830}, "4830"),
+        ("deal", {"id": 78, "title": "Orphan", "person_id": None}, None),
+        ("lead", {"id": "a1b2", "title": "Lead", "person_id": 4831}, "4831"),
+        ("organization", {"id": 3, "name": "Org"}, None),
+    ],
+)
 def test_v2_objects_nested_and_person_fetch(entity, data, fetch_id):
     """Non-person objects sit under their name; deals and leads with a person fetch it."""
     [record] = PD.parse(source(), inbound(v2_body(entity, "change", data)))
     assert record.get(f"{entity}.title", record.get(f"{entity}.name")) == data.get("title", data.get("name"))
     assert (record.fetch or {}).get("id") == fetch_id
     if fetch_id:
+        assert record.fetch is not None
         assert record.fetch["object"] == "person" and record.fetch["via"] == entity
 
 
 def test_v1_deal_with_person_object():
     """v1 deals may carry person_id as `{value, name}`."""
-    body = json.dumps({"meta": {"action": "updated", "object": "deal", "id": 77, "webhook_id": "1",
-                                "timestamp_micro": 1}, "current": {"id": 77, "person_id": {"value": 4830, "name": "A"}},
-                       "previous": {}, "event": "updated.deal"}).encode()
+    body = json.dumps(
+        {
+            "meta": {"action": "updated", "object": "deal", "id": 77, "webhook_id": "1", "timestamp_micro": 1},
+            "current": {"id": 77, "person_id": {"value": 4830, "name": "A"}},
+            "previous": {},
+            "event": "updated.deal",
+        }
+    ).encode()
     [record] = PD.parse(source(), inbound(body))
+    assert record.fetch is not None
     assert record.fetch["id"] == "4830" and record.event == "updated.deal" and record.key == "1:77:1"
 
 
-@pytest.mark.parametrize("body,message", [
-    (b"", "empty body"),
-    (b"{nope", "invalid JSON"),
-    (b"[1]", "no meta"),
-    (b'{"data": {}}', "no meta"),
-])
+@pytest.mark.parametrize(
+    "body,message",
+    [
+        (b"", "empty body"),
+        (b"{nope", "invalid JSON"),
+        (b"[1]", "no meta"),
+        (b'{"data": {}}', "no meta"),
+    ],
+)
 def test_parse_malformed(body, message):
     """Empty, broken and non-Pipedrive bodies are Malformed."""
     with pytest.raises(Malformed, match=message):
@@ -190,15 +240,23 @@ def test_parse_malformed(body, message):
 
 # --- fetch ---------------------------------------------------------------------------
 
+
 @pytest.fixture
 def api():
     """The fake Pipedrive API with one person."""
     with FakePipedrive(token=API_TOKEN) as fake:
-        fake.add_person(4830, name="Ada Example", first_name="Ada", last_name="Example",
-                        phones=[{"value": "+1 720 555 0117", "primary": False, "label": "mobile"},
-                                {"value": "(303) 555-0142", "primary": True, "label": "work"}],
-                        emails=[{"value": "Ada@Example.com", "primary": True, "label": "work"}],
-                        custom_fields={"8f3d2c1b0a9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c": 88})
+        fake.add_person(
+            4830,
+            name="Ada Example",
+            first_name="Ada",
+            last_name="Example",
+            phones=[
+                {"value": "+1 720 555 0117", "primary": False, "label": "mobile"},
+                {"value": "(303) 555-0142", "primary": True, "label": "work"},
+            ],
+            emails=[{"value": "Ada@Example.com", "primary": True, "label": "work"}],
+            custom_fields={"8f3d2c1b0a9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c": 88},
+        )
         yield fake
 
 
@@ -226,9 +284,16 @@ def test_fetch_person_behind_a_deal(api, session):
     assert api.requests[-1] == {"path": "/api/v2/persons/4830", "token": API_TOKEN}
 
 
-@pytest.mark.parametrize("status,retry_after,retryable", [
-    (404, None, False), (401, None, False), (429, "2", True), (500, None, True), (502, None, True),
-])
+@pytest.mark.parametrize(
+    "status,retry_after,retryable",
+    [
+        (404, None, False),
+        (401, None, False),
+        (429, "2", True),
+        (500, None, True),
+        (502, None, True),
+    ],
+)
 def test_fetch_failures(api, session, status, retry_after, retryable):
     """404/401 final; 429 (Retry-After in the message) and 5xx retried."""
     api.fail_with(status, retry_after)

@@ -1,4 +1,5 @@
 """Tests for handlers/typeform.py: Typeform-Signature and answers keyed by field ref."""
+
 import base64
 import hashlib
 import hmac
@@ -8,19 +9,26 @@ from pathlib import Path
 import pytest
 from werkzeug.datastructures import Headers
 
-from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, get
+from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, type_of
 from handlers.typeform import TypeformOptions
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "typeform"
 SECRET = "tf_test_secret_9f8e7d6c5b4a"
 NOW = 1768496645.123
-TYPEFORM = get("typeform")
+TYPEFORM = type_of("typeform")
 
 
 def inbound(body, headers=None):
     """Build an Inbound as the intake would."""
-    return Inbound("POST", "https://leads.example.com/webhooks/typeform", "/webhooks/typeform", {},
-                   Headers(headers or {}), body, "application/json")
+    return Inbound(
+        "POST",
+        "https://leads.example.com/webhooks/typeform",
+        "/webhooks/typeform",
+        {},
+        Headers(headers or {}),
+        body,
+        "application/json",
+    )
 
 
 def fixture(name):
@@ -51,19 +59,38 @@ BODY, META = fixture("form_response_hot")
 GOOD = META["headers"]["Typeform-Signature"]
 
 
-@pytest.mark.parametrize("body,headers,src,reason", [
-    (BODY, {"Typeform-Signature": GOOD}, source("wrong"), "invalid_signature"),
-    (BODY.replace(b'"Ada"', b'"Eve"'), {"Typeform-Signature": GOOD}, source(), "invalid_signature"),
-    (BODY, {}, source(), "missing_signature"),
-    (BODY, {"Typeform-Signature": ""}, source(), "missing_signature"),
-    (BODY, {"Typeform-Signature": GOOD.replace("sha256=", "sha1=")}, source(), "invalid_signature"),
-    (BODY, {"Typeform-Signature": GOOD[len("sha256="):]}, source(), "invalid_signature"),
-    (BODY, {"Typeform-Signature": "sha256=" + hmac.new(SECRET.encode(), BODY, hashlib.sha256).hexdigest()}, source(), "invalid_signature"),
-    (BODY, {"Typeform-Signature": GOOD}, source(["old", SECRET]), None),
-    (BODY, {"typeform-signature": GOOD}, source(), None),
-    (BODY, {"Typeform-Signature": GOOD}, source(None), "invalid_signature"),
-], ids=["wrong-secret", "tampered-body", "missing-header", "empty-header", "wrong-prefix", "no-prefix",
-        "hex-not-base64", "rotated-second-matches", "header-case", "no-secret-configured"])
+@pytest.mark.parametrize(
+    "body,headers,src,reason",
+    [
+        (BODY, {"Typeform-Signature": GOOD}, source("wrong"), "invalid_signature"),
+        (BODY.replace(b'"Ada"', b'"Eve"'), {"Typeform-Signature": GOOD}, source(), "invalid_signature"),
+        (BODY, {}, source(), "missing_signature"),
+        (BODY, {"Typeform-Signature": ""}, source(), "missing_signature"),
+        (BODY, {"Typeform-Signature": GOOD.replace("sha256=", "sha1=")}, source(), "invalid_signature"),
+        (BODY, {"Typeform-Signature": GOOD[len("sha256=") :]}, source(), "invalid_signature"),
+        (
+            BODY,
+            {"Typeform-Signature": "sha256=" + hmac.new(SECRET.encode(), BODY, hashlib.sha256).hexdigest()},
+            source(),
+            "invalid_signature",
+        ),
+        (BODY, {"Typeform-Signature": GOOD}, source(["old", SECRET]), None),
+        (BODY, {"typeform-signature": GOOD}, source(), None),
+        (BODY, {"Typeform-Signature": GOOD}, source(None), "invalid_signature"),
+    ],
+    ids=[
+        "wrong-secret",
+        "tampered-body",
+        "missing-header",
+        "empty-header",
+        "wrong-prefix",
+        "no-prefix",
+        "hex-not-base64",
+        "rotated-second-matches",
+        "header-case",
+        "no-secret-configured",
+    ],
+)
 def test_failure_table(body, headers, src, reason):
     """Each way the signature can be wrong gives its reason."""
     if reason is None:
@@ -80,7 +107,12 @@ def test_parse_hot_fixture():
     assert record.key == "01KF2Q3M8W7R5T2K9V4N6B0C1D" and record.event == "form_response"
     f = record.fields
     assert (f["first_name"], f["last_name"], f["email"], f["phone"], f["zip"]) == (
-        "Ada", "Example", "ada.example@example.com", "+13035550142", "80202")
+        "Ada",
+        "Example",
+        "ada.example@example.com",
+        "+13035550142",
+        "80202",
+    )
     assert f["timeline"] == "This week" and f["budget"] == 2500 and f["score"] == 87
     assert f["token"] == "a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6" and f["form_id"] == "lT4Z3j"
     assert f["event_id"] == record.key and f["submitted_at"] == "2026-01-15T17:04:05Z"
@@ -109,8 +141,9 @@ def test_parse_answer_types():
         {"type": "payment", "payment": {"amount": "10"}, "field": {"id": "noRef"}},
         "not-an-answer",
     ]
-    body = json.dumps({"event_id": 7, "event_type": "form_response",
-                       "form_response": {"token": "t", "answers": answers}}).encode()
+    body = json.dumps(
+        {"event_id": 7, "event_type": "form_response", "form_response": {"token": "t", "answers": answers}}
+    ).encode()
     [record] = TYPEFORM.parse(source(), inbound(body))
     f = record.fields
     assert f["many"] == ["A", "B", "C"] and f["other"] == "Something" and f["ok"] is False
@@ -121,8 +154,15 @@ def test_parse_answer_types():
 
 def test_ids_win_over_colliding_refs():
     """A question whose ref is `token` cannot replace the response id."""
-    body = json.dumps({"event_id": "e", "form_response": {"token": "real", "answers": [
-        {"type": "text", "text": "typed", "field": {"ref": "token"}}]}}).encode()
+    body = json.dumps(
+        {
+            "event_id": "e",
+            "form_response": {
+                "token": "real",
+                "answers": [{"type": "text", "text": "typed", "field": {"ref": "token"}}],
+            },
+        }
+    ).encode()
     assert TYPEFORM.parse(source(), inbound(body))[0].fields["token"] == "real"
 
 
@@ -133,9 +173,15 @@ def test_parse_malformed(body):
         TYPEFORM.parse(source(), inbound(body))
 
 
-@pytest.mark.parametrize("options,ok", [
-    ({"secret": "s"}, True), ({"secret": ["s", "t"]}, True), ({"secret": ""}, False), ({"secret": 1}, False),
-])
+@pytest.mark.parametrize(
+    "options,ok",
+    [
+        ({"secret": "s"}, True),
+        ({"secret": ["s", "t"]}, True),
+        ({"secret": ""}, False),
+        ({"secret": 1}, False),
+    ],
+)
 def test_options_schema(options, ok):
     """secret: a string or a list of strings."""
     assert (not TypeformOptions().validate(options)) is ok

@@ -1,4 +1,5 @@
 """Tests for handlers/unbounce.py: data.json arrays, page fields, the synthesized submission id, token auth."""
+
 import hashlib
 import json
 from pathlib import Path
@@ -21,8 +22,15 @@ TOKEN = "ub-url-token-3f9a"
 
 def inbound(body=BODY, content_type=FORM, query=None, headers=None):
     """Build an Inbound as the intake would."""
-    return Inbound("POST", "https://leads.example.com/webhooks/unbounce", "/webhooks/unbounce", query or {},
-                   Headers({"Content-Type": content_type, **(headers or {})}), body, content_type)
+    return Inbound(
+        "POST",
+        "https://leads.example.com/webhooks/unbounce",
+        "/webhooks/unbounce",
+        query or {},
+        Headers({"Content-Type": content_type, **(headers or {})}),
+        body,
+        content_type,
+    )
 
 
 def source(tokens=(TOKEN,)):
@@ -52,8 +60,12 @@ def test_parse_fixture():
 
 def test_synthesized_id_is_stable_and_distinguishes_people():
     """A redelivery gives the same id; another email or minute gives another one."""
-    base = {"email": ["A@Example.com"], "date_submitted": ["2026-01-15"], "time_submitted": ["05:04 PM UTC"],
-            "page_uuid": ["p1"]}
+    base = {
+        "email": ["A@Example.com"],
+        "date_submitted": ["2026-01-15"],
+        "time_submitted": ["05:04 PM UTC"],
+        "page_uuid": ["p1"],
+    }
     first = UNBOUNCE.parse(source(), inbound(form_body(base)))[0].fields["ub_submission_id"]
     again = UNBOUNCE.parse(source(), inbound(form_body(base)))[0].fields["ub_submission_id"]
     other = UNBOUNCE.parse(source(), inbound(form_body({**base, "email": ["b@example.com"]})))[0]
@@ -71,8 +83,10 @@ def test_synthesized_id_falls_back_to_phone_then_record():
     assert anon_a != anon_b
 
 
-@pytest.mark.parametrize("value,expected", [(["x"], "x"), ([], None), (["a", "b"], ["a", "b"]), ("plain", "plain"),
-                                            ([["nested"]], ["nested"])])
+@pytest.mark.parametrize(
+    "value,expected",
+    [(["x"], "x"), ([], None), (["a", "b"], ["a", "b"]), ("plain", "plain"), ([["nested"]], ["nested"])],
+)
 def test_unwrap(value, expected):
     """One element → it; none → None; several → the list; non-lists unchanged."""
     assert unwrap(value) == expected
@@ -80,8 +94,13 @@ def test_unwrap(value, expected):
 
 def test_multi_select_unicode_and_outer_fill_in():
     """Checkbox answers stay a list; unicode survives; page fields come from the form when data.json lacks them."""
-    body = form_body({"prénom": ["Zoë"], "services": ["Roof", "Gutters"], "phone": ["+44 20 7946 0958"]},
-                     page_id="pg-9", page_name="Été", page_url="https://lp/x", variant="b")
+    body = form_body(
+        {"prénom": ["Zoë"], "services": ["Roof", "Gutters"], "phone": ["+44 20 7946 0958"]},
+        page_id="pg-9",
+        page_name="Été",
+        page_url="https://lp/x",
+        variant="b",
+    )
     [record] = UNBOUNCE.parse(source(), inbound(body))
     f = record.fields
     assert f["prénom"] == "Zoë" and f["services"] == ["Roof", "Gutters"]
@@ -102,29 +121,37 @@ def test_form_without_data_json():
     assert record.fields["phone_number"] == "3035550142"
 
 
-@pytest.mark.parametrize("body,content_type", [
-    (urlencode({"data.json": "{not json"}).encode(), FORM),
-    (urlencode({"data.json": "[1,2]"}).encode(), FORM),
-    (urlencode([("data.json", "{}"), ("data.json", "{}")]).encode(), FORM),
-    (b"<xml/>", "application/xml"),
-    (b"[]", "application/json"),
-    (b"\xff", "application/json"),
-], ids=["bad-json", "json-array", "repeated", "xml", "json-array-body", "not-utf8"])
+@pytest.mark.parametrize(
+    "body,content_type",
+    [
+        (urlencode({"data.json": "{not json"}).encode(), FORM),
+        (urlencode({"data.json": "[1,2]"}).encode(), FORM),
+        (urlencode([("data.json", "{}"), ("data.json", "{}")]).encode(), FORM),
+        (b"<xml/>", "application/xml"),
+        (b"[]", "application/json"),
+        (b"\xff", "application/json"),
+    ],
+    ids=["bad-json", "json-array", "repeated", "xml", "json-array-body", "not-utf8"],
+)
 def test_parse_malformed(body, content_type):
     """Unreadable submissions are Malformed (stored, answered 2xx by intake)."""
     with pytest.raises(Malformed):
         UNBOUNCE.parse(source(), inbound(body, content_type))
 
 
-@pytest.mark.parametrize("query,headers,tokens,expected", [
-    ({"token": [TOKEN]}, {}, [TOKEN], True),
-    ({}, {"X-Leadrelay-Token": TOKEN}, [TOKEN], True),
-    ({"token": ["wrong"]}, {}, [TOKEN], False),
-    ({}, {}, [TOKEN], False),
-    ({"token": [""]}, {}, [TOKEN], False),
-    ({"token": [TOKEN]}, {}, ["new-token", TOKEN], True),
-    ({"token": [TOKEN.upper()]}, {}, [TOKEN], False),
-], ids=["query", "header", "wrong-token", "missing", "empty", "rotated", "case-differs"])
+@pytest.mark.parametrize(
+    "query,headers,tokens,expected",
+    [
+        ({"token": [TOKEN]}, {}, [TOKEN], True),
+        ({}, {"X-Leadrelay-Token": TOKEN}, [TOKEN], True),
+        ({"token": ["wrong"]}, {}, [TOKEN], False),
+        ({}, {}, [TOKEN], False),
+        ({"token": [""]}, {}, [TOKEN], False),
+        ({"token": [TOKEN]}, {}, ["new-token", TOKEN], True),
+        ({"token": [TOKEN.upper()]}, {}, [TOKEN], False),
+    ],
+    ids=["query", "header", "wrong-token", "missing", "empty", "rotated", "case-differs"],
+)
 def test_token_table(query, headers, tokens, expected):
     """Unbounce can only carry the secret in the URL (or a header from a proxy)."""
     assert check_token(source(tokens), inbound(query=query, headers=headers)) is expected

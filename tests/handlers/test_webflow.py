@@ -1,4 +1,5 @@
 """Tests for handlers/webflow.py: x-webflow-signature over `timestamp:body`, v2 and legacy v1 bodies."""
+
 import hashlib
 import hmac
 import json
@@ -22,8 +23,15 @@ GOOD = META["headers"]["x-webflow-signature"]
 
 def inbound(body=BODY, headers=None):
     """Build an Inbound as the intake would."""
-    return Inbound("POST", "https://leads.example.com/webhooks/webflow", "/webhooks/webflow", {},
-                   Headers(headers or {}), body, "application/json")
+    return Inbound(
+        "POST",
+        "https://leads.example.com/webhooks/webflow",
+        "/webhooks/webflow",
+        {},
+        Headers(headers or {}),
+        body,
+        "application/json",
+    )
 
 
 def source(secret=(SECRET,)):
@@ -53,31 +61,57 @@ def test_fixture_signature_known_answer():
     WEBFLOW.verify(source(), inbound(headers=META["headers"]), NOW)
 
 
-@pytest.mark.parametrize("body,hdrs,src,now,reason", [
-    (BODY, headers(), source(["wrong"]), NOW, "invalid_signature"),
-    (BODY.replace(b'"Ada"', b'"Eve"'), headers(), source(), NOW, "invalid_signature"),
-    (BODY, headers(ts="1768496645124"), source(), NOW, "invalid_signature"),
-    (BODY, headers(sig=None), source(), NOW, "missing_signature"),
-    (BODY, headers(ts=None), source(), NOW, "missing_signature"),
-    (BODY, headers(sig=""), source(), NOW, "missing_signature"),
-    (BODY, headers(ts="abc"), source(), NOW, "invalid_signature"),
-    (BODY, headers(), source(), NOW + 301, "stale_timestamp"),
-    (BODY, headers(), source(), NOW - 301, "stale_timestamp"),
-    (BODY, headers(sig=sign(BODY, "1768496945123"), ts="1768496945123"), source(), NOW, None),  # +300 s: edge
-    (BODY, headers(sig=sign(BODY, "1768496345123"), ts="1768496345123"), source(), NOW, None),  # -300 s: edge
-    (BODY, headers(sig=sign(BODY, "1768496946123"), ts="1768496946123"), source(), NOW, "stale_timestamp"),
-    (BODY, headers(sig=sign(BODY, "1768496645"), ts="1768496645"), source(), NOW, "stale_timestamp"),  # seconds
-    (BODY, headers(sig=hmac.new(SECRET.encode(), BODY, hashlib.sha256).hexdigest()), source(), NOW,
-     "invalid_signature"),  # body only, no timestamp prefix
-    (BODY, headers(sig="sha256=" + GOOD), source(), NOW, "invalid_signature"),
-    (BODY, headers(), source(None), NOW, "invalid_signature"),
-    (BODY, headers(), source(["old-secret", SECRET]), NOW, None),
-    (BODY, headers(sig=GOOD.upper()), source(), NOW, None),
-    (BODY, {"X-Webflow-Signature": GOOD, "X-Webflow-Timestamp": TS}, source(), NOW, None),
-], ids=["wrong-secret", "tampered-body", "tampered-timestamp", "missing-signature", "missing-timestamp",
-        "empty-signature", "non-numeric-timestamp", "stale", "future", "edge-future-300s", "edge-past-300s",
-        "future-301s", "seconds-not-ms", "body-only-hmac", "prefixed", "no-secret-configured",
-        "rotated-second-matches", "upper-hex", "header-case"])
+@pytest.mark.parametrize(
+    "body,hdrs,src,now,reason",
+    [
+        (BODY, headers(), source(["wrong"]), NOW, "invalid_signature"),
+        (BODY.replace(b'"Ada"', b'"Eve"'), headers(), source(), NOW, "invalid_signature"),
+        (BODY, headers(ts="1768496645124"), source(), NOW, "invalid_signature"),
+        (BODY, headers(sig=None), source(), NOW, "missing_signature"),
+        (BODY, headers(ts=None), source(), NOW, "missing_signature"),
+        (BODY, headers(sig=""), source(), NOW, "missing_signature"),
+        (BODY, headers(ts="abc"), source(), NOW, "invalid_signature"),
+        (BODY, headers(), source(), NOW + 301, "stale_timestamp"),
+        (BODY, headers(), source(), NOW - 301, "stale_timestamp"),
+        (BODY, headers(sig=sign(BODY, "1768496945123"), ts="1768496945123"), source(), NOW, None),  # +300 s: edge
+        (BODY, headers(sig=sign(BODY, "1768496345123"), ts="1768496345123"), source(), NOW, None),  # -300 s: edge
+        (BODY, headers(sig=sign(BODY, "1768496946123"), ts="1768496946123"), source(), NOW, "stale_timestamp"),
+        (BODY, headers(sig=sign(BODY, "1768496645"), ts="1768496645"), source(), NOW, "stale_timestamp"),  # seconds
+        (
+            BODY,
+            headers(sig=hmac.new(SECRET.encode(), BODY, hashlib.sha256).hexdigest()),
+            source(),
+            NOW,
+            "invalid_signature",
+        ),  # body only, no timestamp prefix
+        (BODY, headers(sig="sha256=" + GOOD), source(), NOW, "invalid_signature"),
+        (BODY, headers(), source(None), NOW, "invalid_signature"),
+        (BODY, headers(), source(["old-secret", SECRET]), NOW, None),
+        (BODY, headers(sig=GOOD.upper()), source(), NOW, None),
+        (BODY, {"X-Webflow-Signature": GOOD, "X-Webflow-Timestamp": TS}, source(), NOW, None),
+    ],
+    ids=[
+        "wrong-secret",
+        "tampered-body",
+        "tampered-timestamp",
+        "missing-signature",
+        "missing-timestamp",
+        "empty-signature",
+        "non-numeric-timestamp",
+        "stale",
+        "future",
+        "edge-future-300s",
+        "edge-past-300s",
+        "future-301s",
+        "seconds-not-ms",
+        "body-only-hmac",
+        "prefixed",
+        "no-secret-configured",
+        "rotated-second-matches",
+        "upper-hex",
+        "header-case",
+    ],
+)
 def test_signature_failure_table(body, hdrs, src, now, reason):
     """Each way the signature or its clock can be wrong gives its reason."""
     if reason is None:
@@ -103,9 +137,17 @@ def test_parse_fixture():
 
 def test_parse_numeric_phone_and_id_collision():
     """Webflow's own example sends the phone as a JSON number; a form field named `id` cannot replace payload.id."""
-    body = {"triggerType": "form_submission", "payload": {
-        "name": "Contact", "siteId": "s1", "formId": "f1", "id": "sub-1", "submittedAt": "2026-01-15T17:04:05Z",
-        "data": {"name": "Ada Example", "phone": 15550000000, "id": "spoofed", "Agree": True}}}
+    body = {
+        "triggerType": "form_submission",
+        "payload": {
+            "name": "Contact",
+            "siteId": "s1",
+            "formId": "f1",
+            "id": "sub-1",
+            "submittedAt": "2026-01-15T17:04:05Z",
+            "data": {"name": "Ada Example", "phone": 15550000000, "id": "spoofed", "Agree": True},
+        },
+    }
     [record] = WEBFLOW.parse(source(), inbound(json.dumps(body).encode()))
     assert record.key == "sub-1" and record.fields["id"] == "sub-1" and record.fields["phone"] == 15550000000
     assert record.get("payload.data.id") == "spoofed" and record.fields["Agree"] is True
@@ -113,8 +155,13 @@ def test_parse_numeric_phone_and_id_collision():
 
 def test_parse_legacy_v1_shape():
     """The v1 body (_id, site, d, name, data) reads into the same names."""
-    body = {"name": "Contact Form", "site": "62749158efef318abc8d5a0f", "d": "2022-09-14T12:35:16.117Z",
-            "_id": "6321d5a7f4a5d1b2c3d4e5f6", "data": {"Name": "Ada Example", "Phone": "303 555 0142"}}
+    body = {
+        "name": "Contact Form",
+        "site": "62749158efef318abc8d5a0f",
+        "d": "2022-09-14T12:35:16.117Z",
+        "_id": "6321d5a7f4a5d1b2c3d4e5f6",
+        "data": {"Name": "Ada Example", "Phone": "303 555 0142"},
+    }
     [record] = WEBFLOW.parse(source(), inbound(json.dumps(body).encode()))
     assert record.key == "6321d5a7f4a5d1b2c3d4e5f6" and record.event == "form_submission"
     assert record.fields["siteId"] == "62749158efef318abc8d5a0f" and record.fields["submittedAt"].startswith("2022")
@@ -130,14 +177,19 @@ def test_parse_other_trigger_type_and_missing_id():
 
 def test_parse_unicode_values():
     """Non-ASCII field names and values come through as text."""
-    body = {"triggerType": "form_submission", "payload": {"id": "u1", "data": {"Prénom": "Zoë", "電話": "+81 3-1234-5678"}}}
+    body = {
+        "triggerType": "form_submission",
+        "payload": {"id": "u1", "data": {"Prénom": "Zoë", "電話": "+81 3-1234-5678"}},
+    }
     [record] = WEBFLOW.parse(source(), inbound(json.dumps(body, ensure_ascii=False).encode()))
     assert record.fields["Prénom"] == "Zoë" and record.fields["電話"] == "+81 3-1234-5678"
 
 
-@pytest.mark.parametrize("body", [b"", b"nope", b"[]", b'{"triggerType":"form_submission"}',
-                                  b'{"payload":{"id":"1","data":[1,2]}}', b"\xff"],
-                         ids=["empty", "not-json", "array", "no-payload", "data-not-object", "not-utf8"])
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"nope", b"[]", b'{"triggerType":"form_submission"}', b'{"payload":{"id":"1","data":[1,2]}}', b"\xff"],
+    ids=["empty", "not-json", "array", "no-payload", "data-not-object", "not-utf8"],
+)
 def test_parse_malformed(body):
     """Bodies that are not a Webflow submission are Malformed."""
     with pytest.raises(Malformed):

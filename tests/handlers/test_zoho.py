@@ -1,4 +1,5 @@
 """Tests for handlers/zoho.py: token in the body/header/query, form and JSON bodies, -None-, long ids, keys."""
+
 import json
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -7,21 +8,28 @@ import pytest
 from werkzeug.datastructures import Headers
 
 from handlers.auth import check_token
-from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, get
+from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, type_of
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "zoho"
 BODY = (DATA / "workflow_form_data.txt").read_bytes()
 META = json.loads((DATA / "workflow_form_data.meta.json").read_text())
 TOKEN = META["auth"]["shared_token"]
-ZOHO = get("zoho")
+ZOHO = type_of("zoho")
 FORM = "application/x-www-form-urlencoded;charset=UTF-8"
 
 
 def inbound(body=BODY, content_type=FORM, headers=None, url=META["url"]):
     """A POST as Zoho sends it."""
     parts = urlsplit(url)
-    return Inbound("POST", url, parts.path, parse_qs(parts.query), Headers({"Content-Type": content_type, **(headers or {})}),
-                   body, content_type)
+    return Inbound(
+        "POST",
+        url,
+        parts.path,
+        parse_qs(parts.query),
+        Headers({"Content-Type": content_type, **(headers or {})}),
+        body,
+        content_type,
+    )
 
 
 def source(token_field="token", **options):
@@ -41,34 +49,41 @@ def authenticate(src, request):
 
 # --- auth ----------------------------------------------------------------------------
 
+
 def test_fixture_token_in_form_body():
     """The fixture's `token` form field passes the common check."""
     assert check_token(source(), inbound()) is True
 
 
-@pytest.mark.parametrize("request_", [
-    inbound(json.dumps({"id": "1", "token": TOKEN}).encode(), "application/json"),
-    inbound(b'{"id": "1"}', "application/json", headers={"X-Leadrelay-Token": TOKEN}),
-    inbound(b'{"id": "1"}', "application/json", url=META["url"] + "?token=" + TOKEN),
-    inbound(b"<xml/>", "text/xml", headers={"X-Leadrelay-Token": TOKEN}),
-    inbound(json.dumps({"token": TOKEN}).encode(), "application/json", url=META["url"] + "?token=stale"),
-])
+@pytest.mark.parametrize(
+    "request_",
+    [
+        inbound(json.dumps({"id": "1", "token": TOKEN}).encode(), "application/json"),
+        inbound(b'{"id": "1"}', "application/json", headers={"X-Leadrelay-Token": TOKEN}),
+        inbound(b'{"id": "1"}', "application/json", url=META["url"] + "?token=" + TOKEN),
+        inbound(b"<xml/>", "text/xml", headers={"X-Leadrelay-Token": TOKEN}),
+        inbound(json.dumps({"token": TOKEN}).encode(), "application/json", url=META["url"] + "?token=stale"),
+    ],
+)
 def test_token_places(request_):
     """JSON body field, header, query: any of them passes."""
     authenticate(source(), request_)
 
 
-@pytest.mark.parametrize("request_,reason", [
-    (inbound(BODY.replace(TOKEN.encode(), b"zt_wrong")), "invalid_token"),
-    (inbound(BODY.replace(b"&token=" + TOKEN.encode(), b"")), "invalid_token"),
-    (inbound(json.dumps({"id": "1", "token": "wrong"}).encode(), "application/json"), "invalid_token"),
-    (inbound(json.dumps({"id": "1"}).encode(), "application/json"), "missing_token"),
-    (inbound(json.dumps({"id": "1", "token": 12345}).encode(), "application/json"), "invalid_token"),
-    (inbound(json.dumps({"id": "1", "token": None}).encode(), "application/json"), "missing_token"),
-    (inbound(json.dumps([{"id": "1", "token": TOKEN}]).encode(), "application/json"), "missing_token"),
-    (inbound(b"{broken", "application/json"), "missing_token"),
-    (inbound(b'{"id": "1"}', "application/json", headers={"X-Leadrelay-Token": "nope"}), "invalid_token"),
-])
+@pytest.mark.parametrize(
+    "request_,reason",
+    [
+        (inbound(BODY.replace(TOKEN.encode(), b"zt_wrong")), "invalid_token"),
+        (inbound(BODY.replace(b"&token=" + TOKEN.encode(), b"")), "invalid_token"),
+        (inbound(json.dumps({"id": "1", "token": "wrong"}).encode(), "application/json"), "invalid_token"),
+        (inbound(json.dumps({"id": "1"}).encode(), "application/json"), "missing_token"),
+        (inbound(json.dumps({"id": "1", "token": 12345}).encode(), "application/json"), "invalid_token"),
+        (inbound(json.dumps({"id": "1", "token": None}).encode(), "application/json"), "missing_token"),
+        (inbound(json.dumps([{"id": "1", "token": TOKEN}]).encode(), "application/json"), "missing_token"),
+        (inbound(b"{broken", "application/json"), "missing_token"),
+        (inbound(b'{"id": "1"}', "application/json", headers={"X-Leadrelay-Token": "nope"}), "invalid_token"),
+    ],
+)
 def test_token_failures(request_, reason):
     """Failure table: wrong token, missing token, non-JSON body with the token expected inside."""
     with pytest.raises(AuthFailure) as info:
@@ -84,6 +99,7 @@ def test_own_auth_only_with_a_token_field():
 
 # --- parse ---------------------------------------------------------------------------
 
+
 def test_fixture_record():
     """Parameters by the admin's names, the token removed, no modified time → no key."""
     [record] = ZOHO.parse(source(), inbound())
@@ -94,7 +110,7 @@ def test_fixture_record():
 
 
 def test_none_and_empty_merge_fields():
-    """"-None-" picklists and empty merge fields become None."""
+    """ "-None-" picklists and empty merge fields become None."""
     body = urlencode({"id": "1", "Lead_Status": "-None-", "Email": "", "Phone": "3035550142", "Rating": " "}).encode()
     [record] = ZOHO.parse(source(), inbound(body))
     assert record.fields["Lead_Status"] is None and record.fields["Email"] is None and record.fields["Rating"] is None
@@ -139,14 +155,17 @@ def test_unicode_form_values():
     assert (record.fields["First_Name"], record.fields["Last_Name"]) == ("Łukasz", "Żółć")
 
 
-@pytest.mark.parametrize("body,content_type,message", [
-    (b"", "application/json", "empty body"),
-    (b"{broken", "application/json", "invalid JSON"),
-    (b"<xml/>", "text/xml", "invalid JSON"),
-    (b'"text"', "application/json", "JSON object"),
-    (b"[1, 2]", "application/json", "JSON object"),
-    (b"[]", "application/json", "JSON object"),
-])
+@pytest.mark.parametrize(
+    "body,content_type,message",
+    [
+        (b"", "application/json", "empty body"),
+        (b"{broken", "application/json", "invalid JSON"),
+        (b"<xml/>", "text/xml", "invalid JSON"),
+        (b'"text"', "application/json", "JSON object"),
+        (b"[1, 2]", "application/json", "JSON object"),
+        (b"[]", "application/json", "JSON object"),
+    ],
+)
 def test_parse_malformed(body, content_type, message):
     """Bodies that are neither a form nor JSON objects are Malformed."""
     with pytest.raises(Malformed, match=message):

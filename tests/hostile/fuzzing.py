@@ -3,6 +3,7 @@
 A signer turns (body, query) into what a genuine sender would add (headers, query), so a mutated body
 can be sent authenticated; `None` means this body cannot be signed by that scheme (e.g. not UTF-8 for
 Standard Webhooks) and the request counts as unauthenticated."""
+
 from __future__ import annotations
 
 import base64
@@ -10,9 +11,9 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 from standardwebhooks import Webhook
 
@@ -67,8 +68,10 @@ def _hubspot(body: bytes, query: str):
     """HubSpot v3: HMAC over method + URL + body + timestamp (ms)."""
     stamp = str(int(time.time() * 1000))
     url = BASE_URL[0] + "/webhooks/hubspot" + (f"?{query}" if query else "")
-    return {"X-HubSpot-Signature-v3": v3_signature("hs-fuzz-secret-0123", "POST", url, body, stamp),
-            "X-HubSpot-Request-Timestamp": stamp}, query
+    return {
+        "X-HubSpot-Signature-v3": v3_signature("hs-fuzz-secret-0123", "POST", url, body, stamp),
+        "X-HubSpot-Request-Timestamp": stamp,
+    }, query
 
 
 def _typeform(body: bytes, query: str):
@@ -80,8 +83,10 @@ def _typeform(body: bytes, query: str):
 def _webflow(body: bytes, query: str):
     """Webflow: hex HMAC of `timestamp:body`."""
     stamp = str(int(time.time() * 1000))
-    return {"x-webflow-timestamp": stamp,
-            "x-webflow-signature": _hex("wf-fuzz-secret-0123", signed_message(stamp, body))}, query
+    return {
+        "x-webflow-timestamp": stamp,
+        "x-webflow-signature": _hex("wf-fuzz-secret-0123", signed_message(stamp, body)),
+    }, query
 
 
 def _standard(body: bytes, query: str):
@@ -90,10 +95,13 @@ def _standard(body: bytes, query: str):
         data = body.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    now = datetime.now(tz=timezone.utc)
+    now = datetime.now(tz=UTC)
     signature = Webhook(SW_SECRET).sign("msg_fuzz", now, data)
-    return {"webhook-id": "msg_fuzz", "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": signature}, query
+    return {
+        "webhook-id": "msg_fuzz",
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signature,
+    }, query
 
 
 def _with_query_token(body: bytes, query: str):
@@ -137,28 +145,39 @@ class Seed:
 
 def _generic_seed() -> bytes:
     """A small generic JSON batch."""
-    return json.dumps([{"id": "g-1", "phone": "3035550100", "name": "Ada"},
-                       {"id": "g-2", "phone": "+44 20 7946 0958"}]).encode()
+    return json.dumps(
+        [{"id": "g-1", "phone": "3035550100", "name": "Ada"}, {"id": "g-2", "phone": "+44 20 7946 0958"}]
+    ).encode()
 
 
 SEEDS: dict[str, list[Seed]] = {
-    "hubspot": [Seed(fixture_bytes("hubspot/workflow_contact_all_properties.json"), "application/json"),
-                Seed(fixture_bytes("hubspot/webhooks_api_batch.json"), "application/json")],
+    "hubspot": [
+        Seed(fixture_bytes("hubspot/workflow_contact_all_properties.json"), "application/json"),
+        Seed(fixture_bytes("hubspot/webhooks_api_batch.json"), "application/json"),
+    ],
     "salesforce": [Seed(fixture_bytes("salesforce/outbound_lead_hot.xml"), "text/xml; charset=utf-8")],
     "typeform": [Seed(fixture_bytes("typeform/form_response_hot.json"), "application/json")],
     "webflow": [Seed(fixture_bytes("webflow/form_submission.json"), "application/json")],
     "facebook": [Seed(fixture_bytes("facebook_leadads/leadgen_single.json"), "application/json")],
     "google_forms": [Seed(fixture_bytes("google_forms/apps_script_json.json"), "application/json")],
-    "pipedrive": [Seed(fixture_bytes("pipedrive/v1_added_person.json"), "application/json"),
-                  Seed(fixture_bytes("pipedrive/v2_create_person.json"), "application/json")],
+    "pipedrive": [
+        Seed(fixture_bytes("pipedrive/v1_added_person.json"), "application/json"),
+        Seed(fixture_bytes("pipedrive/v2_create_person.json"), "application/json"),
+    ],
     "dynamics": [Seed(fixture_bytes("dynamics365/lead_create.json"), "application/json")],
     "generic_hmac": [Seed(_generic_seed(), "application/json")],
     "generic_sw": [Seed(_generic_seed(), "application/json")],
-    "generic": [Seed(_generic_seed(), "application/json"),
-                Seed(b"id=f-1&phone=3035550100&name=Ada", "application/x-www-form-urlencoded")],
+    "generic": [
+        Seed(_generic_seed(), "application/json"),
+        Seed(b"id=f-1&phone=3035550100&name=Ada", "application/x-www-form-urlencoded"),
+    ],
     "gravityforms": [Seed(fixture_bytes("gravityforms/all_fields_json.json"), "application/json")],
-    "jotform": [Seed(fixture_bytes("jotform/submission_multipart.txt"),
-                     "multipart/form-data; boundary=------------------------4f1d8a2c6b9e0f37")],
+    "jotform": [
+        Seed(
+            fixture_bytes("jotform/submission_multipart.txt"),
+            "multipart/form-data; boundary=------------------------4f1d8a2c6b9e0f37",
+        )
+    ],
     "unbounce": [Seed(fixture_bytes("unbounce/form_submit.txt"), "application/x-www-form-urlencoded")],
     "zoho": [Seed(fixture_bytes("zoho/workflow_form_data.txt"), "application/x-www-form-urlencoded")],
     "html_form": [Seed(fixture_bytes("html_form/contact_form.txt"), "application/x-www-form-urlencoded")],

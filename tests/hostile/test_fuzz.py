@@ -10,12 +10,14 @@ Two drivers: the Flask app's test client against SQLite and PostgreSQL (fast: th
 real sockets through gunicorn and front.FrontWorker on SQLite. `make test` runs a short pass (FUZZ_EXAMPLES
 per sender, default 15; FUZZ_SOCKET_EXAMPLES over sockets, default 60); `make fuzz` runs ≥ 100,000 inputs
 and prints the counts (FUZZ_REPORT names a JSON file to write them to)."""
+
 from __future__ import annotations
 
 import io
 import json
 import os
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -31,17 +33,38 @@ COUNTS: Counter = Counter({"5xx": 0, "unauthenticated_stored": 0, "authenticated
 
 # Leaves that once broke a parser, a mapping or PostgreSQL.
 NASTY = st.one_of(
-    st.sampled_from(["", "\x00", "a\x00b", "\ud800", "\udfff", "²", "٣", "9" * 400, "1e999", "-0", "NaN",
-                     "/Date(99999999999999999)/", "/Date(-99999999999999999)/", "x" * 70_000,
-                     "+1 (303) 555-0142", "\u202e", "\ufeff"]),
-    st.integers(min_value=-(10 ** 50), max_value=10 ** 50),
+    st.sampled_from(
+        [
+            "",
+            "\x00",
+            "a\x00b",
+            "\ud800",
+            "\udfff",
+            "²",
+            "٣",
+            "9" * 400,
+            "1e999",
+            "-0",
+            "NaN",
+            "/Date(99999999999999999)/",
+            "/Date(-99999999999999999)/",
+            "x" * 70_000,
+            "+1 (303) 555-0142",
+            "\u202e",
+            "\ufeff",
+        ]
+    ),
+    st.integers(min_value=-(10**50), max_value=10**50),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=40),
-    st.none(), st.booleans(),
+    st.none(),
+    st.booleans(),
 )
-JSONISH = st.recursive(NASTY, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                      st.dictionaries(st.text(max_size=12), inner, max_size=4)),
-                       max_leaves=12)
+JSONISH = st.recursive(
+    NASTY,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)),
+    max_leaves=12,
+)
 
 
 def _replace_leaf(data, path_bits: list[int], value):
@@ -79,7 +102,7 @@ def bodies(draw, seed: bytes) -> bytes:
         data = bytearray(seed)
         for _ in range(draw(st.integers(1, 6))):
             at = draw(st.integers(0, len(data)))
-            data[at:at + draw(st.integers(0, 4))] = draw(st.binary(max_size=6))
+            data[at : at + draw(st.integers(0, 4))] = draw(st.binary(max_size=6))
         return bytes(data)
     if kind == "json_leaf":
         try:
@@ -99,18 +122,38 @@ def bodies(draw, seed: bytes) -> bytes:
         return opener * depth + b"1" + closer * depth
     if kind == "repeat":
         count = draw(st.integers(2, 1500))
-        return b"[" + b",".join([b'{"id":"r' + str(i).encode() + b'","phone":"3035550100"}' for i in range(count)]) + b"]"
+        return (
+            b"[" + b",".join([b'{"id":"r' + str(i).encode() + b'","phone":"3035550100"}' for i in range(count)]) + b"]"
+        )
     return json.dumps(draw(JSONISH)).encode("utf-8", "surrogatepass")
 
 
 HEADER_NOISE = st.dictionaries(
-    st.sampled_from(["X-HubSpot-Request-Timestamp", "x-webflow-timestamp", "webhook-timestamp", "webhook-id",
-                     "webhook-signature", "X-HubSpot-Signature-v3", "X-HubSpot-Signature", "Typeform-Signature",
-                     "X-Hub-Signature-256", "X-Form-Signature", "Authorization", "X-Sig", "X-Leadrelay-Token",
-                     "Content-Type", "X-HubSpot-Signature-Version"]),
-    st.one_of(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255), max_size=60),
-              st.sampled_from(["9" * 400, "²", "v1,", "Basic", "Basic !!!", "sha256=", "0", "-1"])),
-    max_size=4)
+    st.sampled_from(
+        [
+            "X-HubSpot-Request-Timestamp",
+            "x-webflow-timestamp",
+            "webhook-timestamp",
+            "webhook-id",
+            "webhook-signature",
+            "X-HubSpot-Signature-v3",
+            "X-HubSpot-Signature",
+            "Typeform-Signature",
+            "X-Hub-Signature-256",
+            "X-Form-Signature",
+            "Authorization",
+            "X-Sig",
+            "X-Leadrelay-Token",
+            "Content-Type",
+            "X-HubSpot-Signature-Version",
+        ]
+    ),
+    st.one_of(
+        st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255), max_size=60),
+        st.sampled_from(["9" * 400, "²", "v1,", "Basic", "Basic !!!", "sha256=", "0", "-1"]),
+    ),
+    max_size=4,
+)
 
 
 def _max_event_id(engine) -> int:
@@ -132,7 +175,7 @@ def report():
     summary = dict(sorted(COUNTS.items()))
     print("\nfuzz counts:", json.dumps(summary, indent=1))
     if os.environ.get("FUZZ_REPORT"):
-        with open(os.environ["FUZZ_REPORT"], "w") as out:
+        with Path(os.environ["FUZZ_REPORT"]).open("w") as out:
             json.dump(summary, out, indent=1)
 
 
@@ -142,9 +185,22 @@ def draw_request(data, sender: str) -> tuple[str, bytes, dict, str, bool]:
     body = data.draw(bodies(seed.body))
     mode = data.draw(st.sampled_from(["signed", "signed", "signed", "unsigned", "forged"]))
     query = data.draw(st.sampled_from(["", "src=x", "a=%00b", "token=wrong", "list=hot%3Aleads"]))
-    content_type = data.draw(st.one_of(st.just(seed.content_type), st.sampled_from(
-        ["application/json", "text/plain", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded",
-         "text/xml", "", "application/json; charset=utf-16"])))
+    content_type = data.draw(
+        st.one_of(
+            st.just(seed.content_type),
+            st.sampled_from(
+                [
+                    "application/json",
+                    "text/plain",
+                    "multipart/form-data; boundary=x",
+                    "application/x-www-form-urlencoded",
+                    "text/xml",
+                    "",
+                    "application/json; charset=utf-16",
+                ]
+            ),
+        )
+    )
     headers = {"Content-Type": content_type}
     authenticated = False
     if mode in ("signed", "forged"):
@@ -158,8 +214,9 @@ def draw_request(data, sender: str) -> tuple[str, bytes, dict, str, bool]:
     return query, body, headers, mode, authenticated
 
 
-def judge(sender: str, mode: str, authenticated: bool, body: bytes, max_body: int, status: int, answer: bytes,
-          stored: int) -> None:
+def judge(
+    sender: str, mode: str, authenticated: bool, body: bytes, max_body: int, status: int, answer: bytes, stored: int
+) -> None:
     """Count one outcome and assert the three properties."""
     COUNTS["inputs"] += 1
     COUNTS[f"status_{status}"] += 1
@@ -184,8 +241,13 @@ def judge(sender: str, mode: str, authenticated: bool, body: bytes, max_body: in
 
 def _settings(examples: int):
     """Hypothesis settings for a fuzz run (derandomized in make test, random in make fuzz)."""
-    return settings(max_examples=examples, deadline=None, database=None,
-                    derandomize=not os.environ.get("FUZZ_RANDOM"), suppress_health_check=list(HealthCheck))
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=not os.environ.get("FUZZ_RANDOM"),
+        suppress_health_check=list(HealthCheck),
+    )
 
 
 @pytest.mark.parametrize("sender", sorted(SEEDS))
@@ -201,10 +263,22 @@ def test_fuzz_sender(fuzz_app, sender):
         query, body, headers, mode, authenticated = draw_request(data, sender)
         before = _max_event_id(engine)
         # input_stream, not data=: the test client would rebuild an empty multipart body itself.
-        response = client.post(f"/webhooks/{sender}" + (f"?{query}" if query else ""), input_stream=io.BytesIO(body),
-                               content_length=len(body), headers=headers)
-        judge(sender, mode, authenticated, body, source.max_body, response.status_code, response.data,
-              _max_event_id(engine) - before)
+        response = client.post(
+            f"/webhooks/{sender}" + (f"?{query}" if query else ""),
+            input_stream=io.BytesIO(body),
+            content_length=len(body),
+            headers=headers,
+        )
+        judge(
+            sender,
+            mode,
+            authenticated,
+            body,
+            source.max_body,
+            response.status_code,
+            response.data,
+            _max_event_id(engine) - before,
+        )
 
     run()
 
@@ -231,8 +305,14 @@ def live(tmp_path):
     from tests.hostile import fuzzing
 
     (tmp_path / "leadrelay.yml").write_text(CONFIG)
-    proc = ServiceProcess({"DATABASE_URL": f"sqlite:///{tmp_path / 'lr.db'}", "ENGAGE_MODE": "sandbox",
-                           "LEADRELAY_CONFIG": str(tmp_path / "leadrelay.yml")}, tmp_path / "service.log").start()
+    proc = ServiceProcess(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'lr.db'}",
+            "ENGAGE_MODE": "sandbox",
+            "LEADRELAY_CONFIG": str(tmp_path / "leadrelay.yml"),
+        },
+        tmp_path / "service.log",
+    ).start()
     fuzzing.BASE_URL[0] = proc.url
     yield proc, tmp_path / "lr.db"
     fuzzing.BASE_URL[0] = "http://localhost"
@@ -262,11 +342,14 @@ def test_fuzz_over_real_sockets(live):
         sender = data.draw(st.sampled_from(sorted(SEEDS)))
         query, body, headers, mode, authenticated = draw_request(data, sender)
         before = newest()
-        response = session.post(f"{proc.url}/webhooks/{sender}" + (f"?{query}" if query else ""), data=body,
-                                headers=_sendable(headers), timeout=30)
+        response = session.post(
+            f"{proc.url}/webhooks/{sender}" + (f"?{query}" if query else ""),
+            data=body,
+            headers=_sendable(headers),
+            timeout=30,
+        )
         COUNTS["over_sockets"] += 1
-        judge(sender, mode, authenticated, body, 1024 * 1024, response.status_code, response.content,
-              newest() - before)
+        judge(sender, mode, authenticated, body, 1024 * 1024, response.status_code, response.content, newest() - before)
 
     run()
     session.close()

@@ -2,6 +2,7 @@
 
 The ack latency from an empty table to 1M lead rows is measured by `python -m bench.front --rows`
 (docs/benchmarks.md); here, the plans that made it flat."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,21 +17,31 @@ ROWS = 20_000
 def fill(engine) -> None:
     """ROWS leads in one event, spread over 50 sources, then fresh planner statistics."""
     with db.write(engine) as conn:
-        conn.execute(text("INSERT INTO events (source, received_at, method, path, status) "
-                          "VALUES ('s0', 0, 'POST', '/', 'accepted')"))
+        conn.execute(
+            text(
+                "INSERT INTO events (source, received_at, method, path, status) "
+                "VALUES ('s0', 0, 'POST', '/', 'accepted')"
+            )
+        )
         if engine.dialect.name == "postgresql":
-            conn.execute(text(
-                "INSERT INTO leads (event_id, source, record_key, extern_id, status, priority, campaign, sandbox, "
-                "received_at, updated_at, next_attempt_at, attempts, claims) "
-                "SELECT 1, 's' || (g % 50), 'k:' || g, 'x' || g, 'delivered', 'NORMAL', 'c', false, g, g, 0, 0, 0 "
-                f"FROM generate_series(1, {ROWS}) g"))
+            conn.execute(
+                text(
+                    "INSERT INTO leads (event_id, source, record_key, extern_id, status, priority, campaign, sandbox, "
+                    "received_at, updated_at, next_attempt_at, attempts, claims) "
+                    "SELECT 1, 's' || (g % 50), 'k:' || g, 'x' || g, 'delivered', 'NORMAL', 'c', false, g, g, 0, 0, 0 "
+                    f"FROM generate_series(1, {ROWS}) g"
+                )
+            )
         else:
-            conn.execute(text(
-                "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < :rows) "
-                "INSERT INTO leads (event_id, source, record_key, extern_id, status, priority, campaign, sandbox, "
-                "received_at, updated_at, next_attempt_at, attempts, claims) "
-                "SELECT 1, 's' || (n % 50), 'k:' || n, 'x' || n, 'delivered', 'NORMAL', 'c', 0, n, n, 0, 0, 0 FROM g"),
-                {"rows": ROWS})
+            conn.execute(
+                text(
+                    "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < :rows) "
+                    "INSERT INTO leads (event_id, source, record_key, extern_id, status, priority, campaign, sandbox, "
+                    "received_at, updated_at, next_attempt_at, attempts, claims) "
+                    "SELECT 1, 's' || (n % 50), 'k:' || n, 'x' || n, 'delivered', 'NORMAL', 'c', 0, n, n, 0, 0, 0 FROM g"
+                ),
+                {"rows": ROWS},
+            )
         conn.execute(text("ANALYZE"))
 
 

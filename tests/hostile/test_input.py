@@ -1,11 +1,13 @@
 """Issue 8's reproductions, one test per table row: hostile input is refused or stored, never a 5xx, never a
 truncated lead, never a secret at rest (real SQLite and PostgreSQL through the Flask app)."""
+
 from __future__ import annotations
 
 import io
 import json
 import logging
 import time
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -91,11 +93,13 @@ def stored_events(app) -> list[dict]:
 
 # ---------------------------------------------------------------- a chunked body over max_body
 
+
 def test_chunked_body_over_max_body_is_413_and_not_stored(client, app):
     """Before: cut at the limit, 200 and a lead queued with the end of the form lost."""
     body = json.dumps({"id": "c1", "phone": "3035550100", "name": "x" * 8000}).encode()
-    response = client.post("/webhooks/api", input_stream=io.BytesIO(body),
-                           headers={**GEN, "Transfer-Encoding": "chunked"})
+    response = client.post(
+        "/webhooks/api", input_stream=io.BytesIO(body), headers={**GEN, "Transfer-Encoding": "chunked"}
+    )
     assert response.status_code == 413
     assert response.get_json()["error"] == "body_too_large"
     assert count(app, events) == 0 and count(app, leads) == 0
@@ -104,19 +108,22 @@ def test_chunked_body_over_max_body_is_413_and_not_stored(client, app):
 def test_chunked_body_within_max_body_is_processed(client, app):
     """The bounded read does not cut a body that fits."""
     body = json.dumps({"id": "c2", "phone": "3035550100", "name": "y" * 1000}).encode()
-    response = client.post("/webhooks/api", input_stream=io.BytesIO(body),
-                           headers={**GEN, "Transfer-Encoding": "chunked"})
+    response = client.post(
+        "/webhooks/api", input_stream=io.BytesIO(body), headers={**GEN, "Transfer-Encoding": "chunked"}
+    )
     assert response.status_code == 202
     assert stored_events(app)[0]["body"] == body
 
 
 # ---------------------------------------------------------------- nesting, dates, unsafe text
 
+
 def test_json_nested_thousands_deep_is_stored_malformed(client, app):
     """Before: RecursionError → 500, nothing stored (a retrying sender retries for ever)."""
     body = b"[" * 5000 + b"]" * 5000
-    response = client.post("/webhooks/crm", data=body, headers={"Content-Type": "application/json",
-                                                                 "X-Leadrelay-Token": "crm-token"})
+    response = client.post(
+        "/webhooks/crm", data=body, headers={"Content-Type": "application/json", "X-Leadrelay-Token": "crm-token"}
+    )
     assert response.status_code == 202
     assert response.get_json()["status"] == "malformed"
     assert stored_events(app)[0]["status"] == "malformed"
@@ -124,7 +131,7 @@ def test_json_nested_thousands_deep_is_stored_malformed(client, app):
 
 def test_json_nested_deeper_than_the_bound_is_malformed(client, app):
     """An object 100 deep parses, but the shape bound refuses it (developer sender: 400)."""
-    inner = {"id": "d1", "phone": "3035550100"}
+    inner: dict[str, Any] = {"id": "d1", "phone": "3035550100"}
     for _ in range(100):
         inner = {"n": inner}
     inner.update({"id": "d1", "phone": "3035550100"})
@@ -149,8 +156,11 @@ def test_dynamics_date_out_of_range_is_kept_as_text(client, app):
     body = fixture_bytes("dynamics365/lead_create.json")
     data = json.loads(body)
     data["InputParameters"][0]["value"]["Attributes"].append({"key": "birthdate", "value": "/Date(99999999999999999)/"})
-    response = client.post("/webhooks/dyn", data=json.dumps(data),
-                           headers={"Content-Type": "application/json", "x-dyn-key": DYN_HEADER_SECRET})
+    response = client.post(
+        "/webhooks/dyn",
+        data=json.dumps(data),
+        headers={"Content-Type": "application/json", "x-dyn-key": DYN_HEADER_SECRET},
+    )
     assert response.status_code == 202, response.data
     assert response.get_json()["leads"][0]["status"] == "queued"
 
@@ -175,8 +185,11 @@ def test_nul_in_hubspot_vid_is_acked_invalid(client, app):
     body = json.loads(fixture_bytes("hubspot/workflow_contact_all_properties.json"))
     body["vid"] = "123\u00004"
     body["properties"]["hs_object_id"]["value"] = "123\u00004"
-    response = client.post("/webhooks/crm", data=json.dumps(body),
-                           headers={"Content-Type": "application/json", "X-Leadrelay-Token": "crm-token"})
+    response = client.post(
+        "/webhooks/crm",
+        data=json.dumps(body),
+        headers={"Content-Type": "application/json", "X-Leadrelay-Token": "crm-token"},
+    )
     assert response.status_code == 202, response.data
     assert response.get_json()["leads"][0]["status"] == "invalid"
 
@@ -190,24 +203,30 @@ def test_percent_encoded_nul_in_path_is_stored(client, app):
 
 # ---------------------------------------------------------------- forged timestamps before auth
 
+
 @pytest.mark.parametrize("stamp", ["9" * 400, "\u00b2", "12\u00b3"])
-@pytest.mark.parametrize("source,headers", [
-    ("hs", {"X-HubSpot-Signature-v3": "x", "X-HubSpot-Request-Timestamp": None}),
-    ("wf", {"x-webflow-signature": "x", "x-webflow-timestamp": None}),
-    ("sw", {"webhook-id": "msg_1", "webhook-signature": "v1,x", "webhook-timestamp": None}),
-])
+@pytest.mark.parametrize(
+    "source,headers",
+    [
+        ("hs", {"X-HubSpot-Signature-v3": "x", "X-HubSpot-Request-Timestamp": None}),
+        ("wf", {"x-webflow-signature": "x", "x-webflow-timestamp": None}),
+        ("sw", {"webhook-id": "msg_1", "webhook-signature": "v1,x", "webhook-timestamp": None}),
+    ],
+)
 def test_forged_timestamp_is_401(client, app, source, headers, stamp):
     """Before: 500 before authentication (int('²') / a 400-digit int overflowing a float).
 
     "²" is the byte 0xB2 on the wire, which gunicorn decodes as Latin-1: str.isdigit() says yes."""
     sent = {k: (stamp if v is None else v) for k, v in headers.items()}
-    response = client.post(f"/webhooks/{source}", data=b'{"id": "1"}',
-                           headers={"Content-Type": "application/json", **sent})
+    response = client.post(
+        f"/webhooks/{source}", data=b'{"id": "1"}', headers={"Content-Type": "application/json", **sent}
+    )
     assert response.status_code == 401
     assert count(app, events) == 0
 
 
 # ---------------------------------------------------------------- record caps
+
 
 def test_authenticated_huge_array_is_413_with_no_lead(client, app):
     """Before: 55,000 leads from one 930 KB request. Now 413 too_many_records, the request kept for audit."""
@@ -228,18 +247,23 @@ def test_salesforce_over_100_notifications_is_413(client, app):
     start, end = body.index("<Notification>"), body.index("</Notification>") + len("</Notification>")
     note = body[start:end]
     many = "".join(note.replace("04l5e00000AbCdEAAX", f"04l5e00000AbC{i:05d}") for i in range(101))
-    response = client.post("/webhooks/sf", data=body[:start] + many + body[end:],
-                           headers={"Content-Type": "text/xml; charset=utf-8"})
+    response = client.post(
+        "/webhooks/sf", data=body[:start] + many + body[end:], headers={"Content-Type": "text/xml; charset=utf-8"}
+    )
     assert response.status_code == 413
     assert count(app, leads) == 0 and count(app, events) == 1
 
 
 # ---------------------------------------------------------------- secrets at rest
 
+
 def test_dynamics_header_secret_is_not_stored(client, app):
     """Before: the Dynamics header secret sat in events.headers (and /admin/api/events showed it)."""
-    response = client.post("/webhooks/dyn", data=fixture_bytes("dynamics365/lead_create.json"),
-                           headers={"Content-Type": "application/json", "x-dyn-key": DYN_HEADER_SECRET})
+    response = client.post(
+        "/webhooks/dyn",
+        data=fixture_bytes("dynamics365/lead_create.json"),
+        headers={"Content-Type": "application/json", "x-dyn-key": DYN_HEADER_SECRET},
+    )
     assert response.status_code == 202
     (event,) = stored_events(app)
     assert DYN_HEADER_SECRET not in event["headers"] and DYN_HEADER_SECRET not in event["path"]
@@ -249,9 +273,11 @@ def test_dynamics_header_secret_is_not_stored(client, app):
 
 def test_query_secret_with_any_name_is_not_stored(client, app):
     """Before: a query key named other than token/code/key was stored in events.path."""
-    response = client.post(f"/webhooks/dynq?apikey2={DYN_QUERY_SECRET}&keep=1",
-                           data=fixture_bytes("dynamics365/lead_create.json"),
-                           headers={"Content-Type": "application/json"})
+    response = client.post(
+        f"/webhooks/dynq?apikey2={DYN_QUERY_SECRET}&keep=1",
+        data=fixture_bytes("dynamics365/lead_create.json"),
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status_code == 202
     (event,) = stored_events(app)
     assert DYN_QUERY_SECRET not in event["path"] and "keep=1" in event["path"]
@@ -273,15 +299,14 @@ def test_zoho_token_field_stays_in_the_stored_body_but_is_masked_when_shown(clie
 def test_database_errors_do_not_log_parameters(app, caplog):
     """Before (PostgreSQL): a database error logged SQLAlchemy's parameters (a header secret, an address)."""
     engine = app.extensions["leadrelay"].engine
-    with caplog.at_level(logging.DEBUG):
-        with pytest.raises(Exception) as failure:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT * FROM no_such_table WHERE x = :secret"), {"secret": "top-secret-value"})
+    with caplog.at_level(logging.DEBUG), pytest.raises(Exception) as failure, engine.connect() as conn:
+        conn.execute(text("SELECT * FROM no_such_table WHERE x = :secret"), {"secret": "top-secret-value"})
     assert "top-secret-value" not in str(failure.value)
     assert "top-secret-value" not in caplog.text
 
 
 # ---------------------------------------------------------------- html_form, HEAD
+
 
 def test_resubmitted_invalid_form_gets_the_same_422(client, app):
     """Before: 422, then 200 'Thank you' for the same invalid form (the visitor believed they would be called)."""
@@ -295,8 +320,9 @@ def test_resubmitted_invalid_form_gets_the_same_422(client, app):
 
 def test_head_with_a_body_is_not_processed(client, app):
     """Before: HEAD with a body was processed like a POST."""
-    response = client.open("/webhooks/api", method="HEAD", data=json.dumps({"id": "h1", "phone": "3035550100"}),
-                           headers=GEN)
+    response = client.open(
+        "/webhooks/api", method="HEAD", data=json.dumps({"id": "h1", "phone": "3035550100"}), headers=GEN
+    )
     assert response.status_code == 405
     assert count(app, events) == 0 and count(app, leads) == 0
 
@@ -322,13 +348,15 @@ def test_form_limits_hold_across_processes(make_app, db_url, kind):
     for n in range(2):
         phone = "3035550100" if kind == "phone" else f"30355501{n:02d}"
         address = f"10.0.0.{n}" if kind == "phone" else "10.0.0.9"
-        answer = first.test_client().post("/webhooks/form", data={"name": f"A {n}", "phone": phone},
-                                          environ_base={"REMOTE_ADDR": address})
+        answer = first.test_client().post(
+            "/webhooks/form", data={"name": f"A {n}", "phone": phone}, environ_base={"REMOTE_ADDR": address}
+        )
         assert answer.status_code == 200, answer.data
     html_form.reset_limits()  # the other process has seen none of them in memory
     phone = "3035550100" if kind == "phone" else "3035550177"
     address = "10.0.0.7" if kind == "phone" else "10.0.0.9"
-    refused = second.test_client().post("/webhooks/form", data={"name": "B", "phone": phone},
-                                        environ_base={"REMOTE_ADDR": address})
+    refused = second.test_client().post(
+        "/webhooks/form", data={"name": "B", "phone": phone}, environ_base={"REMOTE_ADDR": address}
+    )
     assert refused.status_code == 429
     assert count(second, events) == 2

@@ -4,6 +4,7 @@ The reproduction (issue 8): 8 sockets trickling headers one byte a second held e
 every webhook timed out. Scale here: SLOW_SOCKETS (default 120, 4/5 header and 1/5 body tricklers) held
 for SLOW_SECONDS (default 6); the issue's full scale is `SLOW_SOCKETS=500 SLOW_SECONDS=20` (make slow).
 `GUNICORN_WORKER_CLASS=gthread` runs the same test against the old front: it fails."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,13 @@ def service(tmp_path):
     """The service under gunicorn (SQLite, one worker as configured) with the fake Engage as live Engage."""
     (tmp_path / "leadrelay.yml").write_text(CONFIG)
     fake = FakeEngageProcess().start()
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'lr.db'}", "LEADRELAY_CONFIG": str(tmp_path / "leadrelay.yml"),
-           **fake.env(), "REQUEST_HEADER_TIMEOUT": "5", "REQUEST_BODY_TIMEOUT": "5"}
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'lr.db'}",
+        "LEADRELAY_CONFIG": str(tmp_path / "leadrelay.yml"),
+        **fake.env(),
+        "REQUEST_HEADER_TIMEOUT": "5",
+        "REQUEST_BODY_TIMEOUT": "5",
+    }
     for key in ("GUNICORN_WORKER_CLASS",):
         if os.environ.get(key):
             env[key] = os.environ[key]
@@ -53,11 +59,14 @@ def service(tmp_path):
 def test_slow_sockets_cost_no_webhook(service):
     """With header- and body-trickling sockets held open, 20/20 webhooks and every /healthz answer within 1 s."""
     proc, fake = service
-    slow = SlowClients("127.0.0.1", proc.port, header=SOCKETS * 4 // 5, body=SOCKETS // 5,
-                       path="/webhooks/hubspot").start()
+    slow = SlowClients(
+        "127.0.0.1", proc.port, header=SOCKETS * 4 // 5, body=SOCKETS // 5, path="/webhooks/hubspot"
+    ).start()
     try:
         time.sleep(1.5)  # every slow socket has sent bytes: gthread would have given each a thread
-        ack_times, health_times, statuses = [], [], []
+        ack_times: list[float] = []
+        health_times: list[float] = []
+        statuses: list[int | None] = []
         deadline = time.monotonic() + SECONDS
         sent = 0
         while time.monotonic() < deadline or sent < WEBHOOKS:
@@ -66,9 +75,12 @@ def test_slow_sockets_cost_no_webhook(service):
             if sent < WEBHOOKS:
                 started = time.perf_counter()
                 try:
-                    answer = requests.post(f"{proc.url}/webhooks/hubspot", data=lead_body(7000 + sent), timeout=5,
-                                           headers={"Content-Type": "application/json",
-                                                    "X-Leadrelay-Token": "slow-token"})
+                    answer = requests.post(
+                        f"{proc.url}/webhooks/hubspot",
+                        data=lead_body(7000 + sent),
+                        timeout=5,
+                        headers={"Content-Type": "application/json", "X-Leadrelay-Token": "slow-token"},
+                    )
                     statuses.append(answer.status_code)
                 except requests.RequestException:
                     statuses.append(None)
@@ -78,9 +90,11 @@ def test_slow_sockets_cost_no_webhook(service):
         held = sum(1 for _ in slow.socks)
     finally:
         slow.stop()
-    print(f"\n{held} slow sockets ({slow.reopened} reopened after a read deadline) for {SECONDS:g} s: "
-          f"{statuses.count(202)}/{WEBHOOKS} webhooks 202, slowest {max(ack_times) * 1000:.1f} ms; "
-          f"{len(health_times)} /healthz, slowest {max(health_times) * 1000:.1f} ms")
+    print(
+        f"\n{held} slow sockets ({slow.reopened} reopened after a read deadline) for {SECONDS:g} s: "
+        f"{statuses.count(202)}/{WEBHOOKS} webhooks 202, slowest {max(ack_times) * 1000:.1f} ms; "
+        f"{len(health_times)} /healthz, slowest {max(health_times) * 1000:.1f} ms"
+    )
     assert held >= SOCKETS * 0.95, f"only {held} slow sockets were held"
     assert statuses.count(202) == WEBHOOKS, statuses
     assert max(ack_times) < 1.0, f"slowest webhook {max(ack_times):.3f}s"
@@ -114,9 +128,10 @@ def test_slow_body_times_out_and_nothing_is_stored(service, tmp_path):
     body = lead_body(1)
     sock = socket.create_connection(("127.0.0.1", proc.port), timeout=15)
     try:
-        sock.sendall(b"POST /webhooks/hubspot HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"X-Leadrelay-Token: slow-token\r\n" + f"Content-Length: {len(body)}\r\n\r\n".encode()
-                     + body[:10])
+        sock.sendall(
+            b"POST /webhooks/hubspot HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"X-Leadrelay-Token: slow-token\r\n" + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:10]
+        )
         answer = sock.recv(4096)
         assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
     finally:

@@ -1,4 +1,5 @@
 """Dynamics end to end: WebhookKey and header auth, the Create fixture queued HOT by its option set, retries deduped."""
+
 from __future__ import annotations
 
 import json
@@ -54,17 +55,23 @@ def test_header_auth_and_delete_is_2xx_invalid(app):
     """HttpHeader auth; a Delete message is stored invalid, answered 202 (never a failed step)."""
     context = json.loads(BODY)
     context["MessageName"] = "Delete"
-    response = app.test_client().post("/webhooks/dyn-header", data=json.dumps(context),
-                                      headers={"Content-Type": "application/json", "x-leadrelay-key": "header-secret"})
+    response = app.test_client().post(
+        "/webhooks/dyn-header",
+        data=json.dumps(context),
+        headers={"Content-Type": "application/json", "x-leadrelay-key": "header-secret"},
+    )
     assert response.status_code == 202 and response.json["leads"][0]["status"] == "invalid"
 
 
-@pytest.mark.parametrize("path,headers,reason", [
-    ("/webhooks/dynamics", {}, "missing_token"),
-    ("/webhooks/dynamics?code=wrong", {}, "invalid_token"),
-    ("/webhooks/dyn-header", {"x-leadrelay-key": "wrong"}, "invalid_token"),
-    ("/webhooks/dyn-header?code=header-secret", {}, "missing_token"),
-])
+@pytest.mark.parametrize(
+    "path,headers,reason",
+    [
+        ("/webhooks/dynamics", {}, "missing_token"),
+        ("/webhooks/dynamics?code=wrong", {}, "invalid_token"),
+        ("/webhooks/dyn-header", {"x-leadrelay-key": "wrong"}, "invalid_token"),
+        ("/webhooks/dyn-header?code=header-secret", {}, "missing_token"),
+    ],
+)
 def test_bad_key_is_401(app, path, headers, reason):
     """Nothing stored; the reason in the body."""
     response = app.test_client().post(path, data=BODY, headers={"Content-Type": "application/json", **headers})

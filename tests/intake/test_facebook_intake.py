@@ -1,4 +1,5 @@
 """Meta Lead Ads end to end: GET handshake, signed POST → `fetching`, fetch pool → fake Graph → delivered."""
+
 from __future__ import annotations
 
 import json
@@ -32,10 +33,16 @@ sources:
 """
 
 
+class ServedGraph(FakeGraph):
+    """The fake Graph API with the address the fixture serves it at."""
+
+    url: str
+
+
 @pytest.fixture
 def graph():
     """The fake Graph API on a real loopback socket."""
-    fake = FakeGraph(tokens={PAGE_TOKEN})
+    fake = ServedGraph(tokens={PAGE_TOKEN})
     fake.add_lead(LEAD)
     with fake.serve() as server:
         fake.url = server.url
@@ -80,8 +87,14 @@ def test_signed_leadgen_is_fetched_and_delivered(app, graph):
             break
         time.sleep(0.05)
     assert stored["status"] == "delivered", stored
-    assert stored["lead"] == {"externId": "1234567890123456", "leadPhone": "3035550142", "firstName": "Ada",
-                              "lastName": "Example", "email": "ada.example@example.com", "zip": "80202"}
+    assert stored["lead"] == {
+        "externId": "1234567890123456",
+        "leadPhone": "3035550142",
+        "firstName": "Ada",
+        "lastName": "Example",
+        "email": "ada.example@example.com",
+        "zip": "80202",
+    }
     assert stored["priority"] == "IMMEDIATE"
     assert graph.requests[0].authorization == f"Bearer {PAGE_TOKEN}"
 
@@ -89,10 +102,13 @@ def test_signed_leadgen_is_fetched_and_delivered(app, graph):
     assert again.status_code == 200 and again.json["duplicate"] is True
 
 
-@pytest.mark.parametrize("headers,reason", [
-    ({"Content-Type": "application/json"}, "missing_signature"),
-    ({"Content-Type": "application/json", "X-Hub-Signature-256": "sha256=" + "0" * 64}, "invalid_signature"),
-])
+@pytest.mark.parametrize(
+    "headers,reason",
+    [
+        ({"Content-Type": "application/json"}, "missing_signature"),
+        ({"Content-Type": "application/json", "X-Hub-Signature-256": "sha256=" + "0" * 64}, "invalid_signature"),
+    ],
+)
 def test_bad_signature_is_401(app, headers, reason):
     """Nothing stored; the reason in the body."""
     response = app.test_client().post("/webhooks/meta", data=BODY, headers=headers)
@@ -106,6 +122,7 @@ def test_body_without_leadgen_is_stored_and_acknowledged(app):
 
     body = b'{"object":"page","entry":[{"id":"1","time":1,"changes":[{"field":"feed","value":{}}]}]}'
     signature = "sha256=" + hmac.new(b"0a1b2c3d4e5f60718293a4b5c6d7e8f9", body, hashlib.sha256).hexdigest()
-    response = app.test_client().post("/webhooks/meta", data=body, headers={"Content-Type": "application/json",
-                                                                           "X-Hub-Signature-256": signature})
+    response = app.test_client().post(
+        "/webhooks/meta", data=body, headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature}
+    )
     assert response.status_code == 202 and response.json["status"] == "malformed"

@@ -1,4 +1,5 @@
 """Google Forms end to end: the signed fixture through POST /webhooks/<source>, duplicates, 401, 422."""
+
 import hashlib
 import hmac
 import json
@@ -36,8 +37,10 @@ def client(make_app, db_url):
 
 def signed(body):
     """Headers as the Apps Script sends them."""
-    return {"Content-Type": "application/json",
-            "X-Form-Signature": "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()}
+    return {
+        "Content-Type": "application/json",
+        "X-Form-Signature": "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest(),
+    }
 
 
 def test_signed_fixture_is_stored_and_deduplicated(client):
@@ -48,9 +51,15 @@ def test_signed_fixture_is_stored_and_deduplicated(client):
     entry = response.json["leads"][0]
     assert entry["externId"] == "2_ABaOnudEXAMPLEresponseID0123456789" and entry["priority"] == "IMMEDIATE"
     lead = app.extensions["leadrelay"].queue.get(entry["lead_id"])["lead"]
-    assert lead == {"externId": "2_ABaOnudEXAMPLEresponseID0123456789", "leadPhone": "3035550142",
-                    "firstName": "Ada", "lastName": "Example", "email": "ada.example@example.com", "zip": "80202",
-                    "extendedLeadData": {"timeline": "Today"}}
+    assert lead == {
+        "externId": "2_ABaOnudEXAMPLEresponseID0123456789",
+        "leadPhone": "3035550142",
+        "firstName": "Ada",
+        "lastName": "Example",
+        "email": "ada.example@example.com",
+        "zip": "80202",
+        "extendedLeadData": {"timeline": "Today"},
+    }
     again = http.post("/webhooks/google-forms", data=BODY, headers=META["headers"])
     assert again.status_code == 200 and again.json["duplicate"] is True
 

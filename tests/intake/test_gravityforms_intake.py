@@ -1,4 +1,5 @@
 """Gravity Forms end to end: Bearer header from the feed, All Fields JSON, per-form maps, FORM format."""
+
 from __future__ import annotations
 
 from urllib.parse import urlencode
@@ -40,19 +41,39 @@ def test_all_fields_entry_is_queued(app):
     [entry] = response.json["leads"]
     assert entry["status"] == "queued" and entry["externId"] == "1287" and entry["priority"] == "IMMEDIATE"
     stored = app.extensions["leadrelay"].queue.get(entry["lead_id"])
-    assert stored["lead"] == {"externId": "1287", "leadPhone": "3035550142", "firstName": "Ada", "lastName": "Example",
-                              "email": "ada.example@example.com", "address1": "1600 Example St",
-                              "address2": "Suite 200", "city": "Denver", "state": "Colorado", "zip": "80202"}
+    assert stored["lead"] == {
+        "externId": "1287",
+        "leadPhone": "3035550142",
+        "firstName": "Ada",
+        "lastName": "Example",
+        "email": "ada.example@example.com",
+        "address1": "1600 Example St",
+        "address2": "Suite 200",
+        "city": "Denver",
+        "state": "Colorado",
+        "zip": "80202",
+    }
     again = client.post("/webhooks/gravityforms", data=BODY, headers=META["headers"])
     assert again.status_code == 200 and again.json["duplicate"] is True
 
 
 def test_form_format_with_per_form_map(app):
     """Request Format FORM for form 7, token in X-Leadrelay-Token, mapped with that form's ids."""
-    body = urlencode({"id": "1301", "form_id": "7", "1": "+44 20 7946 0958", "2.3": "Siân", "2.6": "O'Brien",
-                      "5": "sian@example.co.uk"})
-    response = app.test_client().post("/webhooks/gravityforms", data=body, headers={
-        "Content-Type": "application/x-www-form-urlencoded", "X-Leadrelay-Token": "gf_demo_token_5b7c9d1e"})
+    body = urlencode(
+        {
+            "id": "1301",
+            "form_id": "7",
+            "1": "+44 20 7946 0958",
+            "2.3": "Siân",
+            "2.6": "O'Brien",
+            "5": "sian@example.co.uk",
+        }
+    )
+    response = app.test_client().post(
+        "/webhooks/gravityforms",
+        data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Leadrelay-Token": "gf_demo_token_5b7c9d1e"},
+    )
     assert response.status_code == 202, response.json
     [entry] = response.json["leads"]
     stored = app.extensions["leadrelay"].queue.get(entry["lead_id"])
@@ -60,11 +81,14 @@ def test_form_format_with_per_form_map(app):
     assert entry["priority"] == "NORMAL"
 
 
-@pytest.mark.parametrize("headers", [
-    {"Content-Type": "application/json"},
-    {"Content-Type": "application/json", "Authorization": "Bearer wrong"},
-    {"Content-Type": "application/json", "Authorization": "Basic Z2Y6Z2Y="},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Content-Type": "application/json"},
+        {"Content-Type": "application/json", "Authorization": "Bearer wrong"},
+        {"Content-Type": "application/json", "Authorization": "Basic Z2Y6Z2Y="},
+    ],
+)
 def test_wrong_or_missing_token_is_401(app, headers):
     """Nothing stored without the feed's header."""
     response = app.test_client().post("/webhooks/gravityforms", data=BODY, headers=headers)
@@ -73,6 +97,7 @@ def test_wrong_or_missing_token_is_401(app, headers):
 
 def test_entry_without_phone_gets_2xx(app):
     """An undialable entry is stored `invalid` and answered 202, with the reason."""
-    response = app.test_client().post("/webhooks/gravityforms", data=b'{"id":"5","form_id":"3","2":"a@b.co"}',
-                                      headers=META["headers"])
+    response = app.test_client().post(
+        "/webhooks/gravityforms", data=b'{"id":"5","form_id":"3","2":"a@b.co"}', headers=META["headers"]
+    )
     assert response.status_code == 202 and response.json["leads"][0]["status"] == "invalid"

@@ -1,4 +1,5 @@
 """html_form end to end through POST /webhooks/<source>: redirects, pages, honeypot, limits, origins."""
+
 import pytest
 from sqlalchemy import func, select
 
@@ -73,7 +74,12 @@ def test_fixture_redirects_303_and_stores_the_lead(app, client):
     assert row["status"] in ("queued", "sending", "delivered") and row["priority"] == "IMMEDIATE"
     lead = row["lead"]
     assert lead["externId"].startswith("web-") and lead["leadPhone"] == "3035550142"
-    assert (lead["firstName"], lead["lastName"], lead["email"], lead["zip"]) == ("Ada", "Example", "ada.example@example.com", "80202")
+    assert (lead["firstName"], lead["lastName"], lead["email"], lead["zip"]) == (
+        "Ada",
+        "Example",
+        "ada.example@example.com",
+        "80202",
+    )
     assert row["record"]["message"] == "Please call me\r\nafter 5pm"
 
 

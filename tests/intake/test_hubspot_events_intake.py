@@ -1,4 +1,5 @@
 """HubSpot Webhooks API end to end: signed batch → three `fetching` leads → fetch pool → fake CRM API → delivered."""
+
 from __future__ import annotations
 
 import time
@@ -36,10 +37,16 @@ sources:
 def api():
     """The fake HubSpot CRM API with the batch's two contacts."""
     with FakeHubSpot(token=TOKEN) as fake:
-        fake.add_contact("51234567", firstname="Ada", lastname="Example", email="ada.example@example.com",
-                         phone="(303) 555-0142", zip="80202", hubspotscore="91")
-        fake.add_contact("51234890", firstname="Grace", lastname="Hopper", phone="+1 (415) 555-0188",
-                         hubspotscore="12")
+        fake.add_contact(
+            "51234567",
+            firstname="Ada",
+            lastname="Example",
+            email="ada.example@example.com",
+            phone="(303) 555-0142",
+            zip="80202",
+            hubspotscore="91",
+        )
+        fake.add_contact("51234890", firstname="Grace", lastname="Hopper", phone="+1 (415) 555-0188", hubspotscore="12")
         yield fake
 
 
@@ -77,8 +84,14 @@ def test_batch_is_fetched_mapped_routed_and_delivered(app, api):
     start_dispatcher(app)
     first, second, third = wait_settled(queue, [e["lead_id"] for e in entries])
     assert first["status"] == "delivered", first
-    assert first["lead"] == {"externId": "51234567", "leadPhone": "3035550142", "firstName": "Ada",
-                             "lastName": "Example", "email": "ada.example@example.com", "zip": "80202"}
+    assert first["lead"] == {
+        "externId": "51234567",
+        "leadPhone": "3035550142",
+        "firstName": "Ada",
+        "lastName": "Example",
+        "email": "ada.example@example.com",
+        "zip": "80202",
+    }
     assert (first["priority"], first["campaign"]) == ("IMMEDIATE", "Hot Inbound")
     assert second["status"] == "delivered" and second["lead"]["externId"] == "51234567"
     assert third["status"] == "delivered" and third["priority"] == "NORMAL"
@@ -102,10 +115,13 @@ def test_missing_contact_settles_invalid(app, api):
     assert row["status"] == "invalid" and "404" in row["errors"]["fetch"][0]
 
 
-@pytest.mark.parametrize("change,reason", [
-    ({"X-HubSpot-Signature-v3": "AAAA" + META["headers"]["X-HubSpot-Signature-v3"][4:]}, "invalid_signature"),
-    ({"X-HubSpot-Request-Timestamp": str(int(FIXTURE_NOW * 1000) - 400_000)}, "stale_timestamp"),
-])
+@pytest.mark.parametrize(
+    "change,reason",
+    [
+        ({"X-HubSpot-Signature-v3": "AAAA" + META["headers"]["X-HubSpot-Signature-v3"][4:]}, "invalid_signature"),
+        ({"X-HubSpot-Request-Timestamp": str(int(FIXTURE_NOW * 1000) - 400_000)}, "stale_timestamp"),
+    ],
+)
 def test_bad_signature_is_401(app, change, reason):
     """Nothing stored; the reason in the body."""
     response = app.test_client().post("/webhooks/hubspot/events", data=BODY, headers={**META["headers"], **change})

@@ -1,4 +1,5 @@
 """Jotform end to end through POST /webhooks/<source>?token=…: stored lead, duplicates, auth, 2xx for invalid."""
+
 import json
 
 import pytest
@@ -43,9 +44,17 @@ def test_fixture_is_stored_routed_and_deduplicated(client):
     assert entry["externId"] == "5912345678901234567" and entry["priority"] == "IMMEDIATE"
     assert entry["campaign"] == "Hot Inbound" and entry["status"] == "queued"
     lead = app.extensions["leadrelay"].queue.get(entry["lead_id"])["lead"]
-    assert lead == {"externId": "5912345678901234567", "leadPhone": "3035550142", "firstName": "Ada",
-                    "lastName": "Example", "email": "ada.example@example.com", "address1": "1600 Example St",
-                    "city": "Denver", "state": "CO", "zip": "80202"}
+    assert lead == {
+        "externId": "5912345678901234567",
+        "leadPhone": "3035550142",
+        "firstName": "Ada",
+        "lastName": "Example",
+        "email": "ada.example@example.com",
+        "address1": "1600 Example St",
+        "city": "Denver",
+        "state": "CO",
+        "zip": "80202",
+    }
     again = post(http, token="jf-token-old")
     assert again.status_code == 200 and again.json == {"event_id": response.json["event_id"], "duplicate": True}
 

@@ -1,4 +1,5 @@
 """Pipedrive end to end: Basic auth, v1 and v2 persons queued, deletes never dial, deals fetched through the fake API."""
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,9 @@ def app(db_url, api, make_app):
     return make_app(CONFIG.format(token=API_TOKEN, api=api.url), db_url)
 
 
-@pytest.mark.parametrize("body,extern,phones", [(V1, "4821", "3035550142|7205550117"),
-                                                (V2, "4822", "+442079460958|2125550123")])
+@pytest.mark.parametrize(
+    "body,extern,phones", [(V1, "4821", "3035550142|7205550117"), (V2, "4822", "+442079460958|2125550123")]
+)
 def test_person_events_are_queued(app, body, extern, phones):
     """202, one queued lead with the fixture's values; the redelivery is a duplicate."""
     client = app.test_client()
@@ -64,9 +66,21 @@ def test_person_events_are_queued(app, body, extern, phones):
 
 def test_delete_is_stored_never_dialed_and_answered_2xx(app):
     """A deleted.person is acknowledged (Pipedrive bans failing hooks) and stored invalid with the reason."""
-    body = json.dumps({"meta": {"action": "deleted", "object": "person", "id": 4821, "webhook_id": "771234",
-                                "timestamp_micro": 1768496700000000}, "current": None, "event": "deleted.person",
-                       "previous": json.loads(V1)["current"], "retry": 0}).encode()
+    body = json.dumps(
+        {
+            "meta": {
+                "action": "deleted",
+                "object": "person",
+                "id": 4821,
+                "webhook_id": "771234",
+                "timestamp_micro": 1768496700000000,
+            },
+            "current": None,
+            "event": "deleted.person",
+            "previous": json.loads(V1)["current"],
+            "retry": 0,
+        }
+    ).encode()
     response = app.test_client().post("/webhooks/pipedrive", data=body, headers=HEADERS)
     assert response.status_code == 202
     [entry] = response.json["leads"]
@@ -78,10 +92,21 @@ def test_deal_is_fetched_and_delivered(app, api):
     """change.deal with person_id → `fetching` → person fetched → routed on the deal's value → delivered."""
     from app import start_dispatcher
 
-    body = json.dumps({"data": {"id": 77, "title": "Big deal", "value": 5000, "person_id": 4830},
-                       "previous": {"value": 10},
-                       "meta": {"action": "change", "entity": "deal", "entity_id": "77", "id": "evt-deal-1",
-                                "version": "2.0", "webhook_id": "771299", "attempt": 1}}).encode()
+    body = json.dumps(
+        {
+            "data": {"id": 77, "title": "Big deal", "value": 5000, "person_id": 4830},
+            "previous": {"value": 10},
+            "meta": {
+                "action": "change",
+                "entity": "deal",
+                "entity_id": "77",
+                "id": "evt-deal-1",
+                "version": "2.0",
+                "webhook_id": "771299",
+                "attempt": 1,
+            },
+        }
+    ).encode()
     response = app.test_client().post("/webhooks/pipedrive", data=body, headers=HEADERS)
     [entry] = response.json["leads"]
     assert response.status_code == 202 and entry["status"] == "fetching"
@@ -97,10 +122,16 @@ def test_deal_is_fetched_and_delivered(app, api):
     assert api.requests[0] == {"path": "/api/v2/persons/4830", "token": API_TOKEN}
 
 
-@pytest.mark.parametrize("headers,reason", [
-    ({"Content-Type": "application/json"}, "missing_credentials"),
-    ({"Content-Type": "application/json", "Authorization": "Basic cGlwZWRyaXZlLWhvb2s6d3Jvbmc="}, "invalid_credentials"),
-])
+@pytest.mark.parametrize(
+    "headers,reason",
+    [
+        ({"Content-Type": "application/json"}, "missing_credentials"),
+        (
+            {"Content-Type": "application/json", "Authorization": "Basic cGlwZWRyaXZlLWhvb2s6d3Jvbmc="},
+            "invalid_credentials",
+        ),
+    ],
+)
 def test_bad_credentials_are_401(app, headers, reason):
     """Nothing stored; the reason in the body."""
     response = app.test_client().post("/webhooks/pipedrive", data=V1, headers=headers)

@@ -1,4 +1,5 @@
 """Salesforce end to end: the SOAP Ack for every stored message, 401 for a wrong org, per-record leads."""
+
 from __future__ import annotations
 
 import pytest
@@ -84,17 +85,22 @@ def test_other_org_with_token_is_stored_not_dialed(app):
 
 def test_malformed_with_token_is_stored_and_acked(app):
     """With a URL token, even an unreadable (or XXE) body is stored `malformed` and acknowledged."""
-    xxe = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><notifications>&e;</notifications>'
+    xxe = (
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><notifications>&e;</notifications>'
+    )
     assert_ack(app.test_client().post("/webhooks/sf-token?token=sf-url-token", data=xxe, headers=HEADERS))
     assert count(app, events, status="malformed") == 1 and count(app, leads) == 0
 
 
-@pytest.mark.parametrize("path,body,reason", [
-    ("/webhooks/salesforce", BODY.replace(b"00D5e000000AbCdEAK", b"00D5e000000ZzZzEAK"), "invalid_organization"),
-    ("/webhooks/salesforce", b"<not xml", "missing_organization"),
-    ("/webhooks/sf-token?token=wrong", BODY, "invalid_token"),
-    ("/webhooks/sf-token", BODY, "missing_token"),
-])
+@pytest.mark.parametrize(
+    "path,body,reason",
+    [
+        ("/webhooks/salesforce", BODY.replace(b"00D5e000000AbCdEAK", b"00D5e000000ZzZzEAK"), "invalid_organization"),
+        ("/webhooks/salesforce", b"<not xml", "missing_organization"),
+        ("/webhooks/sf-token?token=wrong", BODY, "invalid_token"),
+        ("/webhooks/sf-token", BODY, "missing_token"),
+    ],
+)
 def test_auth_failures_stay_401(app, path, body, reason):
     """A wrong org (or no readable org without a token) is a 401, not an Ack: nothing stored."""
     response = app.test_client().post(path, data=body, headers=HEADERS)

@@ -1,4 +1,5 @@
 """Unbounce end to end: token in the URL, data.json, the synthesized externId, redelivery within the window."""
+
 from __future__ import annotations
 
 import pytest
@@ -37,8 +38,14 @@ def test_submission_with_url_token_is_queued(app):
     assert entry["status"] == "queued" and entry["priority"] == "IMMEDIATE"
     assert entry["externId"].startswith("ub-") and len(entry["externId"]) == 23
     stored = app.extensions["leadrelay"].queue.get(entry["lead_id"])
-    assert stored["lead"] == {"externId": entry["externId"], "leadPhone": "3035550142", "firstName": "Ada",
-                              "lastName": "Example", "email": "ada.example@example.com", "zip": "80202"}
+    assert stored["lead"] == {
+        "externId": entry["externId"],
+        "leadPhone": "3035550142",
+        "firstName": "Ada",
+        "lastName": "Example",
+        "email": "ada.example@example.com",
+        "zip": "80202",
+    }
     assert stored["record"]["page_name"] == "Free Quote"
     again = client.post("/webhooks/unbounce/lp-1?token=ub-url-token-3f9a", data=BODY, headers=META["headers"])
     assert again.status_code == 200 and again.json["duplicate"] is True
@@ -53,6 +60,7 @@ def test_missing_or_wrong_token_is_401(app, url):
 
 def test_broken_data_json_is_stored_and_acknowledged(app):
     """A malformed submission is kept for replay and answered 202 (Unbounce expects 200/2xx)."""
-    response = app.test_client().post("/webhooks/unbounce?token=ub-url-token-3f9a", data=b"data.json=%7Bbroken",
-                                      headers=META["headers"])
+    response = app.test_client().post(
+        "/webhooks/unbounce?token=ub-url-token-3f9a", data=b"data.json=%7Bbroken", headers=META["headers"]
+    )
     assert response.status_code == 202 and response.json["status"] == "malformed"

@@ -1,4 +1,5 @@
 """Webflow end to end through POST /webhooks/<source>: signed fixture, bad signatures, stale clock, redelivery."""
+
 from __future__ import annotations
 
 import json
@@ -44,19 +45,28 @@ def test_signed_submission_is_queued(app):
     assert entry["status"] == "queued" and entry["externId"] == "6789a1b2c3d4e5f601234567"
     assert entry["priority"] == "IMMEDIATE" and entry["campaign"] == "Big Budgets"
     stored = app.extensions["leadrelay"].queue.get(entry["lead_id"])
-    assert stored["lead"] == {"externId": "6789a1b2c3d4e5f601234567", "leadPhone": "3035550142", "firstName": "Ada",
-                              "lastName": "Example", "email": "ada.example@example.com", "zip": "80202",
-                              "auxData1": "$10k+"}
+    assert stored["lead"] == {
+        "externId": "6789a1b2c3d4e5f601234567",
+        "leadPhone": "3035550142",
+        "firstName": "Ada",
+        "lastName": "Example",
+        "email": "ada.example@example.com",
+        "zip": "80202",
+        "auxData1": "$10k+",
+    }
     again = client.post("/webhooks/webflow", data=BODY, headers=META["headers"])
     assert again.status_code == 200 and again.json == {"event_id": response.json["event_id"], "duplicate": True}
 
 
-@pytest.mark.parametrize("mutate,reason", [
-    (lambda h, b: (h, b.replace(b"Ada", b"Eve")), "invalid_signature"),
-    (lambda h, b: ({k: v for k, v in h.items() if k != "x-webflow-signature"}, b), "missing_signature"),
-    (lambda h, b: ({k: v for k, v in h.items() if k != "x-webflow-timestamp"}, b), "missing_signature"),
-    (lambda h, b: (dict(h, **{"x-webflow-timestamp": "1768496645124"}), b), "invalid_signature"),
-])
+@pytest.mark.parametrize(
+    "mutate,reason",
+    [
+        (lambda h, b: (h, b.replace(b"Ada", b"Eve")), "invalid_signature"),
+        (lambda h, b: ({k: v for k, v in h.items() if k != "x-webflow-signature"}, b), "missing_signature"),
+        (lambda h, b: ({k: v for k, v in h.items() if k != "x-webflow-timestamp"}, b), "missing_signature"),
+        (lambda h, b: (dict(h, **{"x-webflow-timestamp": "1768496645124"}), b), "invalid_signature"),
+    ],
+)
 def test_bad_signatures_are_401(app, mutate, reason):
     """Nothing stored, the reason in the body."""
     headers, body = mutate(dict(META["headers"]), BODY)
@@ -76,11 +86,16 @@ def test_undialable_submission_gets_2xx(app):
     import hashlib
     import hmac
 
-    body = json.dumps({"triggerType": "form_submission", "payload": {"id": "np-1", "data": {"Email": "a@b.co"}}}).encode()
+    body = json.dumps(
+        {"triggerType": "form_submission", "payload": {"id": "np-1", "data": {"Email": "a@b.co"}}}
+    ).encode()
     ts = "1768496645123"
     secret = b"5f1d3b7e9a0c2e4f6a8b0d2f4e6a8c0e1b3d5f7a9c1e3b5d7f9a1c3e5b7d9f1a"
     sig = hmac.new(secret, ts.encode() + b":" + body, hashlib.sha256).hexdigest()
-    response = app.test_client().post("/webhooks/webflow", data=body, headers={
-        "Content-Type": "application/json", "x-webflow-timestamp": ts, "x-webflow-signature": sig})
+    response = app.test_client().post(
+        "/webhooks/webflow",
+        data=body,
+        headers={"Content-Type": "application/json", "x-webflow-timestamp": ts, "x-webflow-signature": sig},
+    )
     assert response.status_code == 202
     assert response.json["leads"][0]["status"] == "invalid" and "leadPhone" in response.json["leads"][0]["reasons"]

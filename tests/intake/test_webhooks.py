@@ -1,4 +1,5 @@
 """The HTTP surface of intake: answers, statuses, and what is stored for each (real DBs, Flask client)."""
+
 from __future__ import annotations
 
 import json
@@ -81,8 +82,11 @@ def count(app, table, **where):
 
 def hubspot_post(client, body=HUBSPOT_BODY, headers=None):
     """POST the signed HubSpot fixture to the URL it was signed for (suffix and query included)."""
-    return client.post("/webhooks/hubspot/workflow?list=hot%3Aleads&src=hs", data=body,
-                       headers=headers if headers is not None else HUBSPOT_META["headers"])
+    return client.post(
+        "/webhooks/hubspot/workflow?list=hot%3Aleads&src=hs",
+        data=body,
+        headers=headers if headers is not None else HUBSPOT_META["headers"],
+    )
 
 
 def test_signed_hubspot_webhook_is_queued_immediate(app, client):
@@ -113,11 +117,17 @@ def test_redelivery_creates_no_second_lead(app, client):
     assert count(app, events) == 2  # the redelivery itself is kept for audit
 
 
-@pytest.mark.parametrize("mutate, reason", [
-    (lambda h, b: (dict(h, **{"X-HubSpot-Signature-v3": "B" + h["X-HubSpot-Signature-v3"][1:]}), b), "invalid_signature"),
-    (lambda h, b: (h, b.replace(b"Ada", b"Eve")), "invalid_signature"),
-    (lambda h, b: ({"Content-Type": "application/json"}, b), "missing_signature"),
-])
+@pytest.mark.parametrize(
+    "mutate, reason",
+    [
+        (
+            lambda h, b: (dict(h, **{"X-HubSpot-Signature-v3": "B" + h["X-HubSpot-Signature-v3"][1:]}), b),
+            "invalid_signature",
+        ),
+        (lambda h, b: (h, b.replace(b"Ada", b"Eve")), "invalid_signature"),
+        (lambda h, b: ({"Content-Type": "application/json"}, b), "missing_signature"),
+    ],
+)
 def test_bad_signatures_store_nothing(app, client, mutate, reason):
     """401 with the reason; no event and no lead stored."""
     headers, body = mutate(dict(HUBSPOT_META["headers"]), HUBSPOT_BODY)
@@ -136,7 +146,12 @@ def test_stale_timestamp(app, client):
 def test_token_rotation_header_and_query(client):
     """Either configured token works, as a header or ?token=; a wrong one is 401."""
     headers = {"Content-Type": "application/json"}
-    assert client.post("/webhooks/tokened", data=HUBSPOT_BODY, headers={**headers, "X-Leadrelay-Token": "old-token"}).status_code == 202
+    assert (
+        client.post(
+            "/webhooks/tokened", data=HUBSPOT_BODY, headers={**headers, "X-Leadrelay-Token": "old-token"}
+        ).status_code
+        == 202
+    )
     assert client.post("/webhooks/tokened?token=new-token", data=HUBSPOT_BODY, headers=headers).status_code == 200
     assert client.post("/webhooks/tokened?token=nope", data=HUBSPOT_BODY, headers=headers).status_code == 401
 
@@ -147,13 +162,19 @@ def test_unknown_source_and_size_limit(app, client):
     assert response.status_code == 404 and response.json["error"] == "unknown_source"
     assert "hubspot" not in json.dumps(response.json) and "'nosuch'" in response.json["detail"]
     big = json.dumps({"id": "1", "phone": "3035550142", "pad": "x" * 4000})
-    response = client.post("/webhooks/api", data=big, headers={"X-Leadrelay-Token": "gen-token", "Content-Type": "application/json"})
+    response = client.post(
+        "/webhooks/api", data=big, headers={"X-Leadrelay-Token": "gen-token", "Content-Type": "application/json"}
+    )
     assert response.status_code == 413 and response.json["error"] == "body_too_large"
 
 
 def test_generic_unparseable_is_400_and_stored(app, client):
     """A developer-facing source answers 400 with the reason; the raw body is kept."""
-    response = client.post("/webhooks/api", data=b"{not json", headers={"X-Leadrelay-Token": "gen-token", "Content-Type": "application/json"})
+    response = client.post(
+        "/webhooks/api",
+        data=b"{not json",
+        headers={"X-Leadrelay-Token": "gen-token", "Content-Type": "application/json"},
+    )
     assert response.status_code == 400 and response.json["error"] == "malformed"
     assert count(app, events, status="malformed") == 1
 
@@ -161,7 +182,9 @@ def test_generic_unparseable_is_400_and_stored(app, client):
 def test_generic_unmappable_is_422_and_stored(app, client):
     """No dialable phone: 422 naming the field; the record is stored `invalid` for a later replay."""
     body = json.dumps({"id": "r1", "name": "Ada Example", "phone": "n/a"})
-    response = client.post("/webhooks/api", data=body, headers={"X-Leadrelay-Token": "gen-token", "Content-Type": "application/json"})
+    response = client.post(
+        "/webhooks/api", data=body, headers={"X-Leadrelay-Token": "gen-token", "Content-Type": "application/json"}
+    )
     assert response.status_code == 422
     assert "leadPhone" in response.json["records"][0]["reasons"]
     assert count(app, leads, status="invalid") == 1 and count(app, events, status="invalid") == 1
@@ -169,8 +192,11 @@ def test_generic_unmappable_is_422_and_stored(app, client):
 
 def test_generic_form_body_and_full_name(app, client):
     """Form-encoded bodies map by field name; fullName splits when no first/last is given."""
-    response = client.post("/webhooks/api", data={"id": "f1", "name": "Grace Hopper", "phone": "(303) 555-0142", "event": "e-1"},
-                           headers={"X-Leadrelay-Token": "gen-token"})
+    response = client.post(
+        "/webhooks/api",
+        data={"id": "f1", "name": "Grace Hopper", "phone": "(303) 555-0142", "event": "e-1"},
+        headers={"X-Leadrelay-Token": "gen-token"},
+    )
     assert response.status_code == 202, response.json
     lead = app.extensions["leadrelay"].queue.get(response.json["leads"][0]["lead_id"])["lead"]
     assert (lead["firstName"], lead["lastName"], lead["leadPhone"]) == ("Grace", "Hopper", "3035550142")
@@ -179,8 +205,9 @@ def test_generic_form_body_and_full_name(app, client):
 def test_retrying_sender_gets_2xx_for_invalid_records(app, client):
     """Typeform without a phone: 202 with an `invalid` status and reasons (Typeform must not retry or disable)."""
     meta = fixture_meta("typeform/form_response_no_phone.json")
-    response = client.post("/webhooks/typeform", data=fixture_bytes("typeform/form_response_no_phone.json"),
-                           headers=meta["headers"])
+    response = client.post(
+        "/webhooks/typeform", data=fixture_bytes("typeform/form_response_no_phone.json"), headers=meta["headers"]
+    )
     assert response.status_code == 202
     entry = response.json["leads"][0]
     assert entry["status"] == "invalid" and "leadPhone" in entry["reasons"]
@@ -192,20 +219,30 @@ def test_drop_route_and_suppression(app, client):
     body["properties"]["lifecyclestage"]["value"] = "customer"
     body["properties"]["hubspotscore"]["value"] = "10"
     raw = json.dumps(body).encode()
-    response = client.post("/webhooks/tokened", data=raw, headers={"X-Leadrelay-Token": "new-token", "Content-Type": "application/json"})
+    response = client.post(
+        "/webhooks/tokened", data=raw, headers={"X-Leadrelay-Token": "new-token", "Content-Type": "application/json"}
+    )
     assert response.json["leads"][0]["status"] == "queued"  # `tokened` has no drop route
     body["properties"]["lastmodifieddate"]["value"] = "1768496699999"  # an edit: new key, same contact
-    response = client.post("/webhooks/tokened", data=json.dumps(body), headers={"X-Leadrelay-Token": "new-token", "Content-Type": "application/json"})
+    response = client.post(
+        "/webhooks/tokened",
+        data=json.dumps(body),
+        headers={"X-Leadrelay-Token": "new-token", "Content-Type": "application/json"},
+    )
     assert response.status_code == 202 and response.json["leads"][0]["status"] == "suppressed"
     # `crm` drops customers: stored, answered, never dialed
-    response = client.post("/webhooks/crm", data=raw, headers={"X-Leadrelay-Token": "crm-token", "Content-Type": "application/json"})
+    response = client.post(
+        "/webhooks/crm", data=raw, headers={"X-Leadrelay-Token": "crm-token", "Content-Type": "application/json"}
+    )
     assert response.status_code == 202 and response.json["leads"][0]["status"] == "dropped"
     assert count(app, leads, status="dropped") == 1
 
 
 def test_events_filter(app, client):
     """A source's `events:` list stores other events as dropped, with the reason."""
-    response = client.post("/webhooks/picky", data=HUBSPOT_BODY, headers={"X-Leadrelay-Token": "t", "Content-Type": "application/json"})
+    response = client.post(
+        "/webhooks/picky", data=HUBSPOT_BODY, headers={"X-Leadrelay-Token": "t", "Content-Type": "application/json"}
+    )
     assert response.status_code == 202 and response.json["leads"][0]["status"] == "dropped"
 
 
@@ -242,10 +279,16 @@ def test_admin_disabled_without_token(client):
 
 def test_disabled_source_answers_404_with_the_fix(make_app, sqlite_url):
     """A source switched off with `enabled: false` says so instead of looking like a typo in the URL."""
-    app = make_app("sources:\n  web:\n    type: generic\n    token: t\n  old:\n    type: hubspot\n"
-                   "    client_secret: ${UNSET_SECRET}\n    enabled: false\n", sqlite_url)
+    app = make_app(
+        "sources:\n  web:\n    type: generic\n    token: t\n  old:\n    type: hubspot\n"
+        "    client_secret: ${UNSET_SECRET}\n    enabled: false\n",
+        sqlite_url,
+    )
     response = app.test_client().post("/webhooks/old", data=b"{}", headers={"X-Leadrelay-Token": "t"})
     assert response.status_code == 404
-    assert response.json == {"error": "unknown_source", "detail": "source 'old' is disabled (`enabled: false`)",
-                             "hint": "remove `enabled: false` from sources.old in the config and restart"}
+    assert response.json == {
+        "error": "unknown_source",
+        "detail": "source 'old' is disabled (`enabled: false`)",
+        "hint": "remove `enabled: false` from sources.old in the config and restart",
+    }
     assert count(app, events) == 0

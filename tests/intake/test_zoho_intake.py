@@ -1,4 +1,5 @@
 """Zoho end to end: the token in the form body, a JSON body with the token inside, 401s, routes on Zoho fields."""
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,14 @@ def test_form_fixture_is_queued_immediate(app):
     [entry] = response.json["leads"]
     assert entry["status"] == "queued" and entry["priority"] == "IMMEDIATE"
     row = app.extensions["leadrelay"].queue.get(entry["lead_id"])
-    assert row["lead"] == {"externId": "5725767000001234567", "leadPhone": "3035550142|7205550117",
-                           "firstName": "Ada", "lastName": "Example", "email": "ada.example@example.com", "zip": "80202"}
+    assert row["lead"] == {
+        "externId": "5725767000001234567",
+        "leadPhone": "3035550142|7205550117",
+        "firstName": "Ada",
+        "lastName": "Example",
+        "email": "ada.example@example.com",
+        "zip": "80202",
+    }
     assert "token" not in row["record"]
 
 
@@ -54,11 +61,18 @@ def test_json_with_token_inside_and_unmappable_is_2xx(app):
     assert response.json["leads"][0]["status"] == "invalid" and count(app, leads, status="invalid") == 1
 
 
-@pytest.mark.parametrize("body,headers,reason", [
-    (BODY.replace(TOKEN.encode(), b"zt_wrong"), META["headers"], "invalid_token"),
-    (json.dumps({"id": "1", "Phone": "3035550142"}).encode(), {"Content-Type": "application/json"}, "missing_token"),
-    (json.dumps({"id": "1", "token": "nope"}).encode(), {"Content-Type": "application/json"}, "invalid_token"),
-])
+@pytest.mark.parametrize(
+    "body,headers,reason",
+    [
+        (BODY.replace(TOKEN.encode(), b"zt_wrong"), META["headers"], "invalid_token"),
+        (
+            json.dumps({"id": "1", "Phone": "3035550142"}).encode(),
+            {"Content-Type": "application/json"},
+            "missing_token",
+        ),
+        (json.dumps({"id": "1", "token": "nope"}).encode(), {"Content-Type": "application/json"}, "invalid_token"),
+    ],
+)
 def test_bad_token_is_401(app, body, headers, reason):
     """Nothing stored; the reason in the body."""
     response = app.test_client().post("/webhooks/zoho", data=body, headers=headers)

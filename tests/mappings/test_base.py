@@ -1,9 +1,11 @@
 """Tests for the mapping machinery (mappings/base.py) through the public map_record."""
+
 import pytest
 
 from handlers.base import Record, SourceSettings
+from lead.fieldmap import merge_fields
 from mappings import MappingError, check_field_map, default_fields, map_record
-from mappings.base import NotScalar, merge_fields, to_text
+from mappings.base import NotScalar, to_text
 
 
 def source(type_="generic", fields=None, **kwargs):
@@ -24,13 +26,16 @@ def test_minimal_generic_lead():
     assert lead(BASE) == {"externId": "L-1", "leadPhone": "3035550142"}
 
 
-@pytest.mark.parametrize("name,first,last", [
-    ("Ada Lovelace", "Ada", "Lovelace"),
-    ("  Ada   King Lovelace ", "Ada", "King Lovelace"),
-    ("José Ñúñez", "José", "Ñúñez"),
-    ("王\u3000小明", "王", "小明"),
-    ("王小明", "王小明", None),
-])
+@pytest.mark.parametrize(
+    "name,first,last",
+    [
+        ("Ada Lovelace", "Ada", "Lovelace"),
+        ("  Ada   King Lovelace ", "Ada", "King Lovelace"),
+        ("José Ñúñez", "José", "Ñúñez"),
+        ("王\u3000小明", "王", "小明"),
+        ("王小明", "王小明", None),
+    ],
+)
 def test_full_name_split(name, first, last):
     """Split on the first (Unicode) whitespace; one word is a first name; characters intact."""
     got = lead({**BASE, "name": name})
@@ -54,8 +59,14 @@ def test_blank_first_name_falls_back_to_full_name():
 def test_fields_override_merges_key_by_key():
     """Source keys replace only their default; the rest of the default map stays."""
     fields = {"leadPhone": ["contact.cell", "contact.home"], "externId": "uuid", "zip": None}
-    record = {"uuid": "u-9", "id": "ignored", "phone": "3035550100",
-              "contact": {"cell": "720 555 0117", "home": "303 555 0142"}, "email": "a@b.co", "zip": "80202"}
+    record = {
+        "uuid": "u-9",
+        "id": "ignored",
+        "phone": "3035550100",
+        "contact": {"cell": "720 555 0117", "home": "303 555 0142"},
+        "email": "a@b.co",
+        "zip": "80202",
+    }
     got = lead(record, fields=fields)
     assert got == {"externId": "u-9", "leadPhone": "7205550117|3035550142", "email": "a@b.co"}
     assert default_fields("generic")["leadPhone"] == ["phone", "mobile"]  # defaults untouched
@@ -86,8 +97,10 @@ def test_missing_id_and_phone_reported_together():
     """Every missing required field is reported at once."""
     with pytest.raises(MappingError) as info:
         lead({"name": "Ada"})
-    assert info.value.errors == {"externId": ["missing: id"],
-                                 "leadPhone": ["no dialable phone number in phone, mobile"]}
+    assert info.value.errors == {
+        "externId": ["missing: id"],
+        "leadPhone": ["no dialable phone number in phone, mobile"],
+    }
 
 
 def test_unknown_extra_fields_ignored():
@@ -96,8 +109,9 @@ def test_unknown_extra_fields_ignored():
     assert got == {"externId": "L-1", "leadPhone": "3035550142"}
 
 
-@pytest.mark.parametrize("value,expected", [("02139", "02139"), ("02139-4307", "02139-4307"),
-                                            ("SW1A 1AA", "SW1A 1AA"), (80202, "80202")])
+@pytest.mark.parametrize(
+    "value,expected", [("02139", "02139"), ("02139-4307", "02139-4307"), ("SW1A 1AA", "SW1A 1AA"), (80202, "80202")]
+)
 def test_zip_is_a_string(value, expected):
     """ZIP keeps leading zeros, ZIP+4 and UK postcodes; a JSON number becomes text."""
     assert lead({**BASE, "zip": value})["zip"] == expected
@@ -118,9 +132,14 @@ def test_aux_and_extended_only_when_configured():
     """auxData and extendedLeadData are filled only from the field map."""
     record = {**BASE, "utm": {"source": "google"}, "score": 87, "tags": ["a", "b"]}
     assert "extendedLeadData" not in lead(record) and "auxData1" not in lead(record)
-    got = lead(record, fields={"auxData1": "utm.source", "auxData2": "tags",
-                               "extendedLeadData": {"score": "score", "campaign": ["utm.campaign", "utm.source"],
-                                                    "none": "missing"}})
+    got = lead(
+        record,
+        fields={
+            "auxData1": "utm.source",
+            "auxData2": "tags",
+            "extendedLeadData": {"score": "score", "campaign": ["utm.campaign", "utm.source"], "none": "missing"},
+        },
+    )
     assert got["auxData1"] == "google" and got["auxData2"] == "a, b"
     assert got["extendedLeadData"] == {"score": "87", "campaign": "google"}
 
@@ -138,11 +157,14 @@ def test_phones_primary_only():
     assert got["leadPhone"] == "3035550142" and "extendedLeadData" not in got
 
 
-@pytest.mark.parametrize("phones,e164,expected", [
-    (["303-555-0142", "+44 20 7946 0958"], False, None),
-    (["+44 (0)20 7946 0958", "303-555-0142"], False, "+442079460958"),
-    (["303-555-0142"], True, "+13035550142"),
-])
+@pytest.mark.parametrize(
+    "phones,e164,expected",
+    [
+        (["303-555-0142", "+44 20 7946 0958"], False, None),
+        (["+44 (0)20 7946 0958", "303-555-0142"], False, "+442079460958"),
+        (["303-555-0142"], True, "+13035550142"),
+    ],
+)
 def test_lead_phone_e164(phones, e164, expected):
     """leadPhoneE164: the primary in E.164 when it is not NANP, or always with e164."""
     got = lead({"id": "1", "phone": phones}, e164=e164)
@@ -176,21 +198,34 @@ def test_merge_fields_none_unmaps():
     assert "email" not in merge_fields({"email": "email", "zip": "zip"}, {"email": None})
 
 
-@pytest.mark.parametrize("field_map,problems", [
-    ({"leadPhone": ["a", "b"], "fullName": "n", "extendedLeadData": {"k": "v"}}, []),
-    ({"fistName": "x"}, ["fistName: not an Engage lead field"]),
-    ({"extendedLeadData": "x"}, ["extendedLeadData: must map Engage keys to sender fields"]),
-    ({"zip": 5}, ["zip: must be a field name, a dotted path or a list of them"]),
-])
+@pytest.mark.parametrize(
+    "field_map,problems",
+    [
+        ({"leadPhone": ["a", "b"], "fullName": "n", "extendedLeadData": {"k": "v"}}, []),
+        ({"fistName": "x"}, ["fistName: not an Engage lead field"]),
+        ({"extendedLeadData": "x"}, ["extendedLeadData: must map Engage keys to sender fields"]),
+        ({"zip": 5}, ["zip: must be a field name, a dotted path or a list of them"]),
+    ],
+)
 def test_check_field_map(field_map, problems):
     """Config checks can report typos and bad shapes in `fields:`."""
     assert check_field_map(field_map) == problems
 
 
-@pytest.mark.parametrize("value,text", [
-    (None, None), ("  ", None), (" a ", "a"), (2500, "2500"), (2500.0, "2500"), (2.5, "2.5"),
-    (True, "true"), (["a", "", None, "b"], "a, b"), ({}, None),
-])
+@pytest.mark.parametrize(
+    "value,text",
+    [
+        (None, None),
+        ("  ", None),
+        (" a ", "a"),
+        (2500, "2500"),
+        (2500.0, "2500"),
+        (2.5, "2.5"),
+        (True, "true"),
+        (["a", "", None, "b"], "a, b"),
+        ({}, None),
+    ],
+)
 def test_to_text(value, text):
     """Sender values become lead text consistently."""
     assert to_text(value) == text
@@ -215,8 +250,9 @@ def test_list_of_objects_in_a_text_field_is_invalid():
     """A list of objects is no more text than one object; a list of plain values is joined."""
     with pytest.raises(MappingError) as caught:
         lead({**BASE, "city": [{"name": "Denver"}]})
-    assert caught.value.errors["city"] == ["city is a list of objects or lists, not text: map a scalar path "
-                                           "instead (e.g. city.0 or city.0.<key>)"]
+    assert caught.value.errors["city"] == [
+        "city is a list of objects or lists, not text: map a scalar path instead (e.g. city.0 or city.0.<key>)"
+    ]
     assert lead({**BASE, "city": ["Denver", "Boulder"]})["city"] == "Denver, Boulder"
 
 
@@ -225,8 +261,9 @@ def test_object_in_extended_lead_data_is_invalid():
     with pytest.raises(MappingError) as caught:
         lead({**BASE, "utm": {"source": "ads"}}, fields={"extendedLeadData": {"utm": "utm"}})
     assert caught.value.errors["extendedLeadData.utm"][0].startswith("utm is an object, not text")
-    assert lead({**BASE, "utm": {"source": "ads"}},
-                fields={"extendedLeadData": {"utm": "utm.source"}})["extendedLeadData"] == {"utm": "ads"}
+    assert lead({**BASE, "utm": {"source": "ads"}}, fields={"extendedLeadData": {"utm": "utm.source"}})[
+        "extendedLeadData"
+    ] == {"utm": "ads"}
 
 
 def test_object_as_extern_id_says_why_not_missing():

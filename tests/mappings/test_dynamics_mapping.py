@@ -1,4 +1,5 @@
 """Dynamics records → Engage leads: the fixture's known answers, Update with a PostImage, Delete never dials."""
+
 import json
 
 from mappings import MappingError
@@ -23,7 +24,7 @@ def test_update_with_post_image_uk():
 
 def test_formatted_value_in_extended_data():
     """An option label reaches extendedLeadData through a dotted path."""
-    inbound, meta = fixture_request("dynamics365", "lead_create.json")
+    inbound, _meta = fixture_request("dynamics365", "lead_create.json")
     [lead] = leads("dynamics", inbound, fields={"extendedLeadData": {"rating": "FormattedValues.leadqualitycode"}})
     assert lead["extendedLeadData"] == {"rating": "Hot"}
 

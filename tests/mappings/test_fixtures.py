@@ -1,11 +1,12 @@
 """Each sender fixture's `expected` block, checked through parse + map_record."""
+
 import json
 from pathlib import Path
 
 import pytest
 from werkzeug.datastructures import Headers
 
-from handlers.base import Inbound, SourceSettings, get
+from handlers.base import Inbound, SourceSettings, type_of
 from mappings import MappingError, map_record
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -22,10 +23,11 @@ def load(sender, name, options):
     """The fixture as (source, verified request, meta)."""
     meta = json.loads((DATA / sender / f"{name}.meta.json").read_text())
     body = (DATA / sender / f"{name}.json").read_bytes()
-    request = Inbound(meta["method"], meta["url"], "/webhooks/" + sender, {}, Headers(meta["headers"]),
-                      body, meta["content_type"])
+    request = Inbound(
+        meta["method"], meta["url"], "/webhooks/" + sender, {}, Headers(meta["headers"]), body, meta["content_type"]
+    )
     src = SourceSettings(name=sender, type=sender, options=options)
-    get(sender).verify(src, request, NOW)
+    type_of(sender).verify(src, request, NOW)
     return src, request, meta
 
 
@@ -34,7 +36,7 @@ def test_fixture_expected(sender, name, options):
     """externId, phones, extensions, names, email and zip as the fixture says."""
     src, request, meta = load(sender, name, options)
     expected = meta["expected"]
-    [record] = get(sender).parse(src, request)
+    [record] = type_of(sender).parse(src, request)
     if "idempotencyKey" in expected:
         assert record.key == expected["idempotencyKey"]
     if not expected["phones"]:
@@ -55,7 +57,7 @@ def test_fixture_expected(sender, name, options):
 def test_hubspot_hot_signals_reachable_for_routes():
     """The fixture's hot signals are plain fields of the record."""
     src, request, meta = load(*CASES[0])
-    [record] = get("hubspot").parse(src, request)
+    [record] = type_of("hubspot").parse(src, request)
     for name, value in meta["expected"]["hotSignals"].items():
         assert record.get(name) == value
 
@@ -63,14 +65,14 @@ def test_hubspot_hot_signals_reachable_for_routes():
 def test_hubspot_ignored_unknown_fields_not_on_lead():
     """Unknown properties and profile blocks never reach the lead."""
     src, request, _ = load(*CASES[0])
-    lead = map_record(src, get("hubspot").parse(src, request)[0])
+    lead = map_record(src, type_of("hubspot").parse(src, request)[0])
     assert "teal" not in json.dumps(lead) and "Get a quote" not in json.dumps(lead)
 
 
 def test_typeform_zip_plus_four_with_phone_override():
     """The no-phone fixture keeps ZIP+4 (leading zero) once a phone is mapped from a hidden field."""
     src, request, _ = load(*CASES[2])
-    [record] = get("typeform").parse(src, request)
+    [record] = type_of("typeform").parse(src, request)
     record.fields["hidden"]["callback"] = "617-555-0199"
     src.fields = {"leadPhone": ["phone", "hidden.callback"], "extendedLeadData": {"crm": "hidden.crm_id"}}
     lead = map_record(src, record)
@@ -81,5 +83,5 @@ def test_typeform_zip_plus_four_with_phone_override():
 def test_typeform_score_for_routes():
     """score and answer refs are reachable as the routes will ask for them."""
     src, request, _ = load(*CASES[1])
-    [record] = get("typeform").parse(src, request)
+    [record] = type_of("typeform").parse(src, request)
     assert record.get("score") == 87 and record.get("timeline") == "This week" and record.get("budget") == 2500

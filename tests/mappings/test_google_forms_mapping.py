@@ -1,11 +1,12 @@
 """Tests for mappings/google_forms.py: answers by question title, matched loosely."""
+
 import json
 from pathlib import Path
 
 import pytest
 from werkzeug.datastructures import Headers
 
-from handlers.base import Inbound, Record, SourceSettings, get
+from handlers.base import Inbound, Record, SourceSettings, type_of
 from mappings import MappingError, map_record
 from mappings.google_forms import loose, match_titles
 
@@ -15,8 +16,13 @@ META = json.loads((DATA / "apps_script_json.meta.json").read_text())
 
 def src(fields=None, region="US"):
     """A google_forms source."""
-    return SourceSettings(name="gf", type="google_forms", options={"secret": [META["signature"]["secret"]]},
-                          fields=fields or {}, default_region=region)
+    return SourceSettings(
+        name="gf",
+        type="google_forms",
+        options={"secret": [META["signature"]["secret"]]},
+        fields=fields or {},
+        default_region=region,
+    )
 
 
 def lead(answers, fields=None, region="US", **ids):
@@ -28,8 +34,10 @@ def lead(answers, fields=None, region="US", **ids):
 def test_fixture_expected():
     """The fixture's expected block through verify + parse + map."""
     body = (DATA / "apps_script_json.json").read_bytes()
-    request = Inbound("POST", META["url"], "/webhooks/google-forms", {}, Headers(META["headers"]), body, META["content_type"])
-    handler = get("google_forms")
+    request = Inbound(
+        "POST", META["url"], "/webhooks/google-forms", {}, Headers(META["headers"]), body, META["content_type"]
+    )
+    handler = type_of("google_forms")
     handler.verify(src(), request, 0)
     result = map_record(src(), handler.parse(src(), request)[0])
     expected = META["expected"]
@@ -45,20 +53,25 @@ def test_phone_titles_match_loosely(title):
 
 
 def test_not_too_loose():
-    """"Your phone" or "Phone type" are not "Phone"."""
+    """ "Your phone" or "Phone type" are not "Phone"."""
     with pytest.raises(MappingError):
         lead({"Your phone": "3035550142", "Phone type": "mobile"})
 
 
 def test_respondent_email_first_then_answer():
     """Google's collected address wins; an "E-mail address" answer is the fallback."""
-    assert lead({"E-mail address": "Typed@Example.com", "Phone": "3035550142"}, respondentEmail="ada@example.com")["email"] == "ada@example.com"
+    assert (
+        lead({"E-mail address": "Typed@Example.com", "Phone": "3035550142"}, respondentEmail="ada@example.com")["email"]
+        == "ada@example.com"
+    )
     assert lead({"E-mail address": " Typed@Example.com ", "Phone": "3035550142"})["email"] == "typed@example.com"
 
 
 def test_full_name_split_intl_phone_and_zip_text():
-    """"Full name" splits on the first space; a UK number in E.164; a postcode stays text."""
-    result = lead({"Full name": "Zoë Ångström Smith", "Phone number": "020 7946 0958", "Postcode": "SW1A 1AA"}, region="GB")
+    """ "Full name" splits on the first space; a UK number in E.164; a postcode stays text."""
+    result = lead(
+        {"Full name": "Zoë Ångström Smith", "Phone number": "020 7946 0958", "Postcode": "SW1A 1AA"}, region="GB"
+    )
     assert (result["firstName"], result["lastName"]) == ("Zoë", "Ångström Smith")
     assert result["leadPhone"] == "+442079460958" and result["zip"] == "SW1A 1AA"
 
@@ -73,7 +86,9 @@ def test_zip_with_leading_zero_and_checkbox_list_phones():
 def test_fields_override_by_title_and_extended_data():
     """`fields:` names a title (loosely) and may put answers into extendedLeadData."""
     answers = {"Best number to reach you?": "3035550142", "Phone": "7205550117", "Services": ["Install", "Maintenance"]}
-    result = lead(answers, fields={"leadPhone": "best number to reach you", "extendedLeadData": {"services": "Services"}})
+    result = lead(
+        answers, fields={"leadPhone": "best number to reach you", "extendedLeadData": {"services": "Services"}}
+    )
     assert result["leadPhone"] == "3035550142" and result["extendedLeadData"] == {"services": "Install, Maintenance"}
 
 

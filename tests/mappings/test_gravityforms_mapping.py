@@ -1,4 +1,5 @@
 """Gravity Forms entries → Engage leads, with per-form maps."""
+
 import json
 from pathlib import Path
 
@@ -16,8 +17,9 @@ EXPECTED = json.loads((DATA / "all_fields_json.meta.json").read_text())["expecte
 def source(fields=None, forms=None, region="US"):
     """A Gravity Forms source; `forms` goes through the options schema as config would."""
     options = GravityFormsOptions().load({"forms": forms}) if forms else {}
-    return SourceSettings(name="gf", type="gravityforms", tokens=["t"], options=options, fields=fields or {},
-                          default_region=region)
+    return SourceSettings(
+        name="gf", type="gravityforms", tokens=["t"], options=options, fields=fields or {}, default_region=region
+    )
 
 
 def record(fields):
@@ -33,12 +35,25 @@ def test_fixture_known_answer():
     for key in ("firstName", "lastName", "email", "zip"):
         assert lead[key] == EXPECTED[key]
     assert (lead["address1"], lead["address2"], lead["city"], lead["state"]) == (
-        "1600 Example St", "Suite 200", "Denver", "Colorado")
+        "1600 Example St",
+        "Suite 200",
+        "Denver",
+        "Colorado",
+    )
 
 
 # A second form built in another order: Phone 1, Name 2, Email 5, Address 6.
-OTHER_FORM = {"id": "1301", "form_id": "7", "1": "+44 20 7946 0958", "2.3": "Siân", "2.6": "O'Brien",
-              "5": "sian@example.co.uk", "6.5": "SW1A 1AA", "3": "Within a week", "4.5": "not a zip"}
+OTHER_FORM = {
+    "id": "1301",
+    "form_id": "7",
+    "1": "+44 20 7946 0958",
+    "2.3": "Siân",
+    "2.6": "O'Brien",
+    "5": "sian@example.co.uk",
+    "6.5": "SW1A 1AA",
+    "3": "Within a week",
+    "4.5": "not a zip",
+}
 FORMS = {7: {"leadPhone": 1, "firstName": 2.3, "lastName": "2.6", "email": "5", "zip": "6.5"}}
 
 
@@ -47,8 +62,12 @@ def test_per_form_map_applies_to_its_form_only():
     src = source(forms=FORMS)
     lead = map_record(src, record(OTHER_FORM))
     assert lead["leadPhone"] == "+442079460958" and lead["leadPhoneE164"] == "+442079460958"
-    assert (lead["firstName"], lead["lastName"], lead["email"], lead["zip"]) == ("Siân", "O'Brien", "sian@example.co.uk",
-                                                                               "SW1A 1AA")
+    assert (lead["firstName"], lead["lastName"], lead["email"], lead["zip"]) == (
+        "Siân",
+        "O'Brien",
+        "sian@example.co.uk",
+        "SW1A 1AA",
+    )
     assert map_record(src, record(ENTRY))["firstName"] == "Ada"
 
 
@@ -74,8 +93,15 @@ def test_per_form_null_unmaps_a_default():
 
 def test_select_fields_common_keys():
     """Select Fields bodies with common keys work without any map."""
-    entry = {"entry_id": "88", "form_id": "2", "first_name": "Ana", "last_name": "López", "email": "ANA@X.COM",
-             "phone": "303-555-0142 ext 22", "zip": "02134"}
+    entry = {
+        "entry_id": "88",
+        "form_id": "2",
+        "first_name": "Ana",
+        "last_name": "López",
+        "email": "ANA@X.COM",
+        "phone": "303-555-0142 ext 22",
+        "zip": "02134",
+    }
     lead = map_record(source(), record(entry))
     assert lead["externId"] == "88" and lead["leadPhone"] == "3035550142"
     assert lead["extendedLeadData"]["phoneExtension"] == "22" and lead["zip"] == "02134"

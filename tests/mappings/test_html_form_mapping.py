@@ -1,4 +1,5 @@
 """Tests for mappings/html_form.py: default names, server id, honeypot refusal."""
+
 import json
 from pathlib import Path
 
@@ -6,7 +7,7 @@ import pytest
 from werkzeug.datastructures import Headers
 
 import handlers.html_form as html_form
-from handlers.base import Inbound, Record, SourceSettings, get
+from handlers.base import Inbound, Record, SourceSettings, type_of
 from mappings import MappingError, map_record
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "html_form"
@@ -34,9 +35,17 @@ def lead(fields, source=None):
 def test_fixture_expected():
     """The fixture's expected block through parse + map; externId is server-generated."""
     body = (DATA / "contact_form.txt").read_bytes()
-    request = Inbound("POST", META["url"], "/webhooks/form/contact", {}, Headers(META["headers"]), body,
-                      META["content_type"], "198.51.100.7")
-    [record] = get("html_form").parse(src(), request)
+    request = Inbound(
+        "POST",
+        META["url"],
+        "/webhooks/form/contact",
+        {},
+        Headers(META["headers"]),
+        body,
+        META["content_type"],
+        "198.51.100.7",
+    )
+    [record] = type_of("html_form").parse(src(), request)
     result = map_record(src(), record)
     expected = META["expected"]
     assert expected["externId"] is None and result["externId"].startswith("web-")
@@ -46,12 +55,15 @@ def test_fixture_expected():
     assert "Please call me" not in json.dumps(result)  # unmapped fields stay off the lead
 
 
-@pytest.mark.parametrize("posted,first,last", [
-    ({"name": "Ada Example"}, "Ada", "Example"),
-    ({"full_name": "Zoë Ångström"}, "Zoë", "Ångström"),
-    ({"first_name": "Ada", "name": "ignored"}, "Ada", None),
-    ({"name": "Cher"}, "Cher", None),
-])
+@pytest.mark.parametrize(
+    "posted,first,last",
+    [
+        ({"name": "Ada Example"}, "Ada", "Example"),
+        ({"full_name": "Zoë Ångström"}, "Zoë", "Ångström"),
+        ({"first_name": "Ada", "name": "ignored"}, "Ada", None),
+        ({"name": "Cher"}, "Cher", None),
+    ],
+)
 def test_names(posted, first, last):
     """name/full_name split only without first/last."""
     result = lead({**posted, "tel": "3035550142"})
@@ -80,8 +92,10 @@ def test_honeypot_is_invalid_even_with_a_good_phone():
 
 def test_own_hidden_id_and_field_names():
     """A form may carry its own id and names; `fields:` merges over the defaults."""
-    result = lead({"crm_id": "C-9", "Phone Number": "3035550142", "first_name": "Ada"},
-                  src(fields={"externId": "crm_id", "leadPhone": "Phone Number"}))
+    result = lead(
+        {"crm_id": "C-9", "Phone Number": "3035550142", "first_name": "Ada"},
+        src(fields={"externId": "crm_id", "leadPhone": "Phone Number"}),
+    )
     assert result["externId"] == "C-9" and result["firstName"] == "Ada"
 
 

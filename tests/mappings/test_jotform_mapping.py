@@ -1,11 +1,12 @@
 """Tests for mappings/jotform.py: suffix patterns, phone shapes, addresses, overrides."""
+
 import json
 from pathlib import Path
 
 import pytest
 from werkzeug.datastructures import Headers
 
-from handlers.base import Inbound, Record, SourceSettings, get
+from handlers.base import Inbound, Record, SourceSettings, type_of
 from mappings import MappingError, map_record
 from mappings.jotform import expand
 
@@ -26,8 +27,10 @@ def lead(raw, fields=None, region="US", sid="6000000000000000001"):
 def test_fixture_expected():
     """The fixture's expected block through parse + map."""
     body = (DATA / "submission_multipart.txt").read_bytes()
-    request = Inbound("POST", META["url"], "/webhooks/jotform", {}, Headers(META["headers"]), body, META["content_type"])
-    [record] = get("jotform").parse(src(), request)
+    request = Inbound(
+        "POST", META["url"], "/webhooks/jotform", {}, Headers(META["headers"]), body, META["content_type"]
+    )
+    [record] = type_of("jotform").parse(src(), request)
     result = map_record(src(), record)
     expected = META["expected"]
     assert result["externId"] == expected["externId"]
@@ -46,8 +49,11 @@ def test_older_area_phone_shape():
 
 def test_several_phones_primary_by_question_number():
     """Every phone question, lowest question number first; duplicates removed; extensions kept."""
-    raw = {"q12_phoneNumber12": {"full": "(720) 555-0117"}, "q5_phoneNumber": {"full": "(303) 555-0142 ext. 7"},
-           "q8_phone": "303.555.0142"}
+    raw = {
+        "q12_phoneNumber12": {"full": "(720) 555-0117"},
+        "q5_phoneNumber": {"full": "(303) 555-0142 ext. 7"},
+        "q8_phone": "303.555.0142",
+    }
     result = lead(raw)
     assert result["leadPhone"] == "3035550142|7205550117"
     assert result["extendedLeadData"] == {"phoneExtension": "7"}
@@ -55,9 +61,19 @@ def test_several_phones_primary_by_question_number():
 
 def test_intl_name_and_full_name_fallbacks():
     """Unicode names; a plain `*_fullName` or a string `*_name` is split when there is no first/last."""
-    result = lead({"q3_name": {"first": "Zoë", "middle": "M.", "last": "Ångström", "suffix": "Jr."},
-                   "q4_phone": "+33 1 42 68 53 00"}, region="FR")
-    assert (result["firstName"], result["midName"], result["lastName"], result["suffix"]) == ("Zoë", "M.", "Ångström", "Jr.")
+    result = lead(
+        {
+            "q3_name": {"first": "Zoë", "middle": "M.", "last": "Ångström", "suffix": "Jr."},
+            "q4_phone": "+33 1 42 68 53 00",
+        },
+        region="FR",
+    )
+    assert (result["firstName"], result["midName"], result["lastName"], result["suffix"]) == (
+        "Zoë",
+        "M.",
+        "Ångström",
+        "Jr.",
+    )
     assert result["leadPhone"] == "+33142685300" and result["leadPhoneE164"] == "+33142685300"
     assert lead({"q3_fullName": "山田 太郎", "q4_phone": "3035550142"})["firstName"] == "山田"
     assert lead({"q3_name": "Grace Hopper", "q4_phone": "3035550142"})["lastName"] == "Hopper"
@@ -65,23 +81,36 @@ def test_intl_name_and_full_name_fallbacks():
 
 def test_suffix_does_not_match_other_questions():
     """`*_name` is not `q9_companyName`; `*_email` is not `q7_emailConsent`."""
-    result = lead({"q9_companyName": "Acme", "q7_emailConsent": "yes", "q4_phone": "3035550142", "q6_email5": " ADA@EXAMPLE.COM "})
+    result = lead(
+        {"q9_companyName": "Acme", "q7_emailConsent": "yes", "q4_phone": "3035550142", "q6_email5": " ADA@EXAMPLE.COM "}
+    )
     assert "firstName" not in result and result["email"] == "ada@example.com"
 
 
 def test_exact_keys_override_and_extended_data():
     """`fields:` with exact keys replace the patterns for that key only; extendedLeadData reaches answers."""
-    raw = {"q5_phoneNumber": {"full": "3035550142"}, "q11_mobile": {"full": "7205550117"}, "q7_howSoon": "Today",
-           "q3_name": {"first": "Ada", "last": "Example"}}
-    result = lead(raw, fields={"leadPhone": ["q11_mobile.full", "q5_phoneNumber.full"],
-                               "extendedLeadData": {"timeline": "q7_howSoon"}})
+    raw = {
+        "q5_phoneNumber": {"full": "3035550142"},
+        "q11_mobile": {"full": "7205550117"},
+        "q7_howSoon": "Today",
+        "q3_name": {"first": "Ada", "last": "Example"},
+    }
+    result = lead(
+        raw,
+        fields={
+            "leadPhone": ["q11_mobile.full", "q5_phoneNumber.full"],
+            "extendedLeadData": {"timeline": "q7_howSoon"},
+        },
+    )
     assert result["leadPhone"] == "7205550117|3035550142" and result["firstName"] == "Ada"
     assert result["extendedLeadData"] == {"timeline": "Today"}
 
 
 def test_patterns_work_in_fields_too():
     """A user may write a pattern: `*_mobile.full`."""
-    assert lead({"q11_mobile": {"full": "7205550117"}}, fields={"leadPhone": "*_mobile.full"})["leadPhone"] == "7205550117"
+    assert (
+        lead({"q11_mobile": {"full": "7205550117"}}, fields={"leadPhone": "*_mobile.full"})["leadPhone"] == "7205550117"
+    )
 
 
 def test_no_phone_names_what_was_looked_for():

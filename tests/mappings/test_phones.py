@@ -1,24 +1,27 @@
-"""Tests for phone normalization (mappings/phones.py, exposed as mappings.lead.normalize_phones)."""
+"""Tests for phone normalization (lead/phones.py)."""
+
 import pytest
 
-from mappings.lead import normalize_phones
-from mappings.phones import is_dialable
+from lead.phones import is_dialable, normalize_phones
 
 
-@pytest.mark.parametrize("value,number,extension", [
-    ("(303) 555-0142 ext. 12", "3035550142", "12"),
-    ("303-555-0142 x7", "3035550142", "7"),
-    ("+1 303 555 0142", "3035550142", None),
-    ("303.555.0142", "3035550142", None),
-    ("3035550142", "3035550142", None),
-    ("1-303-555-0142", "3035550142", None),
-    (15550000000, "5550000000", None),
-    (3035550142.0, "3035550142", None),
-    ("+44 (0)20 7946 0958", "+442079460958", None),
-    ("+81 3-1234-5678", "+81312345678", None),
-    ("011 44 20 7946 0958", "+442079460958", None),
-    ("  +17205550117 ", "7205550117", None),
-])
+@pytest.mark.parametrize(
+    "value,number,extension",
+    [
+        ("(303) 555-0142 ext. 12", "3035550142", "12"),
+        ("303-555-0142 x7", "3035550142", "7"),
+        ("+1 303 555 0142", "3035550142", None),
+        ("303.555.0142", "3035550142", None),
+        ("3035550142", "3035550142", None),
+        ("1-303-555-0142", "3035550142", None),
+        (15550000000, "5550000000", None),
+        (3035550142.0, "3035550142", None),
+        ("+44 (0)20 7946 0958", "+442079460958", None),
+        ("+81 3-1234-5678", "+81312345678", None),
+        ("011 44 20 7946 0958", "+442079460958", None),
+        ("  +17205550117 ", "7205550117", None),
+    ],
+)
 def test_phone_table(value, number, extension):
     """NANP → 10 digits, others E.164; the extension is set aside."""
     found = normalize_phones([value])
@@ -59,10 +62,18 @@ def test_default_region():
     assert found.numbers == ["+442079460958"] and found.primary_e164 == "+442079460958"
 
 
-@pytest.mark.parametrize("value,ok", [
-    ("3035550142", True), ("+442079460958", True), ("303555014", False), ("+0123456789", False),
-    ("+12", False), ("303555014２", False), ("(303)5550142", False),
-])
+@pytest.mark.parametrize(
+    "value,ok",
+    [
+        ("3035550142", True),
+        ("+442079460958", True),
+        ("303555014", False),
+        ("+0123456789", False),
+        ("+12", False),
+        ("303555014２", False),
+        ("(303)5550142", False),
+    ],
+)
 def test_is_dialable(value, ok):
     """The outbound format: 10 ASCII digits or E.164."""
     assert is_dialable(value) is ok

@@ -1,8 +1,17 @@
 """Salesforce records → Engage leads: the fixture's known answers, Contacts, overrides, odd values."""
+
 import pytest
 
 from mappings import MappingError, default_fields
-from tests.mappings.crm_helpers import CONTACT_BATCH, check_expected, envelope, fixture_request, leads, notification, request
+from tests.mappings.crm_helpers import (
+    CONTACT_BATCH,
+    check_expected,
+    envelope,
+    fixture_request,
+    leads,
+    notification,
+    request,
+)
 
 
 def test_fixture_expected():
@@ -24,17 +33,30 @@ def test_contact_batch_uk_and_no_phone():
 
 def test_home_and_other_phones_and_duplicates():
     """HomePhone/OtherPhone follow; the same number twice is dialed once."""
-    body = envelope(notification("n1", "Contact", Id="003A", Phone="303-555-0142", HomePhone="(303) 555-0142",
-                                 OtherPhone="1 720 555 0117"))
+    body = envelope(
+        notification(
+            "n1", "Contact", Id="003A", Phone="303-555-0142", HomePhone="(303) 555-0142", OtherPhone="1 720 555 0117"
+        )
+    )
     [lead] = leads("salesforce", request("salesforce", body, "text/xml"))
     assert lead["leadPhone"] == "3035550142|7205550117"
 
 
 def test_name_only_and_mailing_address():
     """Name splits when no First/LastName; Mailing* for Contacts."""
-    body = envelope(notification("n1", "Contact", Id="003B", Name="Grace Brewster Hopper", Phone="3035550142",
-                                 MailingStreet="1 Navy Way", MailingCity="Arlington", MailingState="VA",
-                                 MailingPostalCode="02201"))
+    body = envelope(
+        notification(
+            "n1",
+            "Contact",
+            Id="003B",
+            Name="Grace Brewster Hopper",
+            Phone="3035550142",
+            MailingStreet="1 Navy Way",
+            MailingCity="Arlington",
+            MailingState="VA",
+            MailingPostalCode="02201",
+        )
+    )
     [lead] = leads("salesforce", request("salesforce", body, "text/xml"))
     assert (lead["firstName"], lead["lastName"]) == ("Grace", "Brewster Hopper")
     assert (lead["address1"], lead["city"], lead["state"], lead["zip"]) == ("1 Navy Way", "Arlington", "VA", "02201")
@@ -42,10 +64,14 @@ def test_name_only_and_mailing_address():
 
 def test_fields_override_merges_over_defaults():
     """A custom phone field replaces leadPhone only; other defaults stay."""
-    body = envelope(notification("n1", "Lead", Id="00Q1", Phone="3035550142", Callback_Phone__c="720-555-0117",
-                                 FirstName="Ada"))
-    [lead] = leads("salesforce", request("salesforce", body, "text/xml"),
-                   fields={"leadPhone": ["Callback_Phone__c", "Phone"], "auxData1": "sObjectType"})
+    body = envelope(
+        notification("n1", "Lead", Id="00Q1", Phone="3035550142", Callback_Phone__c="720-555-0117", FirstName="Ada")
+    )
+    [lead] = leads(
+        "salesforce",
+        request("salesforce", body, "text/xml"),
+        fields={"leadPhone": ["Callback_Phone__c", "Phone"], "auxData1": "sObjectType"},
+    )
     assert lead["leadPhone"] == "7205550117|3035550142" and lead["firstName"] == "Ada"
     assert lead["auxData1"] == "Lead"
 

@@ -1,4 +1,5 @@
 """Unbounce submissions → Engage leads."""
+
 import json
 from pathlib import Path
 from urllib.parse import urlencode
@@ -17,14 +18,19 @@ FORM = "application/x-www-form-urlencoded"
 
 def source(fields=None, region="US", phones="all"):
     """An Unbounce source with optional `fields:` overrides."""
-    return SourceSettings(name="unbounce", type="unbounce", tokens=["t"], fields=fields or {},
-                          default_region=region, phones=phones)
+    return SourceSettings(
+        name="unbounce", type="unbounce", tokens=["t"], fields=fields or {}, default_region=region, phones=phones
+    )
 
 
 def parse(body):
     """Parse a form body into its one record."""
-    [record] = UNBOUNCE.parse(source(), Inbound("POST", "https://x/webhooks/unbounce", "/webhooks/unbounce", {},
-                                                Headers({"Content-Type": FORM}), body, FORM))
+    [record] = UNBOUNCE.parse(
+        source(),
+        Inbound(
+            "POST", "https://x/webhooks/unbounce", "/webhooks/unbounce", {}, Headers({"Content-Type": FORM}), body, FORM
+        ),
+    )
     return record
 
 
@@ -50,8 +56,19 @@ def test_fixture_known_answer():
 
 def test_author_spelled_fields_resolve_squashed():
     """Field ids like `Phone-Number`, `Zip_Code`, `Full Name` reach the defaults."""
-    lead = map_record(source(), parse(submission(**{"Phone-Number": "303 555 0142 x 9", "Zip_Code": "02134",
-                                                    "Full Name": "Ana María López", "Email": " ANA@EXAMPLE.COM "})))
+    lead = map_record(
+        source(),
+        parse(
+            submission(
+                **{
+                    "Phone-Number": "303 555 0142 x 9",
+                    "Zip_Code": "02134",
+                    "Full Name": "Ana María López",
+                    "Email": " ANA@EXAMPLE.COM ",
+                }
+            )
+        ),
+    )
     assert lead["leadPhone"] == "3035550142" and lead["extendedLeadData"]["phoneExtension"] == "9"
     assert lead["zip"] == "02134" and (lead["firstName"], lead["lastName"]) == ("Ana", "María López")
     assert lead["email"] == "ana@example.com"
@@ -67,17 +84,27 @@ def test_international_multi_phone_primary_only():
 
 def test_fields_override_and_page_fields():
     """A custom field id via `fields:`; the form's page fields reachable as lead data."""
-    body = urlencode({"data.json": json.dumps({"best_phone": ["7205550117"], "how_soon": ["ASAP"]}),
-                      "page_id": "p-1", "page_name": "Free Quote", "variant": "b"}).encode()
-    lead = map_record(source({"leadPhone": "best_phone", "auxData1": "page_name", "auxData2": "variant",
-                              "auxData3": "how_soon"}), parse(body))
+    body = urlencode(
+        {
+            "data.json": json.dumps({"best_phone": ["7205550117"], "how_soon": ["ASAP"]}),
+            "page_id": "p-1",
+            "page_name": "Free Quote",
+            "variant": "b",
+        }
+    ).encode()
+    lead = map_record(
+        source({"leadPhone": "best_phone", "auxData1": "page_name", "auxData2": "variant", "auxData3": "how_soon"}),
+        parse(body),
+    )
     assert lead["leadPhone"] == "7205550117"
     assert (lead["auxData1"], lead["auxData2"], lead["auxData3"]) == ("Free Quote", "b", "ASAP")
 
 
 def test_multi_value_answer_joined_as_text():
     """A checkbox list in a text field is joined."""
-    lead = map_record(source({"auxData1": "services"}), parse(submission(phone="3035550142", services=["Roof", "Gutters"])))
+    lead = map_record(
+        source({"auxData1": "services"}), parse(submission(phone="3035550142", services=["Roof", "Gutters"]))
+    )
     assert lead["auxData1"] == "Roof, Gutters"
 
 

@@ -1,4 +1,5 @@
 """Zoho records → Engage leads: the fixture's known answers, Zoho API names, -None-, overrides."""
+
 import json
 from urllib.parse import urlencode
 
@@ -17,9 +18,18 @@ def test_fixture_expected():
 
 def test_zoho_api_names():
     """First_Name / Last_Name / Phone / Mobile / Email / Zip_Code / id."""
-    body = urlencode({"id": "5725767000009999999", "First_Name": "Olu", "Last_Name": "Adébáyọ̀",
-                      "Phone": "+44 20 7946 0958", "Mobile": "07700 900123", "Email": "-None-",
-                      "Zip_Code": "SW1A 1AA", "Lead_Status": "-None-"}).encode()
+    body = urlencode(
+        {
+            "id": "5725767000009999999",
+            "First_Name": "Olu",
+            "Last_Name": "Adébáyọ̀",
+            "Phone": "+44 20 7946 0958",
+            "Mobile": "07700 900123",
+            "Email": "-None-",
+            "Zip_Code": "SW1A 1AA",
+            "Lead_Status": "-None-",
+        }
+    ).encode()
     [lead] = leads("zoho", request("zoho", body, FORM), default_region="GB")
     assert lead["externId"] == "5725767000009999999"
     assert lead["leadPhone"] == "+442079460958|+447700900123"

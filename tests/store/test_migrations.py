@@ -1,4 +1,5 @@
 """Migrations spell out their operations, and the schema they build is the schema the code expects."""
+
 from __future__ import annotations
 
 import ast
@@ -20,7 +21,9 @@ def head_revision() -> str:
     """The newest revision in store/migrations."""
     cfg = Config()
     cfg.set_main_option("script_location", str(db.MIGRATIONS))
-    return ScriptDirectory.from_config(cfg).get_current_head()
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    assert head is not None, "store/migrations has no revision"
+    return head
 
 
 def _schema_diff(engine) -> list:

@@ -1,4 +1,5 @@
 """Retention purge and `leads forget`: personal data goes, rows and counts stay."""
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,9 @@ sources:
 
 def post(client, body):
     """POST one JSON record."""
-    return client.post("/webhooks/api", data=json.dumps(body), headers={"X-Leadrelay-Token": "t", "Content-Type": "application/json"})
+    return client.post(
+        "/webhooks/api", data=json.dumps(body), headers={"X-Leadrelay-Token": "t", "Content-Type": "application/json"}
+    )
 
 
 def rows(app, table):

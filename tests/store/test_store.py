@@ -1,4 +1,5 @@
 """The store on real SQLite and real PostgreSQL: atomic ingest, per-record dedupe, lease fencing, claims."""
+
 from __future__ import annotations
 
 import threading
@@ -23,20 +24,51 @@ def engine(db_url):
     eng.dispose()
 
 
-def pending(key, extern="e1", status="queued", priority="IMMEDIATE", campaign="Hot", phone="3035550142",
-            expires=None, suppress=0.0, by_phone=False):
+def pending(
+    key,
+    extern="e1",
+    status="queued",
+    priority="IMMEDIATE",
+    campaign="Hot",
+    phone="3035550142",
+    expires=None,
+    suppress=0.0,
+    by_phone=False,
+):
     """A PendingLead with sensible defaults."""
-    return PendingLead(status=status, priority=priority, campaign=campaign, record_key=key, key_expires_at=expires,
-                       extern_id=extern, lead={"externId": extern, "leadPhone": phone}, record={"id": extern},
-                       primary_phone=phone, load_options={"duplicateHandling": "REMOVE_FROM_LIST"},
-                       suppress_within=suppress, suppress_by_phone=by_phone)
+    return PendingLead(
+        status=status,
+        priority=priority,
+        campaign=campaign,
+        record_key=key,
+        key_expires_at=expires,
+        extern_id=extern,
+        lead={"externId": extern, "leadPhone": phone},
+        record={"id": extern},
+        primary_phone=phone,
+        load_options={"duplicateHandling": "REMOVE_FROM_LIST"},
+        suppress_within=suppress,
+        suppress_by_phone=by_phone,
+    )
 
 
 def store(engine, items, now=None, body=b"{}"):
     """Store one webhook."""
-    return store_webhook(engine, source="src", received_at=now or time.time(), method="POST", path="/webhooks/src",
-                         content_type="application/json", headers={"X": "1"}, body=body, remote_addr="127.0.0.1",
-                         event_status="accepted", reason=None, pending=items, sandbox=False)
+    return store_webhook(
+        engine,
+        source="src",
+        received_at=now or time.time(),
+        method="POST",
+        path="/webhooks/src",
+        content_type="application/json",
+        headers={"X": "1"},
+        body=body,
+        remote_addr="127.0.0.1",
+        event_status="accepted",
+        reason=None,
+        pending=items,
+        sandbox=False,
+    )
 
 
 def test_upgrade_is_idempotent_and_concurrent(db_url):
@@ -167,10 +199,17 @@ def test_concurrent_acquire_elects_one(engine):
 
 def test_claim_order_lanes_and_retry_schedule(engine):
     """Oldest first within a lane; a retrying lead waits for its time; held campaigns are skipped."""
-    store(engine, [pending("k:1", extern="a"), pending("k:2", extern="b", priority="NORMAL"),
-                   pending("k:3", extern="c", campaign="Held")])
+    store(
+        engine,
+        [
+            pending("k:1", extern="a"),
+            pending("k:2", extern="b", priority="NORMAL"),
+            pending("k:3", extern="c", campaign="Held"),
+        ],
+    )
     lease = Lease(engine, "me", ttl=30)
     epoch = lease.acquire()
+    assert epoch is not None
     queue = Queue(engine)
     hot = queue.claim(epoch, "me", "IMMEDIATE", 10, claim_ttl=30, exclude_campaigns=["Held"])
     assert [c.extern_id for c in hot] == ["a"]
@@ -178,6 +217,7 @@ def test_claim_order_lanes_and_retry_schedule(engine):
     assert queue.claim(epoch, "me", "IMMEDIATE", 10, claim_ttl=30, exclude_campaigns=["Held"]) == []
     assert [c.extern_id for c in queue.claim(epoch, "me", "NORMAL", 10, claim_ttl=30)] == ["b"]
     lead = queue.get(hot[0].id)
+    assert lead is not None
     assert lead["status"] == "retrying" and lead["attempts"] == 1 and lead["last_error"] == "503"
 
 
@@ -186,12 +226,15 @@ def test_hold_release_and_replay(engine):
     store(engine, [pending("k:1", extern="a"), pending("k:2", extern="b", phone="3035550100")])
     lease = Lease(engine, "me", ttl=30)
     epoch = lease.acquire()
+    assert epoch is not None
     queue = Queue(engine)
     assert queue.hold_queued("Hot", "breaker open") == 2
     assert queue.claim(epoch, "me", "IMMEDIATE", 10, claim_ttl=30) == []
     assert queue.release_held("Hot") == 2
     claimed = queue.claim(epoch, "me", "IMMEDIATE", 10, claim_ttl=30)
-    queue.settle(epoch, [Settlement(claimed[0].id, "dead", error="x"), Settlement(claimed[1].id, "rejected", error="y")])
+    queue.settle(
+        epoch, [Settlement(claimed[0].id, "dead", error="x"), Settlement(claimed[1].id, "rejected", error="y")]
+    )
     assert sorted(queue.replay(status="dead")) == [claimed[0].id]
     assert queue.replay(ids=[claimed[1].id]) == [claimed[1].id]
     assert queue.counts() == {"queued": 2}

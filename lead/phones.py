@@ -1,8 +1,10 @@
 """Phone normalization for Engage: NANP numbers as 10 digits, others E.164, via phonenumbers."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat

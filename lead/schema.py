@@ -1,24 +1,40 @@
 """The outbound Engage lead (one element of `uploadLeads`) and its phone rules."""
+
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from mappings.phones import PhoneSet, is_dialable, normalize_phones
+from lead.phones import PhoneSet, is_dialable, normalize_phones
 
-__all__ = ["EngageLeadSchema", "PhoneSet", "normalize_phones", "LEAD_FIELDS", "TEXT_FIELDS"]
+__all__ = ["LEAD_FIELDS", "TEXT_FIELDS", "EngageLeadSchema", "PhoneSet", "normalize_phones"]
 
 # Plain optional text fields of a lead, in Engage's names.
 TEXT_FIELDS = (
-    "firstName", "midName", "lastName", "title", "suffix",
-    "address1", "address2", "city", "state", "zip",
-    "auxData1", "auxData2", "auxData3", "auxData4", "auxData5",
+    "firstName",
+    "midName",
+    "lastName",
+    "title",
+    "suffix",
+    "address1",
+    "address2",
+    "city",
+    "state",
+    "zip",
+    "auxData1",
+    "auxData2",
+    "auxData3",
+    "auxData4",
+    "auxData5",
 )
 
 
 class Email(fields.String):
     """An email address, trimmed and lower-cased before it is validated."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
         """Trim and lower-case, then validate as a string."""
         text = super()._deserialize(value, attr, data, **kwargs)
         return text.strip().lower()

@@ -1,0 +1,67 @@
+"""The process's runtime: the parts one process builds once (Runtime), and its dispatcher thread.
+
+Below app.py (which builds a Runtime per app) and the CLI, admin and replay (which use one), so
+none of them has to import the application factory to reach the parts.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from flask import Flask
+from sqlalchemy.engine import Engine
+
+from config import Settings
+from dispatch.wakeup import PgListener, Waker
+from intake import Intake
+from store.queue import Queue
+
+
+@dataclass
+class Runtime:
+    """Everything a request or a CLI command needs, built once per process."""
+
+    settings: Settings
+    engine: Engine
+    waker: Waker
+    intake: Intake
+    queue: Queue
+    stop: threading.Event = field(default_factory=threading.Event)
+    dispatcher_thread: threading.Thread | None = None
+    schema_ready: threading.Event = field(default_factory=threading.Event)
+
+
+def start_dispatcher(app: Flask) -> threading.Thread:
+    """Start the dispatcher thread in this process (inline mode, or `flask dispatch run`)."""
+    from dispatch.backend import make_backend_factory
+    from dispatch.runner import Dispatcher
+
+    runtime: Runtime = app.extensions["leadrelay"]
+    if runtime.dispatcher_thread is not None:
+        return runtime.dispatcher_thread
+    settings = runtime.settings
+    if runtime.engine.dialect.name == "postgresql":
+        dsn = runtime.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        PgListener(dsn, runtime.waker, runtime.stop).start()
+    dispatcher = Dispatcher(
+        runtime.engine,
+        settings.file.dispatch,
+        make_backend_factory(settings, runtime.engine),
+        runtime.waker,
+        sources=settings.file.sources,
+        retention_days=settings.file.defaults["retention_days"],
+    )
+    thread = threading.Thread(target=dispatcher.run, args=(runtime.stop,), name="leadrelay-dispatcher", daemon=True)
+    thread.start()
+    runtime.dispatcher_thread = thread
+    return thread
+
+
+def stop_dispatcher(app: Flask, timeout: float = 10.0) -> None:
+    """Graceful stop: no new claims, calls in flight settle, the lease is released."""
+    runtime: Runtime = app.extensions["leadrelay"]
+    runtime.stop.set()
+    runtime.waker.wake()
+    if runtime.dispatcher_thread is not None:
+        runtime.dispatcher_thread.join(timeout)
