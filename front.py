@@ -11,15 +11,22 @@ Served by `gunicorn app:app` with gunicorn.conf.py (`worker_class = "front.Front
 Settings (environment, read at worker start):
   REQUEST_HEADER_TIMEOUT  seconds from connect to the end of the request headers (default 10)
   REQUEST_BODY_TIMEOUT    seconds to receive the whole body once the headers are in (default 30)
+  RESPONSE_WRITE_TIMEOUT  seconds an answer may sit unsent because the client does not read (default 30)
+  REQUEST_BODY_BUDGET_MB  body bytes a worker holds at once, all connections together (default 64)
 The body cap is the largest `max_body` of the configuration (Flask's MAX_CONTENT_LENGTH): a body
 over it is 413 without being read further, chunked or not; each source's own `max_body` is then
 checked by the webhook endpoint.
+
+Memory stays bounded per worker: a connection stops being read while its answer cannot be written
+or more than PIPELINE_BUFFER bytes of pipelined input wait behind it; a body over SMALL_BODY that
+would take the worker past its body budget is answered 503 with Retry-After, unread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -35,29 +42,48 @@ from gunicorn.workers.gasgi import ASGIWorker
 
 HEADER_TIMEOUT = 10.0
 BODY_TIMEOUT = 30.0
+WRITE_TIMEOUT = 30.0
+BODY_BUDGET_MB = 64
+# Input read ahead of the request being answered (gunicorn's default is 256 KB, and its loop resumed
+# reading after every answer whatever was buffered: a client that pipelines and never reads grew
+# the worker by hundreds of MB).
+PIPELINE_BUFFER = 64 * 1024
+# Bodies up to this size are always admitted (still counted): an ordinary webhook is never refused
+# because hostile 1 MiB bodies filled the budget. Worst case: budget + connections x SMALL_BODY.
+SMALL_BODY = 64 * 1024
+RETRY_AFTER = b"10"
 SWITCH_INTERVAL = float(os.environ.get("LEADRELAY_SWITCH_INTERVAL", "0.001"))
 
 
-def _seconds(name: str, default: float) -> float:
-    """A positive number of seconds from the environment, or the default."""
+def _seconds(name: str, default: float, unit: str = "seconds") -> float:
+    """A positive number (of seconds, or `unit`) from the environment, or the default."""
     raw = os.environ.get(name, "")
     try:
         value = float(raw) if raw else default
     except ValueError:
         raise SystemExit(
-            f"leadrelay: {name}={raw!r} is not a number of seconds; unset it or write e.g. {default:g}"
+            f"leadrelay: {name}={raw!r} is not a number of {unit}; unset it or write e.g. {default:g}"
         ) from None
     return value if value > 0 else default
 
 
 class DeadlineProtocol(ASGIProtocol):
-    """gunicorn's HTTP/1 protocol plus a deadline on the first request's headers.
+    """gunicorn's HTTP/1 protocol plus a deadline on the first request's headers and on writes.
 
     gunicorn times out idle kept-alive connections but not a new connection that never finishes
-    its headers: without this, an idle or trickling socket would stay open for ever.
+    its headers: without this, an idle or trickling socket would stay open for ever. Nor does it
+    stop reading a client that does not read its answers, or ever give up on such a client.
     """
 
     header_timeout = HEADER_TIMEOUT
+    write_timeout = WRITE_TIMEOUT
+
+    def __init__(self, worker: Any) -> None:
+        """The parent protocol with a smaller read-ahead and no write clock yet."""
+        super().__init__(worker)
+        self._max_buffer_size = PIPELINE_BUFFER
+        self._write_timer: asyncio.TimerHandle | None = None
+        self._write_mark = 0  # unsent bytes when the write clock last looked
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Start the header clock as the connection opens."""
@@ -79,58 +105,159 @@ class DeadlineProtocol(ASGIProtocol):
             self._send_error_response(408, "request headers not received in time")
             self._close_transport()
 
+    def pause_writing(self) -> None:
+        """The answer is not being read: stop reading too, and start the write clock."""
+        super().pause_writing()
+        self._write_paused = True
+        self._pause_reading()
+        if self._write_timer is None:
+            self._write_mark = self.transport.get_write_buffer_size()
+            self._write_timer = self.worker.loop.call_later(self.write_timeout, self._write_too_slow)
+
+    def resume_writing(self) -> None:
+        """The client reads again: stop the write clock and read again if little is buffered."""
+        self._cancel_write_timer()
+        super().resume_writing()
+        self._write_paused = False
+        self._maybe_resume_reading()
+
+    def _resume_reading(self) -> None:
+        """Resume only while answers can be written and little pipelined input waits.
+
+        gunicorn's connection loop resumes after every answer; a client that pipelines without
+        reading would otherwise have up to 256 KB more read per answer the kernel accepted.
+        """
+        if self._write_paused:
+            return
+        if self._callback_parser is not None and self._http1_buffered() > self._max_buffer_size // 2:
+            return
+        super()._resume_reading()
+
+    def _write_too_slow(self) -> None:
+        """Abort if the client took none of its answer for the write deadline (nothing can be sent).
+
+        A client still reading, however slowly (a big admin export), gets another period.
+        """
+        self._write_timer = None
+        if self.transport is None or getattr(self, "_closed", True):
+            return
+        unsent = self.transport.get_write_buffer_size()
+        if unsent < self._write_mark:
+            self._write_mark = unsent
+            self._write_timer = self.worker.loop.call_later(self.write_timeout, self._write_too_slow)
+            return
+        self.log.warning("leadrelay: answer not read for %gs, closing the connection", self.write_timeout)
+        self._closed = True
+        self.transport.abort()
+
+    def _cancel_write_timer(self) -> None:
+        """Stop the write clock, if it runs."""
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+
     def connection_lost(self, exc: Exception | None) -> None:
-        """Drop the header clock with the connection."""
+        """Drop the clocks with the connection and release an answer waiting to be written."""
         timer = getattr(self, "_header_timer", None)
         if timer is not None:
             timer.cancel()
+        self._cancel_write_timer()
         super().connection_lost(exc)
+        if self._flow_control is not None:
+            self._flow_control.resume_writing()  # send() sees the connection closed and returns
 
 
 class BufferedWSGI:
     """An ASGI app that buffers the whole request, then runs a WSGI app on a thread pool."""
 
     def __init__(
-        self, app: Callable[..., Any], threads: int, max_body: int, body_timeout: float, multiprocess: bool
+        self,
+        app: Callable[..., Any],
+        threads: int,
+        max_body: int,
+        body_timeout: float,
+        multiprocess: bool,
+        body_budget: int = BODY_BUDGET_MB * 1024 * 1024,
     ) -> None:
-        """`max_body`: the largest body any route accepts; `body_timeout`: for the whole body."""
+        """Wrap `app`: `max_body` is the largest body any route accepts, `body_timeout` is for the whole body.
+
+        `body_budget`: body bytes held at once by all requests of this worker.
+        """
         self.app, self.max_body, self.body_timeout = app, max_body, body_timeout
         self.multiprocess = multiprocess
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="leadrelay-request")
-        self.in_flight = 0  # requests handed to the app and not yet answered
+        self.body_budget = body_budget
+        self.held = 0  # body bytes reserved by requests not yet answered
+        self.refused = 0  # bodies answered 503 because the budget was spent
+        self.in_flight = 0  # requests from the end of their headers until their answer is written
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         """Serve one HTTP request (lifespan is not used: the dispatcher starts in gunicorn's hooks)."""
         if scope["type"] != "http":
             return
+        # Counted from the end of the headers until the answer is written: a graceful stop waits
+        # for a body still arriving and for an answer not yet sent, not only for the app call.
+        self.in_flight += 1
+        charge = [0]
+        try:
+            await self._serve(scope, receive, send, charge)
+        finally:
+            self.in_flight -= 1
+            self.held -= charge[0]
+
+    async def _serve(self, scope: dict, receive: Callable, send: Callable, charge: list[int]) -> None:
+        """Read the body within its deadline and budget, run the app on the pool, send its answer."""
         declared = _header(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
             await _plain(send, 413 if declared.isdigit() else 400, b"request body too large")
             return
+        if declared is not None and not self._reserve(charge, int(declared)):
+            await _busy(send)
+            return
         try:
             # asyncio.timeout, not wait_for: no extra task per request on the hot path.
             async with asyncio.timeout(self.body_timeout):
-                body = await self._read_body(receive)
+                body = await self._read_body(receive, charge)
         except TimeoutError:
             await _plain(send, 408, b"request body not received in time")
             return
         if body is None:
             await _plain(send, 413, b"request body too large")
             return
+        if body is _FULL:
+            await _busy(send)
+            return
         if not isinstance(body, bytes):  # _GONE: the client left while sending
             return
         environ = self._environ(scope, body)
         loop = asyncio.get_running_loop()
-        self.in_flight += 1
-        try:
-            status, headers, chunks = await loop.run_in_executor(self.pool, self._call, environ)
-        finally:
-            self.in_flight -= 1
+        status, headers, chunks = await loop.run_in_executor(self.pool, self._call, environ)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": chunks})
 
-    async def _read_body(self, receive: Callable) -> bytes | object | None:
-        """The whole body; None past max_body (reading stops there); _GONE when the client left."""
+    def _reserve(self, charge: list[int], size: int) -> bool:
+        """Count a request's body as `size` bytes; False if a body over SMALL_BODY would pass the budget."""
+        extra = size - charge[0]
+        if extra <= 0:
+            return True
+        if size > SMALL_BODY and self.held + extra > self.body_budget:
+            self.refused += 1
+            if self.refused % 1000 == 1:  # the first, then one line per thousand: an attack must not flood the log
+                logging.getLogger("gunicorn.error").warning(
+                    "leadrelay: request body budget (REQUEST_BODY_BUDGET_MB=%g) spent, %d bodies answered 503 so far",
+                    self.body_budget / 1024 / 1024,
+                    self.refused,
+                )
+            return False
+        self.held += extra
+        charge[0] = size
+        return True
+
+    async def _read_body(self, receive: Callable, charge: list[int]) -> bytes | object | None:
+        """The whole body; None past max_body, _FULL past the budget (reading stops at either).
+
+        _GONE when the client left.
+        """
         parts: list[bytes] = []
         size = 0
         while True:
@@ -141,6 +268,8 @@ class BufferedWSGI:
             size += len(chunk)
             if size > self.max_body:
                 return None
+            if not self._reserve(charge, size):  # chunked, or longer than declared
+                return _FULL
             parts.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(parts)
@@ -211,6 +340,7 @@ class BufferedWSGI:
 
 
 _GONE = object()
+_FULL = object()
 
 
 def _header(scope: dict, name: bytes) -> str | None:
@@ -221,16 +351,21 @@ def _header(scope: dict, name: bytes) -> str | None:
     return None
 
 
-async def _plain(send: Callable, status: int, text: bytes) -> None:
+async def _plain(send: Callable, status: int, text: bytes, extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
     """A short text answer that closes the connection (the unread body must not be parsed as a request)."""
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"text/plain"), (b"connection", b"close")],
+            "headers": [(b"content-type", b"text/plain"), (b"connection", b"close"), *extra],
         }
     )
     await send({"type": "http.response.body", "body": text})
+
+
+async def _busy(send: Callable) -> None:
+    """503 with Retry-After: the worker holds its body budget; a webhook sender retries later."""
+    await _plain(send, 503, b"busy: too many request bodies in progress, retry later", ((b"retry-after", RETRY_AFTER),))
 
 
 class FrontWorker(ASGIWorker):
@@ -248,12 +383,14 @@ class FrontWorker(ASGIWorker):
         Worker.load_wsgi(self)
         max_body = int(getattr(self.wsgi, "config", {}).get("MAX_CONTENT_LENGTH") or 1024 * 1024)
         DeadlineProtocol.header_timeout = _seconds("REQUEST_HEADER_TIMEOUT", HEADER_TIMEOUT)
+        DeadlineProtocol.write_timeout = _seconds("RESPONSE_WRITE_TIMEOUT", WRITE_TIMEOUT)
         self.asgi = BufferedWSGI(
             self.wsgi,
             threads=max(1, self.cfg.threads),
             max_body=max_body,
             body_timeout=_seconds("REQUEST_BODY_TIMEOUT", BODY_TIMEOUT),
             multiprocess=self.cfg.workers > 1,
+            body_budget=int(_seconds("REQUEST_BODY_BUDGET_MB", BODY_BUDGET_MB, "megabytes") * 1024 * 1024),
         )
 
     async def _serve(self) -> None:
@@ -277,7 +414,9 @@ class FrontWorker(ASGIWorker):
         self.asgi.pool.shutdown(wait=True)
 
     async def _shutdown(self) -> None:
-        """Stop accepting, let requests the app is serving finish, and leave.
+        """Stop accepting, let every request past its headers be read, served and answered, and leave.
+
+        Each is bounded by REQUEST_BODY_TIMEOUT (its body) and all by graceful_timeout.
 
         gunicorn's own shutdown also waits for every open connection, so a few idle or slow
         clients would hold a SIGTERM for the whole graceful_timeout (Heroku kills at 30 s, and the

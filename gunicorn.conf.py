@@ -8,15 +8,19 @@ _sqlite = not _db or _db.startswith("sqlite")
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 # front.FrontWorker (front.py): an asyncio loop reads each whole request (headers within
 # REQUEST_HEADER_TIMEOUT, default 10 s; body within REQUEST_BODY_TIMEOUT, default 30 s; body at
-# most the largest `max_body`), then the Flask app runs on a pool of `threads` threads. Slow or
+# most the largest `max_body`; all bodies of a worker within REQUEST_BODY_BUDGET_MB; answers not
+# read within RESPONSE_WRITE_TIMEOUT close the connection), then the Flask app runs on a pool of
+# `threads` threads. Slow or
 # idle sockets cost no thread: gthread gave each one a thread, and 8 trickling sockets stopped
 # every webhook. GUNICORN_WORKER_CLASS=gthread switches back (for comparison only).
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS") or "front.FrontWorker"
 # SQLite is for one host and one process: the in-process wake-up must reach the dispatcher.
 workers = 1 if _sqlite else int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
-# Open connections per worker (slow ones included); past this the loop stops accepting.
-worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "2000"))
+# Open connections per worker (slow ones included); past this the loop stops accepting. Each may hold
+# up to 64 KB of read-ahead and a body up to 64 KB outside the body budget (REQUEST_BODY_BUDGET_MB,
+# default 64 MB): 1000 keeps a worker's worst case near 64 + 2 x 64 MB.
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 # Request line and header limits (gunicorn's defaults, spelled out): 414 / 431 past them.
 limit_request_line = 8190
 limit_request_fields = 100

@@ -47,12 +47,12 @@ def replay_one(runtime: Runtime, lead_id: int, actor: str) -> str:
 
 
 def release_hold(runtime: Runtime, scope: str, actor: str) -> int:
-    """Put a hold's leads back in the queue (`account` or `campaign:<name>`); returns how many."""
-    from store.operator import held_lead_ids
+    """Put one hold's leads back in the queue (`account` or `campaign:<name>`); returns how many."""
+    from store.operator import release_held
 
-    campaign = None if scope == "account" else scope.split(":", 1)[1]
-    ids = held_lead_ids(runtime.engine, campaign)
-    count = runtime.queue.release_held(campaign)
-    audit.record_action(runtime.engine, "release", actor, ids or [None], {"scope": scope, "leads": count})
+    ids = release_held(runtime.engine, scope)
+    # One audit row per lead (capped: a long account outage can hold a whole day's leads).
+    recorded: list[int | None] = list(ids[:10000]) or [None]
+    audit.record_action(runtime.engine, "release", actor, recorded, {"scope": scope, "leads": len(ids)})
     runtime.waker.wake()
-    return count
+    return len(ids)

@@ -13,9 +13,8 @@ from flask_smorest import Api, Blueprint
 
 from admin import auth
 from admin.schemas import MAX_ID, ErrorAnswer, Event, Lead, LeadPage, LeadsQuery, Replayed
-from store import audit, operator
-
 from redact import mask_event_body
+from store import audit, operator
 
 bp = Blueprint("admin_api", __name__, url_prefix="/admin/api", description="Leads, events and replay")
 

@@ -22,17 +22,22 @@ COOKIE = "leadrelay_admin"
 SESSION_SECONDS = 12 * 3600
 LOGIN_WINDOW = 600.0  # failed logins counted over 10 minutes…
 LOGIN_MAX_FAILURES = 5  # …from one address before logins from it are refused
-LOGIN_MAX_FAILURES_ALL = 100  # …from all addresses together before every login waits (a spread-out guess)
+LOGIN_MAX_FAILURES_ALL = 100  # …from all addresses together before wrong tokens are refused (a spread-out guess)
 
 
 def client_address() -> str:
-    """The caller's address: the last X-Forwarded-For hop, else the socket's peer.
+    """The caller's address: the socket's peer, or the hop TRUSTED_PROXY_HOPS proxies vouch for.
 
-    The last hop is the one the last proxy appended (Heroku's router adds the real client there).
+    Each proxy appends the address it saw to X-Forwarded-For, so with N trusted proxies the client
+    is the N-th hop from the end; anything left of it was written by the client and can be forged
+    (a rotating header would dodge the per-address login limit). With no trusted proxy (0, the
+    default off Heroku) the header is ignored. Heroku's router appends one hop (the default there).
     """
-    forwarded = request.headers.get("X-Forwarded-For", "")
+    runtime: Runtime = current_app.extensions["leadrelay"]
+    trusted = runtime.settings.trusted_proxy_hops
+    forwarded = request.headers.get("X-Forwarded-For", "") if trusted else ""
     hops = [h.strip() for h in forwarded.split(",") if h.strip()]
-    return (hops[-1] if hops else request.remote_addr or "unknown")[:64]
+    return (hops[-trusted] if len(hops) >= trusted > 0 else request.remote_addr or "unknown")[:64]
 
 
 def admin_token() -> str | None:

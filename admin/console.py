@@ -157,22 +157,24 @@ def login() -> ResponseReturnValue:
     remote = auth.client_address()
     if request.method == "GET":
         return page("login.html", next=request.args.get("next", ""))
-    if (
-        audit.login_failures(engine, remote, auth.LOGIN_WINDOW) >= auth.LOGIN_MAX_FAILURES
-        or audit.login_failures(engine, None, auth.LOGIN_WINDOW) >= auth.LOGIN_MAX_FAILURES_ALL
-    ):
+    # Recorded before it is counted (no check-then-insert race between parallel attempts or processes).
+    attempt, from_here, from_all = audit.begin_login(engine, remote, auth.LOGIN_WINDOW)
+    ok = auth.check_login(request.form.get("token", ""))  # constant time, whatever the counts say
+    # One address past its limit is refused whatever it sends (so its answers say nothing about the
+    # token). The global cap only refuses wrong tokens: guesses spread over many addresses cannot
+    # lock the operators out, a correct token still gets in.
+    if from_here > auth.LOGIN_MAX_FAILURES or (not ok and from_all > auth.LOGIN_MAX_FAILURES_ALL):
         html, _ = page(
             "login.html",
             next=request.form.get("next", ""),
-            error="Too many failed logins from this address: wait 10 minutes.",
+            error="Too many failed logins: wait 10 minutes.",
         )
         response = make_response(html, 429)
         response.headers["Retry-After"] = str(int(auth.LOGIN_WINDOW))
         return response
-    ok = auth.check_login(request.form.get("token", ""))
-    audit.record_login(engine, remote, ok)
     if not ok:
         return page("login.html", 401, next=request.form.get("next", ""), error="That is not the admin token.")
+    audit.login_succeeded(engine, attempt)
     signed = redirect(_safe_next(request.form.get("next")))
     signed.set_cookie(
         auth.COOKIE,

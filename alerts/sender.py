@@ -41,77 +41,77 @@ def backoff(attempts: int) -> float:
 
 
 def deliver_due(engine: Engine, session: requests.Session, url: str, limit: int = 20) -> int:
-    """Claim due messages (oldest first), send them, record the outcome; returns how many were sent."""
+    """Claim due messages one at a time (oldest first), send each, record the outcome; returns how many were sent."""
+    sent = 0
+    for _ in range(limit):
+        row = claim_next(engine)
+        if row is None:
+            break
+        sent += send_one(engine, session, url, row)
+    return sent
+
+
+def claim_next(engine: Engine) -> Any | None:
+    """Claim the oldest due message for CLAIM_SECONDS, or None when nothing is due.
+
+    One at a time, so a claim only has to outlast one POST (at most TIMEOUT), never a batch sent
+    in turn. A message waits while an older one of the same key is unsent (in backoff or claimed
+    elsewhere): a key's messages reach the receiver strictly in order, so a `resolved` never
+    overtakes the `firing` it ends.
+    """
     # The f-strings below splice in only `now` (now_sql's fixed SQL clock expression) and `due`
     # (built from it): no input reaches the SQL text, values are bound parameters.
     now = now_sql(engine)
-    due = f"sent_at IS NULL AND next_try_at <= {now} AND (claimed_until IS NULL OR claimed_until < {now})"
+    due = (
+        f"sent_at IS NULL AND next_try_at <= {now} AND (claimed_until IS NULL OR claimed_until < {now}) "  # noqa: S608
+        "AND NOT EXISTS (SELECT 1 FROM alert_outbox earlier WHERE earlier.key = alert_outbox.key "
+        "AND earlier.sent_at IS NULL AND earlier.id < alert_outbox.id)"
+    )
     with engine.connect() as conn:
         probe = text(f"SELECT 1 FROM alert_outbox WHERE {due} LIMIT 1")  # noqa: S608 -- see `now` above
         if not conn.execute(probe).first():
-            return 0
+            return None
     with write(engine) as conn:
         # The outer conditions are re-checked on a row another process just claimed (PostgreSQL
         # re-evaluates them on the new row version), so a message is claimed by one process only.
-        rows = conn.execute(
+        return conn.execute(
             text(
                 f"UPDATE alert_outbox SET claimed_until={now}+:claim, attempts=attempts+1 "  # noqa: S608 -- see `now`
-                f"WHERE id IN (SELECT id FROM alert_outbox WHERE {due} ORDER BY id LIMIT :limit) AND {due} "
+                f"WHERE id IN (SELECT id FROM alert_outbox WHERE {due} ORDER BY id LIMIT 1) AND {due} "
                 "RETURNING id, key, payload, attempts"
             ),
-            {"claim": CLAIM_SECONDS, "limit": limit},
-        ).fetchall()
-    sent = 0
-    for row in sorted(rows, key=lambda r: r.id):
-        payload = json.loads(row.payload)
-        error = post(session, url, payload)
-        with write(engine) as conn:
-            if error is None:
-                conn.execute(
-                    text(f"UPDATE alert_outbox SET sent_at={now}, claimed_until=NULL, last_error=NULL WHERE id=:id"),  # noqa: S608
-                    {"id": row.id},
-                )
-                sent += 1
-                log(
-                    logger,
-                    logging.INFO,
-                    "alert sent",
-                    alert=payload.get("alert"),
-                    state=payload.get("state"),
-                    key=row.key,
-                    attempts=row.attempts,
-                )
-            elif row.attempts >= MAX_ATTEMPTS:
-                conn.execute(
-                    text("UPDATE alert_outbox SET sent_at=-1, claimed_until=NULL, last_error=:e WHERE id=:id"),
-                    {"id": row.id, "e": error},
-                )
-                log(
-                    logger,
-                    logging.ERROR,
-                    "alert dropped after retries",
-                    alert=payload.get("alert"),
-                    state=payload.get("state"),
-                    key=row.key,
-                    attempts=row.attempts,
-                    error=error,
-                )
-            else:
-                conn.execute(
-                    text(
-                        f"UPDATE alert_outbox SET next_try_at={now}+:d, claimed_until=NULL, last_error=:e WHERE id=:id"  # noqa: S608
-                    ),
-                    {"id": row.id, "d": backoff(row.attempts), "e": error},
-                )
-                log(
-                    logger,
-                    logging.WARNING,
-                    "alert delivery failed; will retry",
-                    alert=payload.get("alert"),
-                    state=payload.get("state"),
-                    key=row.key,
-                    attempts=row.attempts,
-                    error=error,
-                    retry_in=backoff(row.attempts),
-                )
-    return sent
+            {"claim": CLAIM_SECONDS},
+        ).first()
+
+
+def send_one(engine: Engine, session: requests.Session, url: str, row: Any) -> int:
+    """POST one claimed message and record the outcome; 1 when it was delivered, else 0."""
+    # `now` is now_sql's fixed SQL clock expression (see claim_next): no input reaches the SQL text.
+    now = now_sql(engine)
+    payload = json.loads(row.payload)
+    error = post(session, url, payload)
+    extra: dict[str, Any] = {}
+    if error is None:
+        sql, level, event = f"sent_at={now}, last_error=NULL", logging.INFO, "alert sent"
+    elif row.attempts >= MAX_ATTEMPTS:
+        sql, level, event = "sent_at=-1, last_error=:e", logging.ERROR, "alert dropped after retries"
+        extra = {"error": error}
+    else:
+        sql, level, event = f"next_try_at={now}+:d, last_error=:e", logging.WARNING, "alert delivery failed; will retry"
+        extra = {"error": error, "retry_in": backoff(row.attempts)}
+    with write(engine) as conn:
+        conn.execute(
+            text(f"UPDATE alert_outbox SET {sql}, claimed_until=NULL WHERE id=:id"),  # noqa: S608 -- fixed literals
+            {"id": row.id, "e": error, "d": backoff(row.attempts)},
+        )
+    log(
+        logger,
+        level,
+        event,
+        alert=payload.get("alert"),
+        state=payload.get("state"),
+        key=row.key,
+        attempts=row.attempts,
+        **extra,
+    )
+    return 1 if error is None else 0

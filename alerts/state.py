@@ -37,7 +37,14 @@ def ensure_rows(engine: Engine, keys: dict[str, str], now: float) -> None:
 
 
 def decide(condition: Condition | None, row: dict[str, Any] | None, now: float, repeat_every: float) -> str | None:
-    """'firing' (new or repeat), 'resolved', or None (nothing to announce)."""
+    """'firing' (new or repeat), 'resolved', or None (nothing to announce).
+
+    `now` is the time of the snapshot the condition was judged on. A snapshot older than the row's
+    last announcement predates that decision (another process judged fresher numbers), so it
+    announces nothing: the row arbitrates, and a cached view cannot undo a newer verdict.
+    """
+    if row is not None and row["last_sent_at"] is not None and now < row["last_sent_at"]:
+        return None
     firing = row is not None and row["state"] == "firing"
     if condition is not None and condition.active:
         if row is None or not firing:

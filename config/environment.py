@@ -43,6 +43,7 @@ class Settings:
     log_level: str
     file: FileConfig
     metrics_token: str | None = None  # METRICS_TOKEN: /metrics needs it as a bearer token when set
+    trusted_proxy_hops: int = 0  # TRUSTED_PROXY_HOPS: proxies whose X-Forwarded-For hop the console trusts
 
     @property
     def is_sqlite(self) -> bool:
@@ -123,10 +124,16 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_account_i
     log_level = env.text("LOG_LEVEL", "INFO").upper()
     allow_sqlite = env.flag("ALLOW_SQLITE", False)
     dyno = env.optional("DYNO")
+    # Heroku's router appends exactly one X-Forwarded-For hop; anywhere else nothing is trusted by default.
+    proxy_hops = env.integer("TRUSTED_PROXY_HOPS", 1 if dyno else 0)
 
     if dispatch_mode not in ("inline", "worker"):
         raise ConfigError(
             "environment", "DISPATCH_MODE", f"{dispatch_mode!r} is not a dispatch mode", "use inline or worker"
+        )
+    if not 0 <= proxy_hops <= 10:
+        raise ConfigError(
+            "environment", "TRUSTED_PROXY_HOPS", f"{proxy_hops} is out of range", "use 0 (no proxy) to 10"
         )
     if sqlite_sync not in ("NORMAL", "FULL"):
         raise ConfigError("environment", "SQLITE_SYNCHRONOUS", f"{sqlite_sync!r} is not allowed", "use NORMAL or FULL")
@@ -166,6 +173,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_account_i
         log_level=log_level,
         file=file_config,
         metrics_token=metrics_token,
+        trusted_proxy_hops=proxy_hops,
     )
 
 

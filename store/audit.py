@@ -76,12 +76,26 @@ def login_failures(engine: Engine, remote: str | None, within: float) -> int:
         return int(conn.execute(select(func.count()).select_from(login_attempts).where(where)).scalar() or 0)
 
 
-def record_login(engine: Engine, remote: str, ok: bool) -> None:
-    """Remember a login attempt; rows older than a day are dropped on the way."""
+def begin_login(engine: Engine, remote: str, within: float) -> tuple[int, int, int]:
+    """Record an attempt as failed FIRST, then count: (its row id, failures from `remote`, failures from all).
+
+    Recorded and committed before the count, so parallel attempts (any process) each see the others:
+    record-then-count cannot be raced the way check-then-insert can. The counts include this attempt;
+    a correct token turns its row into a success with `login_succeeded`. Rows older than a day go.
+    """
     now = time.time()
     with write(engine) as conn:
-        conn.execute(login_attempts.insert().values(remote=remote[:64], at=now, ok=ok))
+        attempt_id = conn.execute(
+            login_attempts.insert().values(remote=remote[:64], at=now, ok=False).returning(login_attempts.c.id)
+        ).scalar_one()
         conn.execute(login_attempts.delete().where(login_attempts.c.at < now - 86400))
+    return int(attempt_id), login_failures(engine, remote[:64], within), login_failures(engine, None, within)
+
+
+def login_succeeded(engine: Engine, attempt_id: int) -> None:
+    """Mark an attempt begun with `begin_login` as a success (it no longer counts against anyone)."""
+    with write(engine) as conn:
+        conn.execute(login_attempts.update().where(login_attempts.c.id == attempt_id).values(ok=True))
 
 
 def prune(engine: Engine, older_than: float) -> int:

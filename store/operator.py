@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from store.db import now_sql
+from store.db import now_sql, write
 from store.lease import read as read_lease
 
 STATUSES = (
@@ -30,6 +30,7 @@ LANES = ("IMMEDIATE", "NORMAL")
 WAITING = ("queued", "retrying")
 SPEED_WINDOW = 3600.0  # speed-to-lead over the last hour
 SPEED_ROWS_MAX = 100_000  # bound the work of one snapshot whatever the traffic
+HOURLY_ROWS_MAX = 200_000  # bound the console's 24 h chart the same way
 
 
 @dataclass
@@ -75,8 +76,10 @@ def snapshot(engine: Engine) -> Snapshot:
         samples: dict[str, list[float]] = {lane: [] for lane in LANES}
         for priority, seconds in conn.execute(
             text(
+                # Newest first: past the cap every process (and /metrics, the console, the alerts)
+                # computes from the same rows, the latest ones (ix_leads_delivered_at serves the order).
                 "SELECT priority, delivered_at - received_at FROM leads WHERE delivered_at >= :since "
-                "AND status='delivered' LIMIT :cap"
+                "AND status='delivered' ORDER BY delivered_at DESC, id DESC LIMIT :cap"
             ),
             {"since": now - SPEED_WINDOW, "cap": SPEED_ROWS_MAX},
         ):
@@ -155,14 +158,37 @@ def _like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def held_lead_ids(engine: Engine, campaign: str | None) -> list[int]:
-    """Ids of the held leads of one campaign (None: every held lead)."""
-    if campaign is None:
-        sql = "SELECT id FROM leads WHERE status='held' ORDER BY id LIMIT 10000"
+# A held lead's last_error names its hold: the dispatcher writes "Engage authentication failed: …"
+# for the account hold and "campaign '<name>' …" for a campaign's breaker (dispatch/runner.py).
+ACCOUNT_HOLD_WORD = "authentication"
+ACCOUNT_HOLD_SQL = f"LOWER(COALESCE(last_error, '')) LIKE '%{ACCOUNT_HOLD_WORD}%'"
+
+
+def is_account_hold(reason: str | None) -> bool:
+    """Whether a held lead's last_error is the account hold (credentials refused), not a campaign's."""
+    return ACCOUNT_HOLD_WORD in (reason or "").lower()
+
+
+def release_held(engine: Engine, scope: str) -> list[int]:
+    """Re-queue the leads of one hold (`account` or `campaign:<name>`, as `holds()` names them); their ids.
+
+    Only that hold's leads: releasing the account leaves a held campaign held, and the other way
+    round, by the same last_error rule `holds()` lists them with.
+    """
+    if scope == "account":
+        where, params = ACCOUNT_HOLD_SQL, {}
     else:
-        sql = "SELECT id FROM leads WHERE status='held' AND campaign=:c ORDER BY id LIMIT 10000"
-    with engine.connect() as conn:
-        return [r[0] for r in conn.execute(text(sql), {"c": campaign})]
+        where, params = f"campaign=:c AND NOT {ACCOUNT_HOLD_SQL}", {"c": scope.split(":", 1)[1]}
+    with write(engine) as conn:
+        rows = conn.execute(
+            # `where` is one of the two fixed literals above and `now_sql` the database clock: no input.
+            text(
+                f"UPDATE leads SET status='queued', next_attempt_at=0, updated_at={now_sql(engine)} "  # noqa: S608
+                f"WHERE status='held' AND {where} RETURNING id"
+            ),
+            params,
+        ).fetchall()
+    return sorted(r[0] for r in rows)
 
 
 def holds(engine: Engine) -> list[dict[str, Any]]:
@@ -177,7 +203,7 @@ def holds(engine: Engine) -> list[dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for row in rows:
         reason = row.last_error or ""
-        scope = "account" if "authentication" in reason.lower() else f"campaign:{row.campaign}"
+        scope = "account" if is_account_hold(reason) else f"campaign:{row.campaign}"
         entry = found.setdefault(
             scope,
             {
@@ -225,8 +251,12 @@ def hourly(engine: Engine, now: float, hours: int = 24) -> list[dict[str, Any]]:
     buckets: list[dict[str, Any]] = [{"start": start + i * 3600, "outcomes": {}, "speeds": []} for i in range(hours)]
     with engine.connect() as conn:
         for received, status, delivered in conn.execute(
-            text("SELECT received_at, status, delivered_at FROM leads WHERE received_at >= :s LIMIT 200000"),
-            {"s": start},
+            # Newest first (ix_leads_received), so past the cap every process drops the same, oldest rows.
+            text(
+                "SELECT received_at, status, delivered_at FROM leads WHERE received_at >= :s "
+                "ORDER BY received_at DESC, id DESC LIMIT :cap"
+            ),
+            {"s": start, "cap": HOURLY_ROWS_MAX},
         ):
             index = int((received - start) // 3600)
             if 0 <= index < hours:

@@ -84,8 +84,8 @@ def test_login_is_throttled(app):
         assert client.post("/admin/login", data={"token": "guess"}).status_code == 401
     blocked = client.post("/admin/login", data={"token": TOKEN})
     assert blocked.status_code == 429 and "Retry-After" in blocked.headers
-    # Another client (the address the proxy appended) is not blocked by the first one's guesses.
-    other = client.post("/admin/login", data={"token": TOKEN}, headers={"X-Forwarded-For": "198.51.100.7"})
+    # Another client (another socket peer: no proxy is trusted here) is not blocked by the first one's guesses.
+    other = client.post("/admin/login", data={"token": TOKEN}, environ_base={"REMOTE_ADDR": "198.51.100.7"})
     assert other.status_code == 302
 
 
@@ -130,6 +130,29 @@ def test_release_a_hold(app):
     assert "Released 1 lead(s)" in after and "Nothing is held" in after
     lead = client.get("/admin/api/leads/2", headers=BEARER).json
     assert lead["status"] == "queued" and lead["timeline"][-1]["kind"] == "release"
+
+
+def test_releasing_one_hold_leaves_the_other_held(app):
+    """Releasing the account hold leaves a held campaign held, and releasing the campaign leaves the account's."""
+    client = app.test_client()
+    csrf = login(client)
+    set_status(app, 1, "held", "Engage authentication failed: 401 invalid_grant")
+    set_status(app, 2, "held", "campaign 'Hot Inbound' breaker open: campaign not found (404)")
+    holds = client.get("/admin/holds").get_data(as_text=True)
+    assert "Campaign Hot Inbound" in holds and "authentication failed" in holds
+    done = client.post("/admin/holds/release", data={"csrf_token": csrf, "scope": "account"})
+    assert "Released 1 lead(s) of account" in client.get(done.headers["Location"]).get_data(as_text=True)
+    status = {n: client.get(f"/admin/api/leads/{n}", headers=BEARER).json["status"] for n in (1, 2)}
+    assert status == {1: "queued", 2: "held"}
+    # The other way round: the campaign's release leaves an account-held lead of that campaign held.
+    set_status(app, 1, "held", "Engage authentication failed: 401 invalid_grant")
+    with write(app.extensions["leadrelay"].engine) as conn:
+        conn.execute(text("UPDATE leads SET campaign='Hot Inbound'"))
+    client.post("/admin/holds/release", data={"csrf_token": csrf, "scope": "campaign:Hot Inbound"})
+    status = {n: client.get(f"/admin/api/leads/{n}", headers=BEARER).json["status"] for n in (1, 2)}
+    assert status == {1: "held", 2: "queued"}
+    lead = client.get("/admin/api/leads/2", headers=BEARER).json
+    assert lead["timeline"][-1]["kind"] == "release" and lead["timeline"][-1]["detail"]["leads"] == 1
 
 
 def test_search_filters_and_masking(app):
