@@ -1,10 +1,13 @@
 """The application factory: it only wires the parts together (`app = create_app()` for gunicorn)."""
+
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -25,13 +28,14 @@ from store.queue import Queue
 logger = logging.getLogger("leadrelay")
 
 
-def create_app(environ: dict | None = None, settings: Settings | None = None) -> Flask:
+def create_app(environ: Mapping[str, str] | None = None, settings: Settings | None = None) -> Flask:
     """Build the Flask app from the environment (or given settings); never starts the dispatcher."""
     settings = settings or load_settings(environ)
     app = Flask(__name__)
     logs.configure(settings.log_level)
-    app.config["MAX_CONTENT_LENGTH"] = max([settings.file.defaults["max_body"]]
-                                           + [s.max_body for s in settings.file.sources.values()])
+    app.config["MAX_CONTENT_LENGTH"] = max(
+        [settings.file.defaults["max_body"]] + [s.max_body for s in settings.file.sources.values()]
+    )
     register_store(app, settings)
     register_blueprints(app)
     register_errors(app)
@@ -45,8 +49,11 @@ def register_store(app: Flask, settings: Settings) -> None:
     engine = db.make_engine(settings.database_url, settings.sqlite_synchronous)
     waker = Waker()
     runtime = Runtime(
-        settings=settings, engine=engine, waker=waker,
-        intake=Intake(engine, sandbox=settings.sandbox, wake=waker.wake), queue=Queue(engine),
+        settings=settings,
+        engine=engine,
+        waker=waker,
+        intake=Intake(engine, sandbox=settings.sandbox, wake=waker.wake),
+        queue=Queue(engine),
     )
     app.extensions["leadrelay"] = runtime
     SANDBOX.set(1 if settings.sandbox else 0)
@@ -57,14 +64,18 @@ def register_store(app: Flask, settings: Settings) -> None:
         if not db.unavailable(exc):
             raise
         # No crash loop: say once what is wrong and how to fix it, answer 503, keep trying.
-        logs.log(logger, logging.ERROR, "database unreachable at start-up; answering 503 and retrying every 5 s",
-                 host=database_host(engine), fix="check DATABASE_URL's host, port and credentials and that the "
-                 "database server is running and accepts connections from here")
-        threading.Thread(target=_upgrade_when_reachable, args=(runtime,), name="leadrelay-db-wait",
-                         daemon=True).start()
+        logs.log(
+            logger,
+            logging.ERROR,
+            "database unreachable at start-up; answering 503 and retrying every 5 s",
+            host=database_host(engine),
+            fix="check DATABASE_URL's host, port and credentials and that the "
+            "database server is running and accepts connections from here",
+        )
+        threading.Thread(target=_upgrade_when_reachable, args=(runtime,), name="leadrelay-db-wait", daemon=True).start()
 
 
-def database_host(engine) -> str:
+def database_host(engine: Engine) -> str:
     """Where DATABASE_URL points (host:port, or the SQLite file), never credentials."""
     url = engine.url
     if url.get_backend_name() == "sqlite":
@@ -101,15 +112,17 @@ def register_errors(app: Flask) -> None:
     """One JSON error shape for every error answer."""
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
+    def http_error(exc: HTTPException) -> Response:
         """`{"error": <code>, "detail": <text>}` with the HTTP status."""
-        code = {413: "body_too_large", 404: "not_found", 405: "method_not_allowed"}.get(exc.code, exc.name.lower().replace(" ", "_"))
+        code = {413: "body_too_large", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.code or 500, exc.name.lower().replace(" ", "_")
+        )
         response = jsonify({"error": code, "detail": exc.description})
         response.status_code = exc.code or 500
         return response
 
     @app.errorhandler(Exception)
-    def internal_error(exc: Exception):
+    def internal_error(exc: Exception) -> Response:
         """Log the failure (masked) and answer 500 so senders retry."""
         logger.exception("unhandled error")
         response = jsonify({"error": "internal_error"})
@@ -126,12 +139,18 @@ def register_cli(app: Flask) -> None:
 
 def banner(settings: Settings) -> None:
     """Say at start-up what this process will do; sandbox is never silent."""
-    logs.log(logger, logging.WARNING if settings.sandbox else logging.INFO,
-             "SANDBOX MODE: leads go to an in-process fake Engage and are NOT dialed" if settings.sandbox
-             else "leadrelay starting (live Engage)",
-             database=settings.database_url.split(":")[0],
-             dispatch_mode=settings.dispatch_mode, config=settings.config_path,
-             sources=sorted(settings.file.sources), engage_mode=settings.engage_mode)
+    logs.log(
+        logger,
+        logging.WARNING if settings.sandbox else logging.INFO,
+        "SANDBOX MODE: leads go to an in-process fake Engage and are NOT dialed"
+        if settings.sandbox
+        else "leadrelay starting (live Engage)",
+        database=settings.database_url.split(":")[0],
+        dispatch_mode=settings.dispatch_mode,
+        config=settings.config_path,
+        sources=sorted(settings.file.sources),
+        engage_mode=settings.engage_mode,
+    )
     for warning in settings.file.warnings:
         logs.log(logger, logging.WARNING, "config warning", detail=warning)
 
@@ -149,7 +168,7 @@ def _module_app() -> Flask | None:
         if partial is not None:
             return partial
         print(f"leadrelay: configuration error: {exc}", file=sys.stderr)
-        raise SystemExit(3)
+        raise SystemExit(3) from None
     except OperationalError as exc:
         import sys
 
@@ -159,7 +178,7 @@ def _module_app() -> Flask | None:
         raise SystemExit(3) from None
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Flask | None:
     """Build `app` on first access, so importing this module (tests, tools) has no side effects."""
     if name == "app":
         globals()["app"] = _module_app()

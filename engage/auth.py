@@ -1,4 +1,5 @@
 """Engage authentication: RingCentral JWT grant → RingCX token exchange, refresh, legacy API tokens."""
+
 from __future__ import annotations
 
 import base64
@@ -7,8 +8,9 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 import requests
 
@@ -39,14 +41,14 @@ class TokenState:
     expires_at: float
     obtained_at: float
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Serialize for a database-backed store."""
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TokenState":
+    def from_dict(cls, data: dict[str, Any]) -> TokenState:
         """Rebuild from `to_dict()` output."""
-        return cls(**{k: data.get(k) for k in ("access_token", "refresh_token", "expires_at", "obtained_at")})
+        return cls(data["access_token"], data.get("refresh_token"), data["expires_at"], data["obtained_at"])
 
     def fresh(self, now: float, margin: float) -> bool:
         """True while the token is usable without a refresh, `margin` seconds ahead of expiry."""
@@ -65,10 +67,20 @@ class TokenStore(Protocol):
         """Replace the current token (None forgets it)."""
 
 
+class EngageAuth(Protocol):
+    """What the client needs from an authentication: headers to send, and a way to drop a refused token."""
+
+    def headers(self) -> dict[str, str]:
+        """Headers that authenticate one call."""
+
+    def invalidate(self, access_token: str | None = None) -> None:
+        """Forget `access_token` after a 401 (a no-op for a static API token)."""
+
+
 class MemoryTokenStore:
     """A TokenStore kept in this process."""
 
-    def __init__(self, state: TokenState | None = None):
+    def __init__(self, state: TokenState | None = None) -> None:
         """Start with an optional token."""
         self._state = state
         self._lock = threading.Lock()
@@ -87,7 +99,9 @@ class MemoryTokenStore:
 class ExchangeBudget:
     """Rolling-window count of token exchanges, so we refuse locally before RingCX answers 429."""
 
-    def __init__(self, limit: int = EXCHANGE_LIMIT, window: float = EXCHANGE_WINDOW, clock=time.monotonic):
+    def __init__(
+        self, limit: int = EXCHANGE_LIMIT, window: float = EXCHANGE_WINDOW, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         """Allow `limit` exchanges per `window` seconds."""
         self.limit, self.window, self._clock = limit, window, clock
         self._stamps: deque[float] = deque()
@@ -127,7 +141,7 @@ def jwt_lifetime(token: str, now: float | None = None) -> float | None:
     return exp - start
 
 
-def state_from_answer(body: dict, received_at: float, previous: TokenState | None = None) -> TokenState:
+def state_from_answer(body: dict[str, Any], received_at: float, previous: TokenState | None = None) -> TokenState:
     """Turn an AccessTokenUserDetails answer into a TokenState timed from local receipt."""
     access = body.get("accessToken")
     if not isinstance(access, str) or not access:
@@ -144,7 +158,7 @@ class ApiTokenAuth:
 
     refreshable = False
 
-    def __init__(self, token: str):
+    def __init__(self, token: str) -> None:
         """Keep the token."""
         self._token = token
 
@@ -177,8 +191,8 @@ class RingCentralJWTAuth:
         timeout: Timeout = (2.0, 5.0),
         refresh_margin: float = 60.0,
         exchange_budget: ExchangeBudget | None = None,
-        clock=time.time,
-    ):
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         """Configure hosts, credentials, where the token is kept and how early to refresh."""
         self.server_url = server_url.rstrip("/")
         self.engage_base_url = engage_base_url.rstrip("/")
@@ -199,15 +213,14 @@ class RingCentralJWTAuth:
 
     def headers(self) -> dict[str, str]:
         """Authorization header with a token that is fresh for at least the refresh margin."""
-        state = self.store.load()
-        if state is None or not state.fresh(self._clock(), self.refresh_margin):
-            state = self._renew_single_flight()
-        return {"Authorization": f"Bearer {state.access_token}"}
+        return {"Authorization": f"Bearer {self.token().access_token}"}
 
     def token(self) -> TokenState:
         """The current TokenState, renewed first when needed."""
-        self.headers()
-        return self.store.load()
+        state = self.store.load()
+        if state is None or not state.fresh(self._clock(), self.refresh_margin):
+            state = self._renew_single_flight()
+        return state
 
     def invalidate(self, access_token: str | None = None) -> None:
         """Mark the token expired after a 401, unless another thread already replaced it."""
@@ -294,13 +307,17 @@ class RingCentralJWTAuth:
         return token
 
     @staticmethod
-    def _check(resp: requests.Response, what: str) -> dict:
+    def _check(resp: requests.Response, what: str) -> dict[str, Any]:
         """Return the JSON body of a 2xx; map failures to Unavailable (5xx) or AuthError."""
         if resp.status_code >= 500:
             raise Unavailable(f"{what} failed", status=resp.status_code, body=resp.text)
         if resp.status_code == 429:
-            raise ExchangeThrottled(f"{what} throttled", status=429, body=resp.text,
-                                    retry_after=parse_retry_after(resp.headers.get("Retry-After")))
+            raise ExchangeThrottled(
+                f"{what} throttled",
+                status=429,
+                body=resp.text,
+                retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+            )
         if not 200 <= resp.status_code < 300:
             raise AuthError(f"{what} refused", status=resp.status_code, body=resp.text)
         body = json_or_none(resp)

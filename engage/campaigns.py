@@ -1,13 +1,16 @@
 """Campaign name → id resolution, from one cached enumeration of dial groups and campaigns."""
+
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from engage.errors import CampaignError
 
 
-def as_campaign_id(campaign) -> int | None:
+def as_campaign_id(campaign: object) -> int | None:
     """Return the id when `campaign` is numeric (int or digit string), else None."""
     if isinstance(campaign, bool):
         return None
@@ -18,19 +21,28 @@ def as_campaign_id(campaign) -> int | None:
     return None
 
 
+class CampaignSource(Protocol):
+    """What the directory enumerates: the EngageClient, or a test double of it."""
+
+    def all_campaigns(self) -> list[dict[str, Any]]:
+        """Every campaign of the account."""
+
+
 class CampaignDirectory:
     """Resolves configured campaigns (id or name) to ids; thread-safe, enumerates only when needed."""
 
-    def __init__(self, client, min_refresh_interval: float = 30.0, clock=time.monotonic):
+    def __init__(
+        self, client: CampaignSource, min_refresh_interval: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         """Use `client.all_campaigns()`; an unknown name re-enumerates at most once per interval."""
         self._client = client
         self._min_interval = min_refresh_interval
         self._clock = clock
         self._lock = threading.Lock()
-        self._campaigns: list[dict] | None = None
+        self._campaigns: list[dict[str, Any]] | None = None
         self._loaded_at: float | None = None
 
-    def resolve(self, campaign) -> int:
+    def resolve(self, campaign: object) -> int:
         """Numeric → itself; name → id (exact, then case-insensitive); unknown → CampaignError."""
         cid = as_campaign_id(campaign)
         if cid is not None:
@@ -43,26 +55,25 @@ class CampaignDirectory:
             found = self._lookup(self.refresh(), campaign)
         if found is None:
             names = ", ".join(sorted(repr(n) for n in self.names())) or "none"
-            raise CampaignError(f"unknown Engage campaign {campaign!r}; known campaigns: {names}",
-                                campaign=campaign)
+            raise CampaignError(f"unknown Engage campaign {campaign!r}; known campaigns: {names}", campaign=campaign)
         return found
 
-    def refresh(self) -> list[dict]:
+    def refresh(self) -> list[dict[str, Any]]:
         """Re-enumerate now (call after a CampaignError); returns the campaigns."""
         with self._lock:
             campaigns = self._client.all_campaigns()
             self._campaigns, self._loaded_at = campaigns, self._clock()
             return campaigns
 
-    def campaigns(self) -> list[dict]:
+    def campaigns(self) -> list[dict[str, Any]]:
         """Every known campaign dict (enumerating once if needed)."""
         return list(self._snapshot())
 
     def names(self) -> list[str]:
         """Every known campaign name."""
-        return [c.get("campaignName") for c in self._snapshot() if c.get("campaignName")]
+        return [str(c["campaignName"]) for c in self._snapshot() if c.get("campaignName")]
 
-    def _snapshot(self) -> list[dict]:
+    def _snapshot(self) -> list[dict[str, Any]]:
         """The cached enumeration, loading it the first time (single-flight under the lock)."""
         campaigns = self._campaigns
         if campaigns is not None:
@@ -78,7 +89,7 @@ class CampaignDirectory:
         return loaded is None or self._clock() - loaded >= self._min_interval
 
     @staticmethod
-    def _lookup(campaigns: list[dict], name: str) -> int | None:
+    def _lookup(campaigns: list[dict[str, Any]], name: str) -> int | None:
         """Find one id by exact name, then case-insensitively; several matches is an error."""
         for matches in (
             [c for c in campaigns if c.get("campaignName") == name],
@@ -88,6 +99,5 @@ class CampaignDirectory:
             if len(ids) == 1:
                 return ids[0]
             if len(ids) > 1:
-                raise CampaignError(f"campaign name {name!r} is ambiguous: ids {ids}; configure the id",
-                                    campaign=name)
+                raise CampaignError(f"campaign name {name!r} is ambiguous: ids {ids}; configure the id", campaign=name)
         return None

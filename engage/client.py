@@ -1,13 +1,17 @@
 """Engage Voice REST client: lead loader calls and campaign enumeration."""
+
 from __future__ import annotations
 
 import json
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import requests
 
+from engage.auth import EngageAuth
+from engage.campaigns import CampaignDirectory
 from engage.errors import (
     AuthError,
     BatchRejected,
@@ -18,7 +22,6 @@ from engage.errors import (
     Unavailable,
     parse_retry_after,
 )
-from engage.campaigns import CampaignDirectory
 from engage.http import json_or_none, make_session, send
 from engage.results import LoadResult, parse_load_result
 
@@ -35,7 +38,7 @@ class _Call:
     path: str
     body: bytes | None = None
     campaign_id: int | None = None
-    headers: dict = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 # The account id of a client made only to list accounts (before ENGAGE_ACCOUNT_ID is known).
@@ -49,12 +52,12 @@ class EngageClient:
         self,
         base_url: str,
         account_id: str,
-        auth,
+        auth: EngageAuth,
         api_prefix: str = "/voice/api/v1",
         session: requests.Session | None = None,
         connect_timeout: float = 2.0,
         read_timeout: float = 5.0,
-    ):
+    ) -> None:
         """Configure the host, the sub-account (never `~`), the auth and the timeouts."""
         if not account_id or str(account_id).strip() == "~":
             raise ValueError("account_id must be the explicit Engage sub-account id")
@@ -80,7 +83,7 @@ class EngageClient:
     def load_leads(
         self,
         campaign_id: int,
-        leads: list[dict],
+        leads: list[dict[str, Any]],
         *,
         dial_priority: str,
         duplicate_handling: str = "REMOVE_FROM_LIST",
@@ -101,20 +104,29 @@ class EngageClient:
         }
         # Serialize once, compactly: the same bytes go out again on the 401 retry.
         body = json.dumps(payload, separators=(",", ":")).encode()
-        call = _Call("POST", f"/campaigns/{campaign_id}/leadLoader/direct", body, campaign_id,
-                     {"Content-Type": "application/json"})
+        call = _Call(
+            "POST",
+            f"/campaigns/{campaign_id}/leadLoader/direct",
+            body,
+            campaign_id,
+            {"Content-Type": "application/json"},
+        )
         resp = self._send(call)
         body = json_or_none(resp)
         if body is None and resp.content.strip():
             # Engage said 2xx but the answer cannot be read (cut short, a proxy's page): the leads
             # may or may not be loaded, so they are looked up before anything is resent.
-            raise Unavailable("unreadable lead loader answer", status=resp.status_code, body=resp.content,
-                              fate_unknown=True)
+            raise Unavailable(
+                "unreadable lead loader answer", status=resp.status_code, body=resp.content, fate_unknown=True
+            )
         result = parse_load_result(resp.status_code, body, leads)
         result.elapsed = time.monotonic() - started
         if result.unmatched_rejections:
-            log.warning("engage campaign %s: %d rejected rows matched no externId",
-                        campaign_id, len(result.unmatched_rejections))
+            log.warning(
+                "engage campaign %s: %d rejected rows matched no externId",
+                campaign_id,
+                len(result.unmatched_rejections),
+            )
         return result
 
     def lead_search(self, campaign_id: int, extern_ids: list[str]) -> set[str]:
@@ -122,7 +134,8 @@ class EngageClient:
 
         403/404 (lead search not allowed for this login) → LookupUnsupported; 429 → Throttled;
         5xx/timeouts → Unavailable. The answer's shape is not documented for sure, so a bare array
-        and an object wrapping one are both read, with externId at the top or under campaignLead."""
+        and an object wrapping one are both read, with externId at the top or under campaignLead.
+        """
         wanted = [str(e) for e in extern_ids]
         body = json.dumps({"campaignIds": [int(campaign_id)], "externIds": wanted}, separators=(",", ":")).encode()
         path = f"/campaignLeads/leadSearch?count=false&page=0&maxRows={max(10, len(wanted) * 2)}"
@@ -144,20 +157,20 @@ class EngageClient:
 
     # -- enumeration -------------------------------------------------------------------------
 
-    def accounts(self) -> list[dict]:
+    def accounts(self) -> list[dict[str, Any]]:
         """GET {prefix}/admin/accounts: the accounts this login can see."""
         resp = self._send_raw(_Call("GET", ""), f"{self.base_url}{self.api_prefix}/admin/accounts")
         return self._json_list(resp)
 
-    def dial_groups(self) -> list[dict]:
+    def dial_groups(self) -> list[dict[str, Any]]:
         """GET …/dialGroups."""
         return self._json_list(self._send(_Call("GET", "/dialGroups")))
 
-    def campaigns(self, dial_group_id: int) -> list[dict]:
+    def campaigns(self, dial_group_id: int) -> list[dict[str, Any]]:
         """GET …/dialGroups/{id}/campaigns."""
         return self._json_list(self._send(_Call("GET", f"/dialGroups/{int(dial_group_id)}/campaigns")))
 
-    def all_campaigns(self) -> list[dict]:
+    def all_campaigns(self) -> list[dict[str, Any]]:
         """Every campaign of the account: dial groups, then each group's campaigns (as the docs do)."""
         out = []
         for group in self.dial_groups():
@@ -209,8 +222,9 @@ class EngageClient:
             # A gateway timeout (504) may hide a call Engage carried out: its leads are looked up.
             return Unavailable("Engage server error", status=status, body=text, fate_unknown=status == 504)
         if status in (403, 404) and call.campaign_id is not None:
-            return CampaignError(f"campaign {call.campaign_id} not accessible", status=status, body=text,
-                                 campaign_id=call.campaign_id)
+            return CampaignError(
+                f"campaign {call.campaign_id} not accessible", status=status, body=text, campaign_id=call.campaign_id
+            )
         if status in (403, 404):
             # Enumeration paths are account-wide: a refusal there means the account is wrong.
             return AuthError(f"account {self.account_id} not accessible", status=status, body=text)
@@ -220,7 +234,7 @@ class EngageClient:
         return EngageError(f"unexpected Engage answer to {call.method} {call.path}", status=status, body=text)
 
     @staticmethod
-    def _json_list(resp: requests.Response) -> list[dict]:
+    def _json_list(resp: requests.Response) -> list[dict[str, Any]]:
         """Decode a JSON array answer; anything else is an error worth seeing."""
         body = json_or_none(resp)
         if not isinstance(body, list):
@@ -228,13 +242,14 @@ class EngageClient:
         return body
 
 
-def _rows(body) -> list:
+def _rows(body: Any) -> list[Any]:
     """The result rows of a search answer: a bare array, or the first array inside an object."""
     if isinstance(body, list):
         return body
     if isinstance(body, dict):
         for key in ("leads", "content", "data", "results", "items"):
-            if isinstance(body.get(key), list):
-                return body[key]
+            value = body.get(key)
+            if isinstance(value, list):
+                return value
         return next((v for v in body.values() if isinstance(v, list)), [])
     return []

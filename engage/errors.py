@@ -1,8 +1,10 @@
 """Engage errors, grouped by the scope the dispatcher acts on (account, campaign, batch, call)."""
+
 from __future__ import annotations
 
 import email.utils
 import time
+from typing import Any
 
 BODY_LIMIT = 500  # keep enough of an answer to diagnose, never a whole page in a log line
 
@@ -37,7 +39,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 class EngageError(Exception):
     """Base of every error the Engage client raises."""
 
-    def __init__(self, message: str, *, status: int | None = None, body: str | bytes | None = None):
+    def __init__(self, message: str, *, status: int | None = None, body: str | bytes | None = None) -> None:
         """Keep a short message, the HTTP status (None when no answer) and a truncated body."""
         super().__init__(message)
         self.message = message
@@ -56,7 +58,7 @@ class AuthError(EngageError):
 class ExchangeThrottled(AuthError):
     """The token exchange is over its 5/min budget (refused locally or with a 429)."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw):
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
         """Also carry how long to wait before the next exchange may succeed."""
         super().__init__(message, **kw)
         self.retry_after = retry_after
@@ -65,7 +67,7 @@ class ExchangeThrottled(AuthError):
 class CampaignError(EngageError):
     """Campaign scope: 403/404 on a campaign path, or a campaign name that does not resolve."""
 
-    def __init__(self, message: str, *, campaign_id: int | None = None, campaign=None, **kw):
+    def __init__(self, message: str, *, campaign_id: int | None = None, campaign: object = None, **kw: Any) -> None:
         """Also carry the campaign id (when known) and the campaign as configured."""
         super().__init__(message, **kw)
         self.campaign_id = campaign_id
@@ -79,7 +81,7 @@ class BatchRejected(EngageError):
 class Throttled(EngageError):
     """A 429 on an API call; `retry_after` is None when the server gave no hint."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw):
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
         """Also carry the parsed Retry-After, in seconds."""
         super().__init__(message, **kw)
         self.retry_after = retry_after
@@ -90,9 +92,10 @@ class Unavailable(EngageError):
 
     `fate_unknown` is True when the request may have reached Engage (a read timeout, a connection
     dropped after sending, an unreadable 200): the leads may be loaded, so they are looked up
-    before any resend."""
+    before any resend.
+    """
 
-    def __init__(self, message: str, *, fate_unknown: bool = False, **kw):
+    def __init__(self, message: str, *, fate_unknown: bool = False, **kw: Any) -> None:
         """Also say whether the call may have been carried out."""
         super().__init__(message, **kw)
         self.fate_unknown = fate_unknown

@@ -1,4 +1,4 @@
-"""A fake RingCentral Engage Voice (RingCX) server, faithful to reference/engage-api.md.
+"""A fake RingCentral Engage Voice (RingCX) server, faithful to RingCentral's published Engage Voice API.
 
 It is the sandbox backend, the tests' backend and the benchmarks' backend. It accepts:
   * RingCentral OAuth: Basic DEFAULT_CLIENT_ID:DEFAULT_CLIENT_SECRET, JWT grant with DEFAULT_JWT;
@@ -7,6 +7,7 @@ It is the sandbox backend, the tests' backend and the benchmarks' backend. It ac
   * account DEFAULT_ACCOUNT_ID, under both /voice/api/v1 and /api/v1.
 State is in memory behind one lock; faults are switchable at runtime from Python or /_fake/.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,9 @@ import threading
 import time
 from bisect import bisect_left
 from collections import Counter
+from collections.abc import Iterable
 from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
 
 from engage import fake_loader as loader
 from engage.fake_control import handle_control
@@ -32,18 +35,21 @@ from engage.fake_http import text_response as _text
 from engage.fake_server import FakeServer
 from engage.fake_tokens import mint_jwt, numeric_date, opaque_token
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
 DEFAULT_ACCOUNT_ID = "12345"
 DEFAULT_CLIENT_ID = "leadrelay-fake-client-id"
-DEFAULT_CLIENT_SECRET = "leadrelay-fake-client-secret"
+DEFAULT_CLIENT_SECRET = "leadrelay-fake-client-secret"  # noqa: S105 - the fake's own test credential
 DEFAULT_JWT = "leadrelay-fake-ringcentral-jwt"
-DEFAULT_API_TOKEN = "fake80:00000000-0000-4000-8000-000000000000"
+DEFAULT_API_TOKEN = "fake80:00000000-0000-4000-8000-000000000000"  # noqa: S105 - the fake's own test credential
 DEFAULT_CAMPAIGNS = ("Inbound Leads", "Hot Inbound")
 DEFAULT_DIAL_GROUP = "Inbound"
 DEFAULT_RATE_LIMITS = ((30, 10.0), (120, 60.0))  # leadLoader/direct, per account
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 # Every fault and runtime switch, with its "off" value. Counts: N = next N calls, True = until cleared.
-DEFAULT_FAULTS = {
+DEFAULT_FAULTS: dict[str, Any] = {
     "latency": 0.0,  # seconds added to every API/auth request
     "force_status": None,  # status answered to loader calls (500/502/503 …)
     "force_status_count": None,  # None = until cleared
@@ -59,7 +65,7 @@ DEFAULT_FAULTS = {
     "reject_extern_ids": [],  # these rows come back in rejectedRows
     "reject_phones": [],  # rows with any of these phones come back in rejectedRows
     "general_failure": 0,  # next N loader calls → 200 GENERAL_FAILURE without rows
-    "created_empty": 0,  # next N good loader calls → 201 with an empty body (SPEC allows it)
+    "created_empty": 0,  # next N good loader calls → 201 with an empty body (a valid answer: Engage may omit the body)
     "retry_after": None,  # seconds (or a literal string) sent as Retry-After on 429s
     "strict": None,  # overrides strict_rate_limits
     "rate_limits": None,  # overrides rate_limits, e.g. [[30, 10], [120, 60]]
@@ -73,7 +79,7 @@ DEFAULT_FAULTS = {
     "search_hang": 0.0,  # leadSearch calls sleep this long
 }
 
-# campaignLeads/leadSearch limits (engage-api.md §5): 15 / 10 s and 60 / 30 s.
+# campaignLeads/leadSearch limits as RingCX documents them: 15 / 10 s and 60 / 30 s.
 SEARCH_RATE_LIMITS = ((15, 10.0), (60, 30.0))
 
 _API = re.compile(r"^/(?:voice/)?api/v1/admin/accounts(?:/([^/]+)(/.*)?)?$")
@@ -88,7 +94,8 @@ _ROUTES = [
 ]
 _TOKEN_PATHS = ("/restapi/oauth/token", "/api/auth/login/rc/accesstoken", "/api/auth/token/refresh")
 
-def _count(value) -> int:
+
+def _count(value: int | str | bool | None) -> int:
     """Normalize a count fault: True → until cleared (-1), False/None → 0, N → N."""
     if value is True:
         return -1
@@ -106,15 +113,15 @@ class FakeEngage:
         client_id: str = DEFAULT_CLIENT_ID,
         client_secret: str = DEFAULT_CLIENT_SECRET,
         jwt: str = DEFAULT_JWT,
-        api_tokens=(),
+        api_tokens: Iterable[str] = (),
         token_ttl: float = 300.0,
         strict_rate_limits: bool = True,
-        rate_limits=DEFAULT_RATE_LIMITS,
-        campaigns=DEFAULT_CAMPAIGNS,
+        rate_limits: Iterable[tuple[int, float]] = DEFAULT_RATE_LIMITS,
+        campaigns: Iterable[str] = DEFAULT_CAMPAIGNS,
         exchange_limit: int = 5,
         exchange_window: float = 60.0,
         rc_token_ttl: float = 3600.0,
-    ):
+    ) -> None:
         """Configure the credentials it accepts, token lifetimes, limits and initial campaigns."""
         self.account_id = str(account_id)
         self.client_id, self.client_secret, self.jwt = client_id, client_secret, jwt
@@ -145,12 +152,19 @@ class FakeEngage:
     def add_account(self, account_id: str, name: str) -> None:
         """Another sub-account this login can see: listed by GET /admin/accounts, nothing else under it."""
         with self._lock:
-            self._other_accounts.append({"accountId": str(account_id), "accountName": name,
-                                         "mainAccountId": self.account_id, "enabled": True,
-                                         "timezoneName": "US/Pacific"})
+            self._other_accounts.append(
+                {
+                    "accountId": str(account_id),
+                    "accountName": name,
+                    "mainAccountId": self.account_id,
+                    "enabled": True,
+                    "timezoneName": "US/Pacific",
+                }
+            )
 
-    def add_campaign(self, name: str, dial_group: str = DEFAULT_DIAL_GROUP, campaign_id: int | None = None,
-                     active: bool = True) -> int:
+    def add_campaign(
+        self, name: str, dial_group: str = DEFAULT_DIAL_GROUP, campaign_id: int | None = None, active: bool = True
+    ) -> int:
         """Add (or find) a campaign by name inside a dial group (created by name); return its id."""
         with self._lock:
             gid = next((g for g, d in self._dial_groups.items() if d["name"] == dial_group), None)
@@ -185,11 +199,18 @@ class FakeEngage:
     def campaigns(self) -> list[dict]:
         """Every campaign: id, name, dial group id and name, active."""
         with self._lock:
-            return [{"campaignId": cid, "campaignName": c["name"], "dialGroupId": c["dial_group_id"],
-                     "dialGroupName": self._dial_groups[c["dial_group_id"]]["name"], "isActive": c["active"]}
-                    for cid, c in self._campaigns.items()]
+            return [
+                {
+                    "campaignId": cid,
+                    "campaignName": c["name"],
+                    "dialGroupId": c["dial_group_id"],
+                    "dialGroupName": self._dial_groups[c["dial_group_id"]]["name"],
+                    "isActive": c["active"],
+                }
+                for cid, c in self._campaigns.items()
+            ]
 
-    def set_fault(self, **kw) -> dict:
+    def set_fault(self, **kw: Any) -> dict[str, Any]:
         """Switch faults on (see DEFAULT_FAULTS for names); returns the current faults."""
         unknown = set(kw) - set(DEFAULT_FAULTS)
         if unknown:
@@ -198,7 +219,14 @@ class FakeEngage:
             for name, value in kw.items():
                 if name == "campaign_status":
                     value = {int(k): int(v) for k, v in (value or {}).items()}
-                elif name in ("batch_400", "force_401", "refresh_fail", "general_failure", "created_empty", "garbled_200"):
+                elif name in (
+                    "batch_400",
+                    "force_401",
+                    "refresh_fail",
+                    "general_failure",
+                    "created_empty",
+                    "garbled_200",
+                ):
                     value = _count(value)
                 elif name in ("reject_extern_ids", "reject_phones", "bad_batch_extern_ids"):
                     value = [str(v) for v in value or ()]
@@ -224,7 +252,7 @@ class FakeEngage:
     def stats(self) -> dict:
         """Counters: loader calls, 429s, exchanges, refreshes, OAuth calls, statuses, leads."""
         with self._lock:
-            out = dict(self._stats)
+            out: dict[str, Any] = dict(self._stats)
             out["status_counts"] = {str(k): v for k, v in sorted(self._status_counts.items())}
             out["loader_status_counts"] = {str(k): v for k, v in sorted(self._loader_status_counts.items())}
             out["leads_total"] = len(self._leads)
@@ -250,9 +278,24 @@ class FakeEngage:
         """Zero the counters and windows (caller holds the lock or is the constructor)."""
         self._leads: list[dict] = []
         self._stats = Counter(
-            requests=0, loader_calls=0, loader_ok=0, loader_429=0, exchange_429=0, http_429=0, exchanges=0,
-            refreshes=0, oauth_calls=0, api_calls=0, leads_accepted=0, rows_rejected=0, max_batch=0,
-            search_calls=0, search_429=0, hung_calls=0, garbled_answers=0, token_outage_answers=0,
+            requests=0,
+            loader_calls=0,
+            loader_ok=0,
+            loader_429=0,
+            exchange_429=0,
+            http_429=0,
+            exchanges=0,
+            refreshes=0,
+            oauth_calls=0,
+            api_calls=0,
+            leads_accepted=0,
+            rows_rejected=0,
+            max_batch=0,
+            search_calls=0,
+            search_429=0,
+            hung_calls=0,
+            garbled_answers=0,
+            token_outage_answers=0,
         )
         self._search_stamps: list[float] = []
         self._status_counts: Counter = Counter()
@@ -268,7 +311,7 @@ class FakeEngage:
 
     # -- WSGI --------------------------------------------------------------------------------
 
-    def wsgi_app(self, environ, start_response):
+    def wsgi_app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """The WSGI entry point."""
         try:
             req = Req(environ)
@@ -335,30 +378,59 @@ class FakeEngage:
         with self._lock:
             self._stats["oauth_calls"] += 1
         if not self._client_ok(req.header("Authorization")):
-            return _json(401, {"error": "invalid_client", "error_description": "Invalid client",
-                               "errors": [{"errorCode": "OAU-123", "message": "Invalid client"}]})
+            return _json(
+                401,
+                {
+                    "error": "invalid_client",
+                    "error_description": "Invalid client",
+                    "errors": [{"errorCode": "OAU-123", "message": "Invalid client"}],
+                },
+            )
         params = req.params()
         grant = params.get("grant_type")
         with self._lock:
             if grant == JWT_GRANT:
                 if not secrets.compare_digest(params.get("assertion", ""), self.jwt):
-                    return _json(400, {"error": "invalid_grant", "error_description": "Invalid assertion signature",
-                                       "errors": [{"errorCode": "OAU-213", "message": "Invalid assertion"}]})
+                    return _json(
+                        400,
+                        {
+                            "error": "invalid_grant",
+                            "error_description": "Invalid assertion signature",
+                            "errors": [{"errorCode": "OAU-213", "message": "Invalid assertion"}],
+                        },
+                    )
             elif grant == "refresh_token":
                 token = params.get("refresh_token", "")
                 if token not in self._rc_refresh:
-                    return _json(400, {"error": "invalid_grant", "error_description": "Token not found",
-                                       "errors": [{"errorCode": "OAU-211", "message": "Token not found"}]})
+                    return _json(
+                        400,
+                        {
+                            "error": "invalid_grant",
+                            "error_description": "Token not found",
+                            "errors": [{"errorCode": "OAU-211", "message": "Token not found"}],
+                        },
+                    )
                 self._rc_refresh.discard(token)
             else:
-                return _json(400, {"error": "unsupported_grant_type",
-                                   "error_description": f"Unsupported grant type: {grant}"})
+                return _json(
+                    400, {"error": "unsupported_grant_type", "error_description": f"Unsupported grant type: {grant}"}
+                )
             access, refresh = opaque_token("U0pDMTJQMDFQQVMwMHxBQUF"), opaque_token("U0pDMTJQMDFQQVMwMHxBQUJ")
             self._rc_access[access] = time.time() + self.rc_token_ttl
             self._rc_refresh.add(refresh)
-        return _json(200, {"access_token": access, "token_type": "bearer", "expires_in": int(self.rc_token_ttl),
-                           "refresh_token": refresh, "refresh_token_expires_in": 604800,
-                           "scope": "ReadAccounts", "owner_id": "222222", "endpoint_id": "fakeEndpoint"})
+        return _json(
+            200,
+            {
+                "access_token": access,
+                "token_type": "bearer",
+                "expires_in": int(self.rc_token_ttl),
+                "refresh_token": refresh,
+                "refresh_token_expires_in": 604800,
+                "scope": "ReadAccounts",
+                "owner_id": "222222",
+                "endpoint_id": "fakeEndpoint",
+            },
+        )
 
     def _client_ok(self, header: str | None) -> bool:
         """Check Basic base64(client_id:client_secret)."""
@@ -418,19 +490,43 @@ class FakeEngage:
         ttl = self._faults["token_ttl"]
         ttl = float(self.token_ttl if ttl is None else ttl)
         now = time.time()
-        claims = {"iss": "fake-ringcx", "sub": "111111", "accountId": self.account_id,
-                  "iat": numeric_date(now), "exp": numeric_date(now + ttl), "jti": secrets.token_hex(8)}
+        claims = {
+            "iss": "fake-ringcx",
+            "sub": "111111",
+            "accountId": self.account_id,
+            "iat": numeric_date(now),
+            "exp": numeric_date(now + ttl),
+            "jti": secrets.token_hex(8),
+        }
         access = mint_jwt(self._key, claims)
         if len(self._access) > 1000:  # bound memory in long benchmarks
             self._access = {t: e for t, e in self._access.items() if e > now}
         self._access[access] = now + ttl
-        body = {"accessToken": access, "tokenType": "Bearer", "mainAccountId": self.account_id,
-                "agentDetails": [{"agentId": 111111, "firstName": "Fake", "lastName": "Admin",
-                                  "email": "admin@example.com", "username": "admin@example.com",
-                                  "agentType": "AGENT", "rcUserId": 222222, "accountId": self.account_id,
-                                  "accountName": "Fake Engage", "agentGroupId": None,
-                                  "allowLoginControl": True, "allowLoginUpdates": True}],
-                "adminId": 1111, "adminUrl": "/voice/admin/", "agentUrl": "/voice/agent/", "ssoLogin": True}
+        body = {
+            "accessToken": access,
+            "tokenType": "Bearer",
+            "mainAccountId": self.account_id,
+            "agentDetails": [
+                {
+                    "agentId": 111111,
+                    "firstName": "Fake",
+                    "lastName": "Admin",
+                    "email": "admin@example.com",
+                    "username": "admin@example.com",
+                    "agentType": "AGENT",
+                    "rcUserId": 222222,
+                    "accountId": self.account_id,
+                    "accountName": "Fake Engage",
+                    "agentGroupId": None,
+                    "allowLoginControl": True,
+                    "allowLoginUpdates": True,
+                }
+            ],
+            "adminId": 1111,
+            "adminUrl": "/voice/admin/",
+            "agentUrl": "/voice/agent/",
+            "ssoLogin": True,
+        }
         if include_refresh:
             refresh = opaque_token("rcx-refresh-")
             self._refresh.add(refresh)
@@ -458,7 +554,9 @@ class FakeEngage:
         if request_no:
             forced = self._take_forced_status()
             if forced:
-                status, body, headers = _error(forced, HTTPStatus(forced).phrase if forced in _PHRASES else "Error", req.path)
+                status, body, headers = _error(
+                    forced, HTTPStatus(forced).phrase if forced in _PHRASES else "Error", req.path
+                )
                 return status, body, headers + (self._retry_after_header() if forced == 429 else [])
         denied = self._authenticate(req)
         if denied:
@@ -536,34 +634,72 @@ class FakeEngage:
 
     def _account_view(self) -> dict:
         """One Account as GET /admin/accounts lists it."""
-        return {"accountId": self.account_id, "accountName": "Fake Engage", "mainAccountId": self.account_id,
-                "enabled": True, "timezoneName": "US/Eastern"}
+        return {
+            "accountId": self.account_id,
+            "accountName": "Fake Engage",
+            "mainAccountId": self.account_id,
+            "enabled": True,
+            "timezoneName": "US/Eastern",
+        }
 
     def _dial_group_view(self, gid: int, children: bool = False) -> dict:
         """A DialGroup with the documented fields (isActive is a boolean)."""
         group = self._dial_groups[gid]
-        view = {"dialGroupId": gid, "dialGroupName": group["name"], "dialGroupDesc": group["name"],
-                "dialMode": "PREDICTIVE", "isActive": True, "agentDialGroupMembers": [], "permissions": [],
-                "allowLeadSearch": "NO", "maxLeadsReturned": 0, "enableAgentFilter": False,
-                "progressiveEnabled": False, "hciEnabled": "DISABLED", "agentsReady": 0, "maxPorts": 0,
-                "minPredictiveAgents": 0, "billingKey": None, "outdialServerGroupId": None, "groupId": None,
-                "realTimeAgentData": False, "requireFetchedLeadsCalled": False, "allowPreviewLeadFilters": False,
-                "enableAbsolutePriority": False, "enableListPriority": False,
-                "enableCallbacksAfterMaxpass": False, "enableCallbacksAfterMaxDailyPass": False,
-                "progressiveCallDelay": 0}
+        view = {
+            "dialGroupId": gid,
+            "dialGroupName": group["name"],
+            "dialGroupDesc": group["name"],
+            "dialMode": "PREDICTIVE",
+            "isActive": True,
+            "agentDialGroupMembers": [],
+            "permissions": [],
+            "allowLeadSearch": "NO",
+            "maxLeadsReturned": 0,
+            "enableAgentFilter": False,
+            "progressiveEnabled": False,
+            "hciEnabled": "DISABLED",
+            "agentsReady": 0,
+            "maxPorts": 0,
+            "minPredictiveAgents": 0,
+            "billingKey": None,
+            "outdialServerGroupId": None,
+            "groupId": None,
+            "realTimeAgentData": False,
+            "requireFetchedLeadsCalled": False,
+            "allowPreviewLeadFilters": False,
+            "enableAbsolutePriority": False,
+            "enableListPriority": False,
+            "enableCallbacksAfterMaxpass": False,
+            "enableCallbacksAfterMaxDailyPass": False,
+            "progressiveCallDelay": 0,
+        }
         if children:
-            view["campaigns"] = [{"campaignId": cid, "campaignName": self._campaigns[cid]["name"],
-                                  "isActive": int(self._campaigns[cid]["active"])} for cid in group["campaigns"]]
+            view["campaigns"] = [
+                {
+                    "campaignId": cid,
+                    "campaignName": self._campaigns[cid]["name"],
+                    "isActive": int(self._campaigns[cid]["active"]),
+                }
+                for cid in group["campaigns"]
+            ]
         return view
 
     def _campaign_view(self, cid: int) -> dict:
         """A Campaign with the useful documented fields (isActive is an int)."""
         c = self._campaigns[cid]
-        view = {"campaignId": cid, "campaignName": c["name"], "campaignDesc": c["name"],
-                "isActive": int(c["active"]), "callerId": "4155550123",
-                "startDate": "2026-01-01T08:00:00.000+0000", "endDate": "2036-01-01T08:00:00.000+0000",
-                "dialGroup": {"id": c["dial_group_id"], "description": self._dial_groups[c["dial_group_id"]]["name"]},
-                "maxPasses": 3, "permissions": [], "callingConfiguration": "SIMPLE"}
+        view = {
+            "campaignId": cid,
+            "campaignName": c["name"],
+            "campaignDesc": c["name"],
+            "isActive": int(c["active"]),
+            "callerId": "4155550123",
+            "startDate": "2026-01-01T08:00:00.000+0000",
+            "endDate": "2036-01-01T08:00:00.000+0000",
+            "dialGroup": {"id": c["dial_group_id"], "description": self._dial_groups[c["dial_group_id"]]["name"]},
+            "maxPasses": 3,
+            "permissions": [],
+            "callingConfiguration": "SIMPLE",
+        }
         for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"):
             view[f"{day}Sched"] = "08001700"
         for i in range(1, 6):
@@ -672,8 +808,9 @@ class FakeEngage:
         leads = options["leads"]
         with self._lock:
             bad = set(self._faults["bad_batch_extern_ids"])
-            if self._take("batch_400") or (bad and any(isinstance(x, dict) and str(x.get("externId")) in bad
-                                                       for x in leads)):
+            if self._take("batch_400") or (
+                bad and any(isinstance(x, dict) and str(x.get("externId")) in bad for x in leads)
+            ):
                 return _error(400, "Lead list rejected", req.path)
             if self._take("general_failure"):
                 return _json(200, loader.general_failure_body(options, len(leads)))
@@ -700,7 +837,11 @@ class FakeEngage:
         """POST …/campaignLeads/leadSearch: loaded leads by campaignIds/externIds (15/10 s, 60/30 s)."""
         with self._lock:
             self._stats["search_calls"] += 1
-            status, hang, event = self._faults["search_status"], float(self._faults["search_hang"] or 0), self._hang_event
+            status, hang, event = (
+                self._faults["search_status"],
+                float(self._faults["search_hang"] or 0),
+                self._hang_event,
+            )
             admitted = status or self._search_admitted()
             if not admitted:
                 self._stats["search_429"] += 1
@@ -720,9 +861,12 @@ class FakeEngage:
         externs = {str(e) for e in criteria.get("externIds") or []}
         max_rows = int(req.query.get("maxRows") or 50)
         with self._lock:
-            rows = [self._search_view(lead) for lead in self._leads
-                    if (not campaigns or lead["campaign_id"] in campaigns)
-                    and (not externs or str(lead["extern_id"]) in externs)]
+            rows = [
+                self._search_view(lead)
+                for lead in self._leads
+                if (not campaigns or lead["campaign_id"] in campaigns)
+                and (not externs or str(lead["extern_id"]) in externs)
+            ]
         return _json(200, rows[:max_rows])
 
     def _search_admitted(self) -> bool:
@@ -739,21 +883,39 @@ class FakeEngage:
         """A CampaignLeadSearchResultsView of a loaded lead (caller holds the lock)."""
         cid = lead["campaign_id"]
         campaign = self._campaigns.get(cid, {})
-        return {"leadId": lead["seq"], "listId": 1000 + lead["request_no"], "listDesc": lead["description"],
-                "campaignId": cid, "campaignName": campaign.get("name"), "dialGroupId": campaign.get("dial_group_id"),
-                "externId": lead["extern_id"], "leadPhone": lead["lead"].get("leadPhone"), "leadState": "READY",
-                "firstName": lead["lead"].get("firstName"), "lastName": lead["lead"].get("lastName")}
+        return {
+            "leadId": lead["seq"],
+            "listId": 1000 + lead["request_no"],
+            "listDesc": lead["description"],
+            "campaignId": cid,
+            "campaignName": campaign.get("name"),
+            "dialGroupId": campaign.get("dial_group_id"),
+            "externId": lead["extern_id"],
+            "leadPhone": lead["lead"].get("leadPhone"),
+            "leadState": "READY",
+            "firstName": lead["lead"].get("firstName"),
+            "lastName": lead["lead"].get("lastName"),
+        }
 
     def _record(self, cid: int, options: dict, accepted: list[dict], request_no: int, received_at: float) -> None:
         """Append accepted leads to the log (caller holds the lock)."""
         for lead in accepted:
-            self._leads.append({
-                "seq": len(self._leads) + 1, "request_no": request_no, "account_id": self.account_id,
-                "campaign_id": cid, "dial_priority": options["dial_priority"],
-                "duplicate_handling": options["duplicate_handling"], "description": options["description"],
-                "list_state": options["list_state"], "time_zone_option": options["time_zone_option"],
-                "extern_id": lead["externId"], "lead": lead, "received_at": received_at,
-            })
+            self._leads.append(
+                {
+                    "seq": len(self._leads) + 1,
+                    "request_no": request_no,
+                    "account_id": self.account_id,
+                    "campaign_id": cid,
+                    "dial_priority": options["dial_priority"],
+                    "duplicate_handling": options["duplicate_handling"],
+                    "description": options["description"],
+                    "list_state": options["list_state"],
+                    "time_zone_option": options["time_zone_option"],
+                    "extern_id": lead["externId"],
+                    "lead": lead,
+                    "received_at": received_at,
+                }
+            )
         self._stats["leads_accepted"] += len(accepted)
 
 
@@ -762,7 +924,7 @@ def serve(fake: FakeEngage, host: str = "127.0.0.1", port: int = 0) -> FakeServe
     return FakeServer(fake.wsgi_app, host, port, on_stop=fake._release_hangs).start()
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """CLI: serve a fake Engage until SIGTERM/SIGINT, printing FAKE_ENGAGE_URL=… first."""
     parser = argparse.ArgumentParser(prog="python -m engage.fake", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -774,17 +936,33 @@ def main(argv=None) -> int:
     parser.add_argument("--jwt", default=DEFAULT_JWT)
     parser.add_argument("--api-token", action="append", default=[], help="accept this X-Auth-Token (repeatable)")
     parser.add_argument("--token-ttl", type=float, default=300.0)
-    parser.add_argument("--strict", action=argparse.BooleanOptionalAction, default=True,
-                        help="enforce 30/10 s and 120/60 s on the lead loader (default on)")
+    parser.add_argument(
+        "--strict",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="enforce 30/10 s and 120/60 s on the lead loader (default on)",
+    )
     parser.add_argument("--exchange-limit", type=int, default=5, help="token exchanges per minute (0 = off)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
-    parser.add_argument("--sub-account", action="append", default=[], metavar="ID:NAME",
-                        help="another sub-account GET /admin/accounts lists (repeatable)")
+    parser.add_argument(
+        "--sub-account",
+        action="append",
+        default=[],
+        metavar="ID:NAME",
+        help="another sub-account GET /admin/accounts lists (repeatable)",
+    )
     args = parser.parse_args(argv)
-    fake = FakeEngage(account_id=args.account_id, client_id=args.client_id, client_secret=args.client_secret,
-                      jwt=args.jwt, api_tokens=args.api_token, token_ttl=args.token_ttl,
-                      strict_rate_limits=args.strict, campaigns=args.campaign or DEFAULT_CAMPAIGNS,
-                      exchange_limit=args.exchange_limit)
+    fake = FakeEngage(
+        account_id=args.account_id,
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        jwt=args.jwt,
+        api_tokens=args.api_token,
+        token_ttl=args.token_ttl,
+        strict_rate_limits=args.strict,
+        campaigns=args.campaign or DEFAULT_CAMPAIGNS,
+        exchange_limit=args.exchange_limit,
+    )
     if args.latency:
         fake.set_fault(latency=args.latency)
     for item in args.sub_account:
@@ -794,7 +972,7 @@ def main(argv=None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    print(f"FAKE_ENGAGE_URL={server.url}", flush=True)
+    print(f"FAKE_ENGAGE_URL={server.url}", flush=True)  # noqa: T201 - the harness reads this line
     while not stop.wait(0.5):
         pass
     server.stop()

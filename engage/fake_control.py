@@ -1,14 +1,19 @@
 """The fake Engage's control API under /_fake/ (JSON, no auth) for tests and benchmarks in other processes."""
+
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Any
 
 from engage.fake_http import Req, Resp, error_response, json_response
+
+if TYPE_CHECKING:
+    from engage.fake import FakeEngage
 
 _CAMPAIGN = re.compile(r"^/_fake/campaigns/(\d+)$")
 
 
-def _body(req: Req) -> dict:
+def _body(req: Req) -> dict[str, Any]:
     """The JSON object body, {} when empty."""
     if not req.body:
         return {}
@@ -18,7 +23,7 @@ def _body(req: Req) -> dict:
     return body
 
 
-def handle_control(fake, req: Req) -> Resp:
+def handle_control(fake: FakeEngage, req: Req) -> Resp:
     """Route one /_fake/ request to the FakeEngage Python API."""
     try:
         return _route(fake, req)
@@ -26,7 +31,7 @@ def handle_control(fake, req: Req) -> Resp:
         return error_response(400, str(exc), req.path)
 
 
-def _route(fake, req: Req) -> Resp:
+def _route(fake: FakeEngage, req: Req) -> Resp:
     """Dispatch by method and path."""
     m, path = req.method, req.path.rstrip("/")
     if m == "GET" and path == "/_fake/leads":
@@ -60,14 +65,22 @@ def _route(fake, req: Req) -> Resp:
     if m == "DELETE" and match:
         return json_response(200, {"removed": fake.remove_campaign(int(match.group(1)))})
     if m == "GET" and path == "/_fake/config":
-        return json_response(200, {"account_id": fake.account_id, "client_id": fake.client_id,
-                                   "client_secret": fake.client_secret, "jwt": fake.jwt,
-                                   "token_ttl": fake.token_ttl, "strict_rate_limits": fake.strict_rate_limits,
-                                   "rate_limits": fake.rate_limits})
+        return json_response(
+            200,
+            {
+                "account_id": fake.account_id,
+                "client_id": fake.client_id,
+                "client_secret": fake.client_secret,
+                "jwt": fake.jwt,
+                "token_ttl": fake.token_ttl,
+                "strict_rate_limits": fake.strict_rate_limits,
+                "rate_limits": fake.rate_limits,
+            },
+        )
     return error_response(404, "unknown control endpoint", req.path)
 
 
-def _add_campaign(fake, body: dict) -> Resp:
+def _add_campaign(fake: FakeEngage, body: dict[str, Any]) -> Resp:
     """POST /_fake/campaigns {name, dial_group?, campaign_id?, active?} → ids."""
     name = body.get("name")
     if not isinstance(name, str) or not name:

@@ -1,10 +1,15 @@
 """Minimal WSGI request/response helpers for the fake Engage (cheaper than full Request objects)."""
+
 from __future__ import annotations
 
 import json
 import time
 from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 PHRASES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
 
@@ -12,9 +17,9 @@ PHRASES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
 class Req:
     """The little of a WSGI request the fake needs (cheaper than a full Request object)."""
 
-    __slots__ = ("environ", "method", "path", "query", "body")
+    __slots__ = ("body", "environ", "method", "path", "query")
 
-    def __init__(self, environ: dict):
+    def __init__(self, environ: WSGIEnvironment) -> None:
         """Read method, path, query and the whole body."""
         self.environ = environ
         self.method = environ["REQUEST_METHOD"]
@@ -33,32 +38,38 @@ class Req:
         """A request header by name."""
         return self.environ.get("HTTP_" + name.upper().replace("-", "_"))
 
-    def params(self) -> dict:
+    def params(self) -> dict[str, str]:
         """Query parameters overlaid with a urlencoded form body (Engage accepts either)."""
         out = dict(self.query)
         if self.body and "json" not in (self.environ.get("CONTENT_TYPE") or ""):
             out.update(parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True))
         return out
 
-    def json(self):
+    def json(self) -> Any:
         """The body as JSON; raises ValueError when it is not."""
         return json.loads(self.body)
 
 
-Resp = tuple[int, bytes, list]
+Resp = tuple[int, bytes, list[tuple[str, str]]]
 
 
-def json_response(status: int, obj, headers: list | None = None) -> Resp:
+def json_response(status: int, obj: Any, headers: list[tuple[str, str]] | None = None) -> Resp:
     """A JSON response."""
-    return status, json.dumps(obj, separators=(",", ":")).encode(), [("Content-Type", "application/json")] + (headers or [])
+    return (
+        status,
+        json.dumps(obj, separators=(",", ":")).encode(),
+        [("Content-Type", "application/json")] + (headers or []),
+    )
 
 
-def text_response(status: int, text: str, headers: list | None = None) -> Resp:
+def text_response(status: int, text: str, headers: list[tuple[str, str]] | None = None) -> Resp:
     """A plain-text response."""
     return status, text.encode(), [("Content-Type", "text/plain;charset=UTF-8")] + (headers or [])
 
 
 def error_response(status: int, message: str, path: str) -> Resp:
-    """An error in SPEC's generic `Error` shape."""
-    return json_response(status, {"generalMessage": message, "details": message, "requestUri": path,
-                          "timestamp": int(time.time() * 1000)})
+    """An error in Engage's generic `Error` shape (`{"errorCode", "message", ...}`)."""
+    return json_response(
+        status,
+        {"generalMessage": message, "details": message, "requestUri": path, "timestamp": int(time.time() * 1000)},
+    )

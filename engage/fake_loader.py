@@ -1,13 +1,24 @@
 """Lead loader semantics for the fake Engage: request validation, row checks, the answer body."""
+
 from __future__ import annotations
 
 import re
+from typing import Any
 
 DIAL_PRIORITIES = {"IMMEDIATE", "NORMAL"}
 DUPLICATE_HANDLING = {"RETAIN_ALL", "REMOVE_ALL_EXISTING", "REMOVE_FROM_LIST"}
 LIST_STATES = {
-    "ACTIVE", "PAUSED", "PENDING_DNC", "LOADING", "DELETED", "READY", "CALLBACKS",
-    "CALLBACKS_AGENT", "DUPLICATES_NOT_MERGED", "DUPLICATES_NOT_MOVED", "ARCHIVED",
+    "ACTIVE",
+    "PAUSED",
+    "PENDING_DNC",
+    "LOADING",
+    "DELETED",
+    "READY",
+    "CALLBACKS",
+    "CALLBACKS_AGENT",
+    "DUPLICATES_NOT_MERGED",
+    "DUPLICATES_NOT_MOVED",
+    "ARCHIVED",
 }
 TIME_ZONE_OPTIONS = {"NPA_NXX", "ZIPCODE", "EXPLICIT", "COUNTRY", "NOT_APPLICABLE"}
 ENUMS = {
@@ -26,7 +37,7 @@ class BadRequest(Exception):
     """The whole call is invalid (answered 400)."""
 
 
-def check_request(body) -> dict:
+def check_request(body: Any) -> dict[str, Any]:
     """Validate the call-level fields; return the options to record or raise BadRequest."""
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object (LeadListProcessingRequest)")
@@ -49,14 +60,14 @@ def check_request(body) -> dict:
     }
 
 
-def dialable(phone) -> bool:
+def dialable(phone: object) -> bool:
     """Every pipe-delimited part is 10 digits (NANP) or E.164 (`+` and digits)."""
     if not isinstance(phone, str) or not phone:
         return False
     return all(_NANP.fullmatch(p) or _E164.fullmatch(p) for p in phone.split("|"))
 
 
-def row_problem(lead, reject_ids: set, reject_phones: set) -> str | None:
+def row_problem(lead: Any, reject_ids: set[str], reject_phones: set[str]) -> str | None:
     """Why Engage would reject this row, or None when it passes validation."""
     if not isinstance(lead, dict):
         return "Lead must be an object"
@@ -75,7 +86,7 @@ def row_problem(lead, reject_ids: set, reject_phones: set) -> str | None:
     return None
 
 
-def row_data(lead) -> list[str]:
+def row_data(lead: Any) -> list[str]:
     """The rejected row as strings, externId first (as a file row would show it)."""
     if not isinstance(lead, dict):
         return [str(lead)]

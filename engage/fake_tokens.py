@@ -1,4 +1,5 @@
 """Token minting for the fake Engage: RingCentral-style opaque tokens and RingCX-style JWTs."""
+
 from __future__ import annotations
 
 import base64

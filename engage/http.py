@@ -1,7 +1,9 @@
 """Shared HTTP plumbing: one pooled keep-alive session and transport errors mapped to Unavailable."""
+
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -37,29 +39,40 @@ def never_sent(exc: requests.RequestException) -> bool:
         return True
     if isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.ReadTimeout):
         text = repr(exc)
-        return any(marker in text for marker in ("NewConnectionError", "Failed to establish", "Connection refused",
-                                                 "Name or service not known", "NameResolutionError"))
+        return any(
+            marker in text
+            for marker in (
+                "NewConnectionError",
+                "Failed to establish",
+                "Connection refused",
+                "Name or service not known",
+                "NameResolutionError",
+            )
+        )
     return False
 
 
-def send(session: requests.Session, method: str, url: str, *, timeout: Timeout, **kw) -> requests.Response:
+def send(session: requests.Session, method: str, url: str, *, timeout: Timeout, **kw: Any) -> requests.Response:
     """Send one request; connection failures and timeouts become Unavailable (no status).
 
     A read timeout or a connection dropped mid-call leaves the call's fate unknown (it may have
-    been carried out); a refused or timed-out connect did not send anything."""
+    been carried out); a refused or timed-out connect did not send anything.
+    """
     try:
         return session.request(method, url, timeout=timeout, allow_redirects=False, **kw)
     except requests.Timeout as exc:
         raise Unavailable(f"timeout: {type(exc).__name__}", body=str(exc), fate_unknown=not never_sent(exc)) from exc
     except requests.ConnectionError as exc:
-        raise Unavailable(f"connection failed: {type(exc).__name__}", body=str(exc),
-                          fate_unknown=not never_sent(exc)) from exc
+        raise Unavailable(
+            f"connection failed: {type(exc).__name__}", body=str(exc), fate_unknown=not never_sent(exc)
+        ) from exc
     except requests.RequestException as exc:
-        raise Unavailable(f"request failed: {type(exc).__name__}", body=str(exc),
-                          fate_unknown=not never_sent(exc)) from exc
+        raise Unavailable(
+            f"request failed: {type(exc).__name__}", body=str(exc), fate_unknown=not never_sent(exc)
+        ) from exc
 
 
-def json_or_none(resp: requests.Response):
+def json_or_none(resp: requests.Response) -> Any:
     """Decode a JSON body, or None when the body is empty or not JSON."""
     if not resp.content:
         return None

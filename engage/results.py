@@ -1,7 +1,9 @@
 """Reading a lead loader answer: which sent leads were accepted and which rows were rejected."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 GENERAL_FAILURE = "GENERAL_FAILURE"
 NO_LEADS_PASSED = "NO_LEADS_PASSED_VALIDATION"
@@ -14,10 +16,10 @@ class LoadResult:
     accepted_extern_ids: list[str]
     rejected: dict[str, str]
     general_failure: bool
-    raw: dict | None
+    raw: dict[str, Any] | None
     status: int
     elapsed: float = 0.0
-    unmatched_rejections: list[dict] = field(default_factory=list)
+    unmatched_rejections: list[dict[str, Any]] = field(default_factory=list)
     processing_status: str | None = None
     processing_result: str | None = None
 
@@ -27,7 +29,7 @@ class LoadResult:
         return not self.general_failure
 
 
-def _row_values(row: dict) -> list[str]:
+def _row_values(row: dict[str, Any]) -> list[str]:
     """The rowData of a rejected row as strings (Engage documents string[])."""
     data = row.get("rowData")
     if isinstance(data, (list, tuple)):
@@ -37,11 +39,11 @@ def _row_values(row: dict) -> list[str]:
     return []
 
 
-def match_rejections(sent_ids: list[str], rows: list) -> tuple[dict[str, str], list[dict]]:
+def match_rejections(sent_ids: list[str], rows: list[Any]) -> tuple[dict[str, str], list[dict[str, Any]]]:
     """Map each rejected row to the sent externId found among its rowData values."""
     pending = set(sent_ids)
     rejected: dict[str, str] = {}
-    unmatched: list[dict] = []
+    unmatched: list[dict[str, Any]] = []
     for row in rows:
         row = row if isinstance(row, dict) else {"rowData": row}
         values = _row_values(row)
@@ -56,7 +58,7 @@ def match_rejections(sent_ids: list[str], rows: list) -> tuple[dict[str, str], l
     return rejected, unmatched
 
 
-def parse_load_result(status: int, body, leads: list[dict]) -> LoadResult:
+def parse_load_result(status: int, body: Any, leads: list[dict[str, Any]]) -> LoadResult:
     """Build a LoadResult from a 2xx answer; an empty or non-JSON body means all accepted."""
     sent_ids = [str(lead["externId"]) for lead in leads if lead.get("externId") is not None]
     if not isinstance(body, dict):
@@ -74,5 +76,13 @@ def parse_load_result(status: int, body, leads: list[dict]) -> LoadResult:
         for extern_id in rest:
             rejected[extern_id] = "no leads passed validation (no row reported for this lead)"
         rest = []
-    return LoadResult(rest, rejected, False, body, status, unmatched_rejections=unmatched,
-                      processing_status=pstatus, processing_result=presult)
+    return LoadResult(
+        rest,
+        rejected,
+        False,
+        body,
+        status,
+        unmatched_rejections=unmatched,
+        processing_status=pstatus,
+        processing_result=presult,
+    )

@@ -9,16 +9,21 @@ Serve it on a real loopback socket:
 
 Errors are shaped like Graph's own: `{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}`.
 """
+
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
 from engage.fake_server import FakeServer
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 # Canned failures by name: (HTTP status, Graph code, subcode, type, message).
 ERRORS = {
@@ -29,7 +34,13 @@ ERRORS = {
     "rate_user": (400, 17, None, "OAuthException", "(#17) User request limit reached"),
     "rate_page": (400, 32, None, "OAuthException", "(#32) Page request limit reached"),
     "rate_calls": (400, 613, None, "OAuthException", "(#613) Calls to this api have exceeded the rate limit."),
-    "unavailable": (503, 2, None, "OAuthException", "An unexpected error has occurred. Please retry your request later."),
+    "unavailable": (
+        503,
+        2,
+        None,
+        "OAuthException",
+        "An unexpected error has occurred. Please retry your request later.",
+    ),
     "server_error": (500, 1, None, "OAuthException", "An unknown error has occurred."),
 }
 
@@ -46,7 +57,7 @@ class Seen:
 class FakeGraph:
     """Leads by id, accepted Page tokens, and a queue of errors to answer with."""
 
-    def __init__(self, tokens: set[str] | None = None, version_prefix: str = "v"):
+    def __init__(self, tokens: set[str] | None = None, version_prefix: str = "v") -> None:
         """`tokens`: the Page tokens that may read leads (any non-empty token when None)."""
         self.tokens = set(tokens) if tokens is not None else None
         self.version_prefix = version_prefix
@@ -73,7 +84,7 @@ class FakeGraph:
         """A FakeServer for this app on 127.0.0.1 (start it, or use it as a context manager)."""
         return FakeServer(self)
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """WSGI entry point."""
         return self.handle(Request(environ))(environ, start_response)
 
@@ -87,7 +98,9 @@ class FakeGraph:
             return _error(400, 100, None, "GraphMethodException", "Unsupported request - method type: post")
         token = _token(request)
         if not token:
-            return _error(400, 2500, None, "OAuthException", "An active access token must be used to query information.")
+            return _error(
+                400, 2500, None, "OAuthException", "An active access token must be used to query information."
+            )
         if self.tokens is not None and token not in self.tokens:
             return _canned("token_invalid")
         failure = queued or self._always
@@ -98,8 +111,13 @@ class FakeGraph:
             return _error(400, 2500, None, "OAuthException", "Unknown path components")
         lead = self.leads.get(parts[1])
         if lead is None:
-            return _error(400, 100, 33, "GraphMethodException",
-                          f"Unsupported get request. Object with ID '{parts[1]}' does not exist")
+            return _error(
+                400,
+                100,
+                33,
+                "GraphMethodException",
+                f"Unsupported get request. Object with ID '{parts[1]}' does not exist",
+            )
         wanted = request.args.get("fields")
         if wanted:
             names = set(wanted.split(","))

@@ -1,26 +1,31 @@
 """A fake Pipedrive API (v2) for fetch tests: GET /api/v2/persons/{id} behind an x-api-token header.
 
-    with FakePipedrive(token="pd-test") as api:
-        api.add_person(4830, name="Ada Example", phones=[{"value": "3035550142", "primary": True}])
-        api.fail_with(429, retry_after="2")   # until fail_with(None)
-        api.url                               # the source's api_base_url
+with FakePipedrive(token="pd-test") as api:
+    api.add_person(4830, name="Ada Example", phones=[{"value": "3035550142", "primary": True}])
+    api.fail_with(429, retry_after="2")   # until fail_with(None)
+    api.url                               # the source's api_base_url
 """
+
 from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from engage.fake_server import FakeServer
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
 
 class FakePipedrive:
     """Persons by id, the API-token check, switchable failures; requests are recorded."""
 
-    def __init__(self, token: str = "pd-test-token"):
+    def __init__(self, token: str = "pd-test-token") -> None:  # noqa: S107 - the fake's own test token
         """Start empty; `token` is the API token the fake accepts."""
         self.token = token
         self.persons: dict[str, dict[str, Any]] = {}
@@ -43,7 +48,7 @@ class FakePipedrive:
         """Base URL of the running fake (the source's `api_base_url`)."""
         return self._server.url
 
-    def start(self) -> "FakePipedrive":
+    def start(self) -> FakePipedrive:
         """Serve on 127.0.0.1:<free port> in a thread."""
         self._server.start()
         return self
@@ -52,7 +57,7 @@ class FakePipedrive:
         """Stop serving."""
         self._server.stop()
 
-    def __enter__(self) -> "FakePipedrive":
+    def __enter__(self) -> FakePipedrive:
         """Start on entry."""
         return self.start()
 
@@ -60,7 +65,7 @@ class FakePipedrive:
         """Stop on exit."""
         self.stop()
 
-    def wsgi(self, environ, start_response):
+    def wsgi(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """The WSGI entry point."""
         return self.answer(Request(environ))(environ, start_response)
 
@@ -70,14 +75,17 @@ class FakePipedrive:
             self.requests.append({"path": request.path, "token": request.headers.get("x-api-token")})
         try:
             _, args = self._urls.bind_to_environ(request.environ).match()
-        except Exception:  # noqa: BLE001 - werkzeug raises NotFound/MethodNotAllowed
+        except Exception:
             return _json(404, {"success": False, "error": "Not found"})
         if request.headers.get("x-api-token") != self.token:
             return _json(401, {"success": False, "error": "unauthorized access", "errorCode": 401})
         if self._failure is not None:
             status, retry_after = self._failure
-            return _json(status, {"success": False, "error": f"forced {status}"},
-                         {"Retry-After": retry_after} if retry_after else {})
+            return _json(
+                status,
+                {"success": False, "error": f"forced {status}"},
+                {"Retry-After": retry_after} if retry_after else {},
+            )
         person = self.persons.get(args["person_id"])
         if person is None:
             return _json(404, {"success": False, "error": "Person not found", "errorCode": 404})

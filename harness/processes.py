@@ -1,4 +1,5 @@
 """Real processes on loopback for end-to-end tests and benchmarks: the fake Engage and the service."""
+
 from __future__ import annotations
 
 import os
@@ -7,7 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -25,22 +28,24 @@ def free_port() -> int:
 class FakeEngageProcess:
     """`python -m engage.fake` in its own process, driven through its /_fake control API."""
 
-    def __init__(self, *args: str, port: int = 0, log_path: Path | None = None):
+    def __init__(self, *args: str, port: int = 0, log_path: Path | None = None) -> None:
         """Prepare the command line; `args` are extra CLI flags (e.g. --token-ttl 5)."""
         self.args, self.port, self.log_path = list(args), port, log_path
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
 
-    def start(self) -> "FakeEngageProcess":
+    def start(self) -> FakeEngageProcess:
         """Start and wait for the URL line (FAKE_ENGAGE_URL=...)."""
         cmd = [PYTHON, "-m", "engage.fake", "--port", str(self.port), *self.args]
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        try:
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=log)
-        finally:
-            if log is not subprocess.DEVNULL:
-                log.close()  # the child has its own descriptor; ours would leak (ResourceWarning)
-        line = self.proc.stdout.readline().decode().strip()
+        if self.log_path:
+            # The child keeps its own descriptor; ours is closed at once (else a ResourceWarning).
+            with self.log_path.open("ab") as log:
+                proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=log)
+        else:
+            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.proc = proc
+        assert proc.stdout is not None  # stdout=PIPE above
+        line = proc.stdout.readline().decode().strip()
         if not line.startswith("FAKE_ENGAGE_URL="):
             raise RuntimeError(f"fake Engage did not start: {line!r}")
         self.url = line.split("=", 1)[1]
@@ -59,18 +64,18 @@ class FakeEngageProcess:
         if self.proc and self.proc.stdout:
             self.proc.stdout.close()
 
-    def control(self, method: str, path: str, **kw):
+    def control(self, method: str, path: str, **kw: Any) -> Any:
         """Call the control API (`/_fake/...`)."""
         response = requests.request(method, f"{self.url}/_fake/{path}", timeout=5, **kw)
         response.raise_for_status()
         return response.json()
 
-    def leads(self) -> list[dict]:
+    def leads(self) -> list[dict[str, Any]]:
         """Every lead the fake accepted."""
         data = self.control("GET", "leads")
         return data["leads"] if isinstance(data, dict) else data
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         """The fake's counters."""
         return self.control("GET", "stats")
 
@@ -79,36 +84,60 @@ class FakeEngageProcess:
         from engage import fake
 
         return {
-            "ENGAGE_MODE": "live", "ENGAGE_BASE_URL": self.url, "RINGCENTRAL_SERVER_URL": self.url,
-            "ENGAGE_ACCOUNT_ID": fake.DEFAULT_ACCOUNT_ID, "RINGCENTRAL_CLIENT_ID": fake.DEFAULT_CLIENT_ID,
-            "RINGCENTRAL_CLIENT_SECRET": fake.DEFAULT_CLIENT_SECRET, "RINGCENTRAL_JWT": fake.DEFAULT_JWT,
+            "ENGAGE_MODE": "live",
+            "ENGAGE_BASE_URL": self.url,
+            "RINGCENTRAL_SERVER_URL": self.url,
+            "ENGAGE_ACCOUNT_ID": fake.DEFAULT_ACCOUNT_ID,
+            "RINGCENTRAL_CLIENT_ID": fake.DEFAULT_CLIENT_ID,
+            "RINGCENTRAL_CLIENT_SECRET": fake.DEFAULT_CLIENT_SECRET,
+            "RINGCENTRAL_JWT": fake.DEFAULT_JWT,
         }
 
 
 class ServiceProcess:
     """The real service under gunicorn (or a `flask dispatch run` worker) with a given environment."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, command: list[str] | None = None,
-                 port: int | None = None):
+    def __init__(
+        self, env: dict[str, str], log_path: Path, command: list[str] | None = None, port: int | None = None
+    ) -> None:
         """`command` defaults to gunicorn app:app bound to a free loopback port."""
         self.port = port or free_port()
         self.log_path = log_path
         self.command = command or [str(Path(PYTHON).parent / "gunicorn"), "app:app", "--bind", f"127.0.0.1:{self.port}"]
-        base = {k: v for k, v in os.environ.items() if not (k.startswith("ENGAGE_") or k.startswith("RINGCENTRAL_")
-                                                           or k in ("DATABASE_URL", "LEADRELAY_CONFIG", "DISPATCH_MODE"))}
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not (
+                k.startswith("ENGAGE_")
+                or k.startswith("RINGCENTRAL_")
+                or k in ("DATABASE_URL", "LEADRELAY_CONFIG", "DISPATCH_MODE")
+            )
+        }
         self.env = {**base, "PORT": str(self.port), **env}
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         """Base URL of the web process."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, wait_ready: bool = True, timeout: float = 30.0) -> "ServiceProcess":
+    @property
+    def pid(self) -> int:
+        """The process id (its process group too); only after start()."""
+        if self.proc is None:
+            raise RuntimeError("the service process was not started")
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        """True while the started process has not exited."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, wait_ready: bool = True, timeout: float = 30.0) -> ServiceProcess:
         """Start the process (in its own process group) and wait for /readyz."""
-        with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
-            self.proc = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=log, stderr=log,
-                                         start_new_session=True)
+        with self.log_path.open("ab") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                self.command, cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True
+            )
         if wait_ready:
             deadline = time.time() + timeout
             while time.time() < deadline:
@@ -148,7 +177,9 @@ class ServiceProcess:
             return ""
 
 
-def wait_for(predicate, timeout: float, interval: float = 0.05, message: str = "condition") -> None:
+def wait_for(
+    predicate: Callable[[], object], timeout: float, interval: float = 0.05, message: str = "condition"
+) -> None:
     """Poll `predicate` until true or fail with `message` after `timeout` seconds."""
     deadline = time.time() + timeout
     while time.time() < deadline:

@@ -1,7 +1,9 @@
 """Slow clients on loopback: sockets that trickle request headers or a body one byte a second.
 
 Used by the hostile-traffic tests and the front benchmark. A socket the server closes (a read
-deadline) is reopened at once, so the server always faces `header + body` slow sockets."""
+deadline) is reopened at once, so the server always faces `header + body` slow sockets.
+"""
+
 from __future__ import annotations
 
 import socket
@@ -12,7 +14,7 @@ import time
 class SlowClients:
     """Hold `header` header-trickling and `body` body-trickling sockets open against host:port."""
 
-    def __init__(self, host: str, port: int, header: int, body: int, path: str = "/webhooks/slow"):
+    def __init__(self, host: str, port: int, header: int, body: int, path: str = "/webhooks/slow") -> None:
         """Nothing is opened until start()."""
         self.host, self.port, self.path = host, port, path
         self.counts = {"header": header, "body": body}
@@ -29,15 +31,17 @@ class SlowClients:
             if kind == "header":
                 sock.sendall(f"POST {self.path} HTTP/1.1\r\nHost: x\r\n".encode())
             else:
-                sock.sendall(f"POST {self.path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                             f"Content-Length: 100000\r\n\r\n{{".encode())
+                sock.sendall(
+                    f"POST {self.path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: 100000\r\n\r\n{{".encode()
+                )
             sock.setblocking(False)
             return sock
         except OSError:
             self.open_failures += 1
             return None
 
-    def start(self) -> "SlowClients":
+    def start(self) -> SlowClients:
         """Open every socket, then trickle one byte per socket per second in a thread."""
         for kind, count in self.counts.items():
             for _ in range(count):

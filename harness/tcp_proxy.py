@@ -1,7 +1,12 @@
-"""A TCP proxy on loopback that a test can cut: the database "goes away" for the processes behind it
-while the real server (shared by everyone) keeps running untouched."""
+"""A TCP proxy on loopback that a test can cut.
+
+The database "goes away" for the processes behind it while the real server (shared by everyone)
+keeps running untouched.
+"""
+
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from urllib.parse import urlsplit, urlunsplit
@@ -10,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 class TcpProxy:
     """Forward 127.0.0.1:<port> to a target; `cut()` drops every connection and refuses service until `restore()`."""
 
-    def __init__(self, target_host: str, target_port: int):
+    def __init__(self, target_host: str, target_port: int) -> None:
         """Listen on a free loopback port (accepting starts with `start()`)."""
         self.target = (target_host, target_port)
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -21,7 +26,7 @@ class TcpProxy:
         self.closed = False
         self.cuts = 0
 
-    def start(self) -> "TcpProxy":
+    def start(self) -> TcpProxy:
         """Accept connections in a daemon thread."""
         threading.Thread(target=self._accept_loop, name="tcp-proxy-accept", daemon=True).start()
         return self
@@ -76,7 +81,7 @@ class TcpProxy:
             for src, dst in ((client, server), (server, client)):
                 threading.Thread(target=self._pump, args=(src, dst, (client, server)), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, pair) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, pair: tuple[socket.socket, socket.socket]) -> None:
         """Copy bytes one way until either side closes."""
         try:
             while True:
@@ -95,11 +100,7 @@ class TcpProxy:
 
 def _close(sock: socket.socket) -> None:
     """Close a socket, ignoring errors (it may already be gone)."""
-    try:
+    with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    try:
+    with contextlib.suppress(OSError):
         sock.close()
-    except OSError:
-        pass

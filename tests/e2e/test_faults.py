@@ -2,6 +2,7 @@
 
 Each test counts leads at the fake Engage: every lead delivered, and the duplicates at-least-once
 produced (target zero; the bound is one in-flight batch per failover — see docs/operations.md)."""
+
 from __future__ import annotations
 
 import sys
@@ -39,7 +40,7 @@ sources:
 @pytest.fixture
 def procs():
     """Processes started by a test; all stopped afterwards."""
-    started = []
+    started: list[ServiceProcess | FakeEngageProcess] = []
     yield started
     for proc in reversed(started):
         if isinstance(proc, ServiceProcess):
@@ -105,8 +106,8 @@ def test_standby_takes_over_mid_burst_on_postgres(tmp_path, procs, pg_url):
         burst = background.submit(send_all, web, range(1, 301))
         wait_for(lambda: len(extern_ids(fake)) >= 40, 30, message="burst under way")
         with engine.connect() as conn:
-            holder = conn.execute(text("SELECT holder FROM dispatcher_lease")).scalar()
-        leader = next(w for w in workers if f":{w.proc.pid}:" in holder)
+            holder = conn.execute(text("SELECT holder FROM dispatcher_lease")).scalar_one()
+        leader = next(w for w in workers if f":{w.pid}:" in holder)
         leader.kill9()
         burst.result()
     wait_for(lambda: len(extern_ids(fake)) == 301, 60, interval=0.2, message="all 301 delivered after failover")

@@ -1,5 +1,6 @@
 """End to end: the real service under gunicorn (and `flask dispatch run`), the fake Engage in its own
 process, real sockets, real SQLite and PostgreSQL. Every test counts leads at the fake Engage."""
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,12 @@ def lead_body(n: int) -> bytes:
 
 def post(service: ServiceProcess, body: bytes) -> requests.Response:
     """POST one webhook with the source token."""
-    return requests.post(f"{service.url}/webhooks/hubspot", data=body, timeout=10,
-                         headers={"Content-Type": "application/json", "X-Leadrelay-Token": "e2e-token"})
+    return requests.post(
+        f"{service.url}/webhooks/hubspot",
+        data=body,
+        timeout=10,
+        headers={"Content-Type": "application/json", "X-Leadrelay-Token": "e2e-token"},
+    )
 
 
 @pytest.fixture
@@ -62,7 +67,7 @@ def workdir(tmp_path):
 @pytest.fixture
 def procs():
     """Processes started by a test; all stopped afterwards, whatever happened."""
-    started = []
+    started: list[ServiceProcess | FakeEngageProcess] = []
     yield started
     for proc in reversed(started):
         if isinstance(proc, ServiceProcess):
@@ -94,17 +99,30 @@ def test_sample_webhook_in_sandbox_mode(tmp_path, procs):
     """`make run` defaults: no Engage variables → sandbox; the README's curl gets 202 and the log says SANDBOX."""
     # The example config and no Engage variables, as on a laptop; only the SQLite file is
     # moved to the test's folder so the repo's instance/ stays untouched.
-    service = ServiceProcess({"LEADRELAY_CONFIG": "leadrelay.example.yml", "ENGAGE_MODE": "sandbox",
-                              "DATABASE_URL": f"sqlite:///{tmp_path / 'sandbox.db'}"}, tmp_path / "service.log")
+    service = ServiceProcess(
+        {
+            "LEADRELAY_CONFIG": "leadrelay.example.yml",
+            "ENGAGE_MODE": "sandbox",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'sandbox.db'}",
+        },
+        tmp_path / "service.log",
+    )
     procs.append(service)
     service.start()
-    response = requests.post(f"{service.url}/webhooks/hubspot", data=fixture_bytes("hubspot/workflow_contact_all_properties.json"),
-                             headers={"Content-Type": "application/json", "X-Leadrelay-Token": "demo-token"}, timeout=10)
+    response = requests.post(
+        f"{service.url}/webhooks/hubspot",
+        data=fixture_bytes("hubspot/workflow_contact_all_properties.json"),
+        headers={"Content-Type": "application/json", "X-Leadrelay-Token": "demo-token"},
+        timeout=10,
+    )
     assert response.status_code == 202, response.text
     assert response.json()["leads"][0]["priority"] == "IMMEDIATE"
     wait_for(lambda: "leads loaded (SANDBOX" in service.log_tail(200), 10, message="sandbox load logged")
-    loaded = [json.loads(line) for line in service.log_tail(200).splitlines()
-              if line.startswith("{") and "leads loaded" in line]
+    loaded = [
+        json.loads(line)
+        for line in service.log_tail(200).splitlines()
+        if line.startswith("{") and "leads loaded" in line
+    ]
     assert loaded[0]["sandbox"] is True and loaded[0]["dial_priority"] == "IMMEDIATE"
     assert requests.get(f"{service.url}/readyz", timeout=5).json()["engage"] == "sandbox"
     # The log masks phone numbers and emails.
@@ -127,7 +145,9 @@ def test_kill9_while_engage_is_down_loses_nothing(db, workdir, procs, request):
     fake.stop()  # Engage down: connection refused
     for n in range(1, 21):
         assert post(service, lead_body(n)).status_code == 202
-    wait_for(lambda: statuses(db_url)["retrying"] + statuses(db_url)["sending"] >= 1, 10, message="dispatch attempts failing")
+    wait_for(
+        lambda: statuses(db_url)["retrying"] + statuses(db_url)["sending"] >= 1, 10, message="dispatch attempts failing"
+    )
     service.kill9()
     assert statuses(db_url)["delivered"] == 1
     assert sum(statuses(db_url).values()) == 21
@@ -180,8 +200,8 @@ def test_postgres_worker_mode_with_a_standby(workdir, procs, pg_url):
 
     engine = create_engine(pg_url)
     with engine.connect() as conn:
-        holder = conn.execute(text("SELECT holder FROM dispatcher_lease")).scalar()
-    leader = next(w for w in workers if f":{w.proc.pid}:" in holder)
+        holder = conn.execute(text("SELECT holder FROM dispatcher_lease")).scalar_one()
+    leader = next(w for w in workers if f":{w.pid}:" in holder)
     leader.kill9()
     killed_at = time.time()
     assert post(web, lead_body(2)).status_code == 202

@@ -1,4 +1,5 @@
 """Fixtures for the engage tests: a fake Engage on a real loopback socket, and clients for it."""
+
 from __future__ import annotations
 
 import pytest

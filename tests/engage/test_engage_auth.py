@@ -1,4 +1,5 @@
 """Auth against the fake Engage: grant + exchange, reuse, refresh, single-flight, exchange budget."""
+
 from __future__ import annotations
 
 import threading
@@ -123,7 +124,7 @@ def test_client_refuses_sixth_exchange_in_a_minute(fake, make_auth):
     auth.store.save(None)
     with pytest.raises(ExchangeThrottled) as info:
         auth.headers()
-    assert info.value.status is None and 0 < info.value.retry_after <= 60
+    assert info.value.status is None and info.value.retry_after is not None and 0 < info.value.retry_after <= 60
     assert isinstance(info.value, AuthError)
     assert fake.stats()["exchanges"] == 5
 

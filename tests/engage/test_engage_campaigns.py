@@ -1,4 +1,5 @@
 """CampaignDirectory: ids pass through, names resolve from one cached enumeration, refresh on demand."""
+
 from __future__ import annotations
 
 import pytest

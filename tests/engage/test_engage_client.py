@@ -1,4 +1,5 @@
 """EngageClient.load_leads and enumeration against the fake on a real socket, one case per scope."""
+
 from __future__ import annotations
 
 import email.utils
@@ -111,7 +112,7 @@ def test_429_with_http_date(client, fake, hot):
     fake.set_fault(rate_limits=[[0, 10]], retry_after=when)
     with pytest.raises(Throttled) as info:
         load(client, hot, [lead("H3")])
-    assert 25 <= info.value.retry_after <= 31
+    assert info.value.retry_after is not None and 25 <= info.value.retry_after <= 31
 
 
 def test_500_is_unavailable(client, fake, hot):
@@ -198,7 +199,10 @@ def test_enumeration_shapes(client, fake):
     fake.add_campaign("Outbound Renewals", dial_group="Outbound")
     every = client.all_campaigns()
     assert [(c["campaignName"], c["dialGroupName"]) for c in every] == [
-        ("Inbound Leads", "Inbound"), ("Hot Inbound", "Inbound"), ("Outbound Renewals", "Outbound")]
+        ("Inbound Leads", "Inbound"),
+        ("Hot Inbound", "Inbound"),
+        ("Outbound Renewals", "Outbound"),
+    ]
 
 
 def test_wrong_account_is_an_account_error(make_client, make_auth, server, fake):

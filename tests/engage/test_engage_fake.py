@@ -1,4 +1,5 @@
 """The fake Engage itself: rate limits, validation, auth answers, control API, restart, CLI."""
+
 from __future__ import annotations
 
 import base64
@@ -10,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -22,11 +24,16 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def token(server):
     """A RingCX access token from the fake, via the documented two steps."""
-    rc = requests.post(f"{server.url}/restapi/oauth/token", auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
-                       data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": DEFAULT_JWT})
+    rc = requests.post(
+        f"{server.url}/restapi/oauth/token",
+        auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
+        data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": DEFAULT_JWT},
+    )
     assert rc.status_code == 200 and rc.json()["token_type"] == "bearer"
-    ex = requests.post(f"{server.url}/api/auth/login/rc/accesstoken?includeRefresh=true",
-                       data={"rcAccessToken": rc.json()["access_token"], "rcTokenType": "Bearer"})
+    ex = requests.post(
+        f"{server.url}/api/auth/login/rc/accesstoken?includeRefresh=true",
+        data={"rcAccessToken": rc.json()["access_token"], "rcTokenType": "Bearer"},
+    )
     assert ex.status_code == 200
     return ex.json()["accessToken"]
 
@@ -38,20 +45,32 @@ def loader_url(server, campaign_id, account=DEFAULT_ACCOUNT_ID, prefix="/voice/a
 
 def post_leads(server, token, campaign_id, leads, **body):
     """POST leads straight to the fake."""
-    body = {"dialPriority": "NORMAL", "duplicateHandling": "RETAIN_ALL", "listState": "ACTIVE",
-            "timeZoneOption": "NPA_NXX", "description": "t", "uploadLeads": leads, **body}
+    body = {
+        "dialPriority": "NORMAL",
+        "duplicateHandling": "RETAIN_ALL",
+        "listState": "ACTIVE",
+        "timeZoneOption": "NPA_NXX",
+        "description": "t",
+        "uploadLeads": leads,
+        **body,
+    }
     return requests.post(loader_url(server, campaign_id), json=body, headers={"Authorization": f"Bearer {token}"})
 
 
 def test_exchange_answer_shape_and_jwt(server, fake):
-    rc = requests.post(f"{server.url}/restapi/oauth/token", auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
-                       data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": DEFAULT_JWT})
+    rc = requests.post(
+        f"{server.url}/restapi/oauth/token",
+        auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
+        data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": DEFAULT_JWT},
+    )
     # Query parameters instead of a form body, and no includeRefresh: no refresh token.
-    ex = requests.post(f"{server.url}/api/auth/login/rc/accesstoken",
-                       params={"rcAccessToken": rc.json()["access_token"], "rcTokenType": "Bearer"}).json()
+    ex = requests.post(
+        f"{server.url}/api/auth/login/rc/accesstoken",
+        params={"rcAccessToken": rc.json()["access_token"], "rcTokenType": "Bearer"},
+    ).json()
     assert "refreshToken" not in ex and ex["tokenType"] == "Bearer"
     assert ex["agentDetails"][0]["accountId"] == DEFAULT_ACCOUNT_ID == ex["mainAccountId"]
-    header, payload, signature = ex["accessToken"].split(".")
+    _header, payload, signature = ex["accessToken"].split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
     assert claims["exp"] - claims["iat"] == 300 and signature
 
@@ -64,16 +83,24 @@ def test_oauth_errors(server):
     bad_jwt = requests.post(url, auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET), data={**grant, "assertion": "x"})
     assert bad_jwt.status_code == 400 and bad_jwt.json()["error"] == "invalid_grant"
     refresh = requests.post(url, auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET), data=grant).json()["refresh_token"]
-    again = requests.post(url, auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
-                          data={"grant_type": "refresh_token", "refresh_token": refresh})
+    again = requests.post(
+        url,
+        auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
+        data={"grant_type": "refresh_token", "refresh_token": refresh},
+    )
     assert again.status_code == 200 and again.json()["access_token"]
 
 
 def test_refresh_endpoint_rotates(server):
-    rc = requests.post(f"{server.url}/restapi/oauth/token", auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
-                       data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": DEFAULT_JWT})
-    ex = requests.post(f"{server.url}/api/auth/login/rc/accesstoken?includeRefresh=true",
-                       data={"rcAccessToken": rc.json()["access_token"], "rcTokenType": "Bearer"}).json()
+    rc = requests.post(
+        f"{server.url}/restapi/oauth/token",
+        auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
+        data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": DEFAULT_JWT},
+    )
+    ex = requests.post(
+        f"{server.url}/api/auth/login/rc/accesstoken?includeRefresh=true",
+        data={"rcAccessToken": rc.json()["access_token"], "rcTokenType": "Bearer"},
+    ).json()
     new = requests.post(f"{server.url}/api/auth/token/refresh", data={"refresh_token": ex["refreshToken"]})
     assert new.status_code == 200 and new.json()["refreshToken"] != ex["refreshToken"]
     reused = requests.post(f"{server.url}/api/auth/token/refresh", params={"refresh_token": ex["refreshToken"]})
@@ -102,11 +129,15 @@ def test_body_validation(server, fake, token):
     assert requests.post(loader_url(server, hot), data=b"{not json", headers=headers).status_code == 400
     for field in ("dialPriority", "duplicateHandling", "listState", "timeZoneOption"):
         assert post_leads(server, token, hot, [], **{field: "BOGUS"}).status_code == 400, field
-    leads = [{"externId": "ok1", "leadPhone": "4155550100|+442071838750"},
-             {"leadPhone": "4155550100"}, {"externId": 5, "leadPhone": "4155550100"},
-             {"externId": "p1", "leadPhone": "415555010"}, {"externId": "p2", "leadPhone": "4155550100|"},
-             {"externId": "p3", "leadPhone": "(415) 555-0100"}, {"externId": "p4", "leadPhone": "4155550100",
-                                                                 "leadPhoneE164": "4155550100"}]
+    leads = [
+        {"externId": "ok1", "leadPhone": "4155550100|+442071838750"},
+        {"leadPhone": "4155550100"},
+        {"externId": 5, "leadPhone": "4155550100"},
+        {"externId": "p1", "leadPhone": "415555010"},
+        {"externId": "p2", "leadPhone": "4155550100|"},
+        {"externId": "p3", "leadPhone": "(415) 555-0100"},
+        {"externId": "p4", "leadPhone": "4155550100", "leadPhoneE164": "4155550100"},
+    ]
     body = post_leads(server, token, hot, leads).json()
     assert (body["leadsSupplied"], body["leadsAccepted"]) == (7, 1)
     assert body["processingResult"] == "OK" and body["processingStatus"] == "DEFAULT_NOT_A_FAILURE"
@@ -123,8 +154,10 @@ def test_remove_from_list_dedupes_inserted(server, fake, token):
 
 def test_rate_limit_31st_call_in_10s_is_429(server, fake, token):
     hot = fake.campaign_id("Hot Inbound")
-    statuses = [post_leads(server, token, hot, [{"externId": f"r{i}", "leadPhone": "4155550100"}]).status_code
-                for i in range(31)]
+    statuses = [
+        post_leads(server, token, hot, [{"externId": f"r{i}", "leadPhone": "4155550100"}]).status_code
+        for i in range(31)
+    ]
     assert statuses[:30] == [200] * 30 and statuses[30] == 429
     stats = fake.stats()
     assert stats["loader_429"] == 1 and stats["http_429"] == 1 and len(fake.leads()) == 30
@@ -156,8 +189,10 @@ def test_latency_fault(server, fake, token):
 
 def test_hang_released_by_clear(server, fake, token):
     fake.set_fault(hang=30)
-    answer = {}
-    t = threading.Thread(target=lambda: answer.setdefault("r", post_leads(server, token, fake.campaign_id("Hot Inbound"), [])))
+    answer: dict[str, Any] = {}
+    t = threading.Thread(
+        target=lambda: answer.setdefault("r", post_leads(server, token, fake.campaign_id("Hot Inbound"), []))
+    )
     t.start()
     time.sleep(0.2)
     fake.clear_faults()
@@ -186,7 +221,11 @@ def test_control_api_from_plain_requests(server, fake, token):
     assert got["count"] == 1 and got["next"] == 1
     only = got["leads"][0]
     assert (only["extern_id"], only["campaign_id"], only["dial_priority"], only["request_no"]) == (
-        "x1", created["campaignId"], "IMMEDIATE", 1)
+        "x1",
+        created["campaignId"],
+        "IMMEDIATE",
+        1,
+    )
     assert requests.get(f"{base}/leads", params={"since": 1}).json()["leads"] == []
     stats = requests.get(f"{base}/stats").json()
     assert stats["loader_calls"] == 1 and stats["exchanges"] == 1 and stats["rows_rejected"] == 1
@@ -215,9 +254,27 @@ def test_restart_on_same_port(fake):
 def test_cli_prints_url_and_serves(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engage.fake", "--port", "0", "--campaign", "Inbound Leads", "--campaign", "Hot Inbound",
-         "--token-ttl", "60", "--no-strict"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "engage.fake",
+            "--port",
+            "0",
+            "--campaign",
+            "Inbound Leads",
+            "--campaign",
+            "Hot Inbound",
+            "--token-ttl",
+            "60",
+            "--no-strict",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None  # both are PIPE above
     try:
         line = proc.stdout.readline().strip()
         assert line.startswith("FAKE_ENGAGE_URL=http://127.0.0.1:")

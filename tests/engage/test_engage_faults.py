@@ -1,4 +1,5 @@
 """The client under Engage's failure modes, on a real socket: lead search, unknown fates, token outages."""
+
 from __future__ import annotations
 
 import socket
@@ -50,16 +51,17 @@ def test_read_timeout_after_loading_has_an_unknown_fate(make_client, fake, hot):
     assert [lead["extern_id"] for lead in fake.leads()] == ["X0", "X1", "X2"]
 
 
-def test_refused_connection_was_never_sent(make_auth, fake):
+def test_refused_connection_was_never_sent(make_auth, fake, monkeypatch):
     """Nothing listens on the port: Unavailable, fate known (nothing reached Engage)."""
     from engage.client import EngageClient
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    client = EngageClient(f"http://127.0.0.1:{port}", fake.account_id, make_auth(), connect_timeout=0.5,
-                          read_timeout=0.5)
-    client.auth.headers = lambda: {}  # only the loader call itself is under test here
+    client = EngageClient(
+        f"http://127.0.0.1:{port}", fake.account_id, make_auth(), connect_timeout=0.5, read_timeout=0.5
+    )
+    monkeypatch.setattr(client.auth, "headers", lambda: {})  # only the loader call itself is under test here
     with pytest.raises(Unavailable) as info:
         load(client, 1)
     assert not info.value.fate_unknown
@@ -75,7 +77,7 @@ def test_unreadable_200_has_an_unknown_fate(client, fake, hot):
 
 
 def test_empty_201_still_means_accepted(client, fake, hot):
-    """An empty 2xx body (allowed by the spec) is not 'unreadable'."""
+    """An empty 2xx body (Engage may answer 201 with no body) is not 'unreadable'."""
     fake.set_fault(created_empty=1)
     assert load(client, hot).accepted_extern_ids == ["X0", "X1", "X2"]
 

@@ -1,4 +1,5 @@
 """Pure parsing: rejected-row matching, GENERAL_FAILURE, Retry-After, error text."""
+
 from __future__ import annotations
 
 import email.utils
@@ -8,8 +9,11 @@ import pytest
 from engage.errors import CampaignError, EngageError, Throttled, parse_retry_after
 from engage.results import parse_load_result
 
-SENT = [{"externId": "a", "leadPhone": "4155550100"}, {"externId": "b", "leadPhone": "4155550101"},
-        {"externId": "c", "leadPhone": "4155550102"}]
+SENT = [
+    {"externId": "a", "leadPhone": "4155550100"},
+    {"externId": "b", "leadPhone": "4155550101"},
+    {"externId": "c", "leadPhone": "4155550102"},
+]
 
 
 def test_empty_body_means_all_accepted():
@@ -18,15 +22,19 @@ def test_empty_body_means_all_accepted():
 
 
 def test_extern_id_found_anywhere_in_row_data():
-    body = {"processingStatus": "DEFAULT_NOT_A_FAILURE",
-            "rejectedRows": [{"message": "bad phone", "rowData": ["Ada", "4155550101", "b"]}]}
+    body = {
+        "processingStatus": "DEFAULT_NOT_A_FAILURE",
+        "rejectedRows": [{"message": "bad phone", "rowData": ["Ada", "4155550101", "b"]}],
+    }
     result = parse_load_result(200, body, SENT)
     assert result.rejected == {"b": "bad phone"} and result.accepted_extern_ids == ["a", "c"]
 
 
 def test_unmatched_rejection_is_noted_and_leads_stay_accepted():
-    body = {"processingStatus": "DEFAULT_NOT_A_FAILURE",
-            "rejectedRows": [{"message": "dnc", "rowData": ["zzz", "5555555555"]}]}
+    body = {
+        "processingStatus": "DEFAULT_NOT_A_FAILURE",
+        "rejectedRows": [{"message": "dnc", "rowData": ["zzz", "5555555555"]}],
+    }
     result = parse_load_result(200, body, SENT)
     assert result.accepted_extern_ids == ["a", "b", "c"] and result.rejected == {}
     assert result.unmatched_rejections == [{"message": "dnc", "rowData": ["zzz", "5555555555"]}]
@@ -55,8 +63,9 @@ def test_numeric_row_values_match_string_extern_ids():
     assert result.rejected == {"17": "x"}
 
 
-@pytest.mark.parametrize("value, expected", [(None, None), ("", None), ("5", 5.0), ("1.5", 1.5), ("-3", 0.0),
-                                             ("soon", None)])
+@pytest.mark.parametrize(
+    "value, expected", [(None, None), ("", None), ("5", 5.0), ("1.5", 1.5), ("-3", 0.0), ("soon", None)]
+)
 def test_parse_retry_after_seconds(value, expected):
     assert parse_retry_after(value) == expected
 

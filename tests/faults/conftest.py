@@ -1,4 +1,5 @@
 """Print every fault case's figure at the end of the run (also with output capture on)."""
+
 from __future__ import annotations
 
 from tests.faults.matrix import FIGURES

@@ -3,6 +3,7 @@ real SQLite/PostgreSQL behind a cuttable proxy), a sender posting 1 lead/s that 
 but 2xx, a fault switched on and off, and the figure each case prints.
 
 Durations come from a Scale: SHORT for `make test`, SOAK (LEADRELAY_SOAK=1) for `make soak`."""
+
 from __future__ import annotations
 
 import os
@@ -10,9 +11,9 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import requests
 from sqlalchemy import create_engine, text
@@ -64,8 +65,10 @@ class Figure:
         """One printable line."""
         extra = " ".join(f"{k}={v}" for k, v in self.notes.items())
         rec = "n/a" if self.recovery is None else f"{self.recovery:.1f}s"
-        return (f"{self.case}: sent={self.sent} delivered={self.delivered} duplicates={self.duplicates} "
-                f"dead={self.dead} refused_then_retried={self.refused} recovery={rec} {extra}").rstrip()
+        return (
+            f"{self.case}: sent={self.sent} delivered={self.delivered} duplicates={self.duplicates} "
+            f"dead={self.dead} refused_then_retried={self.refused} recovery={rec} {extra}"
+        ).rstrip()
 
 
 class Sender:
@@ -80,7 +83,7 @@ class Sender:
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.stop_at: float | None = None
 
-    def start(self) -> "Sender":
+    def start(self) -> Sender:
         """Start posting."""
         self.thread.start()
         return self
@@ -89,8 +92,12 @@ class Sender:
         """One attempt; True when answered 2xx."""
         started = time.time()
         try:
-            response = requests.post(f"{self.url()}/webhooks/hubspot", data=lead_body(n), timeout=15,
-                                     headers={"Content-Type": "application/json", "X-Leadrelay-Token": "e2e-token"})
+            response = requests.post(
+                f"{self.url()}/webhooks/hubspot",
+                data=lead_body(n),
+                timeout=15,
+                headers={"Content-Type": "application/json", "X-Leadrelay-Token": "e2e-token"},
+            )
             ok = 200 <= response.status_code < 300
         except requests.RequestException:
             ok = False
@@ -132,34 +139,50 @@ class Sender:
 class Stack:
     """The processes of one case, started and stopped together."""
 
-    def __init__(self, workdir: Path, db_url: str, service_db_url: str, mode: str = "inline", dispatchers: int = 1,
-                 fake_args: tuple[str, ...] = (), probe_cap: float = 1.0, call_timeout: float = 2.0,
-                 backoff_cap: float = 1.0):
+    def __init__(
+        self,
+        workdir: Path,
+        db_url: str,
+        service_db_url: str,
+        mode: str = "inline",
+        dispatchers: int = 1,
+        fake_args: tuple[str, ...] = (),
+        probe_cap: float = 1.0,
+        call_timeout: float = 2.0,
+        backoff_cap: float = 1.0,
+    ):
         """`db_url` is the real database (the test reads it); `service_db_url` what the services use (a proxy)."""
         self.workdir, self.db_url, self.service_db_url, self.mode = workdir, db_url, service_db_url, mode
         workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "leadrelay.yml").write_text(CONFIG.format(probe_cap=probe_cap, call_timeout=call_timeout,
-                                                             backoff_cap=backoff_cap))
+        (workdir / "leadrelay.yml").write_text(
+            CONFIG.format(probe_cap=probe_cap, call_timeout=call_timeout, backoff_cap=backoff_cap)
+        )
         self.fake = FakeEngageProcess(*fake_args, log_path=workdir / "fake.log").start()
-        self.env = {"DATABASE_URL": service_db_url, "LEADRELAY_CONFIG": str(workdir / "leadrelay.yml"),
-                    **self.fake.env(), "DISPATCH_MODE": mode, "WEB_CONCURRENCY": "1"}
+        self.env = {
+            "DATABASE_URL": service_db_url,
+            "LEADRELAY_CONFIG": str(workdir / "leadrelay.yml"),
+            **self.fake.env(),
+            "DISPATCH_MODE": mode,
+            "WEB_CONCURRENCY": "1",
+        }
         self.web = ServiceProcess(self.env, workdir / "web.log")
         self.dispatchers: list[ServiceProcess] = []
         self.count = dispatchers if mode == "worker" else 0
         self.restarts = 0
 
-    def start(self) -> "Stack":
+    def start(self) -> Stack:
         """Start web (and dispatcher workers) and wait until a lead flows end to end."""
         self.web.start()
-        for i in range(self.count):
+        for _i in range(self.count):
             self.add_dispatcher()
         return self
 
     def add_dispatcher(self) -> ServiceProcess:
         """Start one `flask dispatch run` process."""
         cmd = [sys.executable, "-m", "flask", "--app", "app", "dispatch", "run"]
-        worker = ServiceProcess(self.env, self.workdir / f"dispatcher{len(self.dispatchers)}.log", command=cmd,
-                                port=self.web.port)
+        worker = ServiceProcess(
+            self.env, self.workdir / f"dispatcher{len(self.dispatchers)}.log", command=cmd, port=self.web.port
+        )
         self.dispatchers.append(worker)
         return worker.start(wait_ready=False)
 
@@ -211,8 +234,12 @@ def statuses(db_url: str) -> Counter:
 
 def warm_up(stack: Stack) -> None:
     """One lead end to end before the fault (tokens, campaign ids and the lease in place)."""
-    response = requests.post(f"{stack.url()}/webhooks/hubspot", data=lead_body(1), timeout=10,
-                             headers={"Content-Type": "application/json", "X-Leadrelay-Token": "e2e-token"})
+    response = requests.post(
+        f"{stack.url()}/webhooks/hubspot",
+        data=lead_body(1),
+        timeout=10,
+        headers={"Content-Type": "application/json", "X-Leadrelay-Token": "e2e-token"},
+    )
     assert response.status_code == 202, response.text
     wait_for(lambda: len(extern_ids(stack.fake)) == 1, 30, interval=0.1, message="warm-up lead delivered")
 
@@ -249,6 +276,7 @@ def finish(figure: Figure, stack: Stack, sender: Sender, fault_ended: float, del
     assert not missing, f"{len(missing)} leads answered 2xx were never delivered: {sorted(missing)[:5]}"
     assert figure.dead == 0, f"dead leads: {counts}"
     assert figure.duplicates == 0, f"duplicates at the fake: {[k for k, n in got.items() if n > 1]}"
-    assert done_at is not None and done_at <= deadline, \
+    assert done_at is not None and done_at <= deadline, (
         f"delivered {figure.recovery:.1f}s after the fault, allowed {deliver_within}s" if figure.recovery else "late"
+    )
     return figure

@@ -2,6 +2,7 @@
 and asserts leadrelay's promise — every lead answered 2xx is delivered exactly once, none `dead`,
 no restart and no operator action — then prints its figure (sent, delivered, duplicates, dead,
 recovery time). `make test` runs short durations; `make soak` (LEADRELAY_SOAK=1) the long ones."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -17,21 +18,21 @@ from harness.tcp_proxy import TcpProxy
 from tests.e2e.test_service import extern_ids
 from tests.faults.matrix import SOAK, Figure, Sender, Stack, finish, warm_up
 
-# Durations per scale. Short: seconds, so `make test` stays quick; soak: the issue's numbers, on the
+# Durations per scale. Short: seconds, so `make test` stays quick; soak: the full durations of docs/operations.md's fault matrix, on the
 # service's default call timeout and outage probe cap (30 s each).
 if SOAK:
-    DEFAULTS = dict(probe_cap=30, call_timeout=30, backoff_cap=300)  # the service's own defaults
+    DEFAULTS = {"probe_cap": 30, "call_timeout": 30, "backoff_cap": 300}  # the service's own defaults
     ENGAGE = dict(seconds=180, leads=40, within=40, **DEFAULTS)
     HANG = dict(seconds=30, leads=20, within=40, **DEFAULTS)
     TOKENS = dict(seconds=60, leads=20, within=40, ttl=15, **DEFAULTS)
-    PG = dict(seconds=15, within=5)
-    SQLITE = dict(seconds=30, within=10)
+    PG = {"seconds": 15, "within": 5}
+    SQLITE = {"seconds": 30, "within": 10}
 else:
-    ENGAGE = dict(seconds=5, leads=5, within=8, probe_cap=1, call_timeout=2)
-    HANG = dict(seconds=5, leads=5, within=8, probe_cap=1, call_timeout=2)
-    TOKENS = dict(seconds=5, leads=5, within=8, probe_cap=1, call_timeout=2, ttl=2)
-    PG = dict(seconds=5, within=5)
-    SQLITE = dict(seconds=5, within=8)
+    ENGAGE = {"seconds": 5, "leads": 5, "within": 8, "probe_cap": 1, "call_timeout": 2}
+    HANG = {"seconds": 5, "leads": 5, "within": 8, "probe_cap": 1, "call_timeout": 2}
+    TOKENS = {"seconds": 5, "leads": 5, "within": 8, "probe_cap": 1, "call_timeout": 2, "ttl": 2}
+    PG = {"seconds": 5, "within": 5}
+    SQLITE = {"seconds": 5, "within": 8}
 CASE_TIMEOUT = 900 if SOAK else 120
 
 
@@ -47,9 +48,17 @@ def stacks():
 def engage_fault(tmp_path, stacks, db_url, name, fault, scale, kill=None, fake_args=()):
     """Run one Engage-side fault for scale["seconds"] with leads arriving at 1/s; kill -9 mid-fault if asked."""
     worker = kill == "dispatcher"
-    stack = Stack(tmp_path, db_url, db_url, mode="worker" if worker else "inline", dispatchers=2 if worker else 0,
-                  fake_args=fake_args, probe_cap=scale["probe_cap"], call_timeout=scale["call_timeout"],
-                  backoff_cap=scale.get("backoff_cap", 1.0))
+    stack = Stack(
+        tmp_path,
+        db_url,
+        db_url,
+        mode="worker" if worker else "inline",
+        dispatchers=2 if worker else 0,
+        fake_args=fake_args,
+        probe_cap=scale["probe_cap"],
+        call_timeout=scale["call_timeout"],
+        backoff_cap=scale.get("backoff_cap", 1.0),
+    )
     stacks.append(stack)
     stack.start()
     warm_up(stack)
@@ -68,7 +77,7 @@ def engage_fault(tmp_path, stacks, db_url, name, fault, scale, kill=None, fake_a
     figure.notes["loader_calls"] = stack.fake.stats()["loader_calls"]
     finish(figure, stack, sender, ended, scale["within"])
     if kill != "web":
-        assert stack.web.proc.poll() is None, "the web process died"
+        assert stack.web.alive(), "the web process died"
     return stack, figure
 
 
@@ -82,8 +91,9 @@ def test_engage_503_outage(tmp_path, stacks, sqlite_url, kill):
 @pytest.mark.timeout(CASE_TIMEOUT)
 def test_engage_503_outage_kill_dispatcher_on_postgres(tmp_path, stacks, pg_url):
     """The same outage with web and two `dispatch run` processes; the leader is killed -9 mid-outage."""
-    engage_fault(tmp_path, stacks, pg_url, "engage 503 (postgres, workers)", {"force_status": 503}, ENGAGE,
-                 kill="dispatcher")
+    engage_fault(
+        tmp_path, stacks, pg_url, "engage 503 (postgres, workers)", {"force_status": 503}, ENGAGE, kill="dispatcher"
+    )
 
 
 @pytest.mark.timeout(CASE_TIMEOUT)
@@ -91,9 +101,14 @@ def test_slow_engage_three_seconds_per_call(tmp_path, stacks, sqlite_url):
     """Engage takes 3 s per call (longer than the lease's renewal period): no timeouts, no resends,
     both lanes keep moving (the service's default call_timeout)."""
     leads = 20 if SOAK else 5
-    stack, figure = engage_fault(tmp_path, stacks, sqlite_url, "slow engage (3 s per call)", {"latency": 3.0},
-                                 dict(seconds=leads, leads=leads, within=15, probe_cap=30, call_timeout=30,
-                                      backoff_cap=300))
+    stack, _figure = engage_fault(
+        tmp_path,
+        stacks,
+        sqlite_url,
+        "slow engage (3 s per call)",
+        {"latency": 3.0},
+        {"seconds": leads, "leads": leads, "within": 15, "probe_cap": 30, "call_timeout": 30, "backoff_cap": 300},
+    )
     stats = stack.fake.stats()
     assert stats["loader_calls"] == stats["loader_ok"], "a call failed or timed out"
     assert "fate unknown" not in stack.web.log_tail(3000)
@@ -112,8 +127,9 @@ def test_answers_lost_after_loading(tmp_path, stacks, sqlite_url):
     by leadSearch, none is loaded twice."""
     # The answers stay away longer than a call may take, so calls do time out.
     scale = {**HANG, "seconds": max(HANG["seconds"], HANG["call_timeout"] * 1.5)}
-    stack, figure = engage_fault(tmp_path, stacks, sqlite_url, "answers lost after loading",
-                                 {"hang": 3600, "hang_after": True}, scale)
+    stack, _figure = engage_fault(
+        tmp_path, stacks, sqlite_url, "answers lost after loading", {"hang": 3600, "hang_after": True}, scale
+    )
     assert stack.fake.stats()["search_calls"] >= 1
     assert "found by lookup" in stack.web.log_tail(3000)
 
@@ -121,8 +137,15 @@ def test_answers_lost_after_loading(tmp_path, stacks, sqlite_url):
 @pytest.mark.timeout(CASE_TIMEOUT)
 def test_token_endpoints_down_while_tokens_expire(tmp_path, stacks, sqlite_url):
     """RingCentral's token endpoints answer 503 while short-lived tokens expire: an outage, not a hold."""
-    stack, _ = engage_fault(tmp_path, stacks, sqlite_url, f"token endpoints 503 (ttl {TOKENS['ttl']}s)",
-                            {"auth_status": 503}, TOKENS, fake_args=("--token-ttl", str(TOKENS["ttl"])))
+    stack, _ = engage_fault(
+        tmp_path,
+        stacks,
+        sqlite_url,
+        f"token endpoints 503 (ttl {TOKENS['ttl']}s)",
+        {"auth_status": 503},
+        TOKENS,
+        fake_args=("--token-ttl", str(TOKENS["ttl"])),
+    )
     assert stack.fake.stats()["token_outage_answers"] >= 1
     assert "ALERT" not in stack.web.log_tail(2000), "an outage of the token endpoints is not a credentials problem"
 
@@ -158,8 +181,11 @@ def database_fault(stack: Stack, seconds: float, cut, restore, within: float, na
     after = [(n, at) for n, at in sender.accepted.items() if at > ended]
     lags = [loaded[str(90000000 + n)] - at for n, at in after]
     figure.notes["after_return_max_lag"] = f"{max(lags, default=0):.2f}s"
-    print(f"FIGURE {figure.case}: leads posted after the return={len(after)}, "
-          f"slowest delivery={max(lags, default=0):.2f}s", flush=True)
+    print(
+        f"FIGURE {figure.case}: leads posted after the return={len(after)}, "
+        f"slowest delivery={max(lags, default=0):.2f}s",
+        flush=True,
+    )
     assert after, "no lead was posted after the database returned"
     assert max(lags) <= within, f"a lead posted after the return took {max(lags):.1f}s"
     assert sender.slowest < 8, f"an answer took {sender.slowest:.1f}s (503 must come quickly)"
@@ -173,8 +199,9 @@ def database_fault(stack: Stack, seconds: float, cut, restore, within: float, na
 
 
 @pytest.mark.timeout(CASE_TIMEOUT)
-@pytest.mark.parametrize("kill", [None, "dispatcher",
-                                  pytest.param("web", marks=pytest.mark.skipif(not SOAK, reason="soak only"))])
+@pytest.mark.parametrize(
+    "kill", [None, "dispatcher", pytest.param("web", marks=pytest.mark.skipif(not SOAK, reason="soak only"))]
+)
 def test_postgres_gone_under_a_stream(tmp_path, stacks, pg_url, kill):
     """PostgreSQL unreachable (proxy cut) with web and `dispatch run` separate: intake answers 503 quickly,
     nothing 2xx is lost, the dispatcher process keeps running and resumes by itself."""
@@ -184,11 +211,18 @@ def test_postgres_gone_under_a_stream(tmp_path, stacks, pg_url, kill):
     stacks.append(stack)
     stack.start()
     try:
-        database_fault(stack, PG["seconds"], proxy.cut, proxy.restore, PG["within"],
-                       f"postgres gone {PG['seconds']}s (web + dispatch run)", kill=kill)
-        survivors = [d for d in stack.dispatchers if d.proc.poll() is None]
+        database_fault(
+            stack,
+            PG["seconds"],
+            proxy.cut,
+            proxy.restore,
+            PG["within"],
+            f"postgres gone {PG['seconds']}s (web + dispatch run)",
+            kill=kill,
+        )
+        survivors = [d for d in stack.dispatchers if d.alive()]
         assert len(survivors) == len(stack.dispatchers) - (kill == "dispatcher"), "a dispatcher process exited"
-        assert stack.web.proc.poll() is None
+        assert stack.web.alive()
     finally:
         proxy.close()
 
@@ -201,7 +235,7 @@ def test_sqlite_locked_by_another_writer(tmp_path, stacks, sqlite_url, kill):
     stacks.append(stack)
     stack.start()
     path = sqlite_url.split("sqlite:///", 1)[1]
-    holder = {"conn": None}
+    holder: dict[str, sqlite3.Connection] = {}
     released = threading.Event()
 
     def lock():
@@ -216,8 +250,9 @@ def test_sqlite_locked_by_another_writer(tmp_path, stacks, sqlite_url, kill):
         holder["conn"].close()
         released.set()
 
-    database_fault(stack, SQLITE["seconds"], lock, unlock, SQLITE["within"],
-                   f"sqlite locked {SQLITE['seconds']}s", kill=kill)
+    database_fault(
+        stack, SQLITE["seconds"], lock, unlock, SQLITE["within"], f"sqlite locked {SQLITE['seconds']}s", kill=kill
+    )
 
 
 @pytest.mark.skipif(not SOAK, reason="soak only (make soak)")
@@ -225,9 +260,10 @@ def test_sqlite_locked_by_another_writer(tmp_path, stacks, sqlite_url, kill):
 def test_two_hour_outage_time_accelerated(tmp_path, stacks, sqlite_url):
     """A 2-hour outage, time-accelerated: the probe cap shrunk from 30 s to 0.5 s, so 120 s of outage
     is the same ~240 failed probes a real 2-hour outage makes. Every lead delivered, none dead."""
-    scale = dict(seconds=120, leads=40, within=10, probe_cap=0.5, call_timeout=2)
-    stack, figure = engage_fault(tmp_path, stacks, sqlite_url, "2-hour outage (time-accelerated x60)",
-                                 {"force_status": 503}, scale)
+    scale = {"seconds": 120, "leads": 40, "within": 10, "probe_cap": 0.5, "call_timeout": 2}
+    stack, _figure = engage_fault(
+        tmp_path, stacks, sqlite_url, "2-hour outage (time-accelerated x60)", {"force_status": 503}, scale
+    )
     assert stack.fake.stats()["loader_calls"] >= 100, "the outage was not probed as often as a 2-hour one"
 
 
@@ -235,22 +271,34 @@ def test_two_hour_outage_time_accelerated(tmp_path, stacks, sqlite_url):
 @pytest.mark.timeout(CASE_TIMEOUT)
 def test_forty_second_outage(tmp_path, stacks, sqlite_url):
     """The issue's first row: Engage answers 503 for 40 s while 40 hot leads arrive (1/s), on the defaults."""
-    engage_fault(tmp_path, stacks, sqlite_url, "engage 503", {"force_status": 503},
-                 dict(seconds=40, leads=40, within=40, probe_cap=30, call_timeout=30, backoff_cap=300))
+    engage_fault(
+        tmp_path,
+        stacks,
+        sqlite_url,
+        "engage 503",
+        {"force_status": 503},
+        {"seconds": 40, "leads": 40, "within": 40, "probe_cap": 30, "call_timeout": 30, "backoff_cap": 300},
+    )
 
 
 @pytest.mark.skipif(not SOAK, reason="soak only (make soak)")
 @pytest.mark.timeout(1500)
 def test_ten_minute_outage(tmp_path, stacks, sqlite_url):
     """A 10-minute Engage outage on the service's defaults (30 s probe cap and call timeout)."""
-    engage_fault(tmp_path, stacks, sqlite_url, "engage 503", {"force_status": 503},
-                 dict(seconds=600, leads=40, within=40, probe_cap=30, call_timeout=30, backoff_cap=300))
+    engage_fault(
+        tmp_path,
+        stacks,
+        sqlite_url,
+        "engage 503",
+        {"force_status": 503},
+        {"seconds": 600, "leads": 40, "within": 40, "probe_cap": 30, "call_timeout": 30, "backoff_cap": 300},
+    )
 
 
 @pytest.mark.skipif(not SOAK, reason="soak only (make soak)")
 @pytest.mark.timeout(CASE_TIMEOUT)
 def test_postgres_gone_30s(tmp_path, stacks, pg_url):
-    """PostgreSQL gone for 30 s under the stream (the issue's row), web and `dispatch run` separate."""
+    """PostgreSQL gone for 30 s under the stream (a row of docs/operations.md's fault matrix), web and `dispatch run` separate."""
     parts = urlsplit(pg_url)
     proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432).start()
     stack = Stack(tmp_path, pg_url, proxy.url_for(pg_url), mode="worker", dispatchers=1)
@@ -258,7 +306,7 @@ def test_postgres_gone_30s(tmp_path, stacks, pg_url):
     stack.start()
     try:
         database_fault(stack, 30, proxy.cut, proxy.restore, 5, "postgres gone 30s (web + dispatch run)")
-        assert all(d.proc.poll() is None for d in stack.dispatchers)
+        assert all(d.alive() for d in stack.dispatchers)
     finally:
         proxy.close()
 
@@ -272,8 +320,16 @@ def test_kill9_during_hang_and_token_outage(tmp_path, stacks, pg_url, fault, kil
     if fault == "hang":
         engage_fault(tmp_path, stacks, pg_url, "loader hang", {"hang": 3600, "hang_drop": True}, HANG, kill=kill)
     else:
-        engage_fault(tmp_path, stacks, pg_url, f"token endpoints 503 (ttl {TOKENS['ttl']}s)", {"auth_status": 503},
-                     TOKENS, kill=kill, fake_args=("--token-ttl", str(TOKENS["ttl"])))
+        engage_fault(
+            tmp_path,
+            stacks,
+            pg_url,
+            f"token endpoints 503 (ttl {TOKENS['ttl']}s)",
+            {"auth_status": 503},
+            TOKENS,
+            kill=kill,
+            fake_args=("--token-ttl", str(TOKENS["ttl"])),
+        )
 
 
 def test_delivered_leads_are_counted_at_the_fake(tmp_path, stacks, sqlite_url):
