@@ -32,7 +32,8 @@ install-dev: $(DEV_STAMP)
 run: install
 	PATH=$(BIN):$$PATH $(BIN)/gunicorn app:app
 
-test: install-dev
+# Lint first (seconds), then the suite: a red lint fails `make test` as a failing test would.
+test: install-dev lint
 	$(BIN)/python -m pytest
 
 # The fault matrix at full length (3-min and 10-min Engage outages, a time-accelerated 2-hour one,
@@ -41,7 +42,7 @@ test: install-dev
 soak: install-dev
 	LEADRELAY_SOAK=1 $(BIN)/python -m pytest -s -ra tests/faults
 
-# Not part of `make test` yet: the whole-tree format and type clean-up lands first.
+# ruff (lint + format check) and mypy (strict where pyproject.toml says); `make test` runs it first.
 # All three always run (a full report), and the target fails if any of them found something.
 lint: install-dev
 	status=0; \

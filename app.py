@@ -181,6 +181,7 @@ def _module_app() -> Flask | None:
 def __getattr__(name: str) -> Flask | None:
     """Build `app` on first access, so importing this module (tests, tools) has no side effects."""
     if name == "app":
-        globals()["app"] = _module_app()
-        return globals()["app"]
+        built = _module_app()
+        globals()["app"] = built
+        return built
     raise AttributeError(name)

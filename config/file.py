@@ -265,6 +265,8 @@ def _load_source(
         duplicate_handling=common.get("duplicate_handling", defaults["duplicate_handling"]),
         time_zone_option=common.get("time_zone_option", defaults["time_zone_option"]),
         # A sender that documents a smaller batch (Salesforce: 100) caps the default.
-        max_records=common.get("max_records", min(defaults["max_records"], stype.max_records or defaults["max_records"])),
+        max_records=common.get(
+            "max_records", min(defaults["max_records"], stype.max_records or defaults["max_records"])
+        ),
         expect_every=common.get("expect_every"),
     )

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from config import Settings
 from dispatch.runner import Backend
 from engage import fake as fake_engage
-from engage.auth import ApiTokenAuth, ExchangeBudget, RingCentralJWTAuth, TokenState
+from engage.auth import ApiTokenAuth, ExchangeBudget, RingCentralJWTAuth, TokenState, TokenStore
 from engage.campaigns import CampaignDirectory
 from engage.client import EngageClient
 from engage.fake_server import FakeServer
@@ -53,7 +53,7 @@ class PersistentExchangeBudget(ExchangeBudget):
 
 def live_client(
     settings: Settings,
-    token_store: LeaseTokenStore,
+    token_store: TokenStore,
     timeouts: tuple[float, float],
     budget: ExchangeBudget | None = None,
 ) -> EngageClient:
