@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 
 from flask import Flask, Response, jsonify
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 import logs
@@ -28,15 +29,21 @@ from store.queue import Queue
 logger = logging.getLogger("leadrelay")
 
 
-def create_app(environ: Mapping[str, str] | None = None, settings: Settings | None = None) -> Flask:
-    """Build the Flask app from the environment (or given settings); never starts the dispatcher."""
+def create_app(
+    environ: Mapping[str, str] | None = None, settings: Settings | None = None, *, wait_for_database: bool = True
+) -> Flask:
+    """Build the Flask app from the environment (or given settings); never starts the dispatcher.
+
+    `wait_for_database=False` (one-shot CLI commands): an unreachable database raises at once
+    instead of being retried in the background, since nobody is waiting for a 503.
+    """
     settings = settings or load_settings(environ)
     app = Flask(__name__)
     logs.configure(settings.log_level)
     app.config["MAX_CONTENT_LENGTH"] = max(
         [settings.file.defaults["max_body"]] + [s.max_body for s in settings.file.sources.values()]
     )
-    register_store(app, settings)
+    register_store(app, settings, wait_for_database=wait_for_database)
     register_blueprints(app)
     register_errors(app)
     register_cli(app)
@@ -44,7 +51,7 @@ def create_app(environ: Mapping[str, str] | None = None, settings: Settings | No
     return app
 
 
-def register_store(app: Flask, settings: Settings) -> None:
+def register_store(app: Flask, settings: Settings, *, wait_for_database: bool = True) -> None:
     """Create the engine, bring the schema up to date, and the runtime objects around it."""
     engine = db.make_engine(settings.database_url, settings.sqlite_synchronous)
     waker = Waker()
@@ -61,7 +68,7 @@ def register_store(app: Flask, settings: Settings) -> None:
         db.upgrade(engine)
         runtime.schema_ready.set()
     except Exception as exc:
-        if not db.unavailable(exc):
+        if not db.unavailable(exc) or not wait_for_database:
             raise
         # No crash loop: say once what is wrong and how to fix it, answer 503, keep trying.
         logs.log(
@@ -158,10 +165,8 @@ def banner(settings: Settings) -> None:
 def _module_app() -> Flask | None:
     """`app` for gunicorn and `flask --app app`; a config error prints file/key/fix and exits."""
     try:
-        return create_app()
+        return create_app(wait_for_database=_serves())
     except ConfigError as exc:
-        import sys
-
         from cli import app_without_account_id
 
         partial = app_without_account_id(exc, create_app)  # `engage accounts` is how ENGAGE_ACCOUNT_ID is found
@@ -169,13 +174,25 @@ def _module_app() -> Flask | None:
             return partial
         print(f"leadrelay: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(3) from None
-    except OperationalError as exc:
-        import sys
-
+    except Exception as exc:
+        if not db.unavailable(exc):
+            raise
         from config import database_error
 
         print(f"leadrelay: database error: {database_error(load_settings().database_url, exc)}", file=sys.stderr)
         raise SystemExit(3) from None
+
+
+def _serves(argv: list[str] | None = None) -> bool:
+    """Whether this process serves (gunicorn, `flask run`, `dispatch run`) rather than runs one command.
+
+    A server keeps retrying an unreachable database; a one-shot command fails at once in one line.
+    """
+    args = sys.argv if argv is None else argv
+    if not args or Path(args[0]).name != "flask":
+        return True
+    # `flask run` (the dev server) and `flask dispatch run` (the worker) are the serving commands.
+    return "run" in args[1:]
 
 
 def __getattr__(name: str) -> Flask | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from store.ingest import PendingLead, store_webhook
 from store.lease import Lease
 from store.queue import Queue, Settlement
@@ -171,3 +173,20 @@ def test_replay_with_a_bad_time_is_one_line(make_app, sqlite_url):
     result = app.test_cli_runner().invoke(args=["leads", "replay", "--status", "dead", "--since", "yesterday"])
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit)  # a usage error, no traceback
     assert "'yesterday' is not an ISO date or time: use e.g. 2026-01-15" in result.output
+
+
+@pytest.mark.parametrize(
+    ("argv", "serves"),
+    [
+        (["/srv/.venv/bin/gunicorn", "app:app"], True),
+        (["/srv/.venv/bin/flask", "--app", "app", "dispatch", "run"], True),
+        (["/srv/.venv/bin/flask", "--app", "app", "run", "--port", "8000"], True),
+        (["/srv/.venv/bin/flask", "--app", "app", "config", "check"], False),
+        (["/srv/.venv/bin/flask", "--app", "app", "db", "upgrade"], False),
+    ],
+)
+def test_only_servers_wait_for_the_database(argv, serves):
+    """Servers retry an unreachable database (answering 503); one-shot commands fail at once in one line."""
+    from app import _serves
+
+    assert _serves(argv) is serves
