@@ -27,8 +27,10 @@ def load(sender, name, options):
         meta["method"], meta["url"], "/webhooks/" + sender, {}, Headers(meta["headers"]), body, meta["content_type"]
     )
     stype = type_of(sender)
+    schema = stype.options_schema
+    assert schema is not None
     # Options loaded as the config file loads them (secrets become lists).
-    src = SourceSettings(name=sender, type=sender, options=stype.options_schema().load(options))
+    src = SourceSettings(name=sender, type=sender, options=schema().load(options))
     stype.verify(src, request, NOW)
     return src, request, meta
 
