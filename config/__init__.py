@@ -3,7 +3,7 @@
 One module per job; import from `config` itself, which re-exports every public name:
 
 - errors.py       ConfigError (file, key, problem, fix), did-you-mean, the doc page for a source type
-- fields.py       Duration, StrOrList, parse_duration
+- fields.py       Duration, parse_duration
 - schemas.py      RouteSchema, DefaultsSchema, DispatchSchema, SourceCommonSchema, AlertsSchema and their choices
 - validation.py   loading with a schema: the first error becomes a ConfigError with its fix
 - interpolate.py  ${VAR} / ${VAR:-default} in the file
@@ -20,7 +20,7 @@ from config.database import DATABASE_SCHEMES, check_database_scheme, database_er
 from config.engage_mode import ENGAGE_CREDENTIAL_VARS, decide_engage_mode
 from config.environment import LOG_LEVELS, Settings, load_settings
 from config.errors import SOURCE_DOCS, ConfigError, closest, source_doc, unknown_key_fix
-from config.fields import Duration, StrOrList, parse_duration
+from config.fields import Duration, parse_duration
 from config.file import FileConfig, Route, Source, load_file
 from config.interpolate import interpolate
 from config.paths import ROOT
@@ -60,7 +60,6 @@ __all__ = [
     "Settings",
     "Source",
     "SourceCommonSchema",
-    "StrOrList",
     "check_database_scheme",
     "closest",
     "database_error",

@@ -1,4 +1,4 @@
-"""Field types the config file uses beyond marshmallow's own: durations and one-or-many strings."""
+"""Field types the config file uses beyond marshmallow's own: durations (secrets: handlers/auth.py Secrets)."""
 
 from __future__ import annotations
 
@@ -33,17 +33,3 @@ class Duration(fields.Field[float]):
             return parse_duration(value)
         except ValueError as exc:
             raise ValidationError(str(exc)) from exc
-
-
-class StrOrList(fields.Field[list[str]]):
-    """A string or a list of strings (secrets with rotation), always returned as a list."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> list[str]:
-        """Accept one string or several; reject empties."""
-        values = value if isinstance(value, list) else [value]
-        out = []
-        for item in values:
-            if not isinstance(item, (str, int)) or str(item) == "":
-                raise ValidationError("must be a non-empty string or a list of them")
-            out.append(str(item))
-        return out

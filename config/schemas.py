@@ -8,7 +8,8 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from config.errors import closest
-from config.fields import Duration, StrOrList
+from config.fields import Duration
+from handlers.auth import Secrets
 
 PRIORITIES = ("IMMEDIATE", "NORMAL")
 DUPLICATE_HANDLING = ("RETAIN_ALL", "REMOVE_ALL_EXISTING", "REMOVE_FROM_LIST")
@@ -127,7 +128,7 @@ class SourceCommonSchema(Schema):
 
     type = fields.String(required=True)
     enabled = fields.Boolean(load_default=True)
-    token = StrOrList()
+    token = Secrets()
     token_field = fields.String()
     fields_ = fields.Dict(data_key="fields", keys=fields.String(), load_default=dict)
     routes = fields.List(fields.Nested(RouteSchema), load_default=list)

@@ -38,8 +38,7 @@ class PersistentExchangeBudget(ExchangeBudget):
         """Seed the window with the exchanges made in the last minute (by any leader)."""
         super().__init__()
         self.ratelog = ratelog
-        now = self._clock()
-        self._stamps.extend(sorted(now - age for age in ratelog.ages("exchange", self.window)))
+        self.seed(ratelog.ages("exchange", self.window))
 
     def acquire(self) -> None:
         """Spend one exchange (or raise ExchangeThrottled) and record it."""

@@ -6,19 +6,11 @@ the stall-free spacing the budget policy in dispatch/budget.py paces by.
 
 from __future__ import annotations
 
-import collections
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-
-@dataclass
-class Window:
-    """One sliding window: at most `limit` calls in any `span` seconds (`limit` shrinks after a 429)."""
-
-    limit: int
-    span: float
+from windows import SlidingWindow
 
 
 class RateLimiter:
@@ -31,11 +23,11 @@ class RateLimiter:
         on_call: Callable[[], None] | None = None,
     ) -> None:
         """`windows` is [(max_calls, seconds), ...], all of which must hold; `on_call` persists each call."""
-        self.windows = [Window(limit, span) for limit, span in windows]
+        # Each window logs every call; a window's `limit` shrinks after a 429 and grows back.
+        self.windows = [SlidingWindow(limit, span) for limit, span in windows]
         self.base = [limit for limit, _ in windows]
         self.clock = clock
         self.on_call = on_call
-        self.calls: collections.deque[float] = collections.deque()
         self.paused_until = 0.0
         self.lock = threading.Lock()
 
@@ -43,25 +35,15 @@ class RateLimiter:
         """Seed the windows with calls a predecessor made `ages` seconds ago (failover)."""
         with self.lock:
             now = self.clock()
-            self.calls = collections.deque(sorted(now - age for age in ages))
-
-    def _trim(self, now: float) -> None:
-        """Forget calls older than the longest window."""
-        longest = max(window.span for window in self.windows)
-        while self.calls and self.calls[0] <= now - longest:
-            self.calls.popleft()
+            for window in self.windows:
+                window.seed(now - age for age in ages)
 
     def _wait_time(self, now: float, reserve: float = 0.0) -> float:
         """Seconds until a call fits every window, leaving `reserve` of each window unused (lock held)."""
-        self._trim(now)
         wait = max(0.0, self.paused_until - now)
         for window in self.windows:
-            limit, span = window.limit, window.span
-            usable = max(1, limit - round(limit * reserve))
-            recent = [t for t in self.calls if t > now - span]
-            if len(recent) >= usable:
-                # The oldest call inside the window must age out before another fits.
-                wait = max(wait, recent[len(recent) - usable] + span - now)
+            usable = max(1, window.limit - round(window.limit * reserve))
+            wait = max(wait, window.wait(now, usable))
         return wait
 
     def wait_time(self, reserve: float = 0.0) -> float:
@@ -85,11 +67,10 @@ class RateLimiter:
         """
         with self.lock:
             now = self.clock()
-            self._trim(now)
             gap = 0.0
             for window in self.windows:
                 limit, span = window.limit, window.span
-                recent = [t for t in self.calls if t > now - span] + [now] * extra
+                recent = window.recent(now) + [now] * extra
                 n = len(recent)
                 gap = max(gap, span / limit)
                 for k in range(max(1, limit - n + 1), limit + 1):
@@ -100,7 +81,8 @@ class RateLimiter:
     def since_last(self) -> float:
         """Seconds since the last reserved call (infinite when none)."""
         with self.lock:
-            return self.clock() - self.calls[-1] if self.calls else float("inf")
+            lasts = [last for last in (window.last() for window in self.windows) if last is not None]
+            return self.clock() - max(lasts) if lasts else float("inf")
 
     def try_acquire(self, reserve: float = 0.0) -> float:
         """Take a slot and return 0, or return how long to wait before trying again.
@@ -112,7 +94,8 @@ class RateLimiter:
             wait = self._wait_time(now, reserve)
             if wait > 0:
                 return wait
-            self.calls.append(now)
+            for window in self.windows:
+                window.add(now)
         if self.on_call is not None:
             self.on_call()
         return 0.0

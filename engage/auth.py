@@ -7,7 +7,6 @@ import json
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
@@ -16,6 +15,7 @@ import requests
 
 from engage.errors import AuthError, ExchangeThrottled, Unavailable, parse_retry_after
 from engage.http import Timeout, json_or_none, make_session, send
+from windows import SlidingWindow
 
 log = logging.getLogger(__name__)
 
@@ -104,27 +104,29 @@ class ExchangeBudget:
     ) -> None:
         """Allow `limit` exchanges per `window` seconds."""
         self.limit, self.window, self._clock = limit, window, clock
-        self._stamps: deque[float] = deque()
+        self._window = SlidingWindow(limit, window)
         self._lock = threading.Lock()
 
     def acquire(self) -> None:
         """Spend one exchange or raise ExchangeThrottled with the wait until a slot frees."""
         with self._lock:
             now = self._clock()
-            while self._stamps and self._stamps[0] <= now - self.window:
-                self._stamps.popleft()
-            if len(self._stamps) >= self.limit:
-                wait = self._stamps[0] + self.window - now
+            if self._window.count(now) >= self.limit:
                 raise ExchangeThrottled(
-                    f"token exchange budget spent ({self.limit}/{self.window:g}s)", retry_after=max(0.0, wait)
+                    f"token exchange budget spent ({self.limit}/{self.window:g}s)", retry_after=self._window.wait(now)
                 )
-            self._stamps.append(now)
+            self._window.add(now)
+
+    def seed(self, ages: list[float]) -> None:
+        """Count exchanges made `ages` seconds ago (by a predecessor) as spent."""
+        with self._lock:
+            now = self._clock()
+            self._window.seed(now - age for age in ages)
 
     def used(self) -> int:
         """Exchanges spent in the current window."""
         with self._lock:
-            now = self._clock()
-            return sum(1 for t in self._stamps if t > now - self.window)
+            return self._window.count(self._clock())
 
 
 def jwt_lifetime(token: str, now: float | None = None) -> float | None:

@@ -23,25 +23,20 @@ TOLERANCE_SECONDS = 300
 ALGORITHMS = ("sha1", "sha256", "sha512")
 
 
-def as_list(value: Any) -> list[str]:
-    """Return configured secrets as a list: one string, a list of strings, or nothing."""
-    if value is None or value == "":
-        return []
-    if isinstance(value, str):
-        return [value]
-    return [item for item in value if item]
-
-
 class Secrets(fields.Field[list[str]]):
-    """Config field: one secret or a list of them (rotation), loaded as a non-empty list."""
+    """The one config type for secrets: one or a list of them (rotation), loaded as a non-empty list.
+
+    `token:` and every source type's own secrets use it, so use sites read a list and never
+    normalize again.
+    """
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> list[str]:
         """Accept a non-empty string or a non-empty list of non-empty strings."""
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list) or not items:
-            raise ValidationError("must be a string or a non-empty list of strings")
+            raise ValidationError('must be a string or a non-empty list of strings (quote a number: "12345")')
         if not all(isinstance(item, str) and item for item in items):
-            raise ValidationError("every secret must be a non-empty string")
+            raise ValidationError('every secret must be a non-empty string (quote a number: "12345")')
         return items
 
 
@@ -156,11 +151,11 @@ class SignedHeader:
 
     def configured(self, source: SourceSettings) -> bool:
         """Whether the source has at least one secret for this scheme."""
-        return bool(as_list(source.options.get(self.option)))
+        return bool(source.options.get(self.option))
 
     def verify(self, source: SourceSettings, request: Inbound, message: bytes | None = None) -> None:
         """Raise AuthFailure unless the header carries a valid signature under any configured secret."""
-        secrets = as_list(source.options.get(self.option))
+        secrets = source.options.get(self.option) or []
         if not secrets:
             # Fail closed: verify() without a secret is a wiring mistake, not a pass.
             raise AuthFailure("invalid_signature", f"no {self.option} configured")

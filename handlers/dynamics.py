@@ -31,7 +31,7 @@ from typing import Any
 from marshmallow import Schema
 from marshmallow import fields as mfields
 
-from handlers.auth import Secrets, as_list
+from handlers.auth import Secrets
 from handlers.base import (
     AuthFailure,
     Inbound,
@@ -153,18 +153,18 @@ class Dynamics(SourceType):
     def has_own_auth(self, source: SourceSettings) -> bool:
         """Whether any of the three Dataverse schemes is configured."""
         options = source.options
-        return bool(as_list(options.get("webhook_key")) or options.get("header") or options.get("query"))
+        return bool(options.get("webhook_key") or options.get("header") or options.get("query"))
 
     def verify(self, source: SourceSettings, request: Inbound, now: float) -> None:
         """Pass when any configured scheme matches; raise AuthFailure otherwise."""
         checks: list[tuple[str | None, list[str]]] = []
         options = source.options
-        if as_list(options.get("webhook_key")):
-            checks.append((request.query_value(WEBHOOK_KEY_PARAM), as_list(options["webhook_key"])))
+        if options.get("webhook_key"):
+            checks.append((request.query_value(WEBHOOK_KEY_PARAM), options["webhook_key"]))
         if options.get("header"):
-            checks.append((request.header(options["header"]["name"]), as_list(options["header"]["value"])))
+            checks.append((request.header(options["header"]["name"]), options["header"]["value"]))
         if options.get("query"):
-            checks.append((request.query_value(options["query"]["name"]), as_list(options["query"]["value"])))
+            checks.append((request.query_value(options["query"]["name"]), options["query"]["value"]))
         if not checks:
             raise AuthFailure("invalid_token", "no Dataverse auth configured")
         matched, offered = False, False

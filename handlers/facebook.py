@@ -19,7 +19,7 @@ from typing import Any
 import requests
 from marshmallow import Schema, ValidationError, fields, validate
 
-from handlers.auth import Secrets, SignedHeader, as_list
+from handlers.auth import Secrets, SignedHeader
 from handlers.base import FetchError, Inbound, Malformed, Record, SourceSettings, SourceType, register, secrets_equal
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -177,7 +177,7 @@ class Facebook(SourceType):
 
     def handshake(self, source: SourceSettings, request: Inbound) -> tuple[int, str]:
         """Meta's subscription check: echo hub.challenge when hub.verify_token matches."""
-        tokens = as_list(source.options.get("verify_token"))
+        tokens = source.options.get("verify_token") or []
         mode = request.query_value("hub.mode")
         given = request.query_value("hub.verify_token")
         challenge = request.query_value("hub.challenge") or ""
@@ -213,7 +213,7 @@ class Facebook(SourceType):
         base = source.options.get("api_base_url", DEFAULT_API).rstrip("/")
         version = source.options.get("graph_version", DEFAULT_VERSION)
         params = {"fields": LEAD_FIELDS}
-        secrets = as_list(source.options.get("app_secret"))
+        secrets = source.options.get("app_secret") or []
         if source.options.get("appsecret_proof") and secrets:
             params["appsecret_proof"] = hmac.new(secrets[0].encode(), token.encode(), hashlib.sha256).hexdigest()
         try:

@@ -18,7 +18,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
 from handlers._forms import is_form, mimetype, read_form
-from handlers.auth import ALGORITHMS, Secrets, as_list, check_timestamp, epoch_number, verify_hmac
+from handlers.auth import ALGORITHMS, Secrets, check_timestamp, epoch_number, verify_hmac
 from handlers.base import (
     AuthFailure,
     Inbound,
@@ -80,7 +80,7 @@ def _verify_hmac_option(options: dict[str, Any], request: Inbound) -> None:
         raise AuthFailure("missing_signature", f"{options['header']} is missing")
     algorithm, encoding = options.get("algorithm", "sha256"), options.get("encoding", "hex")
     prefix = options.get("prefix", "")
-    if not any(verify_hmac(s, request.body, given, algorithm, encoding, prefix) for s in as_list(options["secret"])):
+    if not any(verify_hmac(s, request.body, given, algorithm, encoding, prefix) for s in options["secret"]):
         raise AuthFailure("invalid_signature", "signature does not match")
 
 
@@ -100,7 +100,7 @@ def _verify_standard_webhooks(options: dict[str, Any], request: Inbound, now: fl
     signed_at = datetime.fromtimestamp(seconds, tz=UTC)
     # The library's own sign() defines the scheme (secret decoding, message layout);
     # only the header parsing and the clock are ours.
-    expected = [Webhook(s).sign(msg_id, signed_at, data).split(",", 1)[1] for s in as_list(options["secret"])]
+    expected = [Webhook(s).sign(msg_id, signed_at, data).split(",", 1)[1] for s in options["secret"]]
     for entry in offered.split():
         version, _, signature = entry.partition(",")
         if version == "v1" and any(secrets_equal(e, signature) for e in expected):

@@ -18,7 +18,7 @@ import json
 import re
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any
@@ -41,6 +41,7 @@ from handlers.base import (
 )
 from lead.fieldmap import merge_fields
 from lead.phones import normalize_phones
+from windows import SlidingWindow
 
 ID_FIELD = "_id"
 # Set on a record whose honeypot was filled (a posted field of that name is discarded);
@@ -157,29 +158,27 @@ def _option(source: SourceSettings, key: str) -> Any:
 # ---------------------------------------------------------------------------- rate limits
 
 
-class SlidingWindow:
-    """At most `limit` hits per `window` seconds per key, in this process; thread-safe."""
+class KeyedWindows:
+    """One sliding window (windows.py) per key: at most `limit` hits per `window` seconds, in this process; thread-safe."""
 
     MAX_KEYS = 50_000  # bounds memory when addresses are sprayed; the oldest keys go first
 
     def __init__(self, limit: int, window: float) -> None:
-        """An empty window."""
+        """No keys yet."""
         self.limit, self.window = limit, window
-        self.hits: OrderedDict[str, deque[float]] = OrderedDict()
+        self.hits: OrderedDict[str, SlidingWindow] = OrderedDict()
         self.lock = threading.Lock()
 
     def hit(self, key: str, now: float) -> bool:
         """Count one hit for `key` and return True, or return False (not counted) when over the limit."""
         with self.lock:
-            times = self.hits.get(key)
-            if times is None:
+            window = self.hits.get(key)
+            if window is None:
                 self._evict(now)
-                times = self.hits[key] = deque()
-            while times and times[0] <= now - self.window:
-                times.popleft()
-            if len(times) >= self.limit:
+                window = self.hits[key] = SlidingWindow(self.limit, self.window)
+            if window.wait(now) > 0:
                 return False
-            times.append(now)
+            window.add(now)
             self.hits.move_to_end(key)
             return True
 
@@ -187,7 +186,7 @@ class SlidingWindow:
         """Before adding a key at MAX_KEYS: drop stale keys, then the least recently hit (lock held)."""
         if len(self.hits) < self.MAX_KEYS:
             return
-        for key in [k for k, t in self.hits.items() if not t or t[-1] <= now - self.window]:
+        for key in [k for k, w in self.hits.items() if not w.count(now)]:
             del self.hits[key]
         # Free a tenth at once so a spray does not pay a full sweep on every new address.
         while len(self.hits) > self.MAX_KEYS * 9 // 10:
@@ -196,16 +195,16 @@ class SlidingWindow:
 
 # Monotonic: a wall-clock step must not open or shut every window. Tests replace it.
 clock: Callable[[], float] = time.monotonic
-_WINDOWS: dict[tuple[str, str, int, float], SlidingWindow] = {}
+_WINDOWS: dict[tuple[str, str, int, float], KeyedWindows] = {}
 _WINDOWS_LOCK = threading.Lock()
 
 
-def window_for(source: str, kind: str, rate: tuple[int, float]) -> SlidingWindow:
+def window_for(source: str, kind: str, rate: tuple[int, float]) -> KeyedWindows:
     """The process-wide window of one source and kind (a changed rate gets a fresh one)."""
     key = (source, kind, rate[0], rate[1])
     with _WINDOWS_LOCK:
         if key not in _WINDOWS:
-            _WINDOWS[key] = SlidingWindow(*rate)
+            _WINDOWS[key] = KeyedWindows(*rate)
         return _WINDOWS[key]
 
 

@@ -27,7 +27,7 @@ from marshmallow import Schema, validate
 from marshmallow import fields as mfields
 
 from handlers._fetch import get_json
-from handlers.auth import Secrets, as_list, check_timestamp, epoch_number, hmac_digest, sha256_hex
+from handlers.auth import Secrets, check_timestamp, epoch_number, hmac_digest, sha256_hex
 from handlers.base import (
     AuthFailure,
     FetchError,
@@ -201,11 +201,11 @@ class HubSpot(SourceType):
 
     def has_own_auth(self, source: SourceSettings) -> bool:
         """Whether a client secret is configured."""
-        return bool(as_list(source.options.get("client_secret")))
+        return bool(source.options.get("client_secret"))
 
     def verify(self, source: SourceSettings, request: Inbound, now: float) -> None:
         """Prefer v3 when its header is present, else v1/v2; raise AuthFailure."""
-        secrets = as_list(source.options.get("client_secret"))
+        secrets = source.options.get("client_secret") or []
         if not secrets:
             # Fail closed: verify() without a secret is a wiring mistake, not a pass.
             raise AuthFailure("invalid_signature", "no client_secret configured")
@@ -229,7 +229,7 @@ class HubSpot(SourceType):
         target = record.fetch or {}
         if target.get("object") != "contact" or target.get("id") in (None, ""):
             raise FetchError(f"nothing to fetch for {target!r}", retryable=False)
-        tokens = as_list(source.options.get("access_token"))
+        tokens = source.options.get("access_token") or []
         if not tokens:
             raise FetchError("no access_token configured for this hubspot source", retryable=False)
         base = str(source.options.get("api_base_url") or DEFAULT_API_BASE).rstrip("/")

@@ -34,7 +34,7 @@ from marshmallow import Schema
 from marshmallow import fields as mfields
 
 from handlers._fetch import get_json
-from handlers.auth import Secrets, as_list
+from handlers.auth import Secrets
 from handlers.base import (
     AuthFailure,
     FetchError,
@@ -179,7 +179,7 @@ class Pipedrive(SourceType):
     def verify(self, source: SourceSettings, request: Inbound, now: float) -> None:
         """Check the Basic Authorization header in constant time; raise AuthFailure."""
         conf = source.options.get("basic_auth") or {}
-        passwords = as_list(conf.get("password"))
+        passwords = conf.get("password") or []
         if not conf.get("username") or not passwords:
             raise AuthFailure("invalid_credentials", "no basic_auth configured")
         given = basic_credentials(request.header("Authorization"))
@@ -209,7 +209,7 @@ class Pipedrive(SourceType):
         target = record.fetch or {}
         if target.get("object") != "person" or target.get("id") in (None, ""):
             raise FetchError(f"nothing to fetch for {target!r}", retryable=False)
-        tokens = as_list(source.options.get("api_token"))
+        tokens = source.options.get("api_token") or []
         if not tokens:
             raise FetchError("no api_token configured for this pipedrive source", retryable=False)
         base = str(source.options.get("api_base_url") or DEFAULT_API_BASE).rstrip("/")

@@ -26,7 +26,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 from marshmallow import Schema
 
-from handlers.auth import TOKEN_HEADER, TOKEN_QUERY, Secrets, as_list
+from handlers.auth import TOKEN_HEADER, TOKEN_QUERY, Secrets
 from handlers.base import (
     AuthFailure,
     Inbound,
@@ -136,7 +136,7 @@ class Salesforce(SourceType):
 
     def has_own_auth(self, source: SourceSettings) -> bool:
         """Whether an organization id is configured."""
-        return bool(as_list(source.options.get("organization_id")))
+        return bool(source.options.get("organization_id"))
 
     def verify(self, source: SourceSettings, request: Inbound, now: float) -> None:
         """The message's OrganizationId must be the configured org; raise AuthFailure."""
@@ -145,7 +145,7 @@ class Salesforce(SourceType):
             # stand in for a configured token; with a token, parse() still checks the org.
             offered = request.header(TOKEN_HEADER) is not None or request.query_value(TOKEN_QUERY) is not None
             raise AuthFailure("invalid_token" if offered else "missing_token")
-        configured = as_list(source.options.get("organization_id"))
+        configured = source.options.get("organization_id") or []
         if not configured:
             raise AuthFailure("invalid_organization", "no organization_id configured")
         try:
@@ -163,7 +163,7 @@ class Salesforce(SourceType):
         """One Record per Notification; raise Malformed for anything that is not an outbound message."""
         notifications = read_envelope(request.body)
         org = text_of(child(notifications, "OrganizationId"))
-        configured = as_list(source.options.get("organization_id"))
+        configured = source.options.get("organization_id") or []
         if configured and not org_matches(configured, org):
             # Reached only when a `token` let the request in: keep it (stored, acked) but never dial it.
             raise Malformed("OrganizationId does not match organization_id")

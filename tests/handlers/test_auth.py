@@ -3,9 +3,10 @@
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from marshmallow import ValidationError
 from werkzeug.datastructures import Headers
 
-from handlers.auth import as_list, check_timestamp, check_token, verify_hmac
+from handlers.auth import Secrets, check_timestamp, check_token, verify_hmac
 from handlers.base import AuthFailure, Inbound, SourceSettings
 
 
@@ -145,7 +146,10 @@ def test_check_timestamp_accepts_window(offset):
     check_timestamp(1_000_000 + offset, 1_000_000)
 
 
-def test_as_list():
-    """Secrets config: one string, a list, or nothing."""
-    assert as_list("a") == ["a"] and as_list(["a", "b"]) == ["a", "b"]
-    assert as_list(None) == [] and as_list("") == []
+def test_secrets_field():
+    """The one secrets type: one string or a list, loaded as a list; empties and non-strings refused."""
+    field = Secrets()
+    assert field.deserialize("a") == ["a"] and field.deserialize(["a", "b"]) == ["a", "b"]
+    for bad in ("", [], ["a", ""], [None], 12345, True, {"a": 1}):
+        with pytest.raises(ValidationError):
+            field.deserialize(bad)

@@ -7,6 +7,7 @@ import hmac
 import pytest
 from werkzeug.datastructures import Headers
 
+from handlers.auth import Secrets
 from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, type_of
 from handlers.generic import GenericOptions
 
@@ -30,6 +31,9 @@ def inbound(body=BODY, headers=None, content_type="application/json"):
 
 def source(**options):
     """A generic source with the given type options."""
+    for scheme in options.values():  # secrets loaded as the config file would (one or a list → a list)
+        if isinstance(scheme, dict) and "secret" in scheme:
+            scheme["secret"] = Secrets().deserialize(scheme["secret"])
     return SourceSettings(name="dev", type="generic", options=options)
 
 

@@ -11,7 +11,7 @@ from werkzeug.datastructures import Headers
 
 import handlers.html_form as html_form
 from handlers.base import AuthFailure, Inbound, Malformed, RateLimited, SourceSettings, type_of
-from handlers.html_form import HtmlFormOptions, SlidingWindow, parse_rate
+from handlers.html_form import HtmlFormOptions, KeyedWindows, parse_rate
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "html_form"
 BODY = (DATA / "contact_form.txt").read_bytes()
@@ -230,7 +230,7 @@ def test_parse_rate_refuses(spec):
 
 def test_sliding_window_is_thread_safe():
     """Many threads hitting one key: exactly `limit` get through."""
-    window = SlidingWindow(limit=50, window=60)
+    window = KeyedWindows(limit=50, window=60)
     allowed = []
 
     def hit():
@@ -248,8 +248,8 @@ def test_sliding_window_is_thread_safe():
 
 def test_sliding_window_bounds_its_keys(monkeypatch):
     """Sprayed addresses cannot grow memory without bound."""
-    monkeypatch.setattr(SlidingWindow, "MAX_KEYS", 100)
-    window = SlidingWindow(limit=1, window=60)
+    monkeypatch.setattr(KeyedWindows, "MAX_KEYS", 100)
+    window = KeyedWindows(limit=1, window=60)
     for i in range(1000):
         window.hit(f"10.0.{i // 256}.{i % 256}", 1000.0)
     assert len(window.hits) <= 100

@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from werkzeug.datastructures import Headers
 
+from handlers.auth import Secrets
 from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, type_of
 from handlers.hubspot import HubSpotOptions, v1_signature, v2_signature, v3_signature, v3_uri
 
@@ -45,7 +46,11 @@ def fixture(name, drop=(), **changes):
 
 def source(secret=SECRET):
     """A HubSpot source with one client secret or several."""
-    return SourceSettings(name="hubspot", type="hubspot", options={"client_secret": secret})
+    return SourceSettings(
+        name="hubspot",
+        type="hubspot",
+        options={} if secret is None else {"client_secret": Secrets().deserialize(secret)},
+    )
 
 
 # --- known answers -------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from werkzeug.datastructures import Headers
 
+from handlers.auth import Secrets
 from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, type_of
 from handlers.typeform import TypeformOptions
 
@@ -39,7 +40,9 @@ def fixture(name):
 
 def source(secret=SECRET):
     """A Typeform source with one secret or several."""
-    return SourceSettings(name="demo-form", type="typeform", options={"secret": secret})
+    return SourceSettings(
+        name="demo-form", type="typeform", options={} if secret is None else {"secret": Secrets().deserialize(secret)}
+    )
 
 
 def sign(body, secret=SECRET):

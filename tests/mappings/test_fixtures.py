@@ -26,8 +26,12 @@ def load(sender, name, options):
     request = Inbound(
         meta["method"], meta["url"], "/webhooks/" + sender, {}, Headers(meta["headers"]), body, meta["content_type"]
     )
-    src = SourceSettings(name=sender, type=sender, options=options)
-    type_of(sender).verify(src, request, NOW)
+    stype = type_of(sender)
+    schema = stype.options_schema
+    assert schema is not None
+    # Options loaded as the config file loads them (secrets become lists).
+    src = SourceSettings(name=sender, type=sender, options=schema().load(options))
+    stype.verify(src, request, NOW)
     return src, request, meta
 
 
