@@ -250,30 +250,30 @@ class Intake:
     def _too_many(self, source: Source, request: Inbound, received_at: float, count: int) -> Answer:
         """Over max_records: 413, no lead created, the raw request kept as an event for audit."""
         reason = f"too_many_records: {count} records, the limit is {source.max_records}"
-        try:
-            stored = store_webhook(
-                self.engine,
-                source=source.name,
-                received_at=received_at,
-                pending=[],
-                sandbox=self.sandbox,
-                event_status="malformed",
-                reason=reason,
-                **self._event_fields(source, request),
-            )
-        except Exception as exc:
-            if not unavailable(exc):
-                raise
-            return _not_stored(source.name, exc)
-        log(logger, logging.WARNING, "webhook refused", source=source.name, event_id=stored.event_id, reason=reason)
+        kept = self._keep_raw(source, request, received_at, reason)
+        if isinstance(kept, Answer):
+            return kept
+        log(logger, logging.WARNING, "webhook refused", source=source.name, event_id=kept, reason=reason)
         WEBHOOKS.labels(source.name, "413").inc()
         return Answer(
             413,
-            {"error": "too_many_records", "limit": source.max_records, "records": count, "event_id": stored.event_id},
+            {"error": "too_many_records", "limit": source.max_records, "records": count, "event_id": kept},
         )
 
     def _malformed(self, source: Source, request: Inbound, received_at: float, reason: str) -> Answer:
         """Store an unparseable body with its reason; 400 for developers, 2xx for senders that retry."""
+        kept = self._keep_raw(source, request, received_at, reason)
+        if isinstance(kept, Answer):
+            return kept
+        log(logger, logging.WARNING, "webhook malformed", source=source.name, event_id=kept, reason=reason)
+        if source.reject_invalid:
+            WEBHOOKS.labels(source.name, "400").inc()
+            return Answer(400, {"error": "malformed", "detail": reason, "event_id": kept})
+        WEBHOOKS.labels(source.name, "malformed").inc()
+        return Answer(202, {"event_id": kept, "status": "malformed", "detail": reason, "leads": []})
+
+    def _keep_raw(self, source: Source, request: Inbound, received_at: float, reason: str) -> int | Answer:
+        """Store the raw request as a `malformed` event with its reason: its id, or the 503 when it cannot be."""
         try:
             stored = store_webhook(
                 self.engine,
@@ -289,12 +289,7 @@ class Intake:
             if not unavailable(exc):
                 raise
             return _not_stored(source.name, exc)
-        log(logger, logging.WARNING, "webhook malformed", source=source.name, event_id=stored.event_id, reason=reason)
-        if source.reject_invalid:
-            WEBHOOKS.labels(source.name, "400").inc()
-            return Answer(400, {"error": "malformed", "detail": reason, "event_id": stored.event_id})
-        WEBHOOKS.labels(source.name, "malformed").inc()
-        return Answer(202, {"event_id": stored.event_id, "status": "malformed", "detail": reason, "leads": []})
+        return stored.event_id
 
 
 def _rate_limited(name: str, exc: RateLimited) -> Answer:
