@@ -116,40 +116,22 @@ def store_webhook(
     sandbox: bool,
 ) -> Stored:
     """Insert the event and its leads atomically; judge duplicates and suppression per record."""
+    event = {
+        "source": source,
+        "received_at": received_at,
+        "method": method,
+        "path": path,
+        "content_type": content_type,
+        "headers": _json(headers),
+        "body": body,
+        "status": event_status,
+        "reason": reason,
+        "remote_addr": remote_addr,
+    }
     if engine.dialect.name == "postgresql" and len(pending) == 1:
-        return _store_one_postgres(
-            engine,
-            pending[0],
-            {
-                "source": source,
-                "received_at": received_at,
-                "method": method,
-                "path": path,
-                "content_type": content_type,
-                "headers": _json(headers),
-                "body": body,
-                "status": event_status,
-                "reason": reason,
-                "remote_addr": remote_addr,
-            },
-            sandbox,
-        )
+        return _store_one_postgres(engine, pending[0], event, sandbox)
     with write(engine) as conn:
-        event_id = conn.execute(
-            _INSERT_EVENT,
-            {
-                "source": source,
-                "received_at": received_at,
-                "method": method,
-                "path": path,
-                "content_type": content_type,
-                "headers": _json(headers),
-                "body": body,
-                "status": event_status,
-                "reason": reason,
-                "remote_addr": remote_addr,
-            },
-        ).scalar_one()
+        event_id = conn.execute(_INSERT_EVENT, event).scalar_one()
         stored = Stored(event_id=event_id)
         for item in pending:
             claimed = conn.execute(
