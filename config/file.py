@@ -13,7 +13,14 @@ import yaml
 
 from config.errors import SOURCE_DOCS, ConfigError, closest, source_doc, unknown_key_fix
 from config.interpolate import interpolate
-from config.schemas import COMMON_SOURCE_KEYS, AlertsSchema, DefaultsSchema, DispatchSchema, SourceCommonSchema
+from config.schemas import (
+    COMMON_SOURCE_KEYS,
+    AlertsSchema,
+    DefaultsSchema,
+    DispatchSchema,
+    SourceCommonSchema,
+    lifecycle_conditions,
+)
 from config.validation import load_schema
 from handlers import base as handler_base
 from handlers.base import SourceSettings
@@ -29,6 +36,16 @@ class Route:
     priority: str
     campaign: Any
     drop: bool = False
+
+
+@dataclass
+class Lifecycle:
+    """A source's lifecycle rules: each a list of `when` mappings, any of which matches."""
+
+    opt_out: list[dict[str, Any]] = field(default_factory=list)
+    cancel: list[dict[str, Any]] = field(default_factory=list)
+    erase: list[dict[str, Any]] = field(default_factory=list)
+    only: bool = False  # the type carries nothing else: an unmatched record is dropped
 
 
 @dataclass
@@ -48,6 +65,7 @@ class Source:
     time_zone_option: str
     max_records: int = 1000  # records one request may carry; more is 413 too_many_records
     expect_every: float | None = None  # alert `source_silent` past this long without a webhook
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)  # opt_out_when / cancel_when / erase_when
 
     @property
     def name(self) -> str:
@@ -269,4 +287,19 @@ def _load_source(
             "max_records", min(defaults["max_records"], stype.max_records or defaults["max_records"])
         ),
         expect_every=common.get("expect_every"),
+        lifecycle=_lifecycle(common, stype),
+    )
+
+
+def _lifecycle(common: dict[str, Any], stype: handler_base.SourceType) -> Lifecycle:
+    """The source's lifecycle rules: its own keys where written, else its type's defaults."""
+
+    def rule(key: str) -> list[dict[str, Any]]:
+        """One rule as written (validated by the schema), or the type's default."""
+        if key in common:
+            return lifecycle_conditions(key, common[key])
+        return [dict(when) for when in stype.lifecycle_defaults.get(key, [])]
+
+    return Lifecycle(
+        opt_out=rule("opt_out_when"), cancel=rule("cancel_when"), erase=rule("erase_when"), only=stype.lifecycle_only
     )
