@@ -1,4 +1,4 @@
-"""The `flask --app app …` commands: db, dispatch, engage, leads, config."""
+"""The `flask --app app …` commands: db, dispatch, engage, leads, dnc, config."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ dispatch_cli = AppGroup("dispatch", help="The dispatcher (worker mode).")
 engage_cli = AppGroup("engage", help="Talk to Engage with the configured credentials.")
 leads_cli = AppGroup("leads", help="Inspect and replay leads.")
 config_cli = AppGroup("config", help="Check the configuration.")
+dnc_cli = AppGroup("dnc", help='The do-not-call list (docs/operations.md, "When someone asks not to be called").')
 
 # Every status a lead row can have (docs/operations.md, "Lead states").
 LEAD_STATUSES = (
@@ -370,6 +371,110 @@ def leads_purge() -> None:
     click.echo(f"retention {days} days: erased {result['event_bodies']} raw bodies, {result['leads']} leads' data")
 
 
+def _cli_actor() -> str:
+    """Who runs a CLI command, for the do-not-call log (the login name; the CLI has no other identity)."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
+def _dnc_number(phone: str) -> str:
+    """A number typed on the command line in E.164, or a usage error naming it."""
+    from store import dnc
+
+    try:
+        return dnc.normalize(phone, _runtime().settings.file.defaults["default_region"])
+    except dnc.BadNumber as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@dnc_cli.command("list")
+@click.option("--search", "query", default="", help="digits anywhere in the number")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+def dnc_list(query: str, limit: int, as_json: bool) -> None:
+    """Numbers on the do-not-call list, newest first."""
+    from store import dnc
+
+    total, rows = dnc.search(_runtime().engine, query, limit=limit)
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row, default=str))
+        else:
+            when = datetime.datetime.fromtimestamp(row["created_at"], datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+            click.echo(f"{row['phone']}  {when}  {row['source']}  {row['added_by']}  {row['reason'] or ''}".rstrip())
+    shown = f"{len(rows)} of {total}" if total > len(rows) else str(total)
+    click.echo(f"{shown} number(s) on the list" + (f" matching {query!r}" if query else ""), err=True)
+
+
+@dnc_cli.command("add")
+@click.argument("phone")
+@click.option("--reason", default="added by an operator (CLI)", show_default=True)
+def dnc_add(phone: str, reason: str) -> None:
+    """Put a number on the do-not-call list (already there: says so, changes nothing)."""
+    from optout import add_numbers
+
+    number = _dnc_number(phone)
+    runtime = _runtime()
+    added = add_numbers(runtime.engine, [number], reason=reason, source="cli", actor=_cli_actor(), bulk=False)
+    click.echo(f"{number} added to the do-not-call list" if added else f"{number} was already on the do-not-call list")
+
+
+@dnc_cli.command("remove")
+@click.argument("phone")
+@click.option("--reason", required=True, help="why it may be called again (kept in the log)")
+def dnc_remove(phone: str, reason: str) -> None:
+    """Take a number off leadrelay's do-not-call list (Engage's own list is not changed)."""
+    import time
+
+    from store import dnc
+
+    number = _dnc_number(phone)
+    if not reason.strip():
+        raise click.UsageError("--reason must say why")
+    removed = dnc.remove_one(
+        _runtime().engine, number, reason=reason, actor=_cli_actor(), source="cli", now=time.time()
+    )
+    if not removed:
+        raise click.ClickException(f"{number} is not on the do-not-call list")
+    click.echo(f"{number} removed from leadrelay's do-not-call list (Engage's list is unchanged: remove it there too)")
+
+
+@dnc_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--reason", default=None, help="for rows without a reason column (default: the file's name)")
+def dnc_import(file: str, reason: str | None) -> None:
+    """Add every number of a CSV file (a `phone` column, or the first); running it again adds nothing."""
+    from pathlib import Path
+
+    from optout import import_file
+
+    path = Path(file)
+    try:
+        data = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise click.UsageError(f"{file}: not UTF-8 text (save the sheet as CSV UTF-8)") from None
+    runtime = _runtime()
+    result = import_file(
+        runtime.engine,
+        data,
+        region=runtime.settings.file.defaults["default_region"],
+        reason=reason or f"import {path.name}",
+        actor=_cli_actor(),
+    )
+    for line, why in result.invalid[:20]:
+        click.echo(f"{file}:{line}: {why}", err=True)
+    if len(result.invalid) > 20:
+        click.echo(f"… and {len(result.invalid) - 20} more refused line(s)", err=True)
+    click.echo(
+        f"{result.rows} row(s): {len(result.added)} added, {result.already} already on the list, "
+        f"{len(result.invalid)} refused"
+    )
+
+
 @config_cli.command("check")
 def config_check() -> None:
     """Validate leadrelay.yml and the environment; print what would run."""
@@ -388,5 +493,5 @@ def config_check() -> None:
 
 def register(app: Flask) -> None:
     """Add every command group to the app."""
-    for group in (db_cli, dispatch_cli, engage_cli, leads_cli, config_cli):
+    for group in (db_cli, dispatch_cli, engage_cli, leads_cli, dnc_cli, config_cli):
         app.cli.add_command(group)
