@@ -415,7 +415,7 @@ def dnc_list(query: str, limit: int, as_json: bool) -> None:
 @click.option("--reason", default="added by an operator (CLI)", show_default=True)
 def dnc_add(phone: str, reason: str) -> None:
     """Put a number on the do-not-call list (already there: says so, changes nothing)."""
-    from optout import add_numbers
+    from store.optouts import add_numbers
 
     number = _dnc_number(phone)
     runtime = _runtime()
@@ -450,7 +450,7 @@ def dnc_import(file: str, reason: str | None) -> None:
     """Add every number of a CSV file (a `phone` column, or the first); running it again adds nothing."""
     from pathlib import Path
 
-    from optout import import_file
+    from store.optouts import import_file
 
     path = Path(file)
     try:

@@ -196,7 +196,7 @@ class DoNotCall(MethodView):
     @bp.alt_response(401, schema=ErrorAnswer)
     def post(self, args: dict[str, Any]) -> Response | dict[str, Any]:
         """Put a number on the list (any format; stored E.164); `changed: false` when it was there already."""
-        from optout import add_numbers
+        from store.optouts import add_numbers
 
         runtime = current_app.extensions["leadrelay"]
         number = _dnc_number(args["phone"], runtime)

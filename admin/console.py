@@ -341,8 +341,8 @@ def dnc_page() -> ResponseReturnValue:
 @bp.post("/dnc/add")
 def dnc_add() -> ResponseReturnValue:
     """Add form (POST + CSRF): any format, stored E.164, recorded with who added it."""
-    from optout import add_numbers
     from store import dnc
+    from store.optouts import add_numbers
 
     try:
         form = DncAdd().load({k: v for k, v in request.form.items() if k in ("phone", "reason") and v != ""})

@@ -1,4 +1,4 @@
-"""Opt-outs as one step each: the do-not-call list changes with what they imply, in ONE transaction.
+"""What an opt-out does: the do-not-call list changes with what they imply, in ONE transaction.
 
 The console, the admin API, the CLI and intake's lifecycle rules all come here, so a number put
 on the list by any channel has the same effects (docs/operations.md, "When someone asks not to
