@@ -120,6 +120,14 @@ def matching(conn: Connection, phones: Iterable[str]) -> list[RowMapping]:
     return list(conn.execute(select(dnc).where(dnc.c.phone.in_(wanted)).order_by(dnc.c.phone)).mappings())
 
 
+def listed(conn: Connection, phones: Iterable[str]) -> set[str]:
+    """Which of these E.164 numbers are on the list (the claim-time gate's lookup)."""
+    wanted = list(dict.fromkeys(p for p in phones if p))
+    if not wanted:
+        return set()
+    return {str(r[0]) for r in conn.execute(select(dnc.c.phone).where(dnc.c.phone.in_(wanted)))}
+
+
 def on_dnc(conn: Connection, phones: Iterable[str]) -> bool:
     """Whether any of these E.164 numbers is on the list."""
     wanted = list(dict.fromkeys(p for p in phones if p))
@@ -249,6 +257,7 @@ __all__ = [
     "history",
     "import_numbers",
     "lead_numbers",
+    "listed",
     "matching",
     "normalize",
     "on_dnc",

@@ -65,6 +65,8 @@ def test_a_lead_is_on_the_list_when_any_number_is(engine):
         assert not dnc.on_dnc(conn, ["+13035550142"])
         assert not dnc.on_dnc(conn, [])
         assert [r["phone"] for r in dnc.matching(conn, ["+13035550142", "+17205550117"])] == ["+17205550117"]
+        assert dnc.listed(conn, ["+13035550142", "+17205550117"]) == {"+17205550117"}
+        assert dnc.listed(conn, []) == set()
 
 
 def test_remove_needs_a_reason_and_is_logged(engine):
