@@ -63,7 +63,7 @@ def prepare(source: Source, record: Record, received_at: float, check_events: bo
         # messages are kept for audit and never dialed.
         decision = routing.choose(source.routes, record, None)
         return PendingLead(
-            status="dropped",
+            status=LeadStatus.DROPPED,
             priority=decision.priority,
             campaign=decision.campaign,
             errors={"lifecycle": [f"a {source.type} message is never a lead"]},
