@@ -160,6 +160,23 @@ def banner(settings: Settings) -> None:
     )
     for warning in settings.file.warnings:
         logs.log(logger, logging.WARNING, "config warning", detail=warning)
+    for name, source in sorted(settings.file.sources.items()):
+        # Opt-outs of a safe default are said at every start, so they are never forgotten.
+        if source.settings.allow_token_alone:
+            logs.log(
+                logger,
+                logging.WARNING,
+                f"source {name}: allow_token_alone is on: its shared token alone is accepted without a signature",
+                source=name,
+            )
+        if source.settings.options.get("legacy_signatures"):
+            logs.log(
+                logger,
+                logging.WARNING,
+                f"source {name}: legacy_signatures is on: HubSpot v1/v2 requests carry no timestamp and can be "
+                "replayed by anyone who captured one",
+                source=name,
+            )
 
 
 def _module_app() -> Flask | None:

@@ -52,7 +52,12 @@ class Intake:
         """Pass when any configured scheme accepts the request; raise AuthFailure otherwise."""
         stype = handler_base.type_of(source.type)
         token_ok = source_auth.check_token(source.settings, request)
-        if token_ok:
+        # A configured signature is required: the shared token (one string, often in a URL) does not
+        # replace it unless the source says `allow_token_alone: true`.
+        signature_required = (
+            stype.own_auth_signs and stype.has_own_auth(source.settings) and not source.settings.allow_token_alone
+        )
+        if token_ok and not signature_required:
             return
         if stype.has_own_auth(source.settings):
             try:
