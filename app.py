@@ -8,7 +8,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
@@ -130,11 +130,36 @@ def register_errors(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def internal_error(exc: Exception) -> Response:
-        """Log the failure (masked) and answer 500 so senders retry."""
+        """Log the failure (masked) and answer 500 so senders retry; an unreachable database is a 503."""
+        if db.unavailable(exc):
+            return database_unavailable(exc)
         logger.exception("unhandled error")
         response = jsonify({"error": "internal_error"})
         response.status_code = 500
         return response
+
+
+UNAVAILABLE_PAGE = (
+    "<!doctype html><meta charset=utf-8><title>leadrelay: database unavailable</title>"
+    "<h1>The database is unavailable</h1><p>leadrelay cannot reach its database right now. "
+    "Webhooks are answered 503 and senders retry; this page works again as soon as the database answers. "
+    "Reload in a few seconds.</p>"
+)
+
+
+def database_unavailable(exc: Exception) -> Response:
+    """503 + Retry-After, one log line without a traceback: the console (HTML) and the API (JSON)."""
+    logs.log(
+        logger, logging.WARNING, "request not served: database unavailable", path=request.path, error=type(exc).__name__
+    )
+    if request.path.startswith("/admin") and not request.path.startswith("/admin/api"):
+        response = Response(UNAVAILABLE_PAGE, status=503, content_type="text/html; charset=utf-8")
+    else:
+        response = jsonify({"error": "database_unavailable", "detail": "the database is unreachable; retry shortly"})
+        response.status_code = 503
+    response.headers["Retry-After"] = "5"
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def register_cli(app: Flask) -> None:
