@@ -46,6 +46,7 @@ def create_app(
     register_store(app, settings, wait_for_database=wait_for_database)
     register_blueprints(app)
     register_errors(app)
+    register_headers(app)
     register_cli(app)
     banner(settings)
     return app
@@ -160,6 +161,21 @@ def database_unavailable(exc: Exception) -> Response:
     response.headers["Retry-After"] = "5"
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def register_headers(app: Flask) -> None:
+    """Headers every answer carries: no MIME sniffing; HSTS over HTTPS; the admin API never cached."""
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        """X-Content-Type-Options everywhere; HSTS when the client came over HTTPS; no-store and same-origin on /admin/api."""
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if request.is_secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https":
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
+        if request.path.startswith("/admin/api"):
+            response.headers["Cache-Control"] = "no-store"
+            response.headers["Referrer-Policy"] = "same-origin"
+        return response
 
 
 def register_cli(app: Flask) -> None:

@@ -15,6 +15,7 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -189,6 +190,19 @@ def csrf_token() -> str:
     """The CSRF token of this session (HMAC of its id): forms carry it, POSTs must match it."""
     sid = session_id() or ""
     return hmac.new(_key(), b"csrf:" + sid.encode(), hashlib.sha256).hexdigest()
+
+
+def notice_sig(text: str) -> str:
+    """The signature (`sig=`) of a notice a redirect carries to the next page: only the server can write one."""
+    return hmac.new(_key(), b"notice:" + text.encode(), hashlib.sha256).hexdigest()
+
+
+def notice_shown(args: Mapping[str, str]) -> str | None:
+    """The notice of a redirect this server made; a crafted `?notice=` is not shown as the server's word."""
+    text, mark = args.get("notice"), args.get("sig", "")
+    if not text:
+        return None
+    return text if hmac.compare_digest(mark.encode(), notice_sig(text).encode()) else None
 
 
 def csrf_ok() -> bool:

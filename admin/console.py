@@ -62,7 +62,9 @@ def no_store(response: Response) -> Response:
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault(
-        "Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:"
+        "Content-Security-Policy",
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
     )
     return response
 
@@ -149,8 +151,14 @@ def masked(value: Any) -> str:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only redirect inside the console after login (no open redirect)."""
-    if target and target.startswith("/admin") and not urlparse(target).netloc and not target.startswith("//"):
+    """Only redirect inside the console after login (no open redirect, no control character in Location)."""
+    if (
+        target
+        and target.startswith("/admin")
+        and not any(ord(c) < 0x20 or ord(c) == 0x7F for c in target)
+        and not urlparse(target).netloc
+        and not target.startswith("//")
+    ):
         return target
     return url_for("admin_console.index")
 
@@ -281,7 +289,7 @@ def lead(lead_id: int) -> ResponseReturnValue:
         event=event,
         timeline=audit.timeline(engine, lead_id),
         replayable=row["status"] in ("dead", "rejected", "held", "invalid"),
-        notice=request.args.get("notice"),
+        notice=auth.notice_shown(request.args),
     )
 
 
@@ -294,7 +302,8 @@ def replay(lead_id: int) -> ResponseReturnValue:
         status = replay_one(runtime(), lead_id, auth.signed_in())
     except ReplayRefused as exc:
         return page("error.html", exc.http_status, message=f"Replay refused: {exc.extra.get('detail', exc.code)}")
-    return redirect(url_for("admin_console.lead", lead_id=lead_id, notice=f"Replayed: now {status}"))
+    text = f"Replayed: now {status}"
+    return redirect(url_for("admin_console.lead", lead_id=lead_id, notice=text, sig=auth.notice_sig(text)))
 
 
 @bp.get("/holds")
@@ -304,7 +313,7 @@ def holds() -> ResponseReturnValue:
         "holds.html",
         holds=operator.holds(runtime().engine),
         actions=audit.recent_actions(runtime().engine, ("release",), limit=10),
-        notice=request.args.get("notice"),
+        notice=auth.notice_shown(request.args),
     )
 
 
@@ -315,7 +324,8 @@ def release() -> ResponseReturnValue:
     if scope != "account" and not (scope.startswith("campaign:") and len(scope) > 9):
         return page("error.html", 400, message="scope: must be 'account' or 'campaign:<name>'")
     count = release_hold(runtime(), scope, auth.signed_in())
-    return redirect(url_for("admin_console.holds", notice=f"Released {count} lead(s) of {scope}"))
+    text = f"Released {count} lead(s) of {scope}"
+    return redirect(url_for("admin_console.holds", notice=text, sig=auth.notice_sig(text)))
 
 
 @bp.get("/sources")
