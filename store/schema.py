@@ -192,6 +192,19 @@ login_attempts = Table(
     Index("ix_login_attempts_remote_at", "remote", "at"),
 )
 
+# Console sessions, server-side so logout and `admin sessions revoke` end them at once (issue 18).
+# The key is the SHA-256 of the session id in the signed cookie, never the id itself.
+admin_sessions = Table(
+    "admin_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("revoked_at", Float),
+    Column("remote", String(64), nullable=False),
+    Index("ix_admin_sessions_expires_at", "expires_at"),
+)
+
 # Rejected webhooks per source and hour, summed from every process's counter (nothing of the
 # request itself is kept: an unauthenticated request stores nothing).
 auth_failure_counts = Table(
