@@ -77,6 +77,7 @@ class Twilio(SourceType):
 
     name = "twilio"
     retries = True  # Twilio logs a failed webhook; a stored message is answered 200 either way
+    own_auth_signs = True  # a configured signature is required (tokens alone: allow_token_alone)
     options_schema = TwilioOptions
     lifecycle_defaults: ClassVar[dict[str, list[dict[str, Any]]]] = {"opt_out_when": [{"Body": {"stop_word": True}}]}
     lifecycle_only = True
