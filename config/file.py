@@ -29,6 +29,7 @@ class Route:
     priority: str
     campaign: Any
     drop: bool = False
+    name: str | None = None  # optional; stored with the lead, since positions shift when routes are edited
 
 
 @dataclass
@@ -246,6 +247,7 @@ def _load_source(
             priority=r.get("priority") or fallback_priority,
             campaign=r.get("campaign") if r.get("campaign") is not None else fallback_campaign,
             drop=r.get("drop", False),
+            name=r.get("name"),
         )
         for r in common["routes"]
     ]
