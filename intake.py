@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from config import Source
+from config import Source, source_doc
 from handlers import auth as source_auth
 from handlers import base as handler_base
 from handlers._limits import check_shape, unsafe_text
@@ -94,7 +94,7 @@ class Intake:
             AUTH_FAILURES.labels(name, failure.reason).inc()
             WEBHOOKS.labels(name, "401").inc()
             log(logger, logging.WARNING, "webhook rejected", source=name, reason=failure.reason)
-            return Answer(401, {"error": failure.reason})
+            return Answer(401, {"error": failure.reason, "detail": auth_hint(source, failure)})
 
         stype = handler_base.type_of(source.type)
         try:
@@ -290,6 +290,28 @@ class Intake:
                 raise
             return _not_stored(source.name, exc)
         return stored.event_id
+
+
+def auth_hint(source: Source, failure: AuthFailure) -> str:
+    """Where this source expects its credentials, for the 401: names of headers, never a secret.
+
+    Only this source's own schemes are named (a caller learns nothing of other sources), and what
+    the check found wrong, e.g. `X-HubSpot-Signature-v3 is missing`.
+    """
+    settings = source.settings
+    places = []
+    if settings.tokens:
+        where = f"the {source_auth.TOKEN_HEADER} header or the ?{source_auth.TOKEN_QUERY}= query parameter"
+        if settings.token_field:
+            where += f" or the form field {settings.token_field!r}"
+        places.append(f"the token goes in {where}")
+    stype = handler_base.type_of(source.type)
+    if stype.has_own_auth(settings):
+        own = f"{stype.name}'s own authentication"
+        places.append(f"{own}: {failure.detail}" if failure.detail else f"{own} (see {source_doc(source.type)})")
+    elif failure.detail:
+        places.append(failure.detail)
+    return "; or ".join(places) or "this source refuses the request's credentials"
 
 
 def _rate_limited(name: str, exc: RateLimited) -> Answer:
