@@ -65,6 +65,5 @@ def test_make_run_binds_loopback_by_default(service):
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's socket table")
 def test_host_opens_make_run_to_the_network(service):
     """HOST=0.0.0.0 (e.g. to reach it from a phone on the LAN) is the user's explicit choice."""
-    proc = service(HOST="0.0.0.0")  # noqa: S104 - the point of the test
+    proc = service(HOST="0.0.0.0")
     assert listening_addresses(proc.port) == {"0.0.0.0"}
-
