@@ -94,11 +94,14 @@ class _Variables:
         return result
 
 
-def load_settings(environ: Mapping[str, str] | None = None, *, require_account_id: bool = True) -> Settings:
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, require_account_id: bool = True, require_source_secrets: bool = True
+) -> Settings:
     """Build Settings from the environment; raise ConfigError for any inconsistency.
 
-    `require_account_id=False` is for `engage accounts` only: it lists the sub-accounts the
-    credentials can see, which is how ENGAGE_ACCOUNT_ID is found in the first place.
+    `require_account_id=False` is for `engage accounts` (it lists the sub-accounts the credentials
+    can see, which is how ENGAGE_ACCOUNT_ID is found in the first place) and for the commands that
+    need only the database; those also pass `require_source_secrets=False` (load_file).
     """
     # A snapshot: the values are read from this copy, and os.environ is never written (another
     # thread may be reading it, and tests pass their own mapping).
@@ -152,7 +155,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_account_i
     engage_mode = decide_engage_mode(
         engage_mode_raw, environ, bool(db_url_raw), api_token, account_id, require_account_id
     )
-    file_config = load_file(config_path, environ)
+    file_config = load_file(config_path, environ, require_source_secrets=require_source_secrets)
     return Settings(
         port=port,
         database_url=database_url,
