@@ -83,13 +83,11 @@ def prepare(source: Source, record: Record, received_at: float, check_events: bo
         lead, warnings = mappings.map_lead(source.settings, record)
     except mappings.MappingError as exc:
         decision = routing.choose(source.routes, record, None)
-        extern_spec = source.settings.fields.get("externId")
-        extern = record.get(extern_spec) if isinstance(extern_spec, str) else None
         return PendingLead(
             status="invalid",
             priority=decision.priority,
             campaign=decision.campaign,
-            extern_id=None if extern is None else str(extern),
+            extern_id=mappings.extern_id_of(source.settings, record),
             errors=exc.errors,
             **route_of(source, decision),
             **common,

@@ -18,7 +18,7 @@ from handlers.base import Record, SourceSettings
 from lead.fieldmap import check_field_map, merge_fields
 from mappings.base import LeadMappingSchema, MappingError, collecting_warnings
 
-__all__ = ["MappingError", "check_field_map", "default_fields", "map_lead", "map_record"]
+__all__ = ["MappingError", "check_field_map", "default_fields", "extern_id_of", "map_lead", "map_record"]
 
 FALLBACK = "generic"
 _MODULES: dict[str, ModuleType] = {}
@@ -102,6 +102,18 @@ def map_lead(source: SourceSettings, record: Record) -> tuple[dict[str, Any], di
         except ValidationError as exc:
             raise MappingError(_flatten_errors(exc.messages)) from exc
     return lead, dict(warnings)
+
+
+def extern_id_of(source: SourceSettings, record: Record) -> str | None:
+    """The record's externId by the source's field map (the type's defaults included), or None.
+
+    For a record that cannot become a lead: the console and the API still show which record it
+    was. Never raises (the id itself may be what is wrong).
+    """
+    try:
+        return _schema(source).value(record.fields, "externId", {})
+    except Exception:
+        return None
 
 
 def map_record(source: SourceSettings, record: Record) -> dict[str, Any]:
