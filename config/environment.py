@@ -148,8 +148,7 @@ def load_settings(
         )
 
     if not config_path:
-        own = ROOT / "leadrelay.yml"
-        config_path = str(own) if own.exists() else str(ROOT / "leadrelay.example.yml")
+        config_path = default_config_path()
 
     database_url = _database_url(db_url_raw, dyno, allow_sqlite)
     engage_mode = decide_engage_mode(
@@ -178,6 +177,16 @@ def load_settings(
         metrics_token=metrics_token,
         trusted_proxy_hops=proxy_hops,
     )
+
+
+def default_config_path() -> str:
+    """Without LEADRELAY_CONFIG: the user's leadrelay.yml in the repository root, else the example.
+
+    The test suite replaces this (tests/conftest.py): a clone's own leadrelay.yml, with secrets
+    the test run does not have, must never decide what a test loads.
+    """
+    own = ROOT / "leadrelay.yml"
+    return str(own) if own.exists() else str(ROOT / "leadrelay.example.yml")
 
 
 def _database_url(raw: str, dyno: str | None, allow_sqlite: bool) -> str:
