@@ -21,6 +21,7 @@ class Decision:
     campaign: Any
     drop: bool
     route_index: int
+    route_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,9 @@ def choose(routes: list[Route], record: Record, lead: dict[str, Any] | None) -> 
     """Return the first matching route's decision (config always appends a fallback route)."""
     for index, route in enumerate(routes):
         if holds_all(route.when, record, lead):
-            return Decision(route.priority, route.campaign, route.drop, index)
+            return Decision(route.priority, route.campaign, route.drop, index, route.name)
     last = routes[-1]
-    return Decision(last.priority, last.campaign, last.drop, len(routes) - 1)
+    return Decision(last.priority, last.campaign, last.drop, len(routes) - 1, last.name)
 
 
 def _value(name: str, record: Record, lead: dict[str, Any] | None) -> Any:
