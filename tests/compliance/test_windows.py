@@ -18,9 +18,9 @@ DEFAULT = WindowSettings()  # close_margin 30 min
 ET, CT, PT = ZoneInfo("America/New_York"), ZoneInfo("America/Chicago"), ZoneInfo("America/Los_Angeles")
 
 
-def at(zone: ZoneInfo, *parts: int) -> float:
-    """Epoch seconds of a local wall time (year, month, day, hour, minute) in a zone."""
-    return dt.datetime(*parts, tzinfo=zone).timestamp()
+def at(zone: ZoneInfo, year: int, month: int, day: int, hour: int, minute: int) -> float:
+    """Epoch seconds of a local wall time in a zone."""
+    return dt.datetime(year, month, day, hour, minute, tzinfo=zone).timestamp()
 
 
 def check(lead: dict, now: float, settings: WindowSettings = DEFAULT):
@@ -77,7 +77,8 @@ def test_phonenumbers_alone_would_say_one_zone_for_850():
     from phonenumbers import timezone
 
     assert timezone.time_zones_for_number(phonenumbers.parse("+18505550100")) == ("America/New_York",)
-    assert set(areacodes.lookup("850").zones) == {"America/New_York", "America/Chicago"}
+    entry = areacodes.lookup("850")
+    assert entry is not None and set(entry.zones) == {"America/New_York", "America/Chicago"}
 
 
 def test_a_number_and_a_zip_in_different_zones():
