@@ -160,6 +160,11 @@ def banner(settings: Settings) -> None:
     )
     for warning in settings.file.warnings:
         logs.log(logger, logging.WARNING, "config warning", detail=warning)
+    for name, source in sorted(settings.file.sources.items()):
+        gates = source.gates(settings.sandbox, settings.config_path)
+        logs.log(logger, logging.INFO, "compliance gates", source=name, gates=gates.describe())
+        if gates.calling_hours_off and not settings.sandbox:
+            logs.log(logger, logging.WARNING, "calling_hours: off in live mode: leads load at any hour", source=name)
 
 
 def _module_app() -> Flask | None:

@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from compliance.gates import GateSettings
+from config.compliance import gate_settings, load_block, merge
 from config.errors import SOURCE_DOCS, ConfigError, closest, source_doc, unknown_key_fix
 from config.interpolate import interpolate
 from config.schemas import COMMON_SOURCE_KEYS, AlertsSchema, DefaultsSchema, DispatchSchema, SourceCommonSchema
@@ -18,7 +20,7 @@ from config.validation import load_schema
 from handlers import base as handler_base
 from handlers.base import SourceSettings
 
-TOP_LEVEL_KEYS = ("defaults", "sources", "dispatch", "alerts")
+TOP_LEVEL_KEYS = ("defaults", "sources", "dispatch", "alerts", "compliance")
 
 
 @dataclass
@@ -48,6 +50,11 @@ class Source:
     time_zone_option: str
     max_records: int = 1000  # records one request may carry; more is 413 too_many_records
     expect_every: float | None = None  # alert `source_silent` past this long without a webhook
+    compliance: dict[str, Any] = field(default_factory=dict)  # the top-level block with this source's override
+
+    def gates(self, sandbox: bool, path: str = "leadrelay.yml") -> GateSettings:
+        """This source's compliance gates in this Engage mode (validated when the file was loaded)."""
+        return gate_settings(self.compliance, sandbox, path, f"sources.{self.name}.compliance")
 
     @property
     def name(self) -> str:
@@ -71,6 +78,7 @@ class FileConfig:
     warnings: list[str] = field(default_factory=list)
     disabled: list[str] = field(default_factory=list)  # sources with `enabled: false`
     alerts: dict[str, Any] = field(default_factory=lambda: AlertsSchema().load({}))
+    compliance: dict[str, Any] = field(default_factory=dict)  # the top-level `compliance:` block
 
     def campaigns(self) -> list[Any]:
         """Every campaign the config can route to (for sandbox seeding and checks)."""
@@ -90,6 +98,7 @@ def load_file(path: str | os.PathLike[str], environ: Mapping[str, str] | None = 
     defaults_raw = interpolate(raw.get("defaults") or {}, environ, "defaults", missing)
     dispatch_raw = interpolate(raw.get("dispatch") or {}, environ, "dispatch", missing)
     alerts_raw = interpolate(raw.get("alerts") or {}, environ, "alerts", missing)
+    compliance_raw = interpolate(raw.get("compliance") or {}, environ, "compliance", missing)
     if missing:
         key, var = missing[0]
         raise ConfigError(where, key, f"${{{var}}} is not set", f"set {var} in the environment")
@@ -111,6 +120,9 @@ def load_file(path: str | os.PathLike[str], environ: Mapping[str, str] | None = 
         raise ConfigError(
             where, f"alerts.{key}", "unknown key", unknown_key_fix(key, AlertsSchema().fields, "docs/operations.md")
         )
+
+    compliance = load_block(compliance_raw, where, "compliance")
+    gate_settings(compliance, False, where)  # every check at start, whatever the mode
 
     sources_raw = raw.get("sources") or {}
     if not isinstance(sources_raw, dict):
@@ -137,7 +149,7 @@ def load_file(path: str | os.PathLike[str], environ: Mapping[str, str] | None = 
             raise ConfigError(
                 where, mkey, f"${{{var}}} is not set", f"set {var} in the environment, or add `enabled: false` to {key}"
             )
-        sources[str(name)] = _load_source(str(name), body, defaults, types, where, warnings)
+        sources[str(name)] = _load_source(str(name), body, defaults, types, where, warnings, compliance)
     return FileConfig(
         path=where,
         defaults=defaults,
@@ -146,6 +158,7 @@ def load_file(path: str | os.PathLike[str], environ: Mapping[str, str] | None = 
         warnings=warnings,
         disabled=disabled,
         alerts=alerts,
+        compliance=compliance,
     )
 
 
@@ -183,6 +196,7 @@ def _load_source(
     types: Mapping[str, handler_base.SourceType],
     where: str,
     warnings: list[str],
+    compliance: Mapping[str, Any] | None = None,
 ) -> Source:
     """One enabled source (variables already substituted): common keys, its type's keys, auth, routes."""
     key = f"sources.{name}"
@@ -269,4 +283,12 @@ def _load_source(
             "max_records", min(defaults["max_records"], stype.max_records or defaults["max_records"])
         ),
         expect_every=common.get("expect_every"),
+        compliance=_source_compliance(compliance or {}, body.get("compliance"), where, key),
     )
+
+
+def _source_compliance(top: Mapping[str, Any], raw: Any, where: str, key: str) -> dict[str, Any]:
+    """The top-level compliance block with the source's override merged in, checked now."""
+    merged = merge(top, load_block(raw, where, f"{key}.compliance"))
+    gate_settings(merged, False, where, f"{key}.compliance")
+    return merged

@@ -149,6 +149,7 @@ class SourceCommonSchema(Schema):
     duplicate_handling = fields.String(validate=validate.OneOf(DUPLICATE_HANDLING))
     time_zone_option = fields.String(validate=validate.OneOf(TIME_ZONE_OPTIONS))
     expect_every = Duration()  # alert `source_silent` when no webhook arrives for this long
+    compliance = fields.Raw()  # this source's override of the top-level block (config/compliance.py)
 
 
 class AlertsSchema(Schema):
