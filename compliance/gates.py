@@ -22,7 +22,7 @@ from compliance.windows import WindowDecision, WindowSettings
 from compliance.windows import decide as decide_window
 
 CAP_WINDOW = 24 * 3600.0
-CONSENT_RECHECK = 5.0  # a pending retain is looked at again this soon
+CONSENT_RECHECK = 2.0  # a pending retain is looked at again this soon, doubling to a minute
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,7 @@ class Facts:
     loads_24h: int  # loads of any of the lead's numbers in the last 24 h, all sources and campaigns
     last_retain: RetainResult | None
     waited: float  # seconds since the first consent attempt (for consent.max_wait)
+    retain_attempts: int = 0
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,8 @@ def evaluate(
             details,
         )
     if consent.outcome is Outcome.WAIT:
-        return GateResult(Action.DEFER, Gate.CONSENT_CHECK, now + CONSENT_RECHECK, None, True, consent.alert, details)
+        recheck = min(60.0, CONSENT_RECHECK * 2 ** min(facts.retain_attempts, 5))
+        return GateResult(Action.DEFER, Gate.CONSENT_CHECK, now + recheck, None, True, consent.alert, details)
     if consent.outcome is Outcome.MANUAL:
         return GateResult(
             Action.MANUAL, Gate.CONSENT, None, settings.consent.manual_campaign, False, consent.alert, details

@@ -68,10 +68,27 @@ class RetainResult:
     retry_after: float | None
     elapsed_ms: float
 
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> RetainResult:
+        """Rebuild a result from its evidence record."""
+        return cls(
+            verdict=Verdict(data.get("verdict", Verdict.UNAVAILABLE)),
+            status=data.get("status"),
+            outcome=data.get("outcome"),
+            reason=data.get("reason"),
+            phone_match=data.get("phone_match"),
+            email_match=data.get("email_match"),
+            previously_retained=data.get("previously_retained"),
+            expires_at=data.get("expires_at"),
+            retry_after=data.get("retry_after"),
+            elapsed_ms=float(data.get("elapsed_ms") or 0.0),
+        )
+
     def record(self) -> dict[str, Any]:
         """JSON-ready data for the evidence table."""
         return {
             "verdict": self.verdict.value,
+            "retry_after": self.retry_after,
             "status": self.status,
             "outcome": self.outcome,
             "reason": self.reason,

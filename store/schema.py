@@ -74,6 +74,8 @@ leads = Table(
     Column("delivered_at", Float),
     Column("last_error", Text),
     Column("engage_response", Text),
+    # After waiting for a calling window: immediate_max_age and retry_budget count from the opening.
+    Column("clock_from", Float),
     Index("ix_leads_dispatch", "status", "priority", "next_attempt_at", "id"),
     Index("ix_leads_suppress_extern", "campaign", "extern_id", "received_at"),
     Index("ix_leads_suppress_phone", "campaign", "primary_phone", "received_at"),
@@ -199,3 +201,38 @@ auth_failure_counts = Table(
 
 # Speed-to-lead over a recent window reads delivered leads by delivery time.
 Index("ix_leads_delivered_at", leads.c.delivered_at)
+
+# Compliance gate decisions with their inputs (docs/compliance.md): no lead body and no foreign key,
+# so purge, forget and privacy deletions keep them until keep_until (compliance.evidence_days).
+compliance_evidence = Table(
+    "compliance_evidence",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("lead_id", BigInteger),
+    Column("source", String(100)),
+    Column("extern_id", Text),
+    Column("phone", String(32)),  # the primary number, E.164 (the report's lookup)
+    Column("phones", Text),  # JSON: every number, E.164
+    Column("email", Text),
+    Column("cert_id", String(40)),
+    Column("gate", String(20), nullable=False),  # retain | do_not_call | frequency_cap | … | load
+    Column("decision", String(20), nullable=False),  # load | defer | block | manual | a retain verdict
+    Column("detail", Text),  # JSON: the inputs and the rule applied
+    Column("decided_at", Float, nullable=False),
+    Column("keep_until", Float, nullable=False),
+    Index("ix_compliance_evidence_lead", "lead_id", "id"),
+    Index("ix_compliance_evidence_phone", "phone", "decided_at"),
+    Index("ix_compliance_evidence_decided", "decided_at"),
+    Index("ix_compliance_evidence_keep", "keep_until"),
+)
+
+# One row per number per load, for the per-state frequency caps (rolling 24 h, every source).
+compliance_loads = Table(
+    "compliance_loads",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("phone", String(32), nullable=False),
+    Column("lead_id", BigInteger, nullable=False),
+    Column("loaded_at", Float, nullable=False),
+    Index("ix_compliance_loads_phone", "phone", "loaded_at"),
+)

@@ -1,0 +1,173 @@
+"""Compliance evidence and the frequency caps' load log (tables of revision 0008).
+
+Evidence rows hold E.164 numbers, email, certificate id and each decision with its inputs, never
+the raw body, and have no foreign key: lead purges, forgets and privacy deletions leave them until
+`keep_until` (compliance.evidence_days), when `purge_evidence` removes them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select
+from sqlalchemy.engine import Connection, Engine
+
+from compliance.trustedform import RetainResult
+from store.db import write
+from store.schema import compliance_evidence, compliance_loads
+
+DAY = 86400.0
+RETAIN_GATE = "retain"
+
+
+@dataclass(frozen=True)
+class EvidenceRow:
+    """One decision about one lead, ready to insert."""
+
+    lead_id: int | None
+    source: str | None
+    extern_id: str | None
+    phones: Sequence[str]
+    email: str | None
+    cert_id: str | None
+    gate: str
+    decision: str
+    detail: dict[str, Any]
+    decided_at: float
+    evidence_days: int
+
+
+def record(conn: Connection, rows: Iterable[EvidenceRow]) -> None:
+    """Insert evidence rows inside the caller's transaction (with the decision they document)."""
+    values = [
+        {
+            "lead_id": r.lead_id,
+            "source": r.source,
+            "extern_id": r.extern_id,
+            "phone": r.phones[0] if r.phones else None,
+            "phones": json.dumps(list(r.phones)),
+            "email": r.email,
+            "cert_id": r.cert_id,
+            "gate": r.gate,
+            "decision": r.decision,
+            "detail": json.dumps(r.detail, default=str, sort_keys=True),
+            "decided_at": r.decided_at,
+            "keep_until": r.decided_at + r.evidence_days * DAY,
+        }
+        for r in rows
+    ]
+    if values:
+        conn.execute(insert(compliance_evidence), values)
+
+
+def record_loads(conn: Connection, lead_id: int, phones: Sequence[str], at: float) -> None:
+    """Count one load of each of the lead's numbers (for the rolling 24-hour caps)."""
+    if phones:
+        conn.execute(insert(compliance_loads), [{"phone": p, "lead_id": lead_id, "loaded_at": at} for p in phones])
+
+
+def loads_within(conn: Connection, phones: Sequence[str], since: float, exclude_lead: int | None = None) -> int:
+    """Loads of any of these numbers since `since`, across every source and campaign (one per lead)."""
+    if not phones:
+        return 0
+    query = select(func.count(func.distinct(compliance_loads.c.lead_id))).where(
+        compliance_loads.c.phone.in_(list(phones)), compliance_loads.c.loaded_at > since
+    )
+    if exclude_lead is not None:
+        query = query.where(compliance_loads.c.lead_id != exclude_lead)
+    return int(conn.execute(query).scalar_one())
+
+
+@dataclass(frozen=True)
+class RetainState:
+    """A lead's retain history: the latest result, when the first attempt was, how many attempts."""
+
+    last: RetainResult | None
+    first_at: float | None
+    last_at: float | None
+    attempts: int
+
+
+def retain_states(conn: Connection, lead_ids: Sequence[int]) -> dict[int, RetainState]:
+    """The retain history of each lead (leads without one are absent)."""
+    if not lead_ids:
+        return {}
+    rows = conn.execute(
+        select(compliance_evidence.c.lead_id, compliance_evidence.c.detail, compliance_evidence.c.decided_at)
+        .where(compliance_evidence.c.lead_id.in_(list(lead_ids)), compliance_evidence.c.gate == RETAIN_GATE)
+        .order_by(compliance_evidence.c.id)
+    ).fetchall()
+    states: dict[int, RetainState] = {}
+    for lead_id, detail, at in rows:
+        prior = states.get(lead_id)
+        states[lead_id] = RetainState(
+            last=RetainResult.from_record(json.loads(detail or "{}")),
+            first_at=prior.first_at if prior else at,
+            last_at=at,
+            attempts=(prior.attempts if prior else 0) + 1,
+        )
+    return states
+
+
+def for_lead(conn: Connection, lead_id: int) -> list[dict[str, Any]]:
+    """Every decision about one lead, oldest first (the admin API and the console)."""
+    rows = conn.execute(
+        select(compliance_evidence).where(compliance_evidence.c.lead_id == lead_id).order_by(compliance_evidence.c.id)
+    ).mappings()
+    return [_row(r) for r in rows]
+
+
+def report(
+    engine: Engine,
+    phone: str | None = None,
+    extern_id: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    limit: int = 10000,
+) -> list[dict[str, Any]]:
+    """Decisions by phone (any of a lead's numbers), externId or a time range, oldest first."""
+    where = []
+    if phone:
+        where.append(or_(compliance_evidence.c.phone == phone, compliance_evidence.c.phones.contains(f'"{phone}"')))
+    if extern_id:
+        where.append(compliance_evidence.c.extern_id == extern_id)
+    if since is not None:
+        where.append(compliance_evidence.c.decided_at >= since)
+    if until is not None:
+        where.append(compliance_evidence.c.decided_at < until)
+    query = select(compliance_evidence).where(and_(*where)).order_by(compliance_evidence.c.id).limit(limit)
+    with engine.connect() as conn:
+        return [_row(r) for r in conn.execute(query).mappings()]
+
+
+def counts_since(engine: Engine, since: float) -> dict[str, dict[str, int]]:
+    """Decisions since `since` by decision and gate: {"defer": {"calling_window": 3}, "block": {...}}."""
+    query = (
+        select(compliance_evidence.c.decision, compliance_evidence.c.gate, func.count())
+        .where(compliance_evidence.c.decided_at >= since, compliance_evidence.c.gate != RETAIN_GATE)
+        .group_by(compliance_evidence.c.decision, compliance_evidence.c.gate)
+    )
+    found: dict[str, dict[str, int]] = {}
+    with engine.connect() as conn:
+        for decision, gate, count in conn.execute(query):
+            found.setdefault(decision, {})[gate] = int(count)
+    return found
+
+
+def purge_evidence(engine: Engine, now: float) -> int:
+    """Delete evidence past its keep_until, and load-log rows older than a day (the caps' window)."""
+    with write(engine) as conn:
+        gone = conn.execute(delete(compliance_evidence).where(compliance_evidence.c.keep_until < now)).rowcount
+        conn.execute(delete(compliance_loads).where(compliance_loads.c.loaded_at < now - 2 * DAY))
+    return int(gone or 0)
+
+
+def _row(row: Any) -> dict[str, Any]:
+    """An evidence row as JSON-ready data."""
+    item = dict(row)
+    item["phones"] = json.loads(item.get("phones") or "[]")
+    item["detail"] = json.loads(item.get("detail") or "{}")
+    return item
