@@ -65,10 +65,20 @@ class Intake:
     """Runs the request half of the pipeline for one configured source at a time."""
 
     def __init__(
-        self, engine: Engine, sandbox: bool, wake: Callable[[], None], clock: Callable[[], float] = time.time
+        self,
+        engine: Engine,
+        sandbox: bool,
+        wake: Callable[[], None],
+        clock: Callable[[], float] = time.time,
+        on_stored: Callable[[Source, list[int]], None] | None = None,
     ) -> None:
-        """`wake` tells the dispatcher a lead is waiting (in-process signal; NOTIFY is sent by the store)."""
+        """`wake` tells the dispatcher a lead is waiting (in-process signal; NOTIFY is sent by the store).
+
+        `on_stored(source, lead ids)` runs after the commit for the queued leads: consent retains
+        start there, off the request path (dispatch/retainer.py).
+        """
         self.engine, self.sandbox, self.wake, self.clock = engine, sandbox, wake, clock
+        self.on_stored = on_stored
         # The floors, in order. The first step that answers ends the request.
         self.steps: tuple[Step, ...] = (
             self._authenticate,
@@ -249,6 +259,9 @@ class Intake:
         )
         if stored.wake:
             self.wake(*stored.wake)
+        queued = [o.lead_id for o in stored.outcomes if o.status == "queued" and o.lead_id is not None]
+        if queued and self.on_stored is not None:
+            self.on_stored(request.source, queued)
         for outcome in stored.outcomes:
             RECORDS.labels(request.name, outcome.status).inc()
         return None

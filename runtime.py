@@ -7,12 +7,15 @@ none of them has to import the application factory to reach the parts.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import Flask
 from sqlalchemy.engine import Engine
 
-from config import Settings
+from config import Settings, Source
+from dispatch.gating import GateBook
+from dispatch.retainer import Retainer
 from dispatch.wakeup import PgListener, Waker
 from intake import Intake
 from store.queue import Queue
@@ -30,6 +33,25 @@ class Runtime:
     stop: threading.Event = field(default_factory=threading.Event)
     dispatcher_thread: threading.Thread | None = None
     schema_ready: threading.Event = field(default_factory=threading.Event)
+    gates: GateBook | None = None  # each source's compliance gates (dispatch/gating.py)
+    retainer: Retainer | None = None  # TrustedForm retains off the request path
+
+
+def compliance_parts(settings: Settings, engine: Engine) -> tuple[GateBook, Retainer]:
+    """The gate book and the retainer one process shares between intake and its dispatcher."""
+    book = GateBook(settings.file.sources, settings.sandbox, settings.config_path)
+    return book, Retainer(engine, book)
+
+
+def retain_stored(book: GateBook, retainer: Retainer) -> Callable[[Source, list[int]], None]:
+    """Intake's after-commit hook: hand queued leads of consent-checking sources to the retainer."""
+
+    def hook(source: Source, lead_ids: list[int]) -> None:
+        """Submit when the source can need a retain (the retainer checks each lead's campaign and field)."""
+        if book.retains(source.name):
+            retainer.submit(lead_ids)
+
+    return hook
 
 
 def start_dispatcher(app: Flask) -> threading.Thread:

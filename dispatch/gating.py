@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -21,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from compliance.consent import evidence_of
 from compliance.gates import CAP_WINDOW, Action, Facts, GateResult, GateSettings, evaluate
 from compliance.places import place_of
+from config import Source
 from dispatch.backoff import backoff
 from dispatch.retainer import Retainer
 from logs import log
@@ -38,6 +40,28 @@ DncLookup = Callable[[Connection, list[str]], set[str]]  # the numbers among the
 def no_dnc_list(conn: Connection, phones: list[str]) -> set[str]:
     """Stand-in until the do-not-call list (store/dnc.py) is wired: no number is on it."""
     return set()
+
+
+class GateBook:
+    """Each source's gate settings in this process's Engage mode, built once per source."""
+
+    def __init__(self, sources: Mapping[str, Source], sandbox: bool, path: str = "leadrelay.yml") -> None:
+        """`sources` as configured; `sandbox` turns the windows' default off."""
+        self.sources, self.sandbox, self.path = sources, sandbox, path
+        self._built: dict[str, GateSettings] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str) -> GateSettings | None:
+        """The source's gates, or None for a source no longer configured."""
+        with self._lock:
+            if name not in self._built and name in self.sources:
+                self._built[name] = self.sources[name].gates(self.sandbox, self.path)
+            return self._built.get(name)
+
+    def retains(self, name: str) -> bool:
+        """Whether leads of this source may need a TrustedForm retain."""
+        gates = self(name)
+        return gates is not None and bool(gates.consent.trustedform_api_key) and gates.consent.require != "none"
 
 
 @dataclass(frozen=True)
