@@ -26,6 +26,7 @@ dispatch_cli = AppGroup("dispatch", help="The dispatcher (worker mode).")
 engage_cli = AppGroup("engage", help="Talk to Engage with the configured credentials.")
 leads_cli = AppGroup("leads", help="Inspect and replay leads.")
 config_cli = AppGroup("config", help="Check the configuration.")
+compliance_cli = AppGroup("compliance", help="Compliance gates: proof of each decision, re-checks.")
 
 # Every status a lead row can have (docs/operations.md, "Lead states").
 LEAD_STATUSES = (
@@ -386,7 +387,61 @@ def config_check() -> None:
         click.echo(f"warning: {warning}", err=True)
 
 
+REPORT_COLUMNS = (
+    "decided_at",
+    "lead_id",
+    "source",
+    "extern_id",
+    "phone",
+    "phones",
+    "email",
+    "cert_id",
+    "gate",
+    "decision",
+    "detail",
+)
+
+
+@compliance_cli.command("report")
+@click.option("--phone", help="any format; matched against every number of a lead (E.164)")
+@click.option("--extern-id", "extern_id")
+@click.option("--since", help="ISO time, UTC unless a zone is given")
+@click.option("--until", help="ISO time")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@click.option("--limit", default=10000, show_default=True)
+def compliance_report(
+    phone: str | None, extern_id: str | None, since: str | None, until: str | None, fmt: str, limit: int
+) -> None:
+    """Every gate decision (with its inputs) for a phone, an externId or a date range."""
+    import csv
+
+    from lead.phones import normalize_phones
+    from store.compliance import report
+
+    if not (phone or extern_id or since or until):
+        raise click.UsageError("give --phone, --extern-id, or a --since/--until range")
+    number = None
+    if phone:
+        found = normalize_phones([phone], _runtime().settings.file.defaults["default_region"])
+        if found.primary_e164 is None:
+            raise click.UsageError(f"{phone!r} is not a phone number")
+        number = found.primary_e164
+    rows = report(_runtime().engine, number, extern_id, _parse_time(since), _parse_time(until), limit)
+    for row in rows:
+        row["decided_at"] = datetime.datetime.fromtimestamp(row["decided_at"], datetime.UTC).isoformat()
+    if fmt == "json":
+        for row in rows:
+            click.echo(json.dumps({k: row[k] for k in REPORT_COLUMNS}, default=str, sort_keys=True))
+        return
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(REPORT_COLUMNS)
+    for row in rows:
+        writer.writerow(
+            [json.dumps(row[k], sort_keys=True) if k in ("phones", "detail") else row[k] for k in REPORT_COLUMNS]
+        )
+
+
 def register(app: Flask) -> None:
     """Add every command group to the app."""
-    for group in (db_cli, dispatch_cli, engage_cli, leads_cli, config_cli):
+    for group in (db_cli, dispatch_cli, engage_cli, leads_cli, config_cli, compliance_cli):
         app.cli.add_command(group)
