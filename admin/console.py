@@ -19,6 +19,7 @@ from admin.schemas import MAX_ID, LeadsQuery
 from metrics import SNAPSHOTS
 from redact import mask_event_body
 from store import audit, operator
+from store import compliance as compliance_evidence
 
 if TYPE_CHECKING:
     from runtime import Runtime
@@ -213,6 +214,7 @@ def index() -> ResponseReturnValue:
         groups=charts.GROUPS,
         today=today_rows(operator.today_by_source(engine, now)),
         actions=audit.recent_actions(engine, limit=10),
+        gates=compliance_evidence.counts_since(engine, now - now % 86400),
     )
 
 
@@ -269,11 +271,14 @@ def lead(lead_id: int) -> ResponseReturnValue:
     if event is not None:
         # Stored byte-exact for replay; shown with the source's configured secrets masked.
         event["body"] = mask_event_body(runtime().settings, event["source"], event["body"])
+    with engine.connect() as conn:
+        gates = compliance_evidence.for_lead(conn, lead_id)
     return page(
         "lead.html",
         lead=row,
         event=event,
         timeline=audit.timeline(engine, lead_id),
+        compliance=gates,
         replayable=row["status"] in ("dead", "rejected", "held", "invalid"),
         notice=request.args.get("notice"),
     )

@@ -69,6 +69,12 @@ class Lead(Schema):
     last_error = fields.String(allow_none=True)
     engage_response = fields.Raw(allow_none=True)
     timeline = fields.List(fields.Dict(), metadata={"description": "attempts and operator actions, oldest first"})
+    compliance = fields.List(
+        fields.Dict(),
+        metadata={
+            "description": "every compliance gate decision with its inputs and time, oldest first (docs/compliance.md)"
+        },
+    )
 
 
 class LeadPage(Schema):

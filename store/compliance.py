@@ -144,9 +144,13 @@ def report(
 
 
 def counts_since(engine: Engine, since: float) -> dict[str, dict[str, int]]:
-    """Decisions since `since` by decision and gate: {"defer": {"calling_window": 3}, "block": {...}}."""
+    """Leads with a decision since `since`, by decision and gate: {"defer": {"calling_window": 3}, …}."""
     query = (
-        select(compliance_evidence.c.decision, compliance_evidence.c.gate, func.count())
+        select(
+            compliance_evidence.c.decision,
+            compliance_evidence.c.gate,
+            func.count(func.distinct(compliance_evidence.c.lead_id)),
+        )
         .where(compliance_evidence.c.decided_at >= since, compliance_evidence.c.gate != RETAIN_GATE)
         .group_by(compliance_evidence.c.decision, compliance_evidence.c.gate)
     )
