@@ -15,7 +15,7 @@ from compliance.trustedform import DEFAULT_API_BASE, RetainResult, Verdict, cert
 from handlers.base import resolve_path
 
 REQUIRE_NONE, REQUIRE_ALL = "none", "all"
-TRUTHY = frozenset({"true", "yes", "y", "1", "on", "checked", "agree", "agreed", "accepted", "consent"})
+TRUTHY = frozenset({"true", "yes", "y", "1", "on", "checked", "agree", "agreed", "accepted", "i agree"})
 
 
 @dataclass(frozen=True)

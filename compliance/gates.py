@@ -20,6 +20,7 @@ from compliance.places import Place
 from compliance.trustedform import RetainResult
 from compliance.windows import WindowDecision, WindowSettings
 from compliance.windows import decide as decide_window
+from lead.lifecycle import LeadReason
 
 CAP_WINDOW = 24 * 3600.0
 CONSENT_RECHECK = 2.0  # a pending retain is looked at again this soon, doubling to a minute
@@ -55,14 +56,10 @@ class Action(enum.StrEnum):
     MANUAL = "manual"  # load, into consent.manual_campaign
 
 
-class Gate(enum.StrEnum):
-    """Which gate decided (the lifecycle's reason names these)."""
-
-    DO_NOT_CALL = "do_not_call"
-    FREQUENCY_CAP = "frequency_cap"
-    CALLING_WINDOW = "calling_window"
-    CONSENT_CHECK = "consent_check"  # a wait
-    CONSENT = "consent"  # a block or the manual campaign
+# Which gate decided: the lifecycle's reasons name them (CONSENT_CHECK waits; CONSENT blocks or goes
+# to the manual campaign). Evidence details are keyed by the same names.
+Gate = LeadReason
+DNC, CAP, WINDOW, CONSENT = (r.value for r in (Gate.DO_NOT_CALL, Gate.FREQUENCY_CAP, Gate.CALLING_WINDOW, Gate.CONSENT))
 
 
 @dataclass(frozen=True)
@@ -105,11 +102,11 @@ def evaluate(
 ) -> GateResult:
     """Run every gate in order; the first block or wait decides, every checked gate is recorded."""
     details: dict[str, Any] = {"at": now, "phones": list(place.phones_e164), "basis": list(place.basis)}
-    details["do_not_call"] = {"on_list": facts.on_dnc}
+    details[DNC] = {"on_list": facts.on_dnc}
     if facts.on_dnc:
         return GateResult(Action.BLOCK, Gate.DO_NOT_CALL, None, None, False, False, details)
     cap = cap_for(place, settings.caps)
-    details["frequency_cap"] = {
+    details[CAP] = {
         "loads_24h": facts.loads_24h,
         "cap": cap[0] if cap else None,
         "state": cap[1] if cap else None,
@@ -117,11 +114,11 @@ def evaluate(
     if cap is not None and facts.loads_24h >= cap[0]:
         return GateResult(Action.BLOCK, Gate.FREQUENCY_CAP, None, None, False, False, details)
     window: WindowDecision = decide_window(place, now, settings.windows)
-    details["calling_window"] = window.record()
+    details[WINDOW] = window.record()
     consent: ConsentDecision = decide_consent(evidence, settings.consent, campaign, facts.last_retain, facts.waited)
-    details["consent"] = {**consent.record(), "evidence": evidence.record()}
+    details[CONSENT] = {**consent.record(), "evidence": evidence.record()}
     if facts.last_retain is not None:
-        details["consent"]["retain"] = facts.last_retain.record()
+        details[CONSENT]["retain"] = facts.last_retain.record()
     if consent.outcome is Outcome.BLOCK:
         return GateResult(Action.BLOCK, Gate.CONSENT, None, None, False, consent.alert, details)
     if not window.loadable:

@@ -32,7 +32,7 @@ class Verdict(enum.StrEnum):
 
     VERIFIED = "verified"  # outcome success and the configured field matched
     MISMATCH = "mismatch"  # the certificate is real but not this person's phone (or email)
-    INVALID = "invalid"  # unknown, expired or not retainable: no consent evidence
+    UNUSABLE = "unusable"  # unknown, expired or not retainable: no consent evidence
     UNAVAILABLE = "unavailable"  # TrustedForm down, slow, rate-limiting or refusing our key
 
 
@@ -122,11 +122,11 @@ def interpret(status: int, body: Any, match: str, elapsed_ms: float, retry_after
         elif result and not matched:
             verdict = Verdict.MISMATCH
         else:
-            verdict = Verdict.INVALID
+            verdict = Verdict.UNUSABLE
     elif status in (401, 403, 408, 429) or status >= 500 or not isinstance(body, dict):
         verdict = Verdict.UNAVAILABLE  # our credential, their capacity, or an unreadable answer
     else:
-        verdict = Verdict.INVALID  # 404 unknown certificate, 4xx the certificate cannot be retained
+        verdict = Verdict.UNUSABLE  # 404 unknown certificate, 4xx the certificate cannot be retained
     return RetainResult(
         verdict=verdict,
         status=status,

@@ -7,6 +7,7 @@ manual` without a campaign, an api_base that would send the TrustedForm key in t
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 from collections.abc import Mapping
 from typing import Any
@@ -24,6 +25,14 @@ from config.fields import Duration
 from config.validation import load_schema
 
 DOC = "docs/compliance.md"
+
+
+class ConfigKey(enum.StrEnum):
+    """Keys of the block that share a word with a lead reason (the file's names are fixed by issue 15)."""
+
+    CONSENT = "consent"
+
+
 CONSENT_ACTIONS = ("block", "manual")
 US_CODES = frozenset(
     [
@@ -309,7 +318,7 @@ def gate_settings(block: Mapping[str, Any], sandbox: bool, where: str, key: str 
     )
     return GateSettings(
         windows=windows,
-        consent=_consent(block.get("consent") or {}, where, key),
+        consent=_consent(block.get(ConfigKey.CONSENT) or {}, where, key),
         caps=_caps(block.get("max_loads_per_24h") or {}, where, key),
         evidence_days=int(block.get("evidence_days", 5 * 365)),
         calling_hours_off=explicit_off,

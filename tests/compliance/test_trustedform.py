@@ -116,7 +116,7 @@ def test_mismatch_and_match_modes(tf):
 
 def test_unknown_certificate_is_invalid(tf):
     result = retain(client(tf), GOOD)
-    assert result.verdict is Verdict.INVALID and result.status == 404 and "not found" in (result.reason or "")
+    assert result.verdict is Verdict.UNUSABLE and result.status == 404 and "not found" in (result.reason or "")
 
 
 def test_bad_key_is_unavailable_not_invalid(tf):
@@ -148,7 +148,7 @@ def test_unreadable_answer_and_error_outcome_are_unavailable():
     assert interpret(200, None, "phone", 1.0).verdict is Verdict.UNAVAILABLE
     assert interpret(200, {"outcome": "error", "reason": "x"}, "phone", 1.0).verdict is Verdict.UNAVAILABLE
     failed = {"outcome": "failure", "reason": "expired", "match_lead": {"result": {"phone_match": True}}}
-    assert interpret(200, failed, "phone", 1.0).verdict is Verdict.INVALID
+    assert interpret(200, failed, "phone", 1.0).verdict is Verdict.UNUSABLE
 
 
 # ------------------------------------------------------------------ the gate's decision
