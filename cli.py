@@ -431,6 +431,32 @@ def compliance_report(
         )
 
 
+@compliance_cli.command("recheck")
+@click.option("--id", "ids", multiple=True, type=int, help="lead id (repeatable)")
+@click.option("--source")
+@click.option("--since", help="ISO time, UTC unless a zone is given")
+@click.option("--until", help="ISO time")
+def compliance_recheck(ids: tuple[int, ...], source: str | None, since: str | None, until: str | None) -> None:
+    """Put blocked leads back through every gate (with the current config) at their next claim."""
+    from lead.lifecycle import LeadStatus
+    from replay import replay
+
+    result = replay(
+        _runtime(),
+        ids=ids,
+        status=LeadStatus.BLOCKED,
+        source=source,
+        since=_parse_time(since),
+        until=_parse_time(until),
+    )
+    requeued = result["requeued"]
+    click.echo(
+        f"re-queued {len(requeued)} blocked lead(s) for the gates: {', '.join(map(str, requeued[:50]))}"
+        + (" …" if len(requeued) > 50 else "")
+    )
+    click.echo("each is checked again when the dispatcher claims it: `compliance report --extern-id …` shows why")
+
+
 def register(app: Flask) -> None:
     """Add every command group to the app."""
     for group in (db_cli, dispatch_cli, engage_cli, leads_cli, config_cli, compliance_cli):

@@ -14,7 +14,7 @@ from flask import Flask
 from sqlalchemy.engine import Engine
 
 from config import Settings, Source
-from dispatch.gating import GateBook
+from dispatch.gating import GateBook, Gatekeeper
 from dispatch.retainer import Retainer
 from dispatch.wakeup import PgListener, Waker
 from intake import Intake
@@ -66,6 +66,9 @@ def start_dispatcher(app: Flask) -> threading.Thread:
     if runtime.engine.dialect.name == "postgresql":
         dsn = runtime.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         PgListener(dsn, runtime.waker, runtime.stop).start()
+    book, retainer = runtime.gates, runtime.retainer
+    if book is None or retainer is None:
+        book, retainer = compliance_parts(settings, runtime.engine)
     dispatcher = Dispatcher(
         runtime.engine,
         settings.file.dispatch,
@@ -73,6 +76,7 @@ def start_dispatcher(app: Flask) -> threading.Thread:
         runtime.waker,
         sources=settings.file.sources,
         retention_days=settings.file.defaults["retention_days"],
+        gates=Gatekeeper(runtime.engine, book, retainer),
     )
     thread = threading.Thread(target=dispatcher.run, args=(runtime.stop,), name="leadrelay-dispatcher", daemon=True)
     thread.start()

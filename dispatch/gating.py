@@ -15,23 +15,27 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
 from compliance.consent import evidence_of
-from compliance.gates import CAP_WINDOW, Action, Facts, GateResult, GateSettings, evaluate
+from compliance.gates import CAP, CAP_WINDOW, CONSENT, WINDOW, Action, Facts, Gate, GateResult, GateSettings, evaluate
 from compliance.places import place_of
 from config import Source
 from dispatch.backoff import backoff
 from dispatch.retainer import Retainer
+from lead.lifecycle import LeadStatus as S
 from logs import log
 from store import compliance as evidence
+from store.compliance import release_deferred
 from store.db import write
-from store.queue import ClaimedLead
+from store.queue import ClaimedLead, Settlement
 from store.schema import leads
 
 logger = logging.getLogger("leadrelay.compliance")
+RELEASE_POLL = 60.0  # deferred leads are looked for at least this often (another leader may have deferred them)
 INTAKE_GRACE = 10.0  # intake's own retain is likely in flight this long after receipt
 
 DncLookup = Callable[[Connection, list[str]], set[str]]  # the numbers among these on the list
@@ -89,6 +93,42 @@ class Gatekeeper:
         self.retainer = retainer
         self.dnc = dnc
         self.clock = clock
+        self._next_release = 0.0  # the first call releases every deferred lead: re-checked with today's config
+        self._lock = threading.Lock()
+
+    def release_due(self) -> int:
+        """Put deferred leads whose time has come back in the queue (their clock starts at the opening)."""
+        now = self.clock()
+        with self._lock:
+            if now < self._next_release:
+                return 0
+            first = self._next_release == 0.0
+            self._next_release = now + RELEASE_POLL
+        released = release_deferred(self.engine, now, everything=first)
+        with self.engine.connect() as conn:
+            nxt = conn.execute(select(func.min(leads.c.next_attempt_at)).where(leads.c.status == S.DEFERRED)).scalar()
+        if nxt is not None:
+            with self._lock:
+                self._next_release = min(self._next_release, float(nxt))
+        return released
+
+    def settlements(self, screened: Sequence[Screened]) -> tuple[list[ClaimedLead], list[Settlement]]:
+        """The leads to send now (a manual one with its campaign changed) and the others' settlements."""
+        send: list[ClaimedLead] = []
+        settle: list[Settlement] = []
+        now = self.clock()
+        for item in screened:
+            result, lead = item.result, item.lead
+            if result.action is Action.LOAD:
+                send.append(lead)
+            elif result.action is Action.MANUAL and result.campaign:
+                lead.campaign = result.campaign
+                send.append(lead)
+            else:
+                status = S.DEFERRED if result.action is Action.DEFER else S.BLOCKED
+                delay = max(0.0, (result.next_attempt_at or now) - now)
+                settle.append(Settlement(lead.id, status, error=explain(result), delay=delay, count_attempt=False))
+        return send, settle
 
     def screen(self, claimed: Sequence[ClaimedLead]) -> list[Screened]:
         """Evaluate every claimed lead and record each decision; loads are counted for the caps."""
@@ -99,11 +139,12 @@ class Gatekeeper:
         rows: list[evidence.EvidenceRow] = []
         out: list[Screened] = []
         retain_now: list[int] = []
+        clocks: dict[int, float | None] = {}
         with write(self.engine) as conn:
-            records = {
-                r.id: json.loads(r.record or "{}")
-                for r in conn.execute(select(leads.c.id, leads.c.record).where(leads.c.id.in_(ids)))
-            }
+            records: dict[int, dict[str, Any]] = {}
+            for r in conn.execute(select(leads.c.id, leads.c.record, leads.c.clock_from).where(leads.c.id.in_(ids))):
+                records[r.id] = json.loads(r.record or "{}")
+                clocks[r.id] = r.clock_from
             states = evidence.retain_states(conn, ids)
             places = {c.id: place_of(c.lead) for c in claimed}
             listed = self.dnc(conn, sorted({p for place in places.values() for p in place.phones_e164}))
@@ -141,6 +182,12 @@ class Gatekeeper:
                 )
                 out.append(Screened(lead, result))
             evidence.record(conn, rows)
+        for lead in claimed:
+            lead.clock_from = clocks.get(lead.id)
+        waits = [s.result.next_attempt_at for s in out if s.result.action is Action.DEFER and s.result.next_attempt_at]
+        if waits:
+            with self._lock:
+                self._next_release = min(self._next_release, *waits)
         if retain_now and self.retainer is not None:
             self.retainer.submit(retain_now)
         for s in out:
@@ -157,3 +204,17 @@ class Gatekeeper:
             # Intake retains at receipt; step in when that never happened (a process died, a replay).
             return now - lead.received_at >= INTAKE_GRACE
         return now >= state.last_at + backoff(state.attempts - 1, 2.0, 60.0)
+
+
+def explain(result: GateResult) -> str:
+    """A person's one line for last_error: which gate, and the rule or reason it gave."""
+    gate = result.gate.value if result.gate else "gates"
+    details = result.details
+    if result.gate is Gate.CALLING_WINDOW:
+        return f"{gate}: {details[WINDOW]['rule']}"[:500]
+    if result.gate in (Gate.CONSENT, Gate.CONSENT_CHECK):
+        return f"{gate}: {details[CONSENT]['why']}"[:500]
+    if result.gate is Gate.FREQUENCY_CAP:
+        cap = details[CAP]
+        return f"{gate}: {cap['loads_24h']} load(s) in 24 h, {cap['state']} allows {cap['cap']}"
+    return f"{gate}: a number is on the do-not-call list"

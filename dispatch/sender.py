@@ -263,7 +263,7 @@ class Sending(DispatcherCore):
         sandbox = str(bool(self.backend and self.backend.sandbox)).lower()
         for lead in leads:
             mark = UNKNOWN if (lead.last_error or "").startswith(UNKNOWN) and not error.startswith(UNKNOWN) else ""
-            if now - lead.received_at > self.cfg["retry_budget"]:
+            if now - lead.clock > self.cfg["retry_budget"]:
                 out.append(
                     Settlement(
                         lead.id, LeadStatus.DEAD, error=f"retry budget spent; last error: {error}", response=response

@@ -12,12 +12,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select
+from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from compliance.trustedform import RetainResult
+from lead.lifecycle import LeadStatus as S
 from store.db import write
-from store.schema import compliance_evidence, compliance_loads
+from store.schema import compliance_evidence, compliance_loads, leads
 
 DAY = 86400.0
 RETAIN_GATE = "retain"
@@ -159,6 +160,25 @@ def counts_since(engine: Engine, since: float) -> dict[str, dict[str, int]]:
         for decision, gate, count in conn.execute(query):
             found.setdefault(decision, {})[gate] = int(count)
     return found
+
+
+def release_deferred(engine: Engine, now: float, everything: bool = False) -> int:
+    """Deferred leads due by `now` (or all: a new leader re-checks them with its config) back to queued.
+
+    Their dispatch clock starts at the opening they waited for (clock_from), so an IMMEDIATE lead that
+    waited overnight is still IMMEDIATE in the morning and its retry budget is whole.
+    """
+    due = leads.c.status == S.DEFERRED
+    if not everything:
+        due = due & (leads.c.next_attempt_at <= now)
+    opening = case((leads.c.next_attempt_at < now, leads.c.next_attempt_at), else_=now)
+    with write(engine) as conn:
+        count = conn.execute(
+            update(leads)
+            .where(due)
+            .values(status=S.QUEUED, clock_from=opening, next_attempt_at=opening, updated_at=now)
+        ).rowcount
+    return int(count or 0)
 
 
 def purge_evidence(engine: Engine, now: float) -> int:

@@ -43,6 +43,12 @@ class ClaimedLead:
     received_at: float
     primary_phone: str | None
     last_error: str | None = None
+    clock_from: float | None = None  # after a calling-window wait: its opening (set by the gates)
+
+    @property
+    def clock(self) -> float:
+        """Where immediate_max_age and retry_budget count from: the window's opening, else receipt."""
+        return self.clock_from if self.clock_from is not None else self.received_at
 
 
 @dataclass

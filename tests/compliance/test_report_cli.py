@@ -48,3 +48,27 @@ def test_report_by_phone_extern_id_and_range(make_app, sqlite_url):
     assert [json.loads(line)["gate"] for line in ranged.output.splitlines()] == ["calling_window", "load"]
     refused = runner.invoke(args=["compliance", "report"])
     assert refused.exit_code != 0 and "give --phone" in refused.output
+
+
+def test_recheck_requeues_blocked_leads_only(make_app, sqlite_url):
+    from sqlalchemy import text
+
+    from store.db import write as write_tx
+
+    app = make_app(CONFIG, sqlite_url)
+    client = app.test_client()
+    for n in (1, 2):
+        client.post(
+            "/webhooks/web",
+            json={"id": f"L{n}", "phone": f"303555000{n}"},
+            headers={"X-Leadrelay-Token": "t0ken-t0ken-t0ken"},
+        )
+    engine = app.extensions["leadrelay"].engine
+    with write_tx(engine) as conn:
+        conn.execute(text("UPDATE leads SET status=:b WHERE extern_id='L1'"), {"b": "blocked"})
+        conn.execute(text("UPDATE leads SET status=:d WHERE extern_id='L2'"), {"d": "dead"})
+    result = app.test_cli_runner().invoke(args=["compliance", "recheck"])
+    assert result.exit_code == 0 and "re-queued 1 blocked lead(s) for the gates: 1" in result.output, result.output
+    with engine.connect() as conn:
+        statuses = dict(conn.execute(text("SELECT extern_id, status FROM leads")).fetchall())
+    assert statuses == {"L1": "queued", "L2": "dead"}
