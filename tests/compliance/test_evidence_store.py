@@ -41,6 +41,7 @@ def test_purge_and_forget_keep_evidence_until_its_days_are_over(engine):
                              lead={"externId": "A1", "leadPhone": "3055550100", "email": "ada@example.com"})],
     )  # fmt: skip
     lead_id = stored.outcomes[0].lead_id
+    assert lead_id is not None
     with write(engine) as conn:
         evidence.record(conn, [
             evidence.EvidenceRow(lead_id, "web", "A1", ["+13055550100"], "ada@example.com", None, "load", "load", {}, old, 1825),
