@@ -9,13 +9,18 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from compliance.trustedform import Verdict
 from lead.lifecycle import LeadStatus
-from store import operator
+from store import compliance, operator
 from store.lease import EngageState
 
 if TYPE_CHECKING:
     from config import Settings
     from store.operator import Snapshot
+
+
+# The latest retain answer counts while it is this recent (retains are retried within a minute).
+TRUSTEDFORM_RECENT = 900.0
 
 
 @dataclass
@@ -104,6 +109,19 @@ def evaluate(engine: Engine, settings: Settings, snap: Snapshot, states: dict[st
             {"oldest_seconds": round(oldest, 1), "waiting": snap.waiting, "backlog_max_age": cfg["backlog_max_age"]},
         )
     )
+    retain = compliance.latest_retain(engine)
+    refused = (
+        retain is not None and retain["verdict"] == Verdict.UNAVAILABLE and snap.now - retain["at"] < TRUSTEDFORM_RECENT
+    )
+    tf_detail = (retain or {}).get("detail") or {}
+    out.append(
+        Condition(
+            "trustedform_unavailable",
+            "trustedform_unavailable",
+            refused,
+            {"status": tf_detail.get("status"), "reason": (tf_detail.get("reason") or "")[:300]},
+        )
+    )
     for name, source in settings.file.sources.items():
         if not source.expect_every:
             continue
@@ -147,6 +165,7 @@ def message(kind: str, state: str, details: dict[str, Any], since: float, now: f
             "backlog_stale": f"Resolved: the queue is moving again; no lead waits longer than the limit (after {for_how_long}).",
             "source_silent": f"Resolved: webhooks from {details.get('source')!r} are arriving again (after {for_how_long}).",
             "database_down": f"Resolved: this process reaches the database again after {for_how_long}.",
+            "trustedform_unavailable": f"Resolved: TrustedForm answers again (after {for_how_long}); consent checks go on.",
         }.get(kind, f"Resolved: {kind} after {for_how_long}.")
     return {
         "engage_auth": (
@@ -179,6 +198,12 @@ def message(kind: str, state: str, details: dict[str, Any], since: float, now: f
         "source_silent": (
             f"No webhook from {details.get('source')!r} for {for_how_long} (expected every "
             f"{_ago(details.get('expect_every', 0))}) — check the sender's webhook settings and its delivery log."
+        ),
+        "trustedform_unavailable": (
+            f"TrustedForm has not answered leadrelay's retains for {for_how_long} "
+            f"(HTTP {details.get('status') or '-'}: {details.get('reason', '')}): leads that need consent wait "
+            f"(deferred) and are blocked after consent.max_wait — check consent.trustedform.api_key "
+            f"(401/403 is our key) and TrustedForm's status page."
         ),
         "database_down": (
             f"This leadrelay process ({details.get('process')}) cannot reach the database for {for_how_long}: "

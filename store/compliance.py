@@ -162,6 +162,21 @@ def counts_since(engine: Engine, since: float) -> dict[str, dict[str, int]]:
     return found
 
 
+def latest_retain(engine: Engine) -> dict[str, Any] | None:
+    """The most recent TrustedForm answer (any lead): the alert reads whether TrustedForm is answering."""
+    query = (
+        select(compliance_evidence.c.decision, compliance_evidence.c.detail, compliance_evidence.c.decided_at)
+        .where(compliance_evidence.c.gate == RETAIN_GATE)
+        .order_by(compliance_evidence.c.id.desc())
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        row = conn.execute(query).one_or_none()
+    if row is None:
+        return None
+    return {"verdict": row.decision, "detail": json.loads(row.detail or "{}"), "at": row.decided_at}
+
+
 def release_deferred(engine: Engine, now: float, everything: bool = False) -> int:
     """Deferred leads due by `now` (or all: a new leader re-checks them with its config) back to queued.
 
