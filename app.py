@@ -55,7 +55,7 @@ def register_store(app: Flask, settings: Settings, *, wait_for_database: bool = 
     """Create the engine, bring the schema up to date, and the runtime objects around it."""
     engine = db.make_engine(settings.database_url, settings.sqlite_synchronous)
     waker = Waker()
-    gates, retainer = compliance_parts(settings, engine)
+    gates, retainer = compliance_parts(settings, engine, waker)
     runtime = Runtime(
         settings=settings,
         engine=engine,

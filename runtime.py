@@ -37,10 +37,10 @@ class Runtime:
     retainer: Retainer | None = None  # TrustedForm retains off the request path
 
 
-def compliance_parts(settings: Settings, engine: Engine) -> tuple[GateBook, Retainer]:
+def compliance_parts(settings: Settings, engine: Engine, waker: Waker | None = None) -> tuple[GateBook, Retainer]:
     """The gate book and the retainer one process shares between intake and its dispatcher."""
     book = GateBook(settings.file.sources, settings.sandbox, settings.config_path)
-    return book, Retainer(engine, book)
+    return book, Retainer(engine, book, wake=waker.wake if waker is not None else None)
 
 
 def retain_stored(book: GateBook, retainer: Retainer) -> Callable[[Source, list[int]], None]:
@@ -68,7 +68,7 @@ def start_dispatcher(app: Flask) -> threading.Thread:
         PgListener(dsn, runtime.waker, runtime.stop).start()
     book, retainer = runtime.gates, runtime.retainer
     if book is None or retainer is None:
-        book, retainer = compliance_parts(settings, runtime.engine)
+        book, retainer = compliance_parts(settings, runtime.engine, runtime.waker)
     dispatcher = Dispatcher(
         runtime.engine,
         settings.file.dispatch,

@@ -36,6 +36,7 @@ from store.schema import leads
 
 logger = logging.getLogger("leadrelay.compliance")
 RELEASE_POLL = 60.0  # deferred leads are looked for at least this often (another leader may have deferred them)
+RETAIN_WAIT = 1.0  # the longest a claim waits for this process's retains in flight
 INTAKE_GRACE = 10.0  # intake's own retain is likely in flight this long after receipt
 
 DncLookup = Callable[[Connection, list[str]], set[str]]  # the numbers among these on the list
@@ -134,8 +135,12 @@ class Gatekeeper:
         """Evaluate every claimed lead and record each decision; loads are counted for the caps."""
         if not claimed:
             return []
-        now = self.clock()
         ids = [c.id for c in claimed]
+        if self.retainer is not None:
+            # Retains started at intake are usually a round trip from done: wait for them here (outside
+            # any transaction) rather than defer the lead and claim it again.
+            self.retainer.wait(ids, RETAIN_WAIT)
+        now = self.clock()
         rows: list[evidence.EvidenceRow] = []
         out: list[Screened] = []
         retain_now: list[int] = []

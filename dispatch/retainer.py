@@ -49,22 +49,24 @@ class Retainer:
         gates_for: Callable[[str], GateSettings | None],
         workers: int = WORKERS,
         clock: Callable[[], float] = time.time,
+        wake: Callable[[], None] | None = None,
     ) -> None:
-        """`gates_for(source)` gives a source's gate settings (None: unknown source)."""
+        """`gates_for(source)` gives a source's gate settings (None: unknown source); `wake` the lanes."""
         self.engine = engine
         self.gates_for = gates_for
         self.clock = clock
+        self.wake = wake
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="retain")
         self._session = make_session(pool_maxsize=workers)
         self._clients: dict[tuple[str, str, str], TrustedFormClient] = {}
-        self._inflight: set[int] = set()
+        self._inflight: dict[int, threading.Event] = {}  # lead id → set when its retain is recorded
         self._lock = threading.Lock()
 
     def submit(self, lead_ids: Iterable[int]) -> None:
         """Queue retains for these leads (those already in flight are skipped); never blocks."""
         with self._lock:
             fresh = [i for i in lead_ids if i not in self._inflight]
-            self._inflight.update(fresh)
+            self._inflight.update((i, threading.Event()) for i in fresh)
         for lead_id in fresh:
             self._pool.submit(self._run, lead_id)
 
@@ -72,6 +74,15 @@ class Retainer:
         """Whether a retain for this lead is in flight in this process."""
         with self._lock:
             return lead_id in self._inflight
+
+    def wait(self, lead_ids: Iterable[int], timeout: float) -> None:
+        """Wait (at most `timeout` in all) for these leads' retains in flight here to be recorded."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            events = [self._inflight[i] for i in lead_ids if i in self._inflight]
+        for event in events:
+            if not event.wait(max(0.0, deadline - time.monotonic())):
+                return
 
     def idle(self) -> bool:
         """Whether no retain is queued or in flight."""
@@ -99,7 +110,9 @@ class Retainer:
             log(logger, logging.ERROR, "retain failed", lead_id=lead_id, error=repr(exc)[:300])
         finally:
             with self._lock:
-                self._inflight.discard(lead_id)
+                done = self._inflight.pop(lead_id, None)
+            if done is not None:
+                done.set()
 
     def _retain(self, lead_id: int) -> None:
         """Read the lead, call TrustedForm once, write the evidence row."""
@@ -130,6 +143,8 @@ class Retainer:
         )
         now = self.clock()
         with write(self.engine) as conn:
+            # A lead already waiting for this answer (deferred) is due again now: the gate decides at once.
+            woken = evidence.release_waiting(conn, lead_id, now) if result.verdict is not Verdict.UNAVAILABLE else 0
             evidence.record(
                 conn,
                 [
@@ -148,6 +163,8 @@ class Retainer:
                     )
                 ],
             )
+        if woken and self.wake is not None:
+            self.wake()
         if result.verdict is Verdict.UNAVAILABLE:
             log(
                 logger,

@@ -12,12 +12,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import and_, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from compliance.trustedform import RetainResult
 from lead.lifecycle import LeadStatus as S
 from store.db import write
+from store.ingest import NOTIFY_CHANNEL
 from store.schema import compliance_evidence, compliance_loads, leads
 
 DAY = 86400.0
@@ -175,6 +176,21 @@ def latest_retain(engine: Engine) -> dict[str, Any] | None:
     if row is None:
         return None
     return {"verdict": row.decision, "detail": json.loads(row.detail or "{}"), "at": row.decided_at}
+
+
+def release_waiting(conn: Connection, lead_id: int, now: float) -> int:
+    """Put a deferred lead back in the queue now (its consent answer just came); on PostgreSQL, NOTIFY.
+
+    The claim runs every gate again: a lead that also waits for its calling window is deferred anew.
+    """
+    count = conn.execute(
+        update(leads)
+        .where(leads.c.id == lead_id, leads.c.status == S.DEFERRED)
+        .values(status=S.QUEUED, next_attempt_at=now, clock_from=now, updated_at=now)
+    ).rowcount
+    if count and conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+    return int(count or 0)
 
 
 def release_deferred(engine: Engine, now: float, everything: bool = False) -> int:
