@@ -32,7 +32,15 @@ class Leadership(DispatcherCore):
             for lane in self.LANES
         ]
         if any(handler_base.type_of(s.type).fetches for s in self.sources.values()):
-            pool = FetchPool(self.engine, self.sources, self.cfg, self.lease, self.waker)
+            retainer = self.gates.retainer if self.gates is not None else None
+            pool = FetchPool(
+                self.engine,
+                self.sources,
+                self.cfg,
+                self.lease,
+                self.waker,
+                on_queued=retainer.submit if retainer is not None else None,
+            )
             self.threads.append(
                 threading.Thread(target=pool.run, args=(self.lanes_stop,), name="leadrelay-fetch-loop", daemon=True)
             )
