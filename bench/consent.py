@@ -25,6 +25,7 @@ from bench.common import Profile, Result, log_dir, workdir
 from bench.loadgen import HEADERS, run_burst
 from bench.payloads import BodyFactory, phone_number
 from bench.stats import summarize
+from config.compliance import ConfigKey
 from harness.fake_trustedform import FakeTrustedForm
 
 TF_KEY = "bench-tf-key"
@@ -39,7 +40,10 @@ def _config(directory: Path, tf_url: str | None, unthrottled: bool) -> Path:
     doc = config_file.config(unthrottled=unthrottled)
     doc["compliance"] = {"calling_hours": "off"}
     if tf_url is not None:
-        doc["compliance"]["consent"] = {"require": "all", "trustedform": {"api_key": TF_KEY, "api_base": tf_url}}
+        doc["compliance"][ConfigKey.CONSENT.value] = {
+            "require": "all",
+            "trustedform": {"api_key": TF_KEY, "api_base": tf_url},
+        }
     path = directory / "leadrelay.yml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path

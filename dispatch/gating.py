@@ -128,7 +128,11 @@ class Gatekeeper:
             else:
                 status = S.DEFERRED if result.action is Action.DEFER else S.BLOCKED
                 delay = max(0.0, (result.next_attempt_at or now) - now)
-                settle.append(Settlement(lead.id, status, error=explain(result), delay=delay, count_attempt=False))
+                settle.append(
+                    Settlement(
+                        lead.id, status, error=explain(result), delay=delay, count_attempt=False, reason=result.gate
+                    )
+                )
         return send, settle
 
     def screen(self, claimed: Sequence[ClaimedLead]) -> list[Screened]:

@@ -16,6 +16,7 @@ from sqlalchemy import and_, case, delete, func, insert, or_, select, text, upda
 from sqlalchemy.engine import Connection, Engine
 
 from compliance.trustedform import RetainResult
+from lead.lifecycle import LeadReason
 from lead.lifecycle import LeadStatus as S
 from store.db import write
 from store.ingest import NOTIFY_CHANNEL
@@ -179,14 +180,11 @@ def latest_retain(engine: Engine) -> dict[str, Any] | None:
 
 
 def release_waiting(conn: Connection, lead_id: int, now: float) -> int:
-    """Put a deferred lead back in the queue now (its consent answer just came); on PostgreSQL, NOTIFY.
-
-    The claim runs every gate again: a lead that also waits for its calling window is deferred anew.
-    """
+    """Put a lead waiting for its consent answer back in the queue now (the answer came); NOTIFY on PostgreSQL."""
     count = conn.execute(
         update(leads)
-        .where(leads.c.id == lead_id, leads.c.status == S.DEFERRED)
-        .values(status=S.QUEUED, next_attempt_at=now, clock_from=now, updated_at=now)
+        .where(leads.c.id == lead_id, leads.c.status == S.DEFERRED, leads.c.status_reason == LeadReason.CONSENT_CHECK)
+        .values(status=S.QUEUED, status_reason=None, next_attempt_at=now, clock_from=now, updated_at=now)
     ).rowcount
     if count and conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
