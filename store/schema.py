@@ -80,6 +80,9 @@ leads = Table(
     # Its last call may have landed (read timeout, dropped connection, unreadable 2xx, a crash):
     # looked up with leadSearch before anything is resent.
     Column("unknown_fate", Boolean, nullable=False, default=False, server_default=false()),
+    Column("warnings", Text),  # JSON: optional fields left out of the lead, each with why (revision 0010)
+    Column("route_name", String(100)),  # the matched route's `name:` at routing time
+    Column("route_position", Integer),  # its 1-based position then (0: the source's fallback)
     # After waiting for a calling window: immediate_max_age and retry_budget count from the opening.
     Column("clock_from", Float),
     Index("ix_leads_dispatch", "status", "priority", "next_attempt_at", "id"),
