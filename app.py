@@ -224,10 +224,16 @@ def banner(settings: Settings) -> None:
                 "replayed by anyone who captured one",
                 source=name,
             )
-        gates = source.gates(settings.sandbox, settings.config_path)
+        gates = source.gates(settings.windows_default_off, settings.config_path)
         logs.log(logger, logging.INFO, "compliance gates", source=name, gates=gates.describe())
-        if gates.calling_hours_off and not settings.sandbox:
-            logs.log(logger, logging.WARNING, "calling_hours: off in live mode: leads load at any hour", source=name)
+        if not settings.sandbox and not gates.windows.enabled:
+            why = "calling_hours: off" if gates.calling_hours_off else gates.windows_default_off
+            logs.log(
+                logger,
+                logging.WARNING,
+                f"calling windows off in live mode ({why}): leads load at any hour",
+                source=name,
+            )
 
 
 _ANNOUNCED: list[str] = []  # the command banner's lines already printed by this process

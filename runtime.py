@@ -39,7 +39,7 @@ class Runtime:
 
 def compliance_parts(settings: Settings, engine: Engine, waker: Waker | None = None) -> tuple[GateBook, Retainer]:
     """The gate book and the retainer one process shares between intake and its dispatcher."""
-    book = GateBook(settings.file.sources, settings.sandbox, settings.config_path)
+    book = GateBook(settings.file.sources, settings.windows_default_off, settings.config_path)
     return book, Retainer(engine, book, wake=waker.wake if waker is not None else None)
 
 

@@ -35,12 +35,16 @@ class GateSettings:
     caps: Mapping[str, int] = field(default_factory=dict)  # state → loads per phone per rolling 24 h
     evidence_days: int = 5 * 365
     calling_hours_off: bool = False
-    sandbox: bool = False
+    windows_default_off: str | None = None  # "sandbox" or "CALLING_WINDOWS=off": windows off unless configured
 
     def describe(self) -> str:
         """The banner's line: which gates are on for this source."""
         windows = (
-            "off (calling_hours: off)" if self.calling_hours_off else "on" if self.windows.enabled else "off (sandbox)"
+            "off (calling_hours: off)"
+            if self.calling_hours_off
+            else "on"
+            if self.windows.enabled
+            else f"off ({self.windows_default_off})"
         )
         require = self.consent.require if isinstance(self.consent.require, str) else ", ".join(self.consent.require)
         caps = ", ".join(f"{s} {n}/24h" for s, n in sorted(self.caps.items())) or "none"

@@ -302,15 +302,17 @@ def _caps(raw: Mapping[str, Any], where: str, key: str) -> dict[str, int]:
     return found
 
 
-def gate_settings(block: Mapping[str, Any], sandbox: bool, where: str, key: str = "compliance") -> GateSettings:
-    """The gates for one source in this mode: windows on in live mode unless calling_hours: off."""
+def gate_settings(
+    block: Mapping[str, Any], default_off: str | None, where: str, key: str = "compliance"
+) -> GateSettings:
+    """The gates for one source: windows on unless calling_hours: off, or `default_off` (sandbox) and no map."""
     margin = float(block.get("close_margin", 30 * 60.0))
     on, off = _state_rules(block.get("state_rules") or {}, where, key)
     hours_raw = block.get("calling_hours")
     explicit_off = hours_raw == "off"
     hours = {} if hours_raw is None or explicit_off else _hours(hours_raw, on, margin, where, key)
     windows = WindowSettings(
-        enabled=not explicit_off and (not sandbox or hours_raw is not None),  # sandbox: off unless set
+        enabled=not explicit_off and (default_off is None or hours_raw is not None),
         hours=hours,
         close_margin=margin,
         turned_on=on,
@@ -322,5 +324,5 @@ def gate_settings(block: Mapping[str, Any], sandbox: bool, where: str, key: str 
         caps=_caps(block.get("max_loads_per_24h") or {}, where, key),
         evidence_days=int(block.get("evidence_days", 5 * 365)),
         calling_hours_off=explicit_off,
-        sandbox=sandbox,
+        windows_default_off=default_off,
     )

@@ -53,9 +53,9 @@ class Source:
     expect_every: float | None = None  # alert `source_silent` past this long without a webhook
     compliance: dict[str, Any] = field(default_factory=dict)  # the top-level block with this source's override
 
-    def gates(self, sandbox: bool, path: str = "leadrelay.yml") -> GateSettings:
-        """This source's compliance gates in this Engage mode (validated when the file was loaded)."""
-        return gate_settings(self.compliance, sandbox, path, f"sources.{self.name}.compliance")
+    def gates(self, default_off: str | None, path: str = "leadrelay.yml") -> GateSettings:
+        """This source's compliance gates; `default_off` (Settings.windows_default_off) says why windows are off."""
+        return gate_settings(self.compliance, default_off, path, f"sources.{self.name}.compliance")
 
     @property
     def name(self) -> str:
@@ -131,7 +131,7 @@ def load_file(
         )
 
     compliance = load_block(compliance_raw, where, "compliance")
-    gate_settings(compliance, False, where)  # every check at start, whatever the mode
+    gate_settings(compliance, None, where)  # every check at start, whatever the mode
 
     sources_raw = raw.get("sources") or {}
     if not isinstance(sources_raw, dict):
@@ -306,5 +306,5 @@ def _load_source(
 def _source_compliance(top: Mapping[str, Any], raw: Any, where: str, key: str) -> dict[str, Any]:
     """The top-level compliance block with the source's override merged in, checked now."""
     merged = merge(top, load_block(raw, where, f"{key}.compliance"))
-    gate_settings(merged, False, where, f"{key}.compliance")
+    gate_settings(merged, None, where, f"{key}.compliance")
     return merged

@@ -50,9 +50,9 @@ def no_dnc_list(conn: Connection, phones: list[str]) -> set[str]:
 class GateBook:
     """Each source's gate settings in this process's Engage mode, built once per source."""
 
-    def __init__(self, sources: Mapping[str, Source], sandbox: bool, path: str = "leadrelay.yml") -> None:
-        """`sources` as configured; `sandbox` turns the windows' default off."""
-        self.sources, self.sandbox, self.path = sources, sandbox, path
+    def __init__(self, sources: Mapping[str, Source], default_off: str | None, path: str = "leadrelay.yml") -> None:
+        """`sources` as configured; `default_off` (sandbox, CALLING_WINDOWS=off) turns the windows' default off."""
+        self.sources, self.default_off, self.path = sources, default_off, path
         self._built: dict[str, GateSettings] = {}
         self._lock = threading.Lock()
 
@@ -60,7 +60,7 @@ class GateBook:
         """The source's gates, or None for a source no longer configured."""
         with self._lock:
             if name not in self._built and name in self.sources:
-                self._built[name] = self.sources[name].gates(self.sandbox, self.path)
+                self._built[name] = self.sources[name].gates(self.default_off, self.path)
             return self._built.get(name)
 
     def retains(self, name: str) -> bool:

@@ -25,7 +25,7 @@ def load(write_config, compliance: str = "", source: str = ""):
 
 def test_defaults_live_and_sandbox(write_config):
     web = load(write_config).sources["web"]
-    live, sandbox = web.gates(sandbox=False), web.gates(sandbox=True)
+    live, sandbox = web.gates(None), web.gates("sandbox")
     assert live.windows.enabled and not sandbox.windows.enabled
     assert live.windows.close_margin == 1800 and live.consent.require == "none"
     assert dict(live.caps) == {"FL": 1, "OK": 1, "MD": 1} and live.evidence_days == 1825
@@ -34,7 +34,7 @@ def test_defaults_live_and_sandbox(write_config):
 
 @pytest.mark.parametrize("off", ["off", "false", "no", '"off"', "Off"])
 def test_calling_hours_off_in_every_spelling(write_config, off):
-    gates = load(write_config, f"compliance:\n  calling_hours: {off}\n").sources["web"].gates(sandbox=False)
+    gates = load(write_config, f"compliance:\n  calling_hours: {off}\n").sources["web"].gates(None)
     assert not gates.windows.enabled and gates.calling_hours_off and "calling_hours: off" in gates.describe()
 
 
@@ -63,7 +63,7 @@ compliance:
       consent: {require: all}
 """
     cfg = load(write_config, compliance, source)
-    gates = cfg.sources["web"].gates(sandbox=False)
+    gates = cfg.sources["web"].gates(None)
     assert gates.windows.hours == {"default": Span.parse("10:00-18:00")}  # replaced whole
     assert gates.windows.close_margin == 900 and gates.windows.turned_on == {"KY"}
     assert dict(gates.caps) == {"FL": 2, "OK": 1, "TX": 1}
@@ -72,7 +72,7 @@ compliance:
     assert c.max_wait == 300 and c.trustedform_match == "either" and c.jornaya_field == "universal_leadid"
     assert c.trustedform_api_base == "http://127.0.0.1:9" and gates.evidence_days == 2555
     # In sandbox an explicit map turns the windows on (to try them); the default is off.
-    assert gates.windows.enabled and cfg.sources["web"].gates(sandbox=True).windows.enabled
+    assert gates.windows.enabled and cfg.sources["web"].gates("sandbox").windows.enabled
 
 
 @pytest.mark.parametrize(
@@ -103,3 +103,16 @@ def test_config_errors_name_file_key_and_fix(write_config, compliance, source, k
         load(write_config, compliance, source)
     assert caught.value.key == key and words in str(caught.value) and caught.value.fix
     assert caught.value.where.endswith("leadrelay.yml")
+
+
+def test_calling_windows_env_turns_the_live_default_off(write_config):
+    from config import load_settings
+
+    path = write_config(BASE.format(compliance="", source=""))
+    live = load_settings({"LEADRELAY_CONFIG": path, "ENGAGE_MODE": "sandbox"})
+    assert live.windows_default_off == "sandbox"
+    off = load_settings({"LEADRELAY_CONFIG": path, "ENGAGE_MODE": "sandbox", "CALLING_WINDOWS": "off"})
+    assert off.calling_windows is False
+    web = off.file.sources["web"]
+    gates = web.gates("CALLING_WINDOWS=off")
+    assert not gates.windows.enabled and "off (CALLING_WINDOWS=off)" in gates.describe()
