@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from flask import Flask
 from sqlalchemy.engine import Engine
 
+from compliance import zips
 from config import Settings, Source
 from dispatch.gating import GateBook, Gatekeeper
 from dispatch.retainer import Retainer
@@ -66,6 +67,8 @@ def start_dispatcher(app: Flask) -> threading.Thread:
     if runtime.engine.dialect.name == "postgresql":
         dsn = runtime.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         PgListener(dsn, runtime.waker, runtime.stop).start()
+    # The zip index (~1 s to build) is ready before the first lead with a zip needs it.
+    threading.Thread(target=zips.warm, name="leadrelay-zips", daemon=True).start()
     book, retainer = runtime.gates, runtime.retainer
     if book is None or retainer is None:
         book, retainer = compliance_parts(settings, runtime.engine, runtime.waker)

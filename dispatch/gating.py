@@ -149,13 +149,13 @@ class Gatekeeper:
         out: list[Screened] = []
         retain_now: list[int] = []
         clocks: dict[int, float | None] = {}
+        places = {c.id: place_of(c.lead) for c in claimed}  # outside the write lock (the zip index may load)
         with write(self.engine) as conn:
             records: dict[int, dict[str, Any]] = {}
             for r in conn.execute(select(leads.c.id, leads.c.record, leads.c.clock_from).where(leads.c.id.in_(ids))):
                 records[r.id] = json.loads(r.record or "{}")
                 clocks[r.id] = r.clock_from
             states = evidence.retain_states(conn, ids)
-            places = {c.id: place_of(c.lead) for c in claimed}
             listed = self.dnc(conn, sorted({p for place in places.values() for p in place.phones_e164}))
             for lead in claimed:
                 gates = self.gates_for(lead.source) or GateSettings()
