@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from config import Source
+from dialing import answer_body, record_events
 from handlers import auth as source_auth
 from handlers import base as handler_base
 from handlers._limits import check_shape, unsafe_text
@@ -122,6 +123,8 @@ class Intake:
                 raise
             return _not_stored(name, exc)
 
+        if not stype.makes_leads:
+            return self._dialer_events(source, request, received_at, records)
         pending = [self._prepare(source, record, received_at) for record in records]
         status = "invalid" if all(p.status == "invalid" for p in pending) else "accepted"
         try:
@@ -199,6 +202,30 @@ class Intake:
         WEBHOOKS.labels(name, "202").inc()
         ACK_SECONDS.labels(name).observe(self.clock() - received_at)
         return Answer(202, {"event_id": stored.event_id, "leads": entries})
+
+    def _dialer_events(self, source: Source, request: Inbound, received_at: float, records: list[Record]) -> Answer:
+        """A dialer's report on leads (ringcx): stored with its attempts, matched, answered 2xx; never a lead."""
+        try:
+            stored = record_events(self.engine, source, records, received_at, self._event_fields(source, request))
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            return _not_stored(source.name, exc)
+        body = answer_body(stored)
+        if stored.all_duplicates:
+            WEBHOOKS.labels(source.name, "duplicate").inc()
+            return Answer(200, body)
+        log(
+            logger,
+            logging.INFO,
+            "dialer event stored",
+            source=source.name,
+            event_id=stored.event_id,
+            statuses=[a["status"] for a in body["attempts"]],
+        )
+        WEBHOOKS.labels(source.name, "202").inc()
+        ACK_SECONDS.labels(source.name).observe(self.clock() - received_at)
+        return Answer(202, body)
 
     def _prepare(self, source: Source, record: Record, received_at: float) -> PendingLead:
         """prepare() one record, refusing it (never its batch-mates) when it cannot be mapped or stored."""

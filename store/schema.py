@@ -74,6 +74,13 @@ leads = Table(
     Column("delivered_at", Float),
     Column("last_error", Text),
     Column("engage_response", Text),
+    # Dial milestones (revision 0009): the dialer's first event about the lead, its first connect,
+    # the leadSearch backstop's pass count and last check, and when a final disposition came.
+    Column("first_attempt_at", Float),
+    Column("first_connect_at", Float),
+    Column("dial_passes", Integer),
+    Column("dial_checked_at", Float),
+    Column("disposed_at", Float),
     Index("ix_leads_dispatch", "status", "priority", "next_attempt_at", "id"),
     Index("ix_leads_suppress_extern", "campaign", "extern_id", "received_at"),
     Index("ix_leads_suppress_phone", "campaign", "primary_phone", "received_at"),
@@ -199,3 +206,41 @@ auth_failure_counts = Table(
 
 # Speed-to-lead over a recent window reads delivered leads by delivery time.
 Index("ix_leads_delivered_at", leads.c.delivered_at)
+
+# Received → first attempt over a recent window reads leads by first attempt time.
+Index("ix_leads_first_attempt", leads.c.first_attempt_at)
+# A dialer event finds its lead by externId (any campaign) or by the customer's number.
+Index("ix_leads_extern", leads.c.extern_id)
+Index("ix_leads_primary_phone", leads.c.primary_phone)
+
+# One row per dialer event (a RingCX web service call about one call segment): stored with its
+# raw event, matched to its lead (lead_id NULL: unmatched, listed in the console). The attempt
+# time is leadrelay's receipt time while RingCX's call_start format and zone are unconfirmed.
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("event_id", BigInteger, ForeignKey("events.id"), nullable=False),
+    Column("source", String(100), nullable=False),  # the ringcx source that received it
+    Column("record_key", String(200), nullable=False),  # uii + event + agent: a resend is a duplicate
+    Column("lead_id", BigInteger),
+    Column("matched_by", String(20)),  # extern_id | phone | NULL (unmatched)
+    Column("kind", String(50)),  # the event the web service is attached to (template literal)
+    Column("uii", String(100)),
+    Column("extern_id", Text),
+    Column("phone", String(32)),
+    Column("campaign", Text),
+    Column("agent", Text),
+    Column("agent_id", String(100)),
+    Column("disposition", Text),  # the agent's disposition, as RingCX names it
+    Column("system_disposition", String(100)),  # ANSWER, NOANSWER, MACHINE, ABANDON, APP_DNC …
+    Column("call_start", Text),  # as sent, never parsed for decisions
+    Column("duration", Integer),  # seconds
+    Column("recording_url", Text),  # as sent, never fetched
+    Column("connected", Boolean, nullable=False),
+    Column("effect", String(20)),  # final | dnc | app_dnc | NULL: what the disposition did to the lead
+    Column("attempt_at", Float, nullable=False),
+    UniqueConstraint("source", "record_key", name="uq_attempts_source_key"),
+    Index("ix_attempts_lead", "lead_id", "attempt_at"),
+    Index("ix_attempts_at", "attempt_at"),
+)
