@@ -164,6 +164,8 @@ class AlertsSchema(Schema):
     repeat_every = Duration(load_default=3600.0)
     check_every = Duration(load_default=10.0)  # how often each process evaluates the conditions
     dispatcher_grace = Duration(load_default=30.0)  # no heartbeat this long while leads wait → dispatcher_down
+    # A lead loaded this long ago with no dialer attempt → not_dialed (campaigns that send dialer events only).
+    not_dialed_after = Duration(load_default=900.0)
 
 
 # Keys every source accepts (as written in the file); everything else belongs to the source
