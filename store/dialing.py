@@ -85,3 +85,25 @@ def milestones(conn: Connection, lead_id: int) -> dict[str, Any] | None:
     """A lead's way to the first dial: received → loaded → first attempt → first connect (None when unknown)."""
     row = conn.execute(_MILESTONES, {"id": lead_id}).mappings().first()
     return None if row is None else dict(row)
+
+
+def hourly(conn: Connection, now: float, hours: int = 24) -> list[dict[str, Any]]:
+    """Per hour of the last `hours` (by first attempt): leads first dialed, and received → first attempt p50/p90."""
+    start = (now // 3600 - hours + 1) * 3600
+    waits: list[list[float]] = [[] for _ in range(hours)]
+    for row in conn.execute(_FIRST_ATTEMPTS, {"since": start, "cap": ROWS_MAX}):
+        index = int((row.first_attempt_at - start) // 3600)
+        if 0 <= index < hours:
+            waits[index].append(max(0.0, float(row.wait)))
+    buckets = []
+    for i, values in enumerate(waits):
+        values.sort()
+        buckets.append(
+            {
+                "start": start + i * 3600,
+                "total": len(values),
+                "p50": quantile(values, 0.5),
+                "p90": quantile(values, 0.9),
+            }
+        )
+    return buckets
