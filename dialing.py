@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -10,7 +11,7 @@ from sqlalchemy.engine import Engine
 from config import Source
 from handlers.base import Record
 from mappings.ringcx import DialerEvent, map_dialer_event
-from store.attempts import AttemptIn, Rules, StoredEvents, store_dialer_event
+from store.attempts import EFFECT_DNC, EFFECT_FINAL, AttemptIn, Rules, StoredEvents, store_dialer_event
 
 
 def rules_of(source: Source) -> Rules:
@@ -56,3 +57,46 @@ def answer_body(stored: StoredEvents) -> dict[str, Any]:
             for o in stored.outcomes
         ],
     }
+
+
+# Write-back job kinds by target key of `writeback:` (names fixed by the outbox contract).
+WRITEBACK_KINDS = {"webhook": "writeback.webhook", "hubspot": "writeback.hubspot", "salesforce": "writeback.salesforce"}
+FINAL_EFFECTS = frozenset({EFFECT_FINAL, EFFECT_DNC})  # what `send: final` sends: the lead's last word
+
+
+def writeback_jobs(
+    sources: Mapping[str, Source], lead: Mapping[str, Any], attempt: Mapping[str, Any]
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """(kind, key, payload) per write-back target of the lead's own source; none when it has no `writeback:`."""
+    source = sources.get(str(lead["source"]))
+    if source is None or not source.writeback:
+        return []
+    settings = source.writeback
+    final = attempt.get("effect") in FINAL_EFFECTS
+    if settings["send"] == "final" and not final:
+        return []
+    payload = {
+        "lead": {
+            "lead_id": int(lead["id"]),
+            "externId": lead["extern_id"],
+            "phone": lead["primary_phone"],
+            "source": lead["source"],
+            "campaign": lead["campaign"],
+        },
+        "attempt": {
+            "attempt_id": int(attempt["id"]),
+            "uii": attempt["uii"],
+            "disposition": attempt["disposition"],
+            "system_disposition": attempt["system_disposition"],
+            "call_start": attempt["call_start"],
+            "duration": attempt["duration"],
+            "agent": attempt["agent"],
+            "recording_url": attempt["recording_url"],
+            "attempt_at": float(attempt["attempt_at"]),
+            "connected": bool(attempt["connected"]),
+            "final": final,
+        },
+    }
+    return [
+        (kind, f"{kind}:{attempt['id']}", payload) for target, kind in WRITEBACK_KINDS.items() if settings.get(target)
+    ]

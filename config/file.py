@@ -48,6 +48,7 @@ class Source:
     time_zone_option: str
     max_records: int = 1000  # records one request may carry; more is 413 too_many_records
     expect_every: float | None = None  # alert `source_silent` past this long without a webhook
+    writeback: dict[str, Any] | None = None  # dialer outcomes back to the CRM (docs/operations.md "Closing the loop")
 
     @property
     def name(self) -> str:
@@ -269,4 +270,5 @@ def _load_source(
             "max_records", min(defaults["max_records"], stype.max_records or defaults["max_records"])
         ),
         expect_every=common.get("expect_every"),
+        writeback=common.get("writeback"),
     )
