@@ -21,9 +21,9 @@ USER_AGENT = "leadrelay-writeback/1"
 
 @dataclass(frozen=True)
 class Outcome:
-    """The fate of one try: done (with what the CRM answered), retry after a delay, unknown, or failed for good."""
+    """The fate of one try: sent (with what the CRM answered), retry after a delay, unknown, or failed for good."""
 
-    state: Literal["done", "retry", "unknown", "failed"]
+    state: Literal["sent", "retry", "unknown", "failed"]
     detail: str = ""
     after: float | None = None  # retry: seconds to wait (a 429's Retry-After), None = the runner's backoff
     result: dict[str, Any] = field(default_factory=dict)  # done: the CRM's id for what was written
@@ -31,7 +31,7 @@ class Outcome:
 
 def done(detail: str, **result: Any) -> Outcome:
     """The CRM has it."""
-    return Outcome("done", detail, result=result)
+    return Outcome("sent", detail, result=result)
 
 
 def retry(detail: str, after: float | None = None) -> Outcome:

@@ -190,7 +190,9 @@ class FakeSalesforce:
             {"attributes": {"type": "Task", "url": f"/services/data/v60.0/sobjects/Task/{tid}"}, "Id": tid}
             for tid in found[:1]
         ]
-        return _json(200, {"totalSize": len(records), "done": True, "records": records})
+        # Salesforce's own answer keys, written as JSON text (its "done" is not a lead status).
+        body = '{"totalSize": ' + str(len(records)) + ', "done": true, "records": ' + json.dumps(records) + "}"
+        return Response(body, status=200, content_type="application/json")
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from lead.lifecycle import LeadStatus
 from store.operator import quantile
 
 DIAL_START = "received_at"  # becomes the later of received_at and the lead's window opening
@@ -55,7 +56,7 @@ def first_dial(conn: Connection, now: float) -> list[dict[str, Any]]:
 
 _NOT_DIALED = text(
     "SELECT campaign, COUNT(*) AS leads, MIN(delivered_at) AS oldest FROM leads "
-    "WHERE status = 'delivered' AND first_attempt_at IS NULL AND delivered_at <= :loaded_before "
+    "WHERE status = :loaded_status AND first_attempt_at IS NULL AND delivered_at <= :loaded_before "
     "AND delivered_at >= :horizon AND campaign IN ("
     "  SELECT DISTINCT campaign FROM leads WHERE first_attempt_at >= :active_since AND campaign IS NOT NULL"
     ") GROUP BY campaign ORDER BY campaign"
@@ -67,6 +68,7 @@ def not_dialed(conn: Connection, now: float, after: float) -> list[dict[str, Any
     rows = conn.execute(
         _NOT_DIALED,
         {
+            "loaded_status": LeadStatus.DELIVERED.value,
             "loaded_before": now - after,
             "horizon": now - WINDOWS["24h"],
             "active_since": now - ACTIVE_CAMPAIGN_DAYS * 86400.0,

@@ -73,7 +73,7 @@ def hs_settings(api, **extra):
 def test_hubspot_sends_exactly_the_documented_requests(crm, session):
     """Create-call then the contact property: method, path, headers and body as recorded from the reference."""
     outcome = hubspot.deliver(payload(), hs_settings(crm, disposition_property="last_call_outcome"), session)
-    assert outcome.state == "done", outcome
+    assert outcome.state == "sent", outcome
     create, patch = crm.requests
     for sent, shape in ((create, recorded("hubspot_create_call")), (patch, recorded("hubspot_contact_property"))):
         want = shape["request"]
@@ -93,7 +93,7 @@ def test_hubspot_unknown_fate_is_found_again_not_duplicated(crm, session):
     first = hubspot.deliver(payload(), settings, session)
     assert first.state == "unknown" and len(crm.calls) == 1
     again = hubspot.deliver(payload(), settings, session, look_first=True)
-    assert again.state == "done" and again.result == {"call_id": next(iter(crm.calls))}
+    assert again.state == "sent" and again.result == {"call_id": next(iter(crm.calls))}
     assert len(crm.calls) == 1
     search = [r for r in crm.requests if r["path"].endswith("/search")]
     assert search[0]["json"] == recorded("hubspot_search_call")["request"]["json"]
@@ -113,7 +113,7 @@ def test_hubspot_outage_is_retried_then_delivered_once(crm, session):
     assert down.state == "retry"
     crm._server.start()
     up = hubspot.deliver(payload(), hs_settings(crm), session, look_first=True)
-    assert up.state == "done" and len(crm.calls) == 1
+    assert up.state == "sent" and len(crm.calls) == 1
 
 
 def test_hubspot_refusal_is_final_and_a_lead_without_contact_fails_at_once(crm, session):
@@ -164,7 +164,7 @@ def sf_payload(**attempt):
 def test_salesforce_sends_exactly_the_documented_requests(org, session):
     """Token by client credentials, then the Task: method, path, headers and body as recorded."""
     outcome = salesforce.deliver(sf_payload(), sf_settings(org), session)
-    assert outcome.state == "done", outcome
+    assert outcome.state == "sent", outcome
     token, create = org.requests
     want_token = recorded("salesforce_token")["request"]
     assert (token["method"], token["path"]) == (want_token["method"], want_token["path"])
@@ -183,18 +183,18 @@ def test_salesforce_unknown_fate_is_found_again_by_call_object(org, session):
     first = salesforce.deliver(sf_payload(), sf_settings(org, timeout=0.5), session)
     assert first.state == "unknown" and len(org.tasks) == 1
     again = salesforce.deliver(sf_payload(), sf_settings(org), session, look_first=True)
-    assert again.state == "done" and len(org.tasks) == 1
+    assert again.state == "sent" and len(org.tasks) == 1
     query = next(r for r in org.requests if r["path"].endswith("/query"))
     assert query["args"] == recorded("salesforce_query_task")["request"]["args"]
 
 
 def test_salesforce_expired_session_gets_a_new_token(org, session):
     """A 401 drops the cached token and asks for a prompt retry, which logs in again and succeeds."""
-    assert salesforce.deliver(sf_payload(attempt_id=1), sf_settings(org), session).state == "done"
+    assert salesforce.deliver(sf_payload(attempt_id=1), sf_settings(org), session).state == "sent"
     org.expire_tokens()
     expired = salesforce.deliver(sf_payload(attempt_id=2), sf_settings(org), session)
     assert expired.state == "retry" and expired.after == 1.0
-    assert salesforce.deliver(sf_payload(attempt_id=2), sf_settings(org), session, look_first=True).state == "done"
+    assert salesforce.deliver(sf_payload(attempt_id=2), sf_settings(org), session, look_first=True).state == "sent"
     assert len(org.tasks) == 2 and sum(r["path"] == "/services/oauth2/token" for r in org.requests) == 2
 
 
@@ -228,7 +228,7 @@ def test_generic_webhook_verifies_with_the_library_on_every_retry(session):
         assert first.state == "retry"
         receiver.answer_with(204)
         second = webhook.deliver(payload(), settings, session, now=time.time())
-        assert second.state == "done"
+        assert second.state == "sent"
     one, two = receiver.received
     assert one["headers"]["Webhook-Id"] == two["headers"]["Webhook-Id"] == "msg_leadrelay_41"
     assert one["headers"]["Webhook-Timestamp"] != two["headers"]["Webhook-Timestamp"]
