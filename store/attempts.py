@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, Engine
 
+from lead.lifecycle import LeadStatus
 from store.db import write
 from store.schema import attempts, events
 
@@ -122,6 +123,12 @@ _MILESTONES = text(
 )
 
 
+# A final disposition ends a loaded lead (delivered → done); its suppression counts from now.
+_DONE = text(
+    "UPDATE leads SET status = :final_status, disposed_at = :at, updated_at = :at WHERE id = :lead_id AND status = :loaded_status"
+)
+
+
 def match_lead(
     conn: Connection, extern_id: str | None, campaign: str | None, phone: str | None
 ) -> tuple[int, str] | None:
@@ -190,6 +197,16 @@ def _store_one(conn: Connection, source: str, event_id: int, at: float, item: At
         return AttemptOut(None, prior.lead_id, prior.matched_by, prior.effect, duplicate_of_event=prior.event_id)
     if lead_id is not None:
         conn.execute(_MILESTONES, {"at": at, "connected": item.connected, "lead_id": lead_id})
+        if effect == EFFECT_FINAL:
+            conn.execute(
+                _DONE,
+                {
+                    "at": at,
+                    "lead_id": lead_id,
+                    "final_status": LeadStatus.DONE.value,
+                    "loaded_status": LeadStatus.DELIVERED.value,
+                },
+            )
     return AttemptOut(int(row[0]), lead_id, matched_by, effect)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from sqlalchemy import text
@@ -203,3 +204,34 @@ def test_fields_map_other_names(make_app, db_url):
         "bo@example.com",
         "https://r.example.com/1",
     )
+
+
+def test_final_disposition_makes_the_lead_done_and_suppresses_from_the_disposition(service):
+    """`Sale` ends the lead; the same record sent again is suppressed for suppress_within counted from the call."""
+    _, http, engine = service
+    old = time.time() - 3 * 86400  # received three days ago: past suppress_within (24 h) by receipt
+    lead_id = loaded_lead(http, engine, "hs-contact-901", "3035550142", at=old + 60)
+    other = loaded_lead(http, engine, "web-2", "3035550143", at=old + 60)
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE leads SET received_at = :old WHERE id IN (:a, :b)"), {"old": old, "a": lead_id, "b": other}
+        )
+    response = post(http, "post_disposition.form")
+    assert response.json["attempts"][0]["effect"] == "final"
+    lead = row(engine, "SELECT status, disposed_at FROM leads WHERE id = :id", id=lead_id)
+    assert lead["status"] == "done" and lead["disposed_at"] > old + 86400
+    again = http.post(
+        "/webhooks/web?token=web-token", json={"id": "hs-contact-901", "phone": "3035550142", "hot": "yes"}
+    )
+    assert again.json["leads"][0]["status"] == "suppressed"
+    # The control: a lead of the same age without a final disposition no longer suppresses.
+    fresh = http.post("/webhooks/web?token=web-token", json={"id": "web-2", "phone": "3035550143", "hot": "yes"})
+    assert fresh.json["leads"][0]["status"] == "queued"
+
+
+def test_a_final_disposition_on_an_unmatched_event_changes_no_lead(service):
+    """With no lead found, `Sale` is recorded on the event only."""
+    _, http, engine = service
+    response = post(http, "post_disposition.form")
+    assert response.json["attempts"][0] == {**response.json["attempts"][0], "status": "unmatched", "effect": "final"}
+    assert row(engine, "SELECT COUNT(*) AS n FROM leads")["n"] == 0
