@@ -235,3 +235,23 @@ def test_a_final_disposition_on_an_unmatched_event_changes_no_lead(service):
     response = post(http, "post_disposition.form")
     assert response.json["attempts"][0] == {**response.json["attempts"][0], "status": "unmatched", "effect": "final"}
     assert row(engine, "SELECT COUNT(*) AS n FROM leads")["n"] == 0
+
+
+def test_retention_and_forget_erase_the_callers_number_and_recording(service):
+    """Purge past retention and `forget --phone` clear a dialer event's number, recording link and raw body."""
+    from store.retention import forget, purge
+
+    _, http, engine = service
+    post(http, "agent_termination.json")
+    post(http, "post_disposition.json")
+    purge(engine, retention_days=1, now=time.time() + 2 * 86400)
+    assert (
+        row(engine, "SELECT COUNT(*) AS n FROM attempts WHERE phone IS NOT NULL OR recording_url IS NOT NULL")["n"] == 0
+    )
+    post(http, "agent_termination.form")
+    result = forget(engine, phone="3035550177")
+    kept = row(
+        engine, "SELECT phone, recording_url, event_id FROM attempts WHERE uii = '202612071720450136000000000789'"
+    )
+    assert kept["phone"] is None and result["event_bodies"] == 1
+    assert row(engine, "SELECT body FROM events WHERE id = :id", id=kept["event_id"])["body"] is None
