@@ -103,14 +103,14 @@ def test_hubspot_429_retry_after_is_honoured(crm, session):
     """A 429 asks for a retry after exactly the header's seconds; nothing is created."""
     crm.fail_with(429, retry_after="7")
     outcome = hubspot.deliver(payload(), hs_settings(crm), session)
-    assert (outcome.state, outcome.after) == ("retry", 7.0) and crm.calls == {}
+    assert (outcome.state, outcome.after, outcome.cause) == ("retry", 7.0, "throttled") and crm.calls == {}
 
 
 def test_hubspot_outage_is_retried_then_delivered_once(crm, session):
     """HubSpot down (connection refused): retry; back up: one call, even though every try after the first looks first."""
     crm._server.stop()
     down = hubspot.deliver(payload(), hs_settings(crm), session)
-    assert down.state == "retry"
+    assert (down.state, down.cause) == ("retry", "outage")
     crm._server.start()
     up = hubspot.deliver(payload(), hs_settings(crm), session, look_first=True)
     assert up.state == "sent" and len(crm.calls) == 1
