@@ -96,6 +96,7 @@ def writeback_jobs(
             "connected": bool(attempt["connected"]),
             "final": final,
         },
+        "lead_ids": [int(lead["id"])],
     }
     return [
         (kind, f"{kind}:{attempt['id']}", payload) for target, kind in WRITEBACK_KINDS.items() if settings.get(target)

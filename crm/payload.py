@@ -36,6 +36,7 @@ class Payload(TypedDict):
 
     lead: LeadPart
     attempt: AttemptPart
+    lead_ids: list[int]  # the outbox shows each job step on these leads' timelines
 
 
 def external_id(payload: Payload) -> str:

@@ -44,6 +44,7 @@ def payload(**attempt) -> Any:
     return {
         "lead": {"lead_id": 7, "externId": "51234567", "phone": "3035550142", "source": "hubspot", "campaign": "Hot"},
         "attempt": {**base, **attempt},
+        "lead_ids": [7],
     }
 
 
