@@ -26,9 +26,9 @@ class Outcome:
     state: Literal["sent", "retry", "unknown", "failed"]
     detail: str = ""
     after: float | None = None  # retry: seconds to wait (a 429's Retry-After), None = the runner's backoff
-    # retry: "throttled" (a 429 or a spent API allowance: the CRM's windows pause), "outage" (unreachable
+    # retry: "throttled" (a 429 or a spent API allowance: the CRM's windows pause), "down" (unreachable
     # or the CRM's own 5xx: its jobs wait behind one probe), None (this job's own trouble: its backoff).
-    cause: Literal["throttled", "outage"] | None = None
+    cause: Literal["throttled", "down"] | None = None
     result: dict[str, Any] = field(default_factory=dict)  # done: the CRM's id for what was written
 
 
@@ -37,7 +37,7 @@ def done(detail: str, **result: Any) -> Outcome:
     return Outcome("sent", detail, result=result)
 
 
-def retry(detail: str, after: float | None = None, cause: Literal["throttled", "outage"] | None = None) -> Outcome:
+def retry(detail: str, after: float | None = None, cause: Literal["throttled", "down"] | None = None) -> Outcome:
     """Try again later (outage, 5xx, 429)."""
     return Outcome("retry", detail, after=after, cause=cause)
 
@@ -80,7 +80,7 @@ def judge(response: requests.Response, what: str) -> Outcome | None:
     if status == 429:
         return retry(f"{what}: 429 rate limited", retry_after(response), cause="throttled")
     if status >= 500 or status == 408:
-        return retry(f"{what}: {status} {text}", retry_after(response), cause="outage")
+        return retry(f"{what}: {status} {text}", retry_after(response), cause="down")
     if status in RETRYABLE:
         return retry(f"{what}: {status} {text}", retry_after(response))
     return failed(f"{what}: {status} {text}")
@@ -99,13 +99,13 @@ def send(
     try:
         return session.request(method, url, headers=headers, timeout=timeout, **kwargs)
     except requests.ConnectTimeout as exc:
-        return retry(f"{what}: connect timeout ({type(exc).__name__})", cause="outage")
+        return retry(f"{what}: connect timeout ({type(exc).__name__})", cause="down")
     except requests.ConnectionError as exc:
         # Refused before anything was sent is a plain retry; a reset after sending may have landed.
         if "refused" in str(exc).lower() or "Failed to establish" in str(exc):
-            return retry(f"{what}: connection refused", cause="outage")
+            return retry(f"{what}: connection refused", cause="down")
         return unknown(f"{what}: connection lost ({type(exc).__name__})")
     except requests.Timeout as exc:
         return unknown(f"{what}: no answer in time ({type(exc).__name__})")
     except requests.RequestException as exc:
-        return retry(f"{what}: {type(exc).__name__}", cause="outage")
+        return retry(f"{what}: {type(exc).__name__}", cause="down")

@@ -85,7 +85,7 @@ def find_call(payload: Payload, settings: dict[str, Any], session: requests.Sess
         headers=_headers(settings),
     )
     if isinstance(response, Outcome):
-        return response if response.state != "unknown" else Outcome("retry", response.detail, cause="outage")
+        return response if response.state != "unknown" else Outcome("retry", response.detail, cause="down")
     verdict = judge(response, "hubspot search")
     if verdict is not None:
         return verdict
@@ -135,7 +135,7 @@ def deliver(payload: Payload, settings: dict[str, Any], session: requests.Sessio
         )
         if isinstance(response, Outcome):
             # Setting a property twice is harmless: a lost answer is simply retried (the call is found again).
-            return response if response.state != "unknown" else Outcome("retry", response.detail, cause="outage")
+            return response if response.state != "unknown" else Outcome("retry", response.detail, cause="down")
         verdict = judge(response, "hubspot contact property")
         if verdict is not None:
             return verdict

@@ -56,7 +56,7 @@ def _token(settings: dict[str, Any], session: requests.Session) -> dict[str, Any
         },
     )
     if isinstance(response, Outcome):
-        return response if response.state != "unknown" else Outcome("retry", response.detail, cause="outage")
+        return response if response.state != "unknown" else Outcome("retry", response.detail, cause="down")
     if response.status_code in (400, 401):
         # invalid_client / invalid_grant: a person must fix the credentials; the job waits, it is not lost.
         return retry(f"salesforce token: {response.status_code} {response.text[:200]}", after=300.0)
@@ -136,7 +136,7 @@ def find_task(payload: Payload, settings: dict[str, Any], session: requests.Sess
     soql = f"SELECT Id FROM Task WHERE CallObject = '{external_id(payload)}' LIMIT 1"  # noqa: S608 - our own id: letters, digits, dashes
     response = _call(settings, session, "GET", "query", "salesforce query", params={"q": soql})
     if isinstance(response, Outcome):
-        return response if response.state != "unknown" else Outcome("retry", response.detail, cause="outage")
+        return response if response.state != "unknown" else Outcome("retry", response.detail, cause="down")
     verdict = judge(response, "salesforce query")
     if verdict is not None:
         return verdict

@@ -63,7 +63,7 @@ def deliver(payload: Payload, settings: dict[str, Any], session: requests.Sessio
     response = send(session, timeout_of(settings), "POST", settings["webhook"], "webhook", data=data, headers=headers)
     if isinstance(response, Outcome):
         # A lost answer is resent as is: the receiver deduplicates by webhook-id.
-        return response if response.state != "unknown" else Outcome("retry", response.detail, cause="outage")
+        return response if response.state != "unknown" else Outcome("retry", response.detail, cause="down")
     verdict = judge(response, "webhook")
     if verdict is not None:
         if response.status_code == 410:

@@ -892,10 +892,20 @@ class FakeEngage:
             "dialGroupId": campaign.get("dial_group_id"),
             "externId": lead["extern_id"],
             "leadPhone": lead["lead"].get("leadPhone"),
-            "leadState": "READY",
+            "leadState": "READY" if not lead.get("passes") else "ACTIVE",
             "firstName": lead["lead"].get("firstName"),
             "lastName": lead["lead"].get("lastName"),
+            # The dialer's passes over the lead (field name unconfirmed: engage/client.py lead_passes).
+            "leadPasses": lead.get("passes", 0),
         }
+
+    def dial(self, extern_id: str, passes: int = 1) -> int:
+        """The dialer calls a loaded lead (`passes` more times); how many loaded rows it touched."""
+        with self._lock:
+            rows = [lead for lead in self._leads if str(lead["extern_id"]) == str(extern_id)]
+            for lead in rows:
+                lead["passes"] = lead.get("passes", 0) + passes
+        return len(rows)
 
     def _record(self, cid: int, options: dict, accepted: list[dict], request_no: int, received_at: float) -> None:
         """Append accepted leads to the log (caller holds the lock)."""

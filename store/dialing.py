@@ -56,7 +56,9 @@ def first_dial(conn: Connection, now: float) -> list[dict[str, Any]]:
 
 _NOT_DIALED = text(
     "SELECT campaign, COUNT(*) AS leads, MIN(delivered_at) AS oldest FROM leads "
-    "WHERE status = :loaded_status AND first_attempt_at IS NULL AND delivered_at <= :loaded_before "
+    # A lead RingCX has dialed (leadSearch's pass count, the backstop) without telling us is not "not dialed".
+    "WHERE status = :loaded_status AND first_attempt_at IS NULL AND COALESCE(dial_passes, 0) = 0 "
+    "AND delivered_at <= :loaded_before "
     "AND delivered_at >= :horizon AND campaign IN ("
     "  SELECT DISTINCT campaign FROM leads WHERE first_attempt_at >= :active_since AND campaign IS NOT NULL"
     ") GROUP BY campaign ORDER BY campaign"
@@ -109,3 +111,37 @@ def hourly(conn: Connection, now: float, hours: int = 24) -> list[dict[str, Any]
             }
         )
     return buckets
+
+
+# Web services fire on agent events: an unanswered call may send nothing. The backstop asks RingCX
+# (campaignLeads/leadSearch) about loaded leads it has not heard of, in campaigns that send events.
+_UNHEARD = text(
+    "SELECT id, campaign, extern_id FROM leads WHERE status = :loaded_status AND first_attempt_at IS NULL "
+    "AND delivered_at <= :quiet_since AND delivered_at >= :horizon "
+    "AND (dial_checked_at IS NULL OR dial_checked_at <= :recheck_before) AND extern_id IS NOT NULL "
+    "AND campaign IN (SELECT DISTINCT campaign FROM leads WHERE first_attempt_at >= :active_since "
+    "AND campaign IS NOT NULL) ORDER BY dial_checked_at IS NOT NULL, dial_checked_at, delivered_at LIMIT :limit"
+)
+_PASSES = text("UPDATE leads SET dial_passes = COALESCE(:passes, dial_passes), dial_checked_at = :now WHERE id = :id")
+
+
+def unheard(conn: Connection, now: float, quiet: float, recheck: float, limit: int) -> list[dict[str, Any]]:
+    """Loaded leads without any dialer event for `quiet` seconds, not checked for `recheck` seconds (oldest check first)."""
+    rows = conn.execute(
+        _UNHEARD,
+        {
+            "loaded_status": LeadStatus.DELIVERED.value,
+            "quiet_since": now - quiet,
+            "horizon": now - WINDOWS["24h"],
+            "recheck_before": now - recheck,
+            "active_since": now - ACTIVE_CAMPAIGN_DAYS * 86400.0,
+            "limit": limit,
+        },
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def record_passes(conn: Connection, now: float, passes: dict[int, int | None]) -> None:
+    """Store what leadSearch said per lead (None: not found or no count) and when it was asked."""
+    for lead_id, count in passes.items():
+        conn.execute(_PASSES, {"passes": count, "now": now, "id": lead_id})
