@@ -68,6 +68,11 @@ class FakeHubSpot:
         self._hang = seconds
 
     @property
+    def server(self) -> FakeServer:
+        """The server itself (stop/start it for an outage, on the same port)."""
+        return self._server
+
+    @property
     def url(self) -> str:
         """Base URL of the running fake (the source's `api_base_url`)."""
         return self._server.url

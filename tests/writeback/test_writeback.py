@@ -109,10 +109,10 @@ def test_hubspot_429_retry_after_is_honoured(crm, session):
 
 def test_hubspot_outage_is_retried_then_delivered_once(crm, session):
     """HubSpot down (connection refused): retry; back up: one call, even though every try after the first looks first."""
-    crm._server.stop()
+    crm.server.stop()
     down = hubspot.deliver(payload(), hs_settings(crm), session)
     assert (down.state, down.cause) == ("retry", "down")
-    crm._server.start()
+    crm.server.start()
     up = hubspot.deliver(payload(), hs_settings(crm), session, look_first=True)
     assert up.state == "sent" and len(crm.calls) == 1
 
