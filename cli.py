@@ -376,7 +376,23 @@ def config_check() -> None:
         click.echo(f"warning: {warning}", err=True)
 
 
+admin_cli = AppGroup("admin", help="The operator console's sessions.")
+sessions_cli = AppGroup("sessions", help="Console sessions (server-side: revoking one ends it at once).")
+admin_cli.add_command(sessions_cli)
+
+
+@sessions_cli.command("revoke")
+def sessions_revoke() -> None:
+    """End every console session now (every browser must log in again); bearer tokens are unaffected."""
+    import time
+
+    from store import sessions
+
+    count = sessions.revoke_all(_runtime().engine, time.time())
+    click.echo(f"revoked {count} session(s): every console user must log in again")
+
+
 def register(app: Flask) -> None:
     """Add every command group to the app."""
-    for group in (db_cli, dispatch_cli, engage_cli, leads_cli, config_cli):
+    for group in (db_cli, dispatch_cli, engage_cli, leads_cli, config_cli, admin_cli):
         app.cli.add_command(group)

@@ -127,7 +127,12 @@ class Intake:
         """Pass when any configured scheme accepts the request; raise AuthFailure otherwise."""
         settings, inbound = request.source.settings, request.inbound
         token_ok = source_auth.check_token(settings, inbound)
-        if token_ok:
+        # A configured signature is required: the shared token (one string, often in a URL) does not
+        # replace it unless the source says `allow_token_alone: true`.
+        signature_required = (
+            request.stype.own_auth_signs and request.stype.has_own_auth(settings) and not settings.allow_token_alone
+        )
+        if token_ok and not signature_required:
             return
         if request.stype.has_own_auth(settings):
             try:
