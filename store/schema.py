@@ -80,6 +80,9 @@ leads = Table(
     # Its last call may have landed (read timeout, dropped connection, unreadable 2xx, a crash):
     # looked up with leadSearch before anything is resent.
     Column("unknown_fate", Boolean, nullable=False, default=False, server_default=false()),
+    Column("warnings", Text),  # JSON: optional fields left out of the lead, each with why (revision 0010)
+    Column("route_name", String(100)),  # the matched route's `name:` at routing time
+    Column("route_position", Integer),  # its 1-based position then (0: the source's fallback)
     # Dial milestones (revision 0009): the dialer's first event about the lead, its first connect,
     # the leadSearch backstop's pass count and last check, and when a final disposition came.
     Column("first_attempt_at", Float),
