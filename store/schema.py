@@ -232,8 +232,8 @@ Index("ix_leads_delivered_at", leads.c.delivered_at)
 # Received → first attempt over a recent window reads leads by first attempt time.
 Index("ix_leads_first_attempt", leads.c.first_attempt_at)
 # A dialer event finds its lead by externId (any campaign) or by the customer's number.
-Index("ix_leads_extern", leads.c.extern_id)
-Index("ix_leads_primary_phone", leads.c.primary_phone)
+Index("ix_leads_extern", leads.c.extern_id, leads.c.id)  # newest first without a sort
+Index("ix_leads_primary_phone", leads.c.primary_phone, leads.c.id)
 
 # One row per dialer event (a RingCX web service call about one call segment): stored with its
 # raw event, matched to its lead (lead_id NULL: unmatched, listed in the console). The attempt

@@ -54,8 +54,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("dial_checked_at", sa.Float))
         batch.add_column(sa.Column("disposed_at", sa.Float))
     op.create_index("ix_leads_first_attempt", "leads", ["first_attempt_at"])
-    op.create_index("ix_leads_extern", "leads", ["extern_id"])
-    op.create_index("ix_leads_primary_phone", "leads", ["primary_phone"])
+    op.create_index("ix_leads_extern", "leads", ["extern_id", "id"])
+    op.create_index("ix_leads_primary_phone", "leads", ["primary_phone", "id"])
 
 
 def downgrade() -> None:
