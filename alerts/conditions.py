@@ -122,6 +122,7 @@ def evaluate(engine: Engine, settings: Settings, snap: Snapshot, states: dict[st
             {"status": tf_detail.get("status"), "reason": (tf_detail.get("reason") or "")[:300]},
         )
     )
+    out.extend(_not_dialed(engine, snap.now, cfg["not_dialed_after"], states))
     for name, source in settings.file.sources.items():
         if not source.expect_every:
             continue
@@ -136,6 +137,33 @@ def evaluate(engine: Engine, settings: Settings, snap: Snapshot, states: dict[st
                 {"source": name, "last_seen": seen, "expect_every": source.expect_every},
             )
         )
+    return out
+
+
+def _not_dialed(engine: Engine, now: float, after: float, states: dict[str, dict[str, Any]]) -> list[Condition]:
+    """`not_dialed:<campaign>`: loaded leads without a dialer attempt past `after` (campaigns that send events)."""
+    from store.dialing import not_dialed
+
+    with engine.connect() as conn:
+        late = {row["campaign"]: row for row in not_dialed(conn, now, after)}
+    out = [
+        Condition(
+            f"not_dialed:{campaign}",
+            "not_dialed",
+            True,
+            {
+                "campaign": campaign,
+                "leads": row["leads"],
+                "oldest_seconds": round(now - row["oldest_loaded_at"], 1),
+                "after": after,
+            },
+        )
+        for campaign, row in late.items()
+    ]
+    # A firing campaign that has no late lead any more resolves.
+    for key, state in states.items():
+        if key.startswith("not_dialed:") and state.get("state") == "firing" and key[len("not_dialed:") :] not in late:
+            out.append(Condition(key, "not_dialed", False, {"campaign": key[len("not_dialed:") :]}))
     return out
 
 
@@ -164,6 +192,7 @@ def message(kind: str, state: str, details: dict[str, Any], since: float, now: f
             "dispatcher_down": f"Resolved: a dispatcher is running again after {for_how_long}.",
             "backlog_stale": f"Resolved: the queue is moving again; no lead waits longer than the limit (after {for_how_long}).",
             "source_silent": f"Resolved: webhooks from {details.get('source')!r} are arriving again (after {for_how_long}).",
+            "not_dialed": f"Resolved: every lead loaded into campaign {details.get('campaign')!r} has been dialed (after {for_how_long}).",
             "database_down": f"Resolved: this process reaches the database again after {for_how_long}.",
             "trustedform_unavailable": f"Resolved: TrustedForm answers again (after {for_how_long}); consent checks go on.",
         }.get(kind, f"Resolved: {kind} after {for_how_long}.")
@@ -204,6 +233,12 @@ def message(kind: str, state: str, details: dict[str, Any], since: float, now: f
             f"(HTTP {details.get('status') or '-'}: {details.get('reason', '')}): leads that need consent wait "
             f"(deferred) and are blocked after consent.max_wait — check consent.trustedform.api_key "
             f"(401/403 is our key) and TrustedForm's status page."
+        ),
+        "not_dialed": (
+            f"{details.get('leads', 0)} lead(s) loaded into campaign {details.get('campaign')!r} more than "
+            f"{_ago(details.get('after', 0))} ago have no dialer attempt yet (the oldest waits "
+            f"{_ago(details.get('oldest_seconds', 0))}), for {for_how_long} — check the campaign is running and "
+            f"agents are logged in, in RingCX."
         ),
         "database_down": (
             f"This leadrelay process ({details.get('process')}) cannot reach the database for {for_how_long}: "

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 
+from dispatch.backstop import DialBackstop
 from dispatch.core import DispatcherCore
 from dispatch.fetcher import FetchPool
 from engage.errors import AuthError
@@ -43,6 +44,14 @@ class Leadership(DispatcherCore):
             )
             self.threads.append(
                 threading.Thread(target=pool.run, args=(self.lanes_stop,), name="leadrelay-fetch-loop", daemon=True)
+            )
+        if any(handler_base.type_of(s.type).makes_leads is False for s in self.sources.values()):
+            # A dialer reports back (ringcx): ask it about loaded leads it has not mentioned.
+            backstop = DialBackstop(self.engine, lambda: self.backend, lambda: self.lease.epoch is not None)
+            self.threads.append(
+                threading.Thread(
+                    target=backstop.run, args=(self.lanes_stop,), name="leadrelay-dial-backstop", daemon=True
+                )
             )
         self.started = False
         failures = 0
