@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
+from engage import fake_lists as lists
 from engage import fake_loader as loader
 from engage.fake_control import handle_control
 from engage.fake_http import PHRASES as _PHRASES
@@ -77,6 +78,7 @@ DEFAULT_FAULTS: dict[str, Any] = {
     "auth_hang": 0.0,  # token endpoints sleep this long before answering (a timeout for the client)
     "search_status": None,  # status answered by campaignLeads/leadSearch (e.g. 403: search not allowed)
     "search_hang": 0.0,  # leadSearch calls sleep this long
+    **lists.FAULTS,  # dncLists and campaignLeads/actions (engage/fake_lists.py)
 }
 
 # campaignLeads/leadSearch limits as RingCX documents them: 15 / 10 s and 60 / 30 s.
@@ -106,6 +108,12 @@ def _count(value: int | str | bool | None) -> int:
 
 class FakeEngage:
     """In-memory Engage: OAuth, exchange, refresh, dial groups, campaigns, lead loader, faults."""
+
+    # The DNC list and lead-action state (engage/fake_lists.py keeps them; reset there).
+    _dnc: dict[tuple[str, str], dict[str, Any]]
+    _dnc_stamps: list[float]
+    _dnc_log: list[dict[str, Any]]
+    _action_log: list[dict[str, Any]]
 
     def __init__(
         self,
@@ -249,6 +257,22 @@ class FakeEngage:
         with self._lock:
             return list(self._leads[since:]) if since else list(self._leads)
 
+    def dnc_entries(self, tag: str | None = None) -> list[dict]:
+        """The internal DNC list (optionally one tag), oldest first."""
+        return lists.entries(self, tag)
+
+    def dnc_log(self) -> list[dict]:
+        """Every DNC add in order (phone, tag, at, duplicate, how): each number accepted once is the check."""
+        return lists.dnc_log(self)
+
+    def action_log(self) -> list[dict]:
+        """Every lead action carried out (action, criteria, matched lead seqs, at)."""
+        return lists.action_log(self)
+
+    def dialable(self) -> list[dict]:
+        """Loaded leads the dialer would still call (not cancelled or deleted, no number on the DNC list)."""
+        return lists.dialable(self)
+
     def stats(self) -> dict:
         """Counters: loader calls, 429s, exchanges, refreshes, OAuth calls, statuses, leads."""
         with self._lock:
@@ -302,6 +326,7 @@ class FakeEngage:
         self._loader_status_counts: Counter = Counter()
         self._loader_stamps: dict[str, list[float]] = {}
         self._exchange_stamps: list[float] = []
+        lists.reset(self)  # the DNC list, lead-action log and their counters
 
     def _release_hangs(self) -> None:
         """Wake every request sleeping in a hang fault."""
@@ -568,6 +593,9 @@ class FakeEngage:
                 return _json(200, [self._account_view(), *self._other_accounts])
         if account != self.account_id:
             return _error(self._not_found_status(), f"Account {account} not found", req.path)
+        listed = lists.route(self, req, rest)  # dncLists/*, campaignLeads/actions
+        if listed is not None:
+            return listed
         for method, pattern, name in _ROUTES:
             m = pattern.match(rest)
             if m:
@@ -857,16 +885,10 @@ class FakeEngage:
             return _error(400, "Malformed JSON request body", req.path)
         if not isinstance(criteria, dict):
             return _error(400, "body must be a CampaignLeadSearchCriteria object", req.path)
-        campaigns = {int(c) for c in criteria.get("campaignIds") or []}
-        externs = {str(e) for e in criteria.get("externIds") or []}
         max_rows = int(req.query.get("maxRows") or 50)
         with self._lock:
-            rows = [
-                self._search_view(lead)
-                for lead in self._leads
-                if (not campaigns or lead["campaign_id"] in campaigns)
-                and (not externs or str(lead["extern_id"]) in externs)
-            ]
+            # campaignIds, externIds, leadPhoneNumbers, leadStates, leadIds: each given one must match.
+            rows = [self._search_view(lead) for lead in self._leads if lists.matches(lead, criteria)]
         return _json(200, rows[:max_rows])
 
     def _search_admitted(self) -> bool:
@@ -892,7 +914,7 @@ class FakeEngage:
             "dialGroupId": campaign.get("dial_group_id"),
             "externId": lead["extern_id"],
             "leadPhone": lead["lead"].get("leadPhone"),
-            "leadState": "READY",
+            "leadState": lead.get("state", "READY"),
             "firstName": lead["lead"].get("firstName"),
             "lastName": lead["lead"].get("lastName"),
         }
