@@ -286,7 +286,8 @@ def test_hot_leads_are_not_starved_by_a_flood_of_opt_outs(engine, fake, running,
         start = time.time()
         enqueue_leads(engine, 1, start=500 + n)
         run.waker.wake()
-        wait_for(lambda n=n: f"L{500 + n}" in delivered(fake), 10, message="hot lead through")
+        extern = f"L{500 + n}"
+        wait_for(lambda: extern in delivered(fake), 10, message="hot lead through")  # noqa: B023 - waited here
         waited = time.time() - start
         assert waited <= 3.0, (n, waited)
     assert len(fake.action_log()) < 300  # the flood was still going
