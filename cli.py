@@ -17,6 +17,8 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from lead.lifecycle import REPLAYABLE, LeadStatus, ordered
+
 if TYPE_CHECKING:
     from engage.client import EngageClient
     from runtime import Runtime
@@ -27,21 +29,9 @@ engage_cli = AppGroup("engage", help="Talk to Engage with the configured credent
 leads_cli = AppGroup("leads", help="Inspect and replay leads.")
 config_cli = AppGroup("config", help="Check the configuration.")
 
-# Every status a lead row can have (docs/operations.md, "Lead states").
-LEAD_STATUSES = (
-    "queued",
-    "sending",
-    "retrying",
-    "held",
-    "fetching",
-    "delivered",
-    "rejected",
-    "dead",
-    "invalid",
-    "dropped",
-    "suppressed",
-)
-REPLAYED = ("dead", "rejected", "held", "invalid")
+# Every status a lead row can have (lead/lifecycle.py; docs/operations.md, "Lead states").
+LEAD_STATUSES = tuple(s.value for s in LeadStatus)
+REPLAYED = tuple(s.value for s in ordered(REPLAYABLE))  # plain strings: click matches an enum by name
 
 
 def _runtime() -> Runtime:
@@ -279,14 +269,14 @@ def leads_list(status: str | None, source: str | None, limit: int, as_json: bool
 
 @leads_cli.command("replay")
 @click.option("--id", "ids", multiple=True, type=int, help="lead id (repeatable)")
-@click.option("--status", type=click.Choice(["dead", "rejected", "held", "invalid"]))
+@click.option("--status", type=click.Choice(REPLAYED))
 @click.option("--source")
 @click.option("--since", help="ISO time, UTC unless a zone is given")
 @click.option("--until", help="ISO time")
 def leads_replay(
     ids: tuple[int, ...], status: str | None, source: str | None, since: str | None, until: str | None
 ) -> None:
-    """Re-queue dead, rejected or held leads; re-map invalid ones with the current config."""
+    """Re-queue dead, rejected, held or blocked leads; re-map invalid ones with the current config."""
     from replay import replay
 
     if not (ids or status or source or since or until):

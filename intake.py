@@ -1,4 +1,4 @@
-"""One webhook request: verify → parse → map → route → persist → wake → answer."""
+"""One webhook request, down the floors once: authenticate → parse → too many → prepare → persist → answer."""
 
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ from config import Source
 from handlers import auth as source_auth
 from handlers import base as handler_base
 from handlers._limits import check_shape, unsafe_text
-from handlers.base import AuthFailure, Inbound, Malformed, RateLimited, Record
+from handlers.base import AuthFailure, Inbound, Malformed, RateLimited, Record, SourceType
+from lead.lifecycle import LeadStatus as S
 from logs import log
 from metrics import ACK_SECONDS, AUTH_FAILURES, RECORDS, WEBHOOKS
 from prepare import prepare, record_key
 from redact import audit_headers, audit_path, source_secrets
 from store.db import unavailable
-from store.ingest import PendingLead, recent_hits, store_webhook
+from store.ingest import DUPLICATE, EventStatus, PendingLead, Stored, recent_hits, store_webhook
 
 logger = logging.getLogger("leadrelay.intake")
 
@@ -39,6 +40,28 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class Request:
+    """One webhook on its way down the steps: what it came with, and what each step adds to it."""
+
+    source: Source
+    stype: SourceType  # resolved once, in Intake.handle
+    inbound: Inbound
+    received_at: float
+    records: list[Record] = field(default_factory=list)  # parse
+    pending: list[PendingLead] = field(default_factory=list)  # prepare: one per record, same order
+    stored: Stored | None = None  # persist
+
+    @property
+    def name(self) -> str:
+        """The configured source's name (every metric and log line carries it)."""
+        return self.source.name
+
+
+# A step reads the request, may add to it, and either answers (the request ends there) or passes.
+Step = Callable[[Request], Answer | None]
+
+
 class Intake:
     """Runs the request half of the pipeline for one configured source at a time."""
 
@@ -47,16 +70,66 @@ class Intake:
     ) -> None:
         """`wake` tells the dispatcher a lead is waiting (in-process signal; NOTIFY is sent by the store)."""
         self.engine, self.sandbox, self.wake, self.clock = engine, sandbox, wake, clock
+        # The floors, in order. The first step that answers ends the request.
+        self.steps: tuple[Step, ...] = (
+            self._authenticate,
+            self._parse,
+            self._too_many,
+            self._check_records,
+            self._shared_limits,
+            # ← Per-record lifecycle rules (a CRM's opt-out or cancel for a lead it sent before)
+            #   go here: after the records are read and admitted, before prepare's `events:` filter.
+            self._prepare,
+            self._persist,
+        )
 
-    def authenticate(self, source: Source, request: Inbound) -> None:
+    def handle(self, source: Source, inbound: Inbound, received_at: float) -> Answer:
+        """Run the steps, then let the source type shape the answer (SOAP Ack, redirect page)."""
+        request = Request(source, handler_base.type_of(source.type), inbound, received_at)
+        answer = self._run(request)
+        # 413 stays 413 for every sender: a request over the sender's own documented batch size
+        # is not one of its messages, and acknowledging it would hide the refused records.
+        if isinstance(answer.body, dict) and answer.status != 413:
+            reply = request.stype.reply(source.settings, inbound, answer.status, answer.body)
+            if reply is not None:
+                return Answer(reply.status, reply.body, reply.content_type, dict(reply.headers))
+        return answer
+
+    def _run(self, request: Request) -> Answer:
+        """Go down the steps; a database that cannot take the request is a 503 from any of them."""
+        for step in self.steps:
+            try:
+                answer = step(request)
+            except Exception as exc:
+                if not unavailable(exc):
+                    raise
+                return _not_stored(request.name, exc)
+            if answer is not None:
+                return answer
+        return self._answer(request)
+
+    # --- authenticate --------------------------------------------------------------------------
+
+    def _authenticate(self, request: Request) -> Answer | None:
+        """401 with the reason when no configured scheme accepts the request; nothing is stored."""
+        try:
+            self._verify(request)
+        except AuthFailure as failure:
+            AUTH_FAILURES.labels(request.name, failure.reason).inc()
+            WEBHOOKS.labels(request.name, "401").inc()
+            log(logger, logging.WARNING, "webhook rejected", source=request.name, reason=failure.reason)
+            return Answer(401, {"error": failure.reason})
+        return None
+
+    def _verify(self, request: Request) -> None:
         """Pass when any configured scheme accepts the request; raise AuthFailure otherwise."""
-        stype = handler_base.type_of(source.type)
-        token_ok = source_auth.check_token(source.settings, request)
+        settings, inbound = request.source.settings, request.inbound
+        token_ok = source_auth.check_token(settings, inbound)
         if token_ok:
             return
-        if stype.has_own_auth(source.settings):
+        if request.stype.has_own_auth(settings):
             try:
-                stype.verify(source.settings, request, self.clock())
+                request.stype.verify(settings, inbound, self.clock())
             except AuthFailure:
                 raise
             except Exception as exc:
@@ -64,7 +137,7 @@ class Intake:
                     logger,
                     logging.WARNING,
                     "verify failed on unexpected input",
-                    source=source.name,
+                    source=request.name,
                     error=type(exc).__name__,
                 )
                 raise AuthFailure("invalid_signature", "unreadable authentication headers") from exc
@@ -73,81 +146,153 @@ class Intake:
             raise AuthFailure("invalid_token")
         # Only html_form may run without auth (config.py refuses it for other types).
 
-    def handle(self, source: Source, request: Inbound, received_at: float) -> Answer:
-        """Run the pipeline, then let the source type shape the answer (SOAP Ack, redirect page)."""
-        answer = self._handle(source, request, received_at)
-        stype = handler_base.type_of(source.type)
-        # 413 stays 413 for every sender: a request over the sender's own documented batch size
-        # is not one of its messages, and acknowledging it would hide the refused records.
-        if isinstance(answer.body, dict) and answer.status != 413:
-            reply = stype.reply(source.settings, request, answer.status, answer.body)
-            if reply is not None:
-                return Answer(reply.status, reply.body, reply.content_type, dict(reply.headers))
-        return answer
+    # --- parse, too many -----------------------------------------------------------------------
 
-    def _handle(self, source: Source, request: Inbound, received_at: float) -> Answer:
-        """Run verify → parse → map → route → persist and build the JSON answer."""
-        name = source.name
+    def _parse(self, request: Request) -> Answer | None:
+        """The body's records; an unreadable or empty body is kept raw as `malformed`."""
         try:
-            self.authenticate(source, request)
-        except AuthFailure as failure:
-            AUTH_FAILURES.labels(name, failure.reason).inc()
-            WEBHOOKS.labels(name, "401").inc()
-            log(logger, logging.WARNING, "webhook rejected", source=name, reason=failure.reason)
-            return Answer(401, {"error": failure.reason})
-
-        stype = handler_base.type_of(source.type)
-        try:
-            records = stype.parse(source.settings, request)
-            if not records:
+            request.records = request.stype.parse(request.source.settings, request.inbound)
+            if not request.records:
                 raise Malformed("the body holds no records")
-            if len(records) > source.max_records:
-                return self._too_many(source, request, received_at, len(records))
-            for record in records:
-                check_shape(record.fields)
-        except RateLimited as exc:
-            return _rate_limited(name, exc)
-        except Malformed as exc:
-            return self._malformed(source, request, received_at, str(exc) or "unparseable body")
         except Exception as exc:
-            log(logger, logging.WARNING, "parser failed on unexpected input", source=name, error=type(exc).__name__)
-            return self._malformed(source, request, received_at, f"unparseable body ({type(exc).__name__})")
-        try:
-            # Outside the catch-all above: a database error here is not the body's fault.
-            self._check_shared_limits(source, request, records, received_at)
-        except RateLimited as exc:
-            return _rate_limited(name, exc)
-        except Exception as exc:
-            if not unavailable(exc):
-                raise
-            return _not_stored(name, exc)
+            return self._refused_body(request, exc)
+        return None
 
-        pending = [self._prepare(source, record, received_at) for record in records]
-        status = "invalid" if all(p.status == "invalid" for p in pending) else "accepted"
+    def _too_many(self, request: Request) -> Answer | None:
+        """Over max_records: 413, no lead created, the raw request kept as an event for audit."""
+        source, count = request.source, len(request.records)
+        if count <= source.max_records:
+            return None
+        reason = f"too_many_records: {count} records, the limit is {source.max_records}"
+        event_id = self._keep_raw(request, reason)
+        log(logger, logging.WARNING, "webhook refused", source=source.name, event_id=event_id, reason=reason)
+        WEBHOOKS.labels(source.name, "413").inc()
+        return Answer(
+            413,
+            {"error": "too_many_records", "limit": source.max_records, "records": count, "event_id": event_id},
+        )
+
+    def _check_records(self, request: Request) -> Answer | None:
+        """Every record within the shape bounds (depth, size); otherwise the body is `malformed`."""
         try:
-            stored = store_webhook(
-                self.engine,
-                source=name,
-                received_at=received_at,
-                pending=pending,
-                sandbox=self.sandbox,
-                event_status=status,
-                reason=None,
-                **self._event_fields(source, request),
-            )
+            for record in request.records:
+                check_shape(record.fields)
         except Exception as exc:
-            if not unavailable(exc):
-                raise
-            return _not_stored(name, exc)
+            return self._refused_body(request, exc)
+        return None
+
+    def _refused_body(self, request: Request, exc: Exception) -> Answer:
+        """A body the parser or the shape check refused: 429 for a sender's rate limit, else malformed."""
+        if isinstance(exc, RateLimited):
+            return _rate_limited(request.name, exc)
+        if isinstance(exc, Malformed):
+            return self._malformed(request, str(exc) or "unparseable body")
+        log(logger, logging.WARNING, "parser failed on unexpected input", source=request.name, error=type(exc).__name__)
+        return self._malformed(request, f"unparseable body ({type(exc).__name__})")
+
+    def _shared_limits(self, request: Request) -> Answer | None:
+        """429 when the database says this client or phone is over its limit (counted across processes)."""
+        source = request.source
+        for kind, key, count, seconds in request.stype.shared_limits(source.settings, request.inbound, request.records):
+            since = request.received_at - seconds
+            if recent_hits(self.engine, source.name, kind, key[:REMOTE_ADDR_MAX], since) >= count:
+                what = "address" if kind == "ip" else "phone number"
+                return _rate_limited(source.name, RateLimited(f"too many submissions for this {what}"))
+        return None
+
+    # --- prepare -------------------------------------------------------------------------------
+
+    def _prepare(self, request: Request) -> Answer | None:
+        """Map and route every record (prepare.py): what the store keeps for each."""
+        request.pending = [self._prepare_one(request.source, record, request.received_at) for record in request.records]
+        return None
+
+    def _prepare_one(self, source: Source, record: Record, received_at: float) -> PendingLead:
+        """prepare() one record, refusing it (never its batch-mates) when it cannot be mapped or stored."""
+        try:
+            item = prepare(source, record, received_at)
+        except Exception as exc:
+            log(logger, logging.WARNING, "record could not be mapped", source=source.name, error=type(exc).__name__)
+            fallback = source.routes[-1]
+            key, expires = _fallback_key(source, record, received_at)
+            return PendingLead(
+                status=S.INVALID,
+                priority=fallback.priority,
+                campaign=fallback.campaign,
+                record_key=key,
+                key_expires_at=expires,
+                record=record.fields,
+                errors={"record": [f"could not be mapped ({type(exc).__name__})"]},
+            )
+        reason = unsafe_text(item.extern_id) or unsafe_text(item.lead) or unsafe_text(item.primary_phone)
+        if reason and item.status != S.INVALID:
+            item.status, item.errors = S.INVALID, {"text": [reason]}
+        if reason or item.status == S.INVALID:
+            # Nothing of a refused record goes into a text column but its (escaped) JSON.
+            item.extern_id = None if unsafe_text(item.extern_id) else item.extern_id
+            item.lead, item.primary_phone = None, None
+        return item
+
+    # --- persist -------------------------------------------------------------------------------
+
+    def _persist(self, request: Request) -> Answer | None:
+        """The event and its leads in one transaction, before any answer; then wake the dispatcher."""
+        status = EventStatus.INVALID if all(p.status == S.INVALID for p in request.pending) else EventStatus.ACCEPTED
+        stored = request.stored = store_webhook(
+            self.engine,
+            source=request.name,
+            received_at=request.received_at,
+            pending=request.pending,
+            sandbox=self.sandbox,
+            event_status=status,
+            reason=None,
+            **self._event_fields(request),
+        )
         if stored.wake:
             self.wake(*stored.wake)
         for outcome in stored.outcomes:
-            RECORDS.labels(name, outcome.status).inc()
+            RECORDS.labels(request.name, outcome.status).inc()
+        return None
 
+    def _keep_raw(self, request: Request, reason: str) -> int:
+        """Store the raw request as a `malformed` event with its reason; its id."""
+        stored = store_webhook(
+            self.engine,
+            source=request.name,
+            received_at=request.received_at,
+            pending=[],
+            sandbox=self.sandbox,
+            event_status=EventStatus.MALFORMED,
+            reason=reason,
+            **self._event_fields(request),
+        )
+        return stored.event_id
+
+    def _event_fields(self, request: Request) -> dict[str, Any]:
+        """The event row's request columns: configured secrets stripped, text the database can hold."""
+        settings, inbound = request.source.settings, request.inbound
+        secrets = source_secrets(settings)
+        address = request.stype.client_address(settings, inbound)
+        return {
+            "method": inbound.method,
+            "path": audit_path(inbound.url, secrets),
+            "content_type": (inbound.content_type or "")[:CONTENT_TYPE_MAX],
+            "headers": audit_headers(inbound.headers, secrets),
+            "body": inbound.body,
+            "remote_addr": (address or "")[:REMOTE_ADDR_MAX],
+        }
+
+    # --- answer --------------------------------------------------------------------------------
+
+    def _answer(self, request: Request) -> Answer:
+        """202 with each lead's status; 200 for a whole duplicate; 422 when every record is unmappable."""
+        source, pending, stored = request.source, request.pending, request.stored
+        assert stored is not None, "the persist step runs before the answer"
+        name = source.name
         if stored.all_duplicates:
             WEBHOOKS.labels(name, "duplicate").inc()
             original = stored.outcomes[0].duplicate_of_event
-            if source.reject_invalid and all(o.prior_status == "invalid" for o in stored.outcomes):
+            if source.reject_invalid and all(o.prior_status == S.INVALID for o in stored.outcomes):
                 # The same invalid form again: the same refusal, never a "thank you" for a
                 # record that will not be called.
                 return Answer(
@@ -170,11 +315,11 @@ class Intake:
                 "campaign": item.campaign,
                 "status": outcome.status,
             }
-            if outcome.status == "invalid":
+            if outcome.status == S.INVALID:
                 entry["reasons"] = item.errors
-            if outcome.status == "duplicate":
+            if outcome.status == DUPLICATE:
                 entry["duplicate_of_event"] = outcome.duplicate_of_event
-            if self.sandbox and outcome.status == "queued":
+            if self.sandbox and outcome.status == S.QUEUED:
                 entry["sandbox"] = True
             entries.append(entry)
         log(
@@ -186,7 +331,7 @@ class Intake:
             statuses=[e["status"] for e in entries],
             sandbox=self.sandbox,
         )
-        if source.reject_invalid and all(o.status == "invalid" for o in stored.outcomes):
+        if source.reject_invalid and all(o.status == S.INVALID for o in stored.outcomes):
             WEBHOOKS.labels(name, "422").inc()
             return Answer(
                 422,
@@ -197,99 +342,19 @@ class Intake:
                 },
             )
         WEBHOOKS.labels(name, "202").inc()
-        ACK_SECONDS.labels(name).observe(self.clock() - received_at)
+        ACK_SECONDS.labels(name).observe(self.clock() - request.received_at)
         return Answer(202, {"event_id": stored.event_id, "leads": entries})
 
-    def _prepare(self, source: Source, record: Record, received_at: float) -> PendingLead:
-        """prepare() one record, refusing it (never its batch-mates) when it cannot be mapped or stored."""
-        try:
-            item = prepare(source, record, received_at)
-        except Exception as exc:
-            log(logger, logging.WARNING, "record could not be mapped", source=source.name, error=type(exc).__name__)
-            fallback = source.routes[-1]
-            key, expires = _fallback_key(source, record, received_at)
-            return PendingLead(
-                status="invalid",
-                priority=fallback.priority,
-                campaign=fallback.campaign,
-                record_key=key,
-                key_expires_at=expires,
-                record=record.fields,
-                errors={"record": [f"could not be mapped ({type(exc).__name__})"]},
-            )
-        reason = unsafe_text(item.extern_id) or unsafe_text(item.lead) or unsafe_text(item.primary_phone)
-        if reason and item.status not in ("invalid",):
-            item.status, item.errors = "invalid", {"text": [reason]}
-        if reason or item.status == "invalid":
-            # Nothing of a refused record goes into a text column but its (escaped) JSON.
-            item.extern_id = None if unsafe_text(item.extern_id) else item.extern_id
-            item.lead, item.primary_phone = None, None
-        return item
-
-    def _check_shared_limits(self, source: Source, request: Inbound, records: list[Record], now: float) -> None:
-        """Raise RateLimited when the database says this client or phone is over its limit (all processes)."""
-        stype = handler_base.type_of(source.type)
-        for kind, key, count, seconds in stype.shared_limits(source.settings, request, records):
-            if recent_hits(self.engine, source.name, kind, key[:REMOTE_ADDR_MAX], now - seconds) >= count:
-                raise RateLimited(f"too many submissions for this {'address' if kind == 'ip' else 'phone number'}")
-
-    def _event_fields(self, source: Source, request: Inbound) -> dict[str, Any]:
-        """The event row's request columns: configured secrets stripped, text the database can hold."""
-        secrets = source_secrets(source.settings)
-        stype = handler_base.type_of(source.type)
-        address = stype.client_address(source.settings, request)
-        return {
-            "method": request.method,
-            "path": audit_path(request.url, secrets),
-            "content_type": (request.content_type or "")[:CONTENT_TYPE_MAX],
-            "headers": audit_headers(request.headers, secrets),
-            "body": request.body,
-            "remote_addr": (address or "")[:REMOTE_ADDR_MAX],
-        }
-
-    def _too_many(self, source: Source, request: Inbound, received_at: float, count: int) -> Answer:
-        """Over max_records: 413, no lead created, the raw request kept as an event for audit."""
-        reason = f"too_many_records: {count} records, the limit is {source.max_records}"
-        kept = self._keep_raw(source, request, received_at, reason)
-        if isinstance(kept, Answer):
-            return kept
-        log(logger, logging.WARNING, "webhook refused", source=source.name, event_id=kept, reason=reason)
-        WEBHOOKS.labels(source.name, "413").inc()
-        return Answer(
-            413,
-            {"error": "too_many_records", "limit": source.max_records, "records": count, "event_id": kept},
-        )
-
-    def _malformed(self, source: Source, request: Inbound, received_at: float, reason: str) -> Answer:
+    def _malformed(self, request: Request, reason: str) -> Answer:
         """Store an unparseable body with its reason; 400 for developers, 2xx for senders that retry."""
-        kept = self._keep_raw(source, request, received_at, reason)
-        if isinstance(kept, Answer):
-            return kept
-        log(logger, logging.WARNING, "webhook malformed", source=source.name, event_id=kept, reason=reason)
+        source = request.source
+        event_id = self._keep_raw(request, reason)
+        log(logger, logging.WARNING, "webhook malformed", source=source.name, event_id=event_id, reason=reason)
         if source.reject_invalid:
             WEBHOOKS.labels(source.name, "400").inc()
-            return Answer(400, {"error": "malformed", "detail": reason, "event_id": kept})
+            return Answer(400, {"error": "malformed", "detail": reason, "event_id": event_id})
         WEBHOOKS.labels(source.name, "malformed").inc()
-        return Answer(202, {"event_id": kept, "status": "malformed", "detail": reason, "leads": []})
-
-    def _keep_raw(self, source: Source, request: Inbound, received_at: float, reason: str) -> int | Answer:
-        """Store the raw request as a `malformed` event with its reason: its id, or the 503 when it cannot be."""
-        try:
-            stored = store_webhook(
-                self.engine,
-                source=source.name,
-                received_at=received_at,
-                pending=[],
-                sandbox=self.sandbox,
-                event_status="malformed",
-                reason=reason,
-                **self._event_fields(source, request),
-            )
-        except Exception as exc:
-            if not unavailable(exc):
-                raise
-            return _not_stored(source.name, exc)
-        return stored.event_id
+        return Answer(202, {"event_id": event_id, "status": "malformed", "detail": reason, "leads": []})
 
 
 def _rate_limited(name: str, exc: RateLimited) -> Answer:

@@ -16,6 +16,7 @@ import logs
 from admin import auth, charts
 from admin.actions import ReplayRefused, release_hold, replay_one
 from admin.schemas import MAX_ID, LeadsQuery
+from lead.lifecycle import REPLAYABLE
 from metrics import SNAPSHOTS
 from redact import mask_event_body
 from store import audit, operator
@@ -274,7 +275,7 @@ def lead(lead_id: int) -> ResponseReturnValue:
         lead=row,
         event=event,
         timeline=audit.timeline(engine, lead_id),
-        replayable=row["status"] in ("dead", "rejected", "held", "invalid"),
+        replayable=row["status"] in REPLAYABLE,
         notice=request.args.get("notice"),
     )
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from store.operator import STATUSES
+from lead.lifecycle import LeadStatus
+
+STATUS_VALUES = [s.value for s in LeadStatus]  # the OpenAPI enum of every lead status, in lifecycle order
 
 MAX_ID = 2**63 - 1  # a BIGINT: larger ids cannot exist, and PostgreSQL would refuse to compare them
 MAX_PAGE = 500  # the most leads one page returns
@@ -17,7 +19,7 @@ PRINTABLE = validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="must not contain cont
 class LeadsQuery(Schema):
     """`/admin/api/leads` and `/admin/leads` filters."""
 
-    status = fields.String(validate=validate.OneOf(STATUSES))
+    status = fields.String(validate=validate.OneOf(STATUS_VALUES), metadata={"description": "a lead status"})
     source = fields.String(validate=[validate.Length(min=1, max=100), PRINTABLE])
     q = fields.String(
         validate=[validate.Length(min=1, max=200), PRINTABLE],
@@ -48,7 +50,7 @@ class Lead(Schema):
     source = fields.String()
     record_key = fields.String(allow_none=True)
     extern_id = fields.String(allow_none=True)
-    status = fields.String()
+    status = fields.String(validate=validate.OneOf(STATUS_VALUES), metadata={"description": "lead/lifecycle.py"})
     priority = fields.String()
     campaign = fields.String(allow_none=True)
     load_options = fields.Raw(allow_none=True)

@@ -19,8 +19,10 @@ from engage.errors import (
     Throttled,
     Unavailable,
 )
+from lead.lifecycle import LeadStatus
 from logs import log
 from metrics import DISPATCHED, ENGAGE_CALLS, SPEED_TO_LEAD
+from store.lease import EngageState
 from store.queue import ClaimedLead, Settlement
 
 logger = logging.getLogger("leadrelay.dispatch")
@@ -96,7 +98,7 @@ class Sending(DispatcherCore):
                     self._await_slot(lane, self.NORMAL_RESERVE if lane == "NORMAL" else 0.0)
                     self._send(part, epoch)
                 return
-            self._settle(leads, "rejected", epoch, error=f"Engage rejected the lead (400): {exc.body or exc}")
+            self._settle(leads, LeadStatus.REJECTED, epoch, error=f"Engage rejected the lead (400): {exc.body or exc}")
             return
         except Unavailable as exc:
             ENGAGE_CALLS.labels("unavailable").inc()
@@ -113,7 +115,7 @@ class Sending(DispatcherCore):
                 [
                     Settlement(
                         c.id,
-                        "queued",
+                        LeadStatus.QUEUED,
                         error=f"{UNKNOWN}crash: {exc!r}",
                         count_attempt=False,
                         crashed=True,
@@ -141,15 +143,15 @@ class Sending(DispatcherCore):
         for lead in leads:
             if lead.extern_id in result.rejected:
                 settlements.append(
-                    Settlement(lead.id, "rejected", error=result.rejected[lead.extern_id], response=answer)
+                    Settlement(lead.id, LeadStatus.REJECTED, error=result.rejected[lead.extern_id], response=answer)
                 )
-                DISPATCHED.labels("rejected", sandbox).inc()
+                DISPATCHED.labels(LeadStatus.REJECTED, sandbox).inc()
             else:
-                settlements.append(Settlement(lead.id, "delivered", response=answer))
-                DISPATCHED.labels("delivered", sandbox).inc()
+                settlements.append(Settlement(lead.id, LeadStatus.DELIVERED, response=answer))
+                DISPATCHED.labels(LeadStatus.DELIVERED, sandbox).inc()
                 SPEED_TO_LEAD.labels(lead.priority).observe(time.time() - lead.received_at)
         written = self._store(epoch, settlements)
-        self._set_state("sandbox" if backend.sandbox else "ok")
+        self._set_state(EngageState.SANDBOX if backend.sandbox else EngageState.OK)
         log(
             logger,
             logging.INFO,
@@ -184,7 +186,7 @@ class Sending(DispatcherCore):
             # Engage answered, unreadably: not an outage. Look the leads up before resending them.
             self._retry(leads, f"{prefix}{exc}", epoch, delay=self._backoff(0))
             return
-        self._set_state("degraded", str(exc))
+        self._set_state(EngageState.DEGRADED, str(exc))
         # An outage is account-wide: every lead waits for one probe instead of each backing
         # off on its own, so the queue drains the moment Engage answers again.
         cap = min(self.cfg["outage_probe_cap"], self.cfg["backoff_cap"])
@@ -214,7 +216,8 @@ class Sending(DispatcherCore):
         if found:
             answer = {"found_by": "leadSearch", "campaign_id": campaign_id}
             self._store(
-                epoch, [Settlement(c.id, "delivered", response=answer) for c in doubtful if c.extern_id in found]
+                epoch,
+                [Settlement(c.id, LeadStatus.DELIVERED, response=answer) for c in doubtful if c.extern_id in found],
             )
             log(
                 logger,
@@ -229,10 +232,12 @@ class Sending(DispatcherCore):
 
     def _requeue(self, leads: list[ClaimedLead], epoch: int) -> None:
         """Hand claimed leads back untouched (no attempt burns): a gate closed after they were claimed."""
-        self._store(epoch, [Settlement(c.id, "retrying", error=c.last_error, count_attempt=False) for c in leads])
+        self._store(
+            epoch, [Settlement(c.id, LeadStatus.RETRYING, error=c.last_error, count_attempt=False) for c in leads]
+        )
 
     def _settle(
-        self, leads: list[ClaimedLead], status: str, epoch: int, error: str, count_attempt: bool = True
+        self, leads: list[ClaimedLead], status: LeadStatus, epoch: int, error: str, count_attempt: bool = True
     ) -> None:
         """Settle every lead of the batch the same way."""
         self._store(epoch, [Settlement(c.id, status, error=error, count_attempt=count_attempt) for c in leads])
@@ -260,14 +265,16 @@ class Sending(DispatcherCore):
             mark = UNKNOWN if (lead.last_error or "").startswith(UNKNOWN) and not error.startswith(UNKNOWN) else ""
             if now - lead.received_at > self.cfg["retry_budget"]:
                 out.append(
-                    Settlement(lead.id, "dead", error=f"retry budget spent; last error: {error}", response=response)
+                    Settlement(
+                        lead.id, LeadStatus.DEAD, error=f"retry budget spent; last error: {error}", response=response
+                    )
                 )
-                DISPATCHED.labels("dead", sandbox).inc()
+                DISPATCHED.labels(LeadStatus.DEAD, sandbox).inc()
             else:
                 out.append(
                     Settlement(
                         lead.id,
-                        "retrying",
+                        LeadStatus.RETRYING,
                         error=mark + error,
                         response=response,
                         count_attempt=count_attempt,
@@ -292,7 +299,7 @@ class Sending(DispatcherCore):
                 self._retry(leads, f"campaign error, re-resolved: {exc}", epoch, delay=0.0)
                 return
         probe = self.holds.open_breaker(campaign, self.cfg["hold_probe"])
-        self._settle(leads, "held", epoch, error=f"campaign {campaign!r}: {exc}", count_attempt=False)
+        self._settle(leads, LeadStatus.HELD, epoch, error=f"campaign {campaign!r}: {exc}", count_attempt=False)
         held = self.queue.hold_queued(campaign, f"campaign {campaign!r} breaker open: {exc}")
         log(
             logger,
@@ -308,9 +315,9 @@ class Sending(DispatcherCore):
         """Credentials refused: hold every lead (no attempts burn); the leader loop tries for a token later."""
         ENGAGE_CALLS.labels("auth_error").inc()
         probe = self.holds.hold_account(self.cfg["hold_probe"])
-        self._settle(leads, "held", epoch, error=f"Engage authentication failed: {exc}", count_attempt=False)
+        self._settle(leads, LeadStatus.HELD, epoch, error=f"Engage authentication failed: {exc}", count_attempt=False)
         self.queue.hold_queued(None, f"Engage authentication failed: {exc}")
-        self._set_state("held", f"authentication failed: {exc}")
+        self._set_state(EngageState.HELD, f"authentication failed: {exc}")
         log(
             logger,
             logging.ERROR,
