@@ -12,6 +12,7 @@ set: Engage may have accepted it, and the runner looks it up before anything is 
 
 from __future__ import annotations
 
+import enum
 import json
 import time
 from collections.abc import Iterable, Mapping
@@ -29,12 +30,20 @@ PRIORITY_LIVE = 0
 PRIORITY_WRITEBACK = 5
 PRIORITY_BULK = 9
 
-# States of a job.
-PENDING = "pending"  # waiting for its next_attempt_at
-SENDING = "sending"  # claimed by the leader of claim_epoch until claimed_until
-DONE = "done"  # the far side accepted it (or a lookup found it there): never sent again
-FAILED = "failed"  # refused for good (a 4xx that no retry changes) or a poison job: for people
-STATES = (PENDING, SENDING, DONE, FAILED)
+
+class JobState(enum.StrEnum):
+    """States of a job (`jobs.state`): a vocabulary of its own, apart from the lead statuses."""
+
+    PENDING = "pending"  # waiting for its next_attempt_at
+    SENDING = "sending"  # claimed by the leader of claim_epoch until claimed_until
+    DONE = "done"  # the far side accepted it (or a lookup found it there): never sent again
+    FAILED = "failed"  # refused for good (a 4xx that no retry changes) or a poison job: for people
+
+
+PENDING, SENDING, DONE, FAILED = JobState.PENDING, JobState.SENDING, JobState.DONE, JobState.FAILED
+STATES = tuple(JobState)
+# The states as bound parameters of the SQL below (state words are never spelled inside SQL text).
+_STATE_PARAMS = {"st_pending": PENDING.value, "st_sending": SENDING.value, "st_done": DONE.value}
 
 # Kinds reserved by the contract (other branches register handlers for the write-back kinds).
 ENGAGE_DNC_ADD = "engage.dnc_add"
@@ -129,7 +138,7 @@ def enqueue(
             "key": key,
             "payload": json.dumps(dict(payload), sort_keys=True, default=str),
             "priority": int(priority),
-            "state": PENDING,
+            "state": PENDING.value,
             # 0 = due at once by any clock (claims compare with the database clock, not the host's).
             "due": at + delay if delay > 0 else 0.0,
             "false": False,
@@ -168,17 +177,18 @@ class Outbox:
             return []
         ceiling = "AND priority <= :ceiling" if max_priority is not None else ""
         sql = text(
-            f"UPDATE jobs SET unknown_fate=CASE WHEN state='sending' THEN :true ELSE unknown_fate END, "  # noqa: S608
-            f"state='sending', claim_epoch=:epoch, claimed_until={self._now}+:ttl, claims=claims+1, "
+            f"UPDATE jobs SET unknown_fate=CASE WHEN state=:st_sending THEN :true ELSE unknown_fate END, "  # noqa: S608
+            f"state=:st_sending, claim_epoch=:epoch, claimed_until={self._now}+:ttl, claims=claims+1, "
             f"updated_at={self._now} "
             "WHERE id IN (SELECT id FROM jobs WHERE kind IN :kinds AND ("
-            f"  (state='pending' AND next_attempt_at <= {self._now}) "
-            f"   OR (state='sending' AND (claim_epoch < :epoch OR claimed_until < {self._now}))) "
+            f"  (state=:st_pending AND next_attempt_at <= {self._now}) "
+            f"   OR (state=:st_sending AND (claim_epoch < :epoch OR claimed_until < {self._now}))) "
             f"  {ceiling} ORDER BY priority, id LIMIT :limit) "
             "AND EXISTS (SELECT 1 FROM dispatcher_lease WHERE name=:name AND epoch=:epoch AND holder=:holder) "
             "RETURNING id, kind, dedupe_key, payload, priority, attempts, claims, unknown_fate, created_at, last_error"
         ).bindparams(bindparam("kinds", expanding=True))
         params: dict[str, Any] = {
+            **_STATE_PARAMS,
             "true": True,
             "epoch": epoch,
             "ttl": claim_ttl,
@@ -216,12 +226,12 @@ class Outbox:
             return []
         sql = text(
             "SELECT kind, priority, COUNT(*) FROM jobs WHERE kind IN :kinds AND ("  # noqa: S608
-            f"(state='pending' AND next_attempt_at <= {self._now}) "
-            f"OR (state='sending' AND (claim_epoch < :epoch OR claimed_until < {self._now}))) "
+            f"(state=:st_pending AND next_attempt_at <= {self._now}) "
+            f"OR (state=:st_sending AND (claim_epoch < :epoch OR claimed_until < {self._now}))) "
             "GROUP BY kind, priority"
         ).bindparams(bindparam("kinds", expanding=True))
         with self.engine.connect() as conn:
-            rows = conn.execute(sql, {"kinds": wanted, "epoch": epoch}).fetchall()
+            rows = conn.execute(sql, {**_STATE_PARAMS, "kinds": wanted, "epoch": epoch}).fetchall()
         return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
 
     def next_due_in(self, kinds: Iterable[str]) -> float | None:
@@ -230,10 +240,10 @@ class Outbox:
         if not wanted:
             return None
         sql = text(
-            f"SELECT MIN(next_attempt_at) - {self._now} FROM jobs WHERE kind IN :kinds AND state='pending'"  # noqa: S608
+            f"SELECT MIN(next_attempt_at) - {self._now} FROM jobs WHERE kind IN :kinds AND state=:st_pending"  # noqa: S608
         ).bindparams(bindparam("kinds", expanding=True))
         with self.engine.connect() as conn:
-            value = conn.execute(sql, {"kinds": wanted}).scalar()
+            value = conn.execute(sql, {**_STATE_PARAMS, "kinds": wanted}).scalar()
         return None if value is None else max(0.0, float(value))
 
     def settle(self, epoch: int, settlements: list[JobSettlement]) -> int:
@@ -247,7 +257,7 @@ class Outbox:
             f"unknown_fate=:unknown, next_attempt_at={self._now}+:delay, updated_at={self._now}, "
             f"done_at=CASE WHEN :finished = 1 THEN {self._now} ELSE done_at END, "
             "claim_epoch=NULL, claimed_until=NULL "
-            "WHERE id=:id AND state='sending' AND claim_epoch=:epoch "
+            "WHERE id=:id AND state=:st_sending AND claim_epoch=:epoch "
             "AND EXISTS (SELECT 1 FROM dispatcher_lease WHERE name=:name AND epoch=:epoch)"
         )
         params = []
@@ -256,7 +266,8 @@ class Outbox:
                 raise ValueError(f"a job settles pending, done or failed, not {s.state!r}")
             params.append(
                 {
-                    "state": s.state,
+                    **_STATE_PARAMS,
+                    "state": str(s.state),
                     "error": (s.error or None) and s.error[:2000],
                     "has_result": int(s.result is not None),
                     "result": None if s.result is None else json.dumps(s.result, default=str)[:20000],
@@ -344,7 +355,8 @@ def unfinished_older_than(
     if not wanted:
         return []
     sql = text(
-        "SELECT id, kind, created_at FROM jobs WHERE kind IN :kinds AND state <> 'done' "
+        "SELECT id, kind, created_at FROM jobs WHERE kind IN :kinds AND state <> :st_done "
         "AND created_at < :before ORDER BY id LIMIT 100"
     ).bindparams(bindparam("kinds", expanding=True))
-    return [(int(r[0]), str(r[1]), float(r[2])) for r in conn.execute(sql, {"kinds": wanted, "before": created_before})]
+    params = {**_STATE_PARAMS, "kinds": wanted, "before": created_before}
+    return [(int(r[0]), str(r[1]), float(r[2])) for r in conn.execute(sql, params)]

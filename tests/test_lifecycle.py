@@ -38,6 +38,7 @@ HOME = ROOT / "lead" / "lifecycle.py"
 OTHER_VOCABULARIES = {
     "EventStatus": "events.status: what became of a whole request (store/ingest.py)",
     "EngageState": "dispatcher_lease.engage_state: Engage as the leader sees it (store/lease.py)",
+    "JobState": "jobs.state: an outbox job's state (store/outbox.py)",
 }
 STATUS_WORDS = {s.value for s in LeadStatus}
 REASON_WORDS = {r.value for r in LeadReason}
