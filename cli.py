@@ -1,4 +1,4 @@
-"""The `flask --app app …` commands: db, dispatch, engage, leads, config."""
+"""The `flask --app app …` commands: db, dispatch, engage, leads, jobs, config."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from lead.lifecycle import REPLAYABLE, LeadStatus, ordered
+from store.outbox import JobState
 
 if TYPE_CHECKING:
     from engage.client import EngageClient
@@ -28,10 +29,12 @@ dispatch_cli = AppGroup("dispatch", help="The dispatcher (worker mode).")
 engage_cli = AppGroup("engage", help="Talk to Engage with the configured credentials.")
 leads_cli = AppGroup("leads", help="Inspect and replay leads.")
 config_cli = AppGroup("config", help="Check the configuration.")
+jobs_cli = AppGroup("jobs", help="The outbox: jobs to Engage and the CRMs (opt-outs, lead actions, write-backs).")
 
 # Every status a lead row can have (lead/lifecycle.py; docs/operations.md, "Lead states").
 LEAD_STATUSES = tuple(s.value for s in LeadStatus)
 REPLAYED = tuple(s.value for s in ordered(REPLAYABLE))  # plain strings: click matches an enum by name
+JOB_STATES = tuple(s.value for s in JobState)
 
 
 def _runtime() -> Runtime:
@@ -360,6 +363,46 @@ def leads_purge() -> None:
     click.echo(f"retention {days} days: erased {result['event_bodies']} raw bodies, {result['leads']} leads' data")
 
 
+@jobs_cli.command("list")
+@click.option("--state", type=click.Choice(JOB_STATES))
+@click.option("--kind", help="e.g. engage.dnc_add, engage.lead_action")
+@click.option("--stuck", is_flag=True, help="only opt-out jobs not done within an hour (the opt_out_stuck alert)")
+@click.option("--limit", default=50, show_default=True)
+def jobs_list(state: str | None, kind: str | None, stuck: bool, limit: int) -> None:
+    """Show jobs (newest last) with their attempts and last error (phones masked)."""
+    import time
+
+    from alerts.conditions import OPT_OUT_KINDS, OPT_OUT_STUCK_AFTER
+    from logs import mask_text
+    from store.outbox import Outbox, unfinished_older_than
+
+    runtime = _runtime()
+    outbox = Outbox(runtime.engine)
+    if stuck:
+        with runtime.engine.connect() as conn:
+            ids = [i for i, _k, _c in unfinished_older_than(conn, OPT_OUT_KINDS, time.time() - OPT_OUT_STUCK_AFTER)]
+        rows = [row for row in (outbox.get(i) for i in ids) if row is not None]
+    else:
+        rows = outbox.rows(kind=kind, state=state, limit=limit)
+    for row in rows:
+        age = time.time() - row.created_at
+        click.echo(
+            f"{row.id:>7} {row.state:<8} {row.kind:<20} prio={row.priority} attempts={row.attempts} "
+            f"age={age:.0f}s{' fate-unknown' if row.unknown_fate else ''} {mask_text(row.last_error or '')}"
+        )
+    click.echo("counts: " + json.dumps(outbox.counts()), err=True)
+
+
+@jobs_cli.command("retry")
+@click.option("--id", "ids", multiple=True, type=int, required=True, help="failed job id (repeatable)")
+def jobs_retry(ids: tuple[int, ...]) -> None:
+    """Send failed jobs again (after fixing what Engage refused); the next leader step picks them up."""
+    from store.outbox import Outbox
+
+    count = Outbox(_runtime().engine).requeue(ids)
+    click.echo(f"re-queued {count} of {len(ids)} job(s) (only failed jobs are re-queued)")
+
+
 @config_cli.command("check")
 def config_check() -> None:
     """Validate leadrelay.yml and the environment; print what would run."""
@@ -378,5 +421,5 @@ def config_check() -> None:
 
 def register(app: Flask) -> None:
     """Add every command group to the app."""
-    for group in (db_cli, dispatch_cli, engage_cli, leads_cli, config_cli):
+    for group in (db_cli, dispatch_cli, engage_cli, leads_cli, jobs_cli, config_cli):
         app.cli.add_command(group)

@@ -12,10 +12,16 @@ from sqlalchemy.engine import Engine
 from lead.lifecycle import LeadStatus
 from store import operator
 from store.lease import EngageState
+from store.outbox import ENGAGE_DNC_ADD, ENGAGE_LEAD_ACTION, unfinished_older_than
 
 if TYPE_CHECKING:
     from config import Settings
     from store.operator import Snapshot
+
+
+# An opt-out (or a cancel/deletion) must reach Engage within seconds; not done within this is an alert.
+OPT_OUT_STUCK_AFTER = 3600.0
+OPT_OUT_KINDS = (ENGAGE_DNC_ADD, ENGAGE_LEAD_ACTION)
 
 
 @dataclass
@@ -104,6 +110,7 @@ def evaluate(engine: Engine, settings: Settings, snap: Snapshot, states: dict[st
             {"oldest_seconds": round(oldest, 1), "waiting": snap.waiting, "backlog_max_age": cfg["backlog_max_age"]},
         )
     )
+    out.append(opt_out_stuck(engine, snap.now))
     for name, source in settings.file.sources.items():
         if not source.expect_every:
             continue
@@ -119,6 +126,22 @@ def evaluate(engine: Engine, settings: Settings, snap: Snapshot, states: dict[st
             )
         )
     return out
+
+
+def opt_out_stuck(engine: Engine, now: float) -> Condition:
+    """Engage jobs (DNC entries, lead actions) created over an hour ago and not done (pending, sending or failed)."""
+    with engine.connect() as conn:
+        stuck = unfinished_older_than(conn, OPT_OUT_KINDS, now - OPT_OUT_STUCK_AFTER)
+    return Condition(
+        "opt_out_stuck",
+        "opt_out_stuck",
+        bool(stuck),
+        {
+            "jobs": len(stuck),
+            "oldest_seconds": round(now - min(created for _i, _k, created in stuck), 1) if stuck else 0.0,
+            "job_ids": [job_id for job_id, _k, _c in stuck[:10]],
+        },
+    )
 
 
 def dead_since(engine: Engine, since: float) -> int:
@@ -147,6 +170,7 @@ def message(kind: str, state: str, details: dict[str, Any], since: float, now: f
             "backlog_stale": f"Resolved: the queue is moving again; no lead waits longer than the limit (after {for_how_long}).",
             "source_silent": f"Resolved: webhooks from {details.get('source')!r} are arriving again (after {for_how_long}).",
             "database_down": f"Resolved: this process reaches the database again after {for_how_long}.",
+            "opt_out_stuck": f"Resolved: every opt-out older than an hour has reached Engage (after {for_how_long}).",
         }.get(kind, f"Resolved: {kind} after {for_how_long}.")
     return {
         "engage_auth": (
@@ -179,6 +203,11 @@ def message(kind: str, state: str, details: dict[str, Any], since: float, now: f
         "source_silent": (
             f"No webhook from {details.get('source')!r} for {for_how_long} (expected every "
             f"{_ago(details.get('expect_every', 0))}) — check the sender's webhook settings and its delivery log."
+        ),
+        "opt_out_stuck": (
+            f"{details.get('jobs', 0)} opt-out/cancel job(s) have not reached Engage within an hour (oldest "
+            f"{_ago(details.get('oldest_seconds', 0))}): these people may still be called — see "
+            f'docs/operations.md "When opt_out_stuck fires" (`flask --app app jobs list --stuck`).'
         ),
         "database_down": (
             f"This leadrelay process ({details.get('process')}) cannot reach the database for {for_how_long}: "

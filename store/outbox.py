@@ -285,6 +285,19 @@ class Outbox:
             count = conn.execute(sql, params).rowcount
         return count if count is not None and count >= 0 else len(params)
 
+    def requeue(self, job_ids: Iterable[int]) -> int:
+        """Put failed jobs back to pending, due now, attempts reset (an operator fixed the cause); how many."""
+        ids = [int(i) for i in job_ids]
+        if not ids:
+            return 0
+        sql = text(
+            f"UPDATE jobs SET state=:st_pending, attempts=0, claims=0, next_attempt_at=0, updated_at={self._now}, "  # noqa: S608
+            "done_at=NULL WHERE id IN :ids AND state=:st_failed"
+        ).bindparams(bindparam("ids", expanding=True))
+        with write(self.engine) as conn:
+            count = conn.execute(sql, {**_STATE_PARAMS, "st_failed": FAILED.value, "ids": ids}).rowcount
+        return int(count or 0)
+
     def get(self, job_id: int) -> JobRow | None:
         """One job by id (None when there is none)."""
         rows = self._select("WHERE id=:id", {"id": job_id})
