@@ -333,7 +333,7 @@ class JobRunner:
             else:
                 # The slot taken in `step` pays for this call unless a lookup on the same endpoint spent it.
                 settlements += self._send(spec, endpoint, to_send, ctx, slot=not (unsure and shares_slot))
-        self._settle(epoch, settlements)
+        self._settle(epoch, settlements, jobs)
 
     def _lookup(
         self, spec: Kind, jobs: list[Job], ctx: JobContext, slot: bool
@@ -467,10 +467,19 @@ class JobRunner:
         """The project's backoff for a job's `attempts`, with jitter."""
         return backoff(attempts, float(self.cfg["backoff_base"]), float(self.cfg["backoff_cap"]), self.rng)
 
-    def _settle(self, epoch: int, settlements: list[JobSettlement]) -> None:
-        """Write settlements; if the database is away, keep them (in order) for `_flush`."""
+    def _settle(self, epoch: int, settlements: list[JobSettlement], jobs: list[Job] | None = None) -> None:
+        """Write settlements; if the database is away, keep them (in order) for `flush`.
+
+        `jobs` name each settlement's kind and leads (payload `lead_ids`) for the leads' timelines.
+        """
         if not settlements:
             return
+        by_id = {job.id: job for job in jobs or []}
+        for s in settlements:
+            job = by_id.get(s.id)
+            if job is not None:
+                s.kind = job.kind
+                s.lead_ids = [int(i) for i in job.payload.get("lead_ids") or [] if str(i).isdigit()]
         try:
             self.outbox.settle(epoch, settlements)
         except Exception as exc:

@@ -22,8 +22,10 @@ from typing import Any
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection, Engine
 
+from logs import mask_text
 from store.db import now_sql, write
 from store.lease import NAME
+from store.schema import audit_log
 
 # Priorities (lower = sooner). A live opt-out goes before a CRM write-back, which goes before a bulk import.
 PRIORITY_LIVE = 0
@@ -85,6 +87,8 @@ class JobSettlement:
     unknown_fate: bool = False  # pending with an unknown fate: look it up before resending
     count_attempt: bool = True  # an outage retry or a 429 burns no attempt
     crashed: bool = False  # the handler raised: this claim stays counted (a poison job)
+    kind: str = ""  # for the timeline rows
+    lead_ids: list[int] = field(default_factory=list)  # leads whose timeline shows this step
 
 
 @dataclass
@@ -283,6 +287,7 @@ class Outbox:
             )
         with write(self.engine) as conn:
             count = conn.execute(sql, params).rowcount
+            _timeline(conn, epoch, settlements)
         return count if count is not None and count >= 0 else len(params)
 
     def requeue(self, job_ids: Iterable[int]) -> int:
@@ -355,6 +360,37 @@ class Outbox:
             )
             for r in rows
         ]
+
+
+def _timeline(conn: Connection, epoch: int, settlements: list[JobSettlement]) -> None:
+    """One `job` row per lead on the lead's timeline for each settle that says something to people.
+
+    Done, failed, and retries that counted an attempt; an outage's or a 429's waits are not steps.
+    """
+    now = time.time()
+    rows = [
+        {
+            "at": now,
+            "lead_id": lead_id,
+            "kind": "job",
+            "actor": f"dispatcher:{epoch}",
+            "detail": json.dumps(
+                {
+                    "job": s.id,
+                    "job_kind": s.kind,
+                    "state": str(s.state),
+                    "error": (s.error or None) and mask_text(s.error[:500]),
+                    "unknown_fate": s.unknown_fate,
+                },
+                default=str,
+            ),
+        }
+        for s in settlements
+        if s.lead_ids and (s.state != PENDING or s.count_attempt)
+        for lead_id in s.lead_ids
+    ]
+    if rows:
+        conn.execute(audit_log.insert(), rows)
 
 
 def unfinished_older_than(

@@ -133,6 +133,24 @@ def test_an_opt_out_of_a_loaded_lead_reaches_engage(engine, fake, running):
     assert accepted_once(fake)
 
 
+def test_each_job_step_shows_on_the_leads_timeline(engine, fake, running):
+    """A job naming lead ids writes its outcome on each lead's timeline (masked), in the settle's transaction."""
+    from sqlalchemy import text
+
+    from store.audit import timeline
+
+    loaded(engine, fake, running, 1)
+    with engine.connect() as conn:
+        lead_id = conn.execute(text("SELECT id FROM leads WHERE extern_id='L0'")).scalar_one()
+    fake.set_fault(lists_status=400, lists_status_count=1)
+    refused = add_job(engine, ENGAGE_DNC_ADD, "dnc:a", {"phones": ["+13035550000"], "lead_ids": [lead_id]})
+    wait_for(lambda: states(engine, refused) == [FAILED], 10, message="refused")
+    done = add_job(engine, ENGAGE_DNC_ADD, "dnc:b", {"phones": ["+13035550001"], "lead_ids": [lead_id]})
+    wait_for(lambda: states(engine, refused, done) == [FAILED, DONE], 10, message="settled")
+    steps = [(t["detail"]["job"], t["detail"]["state"]) for t in timeline(engine, lead_id) if t["kind"] == "job"]
+    assert steps == [(refused, FAILED), (done, DONE)]
+
+
 def test_a_privacy_deletion_deletes_the_lead_in_engage(engine, fake, running):
     """DELETE_LEADS removes the lead: lead search no longer finds it."""
     loaded(engine, fake, running, 1)
