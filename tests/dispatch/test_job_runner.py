@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from dispatch.jobs import Done, Failed, JobContext, JobRegistry, JobRunner, Retry, Unknown
+from dispatch.jobs import Done, Failed, JobContext, JobRegistry, JobRunner, Outcome, Retry, Unknown
 from dispatch.ratelimit import RateLimiter
 from store import db
 from store.lease import Lease
@@ -134,10 +134,10 @@ def test_an_unknown_fate_is_looked_up_before_any_resend(engine):
 
 def test_an_outage_gates_the_endpoint_and_burns_no_attempt(engine):
     """Retry(outage=True): the job stays due, no attempt counted; the endpoint probes again soon."""
-    answers = iter([Retry("503", outage=True), Retry("503", outage=True), Done()])
+    answers: list[Outcome] = [Retry("503", outage=True), Retry("503", outage=True), Done()]
     registry = JobRegistry()
     registry.endpoint("crm", [(100, 1.0)])
-    registry.register("writeback.webhook", lambda job, ctx: next(answers), endpoint="crm")
+    registry.register("writeback.webhook", lambda job, ctx: answers.pop(0), endpoint="crm")
     jobs = runner(engine, registry)
     job_id = add(engine, "writeback.webhook", "x")
     jobs.step()
