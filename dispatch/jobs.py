@@ -37,6 +37,8 @@ logger = logging.getLogger("leadrelay.jobs")
 STARVE_AFTER = 2.0
 # The share of a shared window (the lead loader's) jobs leave to hot leads, as the NORMAL lane does.
 SHARED_RESERVE = 0.2
+# How often an idle job lane looks for new jobs (at most; `poll_interval` if shorter), in seconds.
+JOB_POLL = 0.5
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,8 @@ class Endpoint:
     gate_until: float = 0.0  # monotonic; claims nothing of this endpoint before
     failures: int = 0  # failed probes of the current outage
     blocked_since: float | None = None  # monotonic: a due job has waited for a slot since
+    pace: float = 0.0  # seconds between this endpoint's calls: the windows' own rate, never a burst then a stall
+    last_call: float = float("-inf")  # monotonic
 
 
 @dataclass
@@ -209,7 +213,8 @@ class JobRunner:
         self.endpoints: dict[str, Endpoint] = {}
         for name, spec in registry.endpoints.items():
             limiter = loader_limiter if spec.shared else RateLimiter(list(spec.windows))
-            self.endpoints[name] = Endpoint(name, limiter, shared=spec.shared)
+            pace = max((w.span / max(1, w.limit) for w in limiter.windows), default=0.0)
+            self.endpoints[name] = Endpoint(name, limiter, shared=spec.shared, pace=pace)
         self.claim_ttl = cfg["call_timeout"] * 3 + cfg["lease_seconds"] * 3
         self.kept: list[tuple[int, list[JobSettlement]]] = []
         self.wake = threading.Event()
@@ -255,8 +260,10 @@ class JobRunner:
             return 0.0
         due = self.outbox.due(self.kinds, epoch)
         if not due:
+            # Jobs are enqueued by other processes too (no wake-up reaches here): look twice a second.
+            idle = min(poll, JOB_POLL)
             until = self.outbox.next_due_in(self.kinds)
-            return poll if until is None else max(0.01, min(poll, until))
+            return idle if until is None else max(0.01, min(idle, until))
         best: dict[str, int] = {}
         for kind, priority, _count in due:
             best[kind] = min(priority, best.get(kind, priority))
@@ -270,7 +277,7 @@ class JobRunner:
                 continue
             # Take the slot now (not after the claim): a lane polling the same shared windows would
             # otherwise win every race for a freed slot while this thread talks to the database.
-            wait = endpoint.limiter.try_acquire(self._reserve(endpoint, now))
+            wait = self._slot(endpoint, now)
             if wait > 0:
                 if endpoint.blocked_since is None:
                     endpoint.blocked_since = now
@@ -294,11 +301,25 @@ class JobRunner:
         assert spec is not None
         endpoint = self.endpoints[spec.endpoint]
         now = time.monotonic()
-        if now < endpoint.gate_until or endpoint.limiter.try_acquire(self._reserve(endpoint, now)) > 0:
+        if now < endpoint.gate_until or self._slot(endpoint, now) > 0:
             return False
         self.blocked, endpoint.blocked_since = None, None
         self._run_kind(spec, endpoint, epoch, ctx)
         return True
+
+    def _slot(self, endpoint: Endpoint, now: float) -> float:
+        """Take a slot of `endpoint` (0) or say how long to wait: its pace first, then its windows.
+
+        Paced at the windows' own rate (10 / 10 s: one call a second), a stream of jobs never spends a
+        window in a burst and then stalls until it ages out; due jobs meanwhile ride the next call.
+        """
+        paced = endpoint.last_call + endpoint.pace - now
+        if paced > 0:
+            return paced
+        wait = endpoint.limiter.try_acquire(self._reserve(endpoint, now))
+        if wait <= 0:
+            endpoint.last_call = now
+        return wait
 
     def _reserve(self, endpoint: Endpoint, now: float) -> float:
         """The share of a shared window left to hot leads, dropped once a job has starved for a slot."""
@@ -384,7 +405,7 @@ class JobRunner:
         """Wait for a slot of `endpoint` (keeping hot leads' reserve unless a job starves)."""
         while True:
             now = time.monotonic()
-            wait = endpoint.limiter.try_acquire(self._reserve(endpoint, now))
+            wait = self._slot(endpoint, now)
             if wait <= 0:
                 endpoint.blocked_since = None
                 return
