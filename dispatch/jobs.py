@@ -372,8 +372,8 @@ class JobRunner:
                 raise RuntimeError(f"lookup of {spec.kind} answered {len(answers)} times for {len(jobs)} jobs")
         except Exception as exc:  # the lookup itself failed: keep the fate unknown and try later
             log(logger, logging.WARNING, "job lookup failed", kind=spec.kind, jobs=len(jobs), error=repr(exc)[:300])
-            if isinstance(exc, OSError) or "Unavailable" in type(exc).__name__:
-                self._outage(self.endpoints[spec.lookup_endpoint or spec.endpoint])
+            # Nothing is resent until a lookup answers: the far side is probed like an outage meanwhile.
+            self._outage(self.endpoints[spec.lookup_endpoint or spec.endpoint])
             wait = [
                 JobSettlement(
                     j.id,
@@ -411,7 +411,9 @@ class JobRunner:
                 return
             if endpoint.blocked_since is None:
                 endpoint.blocked_since = now
+            self.busy_since = None  # waiting for a slot is progress, not a hung call (the lease keeps renewing)
             time.sleep(min(wait, 0.25))
+            self.busy_since = time.monotonic()
 
     def _send(
         self, spec: Kind, endpoint: Endpoint, jobs: list[Job], ctx: JobContext, slot: bool
