@@ -27,7 +27,7 @@ from bench.loadgen import run_burst
 from bench.payloads import BodyFactory
 from bench.stats import summarize
 from store import db as store_db
-from store.outbox import ENGAGE_DNC_ADD, ENGAGE_LEAD_ACTION, PRIORITY_BULK, PRIORITY_LIVE, Outbox, enqueue
+from store.outbox import DONE, ENGAGE_DNC_ADD, ENGAGE_LEAD_ACTION, PRIORITY_BULK, PRIORITY_LIVE, Outbox, enqueue
 
 POLL = 0.5
 OPT_OUTS = 200
@@ -85,7 +85,7 @@ class Store:
 
     def done(self) -> int:
         """How many jobs are done."""
-        return Outbox(self.engine).counts()["done"]
+        return Outbox(self.engine).counts()[DONE]
 
     def close(self) -> None:
         """Dispose of the engine."""
