@@ -43,15 +43,6 @@ LEAD_ACTIONS = (
 # States in which the dialer would still call a lead.
 DIALABLE_STATES = ("READY", "ACTIVE", "PENDING", "CALLBACK")
 
-# The fake's switches for these endpoints, merged into fake.DEFAULT_FAULTS.
-FAULTS: dict[str, Any] = {
-    "lists_status": None,  # status answered by dncLists/* and campaignLeads/actions (e.g. 503)
-    "lists_status_count": None,  # None = until cleared
-    "lists_hang": 0.0,  # those calls sleep this long (past the client's read timeout)
-    "lists_hang_count": None,  # None = until cleared
-    "lists_hang_after": False,  # True: carry the call out first, then hang (the "did it land?" case)
-}
-
 
 def reset(fake: FakeEngage) -> None:
     """Empty the DNC list, the windows and the counters (caller holds the lock or is the constructor)."""
@@ -106,7 +97,7 @@ def dialable(fake: FakeEngage) -> list[dict[str, Any]]:
         listed = {phone for (_tag, phone) in fake._dnc}
         return [
             dict(lead)
-            for lead in fake._leads
+            for lead in fake._leads.since(0)
             if not lead.get("deleted")
             and lead.get("state", "READY") in DIALABLE_STATES
             and not ({digits(p) for p in str(lead["lead"].get("leadPhone") or "").split("|")} & listed)
@@ -123,7 +114,7 @@ def route(fake: FakeEngage, req: Req, rest: str) -> Resp | None:
         return None
     if req.method not in ("POST", "PUT"):
         return _error(405, "Method Not Allowed", req.path)
-    faulted = _fault(fake, req)
+    faulted = fake._fault_lists(req)
     if faulted is not None:
         return faulted
     if kind == "action":
@@ -141,39 +132,14 @@ def route(fake: FakeEngage, req: Req, rest: str) -> Resp | None:
     return _error(404, "Not Found", req.path)
 
 
-def _fault(fake: FakeEngage, req: Req) -> Resp | None:
-    """The switched-on status for these endpoints, consuming one use when counted."""
-    with fake._lock:
-        status = fake._faults["lists_status"]
-        if not status:
-            return None
-        count = fake._faults["lists_status_count"]
-        if count is not None:
-            if count <= 0:
-                return None
-            fake._faults["lists_status_count"] = count - 1
-        fake._stats["lists_faulted"] += 1
-    headers = fake._retry_after_header() if int(status) == 429 else []
-    status, body, base = _error(int(status), "Error", req.path)
-    return status, body, base + headers
-
-
 def _hang_around(fake: FakeEngage, call: Any) -> Resp:
     """Run `call` with the hang fault: before it (nothing done) or after it (done, answer lost)."""
-    with fake._lock:
-        hang = float(fake._faults["lists_hang"] or 0)
-        count = fake._faults["lists_hang_count"]
-        if hang > 0 and count is not None:
-            if count <= 0:
-                hang = 0.0
-            else:
-                fake._faults["lists_hang_count"] = count - 1
-        after, event = bool(fake._faults["lists_hang_after"]), fake._hang_event
-    if hang > 0 and not after:
+    hang, after, event = fake._fault_lists_hang()
+    if hang > 0 and event is not None and not after:
         event.wait(hang)
         return _error(503, "Service Unavailable", "")
     resp: Resp = call()
-    if hang > 0:
+    if hang > 0 and event is not None:
         event.wait(hang)
     return resp
 
@@ -298,7 +264,7 @@ def _lead_action(fake: FakeEngage, req: Req) -> Resp:
         if not fake._loader_admitted():  # the account's loader windows: the stricter reading
             fake._stats["action_429"] += 1
             return _text(429, "Too Many Requests", fake._retry_after_header())
-        matched = [lead for lead in fake._leads if matches(lead, criteria)]
+        matched = _matching(fake, criteria, fake._leads.limit)
         for lead in matched:
             if action == "DELETE_LEADS":
                 lead["deleted"] = True
@@ -316,6 +282,19 @@ def _lead_action(fake: FakeEngage, req: Req) -> Resp:
         )
     # The answer's shape is undocumented: a count, which a client must not depend on.
     return _json(200, {"leadAction": action, "leadsAffected": len(matched)})
+
+
+def search(fake: FakeEngage, criteria: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+    """leadSearch: up to `limit` kept leads matching every criterion given (caller holds the lock)."""
+    return _matching(fake, criteria, limit)
+
+
+def _matching(fake: FakeEngage, criteria: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+    """Kept leads matching `criteria`, oldest first, at most `limit` (the log's indexes narrow it first)."""
+    campaigns = {int(c) for c in criteria.get("campaignIds") or []}
+    externs = {str(e) for e in criteria.get("externIds") or []}
+    candidates = fake._leads.search(campaigns, externs, fake._leads.limit)
+    return [lead for lead in candidates if matches(lead, criteria)][: max(0, limit)]
 
 
 def matches(lead: dict[str, Any], criteria: dict[str, Any]) -> bool:

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
-from engage import fake as fake_engage
 from harness.processes import wait_for
 from store import db
 from store.outbox import (
@@ -24,45 +21,10 @@ from store.outbox import (
     Outbox,
     enqueue,
 )
-from tests.dispatch.test_dispatcher import Running, delivered
-from tests.dispatch.test_dispatcher import enqueue as enqueue_leads
+from tests.dispatch.helpers import delivered
+from tests.dispatch.helpers import enqueue as enqueue_leads
 
 JOB_CFG = {"call_timeout": 1.0, "outage_probe_cap": 0.5}
-
-
-@pytest.fixture
-def engine(db_url):
-    """A migrated engine on a fresh database."""
-    eng = db.make_engine(db_url)
-    db.upgrade(eng)
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture
-def fake():
-    """A fake Engage with two campaigns, served on loopback."""
-    instance = fake_engage.FakeEngage(campaigns=["Inbound Leads", "Hot Inbound"])
-    server = fake_engage.serve(instance)
-    instance.server = server  # type: ignore[attr-defined]  # tests reach the socket through the fake
-    yield instance
-    server.stop()
-
-
-@pytest.fixture
-def running(engine, fake):
-    """Factory for dispatcher threads (the job lane runs in each leader); all stopped after the test."""
-    started = []
-
-    def start(**kw):
-        """Start one dispatcher."""
-        run = Running(engine, fake, **kw)
-        started.append(run)
-        return run
-
-    yield start
-    for run in started:
-        run.stop()
 
 
 def add_job(engine, kind, key, payload, priority=PRIORITY_LIVE):
