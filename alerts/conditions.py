@@ -13,6 +13,7 @@ from compliance.trustedform import Verdict
 from lead.lifecycle import LeadStatus
 from store import compliance, operator
 from store.lease import EngageState
+from store.outbox import ENGAGE_DNC_ADD, ENGAGE_LEAD_ACTION, unfinished_older_than
 
 if TYPE_CHECKING:
     from config import Settings
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
 
 # The latest retain answer counts while it is this recent (retains are retried within a minute).
 TRUSTEDFORM_RECENT = 900.0
+# An opt-out (or a cancel/deletion) must reach Engage within seconds; not done within this is an alert.
+OPT_OUT_STUCK_AFTER = 3600.0
+OPT_OUT_KINDS = (ENGAGE_DNC_ADD, ENGAGE_LEAD_ACTION)
 
 
 @dataclass
@@ -123,6 +127,7 @@ def evaluate(engine: Engine, settings: Settings, snap: Snapshot, states: dict[st
         )
     )
     out.extend(_not_dialed(engine, snap.now, cfg["not_dialed_after"], states))
+    out.append(opt_out_stuck(engine, snap.now))
     for name, source in settings.file.sources.items():
         if not source.expect_every:
             continue
@@ -167,6 +172,22 @@ def _not_dialed(engine: Engine, now: float, after: float, states: dict[str, dict
     return out
 
 
+def opt_out_stuck(engine: Engine, now: float) -> Condition:
+    """Engage jobs (DNC entries, lead actions) created over an hour ago and not done (pending, sending or failed)."""
+    with engine.connect() as conn:
+        stuck = unfinished_older_than(conn, OPT_OUT_KINDS, now - OPT_OUT_STUCK_AFTER)
+    return Condition(
+        "opt_out_stuck",
+        "opt_out_stuck",
+        bool(stuck),
+        {
+            "jobs": len(stuck),
+            "oldest_seconds": round(now - min(created for _i, _k, created in stuck), 1) if stuck else 0.0,
+            "job_ids": [job_id for job_id, _k, _c in stuck[:10]],
+        },
+    )
+
+
 def dead_since(engine: Engine, since: float) -> int:
     """Leads that died after `since` (the last message), still dead."""
     with engine.connect() as conn:
@@ -195,12 +216,13 @@ def message(kind: str, state: str, details: dict[str, Any], since: float, now: f
             "not_dialed": f"Resolved: every lead loaded into campaign {details.get('campaign')!r} has been dialed (after {for_how_long}).",
             "database_down": f"Resolved: this process reaches the database again after {for_how_long}.",
             "trustedform_unavailable": f"Resolved: TrustedForm answers again (after {for_how_long}); consent checks go on.",
+            "opt_out_stuck": f"Resolved: every opt-out older than an hour has reached Engage (after {for_how_long}).",
         }.get(kind, f"Resolved: {kind} after {for_how_long}.")
     return {
         "engage_auth": (
             f"Engage has refused leadrelay's credentials for {for_how_long}: {details.get(LeadStatus.HELD, 0)} lead(s) "
             f"are held and nobody is calling them — fix RINGCENTRAL_CLIENT_ID/SECRET/JWT or ENGAGE_API_TOKEN "
-            f"(check with `flask engage check`); held leads flow on their own once it works."
+            f"(check with `./leadrelay engage check`); held leads flow on their own once it works."
         ),
         "engage_outage": (
             f"Engage has been unreachable or failing for {for_how_long}: {details.get('waiting', 0)} lead(s) "
@@ -239,6 +261,11 @@ def message(kind: str, state: str, details: dict[str, Any], since: float, now: f
             f"{_ago(details.get('after', 0))} ago have no dialer attempt yet (the oldest waits "
             f"{_ago(details.get('oldest_seconds', 0))}), for {for_how_long} — check the campaign is running and "
             f"agents are logged in, in RingCX."
+        ),
+        "opt_out_stuck": (
+            f"{details.get('jobs', 0)} opt-out/cancel job(s) have not reached Engage within an hour (oldest "
+            f"{_ago(details.get('oldest_seconds', 0))}): these people may still be called — see "
+            f'docs/operations.md "When opt_out_stuck fires" (`./leadrelay jobs list --stuck`).'
         ),
         "database_down": (
             f"This leadrelay process ({details.get('process')}) cannot reach the database for {for_how_long}: "

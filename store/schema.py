@@ -303,3 +303,30 @@ attempts = Table(
     Index("ix_attempts_lead", "lead_id", "attempt_at"),
     Index("ix_attempts_at", "attempt_at"),
 )
+
+# The durable outbox (revision 0011, store/outbox.py): opt-outs, lead actions and CRM write-backs,
+# enqueued in the transaction that caused them, claimed under the dispatcher lease's epoch.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(50), nullable=False),  # engage.dnc_add | engage.lead_action | writeback.* …
+    Column("dedupe_key", String(200), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON
+    Column("priority", Integer, nullable=False),  # lower = sooner: live opt-outs 0, write-back 5, bulk 9
+    Column("state", String(10), nullable=False),  # pending | sending | done | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("claims", Integer, nullable=False, default=0),  # claims that never settled (poison jobs)
+    Column("next_attempt_at", Float, nullable=False, default=0.0),
+    Column("claim_epoch", BigInteger),
+    Column("claimed_until", Float),
+    Column("unknown_fate", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("done_at", Float),
+    Column("last_error", Text),  # for people, never read to decide
+    Column("result", Text),  # JSON: the far side's answer
+    UniqueConstraint("dedupe_key", name="uq_jobs_dedupe_key"),
+    Index("ix_jobs_due", "state", "kind", "priority", "next_attempt_at", "id"),
+    Index("ix_jobs_created", "created_at"),
+)

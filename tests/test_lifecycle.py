@@ -39,6 +39,7 @@ OTHER_VOCABULARIES = {
     "EventStatus": "events.status: what became of a whole request (store/ingest.py)",
     "EngageState": "dispatcher_lease.engage_state: Engage as the leader sees it (store/lease.py)",
     "ConfigKey": "a key of leadrelay.yml's compliance block: `consent:` (config/compliance.py)",
+    "JobState": "jobs.state: an outbox job's state (store/outbox.py)",
 }
 STATUS_WORDS = {s.value for s in LeadStatus}
 REASON_WORDS = {r.value for r in LeadReason}
