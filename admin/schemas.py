@@ -60,6 +60,13 @@ class Lead(Schema):
     lead = fields.Raw(allow_none=True)
     record = fields.Raw(allow_none=True)
     errors = fields.Raw(allow_none=True)
+    warnings = fields.Raw(
+        allow_none=True, metadata={"description": "optional fields left out of the lead: field → why"}
+    )
+    route_name = fields.String(allow_none=True, metadata={"description": "the matched route's `name:`"})
+    route_position = fields.Integer(
+        allow_none=True, metadata={"description": "the matched route's 1-based position at routing time; 0: fallback"}
+    )
     fetch_spec = fields.Raw(allow_none=True)
     primary_phone = fields.String(allow_none=True)
     sandbox = fields.Boolean()

@@ -355,7 +355,7 @@ def chosen_by(
 def lead_row(mapping: Mapping[Any, Any]) -> dict[str, Any]:
     """Turn a leads row into an API dict (JSON columns decoded)."""
     data = dict(mapping)
-    for key in ("lead", "record", "errors", "load_options", "engage_response"):
+    for key in ("lead", "record", "errors", "warnings", "load_options", "engage_response"):
         if data.get(key):
             with contextlib.suppress(ValueError):  # not JSON after all: shown as stored
                 data[key] = json.loads(data[key])
@@ -483,6 +483,9 @@ def apply_prepared(conn: Connection, lead_id: int, item: PendingLead) -> LeadSta
             lead=None if item.lead is None else json.dumps(item.lead),
             record=json.dumps(item.record, default=str),
             errors=None if item.errors is None else json.dumps(item.errors),
+            warnings=json.dumps(item.warnings) if item.warnings else None,
+            route_name=item.route_name,
+            route_position=item.route_position,
             primary_phone=item.primary_phone,
             claim_epoch=None,
             claimed_until=None,
