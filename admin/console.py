@@ -16,7 +16,7 @@ import logs
 from admin import auth, charts
 from admin.actions import ReplayRefused, release_hold, replay_one
 from admin.schemas import MAX_ID, LeadsQuery
-from lead.lifecycle import REPLAYABLE
+from lead.lifecycle import FAILED, REPLAYABLE, WAITING, LeadStatus
 from metrics import SNAPSHOTS
 from redact import mask_event_body
 from store import audit, operator
@@ -303,6 +303,14 @@ def lead(lead_id: int) -> ResponseReturnValue:
         event=event,
         timeline=audit.timeline(engine, lead_id),
         replayable=row["status"] in REPLAYABLE,
+        delivered=row["status"] == LeadStatus.DELIVERED,
+        # The status pill's colour: green once loaded, red when it needs an operator (lead/lifecycle.py).
+        pill="ok"
+        if row["status"] in (LeadStatus.DELIVERED, LeadStatus.DONE)
+        else "bad"
+        if row["status"] in FAILED
+        else "",
+        due=row["next_attempt_at"] if row["status"] in WAITING else None,
         notice=auth.notice_shown(request.args),
     )
 
