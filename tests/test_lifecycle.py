@@ -202,3 +202,14 @@ def test_the_state_diagram_in_the_docs_is_the_table():
     assert drawn and not drawn - set(TRANSITIONS)
     reserved = {lifecycle.Cause.GATES, lifecycle.Cause.OPT_OUT, lifecycle.Cause.CANCEL, lifecycle.Cause.DIALER_OUTCOME}
     assert sorted(map(str, {edge for edge, causes in TRANSITIONS.items() if causes - reserved} - drawn)) == []
+
+
+def test_no_lead_status_literal_in_the_console_templates():
+    """The templates compare with what the view computed from the lifecycle, never a quoted status."""
+    quoted = re.compile(r"""['"](""" + "|".join(sorted(STATUS_WORDS)) + r""")['"]""")
+    found = [
+        f"{path.relative_to(ROOT)}: {match.group(0)}"
+        for path in sorted((ROOT / "admin" / "templates").rglob("*.html"))
+        for match in quoted.finditer(path.read_text(encoding="utf-8"))
+    ]
+    assert found == []
