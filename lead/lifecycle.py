@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
 
 class LeadStatus(enum.StrEnum):
@@ -106,22 +107,24 @@ IN_PROGRESS: frozenset[LeadStatus] = PENDING | {S.SENDING}
 # Waits for a time: next_attempt_at says when it is tried (claimed, fetched, let through) again.
 WAITING: frozenset[LeadStatus] = DISPATCHABLE | {S.FETCHING, S.DEFERRED}
 
-# The reasons each status may carry in status_reason (any other status has none).
-REASONS: Mapping[LeadStatus, frozenset[LeadReason]] = {
-    S.QUEUED: frozenset({LeadReason.CRASH_RECOVERY}),
-    S.RETRYING: frozenset(
-        {
-            LeadReason.OUTAGE,
-            LeadReason.THROTTLE,
-            LeadReason.TOKEN_EXCHANGE,
-            LeadReason.ENGAGE_ERROR,
-            LeadReason.CRASH_RECOVERY,
-        }
-    ),
-    S.HELD: frozenset({LeadReason.CAMPAIGN_HOLD, LeadReason.ACCOUNT_HOLD}),
-    S.DEFERRED: frozenset({LeadReason.CALLING_WINDOW, LeadReason.CONSENT_CHECK}),
-    S.BLOCKED: frozenset({LeadReason.CONSENT, LeadReason.DO_NOT_CALL, LeadReason.FREQUENCY_CAP}),
-}
+# The reasons each status may carry in status_reason (any other status has none). Read-only.
+REASONS: Mapping[LeadStatus, frozenset[LeadReason]] = MappingProxyType(
+    {
+        S.QUEUED: frozenset({LeadReason.CRASH_RECOVERY}),
+        S.RETRYING: frozenset(
+            {
+                LeadReason.OUTAGE,
+                LeadReason.THROTTLE,
+                LeadReason.TOKEN_EXCHANGE,
+                LeadReason.ENGAGE_ERROR,
+                LeadReason.CRASH_RECOVERY,
+            }
+        ),
+        S.HELD: frozenset({LeadReason.CAMPAIGN_HOLD, LeadReason.ACCOUNT_HOLD}),
+        S.DEFERRED: frozenset({LeadReason.CALLING_WINDOW, LeadReason.CONSENT_CHECK}),
+        S.BLOCKED: frozenset({LeadReason.CONSENT, LeadReason.DO_NOT_CALL, LeadReason.FREQUENCY_CAP}),
+    }
+)
 
 C = Cause
 
@@ -169,7 +172,8 @@ def _table() -> dict[tuple[LeadStatus | None, LeadStatus], frozenset[Cause]]:
 
 # Every legal status change, with who may cause it. Retention (purge) changes no status: it erases
 # the personal data of PURGEABLE leads only. A status not reached by any change here is never set.
-TRANSITIONS: Mapping[tuple[LeadStatus | None, LeadStatus], frozenset[Cause]] = _table()
+# Read-only: a new transition is a line in _table(), reviewed with the docs' diagram.
+TRANSITIONS: Mapping[tuple[LeadStatus | None, LeadStatus], frozenset[Cause]] = MappingProxyType(_table())
 
 
 def can_transition(a: LeadStatus | str | None, b: LeadStatus | str) -> bool:
