@@ -312,7 +312,9 @@ def leads_list(status: str | None, source: str | None, limit: int, as_json: bool
             click.echo(
                 f"{row['id']:>7} {row['status']:<10} {row['priority']:<9} {row['source']:<16} "
                 f"extern={row['extern_id']} campaign={row['campaign']} "
-                f"{mask_text(row['last_error'] or '')}"
+                + (f"reason={row['status_reason']} " if row["status_reason"] else "")
+                + ("fate=unknown " if row["unknown_fate"] else "")
+                + mask_text(row["last_error"] or "")
             )
     click.echo(f"leads by status: {_counts(queue.counts())}", err=True)
 

@@ -16,7 +16,7 @@ import logs
 from admin import auth, charts
 from admin.actions import ReplayRefused, release_hold, replay_one
 from admin.schemas import MAX_ID, LeadsQuery
-from lead.lifecycle import REPLAYABLE
+from lead.lifecycle import FAILED, REPLAYABLE, WAITING, LeadStatus
 from metrics import SNAPSHOTS
 from redact import mask_event_body
 from store import attempts, audit, dialing, operator
@@ -246,6 +246,8 @@ def index() -> ResponseReturnValue:
         today=today_rows(operator.today_by_source(engine, now)),
         actions=audit.recent_actions(engine, limit=10),
         gates=compliance_evidence.counts_since(engine, now - now % 86400),
+        # A gate decision and the status it leaves the lead in (the lifecycle spells the statuses).
+        gate_labels={"defer": LeadStatus.DEFERRED, "block": LeadStatus.BLOCKED, "manual": "manual campaign"},
     )
 
 
@@ -314,6 +316,14 @@ def lead(lead_id: int) -> ResponseReturnValue:
         attempts=attempts.for_lead(engine, lead_id),
         dial=dial,
         replayable=row["status"] in REPLAYABLE,
+        delivered=row["status"] == LeadStatus.DELIVERED,
+        # The status pill's colour: green once loaded, red when it needs an operator (lead/lifecycle.py).
+        pill="ok"
+        if row["status"] in (LeadStatus.DELIVERED, LeadStatus.DONE)
+        else "bad"
+        if row["status"] in FAILED
+        else "",
+        due=row["next_attempt_at"] if row["status"] in WAITING else None,
         notice=auth.notice_shown(request.args),
     )
 
