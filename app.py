@@ -48,7 +48,10 @@ def create_app(
     register_errors(app)
     register_headers(app)
     register_cli(app)
-    banner(settings)
+    if wait_for_database:
+        banner(settings)
+    else:
+        command_banner(settings)
     return app
 
 
@@ -220,14 +223,31 @@ def banner(settings: Settings) -> None:
             )
 
 
-def _module_app() -> Flask | None:
+_ANNOUNCED: list[str] = []  # the command banner's lines already printed by this process
+
+
+def command_banner(settings: Settings) -> None:
+    """A one-shot command's banner: plain lines on stderr, once per process (stdout stays the answer)."""
+    lines = []
+    if settings.sandbox:
+        lines.append("leadrelay: SANDBOX: Engage is the in-process fake Engage; nothing is dialed")
+    for name, why in sorted(settings.file.unloaded.items()):
+        lines.append(f"leadrelay: source {name} left out ({why}); this command needs only the database")
+    for line in lines:
+        if line not in _ANNOUNCED:
+            _ANNOUNCED.append(line)
+            print(line, file=sys.stderr)
+
+
+def _module_app() -> Flask:
     """`app` for gunicorn and `flask --app app`; a config error prints file/key/fix and exits."""
     try:
         return create_app(wait_for_database=_serves())
     except ConfigError as exc:
-        from cli import app_without_account_id
+        from cli import app_for_command
 
-        partial = app_without_account_id(exc, create_app)  # `engage accounts` is how ENGAGE_ACCOUNT_ID is found
+        # `engage accounts` is how ENGAGE_ACCOUNT_ID is found; `leads list` needs no sender's secret.
+        partial = app_for_command(exc, create_app)
         if partial is not None:
             return partial
         print(f"leadrelay: configuration error: {exc}", file=sys.stderr)
@@ -241,13 +261,21 @@ def _module_app() -> Flask | None:
         raise SystemExit(3) from None
 
 
+def main() -> None:
+    """`./leadrelay <command>`: leadrelay's own commands (the wrapper script runs this)."""
+    from cli import run_command_line
+
+    sys.argv[0] = "leadrelay"  # `python -c` leaves "-c": _serves and the help read the program name
+    run_command_line(_module_app)
+
+
 def _serves(argv: list[str] | None = None) -> bool:
     """Whether this process serves (gunicorn, `flask run`, `dispatch run`) rather than runs one command.
 
     A server keeps retrying an unreachable database; a one-shot command fails at once in one line.
     """
     args = sys.argv if argv is None else argv
-    if not args or Path(args[0]).name != "flask":
+    if not args or Path(args[0]).name not in ("flask", "leadrelay"):
         return True
     # `flask run` (the dev server) and `flask dispatch run` (the worker) are the serving commands.
     return "run" in args[1:]

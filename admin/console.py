@@ -90,7 +90,11 @@ def header() -> dict[str, Any]:
 
 def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
     """Render a console page with the header and the CSRF token."""
-    html = render_template(f"admin/{template}", header=header(), csrf=auth.csrf_token(), actor=auth.actor(), **context)
+    actor = auth.actor()
+    # The service's state (and the database read behind it) only for operators: not on the login page.
+    html = render_template(
+        f"admin/{template}", header=header() if actor else {}, csrf=auth.csrf_token(), actor=actor, **context
+    )
     return html, status
 
 
@@ -119,6 +123,13 @@ def duration(seconds: float | None) -> str:
     return f"{seconds // 86400:.0f}d"
 
 
+@bp.app_template_filter("plural")
+def plural(count: Any, word: str, many: str | None = None) -> str:
+    """`1 lead`, `2 leads` (`many` for irregular plurals)."""
+    number = int(count or 0)
+    return f"{number} {word if number == 1 else many or word + 's'}"
+
+
 @bp.app_template_filter("utc")
 def utc(ts: float | None) -> str:
     """An epoch time as 'YYYY-MM-DD HH:MM:SS UTC'."""
@@ -134,7 +145,9 @@ def mask_fields(value: Any, key: str = "") -> Any:
     if value is None or (isinstance(value, (bool, int, float)) and "phone" not in key.lower()):
         return value
     if "phone" in key.lower() or "mobile" in key.lower():
-        return logs.mask_phone(str(value))
+        # leadPhone joins several numbers with `|`: each keeps its own last four (the primary's
+        # first, as the search by last four digits finds it), never the last four of the joined text.
+        return "|".join(logs.mask_phone(part) for part in str(value).split("|"))
     if logs.mask_value(key, "x") == "***":  # a secret by its name
         return "***"
     return str(value) if "@" not in str(value) else logs.mask_text(str(value))

@@ -53,7 +53,7 @@ def test_the_token_alone_does_not_pass_when_a_signature_is_configured(build):
     client = app.test_client()
     headers = {"Content-Type": "application/json", "X-Leadrelay-Token": "shared-token"}
     response = client.post(URL, data=BODY, headers=headers)
-    assert response.status_code == 401 and response.json == {"error": "missing_signature"}
+    assert response.status_code == 401 and response.json["error"] == "missing_signature"
     assert client.post(URL + "&token=shared-token", data=BODY, headers=headers).status_code == 401
     assert stored(app) == 0
     # The signature decides: signed and with the token, or signed alone, it is accepted.
@@ -79,7 +79,7 @@ def test_hubspot_v3_cannot_be_stripped_to_fall_back_on_v1_v2(build, v3):
     if v3 is not None:
         headers["X-HubSpot-Signature-v3"] = v3
     response = app.test_client().post(URL, data=BODY, headers=headers)
-    assert response.status_code == 401 and response.json == {"error": "missing_signature"}
+    assert response.status_code == 401 and response.json["error"] == "missing_signature"
     assert stored(app) == 0
 
 
@@ -88,7 +88,7 @@ def test_hubspot_stale_v3_is_refused_whatever_v1_v2_say(build):
     app = build()
     app.extensions["leadrelay"].intake.clock = lambda: NOW + 600
     response = app.test_client().post(URL, data=BODY, headers=META["headers"])
-    assert response.status_code == 401 and response.json == {"error": "stale_timestamp"}
+    assert response.status_code == 401 and response.json["error"] == "stale_timestamp"
     stripped = app.test_client().post(URL, data=BODY, headers=V1V2_ONLY)
     assert stripped.status_code == 401
 

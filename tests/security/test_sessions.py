@@ -54,7 +54,7 @@ def test_admin_sessions_revoke_ends_every_session(app):
     second, _ = login(app.test_client())
     result = app.test_cli_runner().invoke(args=["admin", "sessions", "revoke"])
     assert result.exit_code == 0, result.output
-    assert "revoked 2 session" in result.output
+    assert "Revoked 2 sessions" in result.output
     for cookie in (first, second):
         assert kept(app, cookie).get("/admin/leads").status_code == 302
     fresh, _ = login(app.test_client())
