@@ -1,4 +1,4 @@
-"""Opt-outs: the do-not-call list, its add/remove log, and leads by (source, externId).
+"""Opt-outs: the do-not-call list and its add/remove log (leads by externId: ix_leads_extern, 0009).
 
 Revision ID: 0007
 """
@@ -7,14 +7,14 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0010"
+down_revision = "0011"
 
 # BIGINT on PostgreSQL, INTEGER on SQLite (so the id stays SQLite's rowid alias).
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
-    """Create dnc and dnc_log; index leads by source and externId."""
+    """Create dnc and dnc_log."""
     op.create_table(
         "dnc",
         sa.Column("phone", sa.String(20), primary_key=True),
@@ -34,12 +34,10 @@ def upgrade() -> None:
         sa.Column("actor", sa.String(200), nullable=False),
     )
     op.create_index("ix_dnc_log_phone", "dnc_log", ["phone", "id"])
-    op.create_index("ix_leads_source_extern", "leads", ["source", "extern_id"])
 
 
 def downgrade() -> None:
     """Drop what upgrade created."""
-    op.drop_index("ix_leads_source_extern", table_name="leads")
     op.drop_index("ix_dnc_log_phone", table_name="dnc_log")
     op.drop_table("dnc_log")
     op.drop_table("dnc")
