@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import ack, ack_salesforce, baseline, burst, failover, front, optouts, shapes, speed
+from bench import ack, ack_salesforce, baseline, burst, consent, failover, front, optouts, shapes, speed
 from bench.common import Profile, Result
 
 
@@ -82,6 +82,18 @@ SCENARIOS = [
         False,
         lambda n, t, p: burst.run(n, t, p),
         aliases=("shape-burst",),
+    ),
+    Scenario(
+        "consent-stl",
+        "Consent gate: hot-lead speed-to-lead without and with it (fake TrustedForm at 50 ms), SQLite, inline",
+        False,
+        consent.run_stl,
+    ),
+    Scenario(
+        "consent-burst",
+        "Consent gate: the IMMEDIATE burst without and with it (fake TrustedForm at 50 ms), strict fake",
+        False,
+        consent.run_burst_scenario,
     ),
     Scenario(
         "front", "HTTP front before/after: gthread vs front.FrontWorker; 500 slow sockets", False, front.run_front

@@ -45,6 +45,7 @@ class Settings:
     file: FileConfig
     metrics_token: str | None = None  # METRICS_TOKEN: /metrics needs it as a bearer token when set
     trusted_proxy_hops: int = 0  # TRUSTED_PROXY_HOPS: proxies whose X-Forwarded-For hop the console trusts
+    calling_windows: bool = True  # CALLING_WINDOWS=off: the windows' default is off in live mode too (test rigs)
 
     @property
     def is_sqlite(self) -> bool:
@@ -55,6 +56,13 @@ class Settings:
     def sandbox(self) -> bool:
         """Whether leads go to the in-process fake Engage."""
         return self.engage_mode == "sandbox"
+
+    @property
+    def windows_default_off(self) -> str | None:
+        """Why calling windows are off unless a source sets calling_hours (None: on, as live mode wants)."""
+        if self.sandbox:
+            return "sandbox"
+        return None if self.calling_windows else "CALLING_WINDOWS=off"
 
 
 class _Variables:
@@ -130,6 +138,7 @@ def load_settings(
     dyno = env.optional("DYNO")
     # Heroku's router appends exactly one X-Forwarded-For hop; anywhere else nothing is trusted by default.
     proxy_hops = env.integer("TRUSTED_PROXY_HOPS", 1 if dyno else 0)
+    calling_windows = env.flag("CALLING_WINDOWS", True)
 
     if dispatch_mode not in ("inline", "worker"):
         raise ConfigError(
@@ -179,6 +188,7 @@ def load_settings(
         file=file_config,
         metrics_token=metrics_token,
         trusted_proxy_hops=proxy_hops,
+        calling_windows=calling_windows,
     )
 
 

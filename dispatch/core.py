@@ -18,6 +18,7 @@ from dispatch.backoff import backoff
 from dispatch.batching import Batch
 from dispatch.budget import Budget
 from dispatch.fates import FateLookup
+from dispatch.gating import Gatekeeper
 from dispatch.holds import Holds
 from dispatch.housekeeping import Housekeeping
 from dispatch.jobs import REGISTRY, JobContext, JobRunner
@@ -62,6 +63,7 @@ class DispatcherCore:
         rng: random.Random | None = None,
         sources: dict[str, Any] | None = None,
         retention_days: int | None = None,
+        gates: Gatekeeper | None = None,
     ) -> None:
         """`dispatch` is the validated `dispatch:` config; `make_backend` builds the Engage side once leader.
 
@@ -70,6 +72,7 @@ class DispatcherCore:
         dispatch = {"call_timeout": 30.0, "outage_probe_cap": 30.0, **dispatch}
         self.engine, self.cfg, self.make_backend, self.waker = engine, dispatch, make_backend, waker
         self.sources = sources or {}
+        self.gates = gates  # compliance gates between claim and send (dispatch/gating.py); None: none
         self.holder = holder or identity()
         self.queue = Queue(engine)
         self.lease = Lease(engine, self.holder, dispatch["lease_seconds"])

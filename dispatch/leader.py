@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 
+from dispatch.backstop import DialBackstop
 from dispatch.core import DispatcherCore
 from dispatch.fetcher import FetchPool
 from engage.errors import AuthError
@@ -35,9 +36,25 @@ class Leadership(DispatcherCore):
             threading.Thread(target=self.jobs.run, args=(self.lanes_stop,), name="leadrelay-jobs", daemon=True)
         )
         if any(handler_base.type_of(s.type).fetches for s in self.sources.values()):
-            pool = FetchPool(self.engine, self.sources, self.cfg, self.lease, self.waker)
+            retainer = self.gates.retainer if self.gates is not None else None
+            pool = FetchPool(
+                self.engine,
+                self.sources,
+                self.cfg,
+                self.lease,
+                self.waker,
+                on_queued=retainer.submit if retainer is not None else None,
+            )
             self.threads.append(
                 threading.Thread(target=pool.run, args=(self.lanes_stop,), name="leadrelay-fetch-loop", daemon=True)
+            )
+        if any(handler_base.type_of(s.type).makes_leads is False for s in self.sources.values()):
+            # A dialer reports back (ringcx): ask it about loaded leads it has not mentioned.
+            backstop = DialBackstop(self.engine, lambda: self.backend, lambda: self.lease.epoch is not None)
+            self.threads.append(
+                threading.Thread(
+                    target=backstop.run, args=(self.lanes_stop,), name="leadrelay-dial-backstop", daemon=True
+                )
             )
         self.started = False
         failures = 0

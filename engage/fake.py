@@ -785,9 +785,11 @@ class FakeEngage:
             "dialGroupId": campaign.get("dial_group_id"),
             "externId": lead["extern_id"],
             "leadPhone": lead["lead"].get("leadPhone"),
-            "leadState": lead.get("state", "READY"),
+            "leadState": lead.get("state") or ("READY" if not lead.get("passes") else "ACTIVE"),
             "firstName": lead["lead"].get("firstName"),
             "lastName": lead["lead"].get("lastName"),
+            # The dialer's passes over the lead (field name unconfirmed: engage/client.py lead_passes).
+            "leadPasses": lead.get("passes", 0),
         }
 
     def _record(self, cid: int, options: dict, accepted: list[dict], request_no: int, received_at: float) -> None:

@@ -132,6 +132,14 @@ class HarnessEngage(FakeEngage):
             copy: dict[str, Any] = json.loads(json.dumps(self._faults))
             return copy
 
+    def dial(self, extern_id: str, passes: int = 1) -> int:
+        """The dialer calls a loaded lead `passes` more times (leadSearch's `leadPasses`); how many rows it touched."""
+        with self._lock:
+            rows = self._leads.search((), [str(extern_id)], limit=len(self._leads))
+            for lead in rows:
+                lead["passes"] = lead.get("passes", 0) + passes
+        return len(rows)
+
     def leads(self, since: int = 0) -> list[dict[str, Any]]:
         """Kept accepted leads (seq > since), each with campaign, options, received_at and request number."""
         with self._lock:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0010"
+down_revision = "0009"
 
 # BIGINT on PostgreSQL, INTEGER on SQLite (so the id stays SQLite's rowid alias).
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
