@@ -1,4 +1,4 @@
-"""The `./leadrelay …` commands (also `flask --app app …`): db, dispatch, engage, leads, config."""
+"""The `./leadrelay …` commands (also `flask --app app …`): db, dispatch, engage, leads, jobs, config."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from lead.lifecycle import REPLAYABLE, LeadStatus, ordered
+from store.outbox import JobState
 
 if TYPE_CHECKING:
     from engage.client import EngageClient
@@ -29,14 +30,16 @@ engage_cli = AppGroup("engage", help="Talk to Engage with the configured credent
 leads_cli = AppGroup("leads", help="Inspect and replay leads.")
 config_cli = AppGroup("config", help="Check the configuration.")
 compliance_cli = AppGroup("compliance", help="Compliance gates: proof of each decision, re-checks.")
+jobs_cli = AppGroup("jobs", help="The outbox: jobs to Engage and the CRMs (opt-outs, lead actions, write-backs).")
 admin_cli = AppGroup("admin", help="The operator console's sessions.")
 sessions_cli = AppGroup("sessions", help="Console sessions (server-side: revoking one ends it at once).")
 admin_cli.add_command(sessions_cli)
-GROUPS = (config_cli, leads_cli, engage_cli, db_cli, dispatch_cli, admin_cli, compliance_cli)
+GROUPS = (config_cli, leads_cli, jobs_cli, engage_cli, db_cli, dispatch_cli, admin_cli, compliance_cli)
 
 # Every status a lead row can have (lead/lifecycle.py; docs/operations.md, "Lead states").
 LEAD_STATUSES = tuple(s.value for s in LeadStatus)
 REPLAYED = tuple(s.value for s in ordered(REPLAYABLE))  # plain strings: click matches an enum by name
+JOB_STATES = tuple(s.value for s in JobState)
 
 HELP = """leadrelay: webhooks in, Engage leads out. Each command is documented by --help.
 
@@ -309,7 +312,9 @@ def leads_list(status: str | None, source: str | None, limit: int, as_json: bool
             click.echo(
                 f"{row['id']:>7} {row['status']:<10} {row['priority']:<9} {row['source']:<16} "
                 f"extern={row['extern_id']} campaign={row['campaign']} "
-                f"{mask_text(row['last_error'] or '')}"
+                + (f"reason={row['status_reason']} " if row["status_reason"] else "")
+                + ("fate=unknown " if row["unknown_fate"] else "")
+                + mask_text(row["last_error"] or "")
             )
     click.echo(f"leads by status: {_counts(queue.counts())}", err=True)
 
@@ -439,6 +444,46 @@ def leads_purge() -> None:
         f"Retention {plural(days, 'day')}: erased {plural(result['event_bodies'], 'raw body', 'raw bodies')} "
         f"and the personal data of {plural(result['leads'], 'lead')}."
     )
+
+
+@jobs_cli.command("list")
+@click.option("--state", type=click.Choice(JOB_STATES))
+@click.option("--kind", help="e.g. engage.dnc_add, engage.lead_action")
+@click.option("--stuck", is_flag=True, help="only opt-out jobs not done within an hour (the opt_out_stuck alert)")
+@click.option("--limit", default=50, show_default=True)
+def jobs_list(state: str | None, kind: str | None, stuck: bool, limit: int) -> None:
+    """Show jobs (newest last) with their attempts and last error (phones masked)."""
+    import time
+
+    from alerts.conditions import OPT_OUT_KINDS, OPT_OUT_STUCK_AFTER
+    from logs import mask_text
+    from store.outbox import Outbox, unfinished_older_than
+
+    runtime = _runtime()
+    outbox = Outbox(runtime.engine)
+    if stuck:
+        with runtime.engine.connect() as conn:
+            ids = [i for i, _k, _c in unfinished_older_than(conn, OPT_OUT_KINDS, time.time() - OPT_OUT_STUCK_AFTER)]
+        rows = [row for row in (outbox.get(i) for i in ids) if row is not None]
+    else:
+        rows = outbox.rows(kind=kind, state=state, limit=limit)
+    for row in rows:
+        age = time.time() - row.created_at
+        click.echo(
+            f"{row.id:>7} {row.state:<8} {row.kind:<20} prio={row.priority} attempts={row.attempts} "
+            f"age={age:.0f}s{' fate-unknown' if row.unknown_fate else ''} {mask_text(row.last_error or '')}"
+        )
+    click.echo("counts: " + json.dumps(outbox.counts()), err=True)
+
+
+@jobs_cli.command("retry")
+@click.option("--id", "ids", multiple=True, type=int, required=True, help="failed job id (repeatable)")
+def jobs_retry(ids: tuple[int, ...]) -> None:
+    """Send failed jobs again (after fixing what Engage refused); the next leader step picks them up."""
+    from store.outbox import Outbox
+
+    count = Outbox(_runtime().engine).requeue(ids)
+    click.echo(f"re-queued {count} of {len(ids)} job(s) (only failed jobs are re-queued)")
 
 
 @config_cli.command("check")

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from config import Source, source_doc
+from dialing import answer_body, record_events
 from handlers import auth as source_auth
 from handlers import base as handler_base
 from handlers._limits import check_shape, unsafe_text
@@ -87,6 +88,7 @@ class Intake:
             self._too_many,
             self._check_records,
             self._shared_limits,
+            self._dialer_events,
             # ← Per-record lifecycle rules (a CRM's opt-out or cancel for a lead it sent before)
             #   go here: after the records are read and admitted, before prepare's `events:` filter.
             self._prepare,
@@ -216,6 +218,30 @@ class Intake:
         return None
 
     # --- prepare -------------------------------------------------------------------------------
+
+    # --- dialer events (ringcx): reports on leads, never leads -----------------------------------
+
+    def _dialer_events(self, request: Request) -> Answer | None:
+        """A dialer's report (type with `makes_leads = False`): stored with its attempts, matched, answered."""
+        if request.stype.makes_leads:
+            return None
+        source = request.source
+        stored = record_events(self.engine, source, request.records, request.received_at, self._event_fields(request))
+        body = answer_body(stored)
+        if stored.all_duplicates:
+            WEBHOOKS.labels(source.name, "duplicate").inc()
+            return Answer(200, body)
+        log(
+            logger,
+            logging.INFO,
+            "dialer event stored",
+            source=source.name,
+            event_id=stored.event_id,
+            statuses=[a["status"] for a in body["attempts"]],
+        )
+        WEBHOOKS.labels(source.name, "202").inc()
+        ACK_SECONDS.labels(source.name).observe(self.clock() - request.received_at)
+        return Answer(202, body)
 
     def _prepare(self, request: Request) -> Answer | None:
         """Map and route every record (prepare.py): what the store keeps for each."""

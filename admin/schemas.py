@@ -97,6 +97,12 @@ class Lead(Schema):
             "description": "every compliance gate decision with its inputs and time, oldest first (docs/compliance.md)"
         },
     )
+    first_attempt_at = fields.Float(allow_none=True, metadata={"description": "the dialer's first event about it"})
+    first_connect_at = fields.Float(allow_none=True, metadata={"description": "the first event with a person reached"})
+    dial_passes = fields.Integer(allow_none=True, metadata={"description": "RingCX's pass count (leadSearch backstop)"})
+    dial_checked_at = fields.Float(allow_none=True)
+    disposed_at = fields.Float(allow_none=True, metadata={"description": "a final disposition's time"})
+    dialer_events = fields.List(fields.Dict(), metadata={"description": "RingCX web-service events, oldest first"})
 
     @post_dump
     def _due_only_while_waiting(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:

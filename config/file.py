@@ -57,6 +57,8 @@ class Source:
         """This source's compliance gates; `default_off` (Settings.windows_default_off) says why windows are off."""
         return gate_settings(self.compliance, default_off, path, f"sources.{self.name}.compliance")
 
+    writeback: dict[str, Any] | None = None  # dialer outcomes back to the CRM (docs/operations.md "Closing the loop")
+
     @property
     def name(self) -> str:
         """The source's name, as in the URL."""
@@ -300,6 +302,7 @@ def _load_source(
         ),
         expect_every=common.get("expect_every"),
         compliance=_source_compliance(compliance or {}, body.get("compliance"), where, key),
+        writeback=common.get("writeback"),
     )
 
 

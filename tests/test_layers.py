@@ -31,10 +31,11 @@ FLOORS: list[tuple[str, set[str]]] = [
             "config",
             "windows",
             "compliance",
+            "crm",
         },
     ),
     # What runs the parts: one webhook (intake), the dispatcher, alerts, the shared map-and-route step.
-    ("pipeline", {"prepare", "replay", "metrics", "health", "intake", "dispatch", "alerts", "runtime"}),
+    ("pipeline", {"prepare", "dialing", "replay", "metrics", "health", "intake", "dispatch", "alerts", "runtime"}),
     # HTTP surfaces: the webhook blueprint, the operator's console and API, the asyncio front worker.
     ("web", {"webhooks", "admin", "front"}),
     # Wiring and tools: the Flask app, the CLI, gunicorn's config, test harness and benchmarks.
