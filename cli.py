@@ -1,4 +1,4 @@
-"""The `./leadrelay …` commands (also `flask --app app …`): db, dispatch, engage, leads, jobs, config."""
+"""The `./leadrelay …` commands (also `flask --app app …`): db, dispatch, engage, leads, dnc, jobs, config."""
 
 from __future__ import annotations
 
@@ -31,10 +31,11 @@ leads_cli = AppGroup("leads", help="Inspect and replay leads.")
 config_cli = AppGroup("config", help="Check the configuration.")
 compliance_cli = AppGroup("compliance", help="Compliance gates: proof of each decision, re-checks.")
 jobs_cli = AppGroup("jobs", help="The outbox: jobs to Engage and the CRMs (opt-outs, lead actions, write-backs).")
+dnc_cli = AppGroup("dnc", help='The do-not-call list (docs/operations.md, "When someone asks not to be called").')
 admin_cli = AppGroup("admin", help="The operator console's sessions.")
 sessions_cli = AppGroup("sessions", help="Console sessions (server-side: revoking one ends it at once).")
 admin_cli.add_command(sessions_cli)
-GROUPS = (config_cli, leads_cli, jobs_cli, engage_cli, db_cli, dispatch_cli, admin_cli, compliance_cli)
+GROUPS = (config_cli, leads_cli, dnc_cli, jobs_cli, engage_cli, db_cli, dispatch_cli, admin_cli, compliance_cli)
 
 # Every status a lead row can have (lead/lifecycle.py; docs/operations.md, "Lead states").
 LEAD_STATUSES = tuple(s.value for s in LeadStatus)
@@ -443,6 +444,110 @@ def leads_purge() -> None:
     click.echo(
         f"Retention {plural(days, 'day')}: erased {plural(result['event_bodies'], 'raw body', 'raw bodies')} "
         f"and the personal data of {plural(result['leads'], 'lead')}."
+    )
+
+
+def _cli_actor() -> str:
+    """Who runs a CLI command, for the do-not-call log (the login name; the CLI has no other identity)."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
+def _dnc_number(phone: str) -> str:
+    """A number typed on the command line in E.164, or a usage error naming it."""
+    from store import dnc
+
+    try:
+        return dnc.normalize(phone, _runtime().settings.file.defaults["default_region"])
+    except dnc.BadNumber as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@dnc_cli.command("list")
+@click.option("--search", "query", default="", help="digits anywhere in the number")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+def dnc_list(query: str, limit: int, as_json: bool) -> None:
+    """Numbers on the do-not-call list, newest first."""
+    from store import dnc
+
+    total, rows = dnc.search(_runtime().engine, query, limit=limit)
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row, default=str))
+        else:
+            when = datetime.datetime.fromtimestamp(row["created_at"], datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+            click.echo(f"{row['phone']}  {when}  {row['source']}  {row['added_by']}  {row['reason'] or ''}".rstrip())
+    shown = f"{len(rows)} of {total}" if total > len(rows) else str(total)
+    click.echo(f"{shown} number(s) on the list" + (f" matching {query!r}" if query else ""), err=True)
+
+
+@dnc_cli.command("add")
+@click.argument("phone")
+@click.option("--reason", default="added by an operator (CLI)", show_default=True)
+def dnc_add(phone: str, reason: str) -> None:
+    """Put a number on the do-not-call list (already there: says so, changes nothing)."""
+    from store.optouts import add_numbers
+
+    number = _dnc_number(phone)
+    runtime = _runtime()
+    added = add_numbers(runtime.engine, [number], reason=reason, source="cli", actor=_cli_actor(), bulk=False)
+    click.echo(f"{number} added to the do-not-call list" if added else f"{number} was already on the do-not-call list")
+
+
+@dnc_cli.command("remove")
+@click.argument("phone")
+@click.option("--reason", required=True, help="why it may be called again (kept in the log)")
+def dnc_remove(phone: str, reason: str) -> None:
+    """Take a number off leadrelay's do-not-call list (Engage's own list is not changed)."""
+    import time
+
+    from store import dnc
+
+    number = _dnc_number(phone)
+    if not reason.strip():
+        raise click.UsageError("--reason must say why")
+    removed = dnc.remove_one(
+        _runtime().engine, number, reason=reason, actor=_cli_actor(), source="cli", now=time.time()
+    )
+    if not removed:
+        raise click.ClickException(f"{number} is not on the do-not-call list")
+    click.echo(f"{number} removed from leadrelay's do-not-call list (Engage's list is unchanged: remove it there too)")
+
+
+@dnc_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--reason", default=None, help="for rows without a reason column (default: the file's name)")
+def dnc_import(file: str, reason: str | None) -> None:
+    """Add every number of a CSV file (a `phone` column, or the first); running it again adds nothing."""
+    from pathlib import Path
+
+    from store.optouts import import_file
+
+    path = Path(file)
+    try:
+        data = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise click.UsageError(f"{file}: not UTF-8 text (save the sheet as CSV UTF-8)") from None
+    runtime = _runtime()
+    result = import_file(
+        runtime.engine,
+        data,
+        region=runtime.settings.file.defaults["default_region"],
+        reason=reason or f"import {path.name}",
+        actor=_cli_actor(),
+    )
+    for line, why in result.invalid[:20]:
+        click.echo(f"{file}:{line}: {why}", err=True)
+    if len(result.invalid) > 20:
+        click.echo(f"… and {len(result.invalid) - 20} more refused line(s)", err=True)
+    click.echo(
+        f"{result.rows} row(s): {len(result.added)} added, {result.already} already on the list, "
+        f"{len(result.invalid)} refused"
     )
 
 

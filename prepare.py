@@ -58,6 +58,17 @@ def prepare(source: Source, record: Record, received_at: float, check_events: bo
         "suppress_within": source.suppress_within,
         "suppress_by_phone": source.suppress_by_phone,
     }
+    if source.lifecycle.only:
+        # A channel that only carries lifecycle changes (an SMS number anyone can text): its
+        # messages are kept for audit and never dialed.
+        decision = routing.choose(source.routes, record, None)
+        return PendingLead(
+            status=LeadStatus.DROPPED,
+            priority=decision.priority,
+            campaign=decision.campaign,
+            errors={"lifecycle": [f"a {source.type} message is never a lead"]},
+            **common,
+        )
     if check_events and source.events is not None and record.event not in source.events:
         decision = routing.choose(source.routes, record, None)
         return PendingLead(

@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 import logs
 from admin import auth, charts
 from admin.actions import ReplayRefused, release_hold, replay_one
-from admin.schemas import MAX_ID, LeadsQuery
+from admin.schemas import MAX_ID, DncAdd, DncQuery, DncRemove, LeadsQuery
 from lead.lifecycle import FAILED, REPLAYABLE, WAITING, LeadStatus
 from metrics import SNAPSHOTS
 from redact import mask_event_body
@@ -361,6 +361,77 @@ def release() -> ResponseReturnValue:
     count = release_hold(runtime(), scope, auth.signed_in())
     text = f"Released {count} lead(s) of {scope}"
     return redirect(url_for("admin_console.holds", notice=text, sig=auth.notice_sig(text)))
+
+
+def _form_errors(exc: ValidationError) -> str:
+    """A form's validation errors as one sentence."""
+    errors = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+    return "; ".join(f"{k}: {v[0]}" for k, v in errors.items())
+
+
+@bp.get("/dnc")
+def dnc_page() -> ResponseReturnValue:
+    """The do-not-call list: search by digits, add a number, remove one with a reason; recent changes."""
+    from store import dnc
+
+    try:
+        args = DncQuery().load({k: v for k, v in request.args.items() if k in ("q", "offset") and v != ""})
+    except ValidationError as exc:
+        return page("error.html", 400, message=_form_errors(exc))
+    total, rows = dnc.search(runtime().engine, args["q"], limit=args["limit"], offset=args["offset"])
+    return page(
+        "dnc.html",
+        numbers=rows,
+        total=total,
+        args=args,
+        history=dnc.history(runtime().engine, rows[0]["phone"]) if args["q"] and total == 1 else [],
+        notice=request.args.get("notice"),
+    )
+
+
+@bp.post("/dnc/add")
+def dnc_add() -> ResponseReturnValue:
+    """Add form (POST + CSRF): any format, stored E.164, recorded with who added it."""
+    from store import dnc
+    from store.optouts import add_numbers
+
+    try:
+        form = DncAdd().load({k: v for k, v in request.form.items() if k in ("phone", "reason") and v != ""})
+        number = dnc.normalize(form["phone"], runtime().settings.file.defaults["default_region"])
+    except ValidationError as exc:
+        return page("error.html", 400, message=_form_errors(exc))
+    except dnc.BadNumber:
+        return page("error.html", 400, message="phone: not a phone number")
+    reason = form.get("reason") or "added in the console"
+    added = add_numbers(runtime().engine, [number], reason=reason, source="console", actor=auth.signed_in(), bulk=False)
+    shown = logs.mask_phone(number)
+    notice = f"{shown} added" if added else f"{shown} was already on the list"
+    # The number goes to the page's query string (never logged), so the operator sees the entry.
+    return redirect(url_for("admin_console.dnc_page", q=number, notice=notice))
+
+
+@bp.post("/dnc/remove")
+def dnc_remove() -> ResponseReturnValue:
+    """Remove form (POST + CSRF): a reason is required; the removal is logged with who and why."""
+    from store import dnc
+
+    try:
+        form = DncRemove().load({k: v for k, v in request.form.items() if k in ("phone", "reason")})
+        number = dnc.normalize(form["phone"], runtime().settings.file.defaults["default_region"])
+    except ValidationError as exc:
+        return page("error.html", 400, message=_form_errors(exc))
+    except dnc.BadNumber:
+        return page("error.html", 400, message="phone: not a phone number")
+    if not form["reason"].strip():
+        return page("error.html", 400, message="reason: say why this number may be called again")
+    removed = dnc.remove_one(
+        runtime().engine, number, reason=form["reason"], actor=auth.signed_in(), source="console", now=time.time()
+    )
+    if not removed:
+        return page("error.html", 404, message=f"{logs.mask_phone(number)} is not on the do-not-call list")
+    return redirect(
+        url_for("admin_console.dnc_page", notice=f"{logs.mask_phone(number)} removed from leadrelay's list")
+    )
 
 
 @bp.get("/sources")
