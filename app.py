@@ -8,7 +8,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
@@ -46,6 +46,7 @@ def create_app(
     register_store(app, settings, wait_for_database=wait_for_database)
     register_blueprints(app)
     register_errors(app)
+    register_headers(app)
     register_cli(app)
     if wait_for_database:
         banner(settings)
@@ -133,10 +134,50 @@ def register_errors(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def internal_error(exc: Exception) -> Response:
-        """Log the failure (masked) and answer 500 so senders retry."""
+        """Log the failure (masked) and answer 500 so senders retry; an unreachable database is a 503."""
+        if db.unavailable(exc):
+            return database_unavailable(exc)
         logger.exception("unhandled error")
         response = jsonify({"error": "internal_error"})
         response.status_code = 500
+        return response
+
+
+UNAVAILABLE_PAGE = (
+    "<!doctype html><meta charset=utf-8><title>leadrelay: database unavailable</title>"
+    "<h1>The database is unavailable</h1><p>leadrelay cannot reach its database right now. "
+    "Webhooks are answered 503 and senders retry; this page works again as soon as the database answers. "
+    "Reload in a few seconds.</p>"
+)
+
+
+def database_unavailable(exc: Exception) -> Response:
+    """503 + Retry-After, one log line without a traceback: the console (HTML) and the API (JSON)."""
+    logs.log(
+        logger, logging.WARNING, "request not served: database unavailable", path=request.path, error=type(exc).__name__
+    )
+    if request.path.startswith("/admin") and not request.path.startswith("/admin/api"):
+        response = Response(UNAVAILABLE_PAGE, status=503, content_type="text/html; charset=utf-8")
+    else:
+        response = jsonify({"error": "database_unavailable", "detail": "the database is unreachable; retry shortly"})
+        response.status_code = 503
+    response.headers["Retry-After"] = "5"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def register_headers(app: Flask) -> None:
+    """Headers every answer carries: no MIME sniffing; HSTS over HTTPS; the admin API never cached."""
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        """X-Content-Type-Options everywhere; HSTS when the client came over HTTPS; no-store and same-origin on /admin/api."""
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if request.is_secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https":
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
+        if request.path.startswith("/admin/api"):
+            response.headers["Cache-Control"] = "no-store"
+            response.headers["Referrer-Policy"] = "same-origin"
         return response
 
 
@@ -163,6 +204,23 @@ def banner(settings: Settings) -> None:
     )
     for warning in settings.file.warnings:
         logs.log(logger, logging.WARNING, "config warning", detail=warning)
+    for name, source in sorted(settings.file.sources.items()):
+        # Opt-outs of a safe default are said at every start, so they are never forgotten.
+        if source.settings.allow_token_alone:
+            logs.log(
+                logger,
+                logging.WARNING,
+                f"source {name}: allow_token_alone is on: its shared token alone is accepted without a signature",
+                source=name,
+            )
+        if source.settings.options.get("legacy_signatures"):
+            logs.log(
+                logger,
+                logging.WARNING,
+                f"source {name}: legacy_signatures is on: HubSpot v1/v2 requests carry no timestamp and can be "
+                "replayed by anyone who captured one",
+                source=name,
+            )
 
 
 _ANNOUNCED: list[str] = []  # the command banner's lines already printed by this process

@@ -17,6 +17,8 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from lead.lifecycle import REPLAYABLE, LeadStatus, ordered
+
 if TYPE_CHECKING:
     from engage.client import EngageClient
     from runtime import Runtime
@@ -26,23 +28,14 @@ dispatch_cli = AppGroup("dispatch", help="The dispatcher (worker mode).")
 engage_cli = AppGroup("engage", help="Talk to Engage with the configured credentials.")
 leads_cli = AppGroup("leads", help="Inspect and replay leads.")
 config_cli = AppGroup("config", help="Check the configuration.")
-GROUPS = (config_cli, leads_cli, engage_cli, db_cli, dispatch_cli)
+admin_cli = AppGroup("admin", help="The operator console's sessions.")
+sessions_cli = AppGroup("sessions", help="Console sessions (server-side: revoking one ends it at once).")
+admin_cli.add_command(sessions_cli)
+GROUPS = (config_cli, leads_cli, engage_cli, db_cli, dispatch_cli, admin_cli)
 
-# Every status a lead row can have (docs/operations.md, "Lead states").
-LEAD_STATUSES = (
-    "queued",
-    "sending",
-    "retrying",
-    "held",
-    "fetching",
-    "delivered",
-    "rejected",
-    "dead",
-    "invalid",
-    "dropped",
-    "suppressed",
-)
-REPLAYED = ("dead", "rejected", "held", "invalid")
+# Every status a lead row can have (lead/lifecycle.py; docs/operations.md, "Lead states").
+LEAD_STATUSES = tuple(s.value for s in LeadStatus)
+REPLAYED = tuple(s.value for s in ordered(REPLAYABLE))  # plain strings: click matches an enum by name
 
 HELP = """leadrelay: webhooks in, Engage leads out. Each command is documented by --help.
 
@@ -322,14 +315,14 @@ def leads_list(status: str | None, source: str | None, limit: int, as_json: bool
 
 @leads_cli.command("replay")
 @click.option("--id", "ids", multiple=True, type=int, help="lead id (repeatable)")
-@click.option("--status", type=click.Choice(["dead", "rejected", "held", "invalid"]))
+@click.option("--status", type=click.Choice(REPLAYED))
 @click.option("--source")
 @click.option("--since", help="ISO time, UTC unless a zone is given")
 @click.option("--until", help="ISO time")
 def leads_replay(
     ids: tuple[int, ...], status: str | None, source: str | None, since: str | None, until: str | None
 ) -> None:
-    """Re-queue dead, rejected or held leads; re-map invalid ones with the current config."""
+    """Re-queue dead, rejected, held or blocked leads; re-map invalid ones with the current config."""
     from replay import replay
 
     if not (ids or status or source or since or until):
@@ -461,6 +454,17 @@ def config_check() -> None:
         click.echo(f"  /webhooks/{name}  disabled (enabled: false): answers 404")
     for warning in settings.file.warnings:
         click.echo(f"warning: {warning}", err=True)
+
+
+@sessions_cli.command("revoke")
+def sessions_revoke() -> None:
+    """End every console session now (every browser must log in again); bearer tokens are unaffected."""
+    import time
+
+    from store import sessions
+
+    count = sessions.revoke_all(_runtime().engine, time.time())
+    click.echo(f"Revoked {plural(count, 'session')}: every console user must log in again.")
 
 
 def register(app: Flask) -> None:

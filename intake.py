@@ -16,12 +16,13 @@ from handlers import auth as source_auth
 from handlers import base as handler_base
 from handlers._limits import check_shape, unsafe_text
 from handlers.base import AuthFailure, Inbound, Malformed, RateLimited, Record, SourceType
+from lead.lifecycle import LeadStatus as S
 from logs import log
 from metrics import ACK_SECONDS, AUTH_FAILURES, RECORDS, WEBHOOKS
 from prepare import prepare, record_key
 from redact import audit_headers, audit_path, source_secrets
 from store.db import unavailable
-from store.ingest import PendingLead, Stored, recent_hits, store_webhook
+from store.ingest import DUPLICATE, EventStatus, PendingLead, Stored, recent_hits, store_webhook
 
 logger = logging.getLogger("leadrelay.intake")
 
@@ -124,7 +125,12 @@ class Intake:
         """Pass when any configured scheme accepts the request; raise AuthFailure otherwise."""
         settings, inbound = request.source.settings, request.inbound
         token_ok = source_auth.check_token(settings, inbound)
-        if token_ok:
+        # A configured signature is required: the shared token (one string, often in a URL) does not
+        # replace it unless the source says `allow_token_alone: true`.
+        signature_required = (
+            request.stype.own_auth_signs and request.stype.has_own_auth(settings) and not settings.allow_token_alone
+        )
+        if token_ok and not signature_required:
             return
         if request.stype.has_own_auth(settings):
             try:
@@ -215,7 +221,7 @@ class Intake:
             fallback = source.routes[-1]
             key, expires = _fallback_key(source, record, received_at)
             return PendingLead(
-                status="invalid",
+                status=S.INVALID,
                 priority=fallback.priority,
                 campaign=fallback.campaign,
                 record_key=key,
@@ -224,9 +230,9 @@ class Intake:
                 errors={"record": [f"could not be mapped ({type(exc).__name__})"]},
             )
         reason = unsafe_text(item.extern_id) or unsafe_text(item.lead) or unsafe_text(item.primary_phone)
-        if reason and item.status not in ("invalid",):
-            item.status, item.errors = "invalid", {"text": [reason]}
-        if reason or item.status == "invalid":
+        if reason and item.status != S.INVALID:
+            item.status, item.errors = S.INVALID, {"text": [reason]}
+        if reason or item.status == S.INVALID:
             # Nothing of a refused record goes into a text column but its (escaped) JSON.
             item.extern_id = None if unsafe_text(item.extern_id) else item.extern_id
             item.lead, item.primary_phone = None, None
@@ -236,7 +242,7 @@ class Intake:
 
     def _persist(self, request: Request) -> Answer | None:
         """The event and its leads in one transaction, before any answer; then wake the dispatcher."""
-        status = "invalid" if all(p.status == "invalid" for p in request.pending) else "accepted"
+        status = EventStatus.INVALID if all(p.status == S.INVALID for p in request.pending) else EventStatus.ACCEPTED
         stored = request.stored = store_webhook(
             self.engine,
             source=request.name,
@@ -261,7 +267,7 @@ class Intake:
             received_at=request.received_at,
             pending=[],
             sandbox=self.sandbox,
-            event_status="malformed",
+            event_status=EventStatus.MALFORMED,
             reason=reason,
             **self._event_fields(request),
         )
@@ -291,7 +297,7 @@ class Intake:
         if stored.all_duplicates:
             WEBHOOKS.labels(name, "duplicate").inc()
             original = stored.outcomes[0].duplicate_of_event
-            if source.reject_invalid and all(o.prior_status == "invalid" for o in stored.outcomes):
+            if source.reject_invalid and all(o.prior_status == S.INVALID for o in stored.outcomes):
                 # The same invalid form again: the same refusal, never a "thank you" for a
                 # record that will not be called.
                 return Answer(
@@ -314,11 +320,11 @@ class Intake:
                 "campaign": item.campaign,
                 "status": outcome.status,
             }
-            if outcome.status == "invalid":
+            if outcome.status == S.INVALID:
                 entry["reasons"] = item.errors
-            if outcome.status == "duplicate":
+            if outcome.status == DUPLICATE:
                 entry["duplicate_of_event"] = outcome.duplicate_of_event
-            if self.sandbox and outcome.status == "queued":
+            if self.sandbox and outcome.status == S.QUEUED:
                 entry["sandbox"] = True
             entries.append(entry)
         log(
@@ -330,7 +336,7 @@ class Intake:
             statuses=[e["status"] for e in entries],
             sandbox=self.sandbox,
         )
-        if source.reject_invalid and all(o.status == "invalid" for o in stored.outcomes):
+        if source.reject_invalid and all(o.status == S.INVALID for o in stored.outcomes):
             WEBHOOKS.labels(name, "422").inc()
             return Answer(
                 422,
@@ -363,16 +369,21 @@ def auth_hint(source: Source, failure: AuthFailure) -> str:
     the check found wrong, e.g. `X-HubSpot-Signature-v3 is missing`.
     """
     settings = source.settings
+    stype = handler_base.type_of(source.type)
+    own = f"{stype.name}'s own authentication"
+    found = failure.detail or f"see {source_doc(source.type)}"
+    if stype.has_own_auth(settings) and stype.own_auth_signs and not settings.allow_token_alone:
+        # The signature is required here: pointing at the token would send the caller the wrong way.
+        alone = "; the shared token alone does not pass" if settings.tokens else ""
+        return f"{own}: {found}{alone}"
     places = []
     if settings.tokens:
         where = f"the {source_auth.TOKEN_HEADER} header or the ?{source_auth.TOKEN_QUERY}= query parameter"
         if settings.token_field:
             where += f" or the form field {settings.token_field!r}"
         places.append(f"the token goes in {where}")
-    stype = handler_base.type_of(source.type)
     if stype.has_own_auth(settings):
-        own = f"{stype.name}'s own authentication"
-        places.append(f"{own}: {failure.detail}" if failure.detail else f"{own} (see {source_doc(source.type)})")
+        places.append(f"{own}: {failure.detail}" if failure.detail else f"{own} ({found})")
     elif failure.detail:
         places.append(failure.detail)
     return "; or ".join(places) or "this source refuses the request's credentials"

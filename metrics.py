@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
+from lead.lifecycle import LeadStatus
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
     from werkzeug.wrappers import Request
@@ -191,8 +193,8 @@ def operator_status(engine: Engine) -> dict[str, Any]:
         "dispatcher_up": snap.dispatcher_up,
         "queue_oldest_seconds": {lane: round(age, 1) for lane, age in snap.oldest.items()},
         "waiting": snap.waiting,
-        "dead": snap.statuses.get("dead", 0),
-        "held": snap.statuses.get("held", 0),
+        LeadStatus.DEAD: snap.statuses.get(LeadStatus.DEAD, 0),
+        LeadStatus.HELD: snap.statuses.get(LeadStatus.HELD, 0),
         "alerts_firing": sorted(a["key"] for a in snap.firing),
         "alert_deliveries_failing": snap.alert_backlog,
     }

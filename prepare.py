@@ -11,6 +11,7 @@ import routing
 from config import Source
 from handlers._limits import unsafe_text
 from handlers.base import Record
+from lead.lifecycle import LeadStatus
 from store.ingest import PendingLead
 
 
@@ -60,7 +61,7 @@ def prepare(source: Source, record: Record, received_at: float, check_events: bo
     if check_events and source.events is not None and record.event not in source.events:
         decision = routing.choose(source.routes, record, None)
         return PendingLead(
-            status="dropped",
+            status=LeadStatus.DROPPED,
             priority=decision.priority,
             campaign=decision.campaign,
             errors={"event": [f"{record.event!r} is not in this source's events"]},
@@ -71,7 +72,7 @@ def prepare(source: Source, record: Record, received_at: float, check_events: bo
         # Ids only: the record is fetched from the sender's API off the request path.
         decision = routing.choose(source.routes, record, None)
         return PendingLead(
-            status="fetching",
+            status=LeadStatus.FETCHING,
             priority=decision.priority,
             campaign=decision.campaign,
             fetch=record.fetch,
@@ -84,7 +85,7 @@ def prepare(source: Source, record: Record, received_at: float, check_events: bo
     except mappings.MappingError as exc:
         decision = routing.choose(source.routes, record, None)
         return PendingLead(
-            status="invalid",
+            status=LeadStatus.INVALID,
             priority=decision.priority,
             campaign=decision.campaign,
             extern_id=mappings.extern_id_of(source.settings, record),
@@ -94,7 +95,7 @@ def prepare(source: Source, record: Record, received_at: float, check_events: bo
         )
     decision = routing.choose(source.routes, record, lead)
     return PendingLead(
-        status="dropped" if decision.drop else "queued",
+        status=LeadStatus.DROPPED if decision.drop else LeadStatus.QUEUED,
         priority=decision.priority,
         campaign=decision.campaign,
         extern_id=lead["externId"],

@@ -1,4 +1,4 @@
-"""Replay: re-queue dead/rejected/held leads, and re-map invalid ones with the current config."""
+"""Replay: re-queue dead/rejected/held/blocked leads, and re-map invalid ones with the current config."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from handlers.base import Record
+from lead.lifecycle import REQUEUED_BY_REPLAY, LeadStatus
 from prepare import prepare
 from store import queue as queue_store
 
@@ -32,9 +33,9 @@ def replay(
 ) -> ReplayResult:
     """Re-queue or re-map the chosen leads; returns {"requeued": [...], "remapped": [...], "still_invalid": [...]}."""
     result: ReplayResult = {"requeued": [], "remapped": [], "still_invalid": []}
-    if status in (None, "dead", "rejected", "held"):
+    if status is None or status in REQUEUED_BY_REPLAY:
         result["requeued"] = runtime.queue.replay(ids=ids, status=status, source=source, since=since, until=until)
-    if status in (None, "invalid"):
+    if status in (None, LeadStatus.INVALID):
         sources = runtime.settings.file.sources
         for row in queue_store.invalid_leads(runtime.engine, ids=ids, source=source, since=since, until=until):
             configured = sources.get(row["source"])
@@ -46,11 +47,11 @@ def replay(
             if row["fetch"] is not None:
                 # An id-only record whose fetch failed (e.g. a revoked token): fetch it again.
                 queue_store.refetch(runtime.engine, row["id"])
-                result["remapped"].append({"id": row["id"], "status": "fetching"})
+                result["remapped"].append({"id": row["id"], "status": LeadStatus.FETCHING})
                 continue
             item = prepare(configured, Record(key=None, fields=row["record"]), row["received_at"], check_events=False)
             new_status = queue_store.remap(runtime.engine, row["id"], item)
-            if new_status == "invalid":
+            if new_status == LeadStatus.INVALID:
                 result["still_invalid"].append({"id": row["id"], "reason": item.errors})
             else:
                 result["remapped"].append({"id": row["id"], "status": new_status})

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from lead.lifecycle import REPLAYABLE, ordered
 from store import audit
 
 if TYPE_CHECKING:
     from runtime import Runtime
-
-REPLAYABLE = ("dead", "rejected", "held", "invalid")
 
 
 class ReplayRefused(Exception):
@@ -33,7 +32,7 @@ def replay_one(runtime: Runtime, lead_id: int, actor: str) -> str:
             409,
             "not_replayable",
             status=lead["status"],
-            detail="only dead, rejected, held or invalid leads can be replayed",
+            detail=f"only {', '.join(ordered(REPLAYABLE))} leads can be replayed",
         )
     result = replay(runtime, ids=[lead_id], status=lead["status"])
     if result["still_invalid"]:

@@ -6,12 +6,15 @@ import time
 from html import escape
 from typing import Any
 
-# Outcome groups and their colours, in stacking order (bottom first).
+from lead.lifecycle import FAILED, IN_PROGRESS, LeadStatus, ordered
+
+_DELIVERED = frozenset({LeadStatus.DELIVERED, LeadStatus.DONE})
+# Outcome groups and their colours, in stacking order (bottom first); every status is in one group.
 GROUPS = (
-    ("delivered", ("delivered",), "#2e7d32"),
-    ("waiting", ("queued", "sending", "retrying", "fetching", "held"), "#f9a825"),
-    ("failed", ("dead", "rejected", "invalid"), "#c62828"),
-    ("other", ("suppressed", "dropped"), "#9e9e9e"),
+    (LeadStatus.DELIVERED, ordered(_DELIVERED), "#2e7d32"),
+    ("waiting", ordered(IN_PROGRESS), "#f9a825"),
+    ("failed", ordered(FAILED), "#c62828"),
+    ("other", ordered(set(LeadStatus) - _DELIVERED - IN_PROGRESS - FAILED), "#9e9e9e"),
 )
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 720, 200, 44, 22, 10
 

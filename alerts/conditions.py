@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from lead.lifecycle import LeadStatus
 from store import operator
+from store.lease import EngageState
 
 if TYPE_CHECKING:
     from config import Settings
@@ -41,10 +43,12 @@ def evaluate(engine: Engine, settings: Settings, snap: Snapshot, states: dict[st
     cfg = settings.file.alerts
     out: list[Condition] = []
     detail = snap.engage_detail or ""
-    held = snap.statuses.get("held", 0)
-    auth = snap.engage_state == "held" and "authentication" in detail
+    held = snap.statuses.get(LeadStatus.HELD, 0)
+    auth = snap.engage_state == EngageState.HELD and "authentication" in detail
     out.append(
-        Condition("engage_auth", "engage_auth", auth, {"held": held, "waiting": snap.waiting, "error": detail[:300]})
+        Condition(
+            "engage_auth", "engage_auth", auth, {LeadStatus.HELD: held, "waiting": snap.waiting, "error": detail[:300]}
+        )
     )
     # Engage's state, published by the dispatcher: `degraded` from a failed call until a call succeeds.
     # (Not "and leads wait": a lead in flight is not waiting, and the alert would flap with each retry.)
@@ -52,7 +56,7 @@ def evaluate(engine: Engine, settings: Settings, snap: Snapshot, states: dict[st
         Condition(
             "engage_outage",
             "engage_outage",
-            snap.engage_state == "degraded",
+            snap.engage_state == EngageState.DEGRADED,
             {"waiting": snap.waiting, "error": detail[:300]},
         )
     )
@@ -65,20 +69,20 @@ def evaluate(engine: Engine, settings: Settings, snap: Snapshot, states: dict[st
                     True,
                     {
                         "campaign": hold["campaign"],
-                        "held": hold["leads"],
+                        LeadStatus.HELD: hold["leads"],
                         "reason": (hold["reason"] or "")[:300],
                         "held_since": hold["since"],
                     },
                 )
             )
-    dead = snap.statuses.get("dead", 0)
+    dead = snap.statuses.get(LeadStatus.DEAD, 0)
     last = (states.get("lead_dead") or {}).get("last_sent_at")
     out.append(
         Condition(
             "lead_dead",
             "lead_dead",
             dead > 0,
-            {"dead": dead, "new": dead_since(engine, last) if last and dead else dead},
+            {LeadStatus.DEAD: dead, "new": dead_since(engine, last) if last and dead else dead},
         )
     )
     beat = snap.heartbeat_age
@@ -122,7 +126,8 @@ def dead_since(engine: Engine, since: float) -> int:
     with engine.connect() as conn:
         return int(
             conn.execute(
-                text("SELECT COUNT(*) FROM leads WHERE status='dead' AND updated_at > :s"), {"s": since}
+                text(f"SELECT COUNT(*) FROM leads WHERE status='{LeadStatus.DEAD}' AND updated_at > :s"),  # noqa: S608
+                {"s": since},
             ).scalar()
             or 0
         )
@@ -145,7 +150,7 @@ def message(kind: str, state: str, details: dict[str, Any], since: float, now: f
         }.get(kind, f"Resolved: {kind} after {for_how_long}.")
     return {
         "engage_auth": (
-            f"Engage has refused leadrelay's credentials for {for_how_long}: {details.get('held', 0)} lead(s) "
+            f"Engage has refused leadrelay's credentials for {for_how_long}: {details.get(LeadStatus.HELD, 0)} lead(s) "
             f"are held and nobody is calling them — fix RINGCENTRAL_CLIENT_ID/SECRET/JWT or ENGAGE_API_TOKEN "
             f"(check with `flask engage check`); held leads flow on their own once it works."
         ),
@@ -155,11 +160,11 @@ def message(kind: str, state: str, details: dict[str, Any], since: float, now: f
         ),
         "campaign_held": (
             f"Campaign {details.get('campaign')!r} has been held for {for_how_long} "
-            f"({details.get('reason', '')}): {details.get('held', 0)} lead(s) wait — fix the campaign in Engage "
+            f"({details.get('reason', '')}): {details.get(LeadStatus.HELD, 0)} lead(s) wait — fix the campaign in Engage "
             f"or the route in leadrelay.yml, then release it at /admin/holds."
         ),
         "lead_dead": (
-            f"{details.get('new', 0)} lead(s) died since the last message ({details.get('dead', 0)} dead in all, "
+            f"{details.get('new', 0)} lead(s) died since the last message ({details.get(LeadStatus.DEAD, 0)} dead in all, "
             f"first {for_how_long} ago): they will not be dialed — see /admin/leads?status=dead and replay them."
         ),
         "dispatcher_down": (

@@ -10,10 +10,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
+from lead.lifecycle import DISPATCHABLE, LeadStatus, sql_list
+
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 LEADS_SQL = "SELECT extern_id, received_at, status, delivered_at, priority FROM leads"
-DELIVERED_SQL = "SELECT COUNT(*) FROM leads WHERE status = 'delivered'"
-DEPTH_SQL = "SELECT COUNT(*) FROM leads WHERE status IN ('queued', 'retrying', 'sending')"
+DELIVERED_SQL = f"SELECT COUNT(*) FROM leads WHERE status = '{LeadStatus.DELIVERED}'"
+DEPTH_SQL = f"SELECT COUNT(*) FROM leads WHERE status IN ({sql_list(DISPATCHABLE | {LeadStatus.SENDING})})"
 
 
 class Unavailable(Exception):

@@ -26,6 +26,7 @@ from bench.payloads import BodyFactory
 from bench.speed import Sender
 from bench.stats import summarize
 from harness.slow_clients import SlowClients, timed_get
+from lead.lifecycle import LeadStatus
 
 FRONTS = (("before_gthread", "gthread"), ("after_front", "front.FrontWorker"))
 SLOW_HEADER, SLOW_BODY = int(os.environ.get("BENCH_SLOW_HEADER", "400")), int(os.environ.get("BENCH_SLOW_BODY", "100"))
@@ -195,7 +196,8 @@ def run_rows(name: str, title: str, profile: Profile) -> Result:
                 conn.execute(
                     "INSERT INTO leads (event_id, source, record_key, extern_id, status, priority, campaign, sandbox, "
                     "received_at, updated_at, next_attempt_at, attempts, claims) "
-                    "SELECT %s, 'hubspot', 'k:fill' || g, 'fill' || g, 'delivered', 'NORMAL', 'Inbound Leads', false, "
+                    f"SELECT %s, 'hubspot', 'k:fill' || g, 'fill' || g, '{LeadStatus.DELIVERED}', 'NORMAL', "
+                    "'Inbound Leads', false, "
                     "extract(epoch from now()) - 90000 - g, 0, 0, 0, 0 FROM generate_series(1, %s) g",
                     (event, ROWS),
                 )

@@ -13,6 +13,7 @@ from config.database import check_database_scheme, normalize_database_url
 from config.engage_mode import decide_engage_mode
 from config.errors import ConfigError, closest
 from config.file import FileConfig, load_file
+from config.live import check_live
 from config.paths import ROOT
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -155,6 +156,8 @@ def load_settings(
         engage_mode_raw, environ, bool(db_url_raw), api_token, account_id, require_account_id
     )
     file_config = load_file(config_path, environ, require_source_secrets=require_source_secrets)
+    if engage_mode == "live":
+        check_live(config_path, file_config)
     return Settings(
         port=port,
         database_url=database_url,

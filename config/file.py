@@ -238,6 +238,7 @@ def _load_source(
         public_url=common.get("public_url"),
         phones=common.get("phones", defaults["phones"]),
         e164=common.get("e164", defaults["e164"]),
+        allow_token_alone=common["allow_token_alone"],
     )
     if not settings.tokens and not stype.has_own_auth(settings):
         # A type says whether it may run open (a browser form cannot keep a secret); config

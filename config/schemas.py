@@ -131,6 +131,8 @@ class SourceCommonSchema(Schema):
     enabled = fields.Boolean(load_default=True)
     token = Secrets()
     token_field = fields.String()
+    # With a signature secret configured the token alone is refused; true accepts it (said at start-up).
+    allow_token_alone = fields.Boolean(load_default=False)
     fields_ = fields.Dict(data_key="fields", keys=fields.String(), load_default=dict)
     routes = fields.List(fields.Nested(RouteSchema), load_default=list)
     priority = fields.String(validate=validate.OneOf(PRIORITIES))

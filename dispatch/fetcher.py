@@ -22,6 +22,7 @@ from dispatch.wakeup import Waker
 from engage.http import make_session
 from handlers import base as handler_base
 from handlers.base import FetchError, Record
+from lead.lifecycle import LeadStatus
 from logs import log
 from prepare import prepare
 from store.lease import Lease
@@ -141,7 +142,7 @@ class FetchPool:
         item = prepare(source, fetched, job.received_at, check_events=False)
         status = self.queue.complete(epoch, job.id, item)
         log(logger, logging.INFO, "record fetched", source=source.name, lead_id=job.id, status=status)
-        if status == "queued":
+        if status == LeadStatus.QUEUED:
             self.waker.wake(item.priority)
 
     def _fail(self, epoch: int, job: FetchJob, error: str, retryable: bool, crashed: bool = False) -> None:

@@ -9,6 +9,7 @@ from typing import ClassVar
 from dispatch.batching import group
 from dispatch.budget import Plan
 from dispatch.core import DispatcherCore
+from lead.lifecycle import LeadStatus
 from logs import log
 from store.queue import ClaimedLead, Settlement
 
@@ -155,7 +156,10 @@ class Lanes(DispatcherCore):
         if poison:
             self.queue.settle(
                 epoch,
-                [Settlement(c.id, "dead", error="claimed too often without settling (poison lead)") for c in poison],
+                [
+                    Settlement(c.id, LeadStatus.DEAD, error="claimed too often without settling (poison lead)")
+                    for c in poison
+                ],
             )
             claimed = [c for c in claimed if c.claims <= self.cfg["max_claims"]]
         return claimed

@@ -12,6 +12,7 @@ from engage.errors import AuthError
 from handlers import base as handler_base
 from logs import log
 from metrics import IS_LEADER
+from store.lease import EngageState
 
 logger = logging.getLogger("leadrelay.dispatch")
 
@@ -117,7 +118,7 @@ class Leadership(DispatcherCore):
             if self.backend is None:
                 self.backend = self.make_backend(self.lease)
             self.state = None
-            self._set_state("sandbox" if self.backend.sandbox else "ok")
+            self._set_state(EngageState.SANDBOX if self.backend.sandbox else EngageState.OK)
         except Exception:
             self.lease.epoch = None  # not ready to lead: contend again next pass (our own lease is re-takable)
             raise
@@ -174,7 +175,7 @@ class Leadership(DispatcherCore):
             return
         self.holds.lift_account()
         count = self.queue.release_held()
-        self._set_state("sandbox" if self.backend.sandbox else "ok")
+        self._set_state(EngageState.SANDBOX if self.backend.sandbox else EngageState.OK)
         self.waker.wake()
         log(logger, logging.INFO, "Engage credentials work again; held leads released", leads=count)
 

@@ -5,33 +5,31 @@ It is the sandbox backend, the tests' backend and the benchmarks' backend. It ac
   * the RingCX exchange, refresh and Bearer tokens (JWTs with exp/iat, TTL 300 s by default);
   * legacy X-Auth-Token for tokens given in `api_tokens` (DEFAULT_API_TOKEN is only a suggestion);
   * account DEFAULT_ACCOUNT_ID, under both /voice/api/v1 and /api/v1.
-State is in memory behind one lock; faults are switchable at runtime from Python or /_fake/.
+State is in memory behind one lock and bounded: the newest `max_leads` accepted leads (engage/fake_leads.py),
+expired tokens purged. This is the product's sandbox (`make run` without credentials): it behaves as Engage
+does and has no fault switches or test controls. Tests and benchmarks use harness/fake_engage.py, a subclass
+that overrides the `_fault_*` hooks below (faults, /_fake/ control API, the `python -m` process).
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
-import json
 import re
 import secrets
-import signal
-import sys
 import threading
 import time
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from engage import fake_loader as loader
-from engage.fake_control import handle_control
 from engage.fake_http import PHRASES as _PHRASES
 from engage.fake_http import Req, Resp
 from engage.fake_http import error_response as _error
 from engage.fake_http import json_response as _json
 from engage.fake_http import text_response as _text
+from engage.fake_leads import DEFAULT_MAX_LEADS, LeadLog
 from engage.fake_server import FakeServer
 from engage.fake_tokens import mint_jwt, numeric_date, opaque_token
 
@@ -46,38 +44,9 @@ DEFAULT_API_TOKEN = "fake80:00000000-0000-4000-8000-000000000000"  # noqa: S105 
 DEFAULT_CAMPAIGNS = ("Inbound Leads", "Hot Inbound")
 DEFAULT_DIAL_GROUP = "Inbound"
 DEFAULT_RATE_LIMITS = ((30, 10.0), (120, 60.0))  # leadLoader/direct, per account
+REFRESH_TOKEN_TTL = 604800.0  # RingCentral's refresh tokens: 7 days
+MAX_TOKENS = 1000  # of each kind; a client only ever uses its newest
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-
-# Every fault and runtime switch, with its "off" value. Counts: N = next N calls, True = until cleared.
-DEFAULT_FAULTS: dict[str, Any] = {
-    "latency": 0.0,  # seconds added to every API/auth request
-    "force_status": None,  # status answered to loader calls (500/502/503 …)
-    "force_status_count": None,  # None = until cleared
-    "batch_400": 0,  # whole-batch 400 for the next N loader calls
-    "bad_batch_extern_ids": [],  # a loader call holding any of these externIds → 400
-    "hang": 0.0,  # loader calls sleep this long (longer than the client's read timeout)
-    "hang_count": None,  # None = until cleared
-    "hang_after": False,  # True: record the leads first, then hang (the 'did it land?' case)
-    "token_ttl": None,  # overrides the access-token lifetime of newly issued tokens
-    "force_401": 0,  # next N authenticated API calls → 401 "Jwt is expired"
-    "refresh_fail": 0,  # next N refresh calls → 401
-    "campaign_status": {},  # {campaignId: 403|404}
-    "reject_extern_ids": [],  # these rows come back in rejectedRows
-    "reject_phones": [],  # rows with any of these phones come back in rejectedRows
-    "general_failure": 0,  # next N loader calls → 200 GENERAL_FAILURE without rows
-    "created_empty": 0,  # next N good loader calls → 201 with an empty body (a valid answer: Engage may omit the body)
-    "retry_after": None,  # seconds (or a literal string) sent as Retry-After on 429s
-    "strict": None,  # overrides strict_rate_limits
-    "rate_limits": None,  # overrides rate_limits, e.g. [[30, 10], [120, 60]]
-    "exchange_limit": None,  # overrides the exchange limit per minute (0 = unlimited)
-    "not_found_status": None,  # 404 (default) or 403 for an unknown account/campaign
-    "hang_drop": False,  # True: a hung loader call loads nothing and, once released, answers 503
-    "garbled_200": 0,  # next N good loader calls load their leads, then answer 200 with an unreadable body
-    "auth_status": None,  # status answered by the token endpoints (OAuth, exchange, refresh), e.g. 503
-    "auth_hang": 0.0,  # token endpoints sleep this long before answering (a timeout for the client)
-    "search_status": None,  # status answered by campaignLeads/leadSearch (e.g. 403: search not allowed)
-    "search_hang": 0.0,  # leadSearch calls sleep this long
-}
 
 # campaignLeads/leadSearch limits as RingCX documents them: 15 / 10 s and 60 / 30 s.
 SEARCH_RATE_LIMITS = ((15, 10.0), (60, 30.0))
@@ -95,17 +64,12 @@ _ROUTES = [
 _TOKEN_PATHS = ("/restapi/oauth/token", "/api/auth/login/rc/accesstoken", "/api/auth/token/refresh")
 
 
-def _count(value: int | str | bool | None) -> int:
-    """Normalize a count fault: True → until cleared (-1), False/None → 0, N → N."""
-    if value is True:
-        return -1
-    if not value:
-        return 0
-    return int(value)
-
-
 class FakeEngage:
-    """In-memory Engage: OAuth, exchange, refresh, dial groups, campaigns, lead loader, faults."""
+    """In-memory Engage: OAuth, exchange, refresh, dial groups, campaigns, lead loader, lead search.
+
+    Extending it (a new endpoint): a route in _ROUTES names a `_get_<name>` method or one
+    dispatched in _api_inner; what the harness may break goes through a `_fault_*` hook.
+    """
 
     def __init__(
         self,
@@ -121,8 +85,9 @@ class FakeEngage:
         exchange_limit: int = 5,
         exchange_window: float = 60.0,
         rc_token_ttl: float = 3600.0,
+        max_leads: int = DEFAULT_MAX_LEADS,
     ) -> None:
-        """Configure the credentials it accepts, token lifetimes, limits and initial campaigns."""
+        """Configure the credentials it accepts, token lifetimes, limits, initial campaigns and leads kept."""
         self.account_id = str(account_id)
         self.client_id, self.client_secret, self.jwt = client_id, client_secret, jwt
         self.api_tokens = set(api_tokens or ())
@@ -131,18 +96,18 @@ class FakeEngage:
         self.rate_limits = [(int(n), float(w)) for n, w in rate_limits]
         self.exchange_limit, self.exchange_window = exchange_limit, exchange_window
         self.rc_token_ttl = rc_token_ttl
+        self.max_leads = max_leads
         self._lock = threading.RLock()
         self._key = secrets.token_bytes(32)
-        self._hang_event = threading.Event()
         self._next_dial_group, self._next_campaign = 115701, 136701
         self._dial_groups: dict[int, dict] = {}
         self._campaigns: dict[int, dict] = {}
+        # Token → expiry (time.time()); each bounded by _keep_token, so a long-lived sandbox stays small.
         self._rc_access: dict[str, float] = {}
-        self._rc_refresh: set[str] = set()
+        self._rc_refresh: dict[str, float] = {}
         self._access: dict[str, float] = {}
-        self._refresh: set[str] = set()
+        self._refresh: dict[str, float] = {}
         self._reset_counters()
-        self.clear_faults()
         for name in campaigns or ():
             self.add_campaign(name)
         self._other_accounts: list[dict] = []  # more sub-accounts the login sees (add_account)
@@ -210,73 +175,14 @@ class FakeEngage:
                 for cid, c in self._campaigns.items()
             ]
 
-    def set_fault(self, **kw: Any) -> dict[str, Any]:
-        """Switch faults on (see DEFAULT_FAULTS for names); returns the current faults."""
-        unknown = set(kw) - set(DEFAULT_FAULTS)
-        if unknown:
-            raise ValueError(f"unknown fault(s): {sorted(unknown)}; known: {sorted(DEFAULT_FAULTS)}")
+    def lead_count(self) -> int:
+        """How many accepted leads are kept (at most max_leads)."""
         with self._lock:
-            for name, value in kw.items():
-                if name == "campaign_status":
-                    value = {int(k): int(v) for k, v in (value or {}).items()}
-                elif name in (
-                    "batch_400",
-                    "force_401",
-                    "refresh_fail",
-                    "general_failure",
-                    "created_empty",
-                    "garbled_200",
-                ):
-                    value = _count(value)
-                elif name in ("reject_extern_ids", "reject_phones", "bad_batch_extern_ids"):
-                    value = [str(v) for v in value or ()]
-                self._faults[name] = value
-            return self.faults()
-
-    def clear_faults(self) -> None:
-        """Turn every fault off and release hung requests."""
-        with self._lock:
-            self._faults = json.loads(json.dumps(DEFAULT_FAULTS))
-        self._release_hangs()
-
-    def faults(self) -> dict:
-        """The current faults (a copy)."""
-        with self._lock:
-            return json.loads(json.dumps(self._faults))
-
-    def leads(self, since: int = 0) -> list[dict]:
-        """Accepted leads (seq > since), each with campaign, options, received_at and request number."""
-        with self._lock:
-            return list(self._leads[since:]) if since else list(self._leads)
-
-    def stats(self) -> dict:
-        """Counters: loader calls, 429s, exchanges, refreshes, OAuth calls, statuses, leads."""
-        with self._lock:
-            out: dict[str, Any] = dict(self._stats)
-            out["status_counts"] = {str(k): v for k, v in sorted(self._status_counts.items())}
-            out["loader_status_counts"] = {str(k): v for k, v in sorted(self._loader_status_counts.items())}
-            out["leads_total"] = len(self._leads)
-            return out
-
-    def reset(self, revoke_tokens: bool = False) -> None:
-        """Forget leads, counters, rate windows and faults (campaigns stay; tokens stay unless asked)."""
-        with self._lock:
-            self._reset_counters()
-            if revoke_tokens:
-                for tokens in (self._access, self._refresh, self._rc_access, self._rc_refresh):
-                    tokens.clear()
-        self.clear_faults()
-
-    def expire_tokens(self) -> int:
-        """Make every issued RingCX access token expired now; returns how many."""
-        with self._lock:
-            for token in self._access:
-                self._access[token] = 0.0
-            return len(self._access)
+            return len(self._leads)
 
     def _reset_counters(self) -> None:
         """Zero the counters and windows (caller holds the lock or is the constructor)."""
-        self._leads: list[dict] = []
+        self._leads = LeadLog(self.max_leads)
         self._stats = Counter(
             requests=0,
             loader_calls=0,
@@ -293,9 +199,6 @@ class FakeEngage:
             max_batch=0,
             search_calls=0,
             search_429=0,
-            hung_calls=0,
-            garbled_answers=0,
-            token_outage_answers=0,
         )
         self._search_stamps: list[float] = []
         self._status_counts: Counter = Counter()
@@ -303,11 +206,8 @@ class FakeEngage:
         self._loader_stamps: dict[str, list[float]] = {}
         self._exchange_stamps: list[float] = []
 
-    def _release_hangs(self) -> None:
-        """Wake every request sleeping in a hang fault."""
-        with self._lock:
-            event, self._hang_event = self._hang_event, threading.Event()
-        event.set()
+    def on_stop(self) -> None:
+        """Its server stopped (nothing to do here; the harness releases hung calls)."""
 
     # -- WSGI --------------------------------------------------------------------------------
 
@@ -319,7 +219,7 @@ class FakeEngage:
         except Exception as exc:  # a bug in the fake must show up as a 500, not a dropped socket
             status, body, headers = _text(500, f"fake engage error: {exc!r}")
             req = None
-        if req is not None and not req.path.startswith("/_fake/"):
+        if req is not None and self._counted(req):
             with self._lock:
                 self._status_counts[status] += 1
                 if status == 429:
@@ -330,17 +230,16 @@ class FakeEngage:
 
     __call__ = wsgi_app
 
+    def _counted(self, req: Req) -> bool:
+        """Whether this request counts in the status counters (the harness leaves out its control calls)."""
+        return True
+
     def _dispatch(self, req: Req) -> Resp:
         """Route one request."""
-        if req.path.startswith("/_fake/"):
-            return handle_control(self, req)
         with self._lock:
             self._stats["requests"] += 1
-            latency = float(self._faults["latency"] or 0)
-        if latency > 0:
-            time.sleep(latency)
         if req.path in _TOKEN_PATHS:
-            outage = self._token_outage(req)
+            outage = self._fault_token_endpoint(req)
             if outage:
                 return outage
         if req.path == "/restapi/oauth/token":
@@ -354,17 +253,63 @@ class FakeEngage:
             return self._api(req, match.group(1), match.group(2) or "")
         return _error(404, "Not Found", req.path)
 
-    def _token_outage(self, req: Req) -> Resp | None:
-        """Token endpoints down (auth_status) or slow (auth_hang): RingCentral's outage, not bad credentials."""
-        with self._lock:
-            status, hang, event = self._faults["auth_status"], float(self._faults["auth_hang"] or 0), self._hang_event
-            if status or hang:
-                self._stats["token_outage_answers"] += 1
-        if hang > 0:
-            event.wait(hang)
-        if status:
-            return _error(int(status), HTTPStatus(int(status)).phrase, req.path)
+    # -- fault hooks: Engage's own behaviour here; harness/fake_engage.py overrides them -------
+
+    def _fault_token_endpoint(self, req: Req) -> Resp | None:
+        """An outage answer from the token endpoints, or None (they work)."""
         return None
+
+    def _fault_loader_status(self, req: Req) -> Resp | None:
+        """A load balancer's answer to a loader call before Engage sees it, or None."""
+        return None
+
+    def _fault_auth(self) -> Resp | None:
+        """A 401 for a call whose token is good, or None (caller holds the lock)."""
+        return None
+
+    def _fault_refresh(self) -> bool:
+        """True to refuse a good refresh token (caller holds the lock)."""
+        return False
+
+    def _fault_search(self, req: Req) -> Resp | None:
+        """An answer to leadSearch before Engage looks, or None."""
+        return None
+
+    def _fault_batch(self, req: Req, options: dict[str, Any]) -> Resp | None:
+        """An answer refusing a well-formed loader call as a whole, or None (caller holds the lock)."""
+        return None
+
+    def _fault_row(self, lead: dict[str, Any]) -> str | None:
+        """Why the account would reject this valid row, or None (caller holds the lock)."""
+        return None
+
+    def _fault_answer(self) -> Resp | None:
+        """An answer replacing a loader call's result after its leads were recorded, or None (lock held)."""
+        return None
+
+    def _token_lifetime(self) -> float:
+        """Seconds an access token issued now lives."""
+        return float(self.token_ttl)
+
+    def _exchange_limit_now(self) -> int:
+        """Token exchanges allowed per window (0 = unlimited)."""
+        return int(self.exchange_limit)
+
+    def _loader_limits(self) -> list[tuple[int, float]] | None:
+        """The loader's sliding windows, None when not enforced."""
+        return self.rate_limits if self.strict_rate_limits else None
+
+    def _not_found_status(self) -> int:
+        """What an unknown account or campaign answers."""
+        return 404
+
+    def _campaign_status(self, cid: int) -> int | None:
+        """The status a loader call to this campaign gets before anything else, None when it exists."""
+        return None if cid in self._campaigns else self._not_found_status()
+
+    def _retry_after_header(self) -> list[tuple[str, str]]:
+        """The Retry-After header on 429s (Engage sends none)."""
+        return []
 
     @staticmethod
     def _only_post(req: Req) -> Resp | None:
@@ -410,14 +355,15 @@ class FakeEngage:
                             "errors": [{"errorCode": "OAU-211", "message": "Token not found"}],
                         },
                     )
-                self._rc_refresh.discard(token)
+                self._rc_refresh.pop(token, None)
             else:
                 return _json(
                     400, {"error": "unsupported_grant_type", "error_description": f"Unsupported grant type: {grant}"}
                 )
             access, refresh = opaque_token("U0pDMTJQMDFQQVMwMHxBQUF"), opaque_token("U0pDMTJQMDFQQVMwMHxBQUJ")
-            self._rc_access[access] = time.time() + self.rc_token_ttl
-            self._rc_refresh.add(refresh)
+            now = time.time()
+            _keep_token(self._rc_access, access, now + self.rc_token_ttl, now)
+            _keep_token(self._rc_refresh, refresh, now + REFRESH_TOKEN_TTL, now)
         return _json(
             200,
             {
@@ -425,7 +371,7 @@ class FakeEngage:
                 "token_type": "bearer",
                 "expires_in": int(self.rc_token_ttl),
                 "refresh_token": refresh,
-                "refresh_token_expires_in": 604800,
+                "refresh_token_expires_in": int(REFRESH_TOKEN_TTL),
                 "scope": "ReadAccounts",
                 "owner_id": "222222",
                 "endpoint_id": "fakeEndpoint",
@@ -463,8 +409,7 @@ class FakeEngage:
 
     def _exchange_admitted(self) -> bool:
         """Sliding window over exchanges (caller holds the lock)."""
-        limit = self._faults["exchange_limit"]
-        limit = self.exchange_limit if limit is None else int(limit)
+        limit = self._exchange_limit_now()
         if not limit:
             return True
         now = time.monotonic()
@@ -480,15 +425,14 @@ class FakeEngage:
         token = req.params().get("refresh_token") or ""
         with self._lock:
             self._stats["refreshes"] += 1
-            if self._take("refresh_fail") or token not in self._refresh:
+            if self._fault_refresh() or token not in self._refresh:
                 return _error(401, "Invalid refresh token", req.path)
-            self._refresh.discard(token)
+            self._refresh.pop(token, None)
             return _json(200, self._issue(True))
 
     def _issue(self, include_refresh: bool) -> dict:
         """Mint an access token (and a refresh token); AccessTokenUserDetails (caller holds the lock)."""
-        ttl = self._faults["token_ttl"]
-        ttl = float(self.token_ttl if ttl is None else ttl)
+        ttl = self._token_lifetime()
         now = time.time()
         claims = {
             "iss": "fake-ringcx",
@@ -499,9 +443,7 @@ class FakeEngage:
             "jti": secrets.token_hex(8),
         }
         access = mint_jwt(self._key, claims)
-        if len(self._access) > 1000:  # bound memory in long benchmarks
-            self._access = {t: e for t, e in self._access.items() if e > now}
-        self._access[access] = now + ttl
+        _keep_token(self._access, access, now + ttl, now)
         body = {
             "accessToken": access,
             "tokenType": "Bearer",
@@ -529,7 +471,7 @@ class FakeEngage:
         }
         if include_refresh:
             refresh = opaque_token("rcx-refresh-")
-            self._refresh.add(refresh)
+            _keep_token(self._refresh, refresh, now + REFRESH_TOKEN_TTL, now)
             body["refreshToken"] = refresh
         return body
 
@@ -552,12 +494,9 @@ class FakeEngage:
     def _api_inner(self, req: Req, account: str | None, rest: str, request_no: int) -> Resp:
         """Auth, account, routing; loader faults come first because a load balancer answers them."""
         if request_no:
-            forced = self._take_forced_status()
+            forced = self._fault_loader_status(req)
             if forced:
-                status, body, headers = _error(
-                    forced, HTTPStatus(forced).phrase if forced in _PHRASES else "Error", req.path
-                )
-                return status, body, headers + (self._retry_after_header() if forced == 429 else [])
+                return forced
         denied = self._authenticate(req)
         if denied:
             return denied
@@ -585,8 +524,9 @@ class FakeEngage:
         """None when the Bearer or X-Auth-Token is good; else the 401 to answer."""
         auth = req.header("Authorization") or ""
         with self._lock:
-            if self._take("force_401"):
-                return _text(401, "Jwt is expired")
+            forced = self._fault_auth()
+            if forced:
+                return forced
             if auth.startswith("Bearer "):
                 exp = self._access.get(auth[7:].strip())
                 if exp is None:
@@ -598,37 +538,6 @@ class FakeEngage:
             if api_token is not None:
                 return None if api_token in self.api_tokens else _text(401, "Invalid API token")
         return _text(401, "Full authentication is required to access this resource")
-
-    def _take(self, name: str) -> bool:
-        """Consume one use of a count fault (caller holds the lock)."""
-        left = self._faults[name]
-        if not left:
-            return False
-        if left > 0:
-            self._faults[name] = left - 1
-        return True
-
-    def _take_forced_status(self) -> int | None:
-        """The forced loader status, consuming one use when counted."""
-        with self._lock:
-            status = self._faults["force_status"]
-            if not status:
-                return None
-            count = self._faults["force_status_count"]
-            if count is not None:
-                if count <= 0:
-                    return None
-                self._faults["force_status_count"] = count - 1
-            return int(status)
-
-    def _not_found_status(self) -> int:
-        """404 unless configured to answer 403 for unknown accounts/campaigns."""
-        return int(self._faults["not_found_status"] or 404)
-
-    def _retry_after_header(self) -> list:
-        """The Retry-After header for 429s, when switched on."""
-        value = self._faults["retry_after"]
-        return [] if value is None else [("Retry-After", str(value))]
 
     # -- admin GETs --------------------------------------------------------------------------
 
@@ -742,51 +651,25 @@ class FakeEngage:
     def _lead_loader(self, req: Req, cid: int, request_no: int) -> Resp:
         """POST …/campaigns/{cid}/leadLoader/direct."""
         received_at = time.time()
+        refused = self._loader_refusal(req, cid)
+        return refused or self._load(req, cid, request_no, received_at)
+
+    def _loader_refusal(self, req: Req, cid: int) -> Resp | None:
+        """The campaign's 404 (or a forced status) or the rate limit's 429, else None (the call goes on)."""
         with self._lock:
-            status = self._faults["campaign_status"].get(cid)
-            if status is None and cid not in self._campaigns:
-                status = self._not_found_status()
+            status = self._campaign_status(cid)
             if status:
                 return _error(int(status), f"Campaign {cid} not found", req.path)
             if not self._loader_admitted():
                 self._stats["loader_429"] += 1
                 return _text(429, "Too Many Requests", self._retry_after_header())
-            hang = self._take_hang()
-            hang_after = bool(self._faults["hang_after"])
-            hang_drop = bool(self._faults["hang_drop"])
-            event = self._hang_event
-            if hang:
-                self._stats["hung_calls"] += 1
-        if hang and hang_drop:
-            # Accepted, never answered, nothing loaded: the client times out and cannot know.
-            event.wait(hang)
-            return _error(503, "Service Unavailable", req.path)
-        if hang and not hang_after:
-            event.wait(hang)
-        resp = self._load(req, cid, request_no, received_at)
-        if hang and hang_after:
-            event.wait(hang)
-        return resp
-
-    def _take_hang(self) -> float:
-        """Seconds to hang this loader call, consuming one use when counted (caller holds the lock)."""
-        hang = float(self._faults["hang"] or 0)
-        if hang <= 0:
-            return 0.0
-        count = self._faults["hang_count"]
-        if count is not None:
-            if count <= 0:
-                return 0.0
-            self._faults["hang_count"] = count - 1
-        return hang
+        return None
 
     def _loader_admitted(self) -> bool:
         """Sliding windows per account (caller holds the lock); admitted calls are counted."""
-        strict = self._faults["strict"]
-        strict = self.strict_rate_limits if strict is None else bool(strict)
-        if not strict:
+        limits = self._loader_limits()
+        if limits is None:
             return True
-        limits = self._faults["rate_limits"] or self.rate_limits
         now = time.monotonic()
         stamps = self._loader_stamps.setdefault(self.account_id, [])
         longest = max(float(w) for _, w in limits)
@@ -807,17 +690,12 @@ class FakeEngage:
             return _error(400, str(exc), req.path)
         leads = options["leads"]
         with self._lock:
-            bad = set(self._faults["bad_batch_extern_ids"])
-            if self._take("batch_400") or (
-                bad and any(isinstance(x, dict) and str(x.get("externId")) in bad for x in leads)
-            ):
-                return _error(400, "Lead list rejected", req.path)
-            if self._take("general_failure"):
-                return _json(200, loader.general_failure_body(options, len(leads)))
-            reject_ids, reject_phones = set(self._faults["reject_extern_ids"]), set(self._faults["reject_phones"])
+            refused = self._fault_batch(req, options)
+            if refused:
+                return refused
             accepted, rejected_rows = [], []
             for lead in leads:
-                problem = loader.row_problem(lead, reject_ids, reject_phones)
+                problem = loader.row_problem(lead) or self._fault_row(lead)
                 if problem:
                     rejected_rows.append({"message": problem, "rowData": loader.row_data(lead)})
                 else:
@@ -826,31 +704,16 @@ class FakeEngage:
             self._stats["rows_rejected"] += len(rejected_rows)
             self._stats["loader_ok"] += 1
             self._stats["max_batch"] = max(self._stats["max_batch"], len(leads))
-            if self._take("created_empty"):
-                return 201, b"", []
-            if self._take("garbled_200"):
-                self._stats["garbled_answers"] += 1
-                return 200, b'{"leadsSupplied": 3, "leadsAcc', [("Content-Type", "application/json")]
+            replaced = self._fault_answer()
+            if replaced:
+                return replaced
         return _json(200, loader.result_body(options, len(leads), accepted, rejected_rows))
 
     def _lead_search(self, req: Req) -> Resp:
         """POST …/campaignLeads/leadSearch: loaded leads by campaignIds/externIds (15/10 s, 60/30 s)."""
-        with self._lock:
-            self._stats["search_calls"] += 1
-            status, hang, event = (
-                self._faults["search_status"],
-                float(self._faults["search_hang"] or 0),
-                self._hang_event,
-            )
-            admitted = status or self._search_admitted()
-            if not admitted:
-                self._stats["search_429"] += 1
-        if hang > 0:
-            event.wait(hang)
-        if status:
-            return _error(int(status), HTTPStatus(int(status)).phrase, req.path)
-        if not admitted:
-            return _text(429, "Too Many Requests", self._retry_after_header())
+        refused = self._fault_search(req) or self._search_refusal(req)
+        if refused:
+            return refused
         try:
             criteria = req.json()
         except ValueError:
@@ -861,13 +724,17 @@ class FakeEngage:
         externs = {str(e) for e in criteria.get("externIds") or []}
         max_rows = int(req.query.get("maxRows") or 50)
         with self._lock:
-            rows = [
-                self._search_view(lead)
-                for lead in self._leads
-                if (not campaigns or lead["campaign_id"] in campaigns)
-                and (not externs or str(lead["extern_id"]) in externs)
-            ]
-        return _json(200, rows[:max_rows])
+            rows = [self._search_view(lead) for lead in self._leads.search(campaigns, externs, max_rows)]
+        return _json(200, rows)
+
+    def _search_refusal(self, req: Req) -> Resp | None:
+        """The 429 when leadSearch's windows are full, else None; every call is counted."""
+        with self._lock:
+            self._stats["search_calls"] += 1
+            if self._search_admitted():
+                return None
+            self._stats["search_429"] += 1
+        return _text(429, "Too Many Requests", self._retry_after_header())
 
     def _search_admitted(self) -> bool:
         """Sliding windows for leadSearch (caller holds the lock)."""
@@ -902,7 +769,6 @@ class FakeEngage:
         for lead in accepted:
             self._leads.append(
                 {
-                    "seq": len(self._leads) + 1,
                     "request_no": request_no,
                     "account_id": self.account_id,
                     "campaign_id": cid,
@@ -919,65 +785,16 @@ class FakeEngage:
         self._stats["leads_accepted"] += len(accepted)
 
 
+def _keep_token(tokens: dict[str, float], token: str, expires: float, now: float) -> None:
+    """Remember a token; past MAX_TOKENS, forget the expired ones, then the oldest (a client holds the newest)."""
+    tokens[token] = expires
+    if len(tokens) > MAX_TOKENS:
+        for old in [t for t, e in tokens.items() if e <= now]:
+            del tokens[old]
+        while len(tokens) > MAX_TOKENS:
+            del tokens[next(iter(tokens))]
+
+
 def serve(fake: FakeEngage, host: str = "127.0.0.1", port: int = 0) -> FakeServer:
     """Run `fake` on a real socket in a daemon thread; `.url`, `.port`, `.stop()`, `.start()`."""
-    return FakeServer(fake.wsgi_app, host, port, on_stop=fake._release_hangs).start()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """CLI: serve a fake Engage until SIGTERM/SIGINT, printing FAKE_ENGAGE_URL=… first."""
-    parser = argparse.ArgumentParser(prog="python -m engage.fake", description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--campaign", action="append", help=f"campaign name (repeatable; default {DEFAULT_CAMPAIGNS})")
-    parser.add_argument("--account-id", default=DEFAULT_ACCOUNT_ID)
-    parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID)
-    parser.add_argument("--client-secret", default=DEFAULT_CLIENT_SECRET)
-    parser.add_argument("--jwt", default=DEFAULT_JWT)
-    parser.add_argument("--api-token", action="append", default=[], help="accept this X-Auth-Token (repeatable)")
-    parser.add_argument("--token-ttl", type=float, default=300.0)
-    parser.add_argument(
-        "--strict",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="enforce 30/10 s and 120/60 s on the lead loader (default on)",
-    )
-    parser.add_argument("--exchange-limit", type=int, default=5, help="token exchanges per minute (0 = off)")
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
-    parser.add_argument(
-        "--sub-account",
-        action="append",
-        default=[],
-        metavar="ID:NAME",
-        help="another sub-account GET /admin/accounts lists (repeatable)",
-    )
-    args = parser.parse_args(argv)
-    fake = FakeEngage(
-        account_id=args.account_id,
-        client_id=args.client_id,
-        client_secret=args.client_secret,
-        jwt=args.jwt,
-        api_tokens=args.api_token,
-        token_ttl=args.token_ttl,
-        strict_rate_limits=args.strict,
-        campaigns=args.campaign or DEFAULT_CAMPAIGNS,
-        exchange_limit=args.exchange_limit,
-    )
-    if args.latency:
-        fake.set_fault(latency=args.latency)
-    for item in args.sub_account:
-        account_id, _, name = item.partition(":")
-        fake.add_account(account_id, name or f"sub-account {account_id}")
-    server = serve(fake, args.host, args.port)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    print(f"FAKE_ENGAGE_URL={server.url}", flush=True)  # noqa: T201 - the harness reads this line
-    while not stop.wait(0.5):
-        pass
-    server.stop()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return FakeServer(fake.wsgi_app, host, port, on_stop=fake.on_stop).start()

@@ -67,7 +67,7 @@ def dialable(phone: object) -> bool:
     return all(_NANP.fullmatch(p) or _E164.fullmatch(p) for p in phone.split("|"))
 
 
-def row_problem(lead: Any, reject_ids: set[str], reject_phones: set[str]) -> str | None:
+def row_problem(lead: Any) -> str | None:
     """Why Engage would reject this row, or None when it passes validation."""
     if not isinstance(lead, dict):
         return "Lead must be an object"
@@ -79,10 +79,6 @@ def row_problem(lead: Any, reject_ids: set[str], reject_phones: set[str]) -> str
     e164 = lead.get("leadPhoneE164")
     if e164 is not None and not (isinstance(e164, str) and _E164.fullmatch(e164)):
         return "Invalid leadPhoneE164"
-    if extern_id in reject_ids:
-        return "Lead rejected by account settings"
-    if any(p in reject_phones for p in lead["leadPhone"].split("|")):
-        return "Phone number is on the do-not-call list"
     return None
 
 

@@ -26,7 +26,7 @@ def free_port() -> int:
 
 
 class FakeEngageProcess:
-    """`python -m engage.fake` in its own process, driven through its /_fake control API."""
+    """`python -m harness.fake_engage` in its own process, driven through its /_fake control API."""
 
     def __init__(self, *args: str, port: int = 0, log_path: Path | None = None) -> None:
         """Prepare the command line; `args` are extra CLI flags (e.g. --token-ttl 5)."""
@@ -36,7 +36,7 @@ class FakeEngageProcess:
 
     def start(self) -> FakeEngageProcess:
         """Start and wait for the URL line (FAKE_ENGAGE_URL=...)."""
-        cmd = [PYTHON, "-m", "engage.fake", "--port", str(self.port), *self.args]
+        cmd = [PYTHON, "-m", "harness.fake_engage", "--port", str(self.port), *self.args]
         if self.log_path:
             # The child keeps its own descriptor; ours is closed at once (else a ResourceWarning).
             with self.log_path.open("ab") as log:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -10,19 +11,34 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from lead.lifecycle import SUPPRESSING, LeadStatus, sql_list
 from store.db import write
 
-# Lead states that count as "already on its way to (or in) the dialer" for suppression.
-LIVE_STATES = ("queued", "sending", "retrying", "held", "delivered")
 NOTIFY_CHANNEL = "leadrelay_leads"
-_LIVE_SQL = ", ".join(f"'{state}'" for state in LIVE_STATES)
+# Lead states that count as "already on its way to (or in) the dialer" for suppression.
+_LIVE_SQL = sql_list(SUPPRESSING)
+S = LeadStatus
+
+
+class EventStatus(enum.StrEnum):
+    """One value of `events.status`: what became of a whole request (not a lead's status)."""
+
+    ACCEPTED = "accepted"  # stored with its records
+    DUPLICATE = "duplicate"  # every record had been seen before (a sender's retry)
+    MALFORMED = "malformed"  # the body could not be parsed
+    INVALID = "invalid"  # no record could be mapped
+    DROPPED = "dropped"  # nothing to dial
+
+
+# A record's intake outcome is its lead's status, or this: it had been seen before (no new row).
+DUPLICATE = "duplicate"
 
 
 @dataclass
 class PendingLead:
     """One record's outcome before it is stored."""
 
-    status: str  # queued | invalid | dropped (suppressed/duplicate are decided here)
+    status: str  # a LeadStatus: queued | fetching | invalid | dropped (suppressed/duplicate are decided here)
     priority: str
     campaign: Any
     record_key: str
@@ -41,16 +57,20 @@ class PendingLead:
     route_name: str | None = None  # the matched route's `name:`, if it has one
     route_position: int | None = None  # 1-based among the source's routes; 0: the fallback
 
+    def __post_init__(self) -> None:
+        """Refuse a status the lifecycle does not know."""
+        self.status = LeadStatus(self.status)
+
 
 @dataclass
 class Outcome:
-    """What happened to one record: its lead id and final intake status."""
+    """What happened to one record: its lead id and final intake status (a lead status, or DUPLICATE)."""
 
     status: str
     lead_id: int | None = None
     duplicate_of_event: int | None = None
     reasons: dict[str, Any] | None = None
-    prior_status: str | None = None  # a duplicate: the status of the lead it duplicates
+    prior_status: LeadStatus | None = None  # a duplicate: the status of the lead it duplicates
 
 
 @dataclass
@@ -66,7 +86,7 @@ class Stored:
     @property
     def all_duplicates(self) -> bool:
         """True when every record had been seen before (a sender retry)."""
-        return bool(self.outcomes) and all(o.status == "duplicate" for o in self.outcomes)
+        return bool(self.outcomes) and all(o.status == DUPLICATE for o in self.outcomes)
 
 
 def _json(value: Any) -> str | None:
@@ -110,7 +130,7 @@ _INSERT_LEAD = text(
     ":record, :errors, :primary_phone, :sandbox, :fetch_spec, :received_at, :updated_at, 0.0, 0, 0, "
     ":warnings, :route_name, :route_position) RETURNING id"
 )
-_MARK_DUPLICATE = text("UPDATE events SET status = 'duplicate', duplicate_of = :original WHERE id = :id")
+_MARK_DUPLICATE = text(f"UPDATE events SET status = '{EventStatus.DUPLICATE}', duplicate_of = :original WHERE id = :id")
 
 
 def store_webhook(
@@ -138,7 +158,7 @@ def store_webhook(
         "content_type": content_type,
         "headers": _json(headers),
         "body": body,
-        "status": event_status,
+        "status": EventStatus(event_status),
         "reason": reason,
         "remote_addr": remote_addr,
     }
@@ -161,12 +181,12 @@ def store_webhook(
             if claimed is None:
                 prior = conn.execute(_PRIOR, {"source": source, "key": item.record_key}).one()
                 stored.outcomes.append(
-                    Outcome("duplicate", lead_id=prior[1], duplicate_of_event=prior[0], prior_status=prior[2])
+                    Outcome(DUPLICATE, lead_id=prior[1], duplicate_of_event=prior[0], prior_status=_status(prior[2]))
                 )
                 continue
-            status = item.status
-            if status == "queued" and item.suppress_within > 0 and recently_loaded(conn, item, received_at):
-                status = "suppressed"
+            status = LeadStatus(item.status)
+            if status == S.QUEUED and item.suppress_within > 0 and recently_loaded(conn, item, received_at):
+                status = S.SUPPRESSED
             lead_id = conn.execute(
                 _INSERT_LEAD,
                 {
@@ -190,10 +210,10 @@ def store_webhook(
                 },
             ).scalar_one()
             stored.outcomes.append(Outcome(status, lead_id=lead_id, reasons=item.errors))
-            if status == "queued":
+            if status == S.QUEUED:
                 stored.queued += 1
                 stored.wake.add(item.priority)
-            elif status == "fetching":
+            elif status == S.FETCHING:
                 stored.fetching += 1
                 stored.wake.add("fetch")
         if stored.all_duplicates:
@@ -225,7 +245,7 @@ WITH ev AS (
   SELECT CASE WHEN CAST(:check_recent AS boolean) AND EXISTS (
     SELECT 1 FROM leads r WHERE r.campaign = :campaign AND r.received_at >= :since AND r.status IN ({_LIVE_SQL})
       AND (r.extern_id = :extern_id OR (CAST(:by_phone AS boolean) AND r.primary_phone = :primary_phone))
-  ) THEN 'suppressed' ELSE CAST(:lead_status AS varchar) END AS status
+  ) THEN '{S.SUPPRESSED}' ELSE CAST(:lead_status AS varchar) END AS status
 ), l AS (
   INSERT INTO leads (event_id, source, record_key, extern_id, status, priority, campaign, load_options, lead,
                      record, errors, primary_phone, sandbox, fetch_spec, received_at, updated_at, next_attempt_at,
@@ -239,7 +259,7 @@ WITH ev AS (
 SELECT ev.id, l.id, l.status,
        (SELECT d.event_id FROM dedupe_keys d WHERE d.source = :source AND d.record_key = :record_key),
        (SELECT MAX(p.id) FROM leads p WHERE p.source = :source AND p.record_key = :record_key),
-       CASE WHEN l.status IN ('queued', 'fetching') THEN pg_notify('{NOTIFY_CHANNEL}', :wake) END,
+       CASE WHEN l.status IN ({sql_list((S.QUEUED, S.FETCHING))}) THEN pg_notify('{NOTIFY_CHANNEL}', :wake) END,
        (SELECT q.status FROM leads q WHERE q.id =
           (SELECT MAX(p.id) FROM leads p WHERE p.source = :source AND p.record_key = :record_key))
 FROM ev LEFT JOIN l ON true
@@ -263,28 +283,34 @@ def _store_one_postgres(engine: Engine, item: PendingLead, event: dict[str, Any]
         "primary_phone": item.primary_phone,
         "sandbox": sandbox,
         "fetch_spec": _json(item.fetch),
-        "check_recent": item.status == "queued" and item.suppress_within > 0,
+        "check_recent": item.status == S.QUEUED and item.suppress_within > 0,
         "by_phone": bool(item.suppress_by_phone),
         "since": event["received_at"] - item.suppress_within,
-        "wake": "fetch" if item.status == "fetching" else item.priority,
+        "wake": "fetch" if item.status == S.FETCHING else item.priority,
         **_extras(item),
     }
     with engine.connect() as conn:
         row = conn.execution_options(isolation_level="AUTOCOMMIT").execute(_STORE_ONE_PG, params).one()
-        event_id, lead_id, status, prior_event, prior_lead = row[0], row[1], row[2], row[3], row[4]
+        event_id, lead_id, prior_event, prior_lead = row[0], row[1], row[3], row[4]
         stored = Stored(event_id=event_id)
         if lead_id is None:
             stored.outcomes.append(
-                Outcome("duplicate", lead_id=prior_lead, duplicate_of_event=prior_event, prior_status=row[6])
+                Outcome(DUPLICATE, lead_id=prior_lead, duplicate_of_event=prior_event, prior_status=_status(row[6]))
             )
             conn.execute(_MARK_DUPLICATE, {"original": prior_event, "id": event_id})
             return stored
+    status = LeadStatus(row[2])
     stored.outcomes.append(Outcome(status, lead_id=lead_id, reasons=item.errors))
-    if status == "queued":
+    if status == S.QUEUED:
         stored.queued, stored.wake = 1, {item.priority}
-    elif status == "fetching":
+    elif status == S.FETCHING:
         stored.fetching, stored.wake = 1, {"fetch"}
     return stored
+
+
+def _status(value: str | None) -> LeadStatus | None:
+    """A status read back from the database as the enum (None: the prior lead is gone)."""
+    return None if value is None else LeadStatus(value)
 
 
 def notify(conn: Connection, names: Iterable[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +14,15 @@ from sqlalchemy.engine import Engine
 from store.db import now_sql, write
 
 NAME = "dispatcher"
+
+
+class EngageState(enum.StrEnum):
+    """Engage as the leader last saw it (`dispatcher_lease.engage_state`; not a lead's status)."""
+
+    OK = "ok"
+    DEGRADED = "degraded"  # a call failed; until one succeeds
+    HELD = "held"  # credentials refused: every lead is held
+    SANDBOX = "sandbox"  # the in-process fake Engage
 
 
 @dataclass

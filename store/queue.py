@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Select, bindparam, select, text
 from sqlalchemy.engine import Connection, Engine
 
+from lead.lifecycle import DISPATCHABLE, REQUEUED_BY_REPLAY, LeadReason, LeadStatus, sql_list
 from store.audit import record_attempts
 from store.db import now_sql, write
 from store.lease import NAME
@@ -20,10 +21,10 @@ from store.schema import events, leads
 if TYPE_CHECKING:  # store.ingest imports this module's neighbours; the type is only for annotations
     from store.ingest import PendingLead
 
-# `noqa: S608` below: the only text put into SQL is our own (the dialect's clock, fixed filters);
-# every value is a bound parameter.
-DISPATCHABLE = ("queued", "retrying")
-REPLAYABLE = ("dead", "rejected", "held")
+# `noqa: S608` below: the only text put into SQL is our own (the dialect's clock, the lifecycle's
+# status names); every value is a bound parameter.
+S = LeadStatus
+_DISPATCHABLE = sql_list(DISPATCHABLE)
 
 
 @dataclass
@@ -41,7 +42,8 @@ class ClaimedLead:
     claims: int
     received_at: float
     primary_phone: str | None
-    last_error: str | None = None
+    last_error: str | None = None  # for people (logs, the next settlement's text)
+    unknown_fate: bool = False  # its last call may have landed: look it up before resending
 
 
 @dataclass
@@ -49,12 +51,19 @@ class Settlement:
     """The outcome of one send attempt for one lead."""
 
     id: int
-    status: str  # delivered | rejected | retrying | held | dead | queued
+    status: str  # a LeadStatus: delivered | rejected | retrying | held | dead | queued (a crashed send)
     error: str | None = None
     response: Any = None
     delay: float = 0.0  # seconds until the next attempt (retrying)
     count_attempt: bool = True  # held leads burn no attempts
     crashed: bool = False  # the send raised unexpectedly: this claim stays counted (poison lead)
+    reason: str | None = None  # a LeadReason: why it waits or is held (status_reason)
+    unknown_fate: bool = False  # the call may have landed: looked up before any resend
+
+    def __post_init__(self) -> None:
+        """Refuse a status or reason the lifecycle does not know (a typo would otherwise reach the database)."""
+        self.status = LeadStatus(self.status)
+        self.reason = None if self.reason is None else LeadReason(self.reason)
 
 
 @dataclass(frozen=True)
@@ -87,15 +96,16 @@ class Queue:
         excluded = list(exclude_campaigns)
         campaign_filter = "AND campaign NOT IN :excluded" if excluded else ""
         sql = text(
-            f"UPDATE leads SET status='sending', claim_epoch=:epoch, claimed_until={self._now}+:ttl, "  # noqa: S608
-            f"claims=claims+1, updated_at={self._now} "
+            f"UPDATE leads SET status='{S.SENDING}', claim_epoch=:epoch, claimed_until={self._now}+:ttl, "  # noqa: S608
+            # A lead in flight waits for nothing (its reason goes); its unknown_fate stays until a lookup.
+            f"status_reason=NULL, claims=claims+1, updated_at={self._now} "
             "WHERE id IN (SELECT id FROM leads WHERE priority=:priority AND ("
-            f"  (status IN ('queued','retrying') AND next_attempt_at <= {self._now}) "
-            f"   OR (status='sending' AND (claim_epoch < :epoch OR claimed_until < {self._now}))) "
+            f"  (status IN ({_DISPATCHABLE}) AND next_attempt_at <= {self._now}) "
+            f"   OR (status='{S.SENDING}' AND (claim_epoch < :epoch OR claimed_until < {self._now}))) "
             f"  {campaign_filter} ORDER BY id LIMIT :limit) "
             "AND EXISTS (SELECT 1 FROM dispatcher_lease WHERE name=:name AND epoch=:epoch AND holder=:holder) "
             "RETURNING id, source, extern_id, priority, campaign, lead, load_options, attempts, claims, "
-            "received_at, primary_phone, last_error"
+            "received_at, primary_phone, last_error, unknown_fate"
         )
         params = {
             "epoch": epoch,
@@ -124,6 +134,7 @@ class Queue:
                 received_at=r.received_at,
                 primary_phone=r.primary_phone,
                 last_error=r.last_error,
+                unknown_fate=bool(r.unknown_fate),
             )
             for r in rows
         ]
@@ -135,9 +146,9 @@ class Queue:
         with self.engine.connect() as conn:
             row = conn.execute(
                 text(
-                    "SELECT COUNT(*), MIN(received_at) FROM (SELECT received_at FROM leads WHERE priority=:p "
-                    "AND ((status IN ('queued','retrying') AND next_attempt_at <= :now) "
-                    "OR (status='sending' AND (claim_epoch < :epoch OR claimed_until < :now))) "
+                    "SELECT COUNT(*), MIN(received_at) FROM (SELECT received_at FROM leads WHERE priority=:p "  # noqa: S608
+                    f"AND ((status IN ({_DISPATCHABLE}) AND next_attempt_at <= :now) "
+                    f"OR (status='{S.SENDING}' AND (claim_epoch < :epoch OR claimed_until < :now))) "
                     "ORDER BY id LIMIT :n) due"
                 ),
                 {"p": priority, "now": now, "epoch": epoch, "n": limit},
@@ -171,11 +182,12 @@ class Queue:
             return 0
         sql = text(
             "UPDATE leads SET status=:status, last_error=:error, engage_response=:response, "  # noqa: S608
+            "status_reason=:reason, unknown_fate=:unknown, "
             "claims=CASE WHEN claims > 0 THEN claims - :settled ELSE 0 END, "
             f"attempts=attempts+:inc, next_attempt_at={self._now}+:delay, updated_at={self._now}, "
-            f"delivered_at=CASE WHEN :delivered = 1 THEN {self._now} ELSE delivered_at END, "
+            f"delivered_at=CASE WHEN :loaded = 1 THEN {self._now} ELSE delivered_at END, "
             "claim_epoch=NULL, claimed_until=NULL "
-            "WHERE id=:id AND status='sending' AND claim_epoch=:epoch "
+            f"WHERE id=:id AND status='{S.SENDING}' AND claim_epoch=:epoch "
             "AND EXISTS (SELECT 1 FROM dispatcher_lease WHERE name=:name AND epoch=:epoch)"
         )
         params = [
@@ -186,7 +198,9 @@ class Queue:
                 "inc": 1 if s.count_attempt else 0,
                 "settled": 0 if s.crashed else 1,
                 "delay": s.delay,
-                "delivered": int(s.status == "delivered"),
+                "loaded": int(s.status == S.DELIVERED),
+                "reason": s.reason,
+                "unknown": bool(s.unknown_fate),
                 "id": s.id,
                 "epoch": epoch,
                 "name": NAME,
@@ -198,38 +212,45 @@ class Queue:
             record_attempts(conn, epoch, settlements)  # the lead's timeline (issue 9)
         return count if count is not None and count >= 0 else len(params)
 
-    def expedite(self, error_part: str) -> int:
-        """Make leads retrying for an error containing `error_part` (an outage that just ended) due now."""
+    def expedite(self, reason: LeadReason) -> int:
+        """Make leads retrying for `reason` (an outage that just ended) due now."""
         with write(self.engine) as conn:
             return int(
                 conn.execute(
                     text(
-                        f"UPDATE leads SET next_attempt_at=0, updated_at={self._now} WHERE status='retrying' "  # noqa: S608
-                        f"AND next_attempt_at > {self._now} AND last_error LIKE :p"
+                        f"UPDATE leads SET next_attempt_at=0, updated_at={self._now} WHERE status='{S.RETRYING}' "  # noqa: S608
+                        f"AND status_reason=:r AND next_attempt_at > {self._now}"
                     ),
-                    {"p": f"%{error_part}%"},
+                    {"r": LeadReason(reason)},
                 ).rowcount
             )
 
     def release_held(self, campaign: str | None = None) -> int:
         """Put held leads back in the queue (a hold lifted); campaign None means every hold."""
-        where = "status='held'" + (" AND campaign=:c" if campaign is not None else "")
+        where = f"status='{S.HELD}'" + (" AND campaign=:c" if campaign is not None else "")
         with write(self.engine) as conn:
             return int(
                 conn.execute(
-                    text(f"UPDATE leads SET status='queued', next_attempt_at=0, updated_at={self._now} WHERE {where}"),  # noqa: S608
+                    text(
+                        f"UPDATE leads SET status='{S.QUEUED}', status_reason=NULL, next_attempt_at=0, "  # noqa: S608
+                        f"updated_at={self._now} WHERE {where}"
+                    ),
                     {"c": campaign},
                 ).rowcount
             )
 
-    def hold_queued(self, campaign: str | None, reason: str) -> int:
-        """Park waiting leads of a held campaign (or the whole account) so they burn no attempts."""
-        where = "status IN ('queued','retrying')" + (" AND campaign=:c" if campaign is not None else "")
+    def hold_queued(self, campaign: str | None, error: str) -> int:
+        """Park waiting leads of a held campaign (or, campaign None, the whole account) so they burn no attempts."""
+        where = f"status IN ({_DISPATCHABLE})" + (" AND campaign=:c" if campaign is not None else "")
+        reason = LeadReason.ACCOUNT_HOLD if campaign is None else LeadReason.CAMPAIGN_HOLD
         with write(self.engine) as conn:
             return int(
                 conn.execute(
-                    text(f"UPDATE leads SET status='held', last_error=:r, updated_at={self._now} WHERE {where}"),  # noqa: S608
-                    {"c": campaign, "r": reason},
+                    text(
+                        f"UPDATE leads SET status='{S.HELD}', status_reason=:reason, last_error=:e, "  # noqa: S608
+                        f"updated_at={self._now} WHERE {where}"
+                    ),
+                    {"c": campaign, "e": error, "reason": reason},
                 ).rowcount
             )
 
@@ -242,9 +263,9 @@ class Queue:
         since: float | None = None,
         until: float | None = None,
     ) -> list[int]:
-        """Re-queue dead/rejected/held leads chosen by id, status, source and time; return their ids."""
+        """Re-queue dead/rejected/held/blocked leads chosen by id, status, source and time; return their ids."""
         query = chosen_by(
-            select(leads.c.id, leads.c.status).where(leads.c.status.in_(REPLAYABLE)),
+            select(leads.c.id, leads.c.status).where(leads.c.status.in_(sorted(REQUEUED_BY_REPLAY))),
             ids=ids,
             source=source,
             since=since,
@@ -259,7 +280,15 @@ class Queue:
                 conn.execute(
                     leads.update()
                     .where(leads.c.id.in_(chosen))
-                    .values(status="queued", next_attempt_at=0.0, attempts=0, claims=0, last_error=None)
+                    .values(
+                        status=S.QUEUED,
+                        next_attempt_at=0.0,
+                        attempts=0,
+                        claims=0,
+                        last_error=None,
+                        status_reason=None,
+                        unknown_fate=False,
+                    )
                 )
         return chosen
 
@@ -358,7 +387,7 @@ class FetchQueue:
         """Claim due fetches under the lease epoch (a dead leader's claims are re-taken)."""
         sql = text(
             f"UPDATE leads SET claim_epoch=:epoch, claimed_until={self._now}+:ttl, claims=claims+1 "  # noqa: S608
-            "WHERE id IN (SELECT id FROM leads WHERE status='fetching' "
+            f"WHERE id IN (SELECT id FROM leads WHERE status='{S.FETCHING}' "
             f"  AND next_attempt_at <= {self._now} AND (claim_epoch IS NULL OR claim_epoch < :epoch "
             f"  OR claimed_until < {self._now}) ORDER BY id LIMIT :limit) "
             "AND EXISTS (SELECT 1 FROM dispatcher_lease WHERE name=:name AND epoch=:epoch AND holder=:holder) "
@@ -384,12 +413,12 @@ class FetchQueue:
             key=lambda j: j.id,
         )
 
-    def complete(self, epoch: int, job_id: int, item: PendingLead) -> str | None:
+    def complete(self, epoch: int, job_id: int, item: PendingLead) -> LeadStatus | None:
         """Store the mapped lead (suppression judged now); returns the final status, None if fenced out."""
         with write(self.engine) as conn:
             owned = conn.execute(
                 text(
-                    "SELECT 1 FROM leads WHERE id=:id AND status='fetching' AND claim_epoch=:epoch "
+                    f"SELECT 1 FROM leads WHERE id=:id AND status='{S.FETCHING}' AND claim_epoch=:epoch "  # noqa: S608
                     "AND EXISTS (SELECT 1 FROM dispatcher_lease WHERE name=:name AND epoch=:epoch)"
                 ),
                 {"id": job_id, "epoch": epoch, "name": NAME},
@@ -397,7 +426,7 @@ class FetchQueue:
             if not owned:
                 return None
             status = apply_prepared(conn, job_id, item)
-            if status == "queued" and self.engine.dialect.name == "postgresql":
+            if status == S.QUEUED and self.engine.dialect.name == "postgresql":
                 from store.ingest import notify
 
                 notify(conn, {item.priority})
@@ -411,18 +440,18 @@ class FetchQueue:
         As for sends, a settled fetch takes its claim back; only a crash leaves it counted.
         """
         if dead:
-            status, errors = "dead", None
+            status, errors = S.DEAD, None
         elif delay is None:
-            status, errors = "invalid", json.dumps({"fetch": [error[:500]]})
+            status, errors = S.INVALID, json.dumps({"fetch": [error[:500]]})
         else:
-            status, errors = "fetching", None
+            status, errors = S.FETCHING, None
         with write(self.engine) as conn:
             conn.execute(
                 text(
                     f"UPDATE leads SET status=:status, errors=COALESCE(:errors, errors), last_error=:error, "  # noqa: S608
                     f"attempts=attempts+1, next_attempt_at={self._now}+:delay, claim_epoch=NULL, claimed_until=NULL, "
                     "claims=CASE WHEN claims > 0 THEN claims - :settled ELSE 0 END, "
-                    f"updated_at={self._now} WHERE id=:id AND status='fetching' AND claim_epoch=:epoch"
+                    f"updated_at={self._now} WHERE id=:id AND status='{S.FETCHING}' AND claim_epoch=:epoch"
                 ),
                 {
                     "status": status,
@@ -436,13 +465,13 @@ class FetchQueue:
             )
 
 
-def apply_prepared(conn: Connection, lead_id: int, item: PendingLead) -> str:
+def apply_prepared(conn: Connection, lead_id: int, item: PendingLead) -> LeadStatus:
     """Overwrite a lead row with a freshly mapped and routed record (fetch done, or a re-map)."""
     from store.ingest import recently_loaded
 
-    status = item.status
-    if status == "queued" and item.suppress_within > 0 and recently_loaded(conn, item, time.time()):
-        status = "suppressed"
+    status = LeadStatus(item.status)
+    if status == S.QUEUED and item.suppress_within > 0 and recently_loaded(conn, item, time.time()):
+        status = S.SUPPRESSED
     conn.execute(
         leads.update()
         .where(leads.c.id == lead_id)
@@ -465,6 +494,8 @@ def apply_prepared(conn: Connection, lead_id: int, item: PendingLead) -> str:
             claims=0,
             updated_at=time.time(),
             last_error=None,
+            status_reason=None,
+            unknown_fate=False,
         )
     )
     return status
@@ -481,7 +512,7 @@ def invalid_leads(
     """Invalid leads chosen by id, source and time range, with their stored records."""
     query = chosen_by(
         select(leads.c.id, leads.c.source, leads.c.record, leads.c.received_at, leads.c.fetch_spec).where(
-            leads.c.status == "invalid"
+            leads.c.status == S.INVALID
         ),
         ids=ids,
         source=source,
@@ -506,9 +537,9 @@ def refetch(engine: Engine, lead_id: int) -> None:
     with write(engine) as conn:
         conn.execute(
             leads.update()
-            .where((leads.c.id == lead_id) & (leads.c.status == "invalid"))
+            .where((leads.c.id == lead_id) & (leads.c.status == S.INVALID))
             .values(
-                status="fetching",
+                status=S.FETCHING,
                 errors=None,
                 last_error=None,
                 attempts=0,
@@ -521,7 +552,7 @@ def refetch(engine: Engine, lead_id: int) -> None:
         )
 
 
-def remap(engine: Engine, lead_id: int, item: PendingLead) -> str:
+def remap(engine: Engine, lead_id: int, item: PendingLead) -> LeadStatus:
     """Store a re-mapped invalid lead; returns its new status."""
     with write(engine) as conn:
         return apply_prepared(conn, lead_id, item)

@@ -7,11 +7,9 @@ import time
 from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
 
+from lead.lifecycle import PURGEABLE
 from store.db import write
 from store.schema import events, leads
-
-# Leads in these states are finished; their personal data can go once retention has passed.
-FINISHED = ("delivered", "rejected", "dead", "invalid", "dropped", "suppressed")
 
 
 def purge(engine: Engine, retention_days: int, now: float | None = None) -> dict[str, int]:
@@ -27,7 +25,7 @@ def purge(engine: Engine, retention_days: int, now: float | None = None) -> dict
             leads.update()
             .where(
                 (leads.c.received_at < cutoff)
-                & leads.c.status.in_(FINISHED)
+                & leads.c.status.in_(sorted(PURGEABLE))  # finished: never a lead still waiting
                 & (leads.c.lead.is_not(None) | leads.c.record.is_not(None))
             )
             .values(lead=None, record=None, primary_phone=None, engage_response=None)

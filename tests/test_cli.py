@@ -141,7 +141,7 @@ def test_replay_says_why_nothing_was_replayed(make_app, sqlite_url):
     result = runner.invoke(args=["leads", "replay", "--id", str(delivered)])
     assert result.exit_code == 0
     assert (
-        f"lead {delivered} is delivered: replay takes dead, rejected, held, invalid leads "
+        f"lead {delivered} is delivered: replay takes rejected, held, dead, invalid, blocked leads "
         "(a delivered lead is in Engage already)"
     ) in result.output
     result = runner.invoke(args=["leads", "replay", "--id", "999"])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engage import fake as fake_engage
+from harness import fake_engage
 from harness.processes import FakeEngageProcess, ServiceProcess, free_port
 
 ROOT = Path(__file__).resolve().parent.parent

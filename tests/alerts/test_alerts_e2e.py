@@ -11,7 +11,7 @@ from itertools import pairwise
 import pytest
 import requests
 
-from engage import fake as fake_engage
+from harness import fake_engage
 from harness.processes import ServiceProcess, wait_for
 from tests.admin.helpers import CONFIG, SOURCE_TOKEN, lead_body
 
@@ -45,7 +45,7 @@ alerts:
 @pytest.fixture
 def engage():
     """A fake Engage in this process (so the test can revoke its credentials)."""
-    return fake_engage.FakeEngage(campaigns=["Inbound Leads", "Hot Inbound"])
+    return fake_engage.HarnessEngage(campaigns=["Inbound Leads", "Hot Inbound"])
 
 
 @pytest.fixture

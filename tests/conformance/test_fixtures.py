@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from app import create_app, start_dispatcher, stop_dispatcher
-from engage import fake as fake_engage
+from harness import fake_engage
 from harness.fake_graph import FakeGraph
 from harness.fake_hubspot import FakeHubSpot
 from harness.processes import wait_for
@@ -109,7 +109,7 @@ class Service:
 
     def __init__(self, tmp: Path):
         """Start fake Engage, fake HubSpot and Graph APIs, then the app."""
-        self.engage = fake_engage.FakeEngage(campaigns=["Inbound Leads"])
+        self.engage = fake_engage.HarnessEngage(campaigns=["Inbound Leads"])
         self.engage_server = fake_engage.serve(self.engage)
         self.hubspot = FakeHubSpot().start()
         workflow = json.loads(body("hubspot/workflow_contact_all_properties"))

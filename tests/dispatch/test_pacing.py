@@ -7,17 +7,17 @@ import time
 
 from dispatch.runner import Dispatcher
 from dispatch.wakeup import Waker
-from tests.dispatch.test_dispatcher import DISPATCH, backend_for, delivered, engine, enqueue, fake  # noqa: F401
+from tests.dispatch.helpers import DISPATCH, backend_for, delivered, enqueue
 
 
-def leader(engine, fake) -> Dispatcher:  # noqa: F811
+def leader(engine, fake) -> Dispatcher:
     """A dispatcher that holds the lease, its lanes not running (the test calls step)."""
     dispatcher = Dispatcher(engine, dict(DISPATCH), backend_for(fake), Waker())
     assert dispatcher._become_leader()
     return dispatcher
 
 
-def test_lone_hot_lead_is_sent_in_the_same_step_on_a_busy_window(engine, fake):  # noqa: F811
+def test_lone_hot_lead_is_sent_in_the_same_step_on_a_busy_window(engine, fake):
     """Reproduction: with a quarter of the 10-s window used by a hot stream (last call 50 ms ago), the
     old pacing returned ~0.5 s without sending; the budget sends a lone hot lead in the same step."""
     dispatcher = leader(engine, fake)
@@ -28,7 +28,7 @@ def test_lone_hot_lead_is_sent_in_the_same_step_on_a_busy_window(engine, fake): 
     assert delivered(fake) == ["L0"]
 
 
-def test_burst_backlog_leaves_in_full_batches(engine, fake):  # noqa: F811
+def test_burst_backlog_leaves_in_full_batches(engine, fake):
     """120 hot leads stored in one go: the policy sees a burst and sends 50, 50, then the 20 left."""
     dispatcher = leader(engine, fake)
     dispatcher.step("IMMEDIATE")
@@ -45,7 +45,7 @@ def test_burst_backlog_leaves_in_full_batches(engine, fake):  # noqa: F811
     assert sizes == [50, 50, 20] and fake.stats()["loader_429"] == 0
 
 
-def test_normal_waits_for_its_timer_in_the_step(engine, fake):  # noqa: F811
+def test_normal_waits_for_its_timer_in_the_step(engine, fake):
     """Ten NORMAL leads younger than normal_batch_delay: the step waits (no call) and says how long."""
     dispatcher = leader(engine, fake)
     dispatcher.step("NORMAL")

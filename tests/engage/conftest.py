@@ -6,13 +6,13 @@ import pytest
 
 from engage.auth import MemoryTokenStore, RingCentralJWTAuth
 from engage.client import EngageClient
-from engage.fake import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_JWT, FakeEngage, serve
+from harness.fake_engage import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_JWT, HarnessEngage, serve
 
 
 @pytest.fixture
-def fake() -> FakeEngage:
+def fake() -> HarnessEngage:
     """A fresh fake with the default campaigns ("Inbound Leads", "Hot Inbound")."""
-    return FakeEngage()
+    return HarnessEngage()
 
 
 @pytest.fixture

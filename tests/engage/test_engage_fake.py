@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 import requests
 
-from engage.fake import DEFAULT_ACCOUNT_ID, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_JWT, FakeEngage, serve
+from harness.fake_engage import (
+    DEFAULT_ACCOUNT_ID,
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_JWT,
+    HarnessEngage,
+    serve,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -257,7 +264,7 @@ def test_cli_prints_url_and_serves(tmp_path):
         [
             sys.executable,
             "-m",
-            "engage.fake",
+            "harness.fake_engage",
             "--port",
             "0",
             "--campaign",
@@ -310,5 +317,5 @@ def test_unknown_path_and_method(server, token):
 
 
 def test_isolated_instances_have_their_own_state():
-    a, b = FakeEngage(campaigns=["A"]), FakeEngage(campaigns=[])
+    a, b = HarnessEngage(campaigns=["A"]), HarnessEngage(campaigns=[])
     assert [c["campaignName"] for c in a.campaigns()] == ["A"] and b.campaigns() == []

@@ -101,8 +101,14 @@ def test_signed_hubspot_webhook_is_queued_immediate(app, client):
     assert lead["record"]["hubspotscore"] == "87"
 
 
-def test_v2_signature_alone(app, client):
-    """Without the v3 headers the v2 signature (secret + method + URI + body) is checked."""
+def test_v2_signature_alone(make_app, db_url):
+    """With `legacy_signatures: true` and no v3 headers the v2 signature (secret + method + URI + body) is checked."""
+    legacy = CONFIG.replace(
+        "    public_url: https://leads.example.com\n",
+        "    public_url: https://leads.example.com\n    legacy_signatures: true\n",
+        1,
+    )
+    client = make_app(legacy, db_url).test_client()
     headers = {k: v for k, v in HUBSPOT_META["headers"].items() if "v3" not in k.lower() and "Timestamp" not in k}
     assert hubspot_post(client, headers=headers).status_code == 202
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from engage.fake_http import Req, Resp, error_response, json_response
 
 if TYPE_CHECKING:
-    from engage.fake import FakeEngage
+    from harness.fake_engage import HarnessEngage
 
 _CAMPAIGN = re.compile(r"^/_fake/campaigns/(\d+)$")
 
@@ -23,15 +23,15 @@ def _body(req: Req) -> dict[str, Any]:
     return body
 
 
-def handle_control(fake: FakeEngage, req: Req) -> Resp:
-    """Route one /_fake/ request to the FakeEngage Python API."""
+def handle_control(fake: HarnessEngage, req: Req) -> Resp:
+    """Route one /_fake/ request to the HarnessEngage Python API."""
     try:
         return _route(fake, req)
     except (ValueError, TypeError) as exc:
         return error_response(400, str(exc), req.path)
 
 
-def _route(fake: FakeEngage, req: Req) -> Resp:
+def _route(fake: HarnessEngage, req: Req) -> Resp:
     """Dispatch by method and path."""
     m, path = req.method, req.path.rstrip("/")
     if m == "GET" and path == "/_fake/leads":
@@ -80,7 +80,7 @@ def _route(fake: FakeEngage, req: Req) -> Resp:
     return error_response(404, "unknown control endpoint", req.path)
 
 
-def _add_campaign(fake: FakeEngage, body: dict[str, Any]) -> Resp:
+def _add_campaign(fake: HarnessEngage, body: dict[str, Any]) -> Resp:
     """POST /_fake/campaigns {name, dial_group?, campaign_id?, active?} → ids."""
     name = body.get("name")
     if not isinstance(name, str) or not name:
