@@ -60,7 +60,7 @@ async def trickled_request() -> tuple[list[dict], float]:
         "method": "POST",
         "path": "/webhooks/x",
         "query_string": b"",
-        "headers": [(b"content-length", b"100000"), (b"content-type", b"application/json")],
+        "headers": [(b"host", b"x"), (b"content-length", b"100000"), (b"content-type", b"application/json")],
         "server": ("127.0.0.1", 8000),
         "client": ("127.0.0.1", 5000),
         "scheme": "http",
