@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from lead.lifecycle import REPLAYABLE, LeadStatus, ordered
 
@@ -52,7 +52,7 @@ def plural(count: int, word: str, many: str | None = None) -> str:
 
 def command_line() -> click.Group:
     """`./leadrelay`: leadrelay's own command groups, without Flask's `run`, `shell` and `routes`."""
-    return click.Group("leadrelay", help=HELP, commands=list(GROUPS))
+    return click.Group("leadrelay", help=HELP, commands=[*GROUPS, try_sample])
 
 
 def run_command_line(create_app: Callable[[], Flask], args: list[str] | None = None) -> None:
@@ -467,7 +467,120 @@ def sessions_revoke() -> None:
     click.echo(f"Revoked {plural(count, 'session')}: every console user must log in again.")
 
 
+@click.command("try")
+@click.argument("source_name", metavar="SOURCE")
+@click.argument("sample", metavar="FILE", type=click.File("rb"))
+@click.option("--header", "headers", multiple=True, metavar="K:V", help="a request header (repeatable)")
+@click.option("--verify", is_flag=True, help="check the credentials too, as a webhook would (token or signature)")
+@with_appcontext
+def try_sample(source_name: str, sample: Any, headers: tuple[str, ...], verify: bool) -> None:
+    """Dry-run FILE as a webhook to SOURCE: map, route, warnings; nothing stored, nothing loaded."""
+    import time
+
+    from handlers.base import Inbound
+    from store.operator import recent_records
+    from trial import dry_run
+
+    runtime = _runtime()
+    source = runtime.settings.file.sources.get(source_name)
+    if source is None:
+        known = ", ".join(sorted(runtime.settings.file.sources)) or "none"
+        raise click.UsageError(f"no enabled source {source_name!r}: the configured ones are {known}")
+    given: dict[str, str] = {}
+    for header in headers:
+        name, sep, value = header.partition(":")
+        if not sep or not name.strip():
+            raise click.UsageError(f"--header {header!r}: write it as Name:value")
+        given[name.strip()] = value.strip()
+    body = sample.read()
+    content_type = next((v for k, v in given.items() if k.lower() == "content-type"), "")
+    if not content_type:
+        content_type = "application/json" if body.lstrip()[:1] in (b"{", b"[") else "application/x-www-form-urlencoded"
+        given["Content-Type"] = content_type
+    public = source.settings.public_url or runtime.settings.public_url or "http://localhost"
+    inbound = Inbound(
+        method="POST",
+        url=f"{public.rstrip('/')}/webhooks/{source_name}",
+        path=f"/webhooks/{source_name}",
+        query={},
+        headers=_Headers(given),
+        body=body,
+        content_type=content_type,
+    )
+    trial = dry_run(
+        source,
+        inbound,
+        now=time.time(),
+        verify=verify,
+        recent=lambda name, since: recent_records(runtime.engine, name, since),
+        campaign_exists=None if runtime.settings.sandbox else _campaign_checker(),
+    )
+    for line in _trial_lines(trial, sandbox=runtime.settings.sandbox):
+        click.echo(line)
+
+
+class _Headers(dict[str, str]):
+    """Request headers looked up without regard to case, as a real request's are."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of a header whatever its case."""
+        wanted = key.lower()
+        return next((v for k, v in self.items() if k.lower() == wanted), default)
+
+
+def _campaign_checker() -> Callable[[Any], bool | None]:
+    """Whether live Engage has a campaign: one login and one enumeration for the whole run, None on errors."""
+    from engage.campaigns import CampaignDirectory
+    from engage.errors import CampaignError
+
+    client, _sandbox = _engage_client()
+    directory = CampaignDirectory(client)
+
+    def exists(campaign: Any) -> bool | None:
+        """True/False from Engage's dial groups, None when Engage could not be asked."""
+        try:
+            directory.resolve(campaign)
+        except CampaignError:
+            return False
+        except Exception:
+            return None
+        return True
+
+    return exists
+
+
+def _trial_lines(trial: Any, *, sandbox: bool) -> list[str]:
+    """The dry run as text: per record its fields, Engage lead, status and routes; then the warnings."""
+    lines = [f"{trial.source}: dry run — nothing stored, nothing sent to Engage"]
+    if trial.verified is not None:
+        lines.append(f"credentials: {trial.verified}")
+    if trial.parse_error:
+        lines.append(f"unparseable: {trial.parse_error} (a webhook would be stored `malformed`)")
+        return lines
+    for number, record in enumerate(trial.records, 1):
+        lines.append(f"record {number} of {len(trial.records)}:")
+        lines.append("  fields: " + json.dumps(record.fields, ensure_ascii=False, default=str))
+        if record.lead is not None:
+            lines.append("  Engage lead: " + json.dumps(record.lead, ensure_ascii=False))
+        where = f"priority {record.priority}, campaign {record.campaign!r}"
+        lines.append(f"  status: {record.status} ({where})")
+        for field_name, whys in (record.errors or {}).items():
+            lines.append(f"  why {record.status}: {field_name}: {'; '.join(map(str, whys))}")
+        for field_name, whys in (record.warnings or {}).items():
+            lines.append(f"  left out of the lead: {field_name}: {'; '.join(whys)}")
+        for check in record.routes:
+            label = "the fallback (source/defaults)" if check.position == 0 else f"route {check.position}"
+            if check.name:
+                label += f" ({check.name})"
+            lines.append(f"  {label}: {'matched' if check.matched else 'no'}{': ' + check.why if check.why else ''}")
+    if sandbox:
+        lines.append("campaigns: not checked against Engage (sandbox; `./leadrelay engage check` does it live)")
+    lines.extend(f"warning: {warning}" for warning in trial.warnings)
+    return lines
+
+
 def register(app: Flask) -> None:
     """Add every command group to the app."""
     for group in GROUPS:
         app.cli.add_command(group)
+    app.cli.add_command(try_sample)

@@ -19,7 +19,7 @@ FLOORS: list[tuple[str, set[str]]] = [
     # The pipeline's parts: no web, no process, no loop; each can be used and tested alone.
     ("ground", {"lead", "logs", "redact", "handlers", "mappings", "routing", "store", "engage", "config", "windows"}),
     # What runs the parts: one webhook (intake), the dispatcher, alerts, the shared map-and-route step.
-    ("pipeline", {"prepare", "replay", "metrics", "health", "intake", "dispatch", "alerts", "runtime"}),
+    ("pipeline", {"prepare", "replay", "metrics", "health", "intake", "dispatch", "alerts", "runtime", "trial"}),
     # HTTP surfaces: the webhook blueprint, the operator's console and API, the asyncio front worker.
     ("web", {"webhooks", "admin", "front"}),
     # Wiring and tools: the Flask app, the CLI, gunicorn's config, test harness and benchmarks.
