@@ -441,7 +441,12 @@ def leads_purge() -> None:
 
 
 @config_cli.command("check")
-def config_check() -> None:
+@click.option(
+    "--processes",
+    metavar="web=N,worker=M",
+    help="dyno counts: print the PostgreSQL connections they may open against DATABASE_MAX_CONNECTIONS",
+)
+def config_check(processes: str | None) -> None:
     """Validate leadrelay.yml and the environment; print what would run."""
     settings = _runtime().settings
     click.echo(f"config: {settings.config_path} OK")
@@ -454,6 +459,51 @@ def config_check() -> None:
         click.echo(f"  /webhooks/{name}  disabled (enabled: false): answers 404")
     for warning in settings.file.warnings:
         click.echo(f"warning: {warning}", err=True)
+    if processes is not None:
+        _connections(_dynos(processes), settings)
+
+
+def _dynos(text: str) -> dict[str, int]:
+    """`web=2,worker=1` → {"web": 2, "worker": 1}; a usage error names what is wrong."""
+    dynos: dict[str, int] = {}
+    for part in text.split(","):
+        kind, sep, count = part.strip().partition("=")
+        if kind not in ("web", "worker") or not sep or not count.isdigit():
+            raise click.UsageError(f"--processes {text!r}: write it as web=N,worker=M (e.g. web=2,worker=1)")
+        dynos[kind] = int(count)
+    return dynos
+
+
+def _connections(dynos: dict[str, int], settings: Any) -> None:
+    """Print the worst-case connection arithmetic; exit 1 when it passes DATABASE_MAX_CONNECTIONS."""
+    from store.db import LISTEN_CONNECTIONS, connection_budget, process_connections
+
+    pool = settings.database_pool_size
+    rows, total = connection_budget(dynos, settings.web_concurrency, settings.dispatch_mode, pool)
+    click.echo(
+        f"database connections, worst case (DISPATCH_MODE={settings.dispatch_mode}, "
+        f"WEB_CONCURRENCY={settings.web_concurrency}, DATABASE_POOL_SIZE={pool}: "
+        f"{process_connections(pool)} a process, +{LISTEN_CONNECTIONS} LISTEN where the dispatcher runs):"
+    )
+    for what, count, connections in rows:
+        click.echo(f"  {what}: {plural(count, 'process', 'processes')} → {connections}")
+    limit = settings.database_max_connections
+    if limit is None:
+        click.echo(
+            f"  total {total}; DATABASE_MAX_CONNECTIONS is not set — set it to your plan's limit "
+            "(Heroku Postgres: essential-0 and -1 20, essential-2 40, standard-0 120; docs/deploy.md)"
+        )
+        return
+    verdict = "fits" if total <= limit else "does NOT fit"
+    click.echo(f"  total {total} of DATABASE_MAX_CONNECTIONS={limit}: {verdict}")
+    if total > limit:
+        click.echo(
+            "fix: a smaller DATABASE_POOL_SIZE, fewer processes (WEB_CONCURRENCY, dyno counts, "
+            "DISPATCH_MODE=inline on one web dyno) or a plan with more connections "
+            '(docs/deploy.md, "Database connections")',
+            err=True,
+        )
+        sys.exit(1)
 
 
 @sessions_cli.command("revoke")
