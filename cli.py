@@ -529,7 +529,7 @@ def try_sample(source_name: str, sample: Any, headers: tuple[str, ...], verify: 
 
     from handlers.base import Inbound
     from store.operator import recent_records
-    from trial import dry_run
+    from trial import describe, dry_run
 
     runtime = _runtime()
     source = runtime.settings.file.sources.get(source_name)
@@ -565,7 +565,7 @@ def try_sample(source_name: str, sample: Any, headers: tuple[str, ...], verify: 
         recent=lambda name, since: recent_records(runtime.engine, name, since),
         campaign_exists=None if runtime.settings.sandbox else _campaign_checker(),
     )
-    for line in _trial_lines(trial, sandbox=runtime.settings.sandbox):
+    for line in describe(trial, sandbox=runtime.settings.sandbox):
         click.echo(line)
 
 
@@ -597,36 +597,6 @@ def _campaign_checker() -> Callable[[Any], bool | None]:
         return True
 
     return exists
-
-
-def _trial_lines(trial: Any, *, sandbox: bool) -> list[str]:
-    """The dry run as text: per record its fields, Engage lead, status and routes; then the warnings."""
-    lines = [f"{trial.source}: dry run — nothing stored, nothing sent to Engage"]
-    if trial.verified is not None:
-        lines.append(f"credentials: {trial.verified}")
-    if trial.parse_error:
-        lines.append(f"unparseable: {trial.parse_error} (a webhook would be stored `malformed`)")
-        return lines
-    for number, record in enumerate(trial.records, 1):
-        lines.append(f"record {number} of {len(trial.records)}:")
-        lines.append("  fields: " + json.dumps(record.fields, ensure_ascii=False, default=str))
-        if record.lead is not None:
-            lines.append("  Engage lead: " + json.dumps(record.lead, ensure_ascii=False))
-        where = f"priority {record.priority}, campaign {record.campaign!r}"
-        lines.append(f"  status: {record.status} ({where})")
-        for field_name, whys in (record.errors or {}).items():
-            lines.append(f"  why {record.status}: {field_name}: {'; '.join(map(str, whys))}")
-        for field_name, whys in (record.warnings or {}).items():
-            lines.append(f"  left out of the lead: {field_name}: {'; '.join(whys)}")
-        for check in record.routes:
-            label = "the fallback (source/defaults)" if check.position == 0 else f"route {check.position}"
-            if check.name:
-                label += f" ({check.name})"
-            lines.append(f"  {label}: {'matched' if check.matched else 'no'}{': ' + check.why if check.why else ''}")
-    if sandbox:
-        lines.append("campaigns: not checked against Engage (sandbox; `./leadrelay engage check` does it live)")
-    lines.extend(f"warning: {warning}" for warning in trial.warnings)
-    return lines
 
 
 def register(app: Flask) -> None:

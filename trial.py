@@ -8,6 +8,7 @@ dialed (compliance gates) join here as one more step over each RecordTrial.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -142,3 +143,35 @@ def _missing_campaigns(records: list[RecordTrial], campaign_exists: Callable[[An
         if campaign_exists(campaign) is False:
             warnings.append(f"campaign {campaign!r} does not exist in live Engage: leads routed to it would be held")
     return warnings
+
+
+def describe(trial: Trial, *, sandbox: bool, checked_campaigns: bool = True) -> list[str]:
+    """The dry run as text: per record its fields, Engage lead, status and routes; then the warnings."""
+    lines = [f"{trial.source}: dry run — nothing stored, nothing sent to Engage"]
+    if trial.verified is not None:
+        lines.append(f"credentials: {trial.verified}")
+    if trial.parse_error:
+        lines.append(f"unparseable: {trial.parse_error} (a webhook would be stored `malformed`)")
+        return lines
+    for number, record in enumerate(trial.records, 1):
+        lines.append(f"record {number} of {len(trial.records)}:")
+        lines.append("  fields: " + json.dumps(record.fields, ensure_ascii=False, default=str))
+        if record.lead is not None:
+            lines.append("  Engage lead: " + json.dumps(record.lead, ensure_ascii=False))
+        where = f"priority {record.priority}, campaign {record.campaign!r}"
+        lines.append(f"  status: {record.status} ({where})")
+        for field_name, whys in (record.errors or {}).items():
+            lines.append(f"  why {record.status}: {field_name}: {'; '.join(map(str, whys))}")
+        for field_name, whys in (record.warnings or {}).items():
+            lines.append(f"  left out of the lead: {field_name}: {'; '.join(whys)}")
+        for check in record.routes:
+            label = "the fallback (source/defaults)" if check.position == 0 else f"route {check.position}"
+            if check.name:
+                label += f" ({check.name})"
+            lines.append(f"  {label}: {'matched' if check.matched else 'no'}{': ' + check.why if check.why else ''}")
+    if sandbox:
+        lines.append("campaigns: not checked against Engage (sandbox; `./leadrelay engage check` does it live)")
+    elif not checked_campaigns:
+        lines.append("campaigns: not checked here (`./leadrelay try` or `./leadrelay engage check` asks live Engage)")
+    lines.extend(f"warning: {warning}" for warning in trial.warnings)
+    return lines
