@@ -37,7 +37,9 @@ def logged_in(app):
     client = app.test_client()
     assert client.post("/admin/login", data={"token": TOKEN, "next": "/admin/sources"}).status_code == 302
     page = client.get("/admin/sources/website/try").get_data(as_text=True)
-    return client, re.search(r'name="csrf_token" value="([0-9a-f]+)"', page).group(1)
+    found = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page)
+    assert found, "no CSRF token on the try page"
+    return client, found.group(1)
 
 
 def stored(app) -> int:
@@ -51,7 +53,9 @@ def test_pasted_payload_shows_the_dry_run(app):
     client, csrf = logged_in(app)
     answer = client.post("/admin/sources/website/try", data={"csrf_token": csrf, "payload": json.dumps(SAMPLE)})
     assert answer.status_code == 200
-    trial = html.unescape(re.search(r'<pre id="trial">(.*?)</pre>', answer.get_data(as_text=True), re.S).group(1))
+    shown = re.search(r'<pre id="trial">(.*?)</pre>', answer.get_data(as_text=True), re.S)
+    assert shown, "no dry run on the page"
+    trial = html.unescape(shown.group(1))
     assert '"leadPhone": "***0142"' in trial and "3035550142" not in trial
     assert "route 1 (hot): no: hubspotscor absent from this payload" in trial
     assert "left out of the lead: address1: address is an object" in trial
@@ -63,7 +67,7 @@ def test_try_needs_a_session_and_its_csrf_token(app):
     """Without login the page redirects; a POST without the CSRF token is refused; an unknown source is 404."""
     anonymous = app.test_client()
     assert anonymous.get("/admin/sources/website/try").status_code == 302
-    client, csrf = logged_in(app)
+    client, _csrf = logged_in(app)
     assert client.post("/admin/sources/website/try", data={"payload": "{}"}).status_code == 403
     assert client.get("/admin/sources/nope/try").status_code == 404
     listing = client.get("/admin/sources").get_data(as_text=True)
