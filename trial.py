@@ -18,6 +18,7 @@ from config import Source
 from handlers import base as handler_base
 from handlers.base import AuthFailure, Inbound, Record, resolve_path
 from intake import Intake, auth_hint
+from lead.lifecycle import LeadStatus
 from prepare import prepare
 
 _MISSING = object()
@@ -139,7 +140,9 @@ def _missing_campaigns(records: list[RecordTrial], campaign_exists: Callable[[An
     if campaign_exists is None:
         return []
     warnings = []
-    for campaign in dict.fromkeys(r.campaign for r in records if r.status == "queued" and r.campaign is not None):
+    for campaign in dict.fromkeys(
+        r.campaign for r in records if r.status == LeadStatus.QUEUED and r.campaign is not None
+    ):
         if campaign_exists(campaign) is False:
             warnings.append(f"campaign {campaign!r} does not exist in live Engage: leads routed to it would be held")
     return warnings
