@@ -133,6 +133,10 @@ class Intake:
             return Answer(401, {"error": failure.reason, "detail": auth_hint(request.source, failure)})
         return None
 
+    def check_credentials(self, source: Source, inbound: Inbound) -> None:
+        """The authenticate step alone (`./leadrelay try --verify`): raise AuthFailure as a webhook would get."""
+        self._verify(Request(source, handler_base.type_of(source.type), inbound, self.clock()))
+
     def _verify(self, request: Request) -> None:
         """Pass when any configured scheme accepts the request; raise AuthFailure otherwise."""
         settings, inbound = request.source.settings, request.inbound

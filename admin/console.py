@@ -359,7 +359,7 @@ def release() -> ResponseReturnValue:
     if scope != "account" and not (scope.startswith("campaign:") and len(scope) > 9):
         return page("error.html", 400, message="scope: must be 'account' or 'campaign:<name>'")
     count = release_hold(runtime(), scope, auth.signed_in())
-    text = f"Released {count} lead(s) of {scope}"
+    text = f"Released {plural(count, 'lead')} of {scope}"
     return redirect(url_for("admin_console.holds", notice=text, sig=auth.notice_sig(text)))
 
 
@@ -432,6 +432,51 @@ def dnc_remove() -> ResponseReturnValue:
     return redirect(
         url_for("admin_console.dnc_page", notice=f"{logs.mask_phone(number)} removed from leadrelay's list")
     )
+
+
+# A pasted sample is an operator's test, not traffic: bounded like a webhook body would be.
+TRY_MAX_BYTES = 256 * 1024
+
+
+@bp.route("/sources/<name>/try", methods=["GET", "POST"])
+def try_payload(name: str) -> ResponseReturnValue:
+    """Paste a payload (POST + CSRF): what the source would make of it; nothing stored or loaded."""
+    from handlers.base import Inbound
+    from trial import describe, dry_run
+
+    source = runtime().settings.file.sources.get(name)
+    if source is None:
+        return page("error.html", 404, message=f"No enabled source {name!r}.")
+    payload = request.form.get("payload", "") if request.method == "POST" else ""
+    lines: list[str] = []
+    if request.method == "POST":
+        body = payload.encode("utf-8", "surrogatepass")
+        if not body.strip():
+            return page("try.html", 400, source=name, payload=payload, lines=["Paste a request body first."])
+        if len(body) > TRY_MAX_BYTES:
+            return page("try.html", 413, source=name, payload="", lines=["The sample is over 256 KB."])
+        content_type = request.form.get("content_type") or (
+            "application/json" if body.lstrip()[:1] in (b"{", b"[") else "application/x-www-form-urlencoded"
+        )
+        inbound = Inbound(
+            method="POST",
+            url=f"{(runtime().settings.public_url or request.host_url).rstrip('/')}/webhooks/{name}",
+            path=f"/webhooks/{name}",
+            query={},
+            headers={"Content-Type": content_type},
+            body=body,
+            content_type=content_type,
+        )
+        engine = runtime().engine
+        trial = dry_run(
+            source,
+            inbound,
+            now=time.time(),
+            recent=lambda source_name, since: operator.recent_records(engine, source_name, since),
+        )
+        # Web processes never log in to Engage: the live campaign check is the CLI's.
+        lines = describe(trial, sandbox=runtime().settings.sandbox, checked_campaigns=False)
+    return page("try.html", source=name, payload=payload, lines=lines)
 
 
 @bp.get("/sources")

@@ -174,7 +174,7 @@ def test_operator_flow_in_chromium(stack, browser):
     assert "Hot Inbound" in page.inner_text("#holds")
     shoot(page, "holds")
     page.click("#holds button")
-    assert "Released 1 lead(s)" in page.inner_text("#notice")
+    assert "Released 1 lead" in page.inner_text("#notice")
     assert "Nothing is held" in page.inner_text("#holds")
 
     page.goto(f"{web.url}/admin/sources")
