@@ -482,8 +482,8 @@ def dnc_list(query: str, limit: int, as_json: bool) -> None:
         else:
             when = datetime.datetime.fromtimestamp(row["created_at"], datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
             click.echo(f"{row['phone']}  {when}  {row['source']}  {row['added_by']}  {row['reason'] or ''}".rstrip())
-    shown = f"{len(rows)} of {total}" if total > len(rows) else str(total)
-    click.echo(f"{shown} number(s) on the list" + (f" matching {query!r}" if query else ""), err=True)
+    shown = f"{len(rows)} of {plural(total, 'number')}" if total > len(rows) else plural(total, "number")
+    click.echo(f"{shown} on the list" + (f" matching {query!r}" if query else "") + ".", err=True)
 
 
 @dnc_cli.command("add")
@@ -546,8 +546,8 @@ def dnc_import(file: str, reason: str | None) -> None:
     if len(result.invalid) > 20:
         click.echo(f"… and {len(result.invalid) - 20} more refused line(s)", err=True)
     click.echo(
-        f"{result.rows} row(s): {len(result.added)} added, {result.already} already on the list, "
-        f"{len(result.invalid)} refused"
+        f"{plural(result.rows, 'row')}: {len(result.added)} added, {result.already} already on the list, "
+        f"{len(result.invalid)} refused."
     )
 
 

@@ -1,4 +1,4 @@
-"""One webhook request, down the floors once: authenticate → parse → too many → prepare → persist → answer."""
+"""One webhook request, down the floors once: authenticate → parse → too many → lifecycle → prepare → persist → answer."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+import routing
 from config import Source, source_doc
 from dialing import answer_body, record_events
 from handlers import auth as source_auth
@@ -22,6 +23,7 @@ from logs import log
 from metrics import ACK_SECONDS, AUTH_FAILURES, RECORDS, WEBHOOKS
 from prepare import prepare, record_key
 from redact import audit_headers, audit_path, source_secrets
+from routing import Change
 from store.db import unavailable
 from store.ingest import DUPLICATE, EventStatus, PendingLead, Stored, recent_hits, store_webhook
 
@@ -50,6 +52,7 @@ class Request:
     inbound: Inbound
     received_at: float
     records: list[Record] = field(default_factory=list)  # parse
+    changes: list[Change | None] = field(default_factory=list)  # lifecycle: one per record, same order
     pending: list[PendingLead] = field(default_factory=list)  # prepare: one per record, same order
     stored: Stored | None = None  # persist
 
@@ -89,8 +92,7 @@ class Intake:
             self._check_records,
             self._shared_limits,
             self._dialer_events,
-            # ← Per-record lifecycle rules (a CRM's opt-out or cancel for a lead it sent before)
-            #   go here: after the records are read and admitted, before prepare's `events:` filter.
+            self._lifecycle,
             self._prepare,
             self._persist,
         )
@@ -221,6 +223,14 @@ class Intake:
                 return _rate_limited(source.name, RateLimited(f"too many submissions for this {what}"))
         return None
 
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def _lifecycle(self, request: Request) -> Answer | None:
+        """The source's opt_out_when / cancel_when / erase_when on every record, before `events:` and routes."""
+        rules = request.source.lifecycle
+        request.changes = [routing.lifecycle(rules, record) for record in request.records]
+        return None
+
     # --- prepare -------------------------------------------------------------------------------
 
     # --- dialer events (ringcx): reports on leads, never leads -----------------------------------
@@ -249,13 +259,19 @@ class Intake:
 
     def _prepare(self, request: Request) -> Answer | None:
         """Map and route every record (prepare.py): what the store keeps for each."""
-        request.pending = [self._prepare_one(request.source, record, request.received_at) for record in request.records]
+        changes = request.changes or [None] * len(request.records)
+        request.pending = [
+            self._prepare_one(request.source, record, request.received_at, change)
+            for record, change in zip(request.records, changes, strict=True)
+        ]
         return None
 
-    def _prepare_one(self, source: Source, record: Record, received_at: float) -> PendingLead:
+    def _prepare_one(
+        self, source: Source, record: Record, received_at: float, change: Change | None = None
+    ) -> PendingLead:
         """prepare() one record, refusing it (never its batch-mates) when it cannot be mapped or stored."""
         try:
-            item = prepare(source, record, received_at)
+            item = prepare(source, record, received_at, change=change)
         except Exception as exc:
             log(logger, logging.WARNING, "record could not be mapped", source=source.name, error=type(exc).__name__)
             fallback = source.routes[-1]

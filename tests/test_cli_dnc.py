@@ -49,10 +49,10 @@ def test_import_twice_reports_counts_and_adds_nothing_the_second_time(make_app, 
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = runner.invoke(args=["dnc", "import", str(path)])
     assert result.exit_code == 0, result.output
-    assert "1002 row(s): 1001 added, 0 already on the list, 1 refused" in result.stdout
+    assert "1002 rows: 1001 added, 0 already on the list, 1 refused." in result.stdout
     assert f"{path}:1002: not a phone number" in result.stderr
     result = runner.invoke(args=["dnc", "import", str(path)])
-    assert "1002 row(s): 0 added, 1001 already on the list, 1 refused" in result.stdout
+    assert "1002 rows: 0 added, 1001 already on the list, 1 refused." in result.stdout
     engine = app.extensions["leadrelay"].engine
     assert dnc.count(engine) == 1001
     total, (row,) = dnc.search(engine, "7205550117")
