@@ -75,11 +75,11 @@ class Intake:
         sandbox: bool,
         wake: Callable[[], None],
         clock: Callable[[], float] = time.time,
-        on_stored: Callable[[Source, list[int]], None] | None = None,
+        on_stored: Callable[[Source, list[tuple[int, PendingLead]]], None] | None = None,
     ) -> None:
         """`wake` tells the dispatcher a lead is waiting (in-process signal; NOTIFY is sent by the store).
 
-        `on_stored(source, lead ids)` runs after the commit for the queued leads: consent retains
+        `on_stored(source, [(lead id, its PendingLead)])` runs after the commit for the queued leads: consent retains
         start there, off the request path (dispatch/retainer.py).
         """
         self.engine, self.sandbox, self.wake, self.clock = engine, sandbox, wake, clock
@@ -309,11 +309,16 @@ class Intake:
             reason=None,
             **self._event_fields(request),
         )
+        # Consent retains first: the dispatcher will wait for them, so they start before it wakes.
+        queued = [
+            (o.lead_id, item)
+            for o, item in zip(stored.outcomes, request.pending, strict=False)
+            if o.status == S.QUEUED and o.lead_id is not None
+        ]
+        if queued and self.on_stored is not None and len(stored.outcomes) == len(request.pending):
+            self.on_stored(request.source, queued)
         if stored.wake:
             self.wake(*stored.wake)
-        queued = [o.lead_id for o in stored.outcomes if o.status == S.QUEUED and o.lead_id is not None]
-        if queued and self.on_stored is not None:
-            self.on_stored(request.source, queued)
         for outcome in stored.outcomes:
             RECORDS.labels(request.name, outcome.status).inc()
         return None
