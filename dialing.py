@@ -6,12 +6,14 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
 
 from config import Source
 from handlers.base import Record
 from mappings.ringcx import DialerEvent, map_dialer_event
-from store.attempts import EFFECT_DNC, EFFECT_FINAL, AttemptIn, Rules, StoredEvents, store_dialer_event
+from store.attempts import EFFECT_DNC, EFFECT_FINAL, AttemptIn, Followup, Rules, StoredEvents, store_dialer_event
+from store.outbox import PRIORITY_WRITEBACK, enqueue
 
 
 def rules_of(source: Source) -> Rules:
@@ -31,13 +33,44 @@ def attempt_in(dialer_event: DialerEvent) -> AttemptIn:
 
 
 def record_events(
-    engine: Engine, source: Source, records: list[Record], received_at: float, event: dict[str, Any]
+    engine: Engine,
+    source: Source,
+    records: list[Record],
+    received_at: float,
+    event: dict[str, Any],
+    sources: Mapping[str, Source] | None = None,
 ) -> StoredEvents:
-    """Map the records and store them with their raw event; the attempt time is the receipt time."""
+    """Map the records and store them with their raw event; the attempt time is the receipt time.
+
+    `sources` (every configured source) says where each matched lead's outcome is written back.
+    """
     items = [attempt_in(map_dialer_event(source.settings, record)) for record in records]
     return store_dialer_event(
-        engine, source=source.name, received_at=received_at, event=event, items=items, rules=rules_of(source)
+        engine,
+        source=source.name,
+        received_at=received_at,
+        event=event,
+        items=items,
+        rules=rules_of(source),
+        after=followups(sources or {}),
     )
+
+
+_LEAD = text("SELECT id, extern_id, primary_phone, source, campaign FROM leads WHERE id = :id")
+
+
+def followups(sources: Mapping[str, Source]) -> Followup:
+    """What a recorded attempt causes, in its transaction: the write-back jobs of its lead's source."""
+
+    def after(conn: Connection, attempt: dict[str, Any]) -> None:
+        """Queue the attempt's write-back jobs (none for an unmatched event or a source without `writeback:`)."""
+        if attempt["lead_id"] is None:
+            return
+        lead = dict(conn.execute(_LEAD, {"id": attempt["lead_id"]}).mappings().one())
+        for kind, key, payload in writeback_jobs(sources, lead, attempt):
+            enqueue(conn, kind, key, payload, priority=PRIORITY_WRITEBACK, now=float(attempt["attempt_at"]))
+
+    return after
 
 
 def answer_body(stored: StoredEvents) -> dict[str, Any]:

@@ -9,7 +9,7 @@ An event that matches nothing is kept (lead_id NULL) and listed in the console.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,10 @@ from store.schema import attempts, events
 EFFECT_FINAL = "final"
 EFFECT_DNC = "dnc"
 EFFECT_APP_DNC = "app_dnc"  # RingCX's own scrub: recorded, never added to leadrelay's list
+
+
+# What an attempt causes elsewhere, in its transaction (dialing.py builds it from the config).
+Followup = Callable[[Connection, dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -151,8 +155,13 @@ def store_dialer_event(
     event: dict[str, Any],
     items: Iterable[AttemptIn],
     rules: Rules,
+    after: Followup | None = None,
 ) -> StoredEvents:
-    """Insert the event and its attempts atomically; match each to its lead and move the lead's milestones."""
+    """Insert the event and its attempts atomically; match each to its lead and move the lead's milestones.
+
+    `after(conn, attempt)` runs in the same transaction for each newly recorded attempt (its row as
+    stored): what the attempt causes elsewhere (write-back jobs, a do-not-call entry) commits with it.
+    """
     columns = {**event, "headers": json.dumps(event.get("headers"), separators=(",", ":"), default=str)}
     with write(engine) as conn:
         event_id = conn.execute(
@@ -162,7 +171,11 @@ def store_dialer_event(
         ).scalar_one()
         stored = StoredEvents(event_id=event_id)
         for item in items:
-            stored.outcomes.append(_store_one(conn, source, event_id, received_at, item, rules))
+            outcome = _store_one(conn, source, event_id, received_at, item, rules)
+            stored.outcomes.append(outcome)
+            if after is not None and outcome.attempt_id is not None:
+                row = conn.execute(select(attempts).where(attempts.c.id == outcome.attempt_id)).mappings().one()
+                after(conn, dict(row))
         if stored.all_duplicates:
             conn.execute(
                 events.update()
