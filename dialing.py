@@ -13,7 +13,7 @@ from config import Source
 from handlers.base import Record
 from mappings.ringcx import DialerEvent, map_dialer_event
 from store.attempts import EFFECT_DNC, EFFECT_FINAL, AttemptIn, Followup, Rules, StoredEvents, store_dialer_event
-from store.outbox import PRIORITY_WRITEBACK, enqueue
+from store.outbox import PRIORITY_WRITEBACK, JobState, Outbox, enqueue
 
 
 def rules_of(source: Source) -> Rules:
@@ -134,3 +134,23 @@ def writeback_jobs(
     return [
         (kind, f"{kind}:{attempt['id']}", payload) for target, kind in WRITEBACK_KINDS.items() if settings.get(target)
     ]
+
+
+def writeback_status(engine: Engine, attempt_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Per attempt: its write-back jobs (target, state, tries, last error) for the lead page."""
+    outbox = Outbox(engine)
+    out: dict[int, list[dict[str, Any]]] = {}
+    for attempt_id in attempt_ids:
+        for target, kind in WRITEBACK_KINDS.items():
+            job = outbox.by_key(f"{kind}:{attempt_id}")
+            if job is not None:
+                out.setdefault(attempt_id, []).append(
+                    {
+                        "target": target,
+                        "state": job.state,
+                        "finished": job.state == JobState.DONE,
+                        "attempts": job.attempts,
+                        "error": job.last_error,
+                    }
+                )
+    return out
