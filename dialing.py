@@ -11,8 +11,18 @@ from sqlalchemy.engine import Connection, Engine
 
 from config import Source
 from handlers.base import Record
+from lead.phones import parse_phone
 from mappings.ringcx import DialerEvent, map_dialer_event
-from store.attempts import EFFECT_DNC, EFFECT_FINAL, AttemptIn, Followup, Rules, StoredEvents, store_dialer_event
+from store.attempts import (
+    EFFECT_DNC,
+    EFFECT_FINAL,
+    AttemptIn,
+    Followup,
+    Rules,
+    StoredEvents,
+    opt_out_number,
+    store_dialer_event,
+)
 from store.outbox import PRIORITY_WRITEBACK, JobState, Outbox, enqueue
 
 
@@ -63,7 +73,12 @@ def followups(sources: Mapping[str, Source]) -> Followup:
     """What a recorded attempt causes, in its transaction: the write-back jobs of its lead's source."""
 
     def after(conn: Connection, attempt: dict[str, Any]) -> None:
-        """Queue the attempt's write-back jobs (none for an unmatched event or a source without `writeback:`)."""
+        """A do-not-call disposition's opt-out, then the attempt's write-back jobs (matched leads only)."""
+        if attempt["effect"] == EFFECT_DNC and attempt["phone"]:
+            parsed = parse_phone(str(attempt["phone"]))
+            if parsed is not None:
+                reason = f"RingCX disposition {attempt['disposition']!r} (dialer event {attempt['event_id']})"
+                opt_out_number(conn, parsed[0], parsed[2], reason=reason, at=float(attempt["attempt_at"]))
         if attempt["lead_id"] is None:
             return
         lead = dict(conn.execute(_LEAD, {"id": attempt["lead_id"]}).mappings().one())
