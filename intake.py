@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,14 +76,17 @@ class Intake:
         wake: Callable[[], None],
         clock: Callable[[], float] = time.time,
         on_stored: Callable[[Source, list[tuple[int, PendingLead]]], None] | None = None,
+        sources: Mapping[str, Source] | None = None,
     ) -> None:
         """`wake` tells the dispatcher a lead is waiting (in-process signal; NOTIFY is sent by the store).
 
         `on_stored(source, [(lead id, its PendingLead)])` runs after the commit for the queued leads: consent retains
-        start there, off the request path (dispatch/retainer.py).
+        start there, off the request path (dispatch/retainer.py). `sources` (every configured
+        source) lets a dialer event reach its lead's source's `writeback:`.
         """
         self.engine, self.sandbox, self.wake, self.clock = engine, sandbox, wake, clock
         self.on_stored = on_stored
+        self.sources: Mapping[str, Source] = sources or {}
         # The floors, in order. The first step that answers ends the request.
         self.steps: tuple[Step, ...] = (
             self._authenticate,
@@ -240,7 +243,9 @@ class Intake:
         if request.stype.makes_leads:
             return None
         source = request.source
-        stored = record_events(self.engine, source, request.records, request.received_at, self._event_fields(request))
+        stored = record_events(
+            self.engine, source, request.records, request.received_at, self._event_fields(request), self.sources
+        )
         body = answer_body(stored)
         if stored.all_duplicates:
             WEBHOOKS.labels(source.name, "duplicate").inc()

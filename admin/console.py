@@ -16,6 +16,7 @@ import logs
 from admin import auth, charts
 from admin.actions import ReplayRefused, release_hold, replay_one
 from admin.schemas import MAX_ID, DncAdd, DncQuery, DncRemove, LeadsQuery
+from dialing import writeback_status
 from lead.lifecycle import FAILED, REPLAYABLE, WAITING, LeadStatus
 from metrics import SNAPSHOTS
 from redact import mask_event_body
@@ -304,6 +305,7 @@ def lead(lead_id: int) -> ResponseReturnValue:
     if event is not None:
         # Stored byte-exact for replay; shown with the source's configured secrets masked.
         event["body"] = mask_event_body(runtime().settings, event["source"], event["body"])
+    dialer_events = attempts.for_lead(engine, lead_id)
     with engine.connect() as conn:
         gates = compliance_evidence.for_lead(conn, lead_id)
         dial = dialing.milestones(conn, lead_id)
@@ -313,7 +315,8 @@ def lead(lead_id: int) -> ResponseReturnValue:
         event=event,
         timeline=audit.timeline(engine, lead_id),
         compliance=gates,
-        attempts=attempts.for_lead(engine, lead_id),
+        attempts=dialer_events,
+        writebacks=writeback_status(engine, [a["id"] for a in dialer_events]),
         dial=dial,
         replayable=row["status"] in REPLAYABLE,
         delivered=row["status"] == LeadStatus.DELIVERED,
