@@ -1,4 +1,4 @@
-"""The `./leadrelay …` commands (also `flask --app app …`): db, dispatch, engage, leads, config."""
+"""The `./leadrelay …` commands (also `flask --app app …`): db, dispatch, engage, leads, jobs, config."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from lead.lifecycle import REPLAYABLE, LeadStatus, ordered
+from store.outbox import JobState
 
 if TYPE_CHECKING:
     from engage.client import EngageClient
@@ -28,14 +29,17 @@ dispatch_cli = AppGroup("dispatch", help="The dispatcher (worker mode).")
 engage_cli = AppGroup("engage", help="Talk to Engage with the configured credentials.")
 leads_cli = AppGroup("leads", help="Inspect and replay leads.")
 config_cli = AppGroup("config", help="Check the configuration.")
+compliance_cli = AppGroup("compliance", help="Compliance gates: proof of each decision, re-checks.")
+jobs_cli = AppGroup("jobs", help="The outbox: jobs to Engage and the CRMs (opt-outs, lead actions, write-backs).")
 admin_cli = AppGroup("admin", help="The operator console's sessions.")
 sessions_cli = AppGroup("sessions", help="Console sessions (server-side: revoking one ends it at once).")
 admin_cli.add_command(sessions_cli)
-GROUPS = (config_cli, leads_cli, engage_cli, db_cli, dispatch_cli, admin_cli)
+GROUPS = (config_cli, leads_cli, jobs_cli, engage_cli, db_cli, dispatch_cli, admin_cli, compliance_cli)
 
 # Every status a lead row can have (lead/lifecycle.py; docs/operations.md, "Lead states").
 LEAD_STATUSES = tuple(s.value for s in LeadStatus)
 REPLAYED = tuple(s.value for s in ordered(REPLAYABLE))  # plain strings: click matches an enum by name
+JOB_STATES = tuple(s.value for s in JobState)
 
 HELP = """leadrelay: webhooks in, Engage leads out. Each command is documented by --help.
 
@@ -308,7 +312,9 @@ def leads_list(status: str | None, source: str | None, limit: int, as_json: bool
             click.echo(
                 f"{row['id']:>7} {row['status']:<10} {row['priority']:<9} {row['source']:<16} "
                 f"extern={row['extern_id']} campaign={row['campaign']} "
-                f"{mask_text(row['last_error'] or '')}"
+                + (f"reason={row['status_reason']} " if row["status_reason"] else "")
+                + ("fate=unknown " if row["unknown_fate"] else "")
+                + mask_text(row["last_error"] or "")
             )
     click.echo(f"leads by status: {_counts(queue.counts())}", err=True)
 
@@ -440,6 +446,46 @@ def leads_purge() -> None:
     )
 
 
+@jobs_cli.command("list")
+@click.option("--state", type=click.Choice(JOB_STATES))
+@click.option("--kind", help="e.g. engage.dnc_add, engage.lead_action")
+@click.option("--stuck", is_flag=True, help="only opt-out jobs not done within an hour (the opt_out_stuck alert)")
+@click.option("--limit", default=50, show_default=True)
+def jobs_list(state: str | None, kind: str | None, stuck: bool, limit: int) -> None:
+    """Show jobs (newest last) with their attempts and last error (phones masked)."""
+    import time
+
+    from alerts.conditions import OPT_OUT_KINDS, OPT_OUT_STUCK_AFTER
+    from logs import mask_text
+    from store.outbox import Outbox, unfinished_older_than
+
+    runtime = _runtime()
+    outbox = Outbox(runtime.engine)
+    if stuck:
+        with runtime.engine.connect() as conn:
+            ids = [i for i, _k, _c in unfinished_older_than(conn, OPT_OUT_KINDS, time.time() - OPT_OUT_STUCK_AFTER)]
+        rows = [row for row in (outbox.get(i) for i in ids) if row is not None]
+    else:
+        rows = outbox.rows(kind=kind, state=state, limit=limit)
+    for row in rows:
+        age = time.time() - row.created_at
+        click.echo(
+            f"{row.id:>7} {row.state:<8} {row.kind:<20} prio={row.priority} attempts={row.attempts} "
+            f"age={age:.0f}s{' fate-unknown' if row.unknown_fate else ''} {mask_text(row.last_error or '')}"
+        )
+    click.echo("counts: " + json.dumps(outbox.counts()), err=True)
+
+
+@jobs_cli.command("retry")
+@click.option("--id", "ids", multiple=True, type=int, required=True, help="failed job id (repeatable)")
+def jobs_retry(ids: tuple[int, ...]) -> None:
+    """Send failed jobs again (after fixing what Engage refused); the next leader step picks them up."""
+    from store.outbox import Outbox
+
+    count = Outbox(_runtime().engine).requeue(ids)
+    click.echo(f"re-queued {count} of {len(ids)} job(s) (only failed jobs are re-queued)")
+
+
 @config_cli.command("check")
 @click.option(
     "--processes",
@@ -504,6 +550,91 @@ def _connections(dynos: dict[str, int], settings: Any) -> None:
             err=True,
         )
         sys.exit(1)
+
+
+REPORT_COLUMNS = (
+    "decided_at",
+    "lead_id",
+    "source",
+    "extern_id",
+    "phone",
+    "phones",
+    "email",
+    "cert_id",
+    "gate",
+    "decision",
+    "detail",
+)
+
+
+@compliance_cli.command("report")
+@click.option("--phone", help="any format; matched against every number of a lead (E.164)")
+@click.option("--extern-id", "extern_id")
+@click.option("--since", help="ISO time, UTC unless a zone is given")
+@click.option("--until", help="ISO time")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@click.option("--limit", default=10000, show_default=True)
+def compliance_report(
+    phone: str | None, extern_id: str | None, since: str | None, until: str | None, fmt: str, limit: int
+) -> None:
+    """Every gate decision (with its inputs) for a phone, an externId or a date range."""
+    import csv
+
+    from lead.phones import normalize_phones
+    from store.compliance import report
+
+    if not (phone or extern_id or since or until):
+        raise click.UsageError("give --phone, --extern-id, or a --since/--until range")
+    number = None
+    if phone:
+        found = normalize_phones([phone], _runtime().settings.file.defaults["default_region"])
+        if found.primary_e164 is None:
+            raise click.UsageError(f"{phone!r} is not a phone number")
+        number = found.primary_e164
+    rows = report(_runtime().engine, number, extern_id, _parse_time(since), _parse_time(until), limit)
+    for row in rows:
+        row["decided_at"] = datetime.datetime.fromtimestamp(row["decided_at"], datetime.UTC).isoformat()
+    if fmt == "json":
+        for row in rows:
+            click.echo(json.dumps({k: row[k] for k in REPORT_COLUMNS}, default=str, sort_keys=True))
+        return
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(REPORT_COLUMNS)
+    for row in rows:
+        writer.writerow(
+            [json.dumps(row[k], sort_keys=True) if k in ("phones", "detail") else row[k] for k in REPORT_COLUMNS]
+        )
+
+
+@compliance_cli.command("recheck")
+@click.option("--id", "ids", multiple=True, type=int, help="lead id (repeatable)")
+@click.option("--source")
+@click.option("--since", help="ISO time, UTC unless a zone is given")
+@click.option("--until", help="ISO time")
+def compliance_recheck(ids: tuple[int, ...], source: str | None, since: str | None, until: str | None) -> None:
+    """Put blocked leads back through every gate (with the current config) at their next claim."""
+    from lead.lifecycle import LeadStatus
+    from replay import replay
+
+    result = replay(
+        _runtime(),
+        ids=ids,
+        status=LeadStatus.BLOCKED,
+        source=source,
+        since=_parse_time(since),
+        until=_parse_time(until),
+    )
+    requeued = result["requeued"]
+    click.echo(
+        f"re-queued {len(requeued)} blocked lead(s) for the gates: {', '.join(map(str, requeued[:50]))}"
+        + (" …" if len(requeued) > 50 else "")
+    )
+    click.echo("each is checked again when the dispatcher claims it: `compliance report --extern-id …` shows why")
+
+
+admin_cli = AppGroup("admin", help="The operator console's sessions.")
+sessions_cli = AppGroup("sessions", help="Console sessions (server-side: revoking one ends it at once).")
+admin_cli.add_command(sessions_cli)
 
 
 @sessions_cli.command("revoke")

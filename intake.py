@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from config import Source, source_doc
+from dialing import answer_body, record_events
 from handlers import auth as source_auth
 from handlers import base as handler_base
 from handlers._limits import check_shape, unsafe_text
@@ -66,10 +67,20 @@ class Intake:
     """Runs the request half of the pipeline for one configured source at a time."""
 
     def __init__(
-        self, engine: Engine, sandbox: bool, wake: Callable[[], None], clock: Callable[[], float] = time.time
+        self,
+        engine: Engine,
+        sandbox: bool,
+        wake: Callable[[], None],
+        clock: Callable[[], float] = time.time,
+        on_stored: Callable[[Source, list[int]], None] | None = None,
     ) -> None:
-        """`wake` tells the dispatcher a lead is waiting (in-process signal; NOTIFY is sent by the store)."""
+        """`wake` tells the dispatcher a lead is waiting (in-process signal; NOTIFY is sent by the store).
+
+        `on_stored(source, lead ids)` runs after the commit for the queued leads: consent retains
+        start there, off the request path (dispatch/retainer.py).
+        """
         self.engine, self.sandbox, self.wake, self.clock = engine, sandbox, wake, clock
+        self.on_stored = on_stored
         # The floors, in order. The first step that answers ends the request.
         self.steps: tuple[Step, ...] = (
             self._authenticate,
@@ -77,6 +88,7 @@ class Intake:
             self._too_many,
             self._check_records,
             self._shared_limits,
+            self._dialer_events,
             # ← Per-record lifecycle rules (a CRM's opt-out or cancel for a lead it sent before)
             #   go here: after the records are read and admitted, before prepare's `events:` filter.
             self._prepare,
@@ -211,6 +223,30 @@ class Intake:
 
     # --- prepare -------------------------------------------------------------------------------
 
+    # --- dialer events (ringcx): reports on leads, never leads -----------------------------------
+
+    def _dialer_events(self, request: Request) -> Answer | None:
+        """A dialer's report (type with `makes_leads = False`): stored with its attempts, matched, answered."""
+        if request.stype.makes_leads:
+            return None
+        source = request.source
+        stored = record_events(self.engine, source, request.records, request.received_at, self._event_fields(request))
+        body = answer_body(stored)
+        if stored.all_duplicates:
+            WEBHOOKS.labels(source.name, "duplicate").inc()
+            return Answer(200, body)
+        log(
+            logger,
+            logging.INFO,
+            "dialer event stored",
+            source=source.name,
+            event_id=stored.event_id,
+            statuses=[a["status"] for a in body["attempts"]],
+        )
+        WEBHOOKS.labels(source.name, "202").inc()
+        ACK_SECONDS.labels(source.name).observe(self.clock() - request.received_at)
+        return Answer(202, body)
+
     def _prepare(self, request: Request) -> Answer | None:
         """Map and route every record (prepare.py): what the store keeps for each."""
         request.pending = [self._prepare_one(request.source, record, request.received_at) for record in request.records]
@@ -259,6 +295,9 @@ class Intake:
         )
         if stored.wake:
             self.wake(*stored.wake)
+        queued = [o.lead_id for o in stored.outcomes if o.status == S.QUEUED and o.lead_id is not None]
+        if queued and self.on_stored is not None:
+            self.on_stored(request.source, queued)
         for outcome in stored.outcomes:
             RECORDS.labels(request.name, outcome.status).inc()
         return None

@@ -14,7 +14,8 @@ from flask_smorest import Api, Blueprint
 from admin import auth
 from admin.schemas import MAX_ID, ErrorAnswer, Event, Lead, LeadPage, LeadsQuery, Replayed
 from redact import mask_event_body
-from store import audit, operator
+from store import attempts, audit, dialing, operator
+from store import compliance as compliance_evidence
 
 bp = Blueprint("admin_api", __name__, url_prefix="/admin/api", description="Leads, events and replay")
 
@@ -111,6 +112,11 @@ class OneLead(MethodView):
         if lead is None:
             return error(404, "not_found", detail=f"no lead {lead_id}")
         lead["timeline"] = audit.timeline(runtime.engine, lead_id)
+        with runtime.engine.connect() as conn:
+            lead["compliance"] = compliance_evidence.for_lead(conn, lead_id)
+        lead["dialer_events"] = attempts.for_lead(runtime.engine, lead_id)
+        with runtime.engine.connect() as conn:
+            lead.update(dialing.milestones(conn, lead_id) or {})
         return lead
 
 

@@ -16,10 +16,11 @@ import logs
 from admin import auth, charts
 from admin.actions import ReplayRefused, release_hold, replay_one
 from admin.schemas import MAX_ID, LeadsQuery
-from lead.lifecycle import REPLAYABLE
+from lead.lifecycle import FAILED, REPLAYABLE, WAITING, LeadStatus
 from metrics import SNAPSHOTS
 from redact import mask_event_body
-from store import audit, operator
+from store import attempts, audit, dialing, operator
+from store import compliance as compliance_evidence
 
 if TYPE_CHECKING:
     from runtime import Runtime
@@ -234,13 +235,19 @@ def index() -> ResponseReturnValue:
     engine = runtime().engine
     now = time.time()
     buckets = operator.hourly(engine, now)
+    with engine.connect() as conn:
+        first_dial = charts.first_dial_svg(dialing.hourly(conn, now))
     return page(
         "index.html",
         outcomes=charts.outcomes_svg(buckets),
         speed=charts.speed_svg(buckets),
+        first_dial=first_dial,
         groups=charts.GROUPS,
         today=today_rows(operator.today_by_source(engine, now)),
         actions=audit.recent_actions(engine, limit=10),
+        gates=compliance_evidence.counts_since(engine, now - now % 86400),
+        # A gate decision and the status it leaves the lead in (the lifecycle spells the statuses).
+        gate_labels={"defer": LeadStatus.DEFERRED, "block": LeadStatus.BLOCKED, "manual": "manual campaign"},
     )
 
 
@@ -297,12 +304,26 @@ def lead(lead_id: int) -> ResponseReturnValue:
     if event is not None:
         # Stored byte-exact for replay; shown with the source's configured secrets masked.
         event["body"] = mask_event_body(runtime().settings, event["source"], event["body"])
+    with engine.connect() as conn:
+        gates = compliance_evidence.for_lead(conn, lead_id)
+        dial = dialing.milestones(conn, lead_id)
     return page(
         "lead.html",
         lead=row,
         event=event,
         timeline=audit.timeline(engine, lead_id),
+        compliance=gates,
+        attempts=attempts.for_lead(engine, lead_id),
+        dial=dial,
         replayable=row["status"] in REPLAYABLE,
+        delivered=row["status"] == LeadStatus.DELIVERED,
+        # The status pill's colour: green once loaded, red when it needs an operator (lead/lifecycle.py).
+        pill="ok"
+        if row["status"] in (LeadStatus.DELIVERED, LeadStatus.DONE)
+        else "bad"
+        if row["status"] in FAILED
+        else "",
+        due=row["next_attempt_at"] if row["status"] in WAITING else None,
         notice=auth.notice_shown(request.args),
     )
 
@@ -406,3 +427,13 @@ def sources() -> ResponseReturnValue:
         for name, src in sorted(configured.items())
     ]
     return page("sources.html", sources=rows)
+
+
+@bp.get("/dialer")
+def dialer() -> ResponseReturnValue:
+    """Dialer events that matched no lead, newest first (?before= pages on)."""
+    before = request.args.get("before", "")
+    if before and not (before.isdigit() and 0 < int(before) <= MAX_ID):
+        return page("error.html", 400, message="before: must be an id between 1 and 2^63-1")
+    rows = attempts.unmatched(runtime().engine, limit=100, before_id=int(before) if before else None)
+    return page("dialer.html", events=rows, limit=100)

@@ -91,6 +91,18 @@ class Lead(Schema):
     last_error = fields.String(allow_none=True)
     engage_response = fields.Raw(allow_none=True)
     timeline = fields.List(fields.Dict(), metadata={"description": "attempts and operator actions, oldest first"})
+    compliance = fields.List(
+        fields.Dict(),
+        metadata={
+            "description": "every compliance gate decision with its inputs and time, oldest first (docs/compliance.md)"
+        },
+    )
+    first_attempt_at = fields.Float(allow_none=True, metadata={"description": "the dialer's first event about it"})
+    first_connect_at = fields.Float(allow_none=True, metadata={"description": "the first event with a person reached"})
+    dial_passes = fields.Integer(allow_none=True, metadata={"description": "RingCX's pass count (leadSearch backstop)"})
+    dial_checked_at = fields.Float(allow_none=True)
+    disposed_at = fields.Float(allow_none=True, metadata={"description": "a final disposition's time"})
+    dialer_events = fields.List(fields.Dict(), metadata={"description": "RingCX web-service events, oldest first"})
 
     @post_dump
     def _due_only_while_waiting(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:

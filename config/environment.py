@@ -49,6 +49,7 @@ class Settings:
     database_max_connections: int | None = None
     web_concurrency: int = 2  # WEB_CONCURRENCY: gunicorn processes per web dyno on PostgreSQL (gunicorn.conf.py)
     database_pool_size: int = 5  # DATABASE_POOL_SIZE: PostgreSQL pool per process (as many again in overflow)
+    calling_windows: bool = True  # CALLING_WINDOWS=off: the windows' default is off in live mode too (test rigs)
 
     @property
     def is_sqlite(self) -> bool:
@@ -59,6 +60,13 @@ class Settings:
     def sandbox(self) -> bool:
         """Whether leads go to the in-process fake Engage."""
         return self.engage_mode == "sandbox"
+
+    @property
+    def windows_default_off(self) -> str | None:
+        """Why calling windows are off unless a source sets calling_hours (None: on, as live mode wants)."""
+        if self.sandbox:
+            return "sandbox"
+        return None if self.calling_windows else "CALLING_WINDOWS=off"
 
 
 class _Variables:
@@ -141,6 +149,7 @@ def load_settings(
         raise ConfigError(
             "environment", "DATABASE_POOL_SIZE", f"{pool_size} is out of range", "use 1 to 50 (docs/deploy.md)"
         )
+    calling_windows = env.flag("CALLING_WINDOWS", True)
 
     if dispatch_mode not in ("inline", "worker"):
         raise ConfigError(
@@ -193,6 +202,7 @@ def load_settings(
         database_max_connections=max_connections or None,
         web_concurrency=web_concurrency,
         database_pool_size=pool_size,
+        calling_windows=calling_windows,
     )
 
 

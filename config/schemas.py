@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from standardwebhooks.webhooks import Webhook
 
 from config.errors import closest
 from config.fields import Duration
@@ -119,6 +120,49 @@ class DispatchSchema(Schema):
     outage_probe_cap = Duration(load_default=30.0)
 
 
+class HubSpotWritebackSchema(Schema):
+    """`writeback.hubspot:` — a private-app token with crm.objects.contacts.write (docs/operations.md)."""
+
+    access_token = fields.String(required=True, validate=validate.Length(min=1))
+    api_base_url = fields.Url(require_tld=False, schemes={"http", "https"})  # tests point it at the fake
+    disposition_property = fields.String(validate=validate.Length(min=1))  # a contact property to set
+
+
+class SalesforceWritebackSchema(Schema):
+    """`writeback.salesforce:` — OAuth 2.0 client credentials of an app with a run-as user."""
+
+    login_url = fields.Url(required=True, require_tld=False, schemes={"http", "https"})  # the org's My Domain URL
+    client_id = fields.String(required=True, validate=validate.Length(min=1))
+    client_secret = fields.String(required=True, validate=validate.Length(min=1))
+    api_version = fields.String(load_default="v60.0", validate=validate.Regexp(r"^v\d+\.\d$"))
+    limit_wait = Duration(load_default=3600.0)  # after REQUEST_LIMIT_EXCEEDED
+
+
+class WritebackSchema(Schema):
+    """`writeback:` — where a lead's dialer outcomes go back to (docs/operations.md "Closing the loop")."""
+
+    send = fields.String(load_default="attempts", validate=validate.OneOf(("attempts", "final")))
+    webhook = fields.Url(require_tld=False, schemes={"http", "https"})
+    secret = fields.String()  # whsec_… (Standard Webhooks)
+    hubspot = fields.Nested(HubSpotWritebackSchema)
+    salesforce = fields.Nested(SalesforceWritebackSchema)
+    timeout = Duration(load_default=15.0)  # one CRM call
+
+    @validates_schema
+    def _targets(self, data: dict[str, Any], **kwargs: Any) -> None:
+        """At least one target; a webhook needs a Standard Webhooks secret the library can decode."""
+        if not (data.get("webhook") or data.get("hubspot") or data.get("salesforce")):
+            raise ValidationError("name a target: webhook (with secret), hubspot or salesforce", "send")
+        if data.get("webhook"):
+            secret = data.get("secret")
+            if not secret:
+                raise ValidationError("a webhook needs `secret: whsec_…` (Standard Webhooks)", "secret")
+            try:
+                Webhook(secret)
+            except Exception as exc:  # the library raises several types for an undecodable secret
+                raise ValidationError(f"not a Standard Webhooks secret ({type(exc).__name__})", "secret") from exc
+
+
 class SourceCommonSchema(Schema):
     """The keys every source accepts, whatever its type."""
 
@@ -152,6 +196,8 @@ class SourceCommonSchema(Schema):
     duplicate_handling = fields.String(validate=validate.OneOf(DUPLICATE_HANDLING))
     time_zone_option = fields.String(validate=validate.OneOf(TIME_ZONE_OPTIONS))
     expect_every = Duration()  # alert `source_silent` when no webhook arrives for this long
+    compliance = fields.Raw()  # this source's override of the top-level block (config/compliance.py)
+    writeback = fields.Nested(WritebackSchema)  # dialer outcomes back to where the lead came from
 
 
 class AlertsSchema(Schema):
@@ -167,6 +213,8 @@ class AlertsSchema(Schema):
     repeat_every = Duration(load_default=3600.0)
     check_every = Duration(load_default=10.0)  # how often each process evaluates the conditions
     dispatcher_grace = Duration(load_default=30.0)  # no heartbeat this long while leads wait → dispatcher_down
+    # A lead loaded this long ago with no dialer attempt → not_dialed (campaigns that send dialer events only).
+    not_dialed_after = Duration(load_default=900.0)
 
 
 # Keys every source accepts (as written in the file); everything else belongs to the source

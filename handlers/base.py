@@ -183,6 +183,9 @@ class SourceType:
     fetches: ClassVar[bool] = False
     # The sender's own API limit for those fetches, (requests, seconds), or None for no limit.
     fetch_rate: ClassVar[tuple[int, float] | None] = None
+    # False for senders whose records report on leads instead of being leads (the dialer's
+    # events, `ringcx`): intake stores them as attempts matched to their leads, never queues them.
+    makes_leads: ClassVar[bool] = True
 
     def fetch(self, source: SourceSettings, record: Record, session: Any) -> Record:
         """Complete an id-only record from the sender's API (raise FetchError); fetching types only."""

@@ -243,7 +243,8 @@ WITH ev AS (
   RETURNING event_id
 ), s AS (
   SELECT CASE WHEN CAST(:check_recent AS boolean) AND EXISTS (
-    SELECT 1 FROM leads r WHERE r.campaign = :campaign AND r.received_at >= :since AND r.status IN ({_LIVE_SQL})
+    SELECT 1 FROM leads r WHERE r.campaign = :campaign AND (r.received_at >= :since OR r.disposed_at >= :since)
+      AND r.status IN ({_LIVE_SQL})
       AND (r.extern_id = :extern_id OR (CAST(:by_phone AS boolean) AND r.primary_phone = :primary_phone))
   ) THEN '{S.SUPPRESSED}' ELSE CAST(:lead_status AS varchar) END AS status
 ), l AS (
@@ -324,7 +325,8 @@ _LIVE = _LIVE_SQL
 _RECENT = {
     column: text(
         f"SELECT 1 FROM leads WHERE campaign = :campaign AND {column} = :value "
-        f"AND received_at >= :since AND status IN ({_LIVE}) LIMIT 1"
+        # A lead the dialer finished (done) suppresses from its final disposition, not its receipt.
+        f"AND (received_at >= :since OR disposed_at >= :since) AND status IN ({_LIVE}) LIMIT 1"
     )
     for column in ("extern_id", "primary_phone")
 }

@@ -92,6 +92,14 @@ def test_leads_list_and_replay(make_app, sqlite_url):
     result = runner.invoke(args=["leads", "replay", "--status", "dead"])
     assert result.exit_code == 0 and f"Re-queued 1 lead: {claimed[0].id}.\n" in result.output
     assert queue.counts() == {"queued": 1}
+    # Waiting again: the listing says why (status_reason) and that the last call may have landed.
+    claimed = queue.claim(epoch, "cli-test", "NORMAL", 10, claim_ttl=30)
+    queue.settle(
+        epoch,
+        [Settlement(claimed[0].id, "retrying", error="Engage unavailable: 503", reason="outage", unknown_fate=True)],
+    )
+    listing = runner.invoke(args=["leads", "list"])
+    assert "retrying" in listing.output and "reason=outage fate=unknown Engage unavailable: 503" in listing.output
 
 
 def _lead_with_status(app, status: str, extern_id: str) -> int:

@@ -179,7 +179,7 @@ def test_header_and_pictures(app):
     client = app.test_client()
     page = client.get("/admin", headers=BEARER).get_data(as_text=True)
     assert "SANDBOX" in page and "dispatcher DOWN" in page and 'id="backlog"' in page and "open alert" in page
-    assert page.count("<svg") == 2 and "Leads per hour by outcome" in page
+    assert page.count("<svg") == 3 and "Leads per hour by outcome" in page and "Received → first attempt" in page
     sources = client.get("/admin/sources", headers=BEARER).get_data(as_text=True)
     assert "hubspot" in sources and "queued 2" in sources
 

@@ -267,3 +267,19 @@ def test_two_hour_outage_time_accelerated(engine, fake, run):
     fake.clear_faults()
     wait_for(lambda: Queue(engine).counts() == {"delivered": 60}, 20, message="all 60 delivered")
     assert not twice(fake) and one.thread.is_alive()
+
+
+def test_waiting_leads_carry_their_reason_as_data(engine, fake, run):
+    """An outage is written as status_reason `outage` (what the expedite selects), not only as error text."""
+    fake.set_fault(force_status=503)
+    enqueue(engine, 2)
+    run()
+    wait_for(
+        lambda: any(r["status"] == "retrying" for r in Queue(engine).list()), 10, message="leads waiting for Engage"
+    )
+    retrying = [r for r in Queue(engine).list() if r["status"] == "retrying"]
+    assert all(r["status_reason"] == "outage" and not r["unknown_fate"] for r in retrying), retrying
+    assert all(r["last_error"].startswith("Engage unavailable: ") for r in retrying)  # still there, for people
+    fake.clear_faults()
+    wait_for(lambda: Queue(engine).counts() == {"delivered": 2}, 10, message="all delivered after the outage")
+    assert all(r["status_reason"] is None and not r["unknown_fate"] for r in Queue(engine).list())
