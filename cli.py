@@ -800,9 +800,22 @@ def try_sample(source_name: str, sample: Any, headers: tuple[str, ...], verify: 
         verify=verify,
         recent=lambda name, since: recent_records(runtime.engine, name, since),
         campaign_exists=None if runtime.settings.sandbox else _campaign_checker(),
+        gates=source.gates(runtime.settings.windows_default_off, runtime.settings.config_path),
+        loads_24h=lambda phones: _loads_24h(runtime.engine, phones),
     )
     for line in describe(trial, sandbox=runtime.settings.sandbox):
         click.echo(line)
+
+
+def _loads_24h(engine: Any, phones: list[str]) -> int:
+    """Loads of these numbers in the last 24 h (what the frequency caps count), read-only."""
+    import time
+
+    from compliance.gates import CAP_WINDOW
+    from store.compliance import loads_within
+
+    with engine.connect() as conn:
+        return loads_within(conn, phones, time.time() - CAP_WINDOW)
 
 
 class _Headers(dict[str, str]):

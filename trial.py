@@ -14,7 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import routing
+from compliance.consent import evidence_of
+from compliance.gates import Action, Facts, GateSettings, evaluate
+from compliance.places import place_of
 from config import Source
+from dispatch.gating import explain
 from handlers import base as handler_base
 from handlers.base import AuthFailure, Inbound, Record, resolve_path
 from intake import Intake, auth_hint
@@ -38,6 +42,7 @@ class RecordTrial:
     errors: dict[str, Any] | None
     warnings: dict[str, list[str]] | None
     routes: list[routing.RouteCheck]
+    gates: str | None = None  # the compliance gates' verdict now, when the lead would be loaded
 
 
 @dataclass
@@ -59,12 +64,16 @@ def dry_run(
     verify: bool = False,
     recent: Callable[[str, float], list[dict[str, Any]]] | None = None,
     campaign_exists: Callable[[Any], bool | None] | None = None,
+    gates: GateSettings | None = None,
+    loads_24h: Callable[[list[str]], int] | None = None,
 ) -> Trial:
     """Run the sample through the source without storing or loading anything.
 
     `recent(source, since)`: the source's stored records since `since` (a route field absent from
     the sample and from all of them is probably misspelt). `campaign_exists(campaign)`: True, False,
-    or None when it cannot be checked (sandbox, no credentials).
+    or None when it cannot be checked (sandbox, no credentials). `gates`: the source's compliance
+    gates, run as the dispatcher would now (`loads_24h(phones)`: the loads the caps count) — without
+    a TrustedForm retain (retains are billed) and without writing any evidence.
     """
     trial = Trial(source.name)
     if verify:
@@ -79,7 +88,10 @@ def dry_run(
         trial.parse_error = "the body holds no records"
         return trial
     for record in records:
-        trial.records.append(_one(source, record, now))
+        one = _one(source, record, now)
+        if gates is not None and one.lead is not None and one.status == LeadStatus.QUEUED:
+            one.gates = _gates(one, gates, now, loads_24h)
+        trial.records.append(one)
     trial.warnings.extend(_absent_route_fields(source, records, recent, now))
     trial.warnings.extend(_missing_campaigns(trial.records, campaign_exists))
     return trial
@@ -109,6 +121,28 @@ def _one(source: Source, record: Record, now: float) -> RecordTrial:
         warnings=item.warnings,
         routes=checks,
     )
+
+
+def _gates(one: RecordTrial, gates: GateSettings, now: float, loads_24h: Callable[[list[str]], int] | None) -> str:
+    """The gates' verdict as the dispatcher would reach it now, read-only: load, wait or block, and why."""
+    assert one.lead is not None  # only mapped leads reach the gates
+    place = place_of(one.lead)
+    facts = Facts(
+        on_dnc=False,  # the do-not-call list is consulted by the dispatcher (store/dnc.py once it lands)
+        loads_24h=loads_24h(list(place.phones_e164)) if loads_24h is not None else 0,
+        last_retain=None,  # no TrustedForm retain in a dry run: it is billed
+        waited=0.0,
+    )
+    result = evaluate(place, evidence_of(one.fields, gates.consent), one.campaign, facts, gates, now)
+    if result.action is Action.LOAD:
+        return "load now"
+    if result.action is Action.MANUAL:
+        return f"load into the manual campaign {result.campaign!r} ({explain(result)})"
+    if result.needs_retain:
+        return f"wait: {explain(result)} (intake would ask TrustedForm; a dry run does not: retains are billed)"
+    # The lead's status words, as the console and `leads list` show them.
+    verb = "wait" if result.action is Action.DEFER else LeadStatus.BLOCKED.value
+    return f"{verb}: {explain(result)}"
 
 
 def _absent_route_fields(
@@ -167,6 +201,8 @@ def describe(trial: Trial, *, sandbox: bool, checked_campaigns: bool = True) -> 
             lines.append(f"  why {record.status}: {field_name}: {'; '.join(map(str, whys))}")
         for field_name, whys in (record.warnings or {}).items():
             lines.append(f"  left out of the lead: {field_name}: {'; '.join(whys)}")
+        if record.gates is not None:
+            lines.append(f"  compliance gates: {record.gates}")
         for check in record.routes:
             label = "the fallback (source/defaults)" if check.position == 0 else f"route {check.position}"
             if check.name:

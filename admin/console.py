@@ -444,7 +444,9 @@ TRY_MAX_BYTES = 256 * 1024
 @bp.route("/sources/<name>/try", methods=["GET", "POST"])
 def try_payload(name: str) -> ResponseReturnValue:
     """Paste a payload (POST + CSRF): what the source would make of it; nothing stored or loaded."""
+    from compliance.gates import CAP_WINDOW
     from handlers.base import Inbound
+    from store.compliance import loads_within
     from trial import describe, dry_run
 
     source = runtime().settings.file.sources.get(name)
@@ -470,12 +472,20 @@ def try_payload(name: str) -> ResponseReturnValue:
             body=body,
             content_type=content_type,
         )
-        engine = runtime().engine
+        engine, settings = runtime().engine, runtime().settings
+
+        def loads_24h(phones: list[str]) -> int:
+            """Loads of these numbers in the last 24 h (what the caps count), read-only."""
+            with engine.connect() as conn:
+                return loads_within(conn, phones, time.time() - CAP_WINDOW)
+
         trial = dry_run(
             source,
             inbound,
             now=time.time(),
             recent=lambda source_name, since: operator.recent_records(engine, source_name, since),
+            gates=source.gates(settings.windows_default_off, settings.config_path),
+            loads_24h=loads_24h,
         )
         # Web processes never log in to Engage: the live campaign check is the CLI's.
         lines = describe(trial, sandbox=runtime().settings.sandbox, checked_campaigns=False)

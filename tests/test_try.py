@@ -142,3 +142,40 @@ def test_a_campaign_live_engage_lacks_is_warned(make_app, sqlite_url, tmp_path, 
     hot = run_try(app, tmp_path, body={**SAMPLE, "hubspotscor": 95})
     assert "route 1 (hot): matched" in hot.output and "does not exist" not in hot.output
     assert fake.leads() == []  # nothing loaded
+
+
+GATED = (
+    CONFIG
+    + """
+compliance:
+  max_loads_per_24h: {CO: 2}
+"""
+)
+# Tuesday 2026-12-08 11:00 in Denver (MST, UTC-7): inside every calling window.
+DENVER_11AM = 1796752800.0
+
+
+@pytest.mark.parametrize(
+    ("loads", "verdict"),
+    [(0, "load now"), (2, "blocked: frequency_cap: 2 load(s) in 24 h, CO allows 2")],
+)
+def test_try_runs_the_compliance_gates_read_only(make_app, sqlite_url, loads, verdict):
+    """The gates decide as the dispatcher would now (the caps count the phone's loads); nothing is recorded."""
+    from handlers.base import Inbound
+    from trial import describe, dry_run
+
+    app = make_app(GATED, sqlite_url, ENGAGE_MODE="sandbox")
+    runtime = app.extensions["leadrelay"]
+    source = runtime.settings.file.sources["website"]
+    body = json.dumps({**SAMPLE, "hubspotscor": 95}).encode()
+    inbound = Inbound("POST", "http://x/webhooks/website", "/webhooks/website", {}, {}, body, "application/json")
+    trial = dry_run(
+        source,
+        inbound,
+        now=DENVER_11AM,
+        gates=source.gates(None),  # windows on, as in live mode
+        loads_24h=lambda phones: loads if phones == ["+13035550142"] else 0,
+    )
+    assert trial.records[0].gates == verdict
+    assert f"  compliance gates: {verdict}" in describe(trial, sandbox=True)
+    assert rows(app, leads) == 0 and rows(app, events) == 0

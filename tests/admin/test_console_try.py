@@ -60,6 +60,7 @@ def test_pasted_payload_shows_the_dry_run(app):
     assert "route 1 (hot): no: hubspotscor absent from this payload" in trial
     assert "left out of the lead: address1: address is an object" in trial
     assert "warning: route field 'hubspotscor' is not in this payload" in trial
+    assert "  compliance gates: load now" in trial  # sandbox: windows off; no cap for CO
     assert stored(app) == 0
 
 

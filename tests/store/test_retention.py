@@ -38,14 +38,14 @@ def test_forget_erases_one_person(make_app, db_url):
     post(client, {"id": "a", "phone": "(303) 555-0142", "email": "Ada@Example.com"})
     post(client, {"id": "b", "phone": "303-555-0199", "email": "grace@example.com"})
     result = app.test_cli_runner().invoke(args=["leads", "forget", "--phone", "+1 303 555 0142"])
-    assert result.exit_code == 0 and "personal data of 1 lead " in result.output
+    assert result.exit_code == 0 and "of 1 lead and" in result.output
     by_extern = {r.extern_id: r for r in rows(app, leads)}
     assert by_extern["a"].lead is None and by_extern["a"].primary_phone is None
     assert by_extern["b"].lead is not None
     bodies = [r.body for r in rows(app, events)]
     assert bodies.count(None) == 1
     result = app.test_cli_runner().invoke(args=["leads", "forget", "--email", "GRACE@example.com"])
-    assert "personal data of 1 lead " in result.output
+    assert "of 1 lead and" in result.output
 
 
 def test_purge_after_retention(make_app, sqlite_url):
