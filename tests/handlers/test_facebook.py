@@ -16,6 +16,7 @@ from engage.fake_server import FakeServer
 from handlers.base import AuthFailure, FetchError, Inbound, Malformed, Record, SourceSettings
 from handlers.facebook import Facebook, FacebookOptions
 from harness.fake_graph import FakeGraph
+from tests.lanes import process_fixture
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "facebook_leadads"
 APP_SECRET = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
@@ -298,6 +299,7 @@ class ServedGraph(FakeGraph):
 
 
 @pytest.fixture
+@process_fixture
 def graph():
     """The fake Graph API on 127.0.0.1 with the fixture lead."""
     fake = ServedGraph(tokens={PAGE_TOKEN, "token-222"})

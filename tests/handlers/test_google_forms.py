@@ -271,10 +271,11 @@ def run_script(responses, event=None, props=None):
     return json.loads(done.stdout)
 
 
-needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed: the shipped Apps Script is not executed")
+NO_NODE = "node is not installed: the shipped Apps Script is not executed"
 
 
-@needs_node
+@pytest.mark.process
+@pytest.mark.skipif(NODE is None, reason=NO_NODE)
 def test_shipped_script_sends_the_fixture_bytes_and_signature():
     """The script in the docs, given the fixture's response, posts exactly the fixture and its signature."""
     out = run_script([202])
@@ -288,7 +289,8 @@ def test_shipped_script_sends_the_fixture_bytes_and_signature():
     assert params["muteHttpExceptions"] is True and params["followRedirects"] is False
 
 
-@needs_node
+@pytest.mark.process
+@pytest.mark.skipif(NODE is None, reason=NO_NODE)
 def test_shipped_script_unicode_verifies_and_round_trips():
     """Non-ASCII answers (accents, CJK, emoji) are sent as ASCII escapes; the handler verifies and decodes them."""
     event = {
@@ -315,7 +317,8 @@ def test_shipped_script_unicode_verifies_and_round_trips():
     assert record.key == "R-ü" and record.get("respondentEmail") is None
 
 
-@needs_node
+@pytest.mark.process
+@pytest.mark.skipif(NODE is None, reason=NO_NODE)
 @pytest.mark.parametrize(
     "responses,attempts,sleeps,fails",
     [
@@ -350,7 +353,8 @@ def test_shipped_script_retry_policy(responses, attempts, sleeps, fails):
     assert (out["error"] is not None) == fails
 
 
-@needs_node
+@pytest.mark.process
+@pytest.mark.skipif(NODE is None, reason=NO_NODE)
 def test_shipped_script_refuses_without_properties():
     """Missing Script Properties: the execution fails with a message saying what to set, nothing is sent."""
     out = run_script([202], props={})

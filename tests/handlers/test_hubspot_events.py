@@ -11,6 +11,7 @@ from handlers.base import FetchError, Inbound, Record, SourceSettings, type_of
 from handlers.hubspot import HubSpot, HubSpotOptions, event_record, fetch_properties
 from harness.fake_hubspot import FakeHubSpot
 from mappings import MappingError, map_record
+from tests.lanes import process_fixture
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "hubspot"
 BATCH = (DATA / "webhooks_api_batch.json").read_bytes()
@@ -38,6 +39,7 @@ def source(url="https://api.hubapi.com", **options):
 
 
 @pytest.fixture
+@process_fixture
 def api():
     """The fake HubSpot CRM API with the fixture's contacts."""
     with FakeHubSpot(token=TOKEN) as fake:
@@ -286,6 +288,7 @@ def test_fetch_wrong_token_is_final(api, session):
     assert info.value.retryable is False
 
 
+@pytest.mark.process  # a real connection to a closed port
 def test_fetch_connection_refused_is_retryable(session):
     """Nothing listening: retried later."""
     with FakeHubSpot() as fake:

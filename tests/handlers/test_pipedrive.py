@@ -12,6 +12,7 @@ from werkzeug.datastructures import Headers
 from handlers.base import AuthFailure, FetchError, Inbound, Malformed, SourceSettings, type_of
 from handlers.pipedrive import Pipedrive, PipedriveOptions, basic_credentials, values_primary_first
 from harness.fake_pipedrive import FakePipedrive
+from tests.lanes import process_fixture
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "pipedrive"
 V1 = (DATA / "v1_added_person.json").read_bytes()
@@ -242,6 +243,7 @@ def test_parse_malformed(body, message):
 
 
 @pytest.fixture
+@process_fixture
 def api():
     """The fake Pipedrive API with one person."""
     with FakePipedrive(token=API_TOKEN) as fake:
@@ -315,6 +317,7 @@ def test_fetch_unknown_person_and_wrong_token(api, session):
         PD.fetch(src, deal_record(), session)
 
 
+@pytest.mark.process  # a real connection to a closed port
 def test_fetch_connection_refused_is_retryable(session):
     """Nothing listening: retried."""
     with FakePipedrive() as fake:
