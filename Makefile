@@ -29,8 +29,10 @@ install: $(RUNTIME_STAMP)
 
 install-dev: $(DEV_STAMP)
 
+# Loopback unless HOST says otherwise: the example config's demo token must not be reachable from
+# the LAN. Production (Procfile: plain `gunicorn app:app`) keeps gunicorn.conf.py's 0.0.0.0:$PORT.
 run: install
-	PATH=$(BIN):$$PATH $(BIN)/gunicorn app:app
+	PATH=$(BIN):$$PATH $(BIN)/gunicorn --bind "$${HOST:-127.0.0.1}:$${PORT:-8000}" app:app
 
 # Lint first (seconds), then the suite: a red lint fails `make test` as a failing test would.
 test: install-dev lint

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
@@ -46,8 +46,12 @@ def create_app(
     register_store(app, settings, wait_for_database=wait_for_database)
     register_blueprints(app)
     register_errors(app)
+    register_headers(app)
     register_cli(app)
-    banner(settings)
+    if wait_for_database:
+        banner(settings)
+    else:
+        command_banner(settings)
     return app
 
 
@@ -130,10 +134,50 @@ def register_errors(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def internal_error(exc: Exception) -> Response:
-        """Log the failure (masked) and answer 500 so senders retry."""
+        """Log the failure (masked) and answer 500 so senders retry; an unreachable database is a 503."""
+        if db.unavailable(exc):
+            return database_unavailable(exc)
         logger.exception("unhandled error")
         response = jsonify({"error": "internal_error"})
         response.status_code = 500
+        return response
+
+
+UNAVAILABLE_PAGE = (
+    "<!doctype html><meta charset=utf-8><title>leadrelay: database unavailable</title>"
+    "<h1>The database is unavailable</h1><p>leadrelay cannot reach its database right now. "
+    "Webhooks are answered 503 and senders retry; this page works again as soon as the database answers. "
+    "Reload in a few seconds.</p>"
+)
+
+
+def database_unavailable(exc: Exception) -> Response:
+    """503 + Retry-After, one log line without a traceback: the console (HTML) and the API (JSON)."""
+    logs.log(
+        logger, logging.WARNING, "request not served: database unavailable", path=request.path, error=type(exc).__name__
+    )
+    if request.path.startswith("/admin") and not request.path.startswith("/admin/api"):
+        response = Response(UNAVAILABLE_PAGE, status=503, content_type="text/html; charset=utf-8")
+    else:
+        response = jsonify({"error": "database_unavailable", "detail": "the database is unreachable; retry shortly"})
+        response.status_code = 503
+    response.headers["Retry-After"] = "5"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def register_headers(app: Flask) -> None:
+    """Headers every answer carries: no MIME sniffing; HSTS over HTTPS; the admin API never cached."""
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        """X-Content-Type-Options everywhere; HSTS when the client came over HTTPS; no-store and same-origin on /admin/api."""
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if request.is_secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https":
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
+        if request.path.startswith("/admin/api"):
+            response.headers["Cache-Control"] = "no-store"
+            response.headers["Referrer-Policy"] = "same-origin"
         return response
 
 
@@ -160,16 +204,50 @@ def banner(settings: Settings) -> None:
     )
     for warning in settings.file.warnings:
         logs.log(logger, logging.WARNING, "config warning", detail=warning)
+    for name, source in sorted(settings.file.sources.items()):
+        # Opt-outs of a safe default are said at every start, so they are never forgotten.
+        if source.settings.allow_token_alone:
+            logs.log(
+                logger,
+                logging.WARNING,
+                f"source {name}: allow_token_alone is on: its shared token alone is accepted without a signature",
+                source=name,
+            )
+        if source.settings.options.get("legacy_signatures"):
+            logs.log(
+                logger,
+                logging.WARNING,
+                f"source {name}: legacy_signatures is on: HubSpot v1/v2 requests carry no timestamp and can be "
+                "replayed by anyone who captured one",
+                source=name,
+            )
 
 
-def _module_app() -> Flask | None:
+_ANNOUNCED: list[str] = []  # the command banner's lines already printed by this process
+
+
+def command_banner(settings: Settings) -> None:
+    """A one-shot command's banner: plain lines on stderr, once per process (stdout stays the answer)."""
+    lines = []
+    if settings.sandbox:
+        lines.append("leadrelay: SANDBOX: Engage is the in-process fake Engage; nothing is dialed")
+    for name, why in sorted(settings.file.unloaded.items()):
+        lines.append(f"leadrelay: source {name} left out ({why}); this command needs only the database")
+    for line in lines:
+        if line not in _ANNOUNCED:
+            _ANNOUNCED.append(line)
+            print(line, file=sys.stderr)
+
+
+def _module_app() -> Flask:
     """`app` for gunicorn and `flask --app app`; a config error prints file/key/fix and exits."""
     try:
         return create_app(wait_for_database=_serves())
     except ConfigError as exc:
-        from cli import app_without_account_id
+        from cli import app_for_command
 
-        partial = app_without_account_id(exc, create_app)  # `engage accounts` is how ENGAGE_ACCOUNT_ID is found
+        # `engage accounts` is how ENGAGE_ACCOUNT_ID is found; `leads list` needs no sender's secret.
+        partial = app_for_command(exc, create_app)
         if partial is not None:
             return partial
         print(f"leadrelay: configuration error: {exc}", file=sys.stderr)
@@ -183,13 +261,21 @@ def _module_app() -> Flask | None:
         raise SystemExit(3) from None
 
 
+def main() -> None:
+    """`./leadrelay <command>`: leadrelay's own commands (the wrapper script runs this)."""
+    from cli import run_command_line
+
+    sys.argv[0] = "leadrelay"  # `python -c` leaves "-c": _serves and the help read the program name
+    run_command_line(_module_app)
+
+
 def _serves(argv: list[str] | None = None) -> bool:
     """Whether this process serves (gunicorn, `flask run`, `dispatch run`) rather than runs one command.
 
     A server keeps retrying an unreachable database; a one-shot command fails at once in one line.
     """
     args = sys.argv if argv is None else argv
-    if not args or Path(args[0]).name != "flask":
+    if not args or Path(args[0]).name not in ("flask", "leadrelay"):
         return True
     # `flask run` (the dev server) and `flask dispatch run` (the worker) are the serving commands.
     return "run" in args[1:]

@@ -1,4 +1,4 @@
-"""The `flask --app app …` commands: db, dispatch, engage, leads, config."""
+"""The `./leadrelay …` commands (also `flask --app app …`): db, dispatch, engage, leads, config."""
 
 from __future__ import annotations
 
@@ -28,10 +28,43 @@ dispatch_cli = AppGroup("dispatch", help="The dispatcher (worker mode).")
 engage_cli = AppGroup("engage", help="Talk to Engage with the configured credentials.")
 leads_cli = AppGroup("leads", help="Inspect and replay leads.")
 config_cli = AppGroup("config", help="Check the configuration.")
+admin_cli = AppGroup("admin", help="The operator console's sessions.")
+sessions_cli = AppGroup("sessions", help="Console sessions (server-side: revoking one ends it at once).")
+admin_cli.add_command(sessions_cli)
+GROUPS = (config_cli, leads_cli, engage_cli, db_cli, dispatch_cli, admin_cli)
 
 # Every status a lead row can have (lead/lifecycle.py; docs/operations.md, "Lead states").
 LEAD_STATUSES = tuple(s.value for s in LeadStatus)
 REPLAYED = tuple(s.value for s in ordered(REPLAYABLE))  # plain strings: click matches an enum by name
+
+HELP = """leadrelay: webhooks in, Engage leads out. Each command is documented by --help.
+
+\b
+The service itself runs under gunicorn (`make run`, the Procfile's `web:`) and, in worker mode,
+`./leadrelay dispatch run`. README "Commands" and docs/operations.md list what each command does.
+"""
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """`1 lead`, `2 leads`, `0 leads` (`many` for irregular plurals: body → bodies)."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
+
+
+def command_line() -> click.Group:
+    """`./leadrelay`: leadrelay's own command groups, without Flask's `run`, `shell` and `routes`."""
+    return click.Group("leadrelay", help=HELP, commands=list(GROUPS))
+
+
+def run_command_line(create_app: Callable[[], Flask], args: list[str] | None = None) -> None:
+    """Run one `./leadrelay` command line (sys.argv when None); exits like any click program.
+
+    The app is built only when a command runs (not for --help), through the ScriptInfo the `flask`
+    command uses too, so each command behaves the same both ways.
+    """
+    from flask.cli import ScriptInfo
+
+    info = ScriptInfo(create_app=create_app, set_debug_flag=False)
+    command_line().main(args=args, prog_name="leadrelay", obj=info)
 
 
 def _runtime() -> Runtime:
@@ -181,22 +214,35 @@ def _print_accounts(accounts: list[dict[str, Any]], configured: str | None, sand
 # The commands that work before ENGAGE_ACCOUNT_ID is set: the one that finds it, and the schema
 # migration (Heroku's release phase runs it before anyone could have set it).
 WITHOUT_ACCOUNT_ID = (["engage", "accounts"], ["db", "upgrade"])
+# The commands that need only the database: they also run without the sources' secrets (a shell
+# on a laptop rarely has every sender's secret, and listing leads needs none of them).
+DATABASE_ONLY = (["leads", "list"], ["leads", "forget"], ["leads", "purge"], ["db", "upgrade"])
 
 
-def app_without_account_id(
-    error: Exception, create_app: Callable[..., Flask], argv: list[str] | None = None
-) -> Flask | None:
-    """The app for `engage accounts` / `db upgrade` when the one thing missing is ENGAGE_ACCOUNT_ID; else None.
+def _command(argv: list[str], commands: tuple[list[str], ...]) -> bool:
+    """Whether the command line runs one of `commands` (a group and a command, options anywhere)."""
+    words = [word for word in argv[1:] if not word.startswith("-")]
+    return any(words[i : i + 2] in commands for i in range(len(words)))
 
-    `create_app` is handed in by app.py, so the CLI never imports the application factory.
+
+def app_for_command(error: Exception, create_app: Callable[..., Flask], argv: list[str] | None = None) -> Flask | None:
+    """The app for a command that can run despite `error` (a config error), or None.
+
+    `engage accounts` and `db upgrade` run without ENGAGE_ACCOUNT_ID; the database-only commands
+    (`leads list` …) also without the sources' unset ${VAR}s, those sources left out. `create_app`
+    is handed in by app.py, so the CLI never imports the application factory.
     """
     from config import ConfigError, load_settings
 
-    words = [word for word in (sys.argv if argv is None else argv)[1:] if not word.startswith("-")]
-    if getattr(error, "key", None) != "ENGAGE_ACCOUNT_ID" or words[-2:] not in WITHOUT_ACCOUNT_ID:
+    args = sys.argv if argv is None else argv
+    key = str(getattr(error, "key", ""))
+    unset_secret = key.startswith("sources.") and str(getattr(error, "problem", "")).endswith("is not set")
+    database_only = _command(args, DATABASE_ONLY) and (key == "ENGAGE_ACCOUNT_ID" or unset_secret)
+    if not database_only and not (_command(args, WITHOUT_ACCOUNT_ID) and key == "ENGAGE_ACCOUNT_ID"):
         return None
     try:
-        return create_app(settings=load_settings(require_account_id=False))
+        settings = load_settings(require_account_id=False, require_source_secrets=not database_only)
+        return create_app(settings=settings, wait_for_database=False)
     except ConfigError:
         return None  # another problem too: the caller reports the original one
 
@@ -264,7 +310,7 @@ def leads_list(status: str | None, source: str | None, limit: int, as_json: bool
                 f"extern={row['extern_id']} campaign={row['campaign']} "
                 f"{mask_text(row['last_error'] or '')}"
             )
-    click.echo("counts: " + json.dumps(queue.counts()), err=True)
+    click.echo(f"leads by status: {_counts(queue.counts())}", err=True)
 
 
 @leads_cli.command("replay")
@@ -285,17 +331,46 @@ def leads_replay(
         _runtime(), ids=ids, status=status, source=source, since=_parse_time(since), until=_parse_time(until)
     )
     requeued = result["requeued"]
-    click.echo(f"re-queued {len(requeued)} lead(s): {', '.join(map(str, requeued[:50]))}")
-    if result["remapped"] or result["still_invalid"]:
-        click.echo(
-            f"re-mapped {len(result['remapped'])} invalid lead(s): "
-            + ", ".join(f"{r['id']}→{r['status']}" for r in result["remapped"][:50])
-        )
+    for line in _replay_sentences(requeued, result["remapped"]):
+        click.echo(line)
     for item in result["still_invalid"][:50]:
-        click.echo(f"still invalid: lead {item['id']}: {item['reason']}", err=True)
+        click.echo(f"Lead {item['id']} is still invalid: {_reasons(item['reason'])}.", err=True)
     touched = set(requeued) | {r["id"] for r in result["remapped"]} | {r["id"] for r in result["still_invalid"]}
     for reason in _why_not_replayed(ids, touched, status=status, source=source, since=since, until=until):
         click.echo(reason, err=True)
+
+
+def _ids(ids: list[int], limit: int = 50) -> str:
+    """Lead ids as text, the first `limit` of them and how many more."""
+    shown = ", ".join(map(str, ids[:limit]))
+    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+def _replay_sentences(requeued: list[int], remapped: list[dict[str, Any]]) -> list[str]:
+    """What a replay did, in sentences (e.g. `Re-queued 2 leads: 4, 7.`)."""
+    lines = []
+    if requeued:
+        lines.append(f"Re-queued {plural(len(requeued), 'lead')}: {_ids(requeued)}.")
+    if remapped:
+        shown = ", ".join(f"{r['id']} (now {r['status']})" for r in remapped[:50])
+        more = f" and {len(remapped) - 50} more" if len(remapped) > 50 else ""
+        lines.append(f"Re-mapped {plural(len(remapped), 'invalid lead')}: {shown}{more}.")
+    return lines or ["No lead was replayed."]
+
+
+def _reasons(reason: Any) -> str:
+    """A replay refusal's reason: mapping errors (`field → [why]`) as `field: why; …`, text as is."""
+    if isinstance(reason, dict):
+        return "; ".join(
+            f"{field}: {', '.join(map(str, whys)) if isinstance(whys, list) else whys}"
+            for field, whys in reason.items()
+        )
+    return str(reason)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    """Leads per status as text: `delivered 3, queued 1`, or `none stored`."""
+    return ", ".join(f"{status} {n}" for status, n in sorted(counts.items())) or "none stored"
 
 
 def _filters(**chosen: object) -> str:
@@ -325,8 +400,7 @@ def _why_not_replayed(ids: tuple[int, ...], touched: set[int], **filters: str | 
                 f"it does not match {_filters(**filters)}"
             )
     if not ids and not touched:
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(queue.counts().items())) or "none stored"
-        reasons.append(f"no lead matched {_filters(**filters)}: leads by status: {counts}")
+        reasons.append(f"no lead matched {_filters(**filters)}: leads by status: {_counts(queue.counts())}")
     return reasons
 
 
@@ -347,7 +421,10 @@ def leads_forget(phone: str | None, email: str | None) -> None:
             raise click.UsageError(f"{phone!r} is not a phone number")
         number = found[0]
     result = forget(_runtime().engine, phone=number, email=email)
-    click.echo(f"erased personal data of {result['leads']} lead(s) and {result['event_bodies']} raw bod(ies)")
+    click.echo(
+        f"Erased the personal data of {plural(result['leads'], 'lead')} "
+        f"and {plural(result['event_bodies'], 'raw body', 'raw bodies')}."
+    )
 
 
 @leads_cli.command("purge")
@@ -357,7 +434,10 @@ def leads_purge() -> None:
 
     days = _runtime().settings.file.defaults["retention_days"]
     result = purge(_runtime().engine, days)
-    click.echo(f"retention {days} days: erased {result['event_bodies']} raw bodies, {result['leads']} leads' data")
+    click.echo(
+        f"Retention {plural(days, 'day')}: erased {plural(result['event_bodies'], 'raw body', 'raw bodies')} "
+        f"and the personal data of {plural(result['leads'], 'lead')}."
+    )
 
 
 @config_cli.command("check")
@@ -376,7 +456,18 @@ def config_check() -> None:
         click.echo(f"warning: {warning}", err=True)
 
 
+@sessions_cli.command("revoke")
+def sessions_revoke() -> None:
+    """End every console session now (every browser must log in again); bearer tokens are unaffected."""
+    import time
+
+    from store import sessions
+
+    count = sessions.revoke_all(_runtime().engine, time.time())
+    click.echo(f"Revoked {plural(count, 'session')}: every console user must log in again.")
+
+
 def register(app: Flask) -> None:
     """Add every command group to the app."""
-    for group in (db_cli, dispatch_cli, engage_cli, leads_cli, config_cli):
+    for group in GROUPS:
         app.cli.add_command(group)

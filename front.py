@@ -17,6 +17,13 @@ The body cap is the largest `max_body` of the configuration (Flask's MAX_CONTENT
 over it is 413 without being read further, chunked or not; each source's own `max_body` is then
 checked by the webhook endpoint.
 
+Strict where gunicorn is lenient (issue 18): a transfer coding other than chunked is 501 (its body
+would be stored undecoded), HTTP/1.1 without Host is 400, a chunk size past the body cap is 413 as
+soon as its size line is read, and error answers never quote the request. A request followed by a
+half-close (shutdown(SHUT_WR)) is still answered. The access log (AccessLogger) masks configured
+secrets in the path, escapes control characters, and says `aborted` for a client that left before
+its request was whole.
+
 Memory stays bounded per worker: a connection stops being read while its answer cannot be written
 or more than PIPELINE_BUFFER bytes of pipelined input wait behind it; a body over SMALL_BODY that
 would take the worker past its body budget is answered 503 with Retry-After, unread.
@@ -31,7 +38,7 @@ import os
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import unquote_to_bytes
 
 from gunicorn.asgi.protocol import ASGIProtocol
@@ -39,6 +46,8 @@ from gunicorn.config import Config
 from gunicorn.glogging import Logger
 from gunicorn.workers.base import Worker
 from gunicorn.workers.gasgi import ASGIWorker
+
+from redact import MASK, audit_path
 
 HEADER_TIMEOUT = 10.0
 BODY_TIMEOUT = 30.0
@@ -53,6 +62,18 @@ PIPELINE_BUFFER = 64 * 1024
 SMALL_BODY = 64 * 1024
 RETRY_AFTER = b"10"
 SWITCH_INTERVAL = float(os.environ.get("LEADRELAY_SWITCH_INTERVAL", "0.001"))
+# What an error answer says: fixed text per status, never the parser's message (which can quote the
+# request: a bare-CR line's 400 once echoed the bytes sent).
+ERROR_TEXT = {
+    400: "bad request: not a valid HTTP/1.1 request",
+    408: "request headers not received in time",
+    413: "request body too large",
+    414: "request line too long",
+    431: "request header fields too large",
+    501: "transfer coding not implemented: only chunked is accepted",
+}
+# Transfer codings this front decodes; any other (gzip, deflate, compress, unknown) is 501.
+UNDERSTOOD_CODINGS = frozenset({"chunked"})
 
 
 def _seconds(name: str, default: float, unit: str = "seconds") -> float:
@@ -68,7 +89,7 @@ def _seconds(name: str, default: float, unit: str = "seconds") -> float:
 
 
 class DeadlineProtocol(ASGIProtocol):
-    """gunicorn's HTTP/1 protocol plus a deadline on the first request's headers and on writes.
+    """Gunicorn's HTTP/1 protocol plus a deadline on the first request's headers and on writes.
 
     gunicorn times out idle kept-alive connections but not a new connection that never finishes
     its headers: without this, an idle or trickling socket would stay open for ever. Nor does it
@@ -78,12 +99,49 @@ class DeadlineProtocol(ASGIProtocol):
     header_timeout = HEADER_TIMEOUT
     write_timeout = WRITE_TIMEOUT
 
+    max_body = 1024 * 1024  # the largest body any route accepts (FrontWorker sets it from the app)
+
     def __init__(self, worker: Any) -> None:
         """The parent protocol with a smaller read-ahead and no write clock yet."""
         super().__init__(worker)
         self._max_buffer_size = PIPELINE_BUFFER
         self._write_timer: asyncio.TimerHandle | None = None
         self._write_mark = 0  # unsent bytes when the write clock last looked
+
+    def _send_error_response(self, status: int, message: str, extra_headers: Any = ()) -> None:
+        """Gunicorn's error answer with a fixed text: the parser's message may quote the request."""
+        super()._send_error_response(status, ERROR_TEXT.get(status, "error"), extra_headers)
+
+    def _feed_callback_parser(self, data: bytes) -> bool:
+        """Parse as gunicorn does, then refuse a chunk larger than any body at once (413, not a 408 later)."""
+        if not super()._feed_callback_parser(data):
+            return False
+        parser = self._callback_parser
+        if getattr(parser, "_chunk_state", None) == "data" and getattr(parser, "_chunk_size", 0) > self.max_body:
+            self._send_error_response(413, "")
+            self._close_transport()
+            return False
+        return True
+
+    def eof_received(self) -> bool:
+        """The client half-closed (shutdown(SHUT_WR)): keep writing if a whole request waits for its answer.
+
+        asyncio closes the transport on EOF unless this returns True; the answer was then lost (and the
+        app cancelled, so once not even stored). No further request can come: close after this answer.
+        """
+        receiver = self._body_receiver
+        whole = self._current_request is not None and (receiver is None or receiver._complete)
+        if not whole:
+            return False  # nothing complete to answer: the connection ends (a partial body is aborted)
+        self._keepalive = 0
+        return True
+
+    def _build_environ(self, request: Any, sockname: Any, peername: Any) -> dict[str, Any]:
+        """Gunicorn's access-log environ, plus whether the client had left (an aborted request, not a 500)."""
+        environ: dict[str, Any] = super()._build_environ(request, sockname, peername)
+        receiver = self._body_receiver
+        environ["leadrelay.aborted"] = bool(self._closed and receiver is not None and not receiver._complete)
+        return environ
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Start the header clock as the connection opens."""
@@ -207,6 +265,14 @@ class BufferedWSGI:
 
     async def _serve(self, scope: dict, receive: Callable, send: Callable, charge: list[int]) -> None:
         """Read the body within its deadline and budget, run the app on the pool, send its answer."""
+        coding = _header(scope, b"transfer-encoding")
+        if coding is not None and any(c.strip().lower() not in UNDERSTOOD_CODINGS for c in coding.split(",")):
+            # gzip/deflate/compress pass gunicorn's parser; the body would reach the app still encoded.
+            await _plain(send, 501, ERROR_TEXT[501].encode())
+            return
+        if scope.get("http_version") == "1.1" and _header(scope, b"host") is None:
+            await _plain(send, 400, b"bad request: HTTP/1.1 needs a Host header")  # RFC 9112 section 3.2
+            return
         declared = _header(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
             await _plain(send, 413 if declared.isdigit() else 400, b"request body too large")
@@ -382,6 +448,9 @@ class FrontWorker(ASGIWorker):
         sys.setswitchinterval(SWITCH_INTERVAL)
         Worker.load_wsgi(self)
         max_body = int(getattr(self.wsgi, "config", {}).get("MAX_CONTENT_LENGTH") or 1024 * 1024)
+        DeadlineProtocol.max_body = max_body
+        if isinstance(self.log, AccessLogger):
+            AccessLogger.secrets = _configured_secrets(self.wsgi)  # one worker process, one configuration
         DeadlineProtocol.header_timeout = _seconds("REQUEST_HEADER_TIMEOUT", HEADER_TIMEOUT)
         DeadlineProtocol.write_timeout = _seconds("RESPONSE_WRITE_TIMEOUT", WRITE_TIMEOUT)
         self.asgi = BufferedWSGI(
@@ -427,3 +496,49 @@ class FrontWorker(ASGIWorker):
         deadline = self.loop.time() + self.cfg.graceful_timeout
         while self.asgi.in_flight and self.loop.time() < deadline and not self._quick_shutdown:
             await asyncio.sleep(0.05)
+
+
+def _configured_secrets(app: Any) -> list[str]:
+    """Every secret of every configured source (masked wherever a path is logged)."""
+    from redact import source_secrets
+
+    runtime = getattr(app, "extensions", {}).get("leadrelay")
+    if runtime is None:
+        return []
+    found = {s for source in runtime.settings.file.sources.values() for s in source_secrets(source.settings)}
+    return sorted(found, key=len, reverse=True)
+
+
+def printable(text: str) -> str:
+    """Control characters (CR, LF, ESC, NUL, DEL…) and backslashes escaped: one log line, nothing raw."""
+    return "".join(c if " " <= c < "\x7f" and c != "\\" else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+class AccessLogger(Logger):
+    """Gunicorn's logger; access lines mask secrets in the path, escape control characters, say `aborted`."""
+
+    secrets: ClassVar[list[str]] = []  # set once per worker from the app's configuration
+
+    def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict[str, Any]:
+        """Gunicorn's atoms, made safe to write to a log."""
+        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
+        for key in ("U", "q", "r"):
+            if isinstance(atoms.get(key), str):
+                # Escaped first: urlsplit drops a raw LF, so masking must see the escaped form.
+                atoms[key] = self._masked(key, printable(atoms[key]))
+        for key in ("a", "f", "u", "m", "H"):
+            if isinstance(atoms.get(key), str):
+                atoms[key] = printable(atoms[key])
+        if environ.get("leadrelay.aborted"):
+            atoms["s"] = "aborted"
+        return atoms
+
+    def _masked(self, key: str, value: str) -> str:
+        """The path (U), query (q) or request line (r) with credential parameters and secrets masked."""
+        if key == "U":
+            return audit_path(value, self.secrets)
+        if key == "q":
+            return audit_path("/?" + value, self.secrets)[2:] if value else value
+        method, _, rest = value.partition(" ")
+        target, _, version = rest.rpartition(" ")
+        return f"{method} {audit_path(target, self.secrets)} {version}" if target else MASK

@@ -32,6 +32,11 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 # Path without the query string: `?token=` secrets must not reach a log. %(D)s is the time from
 # request parsed to response sent, in microseconds (the server-side ack time).
 access_log_format = os.environ.get("GUNICORN_ACCESS_LOG_FORMAT") or '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(D)sus'
+# front.AccessLogger: configured secrets masked in logged paths (a token in a path segment too),
+# control characters escaped (no forged lines), `aborted` for a client that left mid-request.
+logger_class = "front.AccessLogger"
+# The pure-Python parser, whatever is installed: front.py's chunk-size check reads its state.
+http_parser = "python"
 # gunicorn's control socket (for `gunicornc`) defaults to $XDG_RUNTIME_DIR/gunicorn.ctl or
 # ~/.gunicorn/gunicorn.ctl: one path for every gunicorn the user runs, so a second instance takes
 # over the first one's socket. Off unless GUNICORN_CONTROL_SOCKET names a path of this instance's own

@@ -114,4 +114,5 @@ def metrics() -> Response | tuple[Response, int]:
     """Prometheus exposition: this process's counters and the database-backed gauges."""
     if not authorized(request, current_app.extensions["leadrelay"].settings.metrics_token):
         return jsonify({"error": "invalid_metrics_token"}), 401
-    return Response(generate_latest(REGISTRY), mimetype=CONTENT_TYPE_LATEST)
+    # content_type, not mimetype: Flask would append a second `; charset=utf-8` to the one it has.
+    return Response(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from config import Source
+from config import Source, source_doc
 from handlers import auth as source_auth
 from handlers import base as handler_base
 from handlers._limits import check_shape, unsafe_text
@@ -118,14 +118,19 @@ class Intake:
             AUTH_FAILURES.labels(request.name, failure.reason).inc()
             WEBHOOKS.labels(request.name, "401").inc()
             log(logger, logging.WARNING, "webhook rejected", source=request.name, reason=failure.reason)
-            return Answer(401, {"error": failure.reason})
+            return Answer(401, {"error": failure.reason, "detail": auth_hint(request.source, failure)})
         return None
 
     def _verify(self, request: Request) -> None:
         """Pass when any configured scheme accepts the request; raise AuthFailure otherwise."""
         settings, inbound = request.source.settings, request.inbound
         token_ok = source_auth.check_token(settings, inbound)
-        if token_ok:
+        # A configured signature is required: the shared token (one string, often in a URL) does not
+        # replace it unless the source says `allow_token_alone: true`.
+        signature_required = (
+            request.stype.own_auth_signs and request.stype.has_own_auth(settings) and not settings.allow_token_alone
+        )
+        if token_ok and not signature_required:
             return
         if request.stype.has_own_auth(settings):
             try:
@@ -355,6 +360,33 @@ class Intake:
             return Answer(400, {"error": "malformed", "detail": reason, "event_id": event_id})
         WEBHOOKS.labels(source.name, "malformed").inc()
         return Answer(202, {"event_id": event_id, "status": "malformed", "detail": reason, "leads": []})
+
+
+def auth_hint(source: Source, failure: AuthFailure) -> str:
+    """Where this source expects its credentials, for the 401: names of headers, never a secret.
+
+    Only this source's own schemes are named (a caller learns nothing of other sources), and what
+    the check found wrong, e.g. `X-HubSpot-Signature-v3 is missing`.
+    """
+    settings = source.settings
+    stype = handler_base.type_of(source.type)
+    own = f"{stype.name}'s own authentication"
+    found = failure.detail or f"see {source_doc(source.type)}"
+    if stype.has_own_auth(settings) and stype.own_auth_signs and not settings.allow_token_alone:
+        # The signature is required here: pointing at the token would send the caller the wrong way.
+        alone = "; the shared token alone does not pass" if settings.tokens else ""
+        return f"{own}: {found}{alone}"
+    places = []
+    if settings.tokens:
+        where = f"the {source_auth.TOKEN_HEADER} header or the ?{source_auth.TOKEN_QUERY}= query parameter"
+        if settings.token_field:
+            where += f" or the form field {settings.token_field!r}"
+        places.append(f"the token goes in {where}")
+    if stype.has_own_auth(settings):
+        places.append(f"{own}: {failure.detail}" if failure.detail else f"{own} ({found})")
+    elif failure.detail:
+        places.append(failure.detail)
+    return "; or ".join(places) or "this source refuses the request's credentials"
 
 
 def _rate_limited(name: str, exc: RateLimited) -> Answer:

@@ -65,6 +65,7 @@ def prepare(source: Source, record: Record, received_at: float, check_events: bo
             priority=decision.priority,
             campaign=decision.campaign,
             errors={"event": [f"{record.event!r} is not in this source's events"]},
+            **route_of(source, decision),
             **common,
         )
     if record.fetch is not None:
@@ -76,20 +77,20 @@ def prepare(source: Source, record: Record, received_at: float, check_events: bo
             campaign=decision.campaign,
             fetch=record.fetch,
             event=record.event,
+            **route_of(source, decision),
             **common,
         )
     try:
-        lead = mappings.map_record(source.settings, record)
+        lead, warnings = mappings.map_lead(source.settings, record)
     except mappings.MappingError as exc:
         decision = routing.choose(source.routes, record, None)
-        extern_spec = source.settings.fields.get("externId")
-        extern = record.get(extern_spec) if isinstance(extern_spec, str) else None
         return PendingLead(
             status=LeadStatus.INVALID,
             priority=decision.priority,
             campaign=decision.campaign,
-            extern_id=None if extern is None else str(extern),
+            extern_id=mappings.extern_id_of(source.settings, record),
             errors=exc.errors,
+            **route_of(source, decision),
             **common,
         )
     decision = routing.choose(source.routes, record, lead)
@@ -100,5 +101,16 @@ def prepare(source: Source, record: Record, received_at: float, check_events: bo
         extern_id=lead["externId"],
         lead=lead,
         primary_phone=lead["leadPhone"].split("|", 1)[0],
+        warnings=warnings or None,
+        **route_of(source, decision),
         **common,
     )
+
+
+def route_of(source: Source, decision: routing.Decision) -> dict[str, Any]:
+    """The matched route as stored with the lead: its name and 1-based position (0: the fallback)."""
+    fallback = decision.route_index == len(source.routes) - 1
+    return {
+        "route_name": decision.route_name,
+        "route_position": 0 if fallback else decision.route_index + 1,
+    }

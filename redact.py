@@ -62,17 +62,20 @@ def audit_headers(headers: Mapping[str, str] | Headers, secrets: list[str]) -> d
 
 
 def audit_path(raw_url: str, secrets: list[str]) -> str:
-    """The raw path and query to store: credential parameters and any value carrying a secret masked.
+    """The raw path and query to store or log: credential parameters and any segment or value carrying a secret masked.
 
     The raw (still percent-encoded) path is kept, never the decoded one: a `%00` decoded is a
-    NUL that PostgreSQL text refuses.
+    NUL that PostgreSQL text refuses. A token in a path segment (`/webhooks/web/<token>`) is masked too.
     """
     parts = urlsplit(raw_url)
+    path = "/".join(
+        MASK if _contains_secret(segment, secrets) else segment for segment in (parts.path or "/").split("/")
+    )
     if not parts.query:
-        return parts.path or "/"
+        return path
     pairs = parse_qsl(parts.query, keep_blank_values=True)
     kept = [(k, MASK if k.lower() in CREDENTIAL_PARAMS or _contains_secret(v, secrets) else v) for k, v in pairs]
-    return (parts.path or "/") + "?" + urlencode(kept, safe="*")
+    return path + "?" + urlencode(kept, safe="*")
 
 
 def mask_body(body: bytes | str | None, secrets: list[str]) -> str | None:

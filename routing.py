@@ -21,15 +21,16 @@ class Decision:
     campaign: Any
     drop: bool
     route_index: int
+    route_name: str | None = None
 
 
 def choose(routes: list[Route], record: Record, lead: dict[str, Any] | None) -> Decision:
     """Return the first matching route's decision (config always appends a fallback route)."""
     for index, route in enumerate(routes):
         if all(_holds(_value(name, record, lead), cond) for name, cond in route.when.items()):
-            return Decision(route.priority, route.campaign, route.drop, index)
+            return Decision(route.priority, route.campaign, route.drop, index, route.name)
     last = routes[-1]
-    return Decision(last.priority, last.campaign, last.drop, len(routes) - 1)
+    return Decision(last.priority, last.campaign, last.drop, len(routes) - 1, last.name)
 
 
 def _value(name: str, record: Record, lead: dict[str, Any] | None) -> Any:

@@ -184,4 +184,14 @@ def register(app: Flask) -> AdminApi:
     )
     api = AdminApi(app)
     api.register_blueprint(bp)
+
+    @app.before_request
+    def openapi_needs_auth() -> Response | None:
+        """The API's map is not public: /admin/api/openapi.json needs ADMIN_TOKEN (or a console session)."""
+        if request.blueprint != "api-docs":
+            return None
+        if not auth.admin_token():
+            return error(404, "not_found", detail="admin is disabled (ADMIN_TOKEN is not set)")
+        return None if auth.actor() is not None else error(401, "invalid_admin_token")
+
     return api

@@ -1,19 +1,29 @@
-"""Who is asking: the bearer ADMIN_TOKEN (scripts) or a signed console session cookie (people).
+"""Who is asking: the bearer ADMIN_TOKEN (scripts) or a console session (people).
 
-The session key is derived from ADMIN_TOKEN (or SECRET_KEY when set), so every dyno signs and
-checks the same cookies, and changing the token logs every session out.
+A session is a row in the database (store/sessions.py) named by a random id that a signed cookie
+carries: logout and `admin sessions revoke` end it at once on every process. The cookie's key is
+derived from ADMIN_TOKEN (or SECRET_KEY when set), so changing the token also logs every session out.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
+import logging
 import os
 import secrets
+import threading
+import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from flask import current_app, g, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+import logs
+from store import sessions
 
 if TYPE_CHECKING:
     from runtime import Runtime
@@ -23,6 +33,10 @@ SESSION_SECONDS = 12 * 3600
 LOGIN_WINDOW = 600.0  # failed logins counted over 10 minutes…
 LOGIN_MAX_FAILURES = 5  # …from one address before logins from it are refused
 LOGIN_MAX_FAILURES_ALL = 100  # …from all addresses together before wrong tokens are refused (a spread-out guess)
+
+logger = logging.getLogger("leadrelay.admin")
+# One warning per process for an X-Forwarded-For from a loopback peer while no proxy is trusted.
+_PROXY_WARNING = threading.Event()
 
 
 def client_address() -> str:
@@ -35,9 +49,30 @@ def client_address() -> str:
     """
     runtime: Runtime = current_app.extensions["leadrelay"]
     trusted = runtime.settings.trusted_proxy_hops
+    if not trusted and "X-Forwarded-For" in request.headers:
+        _warn_untrusted_proxy()
     forwarded = request.headers.get("X-Forwarded-For", "") if trusted else ""
     hops = [h.strip() for h in forwarded.split(",") if h.strip()]
     return (hops[-trusted] if len(hops) >= trusted > 0 else request.remote_addr or "unknown")[:64]
+
+
+def _warn_untrusted_proxy() -> None:
+    """A loopback peer forwarding for others is a reverse proxy nobody declared: say so once.
+
+    Every client then counts as that proxy's address, so the per-address login limit lumps them together.
+    """
+    try:
+        loopback = ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        return
+    if loopback and not _PROXY_WARNING.is_set():
+        _PROXY_WARNING.set()
+        logs.log(
+            logger,
+            logging.WARNING,
+            "X-Forwarded-For from a loopback peer while TRUSTED_PROXY_HOPS is 0: a reverse proxy is in front; "
+            "set TRUSTED_PROXY_HOPS=1 (docs/deploy.md) so the console's login limit counts each client, not the proxy",
+        )
 
 
 def admin_token() -> str | None:
@@ -57,13 +92,21 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(_key(), salt="leadrelay-admin")
 
 
+def _runtime() -> Runtime:
+    """This process's Runtime."""
+    runtime: Runtime = current_app.extensions["leadrelay"]
+    return runtime
+
+
 def new_session() -> str:
-    """A signed cookie value for a fresh session id."""
-    return _serializer().dumps({"sid": secrets.token_urlsafe(16)})
+    """Start a session (a database row) and return the signed cookie value that names it."""
+    sid = secrets.token_urlsafe(32)
+    sessions.create(_runtime().engine, sid, client_address(), time.time(), SESSION_SECONDS)
+    return _serializer().dumps({"sid": sid})
 
 
-def session_id() -> str | None:
-    """The session id from a valid, unexpired cookie."""
+def _cookie_sid() -> str | None:
+    """The session id a validly signed, unexpired cookie names (not yet checked against the database)."""
     raw = request.cookies.get(COOKIE)
     if not raw or not admin_token():
         return None
@@ -71,7 +114,49 @@ def session_id() -> str | None:
         data = _serializer().loads(raw, max_age=SESSION_SECONDS)
     except BadSignature:
         return None
-    return data.get("sid") if isinstance(data, dict) else None
+    sid = data.get("sid") if isinstance(data, dict) else None
+    return sid if isinstance(sid, str) and sid else None
+
+
+def session_id() -> str | None:
+    """The session id of a live session: signed cookie, and a row neither revoked nor expired."""
+    if "admin_sid" not in g:
+        sid = _cookie_sid()
+        g.admin_sid = sid if sid and sessions.active(_runtime().engine, sid, time.time()) else None
+    found: str | None = g.admin_sid
+    return found
+
+
+def end_session() -> None:
+    """Logout: the session's row is revoked, so a kept copy of the cookie opens nothing."""
+    sid = _cookie_sid()
+    if sid:
+        sessions.revoke(_runtime().engine, sid, time.time())
+    g.admin_sid = None
+    g.pop("admin_actor", None)
+
+
+def origin_ok() -> bool:
+    """A state-changing POST's Origin (else Referer) is the console's own origin.
+
+    The console's origin is PUBLIC_URL's scheme and host when set, else the request's own host (any
+    scheme: a TLS-terminating proxy hands the app plain HTTP). With neither header the CSRF token
+    decides alone (some privacy tools strip both).
+    """
+    given = request.headers.get("Origin")
+    if given is None:
+        referer = request.headers.get("Referer")
+        if referer is None:
+            return True
+        given = referer
+    parts = urlsplit(given.strip())
+    if not parts.scheme or not parts.netloc:
+        return False  # "null" (a sandboxed frame, a data: page) or garbage
+    public = _runtime().settings.public_url
+    if public:
+        own = urlsplit(public)
+        return (parts.scheme.lower(), parts.netloc.lower()) == (own.scheme.lower(), own.netloc.lower())
+    return parts.netloc.lower() == request.host.lower()
 
 
 def bearer_ok() -> bool:
@@ -105,6 +190,19 @@ def csrf_token() -> str:
     """The CSRF token of this session (HMAC of its id): forms carry it, POSTs must match it."""
     sid = session_id() or ""
     return hmac.new(_key(), b"csrf:" + sid.encode(), hashlib.sha256).hexdigest()
+
+
+def notice_sig(text: str) -> str:
+    """The signature (`sig=`) of a notice a redirect carries to the next page: only the server can write one."""
+    return hmac.new(_key(), b"notice:" + text.encode(), hashlib.sha256).hexdigest()
+
+
+def notice_shown(args: Mapping[str, str]) -> str | None:
+    """The notice of a redirect this server made; a crafted `?notice=` is not shown as the server's word."""
+    text, mark = args.get("notice"), args.get("sig", "")
+    if not text:
+        return None
+    return text if hmac.compare_digest(mark.encode(), notice_sig(text).encode()) else None
 
 
 def csrf_ok() -> bool:

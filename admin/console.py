@@ -39,6 +39,9 @@ def require_login() -> ResponseReturnValue | None:
     """Disabled without ADMIN_TOKEN; without auth, a redirect to the login page (never lead data)."""
     if not auth.admin_token():
         abort(404)
+    if request.method == "POST" and not auth.origin_ok():
+        # A state-changing POST from another site (even with a stolen CSRF token) is refused.
+        return page("error.html", 403, message="This form was posted from another site (Origin/Referer).")
     if request.endpoint in PUBLIC:
         return None
     if auth.actor() is None:
@@ -56,9 +59,13 @@ def require_login() -> ResponseReturnValue | None:
 def no_store(response: Response) -> Response:
     """Lead data is never cached by browsers or proxies."""
     response.headers["Cache-Control"] = "no-store"
+    # Console URLs (lead ids, searches) never leave in a Referer to another site.
+    response.headers["Referrer-Policy"] = "same-origin"
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault(
-        "Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:"
+        "Content-Security-Policy",
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
     )
     return response
 
@@ -83,7 +90,11 @@ def header() -> dict[str, Any]:
 
 def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
     """Render a console page with the header and the CSRF token."""
-    html = render_template(f"admin/{template}", header=header(), csrf=auth.csrf_token(), actor=auth.actor(), **context)
+    actor = auth.actor()
+    # The service's state (and the database read behind it) only for operators: not on the login page.
+    html = render_template(
+        f"admin/{template}", header=header() if actor else {}, csrf=auth.csrf_token(), actor=actor, **context
+    )
     return html, status
 
 
@@ -112,6 +123,13 @@ def duration(seconds: float | None) -> str:
     return f"{seconds // 86400:.0f}d"
 
 
+@bp.app_template_filter("plural")
+def plural(count: Any, word: str, many: str | None = None) -> str:
+    """`1 lead`, `2 leads` (`many` for irregular plurals)."""
+    number = int(count or 0)
+    return f"{number} {word if number == 1 else many or word + 's'}"
+
+
 @bp.app_template_filter("utc")
 def utc(ts: float | None) -> str:
     """An epoch time as 'YYYY-MM-DD HH:MM:SS UTC'."""
@@ -127,7 +145,9 @@ def mask_fields(value: Any, key: str = "") -> Any:
     if value is None or (isinstance(value, (bool, int, float)) and "phone" not in key.lower()):
         return value
     if "phone" in key.lower() or "mobile" in key.lower():
-        return logs.mask_phone(str(value))
+        # leadPhone joins several numbers with `|`: each keeps its own last four (the primary's
+        # first, as the search by last four digits finds it), never the last four of the joined text.
+        return "|".join(logs.mask_phone(part) for part in str(value).split("|"))
     if logs.mask_value(key, "x") == "***":  # a secret by its name
         return "***"
     return str(value) if "@" not in str(value) else logs.mask_text(str(value))
@@ -145,8 +165,14 @@ def masked(value: Any) -> str:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only redirect inside the console after login (no open redirect)."""
-    if target and target.startswith("/admin") and not urlparse(target).netloc and not target.startswith("//"):
+    """Only redirect inside the console after login (no open redirect, no control character in Location)."""
+    if (
+        target
+        and target.startswith("/admin")
+        and not any(ord(c) < 0x20 or ord(c) == 0x7F for c in target)
+        and not urlparse(target).netloc
+        and not target.startswith("//")
+    ):
         return target
     return url_for("admin_console.index")
 
@@ -158,13 +184,14 @@ def login() -> ResponseReturnValue:
     remote = auth.client_address()
     if request.method == "GET":
         return page("login.html", next=request.args.get("next", ""))
-    # Recorded before it is counted (no check-then-insert race between parallel attempts or processes).
-    attempt, from_here, from_all = audit.begin_login(engine, remote, auth.LOGIN_WINDOW)
-    ok = auth.check_login(request.form.get("token", ""))  # constant time, whatever the counts say
-    # One address past its limit is refused whatever it sends (so its answers say nothing about the
-    # token). The global cap only refuses wrong tokens: guesses spread over many addresses cannot
-    # lock the operators out, a correct token still gets in.
-    if from_here > auth.LOGIN_MAX_FAILURES or (not ok and from_all > auth.LOGIN_MAX_FAILURES_ALL):
+    ok = auth.check_login(request.form.get("token", ""))  # constant time
+    # The right token always gets in: behind an undeclared proxy every client shares one address, and
+    # anyone's wrong guesses must not lock the operators out. Wrong tokens past the per-address or the
+    # global limit are refused without writing anything. ADMIN_TOKEN is long and random (generated),
+    # so the limit bounds the work guesses cost rather than being what keeps the token secret.
+    if not ok and not audit.record_failed_login(
+        engine, remote, auth.LOGIN_WINDOW, auth.LOGIN_MAX_FAILURES, auth.LOGIN_MAX_FAILURES_ALL
+    ):
         html, _ = page(
             "login.html",
             next=request.form.get("next", ""),
@@ -175,7 +202,6 @@ def login() -> ResponseReturnValue:
         return response
     if not ok:
         return page("login.html", 401, next=request.form.get("next", ""), error="That is not the admin token.")
-    audit.login_succeeded(engine, attempt)
     signed = redirect(_safe_next(request.form.get("next")))
     signed.set_cookie(
         auth.COOKIE,
@@ -191,7 +217,8 @@ def login() -> ResponseReturnValue:
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
-    """Forget the session cookie."""
+    """End the session on the server (a kept cookie opens nothing) and forget the cookie."""
+    auth.end_session()
     response = redirect(url_for("admin_console.login"))
     response.delete_cookie(auth.COOKIE, path="/admin")
     return response
@@ -276,7 +303,7 @@ def lead(lead_id: int) -> ResponseReturnValue:
         event=event,
         timeline=audit.timeline(engine, lead_id),
         replayable=row["status"] in REPLAYABLE,
-        notice=request.args.get("notice"),
+        notice=auth.notice_shown(request.args),
     )
 
 
@@ -289,7 +316,8 @@ def replay(lead_id: int) -> ResponseReturnValue:
         status = replay_one(runtime(), lead_id, auth.signed_in())
     except ReplayRefused as exc:
         return page("error.html", exc.http_status, message=f"Replay refused: {exc.extra.get('detail', exc.code)}")
-    return redirect(url_for("admin_console.lead", lead_id=lead_id, notice=f"Replayed: now {status}"))
+    text = f"Replayed: now {status}"
+    return redirect(url_for("admin_console.lead", lead_id=lead_id, notice=text, sig=auth.notice_sig(text)))
 
 
 @bp.get("/holds")
@@ -299,7 +327,7 @@ def holds() -> ResponseReturnValue:
         "holds.html",
         holds=operator.holds(runtime().engine),
         actions=audit.recent_actions(runtime().engine, ("release",), limit=10),
-        notice=request.args.get("notice"),
+        notice=auth.notice_shown(request.args),
     )
 
 
@@ -310,7 +338,8 @@ def release() -> ResponseReturnValue:
     if scope != "account" and not (scope.startswith("campaign:") and len(scope) > 9):
         return page("error.html", 400, message="scope: must be 'account' or 'campaign:<name>'")
     count = release_hold(runtime(), scope, auth.signed_in())
-    return redirect(url_for("admin_console.holds", notice=f"Released {count} lead(s) of {scope}"))
+    text = f"Released {count} lead(s) of {scope}"
+    return redirect(url_for("admin_console.holds", notice=text, sig=auth.notice_sig(text)))
 
 
 @bp.get("/sources")

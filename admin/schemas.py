@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
 
-from lead.lifecycle import LeadStatus
+from marshmallow import Schema, fields, post_dump, validate
+
+from lead.lifecycle import WAITING, LeadReason, LeadStatus
 
 STATUS_VALUES = [s.value for s in LeadStatus]  # the OpenAPI enum of every lead status, in lifecycle order
+REASON_VALUES = [r.value for r in LeadReason]
 
 MAX_ID = 2**63 - 1  # a BIGINT: larger ids cannot exist, and PostgreSQL would refuse to compare them
 MAX_PAGE = 500  # the most leads one page returns
@@ -57,12 +60,29 @@ class Lead(Schema):
     lead = fields.Raw(allow_none=True)
     record = fields.Raw(allow_none=True)
     errors = fields.Raw(allow_none=True)
+    warnings = fields.Raw(
+        allow_none=True, metadata={"description": "optional fields left out of the lead: field → why"}
+    )
+    route_name = fields.String(allow_none=True, metadata={"description": "the matched route's `name:`"})
+    route_position = fields.Integer(
+        allow_none=True, metadata={"description": "the matched route's 1-based position at routing time; 0: fallback"}
+    )
     fetch_spec = fields.Raw(allow_none=True)
     primary_phone = fields.String(allow_none=True)
     sandbox = fields.Boolean()
     received_at = fields.Float()
     updated_at = fields.Float()
-    next_attempt_at = fields.Float(allow_none=True)
+    status_reason = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(REASON_VALUES),
+        metadata={"description": "why it waits, is held or is blocked (null: no reason)"},
+    )
+    unknown_fate = fields.Boolean(
+        metadata={"description": "its last call may have landed: looked up in Engage before any resend"}
+    )
+    next_attempt_at = fields.Float(
+        allow_none=True, metadata={"description": "when a waiting lead is tried again (epoch s); null otherwise"}
+    )
     attempts = fields.Integer()
     claims = fields.Integer()
     claim_epoch = fields.Integer(allow_none=True)
@@ -71,6 +91,13 @@ class Lead(Schema):
     last_error = fields.String(allow_none=True)
     engage_response = fields.Raw(allow_none=True)
     timeline = fields.List(fields.Dict(), metadata={"description": "attempts and operator actions, oldest first"})
+
+    @post_dump
+    def _due_only_while_waiting(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """next_attempt_at means something only for a lead that waits for a time; null for the others."""
+        if "next_attempt_at" in data and data.get("status") not in WAITING:
+            data["next_attempt_at"] = None
+        return data
 
 
 class LeadPage(Schema):

@@ -13,6 +13,7 @@ from config.database import check_database_scheme, normalize_database_url
 from config.engage_mode import decide_engage_mode
 from config.errors import ConfigError, closest
 from config.file import FileConfig, load_file
+from config.live import check_live
 from config.paths import ROOT
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -94,11 +95,14 @@ class _Variables:
         return result
 
 
-def load_settings(environ: Mapping[str, str] | None = None, *, require_account_id: bool = True) -> Settings:
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, require_account_id: bool = True, require_source_secrets: bool = True
+) -> Settings:
     """Build Settings from the environment; raise ConfigError for any inconsistency.
 
-    `require_account_id=False` is for `engage accounts` only: it lists the sub-accounts the
-    credentials can see, which is how ENGAGE_ACCOUNT_ID is found in the first place.
+    `require_account_id=False` is for `engage accounts` (it lists the sub-accounts the credentials
+    can see, which is how ENGAGE_ACCOUNT_ID is found in the first place) and for the commands that
+    need only the database; those also pass `require_source_secrets=False` (load_file).
     """
     # A snapshot: the values are read from this copy, and os.environ is never written (another
     # thread may be reading it, and tests pass their own mapping).
@@ -145,14 +149,15 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_account_i
         )
 
     if not config_path:
-        own = ROOT / "leadrelay.yml"
-        config_path = str(own) if own.exists() else str(ROOT / "leadrelay.example.yml")
+        config_path = default_config_path()
 
     database_url = _database_url(db_url_raw, dyno, allow_sqlite)
     engage_mode = decide_engage_mode(
         engage_mode_raw, environ, bool(db_url_raw), api_token, account_id, require_account_id
     )
-    file_config = load_file(config_path, environ)
+    file_config = load_file(config_path, environ, require_source_secrets=require_source_secrets)
+    if engage_mode == "live":
+        check_live(config_path, file_config)
     return Settings(
         port=port,
         database_url=database_url,
@@ -175,6 +180,16 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_account_i
         metrics_token=metrics_token,
         trusted_proxy_hops=proxy_hops,
     )
+
+
+def default_config_path() -> str:
+    """Without LEADRELAY_CONFIG: the user's leadrelay.yml in the repository root, else the example.
+
+    The test suite replaces this (tests/conftest.py): a clone's own leadrelay.yml, with secrets
+    the test run does not have, must never decide what a test loads.
+    """
+    own = ROOT / "leadrelay.yml"
+    return str(own) if own.exists() else str(ROOT / "leadrelay.example.yml")
 
 
 def _database_url(raw: str, dyno: str | None, allow_sqlite: bool) -> str:

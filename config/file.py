@@ -29,6 +29,7 @@ class Route:
     priority: str
     campaign: Any
     drop: bool = False
+    name: str | None = None  # optional; stored with the lead, since positions shift when routes are edited
 
 
 @dataclass
@@ -70,6 +71,8 @@ class FileConfig:
     sources: dict[str, Source]
     warnings: list[str] = field(default_factory=list)
     disabled: list[str] = field(default_factory=list)  # sources with `enabled: false`
+    # Sources left out because a ${VAR} of theirs is unset: only for commands that need the database alone.
+    unloaded: dict[str, str] = field(default_factory=dict)
     alerts: dict[str, Any] = field(default_factory=lambda: AlertsSchema().load({}))
 
     def campaigns(self) -> list[Any]:
@@ -80,8 +83,14 @@ class FileConfig:
         return list(dict.fromkeys(c for c in found if c is not None))
 
 
-def load_file(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> FileConfig:
-    """Read and validate leadrelay.yml; raise ConfigError naming file, key and fix."""
+def load_file(
+    path: str | os.PathLike[str], environ: Mapping[str, str] | None = None, *, require_source_secrets: bool = True
+) -> FileConfig:
+    """Read and validate leadrelay.yml; raise ConfigError naming file, key and fix.
+
+    `require_source_secrets=False` (commands that need only the database, e.g. `leads list`) leaves
+    out a source whose ${VAR}s are unset instead of refusing the file; everything else is checked.
+    """
     environ = dict(os.environ if environ is None else environ)
     where = str(path)
     raw = _read_yaml(path, where)
@@ -119,6 +128,7 @@ def load_file(path: str | os.PathLike[str], environ: Mapping[str, str] | None = 
     sources: dict[str, Source] = {}
     warnings: list[str] = []
     disabled: list[str] = []
+    unloaded: dict[str, str] = {}
     for name, body in sources_raw.items():
         key = f"sources.{name}"
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", str(name)):
@@ -131,6 +141,9 @@ def load_file(path: str | os.PathLike[str], environ: Mapping[str, str] | None = 
         body = interpolate(body, environ, key, src_missing)
         if body.get("enabled", True) is False:
             disabled.append(str(name))
+            continue
+        if src_missing and not require_source_secrets:
+            unloaded[str(name)] = f"${{{src_missing[0][1]}}} is not set"
             continue
         if src_missing:
             mkey, var = src_missing[0]
@@ -146,6 +159,7 @@ def load_file(path: str | os.PathLike[str], environ: Mapping[str, str] | None = 
         warnings=warnings,
         disabled=disabled,
         alerts=alerts,
+        unloaded=unloaded,
     )
 
 
@@ -224,6 +238,7 @@ def _load_source(
         public_url=common.get("public_url"),
         phones=common.get("phones", defaults["phones"]),
         e164=common.get("e164", defaults["e164"]),
+        allow_token_alone=common["allow_token_alone"],
     )
     if not settings.tokens and not stype.has_own_auth(settings):
         # A type says whether it may run open (a browser form cannot keep a secret); config
@@ -246,6 +261,7 @@ def _load_source(
             priority=r.get("priority") or fallback_priority,
             campaign=r.get("campaign") if r.get("campaign") is not None else fallback_campaign,
             drop=r.get("drop", False),
+            name=r.get("name"),
         )
         for r in common["routes"]
     ]

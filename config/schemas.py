@@ -15,7 +15,7 @@ PRIORITIES = ("IMMEDIATE", "NORMAL")
 DUPLICATE_HANDLING = ("RETAIN_ALL", "REMOVE_ALL_EXISTING", "REMOVE_FROM_LIST")
 TIME_ZONE_OPTIONS = ("NPA_NXX", "ZIPCODE", "EXPLICIT", "COUNTRY", "NOT_APPLICABLE")
 OPERATORS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "matches", "contains")
-ROUTE_KEYS = ("when", "priority", "campaign", "drop")
+ROUTE_KEYS = ("name", "when", "priority", "campaign", "drop")
 
 
 class RouteSchema(Schema):
@@ -26,6 +26,7 @@ class RouteSchema(Schema):
 
         unknown = EXCLUDE
 
+    name = fields.String(validate=validate.Length(min=1, max=100))  # shown on a lead's timeline
     when = fields.Dict(keys=fields.String(), load_default=dict)
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
     campaign = fields.Raw()
@@ -39,7 +40,7 @@ class RouteSchema(Schema):
             word = sorted(extra)[0]
             guess = closest(word, ROUTE_KEYS)
             hint = f"did you mean `{guess}`? " if guess else ""
-            raise ValidationError(f"unknown key {word!r}: {hint}a route has when, priority, campaign, drop")
+            raise ValidationError(f"unknown key {word!r}: {hint}a route has name, when, priority, campaign, drop")
         for name, cond in (data.get("when") or {}).items():
             if isinstance(cond, dict):
                 _check_condition(name, cond)
@@ -130,6 +131,8 @@ class SourceCommonSchema(Schema):
     enabled = fields.Boolean(load_default=True)
     token = Secrets()
     token_field = fields.String()
+    # With a signature secret configured the token alone is refused; true accepts it (said at start-up).
+    allow_token_alone = fields.Boolean(load_default=False)
     fields_ = fields.Dict(data_key="fields", keys=fields.String(), load_default=dict)
     routes = fields.List(fields.Nested(RouteSchema), load_default=list)
     priority = fields.String(validate=validate.OneOf(PRIORITIES))

@@ -14,7 +14,8 @@ from store.queue import ClaimedLead
 
 logger = logging.getLogger("leadrelay.dispatch")
 
-# last_error prefix of a lead whose last call may have been carried out (look it up before resending).
+# What a person reads in last_error when a lead's last call may have been carried out; the
+# dispatcher decides by the lead's unknown_fate column, never by this text.
 UNKNOWN = "fate unknown: "
 # campaignLeads/leadSearch allows 15 / 10 s and 60 / 30 s (engage-api.md §5); keep some headroom.
 LOOKUP_WINDOWS = [(12, 10.0), (50, 30.0)]
@@ -22,7 +23,7 @@ LOOKUP_WINDOWS = [(12, 10.0), (50, 30.0)]
 
 def unsure(lead: ClaimedLead) -> bool:
     """A claim that never settled (the process died holding it) or a call of unknown fate."""
-    return lead.claims > 1 or (lead.last_error or "").startswith(UNKNOWN)
+    return lead.claims > 1 or lead.unknown_fate
 
 
 class FateLookup:

@@ -8,7 +8,8 @@ import time
 
 from dispatch.backoff import backoff
 
-# last_error of leads waiting for an account-wide outage (expedited when Engage answers again).
+# What a person reads in last_error while leads wait for an account-wide outage; they are expedited
+# by their status_reason (LeadReason.OUTAGE) when Engage answers again, never by this text.
 OUTAGE = "Engage unavailable: "
 # The breaker's key for the account itself (credentials refused), next to the campaigns' names.
 ACCOUNT = "__account__"

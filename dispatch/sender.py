@@ -19,7 +19,7 @@ from engage.errors import (
     Throttled,
     Unavailable,
 )
-from lead.lifecycle import LeadStatus
+from lead.lifecycle import LeadReason, LeadStatus
 from logs import log
 from metrics import DISPATCHED, ENGAGE_CALLS, SPEED_TO_LEAD
 from store.lease import EngageState
@@ -78,7 +78,14 @@ class Sending(DispatcherCore):
                 exc.retry_after if exc.retry_after is not None else self._backoff(0, cap=self.cfg["outage_probe_cap"])
             )
             self.holds.wait_out(wait)
-            self._retry(leads, f"token exchange throttled; waiting {wait:.1f}s", epoch, delay=wait, count_attempt=False)
+            self._retry(
+                leads,
+                f"token exchange throttled; waiting {wait:.1f}s",
+                epoch,
+                LeadReason.TOKEN_EXCHANGE,
+                delay=wait,
+                count_attempt=False,
+            )
             return
         except AuthError as exc:
             self._account_failed(leads, exc, epoch)
@@ -86,7 +93,7 @@ class Sending(DispatcherCore):
         except Throttled as exc:
             ENGAGE_CALLS.labels("429").inc()
             pause = self.limiter.throttled(exc.retry_after, self._backoff(max(c.attempts for c in leads)))
-            self._retry(leads, f"throttled (429); pausing {pause:.1f}s", epoch, delay=pause)
+            self._retry(leads, f"throttled (429); pausing {pause:.1f}s", epoch, LeadReason.THROTTLE, delay=pause)
             return
         except BatchRejected as exc:
             ENGAGE_CALLS.labels("400").inc()
@@ -106,7 +113,7 @@ class Sending(DispatcherCore):
             return
         except EngageError as exc:
             ENGAGE_CALLS.labels("error").inc()
-            self._retry(leads, f"Engage error: {exc}", epoch)
+            self._retry(leads, f"Engage error: {exc}", epoch, LeadReason.ENGAGE_ERROR)
             return
         except Exception as exc:  # a bug or a poison lead: this claim stays counted, dead after max_claims
             log(logger, logging.ERROR, "send crashed", error=repr(exc), leads=[c.id for c in leads])
@@ -119,6 +126,8 @@ class Sending(DispatcherCore):
                         error=f"{UNKNOWN}crash: {exc!r}",
                         count_attempt=False,
                         crashed=True,
+                        reason=LeadReason.CRASH_RECOVERY,
+                        unknown_fate=True,
                         delay=self._backoff(c.claims),
                     )
                     for c in leads
@@ -129,7 +138,9 @@ class Sending(DispatcherCore):
         self.limiter.succeeded()
         self._engage_answered(campaign)
         if result.general_failure:
-            self._retry(leads, "GENERAL_FAILURE from the lead loader", epoch, response=result.raw)
+            self._retry(
+                leads, "GENERAL_FAILURE from the lead loader", epoch, LeadReason.ENGAGE_ERROR, response=result.raw
+            )
             return
         self._loaded(opts, leads, result, campaign_id, epoch)
 
@@ -172,7 +183,7 @@ class Sending(DispatcherCore):
         if not self.holds.answered(campaign):
             return
         try:
-            count: int | None = self.queue.expedite(OUTAGE)
+            count: int | None = self.queue.expedite(LeadReason.OUTAGE)
         except Exception as exc:  # they come due on their own schedule anyway
             count = None
             log(logger, logging.WARNING, "could not expedite leads after the outage", error=repr(exc)[:200])
@@ -181,17 +192,17 @@ class Sending(DispatcherCore):
 
     def _unavailable(self, leads: list[ClaimedLead], exc: Unavailable, epoch: int) -> None:
         """5xx, timeouts, refused connections: the whole account waits for one probe; unknown fates are marked."""
-        prefix = UNKNOWN if exc.fate_unknown else ""
+        unknown = exc.fate_unknown
         if exc.status is not None and 200 <= exc.status < 300:
             # Engage answered, unreadably: not an outage. Look the leads up before resending them.
-            self._retry(leads, f"{prefix}{exc}", epoch, delay=self._backoff(0))
+            self._retry(leads, str(exc), epoch, LeadReason.ENGAGE_ERROR, delay=self._backoff(0), unknown_fate=unknown)
             return
         self._set_state(EngageState.DEGRADED, str(exc))
         # An outage is account-wide: every lead waits for one probe instead of each backing
         # off on its own, so the queue drains the moment Engage answers again.
         cap = min(self.cfg["outage_probe_cap"], self.cfg["backoff_cap"])
         delay = self.holds.outage(self.cfg["backoff_base"], cap, self.rng)
-        self._retry(leads, f"{prefix}{OUTAGE}{exc}", epoch, delay=delay)
+        self._retry(leads, f"{OUTAGE}{exc}", epoch, LeadReason.OUTAGE, delay=delay, unknown_fate=unknown)
 
     def _look_up_first(self, leads: list[ClaimedLead], campaign_id: Any, epoch: int) -> list[ClaimedLead]:
         """Look up leads whose last call may have landed; settle the found ones and return the rest to send.
@@ -209,7 +220,7 @@ class Sending(DispatcherCore):
         except Throttled as exc:
             # leadSearch has its own budget: wait for it without pausing the lead loader.
             wait = exc.retry_after if exc.retry_after is not None else self._backoff(0)
-            self._retry(leads, f"{UNKNOWN}lookup throttled (429)", epoch, delay=wait, count_attempt=False)
+            self._retry(leads, "lookup throttled (429)", epoch, LeadReason.THROTTLE, delay=wait, count_attempt=False)
             return []
         if found is None:  # lead search refused: resend, counted as undecided
             return leads
@@ -227,20 +238,38 @@ class Sending(DispatcherCore):
                 lead_ids=[c.id for c in doubtful if c.extern_id in found],
             )
         for lead in doubtful:
-            lead.last_error = None  # looked up: it is not loaded, so a failure now is a plain failure
+            lead.unknown_fate = False  # looked up: it is not loaded, so a failure now is a plain failure
         return [c for c in leads if c.extern_id not in found]
 
     def _requeue(self, leads: list[ClaimedLead], epoch: int) -> None:
         """Hand claimed leads back untouched (no attempt burns): a gate closed after they were claimed."""
         self._store(
-            epoch, [Settlement(c.id, LeadStatus.RETRYING, error=c.last_error, count_attempt=False) for c in leads]
+            epoch,
+            [
+                Settlement(
+                    c.id,
+                    LeadStatus.RETRYING,
+                    error=c.last_error,
+                    count_attempt=False,
+                    unknown_fate=c.unknown_fate,
+                )
+                for c in leads
+            ],
         )
 
     def _settle(
-        self, leads: list[ClaimedLead], status: LeadStatus, epoch: int, error: str, count_attempt: bool = True
+        self,
+        leads: list[ClaimedLead],
+        status: LeadStatus,
+        epoch: int,
+        error: str,
+        count_attempt: bool = True,
+        reason: LeadReason | None = None,
     ) -> None:
         """Settle every lead of the batch the same way."""
-        self._store(epoch, [Settlement(c.id, status, error=error, count_attempt=count_attempt) for c in leads])
+        self._store(
+            epoch, [Settlement(c.id, status, error=error, count_attempt=count_attempt, reason=reason) for c in leads]
+        )
         sandbox = str(bool(self.backend and self.backend.sandbox)).lower()
         for _ in leads:
             DISPATCHED.labels(status, sandbox).inc()
@@ -250,19 +279,23 @@ class Sending(DispatcherCore):
         leads: list[ClaimedLead],
         error: str,
         epoch: int,
+        reason: LeadReason,
         delay: float | None = None,
         response: Any = None,
         count_attempt: bool = True,
+        unknown_fate: bool = False,
     ) -> None:
-        """Schedule another attempt, or declare the lead dead once its retry budget (from receipt) is spent.
+        """Schedule another attempt for `reason`, or declare the lead dead once its retry budget is spent.
 
-        A lead whose earlier call may have landed keeps that mark until a lookup settles it.
+        A lead whose earlier call may have landed keeps that mark (unknown_fate) until a lookup settles it;
+        its last_error says so too, for people.
         """
         now = time.time()
         out = []
         sandbox = str(bool(self.backend and self.backend.sandbox)).lower()
         for lead in leads:
-            mark = UNKNOWN if (lead.last_error or "").startswith(UNKNOWN) and not error.startswith(UNKNOWN) else ""
+            unknown = unknown_fate or lead.unknown_fate
+            mark = UNKNOWN if unknown else ""
             if now - lead.received_at > self.cfg["retry_budget"]:
                 out.append(
                     Settlement(
@@ -279,6 +312,8 @@ class Sending(DispatcherCore):
                         response=response,
                         count_attempt=count_attempt,
                         delay=delay if delay is not None else self._backoff(lead.attempts),
+                        reason=reason,
+                        unknown_fate=unknown,
                     )
                 )
         self._store(epoch, out)
@@ -296,10 +331,17 @@ class Sending(DispatcherCore):
                 new_id = None
             if new_id is not None:
                 self.holds.re_resolved(campaign)
-                self._retry(leads, f"campaign error, re-resolved: {exc}", epoch, delay=0.0)
+                self._retry(leads, f"campaign error, re-resolved: {exc}", epoch, LeadReason.ENGAGE_ERROR, delay=0.0)
                 return
         probe = self.holds.open_breaker(campaign, self.cfg["hold_probe"])
-        self._settle(leads, LeadStatus.HELD, epoch, error=f"campaign {campaign!r}: {exc}", count_attempt=False)
+        self._settle(
+            leads,
+            LeadStatus.HELD,
+            epoch,
+            error=f"campaign {campaign!r}: {exc}",
+            count_attempt=False,
+            reason=LeadReason.CAMPAIGN_HOLD,
+        )
         held = self.queue.hold_queued(campaign, f"campaign {campaign!r} breaker open: {exc}")
         log(
             logger,
@@ -315,7 +357,14 @@ class Sending(DispatcherCore):
         """Credentials refused: hold every lead (no attempts burn); the leader loop tries for a token later."""
         ENGAGE_CALLS.labels("auth_error").inc()
         probe = self.holds.hold_account(self.cfg["hold_probe"])
-        self._settle(leads, LeadStatus.HELD, epoch, error=f"Engage authentication failed: {exc}", count_attempt=False)
+        self._settle(
+            leads,
+            LeadStatus.HELD,
+            epoch,
+            error=f"Engage authentication failed: {exc}",
+            count_attempt=False,
+            reason=LeadReason.ACCOUNT_HOLD,
+        )
         self.queue.hold_queued(None, f"Engage authentication failed: {exc}")
         self._set_state(EngageState.HELD, f"authentication failed: {exc}")
         log(

@@ -94,6 +94,8 @@ class SourceSettings:
     public_url: str | None = None
     phones: str = "all"  # "all" or "primary"
     e164: bool = False
+    # With a signature configured the token alone is not enough, unless the operator opts out.
+    allow_token_alone: bool = False
 
 
 class AuthFailure(Exception):
@@ -156,6 +158,11 @@ class SourceType:
     # True when a source of this type may run with no authentication at all (a browser form
     # cannot keep a secret): config then warns instead of refusing it.
     allows_no_auth: ClassVar[bool] = False
+    # True when the type's own scheme is a signature over the request (HMAC, HubSpot v3): then, when
+    # configured, it is required and the shared token alone does not pass (`allow_token_alone: true`
+    # opts out). Schemes that are themselves shared values (Basic auth, a key header, a public org id,
+    # an Origin allow-list) leave either one enough.
+    own_auth_signs: ClassVar[bool] = False
 
     # True when the type's own scheme (e.g. a signature) is configured in `options`.
     def has_own_auth(self, source: SourceSettings) -> bool:

@@ -161,6 +161,7 @@ class Facebook(SourceType):
     name = "facebook"
     retries = True  # Meta wants 200 and retries for 36 h otherwise
     options_schema = FacebookOptions
+    own_auth_signs = True  # a configured signature is required (tokens alone: allow_token_alone)
     # Meta allows 200 × 24 × (leads created on the Page in 90 days) lead reads per 24 h, so one read
     # per new lead can never exhaust it; this guard (bursts of 300, then 1/s) only stops replay loops
     # from hammering the Graph. A limit error is still retried with backoff.

@@ -141,6 +141,7 @@ class Generic(SourceType):
     name = "generic"
     retries = False  # answers 400/422 so the developer sees what is wrong
     options_schema = GenericOptions
+    own_auth_signs = True  # a configured signature is required (tokens alone: allow_token_alone)
 
     def has_own_auth(self, source: SourceSettings) -> bool:
         """Whether hmac or standard_webhooks is configured."""

@@ -78,6 +78,7 @@ class GoogleForms(SourceType):
     # form owner sees why. So a 4xx is the useful answer, and the payload is stored anyway.
     retries = False
     options_schema = GoogleFormsOptions
+    own_auth_signs = True  # a configured signature is required (tokens alone: allow_token_alone)
 
     def has_own_auth(self, source: SourceSettings) -> bool:
         """Whether a signing secret is configured."""

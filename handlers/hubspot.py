@@ -86,6 +86,8 @@ class HubSpotOptions(Schema):
     access_token = Secrets()  # private-app token for fetching Webhooks-API contacts
     api_base_url = mfields.Url(require_tld=False, schemes={"http", "https"}, load_default=DEFAULT_API_BASE)
     properties = mfields.List(mfields.String(validate=validate.Length(min=1)), load_default=list)
+    # v1/v2 signatures carry no timestamp (a captured request replays forever): accepted only on request.
+    legacy_signatures = mfields.Boolean(load_default=False)
 
 
 def v3_uri(url: str) -> str:
@@ -195,6 +197,7 @@ class HubSpot(SourceType):
     name = "hubspot"
     retries = True
     options_schema = HubSpotOptions
+    own_auth_signs = True  # a configured signature is required (tokens alone: allow_token_alone)
     # Private apps: 100 requests per 10 s (the fetch pool paces itself by this).
     fetches = True
     fetch_rate = (100, 10.0)
@@ -204,15 +207,19 @@ class HubSpot(SourceType):
         return bool(source.options.get("client_secret"))
 
     def verify(self, source: SourceSettings, request: Inbound, now: float) -> None:
-        """Prefer v3 when its header is present, else v1/v2; raise AuthFailure."""
+        """v3 (timestamped) is required; v1/v2 only with `legacy_signatures: true` and no v3 header."""
         secrets = source.options.get("client_secret") or []
         if not secrets:
             # Fail closed: verify() without a secret is a wiring mistake, not a pass.
             raise AuthFailure("invalid_signature", "no client_secret configured")
-        if request.header(V3_HEADER):
+        if (request.header(V3_HEADER) or "").strip():
             _verify_v3(secrets, request, now)
-        else:
+        elif source.options.get("legacy_signatures"):
             _verify_v1_v2(secrets, request)
+        else:
+            # Stripping or emptying the v3 header must not fall back on v1/v2, whose signatures
+            # carry no timestamp: a captured request could be replayed after the 5-minute window.
+            raise AuthFailure("missing_signature", f"{V3_HEADER} is missing (legacy_signatures is off)")
 
     def parse(self, source: SourceSettings, request: Inbound) -> list[Record]:
         """A workflow body → one record; a Webhooks-API array → one per event; else Malformed."""

@@ -102,6 +102,7 @@ class Typeform(SourceType):
     name = "typeform"
     retries = True
     options_schema = TypeformOptions
+    own_auth_signs = True  # a configured signature is required (tokens alone: allow_token_alone)
 
     def has_own_auth(self, source: SourceSettings) -> bool:
         """Whether a webhook secret is configured."""

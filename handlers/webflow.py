@@ -99,6 +99,7 @@ class Webflow(SourceType):
     name = "webflow"
     retries = True  # non-200 → 3 retries 10 min apart
     options_schema = WebflowOptions
+    own_auth_signs = True  # a configured signature is required (tokens alone: allow_token_alone)
 
     def has_own_auth(self, source: SourceSettings) -> bool:
         """Whether a signing secret is configured."""

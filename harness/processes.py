@@ -113,7 +113,10 @@ class ServiceProcess:
                 or k in ("DATABASE_URL", "LEADRELAY_CONFIG", "DISPATCH_MODE")
             )
         }
-        self.env = {**base, "PORT": str(self.port), **env}
+        # The example unless the caller names a config: the working tree's own (gitignored)
+        # leadrelay.yml is a user's, and never what a test or benchmark runs.
+        example = {"LEADRELAY_CONFIG": str(ROOT / "leadrelay.example.yml")}
+        self.env = {**base, **example, "PORT": str(self.port), **env}
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

@@ -103,6 +103,8 @@ PENDING: frozenset[LeadStatus] = frozenset({S.QUEUED, S.FETCHING, S.RETRYING, S.
 FAILED: frozenset[LeadStatus] = frozenset({S.DEAD, S.REJECTED, S.INVALID, S.BLOCKED})
 # Still on its way to the dialer (the console's "waiting" colour).
 IN_PROGRESS: frozenset[LeadStatus] = PENDING | {S.SENDING}
+# Waits for a time: next_attempt_at says when it is tried (claimed, fetched, let through) again.
+WAITING: frozenset[LeadStatus] = DISPATCHABLE | {S.FETCHING, S.DEFERRED}
 
 # The reasons each status may carry in status_reason (any other status has none).
 REASONS: Mapping[LeadStatus, frozenset[LeadReason]] = {

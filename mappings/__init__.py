@@ -16,9 +16,9 @@ from marshmallow import ValidationError
 
 from handlers.base import Record, SourceSettings
 from lead.fieldmap import check_field_map, merge_fields
-from mappings.base import LeadMappingSchema, MappingError
+from mappings.base import LeadMappingSchema, MappingError, collecting_warnings
 
-__all__ = ["MappingError", "check_field_map", "default_fields", "map_record"]
+__all__ = ["MappingError", "check_field_map", "default_fields", "extern_id_of", "map_lead", "map_record"]
 
 FALLBACK = "generic"
 _MODULES: dict[str, ModuleType] = {}
@@ -90,10 +90,32 @@ def _schema(source: SourceSettings) -> LeadMappingSchema:
     return schema
 
 
+def map_lead(source: SourceSettings, record: Record) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """(lead, warnings): the validated Engage lead and the optional fields left out, each with why.
+
+    Raises MappingError naming the fields when the lead cannot be dialed (no phone, no externId,
+    or a type's own refusal such as a delete event).
+    """
+    with collecting_warnings() as warnings:
+        try:
+            lead: dict[str, Any] = _schema(source).load(record.fields)
+        except ValidationError as exc:
+            raise MappingError(_flatten_errors(exc.messages)) from exc
+    return lead, dict(warnings)
+
+
+def extern_id_of(source: SourceSettings, record: Record) -> str | None:
+    """The record's externId by the source's field map (the type's defaults included), or None.
+
+    For a record that cannot become a lead: the console and the API still show which record it
+    was. Never raises (the id itself may be what is wrong).
+    """
+    try:
+        return _schema(source).value(record.fields, "externId", {})
+    except Exception:
+        return None
+
+
 def map_record(source: SourceSettings, record: Record) -> dict[str, Any]:
     """Turn one record into a validated Engage lead dict; raise MappingError naming the fields."""
-    try:
-        lead: dict[str, Any] = _schema(source).load(record.fields)
-        return lead
-    except ValidationError as exc:
-        raise MappingError(_flatten_errors(exc.messages)) from exc
+    return map_lead(source, record)[0]

@@ -2,16 +2,70 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from marshmallow import ValidationError, pre_load, validate
 
 from handlers.base import SourceSettings, resolve_path
+from lead.fieldmap import PSEUDO_FIELDS
 from lead.phones import normalize_phones
-from lead.schema import TEXT_FIELDS, EngageLeadSchema
+from lead.schema import LEAD_FIELDS, TEXT_FIELDS, EngageLeadSchema
 
 _EMAIL = validate.Email()
+
+# RFC 5321 §4.5.3.1: a mailbox's local part holds at most 64 octets, a path at most 256 with its
+# angle brackets, so an address at most 254.
+EMAIL_LOCAL_MAX = 64
+EMAIL_MAX = 254
+
+# What a lead cannot do without: any other field that cannot be mapped is dropped with a warning.
+REQUIRED_KEYS = frozenset({"externId", "leadPhone"})
+
+# The warnings of the record being mapped now: one cached schema serves many threads, so they
+# cannot live on the instance; map_record opens a sink around each load.
+_WARNINGS: ContextVar[dict[str, list[str]] | None] = ContextVar("mapping_warnings", default=None)
+
+
+def is_optional(key: str) -> bool:
+    """Whether an error on this key costs only the field (an Engage field other than phone and externId)."""
+    base = key.split(".", 1)[0]
+    return key not in REQUIRED_KEYS and (base in LEAD_FIELDS or base in PSEUDO_FIELDS)
+
+
+@contextmanager
+def collecting_warnings() -> Iterator[dict[str, list[str]]]:
+    """Collect the warnings of the loads inside this block (the dropped optional fields and why)."""
+    sink: dict[str, list[str]] = {}
+    token = _WARNINGS.set(sink)
+    try:
+        yield sink
+    finally:
+        _WARNINGS.reset(token)
+
+
+def split_errors(errors: Mapping[str, list[str]]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """(fatal, warnings): errors on optional fields are warnings, the rest keep the record from dialing."""
+    fatal = {k: list(v) for k, v in errors.items() if not is_optional(k)}
+    warnings = {k: list(v) for k, v in errors.items() if is_optional(k)}
+    return fatal, warnings
+
+
+def email_problem(email: str) -> str | None:
+    """Why an (NFKC-normalised) email cannot go to Engage, or None when it can."""
+    local = email.rsplit("@", 1)[0]
+    if len(email) > EMAIL_MAX:
+        return f"longer than {EMAIL_MAX} characters (RFC 5321): left out"
+    if len(local) > EMAIL_LOCAL_MAX:
+        return f"local part longer than {EMAIL_LOCAL_MAX} characters (RFC 5321): left out"
+    try:
+        _EMAIL(email.strip().lower())
+    except ValidationError:
+        return "not a valid email address: left out"
+    return None
 
 
 class MappingError(Exception):
@@ -81,10 +135,18 @@ class LeadMappingSchema(EngageLeadSchema):
 
     @pre_load
     def _gather(self, data: Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:
-        """Build the lead from the record; report every missing required field at once."""
+        """Build the lead from the record; only what it cannot do without is fatal, the rest warns.
+
+        A field that cannot be mapped (an object where text goes, a malformed email) is left out
+        and named in the warnings: an address never costs a dialable lead.
+        """
         lead, errors = self.gather(data)
-        if errors:
-            raise ValidationError(errors)
+        fatal, warnings = split_errors(errors)
+        if fatal:
+            raise ValidationError(fatal)
+        sink = _WARNINGS.get()
+        if sink is not None:
+            sink.update(warnings)
         return lead
 
     def value(self, data: Mapping[str, Any], key: str, errors: dict[str, list[str]] | None = None) -> str | None:
@@ -129,8 +191,14 @@ class LeadMappingSchema(EngageLeadSchema):
                 lead[key] = text
         self.split_full_name(data, lead, errors)
         email = self.value(data, "email", errors)
-        if email is not None and self.email_ok(email):
-            lead["email"] = email
+        if email is not None:
+            # Full-width and compatibility forms (ＡＤＡ@ＥＸＡＭＰＬＥ.ＣＯＭ) become the address people type.
+            email = unicodedata.normalize("NFKC", email).strip()
+            problem = email_problem(email)
+            if problem is None:
+                lead["email"] = email
+            else:
+                errors.setdefault("email", []).append(problem)
         extended = self.extended(data, errors)
         phone_error = self.phones(data, lead, extended)
         if phone_error:
@@ -156,15 +224,6 @@ class LeadMappingSchema(EngageLeadSchema):
         lead["firstName"] = parts[0]
         if len(parts) > 1:
             lead["lastName"] = parts[1].strip()
-
-    @staticmethod
-    def email_ok(email: str) -> bool:
-        """Whether an email is well-formed; a bad one is dropped rather than losing the lead."""
-        try:
-            _EMAIL(email.strip().lower())
-        except ValidationError:
-            return False
-        return True
 
     def extended(self, data: Mapping[str, Any], errors: dict[str, list[str]] | None = None) -> dict[str, str]:
         """extendedLeadData: only the Engage keys the field map configures."""

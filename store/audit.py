@@ -7,12 +7,14 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from logs import mask_text
 from store.db import write
 from store.schema import audit_log, login_attempts
+
+_LOGIN_LOCK = 0x1EAD_0018  # pg_advisory_xact_lock key serializing console login counts
 
 
 def record_attempts(conn: Connection, epoch: int, settlements: Iterable[Any]) -> None:
@@ -66,36 +68,31 @@ def recent_actions(
         return [{**dict(r._mapping), "detail": json.loads(r.detail or "{}")} for r in conn.execute(query)]
 
 
-def login_failures(engine: Engine, remote: str | None, within: float) -> int:
-    """Failed console logins from `remote` (None: from anywhere) in the last `within` seconds, all processes."""
-    since = time.time() - within
+def _failures(conn: Connection, remote: str | None, since: float) -> int:
+    """Failed console logins from `remote` (None: from anywhere) since `since`, all processes."""
     where = (login_attempts.c.at >= since) & login_attempts.c.ok.is_(False)
     if remote is not None:
         where = where & (login_attempts.c.remote == remote)
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(login_attempts).where(where)).scalar() or 0)
+    return int(conn.execute(select(func.count()).select_from(login_attempts).where(where)).scalar() or 0)
 
 
-def begin_login(engine: Engine, remote: str, within: float) -> tuple[int, int, int]:
-    """Record an attempt as failed FIRST, then count: (its row id, failures from `remote`, failures from all).
+def record_failed_login(engine: Engine, remote: str, within: float, max_here: int, max_all: int) -> bool:
+    """Record a wrong token unless the limits are reached; True when recorded (401), False when refused (429).
 
-    Recorded and committed before the count, so parallel attempts (any process) each see the others:
-    record-then-count cannot be raced the way check-then-insert can. The counts include this attempt;
-    a correct token turns its row into a success with `login_succeeded`. Rows older than a day go.
+    Count and insert run in one transaction serialized across processes (SQLite's BEGIN IMMEDIATE, a
+    PostgreSQL advisory transaction lock), so parallel guesses cannot slip past the limit together, and
+    a refusal writes nothing: a flood of wrong logins costs a bounded number of rows. Rows older than a
+    day go.
     """
     now = time.time()
     with write(engine) as conn:
-        attempt_id = conn.execute(
-            login_attempts.insert().values(remote=remote[:64], at=now, ok=False).returning(login_attempts.c.id)
-        ).scalar_one()
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOGIN_LOCK})
+        if _failures(conn, remote[:64], now - within) >= max_here or _failures(conn, None, now - within) >= max_all:
+            return False
+        conn.execute(login_attempts.insert().values(remote=remote[:64], at=now, ok=False))
         conn.execute(login_attempts.delete().where(login_attempts.c.at < now - 86400))
-    return int(attempt_id), login_failures(engine, remote[:64], within), login_failures(engine, None, within)
-
-
-def login_succeeded(engine: Engine, attempt_id: int) -> None:
-    """Mark an attempt begun with `begin_login` as a success (it no longer counts against anyone)."""
-    with write(engine) as conn:
-        conn.execute(login_attempts.update().where(login_attempts.c.id == attempt_id).values(ok=True))
+    return True
 
 
 def prune(engine: Engine, older_than: float) -> int:

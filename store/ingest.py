@@ -53,6 +53,9 @@ class PendingLead:
     suppress_by_phone: bool = False
     fetch: dict[str, Any] | None = None  # id-only record: what the fetch pool must get from the sender's API
     event: str | None = None
+    warnings: dict[str, list[str]] | None = None  # optional fields left out of the lead, each with why
+    route_name: str | None = None  # the matched route's `name:`, if it has one
+    route_position: int | None = None  # 1-based among the source's routes; 0: the fallback
 
     def __post_init__(self) -> None:
         """Refuse a status the lifecycle does not know."""
@@ -91,6 +94,15 @@ def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
 
 
+def _extras(item: PendingLead) -> dict[str, Any]:
+    """The lead columns that explain it: warnings (dropped optional fields) and the matched route."""
+    return {
+        "warnings": _json(item.warnings or None),
+        "route_name": item.route_name,
+        "route_position": item.route_position,
+    }
+
+
 # Prebuilt statements: this is the hot path of every webhook, and building Core statements
 # per request cost more CPU than the database work itself. Same SQL on SQLite and PostgreSQL.
 _INSERT_EVENT = text(
@@ -112,9 +124,11 @@ _PRIOR = text(
 )
 _INSERT_LEAD = text(
     "INSERT INTO leads (event_id, source, record_key, extern_id, status, priority, campaign, load_options, lead, "
-    "record, errors, primary_phone, sandbox, fetch_spec, received_at, updated_at, next_attempt_at, attempts, claims) "
+    "record, errors, primary_phone, sandbox, fetch_spec, received_at, updated_at, next_attempt_at, attempts, claims, "
+    "warnings, route_name, route_position) "
     "VALUES (:event_id, :source, :record_key, :extern_id, :status, :priority, :campaign, :load_options, :lead, "
-    ":record, :errors, :primary_phone, :sandbox, :fetch_spec, :received_at, :updated_at, 0.0, 0, 0) RETURNING id"
+    ":record, :errors, :primary_phone, :sandbox, :fetch_spec, :received_at, :updated_at, 0.0, 0, 0, "
+    ":warnings, :route_name, :route_position) RETURNING id"
 )
 _MARK_DUPLICATE = text(f"UPDATE events SET status = '{EventStatus.DUPLICATE}', duplicate_of = :original WHERE id = :id")
 
@@ -192,6 +206,7 @@ def store_webhook(
                     "fetch_spec": _json(item.fetch),
                     "received_at": received_at,
                     "updated_at": received_at,
+                    **_extras(item),
                 },
             ).scalar_one()
             stored.outcomes.append(Outcome(status, lead_id=lead_id, reasons=item.errors))
@@ -234,9 +249,10 @@ WITH ev AS (
 ), l AS (
   INSERT INTO leads (event_id, source, record_key, extern_id, status, priority, campaign, load_options, lead,
                      record, errors, primary_phone, sandbox, fetch_spec, received_at, updated_at, next_attempt_at,
-                     attempts, claims)
+                     attempts, claims, warnings, route_name, route_position)
   SELECT k.event_id, :source, :record_key, :extern_id, s.status, :priority, :campaign, :load_options, :lead,
-         :record, :errors, :primary_phone, :sandbox, :fetch_spec, :received_at, :received_at, 0.0, 0, 0
+         :record, :errors, :primary_phone, :sandbox, :fetch_spec, :received_at, :received_at, 0.0, 0, 0,
+         :warnings, :route_name, CAST(:route_position AS integer)
   FROM k, s
   RETURNING id, status
 )
@@ -271,6 +287,7 @@ def _store_one_postgres(engine: Engine, item: PendingLead, event: dict[str, Any]
         "by_phone": bool(item.suppress_by_phone),
         "since": event["received_at"] - item.suppress_within,
         "wake": "fetch" if item.status == S.FETCHING else item.priority,
+        **_extras(item),
     }
     with engine.connect() as conn:
         row = conn.execution_options(isolation_level="AUTOCOMMIT").execute(_STORE_ONE_PG, params).one()

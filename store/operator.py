@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from lead.lifecycle import DISPATCHABLE, LeadStatus, sql_list
+from lead.lifecycle import DISPATCHABLE, LeadReason, LeadStatus, sql_list
 from store.db import now_sql, write
 from store.lease import read as read_lease
 
@@ -151,33 +151,28 @@ def _like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-# A held lead's last_error names its hold: the dispatcher writes "Engage authentication failed: …"
-# for the account hold and "campaign '<name>' …" for a campaign's breaker (dispatch/runner.py).
-ACCOUNT_HOLD_WORD = "authentication"
-ACCOUNT_HOLD_SQL = f"LOWER(COALESCE(last_error, '')) LIKE '%{ACCOUNT_HOLD_WORD}%'"
-
-
-def is_account_hold(reason: str | None) -> bool:
-    """Whether a held lead's last_error is the account hold (credentials refused), not a campaign's."""
-    return ACCOUNT_HOLD_WORD in (reason or "").lower()
+# A held lead's status_reason names its hold: account_hold (credentials refused) or campaign_hold
+# (that campaign's breaker). A held lead without a reason (held by hand, or by a dispatcher older
+# than revision 0005) belongs to its campaign's hold, as it did before.
+_ACCOUNT = f"COALESCE(status_reason, '') = '{LeadReason.ACCOUNT_HOLD}'"
 
 
 def release_held(engine: Engine, scope: str) -> list[int]:
     """Re-queue the leads of one hold (`account` or `campaign:<name>`, as `holds()` names them); their ids.
 
     Only that hold's leads: releasing the account leaves a held campaign held, and the other way
-    round, by the same last_error rule `holds()` lists them with.
+    round, by the same status_reason rule `holds()` lists them with.
     """
     if scope == "account":
-        where, params = ACCOUNT_HOLD_SQL, {}
+        where, params = _ACCOUNT, {}
     else:
-        where, params = f"campaign=:c AND NOT {ACCOUNT_HOLD_SQL}", {"c": scope.split(":", 1)[1]}
+        where, params = f"campaign=:c AND NOT {_ACCOUNT}", {"c": scope.split(":", 1)[1]}
     with write(engine) as conn:
         rows = conn.execute(
             # `where` is one of the two fixed literals above and `now_sql` the database clock: no input.
             text(
-                f"UPDATE leads SET status='{S.QUEUED}', next_attempt_at=0, updated_at={now_sql(engine)} "  # noqa: S608
-                f"WHERE status='{S.HELD}' AND {where} RETURNING id"
+                f"UPDATE leads SET status='{S.QUEUED}', status_reason=NULL, next_attempt_at=0, "  # noqa: S608
+                f"updated_at={now_sql(engine)} WHERE status='{S.HELD}' AND {where} RETURNING id"
             ),
             params,
         ).fetchall()
@@ -189,14 +184,16 @@ def holds(engine: Engine) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT campaign, last_error, MIN(updated_at) AS since, COUNT(*) AS n FROM leads "  # noqa: S608
-                f"WHERE status='{S.HELD}' GROUP BY campaign, last_error ORDER BY MIN(updated_at)"
+                # last_error is only shown (one text of each hold, for people), never used to tell holds apart.
+                f"SELECT campaign, {_ACCOUNT} AS account, MIN(last_error) AS reason, "  # noqa: S608
+                "MIN(updated_at) AS since, COUNT(*) AS n FROM leads "
+                f"WHERE status='{S.HELD}' GROUP BY campaign, {_ACCOUNT} ORDER BY MIN(updated_at)"
             )
         ).fetchall()
     found: dict[str, dict[str, Any]] = {}
     for row in rows:
-        reason = row.last_error or ""
-        scope = "account" if is_account_hold(reason) else f"campaign:{row.campaign}"
+        reason = row.reason or ""
+        scope = "account" if row.account else f"campaign:{row.campaign}"
         entry = found.setdefault(
             scope,
             {

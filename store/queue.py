@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Select, bindparam, select, text
 from sqlalchemy.engine import Connection, Engine
 
-from lead.lifecycle import DISPATCHABLE, REQUEUED_BY_REPLAY, LeadStatus, sql_list
+from lead.lifecycle import DISPATCHABLE, REQUEUED_BY_REPLAY, LeadReason, LeadStatus, sql_list
 from store.audit import record_attempts
 from store.db import now_sql, write
 from store.lease import NAME
@@ -42,7 +42,8 @@ class ClaimedLead:
     claims: int
     received_at: float
     primary_phone: str | None
-    last_error: str | None = None
+    last_error: str | None = None  # for people (logs, the next settlement's text)
+    unknown_fate: bool = False  # its last call may have landed: look it up before resending
 
 
 @dataclass
@@ -56,10 +57,13 @@ class Settlement:
     delay: float = 0.0  # seconds until the next attempt (retrying)
     count_attempt: bool = True  # held leads burn no attempts
     crashed: bool = False  # the send raised unexpectedly: this claim stays counted (poison lead)
+    reason: str | None = None  # a LeadReason: why it waits or is held (status_reason)
+    unknown_fate: bool = False  # the call may have landed: looked up before any resend
 
     def __post_init__(self) -> None:
-        """Refuse a status the lifecycle does not know (a typo would otherwise reach the database)."""
+        """Refuse a status or reason the lifecycle does not know (a typo would otherwise reach the database)."""
         self.status = LeadStatus(self.status)
+        self.reason = None if self.reason is None else LeadReason(self.reason)
 
 
 @dataclass(frozen=True)
@@ -93,14 +97,15 @@ class Queue:
         campaign_filter = "AND campaign NOT IN :excluded" if excluded else ""
         sql = text(
             f"UPDATE leads SET status='{S.SENDING}', claim_epoch=:epoch, claimed_until={self._now}+:ttl, "  # noqa: S608
-            f"claims=claims+1, updated_at={self._now} "
+            # A lead in flight waits for nothing (its reason goes); its unknown_fate stays until a lookup.
+            f"status_reason=NULL, claims=claims+1, updated_at={self._now} "
             "WHERE id IN (SELECT id FROM leads WHERE priority=:priority AND ("
             f"  (status IN ({_DISPATCHABLE}) AND next_attempt_at <= {self._now}) "
             f"   OR (status='{S.SENDING}' AND (claim_epoch < :epoch OR claimed_until < {self._now}))) "
             f"  {campaign_filter} ORDER BY id LIMIT :limit) "
             "AND EXISTS (SELECT 1 FROM dispatcher_lease WHERE name=:name AND epoch=:epoch AND holder=:holder) "
             "RETURNING id, source, extern_id, priority, campaign, lead, load_options, attempts, claims, "
-            "received_at, primary_phone, last_error"
+            "received_at, primary_phone, last_error, unknown_fate"
         )
         params = {
             "epoch": epoch,
@@ -129,6 +134,7 @@ class Queue:
                 received_at=r.received_at,
                 primary_phone=r.primary_phone,
                 last_error=r.last_error,
+                unknown_fate=bool(r.unknown_fate),
             )
             for r in rows
         ]
@@ -176,6 +182,7 @@ class Queue:
             return 0
         sql = text(
             "UPDATE leads SET status=:status, last_error=:error, engage_response=:response, "  # noqa: S608
+            "status_reason=:reason, unknown_fate=:unknown, "
             "claims=CASE WHEN claims > 0 THEN claims - :settled ELSE 0 END, "
             f"attempts=attempts+:inc, next_attempt_at={self._now}+:delay, updated_at={self._now}, "
             f"delivered_at=CASE WHEN :loaded = 1 THEN {self._now} ELSE delivered_at END, "
@@ -192,6 +199,8 @@ class Queue:
                 "settled": 0 if s.crashed else 1,
                 "delay": s.delay,
                 "loaded": int(s.status == S.DELIVERED),
+                "reason": s.reason,
+                "unknown": bool(s.unknown_fate),
                 "id": s.id,
                 "epoch": epoch,
                 "name": NAME,
@@ -203,16 +212,16 @@ class Queue:
             record_attempts(conn, epoch, settlements)  # the lead's timeline (issue 9)
         return count if count is not None and count >= 0 else len(params)
 
-    def expedite(self, error_part: str) -> int:
-        """Make leads retrying for an error containing `error_part` (an outage that just ended) due now."""
+    def expedite(self, reason: LeadReason) -> int:
+        """Make leads retrying for `reason` (an outage that just ended) due now."""
         with write(self.engine) as conn:
             return int(
                 conn.execute(
                     text(
                         f"UPDATE leads SET next_attempt_at=0, updated_at={self._now} WHERE status='{S.RETRYING}' "  # noqa: S608
-                        f"AND next_attempt_at > {self._now} AND last_error LIKE :p"
+                        f"AND status_reason=:r AND next_attempt_at > {self._now}"
                     ),
-                    {"p": f"%{error_part}%"},
+                    {"r": LeadReason(reason)},
                 ).rowcount
             )
 
@@ -223,20 +232,25 @@ class Queue:
             return int(
                 conn.execute(
                     text(
-                        f"UPDATE leads SET status='{S.QUEUED}', next_attempt_at=0, updated_at={self._now} WHERE {where}"  # noqa: S608
+                        f"UPDATE leads SET status='{S.QUEUED}', status_reason=NULL, next_attempt_at=0, "  # noqa: S608
+                        f"updated_at={self._now} WHERE {where}"
                     ),
                     {"c": campaign},
                 ).rowcount
             )
 
-    def hold_queued(self, campaign: str | None, reason: str) -> int:
-        """Park waiting leads of a held campaign (or the whole account) so they burn no attempts."""
+    def hold_queued(self, campaign: str | None, error: str) -> int:
+        """Park waiting leads of a held campaign (or, campaign None, the whole account) so they burn no attempts."""
         where = f"status IN ({_DISPATCHABLE})" + (" AND campaign=:c" if campaign is not None else "")
+        reason = LeadReason.ACCOUNT_HOLD if campaign is None else LeadReason.CAMPAIGN_HOLD
         with write(self.engine) as conn:
             return int(
                 conn.execute(
-                    text(f"UPDATE leads SET status='{S.HELD}', last_error=:r, updated_at={self._now} WHERE {where}"),  # noqa: S608
-                    {"c": campaign, "r": reason},
+                    text(
+                        f"UPDATE leads SET status='{S.HELD}', status_reason=:reason, last_error=:e, "  # noqa: S608
+                        f"updated_at={self._now} WHERE {where}"
+                    ),
+                    {"c": campaign, "e": error, "reason": reason},
                 ).rowcount
             )
 
@@ -266,7 +280,15 @@ class Queue:
                 conn.execute(
                     leads.update()
                     .where(leads.c.id.in_(chosen))
-                    .values(status=S.QUEUED, next_attempt_at=0.0, attempts=0, claims=0, last_error=None)
+                    .values(
+                        status=S.QUEUED,
+                        next_attempt_at=0.0,
+                        attempts=0,
+                        claims=0,
+                        last_error=None,
+                        status_reason=None,
+                        unknown_fate=False,
+                    )
                 )
         return chosen
 
@@ -333,7 +355,7 @@ def chosen_by(
 def lead_row(mapping: Mapping[Any, Any]) -> dict[str, Any]:
     """Turn a leads row into an API dict (JSON columns decoded)."""
     data = dict(mapping)
-    for key in ("lead", "record", "errors", "load_options", "engage_response"):
+    for key in ("lead", "record", "errors", "warnings", "load_options", "engage_response"):
         if data.get(key):
             with contextlib.suppress(ValueError):  # not JSON after all: shown as stored
                 data[key] = json.loads(data[key])
@@ -461,6 +483,9 @@ def apply_prepared(conn: Connection, lead_id: int, item: PendingLead) -> LeadSta
             lead=None if item.lead is None else json.dumps(item.lead),
             record=json.dumps(item.record, default=str),
             errors=None if item.errors is None else json.dumps(item.errors),
+            warnings=json.dumps(item.warnings) if item.warnings else None,
+            route_name=item.route_name,
+            route_position=item.route_position,
             primary_phone=item.primary_phone,
             claim_epoch=None,
             claimed_until=None,
@@ -469,6 +494,8 @@ def apply_prepared(conn: Connection, lead_id: int, item: PendingLead) -> LeadSta
             claims=0,
             updated_at=time.time(),
             last_error=None,
+            status_reason=None,
+            unknown_fate=False,
         )
     )
     return status

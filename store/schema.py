@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -72,8 +73,16 @@ leads = Table(
     Column("claim_epoch", BigInteger),
     Column("claimed_until", Float),
     Column("delivered_at", Float),
-    Column("last_error", Text),
+    Column("last_error", Text),  # for people only: no code reads it to decide (status_reason does)
     Column("engage_response", Text),
+    # Why the lead waits, is held or is blocked: a lead/lifecycle.py LeadReason (revision 0005).
+    Column("status_reason", String(30)),
+    # Its last call may have landed (read timeout, dropped connection, unreadable 2xx, a crash):
+    # looked up with leadSearch before anything is resent.
+    Column("unknown_fate", Boolean, nullable=False, default=False, server_default=false()),
+    Column("warnings", Text),  # JSON: optional fields left out of the lead, each with why (revision 0010)
+    Column("route_name", String(100)),  # the matched route's `name:` at routing time
+    Column("route_position", Integer),  # its 1-based position then (0: the source's fallback)
     Index("ix_leads_dispatch", "status", "priority", "next_attempt_at", "id"),
     Index("ix_leads_suppress_extern", "campaign", "extern_id", "received_at"),
     Index("ix_leads_suppress_phone", "campaign", "primary_phone", "received_at"),
@@ -184,6 +193,19 @@ login_attempts = Table(
     Column("at", Float, nullable=False),
     Column("ok", Boolean, nullable=False),
     Index("ix_login_attempts_remote_at", "remote", "at"),
+)
+
+# Console sessions, server-side so logout and `admin sessions revoke` end them at once (issue 18).
+# The key is the SHA-256 of the session id in the signed cookie, never the id itself.
+admin_sessions = Table(
+    "admin_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("revoked_at", Float),
+    Column("remote", String(64), nullable=False),
+    Index("ix_admin_sessions_expires_at", "expires_at"),
 )
 
 # Rejected webhooks per source and hour, summed from every process's counter (nothing of the

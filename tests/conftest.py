@@ -6,6 +6,7 @@ import functools
 import os
 import textwrap
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -14,12 +15,25 @@ from sqlalchemy import create_engine, text
 from tests.builders import DATA, fixture_bytes, fixture_meta  # noqa: F401
 from tests.lanes import process_fixture
 
+EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "leadrelay.example.yml"
 PG_SKIP = "PostgreSQL tests need TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test); .ci/run sets it"
 
 
 def pg_base_url() -> str | None:
     """The PostgreSQL server for tests, or None when not configured."""
     return os.environ.get("TEST_DATABASE_URL") or None
+
+
+@pytest.fixture(autouse=True)
+def _never_the_working_trees_config(monkeypatch):
+    """Load the example, as a fresh clone would, wherever a test gives no LEADRELAY_CONFIG.
+
+    A user's own leadrelay.yml (gitignored, its ${VARS} set in their shell or not) must not decide
+    what a test loads; processes the harness starts get the same default (harness/processes.py).
+    """
+    import config.environment
+
+    monkeypatch.setattr(config.environment, "default_config_path", lambda: str(EXAMPLE_CONFIG))
 
 
 @pytest.fixture

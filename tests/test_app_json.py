@@ -8,7 +8,9 @@ import re
 import secrets
 from pathlib import Path
 
-from config import load_settings
+import pytest
+
+from config import ConfigError, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = json.loads((ROOT / "app.json").read_text())
@@ -135,8 +137,9 @@ def test_every_config_var_is_described_and_documented():
     assert table - NOT_ON_HEROKU - set(APP["env"]) == set()
 
 
-def test_the_deployed_values_pass_the_config_loader():
-    """With the button's values (secrets generated), Heroku's DATABASE_URL and DYNO, the app would start."""
+def test_the_deployed_values_pass_the_config_loader(write_config):
+    """With the button's values (secrets generated), Heroku's DATABASE_URL, DYNO and a committed
+    leadrelay.yml the app would start; with only the example file it stops (no demo secret goes live)."""
     environ = {
         name: spec.get("value") or (secrets.token_hex(16) if spec.get("generator") else "")
         for name, spec in APP["env"].items()
@@ -151,5 +154,9 @@ def test_the_deployed_values_pass_the_config_loader():
             "ENGAGE_ACCOUNT_ID": "12345678",
         }
     )
-    settings = load_settings(environ)
+    with pytest.raises(ConfigError) as err:
+        load_settings({**environ, "LEADRELAY_CONFIG": str(ROOT / "leadrelay.example.yml")})
+    assert err.value.key == "LEADRELAY_CONFIG"
+    own = write_config("sources:\n  hubspot:\n    type: hubspot\n    token: ${LEADRELAY_DEMO_TOKEN}\n")
+    settings = load_settings({**environ, "LEADRELAY_CONFIG": own})
     assert settings.dispatch_mode == "worker" and settings.engage_mode == "live" and not settings.is_sqlite

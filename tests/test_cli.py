@@ -91,7 +91,7 @@ def test_leads_list_and_replay(make_app, sqlite_url):
     assert "dead" in listing.output and "3035550142" not in listing.output
     assert runner.invoke(args=["leads", "replay"]).exit_code != 0  # refuses to replay everything by accident
     result = runner.invoke(args=["leads", "replay", "--status", "dead"])
-    assert result.exit_code == 0 and "re-queued 1 lead" in result.output
+    assert result.exit_code == 0 and f"Re-queued 1 lead: {claimed[0].id}.\n" in result.output
     assert queue.counts() == {"queued": 1}
 
 
@@ -191,3 +191,21 @@ def test_only_servers_wait_for_the_database(argv, serves):
     from app import _serves
 
     assert _serves(argv) is serves
+
+
+def test_replay_answers_in_sentences(make_app, sqlite_url):
+    """Plurals right, no `lead(s)`, no Python dicts: what was re-queued, re-mapped, or still invalid and why."""
+    app = make_app(CONFIG, sqlite_url)
+    dead = [_lead_with_status(app, "dead", f"d{n}") for n in range(2)]
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["leads", "replay", "--status", "dead"])
+    assert result.output.splitlines()[0] == f"Re-queued 2 leads: {dead[0]}, {dead[1]}."
+    result = runner.invoke(args=["leads", "replay", "--status", "dead"])
+    assert result.output.splitlines()[0] == "No lead was replayed."
+    invalid = app.test_client().post(
+        "/webhooks/hubspot", json={"vid": 5, "properties": {}}, headers={"X-Leadrelay-Token": "t"}
+    )
+    lead_id = invalid.json["leads"][0]["lead_id"]
+    result = runner.invoke(args=["leads", "replay", "--id", str(lead_id)])
+    assert f"Lead {lead_id} is still invalid: leadPhone: no dialable phone number in " in result.output
+    assert "{" not in result.output and "(s)" not in result.output

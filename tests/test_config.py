@@ -32,6 +32,8 @@ sources:
     enabled: false
 """
 
+OWN_LIVE = "sources:\n  hubspot:\n    type: hubspot\n    token: a-long-random-token-of-this-deployment\n"
+
 
 def test_example_config_starts_with_no_variables(tmp_path):
     """leadrelay.example.yml must load on a fresh machine with nothing set."""
@@ -114,10 +116,13 @@ def test_environment_errors(environ, key):
     assert err.value.key == key
 
 
-def test_modes():
+def test_modes(write_config):
     """A full credential set means live; a bare laptop means sandbox; ALLOW_SQLITE lifts the DYNO guard."""
     base = {"LEADRELAY_CONFIG": "leadrelay.example.yml"}
-    live = load_settings({**base, "ENGAGE_API_TOKEN": "t", "ENGAGE_ACCOUNT_ID": "42"})
+    # Live mode refuses the example's demo token (tests/security/test_live_config.py); a generated one goes.
+    live = load_settings(
+        {**base, "LEADRELAY_CONFIG": write_config(OWN_LIVE), "ENGAGE_API_TOKEN": "t", "ENGAGE_ACCOUNT_ID": "42"}
+    )
     assert live.engage_mode == "live"
     jwt = load_settings(
         {

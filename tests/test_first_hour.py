@@ -168,3 +168,40 @@ def test_gunicorn_control_socket_is_per_instance(tmp_path):
         first.terminate()
         second.terminate()
     assert list(home.iterdir()) == []
+
+
+def test_database_only_commands_run_without_the_sources_secrets(tmp_path):
+    """`leads list` needs the database alone: a source's unset ${VAR} leaves that source out (said once on
+    stderr) instead of exit 3; commands that use the sources still refuse, naming the variable."""
+    env = fresh_shell(tmp_path)
+    Path(env["LEADRELAY_CONFIG"]).write_text(
+        CONFIG + "  typeform:\n    type: typeform\n    secret: ${TYPEFORM_SECRET}\n"
+    )
+    listed = leadrelay("leads list --status dead", env, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "leadrelay: source typeform left out (${TYPEFORM_SECRET} is not set)" in listed.stderr
+    assert "no lead matched --status dead" in listed.stderr
+    assert leadrelay("leads purge", env, cwd=tmp_path).returncode == 0
+    for refused in ("config check", "leads replay --status dead"):
+        result = leadrelay(refused, env, cwd=tmp_path)
+        assert result.returncode == 3 and "${TYPEFORM_SECRET} is not set" in result.stderr, refused
+
+
+def test_sandbox_line_once_on_stderr_in_plain_text(tmp_path):
+    """A command says SANDBOX once, as a sentence on stderr; stdout carries only the command's answer."""
+    result = leadrelay("config check", fresh_shell(tmp_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "SANDBOX" not in result.stdout and not any(line.startswith("{") for line in result.stdout.splitlines())
+    sandbox = [line for line in result.stderr.splitlines() if "SANDBOX" in line]
+    assert sandbox == ["leadrelay: SANDBOX: Engage is the in-process fake Engage; nothing is dialed"]
+
+
+def test_help_lists_leadrelays_own_commands(tmp_path):
+    """`./leadrelay --help` is leadrelay's: its command groups, not Flask's run/shell/routes."""
+    result = leadrelay("--help", fresh_shell(tmp_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Usage: leadrelay ")
+    listing = result.stdout.split("Commands:", 1)[1].splitlines()
+    commands = {line.split()[0] for line in listing if line.startswith("  ") and line.split()}
+    assert commands == {"config", "leads", "engage", "db", "dispatch"}
+    assert "FLASK_APP" not in result.stdout and "--env-file" not in result.stdout

@@ -119,7 +119,6 @@ def test_the_checker_sees_each_kind_of_spelling():
     assert literals_in('class Other(StrEnum):\n    INVALID = "invalid"') == ["2: 'invalid'"]
 
 
-@pytest.mark.xfail(strict=True, reason="until migration 0005: the outage expedite and the hold listing still LIKE")
 def test_no_like_over_last_error_in_application_code():
     # Control decisions are read from status_reason / unknown_fate, never parsed out of error text.
     pattern = re.compile(r"last_error[^;]{0,40}\blike\b|\blike\b[^;]{0,10}last_error", re.IGNORECASE)

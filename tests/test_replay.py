@@ -46,5 +46,5 @@ def test_cli_replays_invalid_by_source(make_app, sqlite_url):
     post(client, {"id": "b", "cell": "303-555-0143"})
     app.extensions["leadrelay"].settings.file.sources["api"].settings.fields["leadPhone"] = ["phone", "cell"]
     result = app.test_cli_runner().invoke(args=["leads", "replay", "--status", "invalid", "--source", "api"])
-    assert result.exit_code == 0 and "re-mapped 2 invalid lead(s)" in result.output
+    assert result.exit_code == 0 and "Re-mapped 2 invalid leads: " in result.output
     assert app.extensions["leadrelay"].queue.counts() == {"queued": 2}

@@ -82,8 +82,9 @@ def test_page_size_and_paging(client):
 
 
 def test_openapi_document(client):
-    """The OpenAPI document is served and describes the validated arguments."""
-    spec = client.get("/admin/api/openapi.json").json
+    """The OpenAPI document is served (behind admin auth) and describes the validated arguments."""
+    assert client.get("/admin/api/openapi.json").status_code == 401
+    spec = client.get("/admin/api/openapi.json", headers=AUTH).json
     params = {p["name"]: p for p in spec["paths"]["/admin/api/leads"]["get"]["parameters"]}
     assert params["limit"]["schema"]["maximum"] == 500 and params["limit"]["schema"]["minimum"] == 1
     assert "/admin/api/leads/{lead_id}/replay" in spec["paths"]

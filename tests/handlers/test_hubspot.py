@@ -44,13 +44,16 @@ def fixture(name, drop=(), **changes):
     )
 
 
-def source(secret=SECRET):
-    """A HubSpot source with one client secret or several."""
-    return SourceSettings(
-        name="hubspot",
-        type="hubspot",
-        options={} if secret is None else {"client_secret": Secrets().deserialize(secret)},
-    )
+def source(secret=SECRET, legacy=True):
+    """A HubSpot source with one client secret or several.
+
+    `legacy_signatures` is on so the v1/v2 vectors below can verify; the default (v3 required) is
+    tested through intake in tests/security/test_auth_rules.py and by test_v3_is_required_by_default.
+    """
+    options = {} if secret is None else {"client_secret": Secrets().deserialize(secret)}
+    if secret is not None:
+        options["legacy_signatures"] = legacy
+    return SourceSettings(name="hubspot", type="hubspot", options=options)
 
 
 # --- known answers -------------------------------------------------------------------
@@ -216,6 +219,12 @@ def test_wrong_secret(drop):
 def test_rotated_secrets(drop):
     """With two secrets configured, the second one matching is enough."""
     HUBSPOT.verify(source(["old-secret", SECRET]), fixture(WF, drop), NOW)
+
+
+def test_v3_is_required_by_default():
+    """Without legacy_signatures a valid v2 signature alone is refused; v3 passes."""
+    assert _fail(fixture(WF, V3_HEADERS), source(legacy=False)) == "missing_signature"
+    HUBSPOT.verify(source(legacy=False), fixture(WF), NOW)
 
 
 def test_no_secret_fails_closed():

@@ -34,6 +34,7 @@ sources:
     priority: IMMEDIATE
 """
 HEADERS = "Content-Type: application/json\r\nX-Leadrelay-Token: front-token\r\n"
+ADMIN_TOKEN = "front-admin-token"  # the OpenAPI document (a large answer) is behind admin auth
 
 
 @pytest.fixture
@@ -49,6 +50,7 @@ def service(tmp_path: Path):
         "REQUEST_BODY_TIMEOUT": "5",
         "RESPONSE_WRITE_TIMEOUT": "3",
         "REQUEST_BODY_BUDGET_MB": "16",
+        "ADMIN_TOKEN": ADMIN_TOKEN,
     }
     proc = ServiceProcess(env, tmp_path / "service.log").start()
     yield proc, fake
@@ -86,13 +88,16 @@ def test_pipelining_client_that_never_reads_is_bounded_and_closed(service):
     and the write deadline closes the connection."""
     proc, _ = service
     worker = worker_pid(proc.proc.pid)
-    requests.get(f"{proc.url}/admin/api/openapi.json", timeout=5)  # warm: the document is built once
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    requests.get(f"{proc.url}/admin/api/openapi.json", headers=auth, timeout=5)  # warm: the document is built once
     before = rss_mb(worker)
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", proc.port))
     sock.setblocking(False)
-    burst = b"GET /admin/api/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n" * 200
+    burst = (
+        f"GET /admin/api/openapi.json HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\r\n".encode() * 200
+    )
     sent, peak, closed_after = 0, before, None
     started = time.monotonic()
     try:

@@ -64,7 +64,7 @@ def test_wrong_token_is_401(client, token):
     """No valid token: 401, nothing stored."""
     _, http = client
     response = post(http, token=token)
-    assert response.status_code == 401 and response.json == {"error": "invalid_token"}
+    assert response.status_code == 401 and response.json["error"] == "invalid_token"
 
 
 def test_undialable_submission_gets_2xx(client):

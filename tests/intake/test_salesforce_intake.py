@@ -104,5 +104,5 @@ def test_malformed_with_token_is_stored_and_acked(app):
 def test_auth_failures_stay_401(app, path, body, reason):
     """A wrong org (or no readable org without a token) is a 401, not an Ack: nothing stored."""
     response = app.test_client().post(path, data=body, headers=HEADERS)
-    assert response.status_code == 401 and response.json == {"error": reason}
+    assert response.status_code == 401 and response.json["error"] == reason
     assert count(app, events) == 0

@@ -55,7 +55,7 @@ def test_submission_with_url_token_is_queued(app):
 def test_missing_or_wrong_token_is_401(app, url):
     """No token, no lead."""
     response = app.test_client().post(url, data=BODY, headers=META["headers"])
-    assert response.status_code == 401 and response.json == {"error": "invalid_token"}
+    assert response.status_code == 401 and response.json["error"] == "invalid_token"
 
 
 def test_broken_data_json_is_stored_and_acknowledged(app):

@@ -4,7 +4,7 @@ import pytest
 
 from handlers.base import Record, SourceSettings
 from lead.fieldmap import merge_fields
-from mappings import MappingError, check_field_map, default_fields, map_record
+from mappings import MappingError, check_field_map, default_fields, map_lead, map_record
 from mappings.base import NotScalar, to_text
 
 
@@ -238,29 +238,42 @@ def test_to_text_refuses_non_scalars(value):
         to_text(value)
 
 
-def test_object_in_a_text_field_is_invalid_with_the_path_to_use():
-    """The default map sends `address` to address1: an object there is a reason, not `{"zip":…}` text."""
-    with pytest.raises(MappingError) as caught:
-        lead({**BASE, "address": {"zip": "80202", "street": "1600 Blake St"}})
-    [reason] = caught.value.errors["address1"]
-    assert reason == "address is an object, not text: map a scalar path instead (e.g. address.zip, address.street)"
+def warned(data, **kwargs):
+    """Map a generic record built from `data`: (lead, warnings)."""
+    return map_lead(source(**kwargs), Record(key=None, fields=data))
 
 
-def test_list_of_objects_in_a_text_field_is_invalid():
+def test_object_in_a_text_field_is_left_out_with_the_path_to_use():
+    """The default map sends `address` to address1: an object there is a warning, never `{"zip":…}` text.
+
+    The lead keeps its phone and is loaded without the address (issue 19: an address never costs
+    a dialable lead).
+    """
+    got, warnings = warned({**BASE, "address": {"zip": "80202", "street": "1600 Blake St"}})
+    assert got == {"externId": "L-1", "leadPhone": "3035550142"}
+    assert warnings == {
+        "address1": ["address is an object, not text: map a scalar path instead (e.g. address.zip, address.street)"]
+    }
+
+
+def test_list_of_objects_in_a_text_field_is_left_out():
     """A list of objects is no more text than one object; a list of plain values is joined."""
-    with pytest.raises(MappingError) as caught:
-        lead({**BASE, "city": [{"name": "Denver"}]})
-    assert caught.value.errors["city"] == [
+    got, warnings = warned({**BASE, "city": [{"name": "Denver"}]})
+    assert "city" not in got and got["leadPhone"] == "3035550142"
+    assert warnings["city"] == [
         "city is a list of objects or lists, not text: map a scalar path instead (e.g. city.0 or city.0.<key>)"
     ]
     assert lead({**BASE, "city": ["Denver", "Boulder"]})["city"] == "Denver, Boulder"
 
 
-def test_object_in_extended_lead_data_is_invalid():
-    """extendedLeadData values are text too."""
-    with pytest.raises(MappingError) as caught:
-        lead({**BASE, "utm": {"source": "ads"}}, fields={"extendedLeadData": {"utm": "utm"}})
-    assert caught.value.errors["extendedLeadData.utm"][0].startswith("utm is an object, not text")
+def test_object_in_extended_lead_data_is_left_out():
+    """extendedLeadData values are text too; the other keys stay."""
+    got, warnings = warned(
+        {**BASE, "utm": {"source": "ads"}, "camp": "spring"},
+        fields={"extendedLeadData": {"utm": "utm", "campaign": "camp"}},
+    )
+    assert got["extendedLeadData"] == {"campaign": "spring"}
+    assert warnings["extendedLeadData.utm"][0].startswith("utm is an object, not text")
     assert lead({**BASE, "utm": {"source": "ads"}}, fields={"extendedLeadData": {"utm": "utm.source"}})[
         "extendedLeadData"
     ] == {"utm": "ads"}
@@ -271,3 +284,47 @@ def test_object_as_extern_id_says_why_not_missing():
     with pytest.raises(MappingError) as caught:
         lead({"id": {"value": 7}, "phone": "303-555-0142"})
     assert caught.value.errors["externId"] == ["id is an object, not text: map a scalar path instead (e.g. id.value)"]
+
+
+def test_required_fields_stay_fatal_and_optional_errors_ride_along():
+    """Without a dialable phone the record is invalid; the optional fields' reasons are reported with it."""
+    with pytest.raises(MappingError) as caught:
+        lead({"id": "L-1", "phone": "nope", "address": {"zip": "80202"}})
+    assert set(caught.value.errors) == {"leadPhone"}
+
+
+@pytest.mark.parametrize(
+    "given,sent",
+    [
+        ("ＡＤＡ@ＥＸＡＭＰＬＥ.ＣＯＭ", "ada@example.com"),  # full-width (issue 18 item 11)
+        ("ada\uff20example.com", "ada@example.com"),  # a full-width at sign only
+        ("Ada@Example.com", "ada@example.com"),
+    ],
+)
+def test_email_is_nfkc_normalised_before_mapping(given, sent):
+    """Compatibility forms become the address people type, so Engage and `leads forget --email` match it."""
+    got, warnings = warned({**BASE, "email": given})
+    assert got["email"] == sent and warnings == {}
+
+
+@pytest.mark.parametrize(
+    "email,why",
+    [
+        ("a" * 65 + "@example.com", "local part longer than 64 characters (RFC 5321): left out"),
+        ("a@" + "b" * 250 + ".com", "longer than 254 characters (RFC 5321): left out"),
+        ("not-an-email", "not a valid email address: left out"),
+    ],
+)
+def test_email_over_rfc_5321_lengths_is_dropped_with_a_warning(email, why):
+    """An email too long for RFC 5321 (or malformed) is left out with the reason; the lead stays."""
+    got, warnings = warned({**BASE, "email": email})
+    assert "email" not in got and got["leadPhone"] == "3035550142"
+    assert warnings == {"email": [why]}
+
+
+def test_longest_allowed_email_is_kept():
+    """64 characters of local part and 254 in all are still an email."""
+    email = "a" * 64 + "@" + ".".join(["b" * 60] * 3) + "." + "c" * 6
+    assert len(email) == 254
+    got, warnings = warned({**BASE, "email": email})
+    assert got["email"] == email and warnings == {}
