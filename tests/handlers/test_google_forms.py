@@ -10,13 +10,14 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from werkzeug.datastructures import Headers
 
-from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, type_of
-from handlers.google_forms import GoogleFormsOptions
+from handlers.base import AuthFailure, Malformed, SourceSettings, type_of
+from tests.builders import DATA as TEST_DATA
+from tests.builders import inbound as build_inbound
+from tests.builders import source as build_source
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "tests" / "data" / "google_forms"
+DATA = TEST_DATA / "google_forms"
 DOC = ROOT / "docs" / "sources" / "google_forms.md"
 BODY = (DATA / "apps_script_json.json").read_bytes()
 META = json.loads((DATA / "apps_script_json.meta.json").read_text())
@@ -28,22 +29,17 @@ GOOGLE = type_of("google_forms")
 
 def inbound(body=BODY, headers=None, content_type="application/json"):
     """Build an Inbound as the intake would."""
-    return Inbound(
-        "POST",
-        "https://leads.example.com/webhooks/google-forms",
-        "/webhooks/google-forms",
-        {},
-        Headers(headers if headers is not None else {"X-Form-Signature": GOOD}),
+    return build_inbound(
         body,
-        content_type,
+        url="https://leads.example.com/webhooks/google-forms",
+        headers=headers if headers is not None else {"X-Form-Signature": GOOD},
+        content_type=content_type,
     )
 
 
 def source(secret=SECRET, **common):
     """A google_forms source whose options went through the config schema."""
-    return SourceSettings(
-        name="google-forms", type="google_forms", options=GoogleFormsOptions().load({"secret": secret}), **common
-    )
+    return build_source("google_forms", name="google-forms", options={"secret": secret}, **common)
 
 
 def reason_of(src, request):
