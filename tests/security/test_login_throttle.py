@@ -43,6 +43,7 @@ def test_refusals_past_the_limit_write_nothing(make_app, db_url):
 def test_forwarded_for_from_loopback_without_trusted_hops_warns_once(make_app, sqlite_url, caplog):
     """A loopback peer sending X-Forwarded-For while TRUSTED_PROXY_HOPS is 0: a proxy nobody told us about."""
     client = make_app(CONFIG, sqlite_url, ADMIN_TOKEN=TOKEN).test_client()
+    auth._PROXY_WARNING.clear()  # once per process: an earlier test's loopback X-Forwarded-For may have used it
     with caplog.at_level(logging.WARNING, logger="leadrelay"):
         for n in range(3):
             login(client, "guess", **{"X-Forwarded-For": f"203.0.113.{n}"})
