@@ -37,6 +37,7 @@ def test_db_upgrade_and_config_check(make_app, sqlite_url):
     assert result.exit_code == 0 and "/webhooks/hubspot" in result.output and "engage: sandbox" in result.output
 
 
+@pytest.mark.process  # the sandbox Engage serves on a loopback port
 def test_engage_campaigns_and_check_in_sandbox(make_app, sqlite_url):
     """Campaign enumeration (dial groups → campaigns) and name resolution against the sandbox fake."""
     app = make_app(CONFIG, sqlite_url)

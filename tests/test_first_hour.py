@@ -18,10 +18,13 @@ CONFIG = (
     "sources:\n  web:\n    type: generic\n    token: t\n  old:\n    type: hubspot\n    token: t\n    enabled: false\n"
 )
 
-pytestmark = pytest.mark.skipif(
-    not (ROOT / ".venv" / "bin" / "flask").exists(),
-    reason="./leadrelay runs the project's .venv: create it with `make install`",
-)
+pytestmark = [
+    pytest.mark.process,  # every test runs the commands a new user types, as processes
+    pytest.mark.skipif(
+        not (ROOT / ".venv" / "bin" / "flask").exists(),
+        reason="./leadrelay runs the project's .venv: create it with `make install`",
+    ),
+]
 
 
 def fresh_shell(tmp_path: Path, **env: str) -> dict[str, str]:

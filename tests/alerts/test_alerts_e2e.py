@@ -15,6 +15,9 @@ from harness import fake_engage
 from harness.processes import ServiceProcess, wait_for
 from tests.admin.helpers import CONFIG, SOURCE_TOKEN, lead_body
 
+# A fake Engage and an alert receiver on loopback sockets.
+pytestmark = pytest.mark.process
+
 
 def post(url: str, n: int) -> None:
     """One webhook."""

@@ -18,6 +18,9 @@ from sqlalchemy import create_engine, text
 from harness.processes import ServiceProcess, wait_for
 from tests.admin.helpers import CONFIG, SOURCE_TOKEN, TOKEN, lead_body
 
+# Chromium against the service under gunicorn.
+pytestmark = pytest.mark.browser
+
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
     pytest.skip(

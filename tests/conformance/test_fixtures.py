@@ -26,8 +26,11 @@ from harness.fake_graph import FakeGraph
 from harness.fake_hubspot import FakeHubSpot
 from harness.processes import wait_for
 from store.schema import events
+from tests.builders import DATA
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+# The service on a real socket with the fakes it calls.
+pytestmark = pytest.mark.process
+
 FIXTURE_NOW = 1768496645.123 + 5  # the signed fixtures' timestamp, plus a few seconds
 TOKEN = "conformance-token-4f1c"  # for senders that can only authenticate with a URL secret
 
