@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,15 +75,18 @@ class Intake:
         sandbox: bool,
         wake: Callable[[], None],
         clock: Callable[[], float] = time.time,
-        on_stored: Callable[[Source, list[int]], None] | None = None,
+        on_stored: Callable[[Source, list[tuple[int, PendingLead]]], None] | None = None,
+        sources: Mapping[str, Source] | None = None,
     ) -> None:
         """`wake` tells the dispatcher a lead is waiting (in-process signal; NOTIFY is sent by the store).
 
-        `on_stored(source, lead ids)` runs after the commit for the queued leads: consent retains
-        start there, off the request path (dispatch/retainer.py).
+        `on_stored(source, [(lead id, its PendingLead)])` runs after the commit for the queued leads: consent retains
+        start there, off the request path (dispatch/retainer.py). `sources` (every configured
+        source) lets a dialer event reach its lead's source's `writeback:`.
         """
         self.engine, self.sandbox, self.wake, self.clock = engine, sandbox, wake, clock
         self.on_stored = on_stored
+        self.sources: Mapping[str, Source] = sources or {}
         # The floors, in order. The first step that answers ends the request.
         self.steps: tuple[Step, ...] = (
             self._authenticate,
@@ -134,6 +137,10 @@ class Intake:
             log(logger, logging.WARNING, "webhook rejected", source=request.name, reason=failure.reason)
             return Answer(401, {"error": failure.reason, "detail": auth_hint(request.source, failure)})
         return None
+
+    def check_credentials(self, source: Source, inbound: Inbound) -> None:
+        """The authenticate step alone (`./leadrelay try --verify`): raise AuthFailure as a webhook would get."""
+        self._verify(Request(source, handler_base.type_of(source.type), inbound, self.clock()))
 
     def _verify(self, request: Request) -> None:
         """Pass when any configured scheme accepts the request; raise AuthFailure otherwise."""
@@ -236,7 +243,9 @@ class Intake:
         if request.stype.makes_leads:
             return None
         source = request.source
-        stored = record_events(self.engine, source, request.records, request.received_at, self._event_fields(request))
+        stored = record_events(
+            self.engine, source, request.records, request.received_at, self._event_fields(request), self.sources
+        )
         body = answer_body(stored)
         if stored.all_duplicates:
             WEBHOOKS.labels(source.name, "duplicate").inc()
@@ -305,11 +314,16 @@ class Intake:
             reason=None,
             **self._event_fields(request),
         )
+        # Consent retains first: the dispatcher will wait for them, so they start before it wakes.
+        queued = [
+            (o.lead_id, item)
+            for o, item in zip(stored.outcomes, request.pending, strict=False)
+            if o.status == S.QUEUED and o.lead_id is not None
+        ]
+        if queued and self.on_stored is not None and len(stored.outcomes) == len(request.pending):
+            self.on_stored(request.source, queued)
         if stored.wake:
             self.wake(*stored.wake)
-        queued = [o.lead_id for o in stored.outcomes if o.status == S.QUEUED and o.lead_id is not None]
-        if queued and self.on_stored is not None:
-            self.on_stored(request.source, queued)
         for outcome in stored.outcomes:
             RECORDS.labels(request.name, outcome.status).inc()
         return None

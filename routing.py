@@ -66,6 +66,40 @@ def choose(routes: list[Route], record: Record, lead: dict[str, Any] | None) -> 
     return Decision(last.priority, last.campaign, last.drop, len(routes) - 1, last.name)
 
 
+@dataclass
+class RouteCheck:
+    """How one route judged a record: matched, or the first condition that did not hold and why."""
+
+    position: int  # 1-based among the configured routes; 0: the source's fallback
+    name: str | None
+    matched: bool
+    why: str  # a matched route: "" (or "no conditions"); otherwise the failing condition
+
+
+def explain(routes: list[Route], record: Record, lead: dict[str, Any] | None) -> list[RouteCheck]:
+    """Each route's verdict in order, up to and including the one that matched (for `./leadrelay try`)."""
+    checks = []
+    for index, route in enumerate(routes):
+        position = 0 if index == len(routes) - 1 else index + 1
+        failed = next(
+            ((name, cond) for name, cond in route.when.items() if not _holds(_value(name, record, lead), cond)),
+            None,
+        )
+        if failed is None:
+            checks.append(RouteCheck(position, route.name, True, "" if route.when else "no conditions"))
+            break
+        name, cond = failed
+        value = _value(name, record, lead)
+        shown = "absent from this payload" if value is _MISSING else f"is {value!r}"
+        checks.append(RouteCheck(position, route.name, False, f"{name} {shown}; the route wants {cond!r}"))
+    return checks
+
+
+def fields_of(routes: list[Route]) -> list[str]:
+    """The record fields the routes' conditions read (sender names and `lead.<EngageField>`), in order."""
+    return list(dict.fromkeys(name for route in routes for name in route.when))
+
+
 def _value(name: str, record: Record, lead: dict[str, Any] | None) -> Any:
     """A field by the sender's name (dotted paths allowed) or `lead.<EngageField>`."""
     if name.startswith("lead.") and name not in record.fields:

@@ -9,8 +9,9 @@ import pytest
 
 from harness.fake_pipedrive import FakePipedrive
 from store.schema import leads
-from tests.conftest import fixture_bytes, fixture_meta
-from tests.intake.test_webhooks import count
+from tests.builders import fixture_bytes, fixture_meta
+from tests.intake.helpers import count
+from tests.lanes import process_fixture
 
 V1 = fixture_bytes("pipedrive/v1_added_person.json")
 V2 = fixture_bytes("pipedrive/v2_create_person.json")
@@ -36,6 +37,7 @@ sources:
 
 
 @pytest.fixture
+@process_fixture
 def api():
     """The fake Pipedrive API with the person behind a deal."""
     with FakePipedrive(token=API_TOKEN) as fake:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import func, select
 
 from store.schema import events, leads
-from tests.conftest import fixture_bytes, fixture_meta
+from tests.builders import fixture_bytes, fixture_meta
+from tests.intake.helpers import count
 
 HUBSPOT_BODY = fixture_bytes("hubspot/workflow_contact_all_properties.json")
 HUBSPOT_META = fixture_meta("hubspot/workflow_contact_all_properties.json")
@@ -68,16 +68,6 @@ def app(make_app, db_url):
 def client(app):
     """Flask test client."""
     return app.test_client()
-
-
-def count(app, table, **where):
-    """Rows in a table matching equality filters."""
-    engine = app.extensions["leadrelay"].engine
-    query = select(func.count()).select_from(table)
-    for key, value in where.items():
-        query = query.where(table.c[key] == value)
-    with engine.connect() as conn:
-        return conn.execute(query).scalar()
 
 
 def hubspot_post(client, body=HUBSPOT_BODY, headers=None):
