@@ -764,6 +764,7 @@ def try_sample(source_name: str, sample: Any, headers: tuple[str, ...], verify: 
     import time
 
     from handlers.base import Inbound
+    from store import dnc
     from store.operator import recent_records
     from trial import describe, dry_run
 
@@ -802,6 +803,7 @@ def try_sample(source_name: str, sample: Any, headers: tuple[str, ...], verify: 
         campaign_exists=None if runtime.settings.sandbox else _campaign_checker(),
         gates=source.gates(runtime.settings.windows_default_off, runtime.settings.config_path),
         loads_24h=lambda phones: _loads_24h(runtime.engine, phones),
+        on_dnc=lambda phones: dnc.any_on(runtime.engine, phones),
     )
     for line in describe(trial, sandbox=runtime.settings.sandbox):
         click.echo(line)
