@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.runtime-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
 DEV_STAMP := $(VENV)/.dev-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint soak bench fuzz slow install install-dev clean
+.PHONY: run test check lint soak bench fuzz slow install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ run: install
 # Lint first (seconds), then the suite: a red lint fails `make test` as a failing test would.
 test: install-dev lint
 	$(BIN)/python -m pytest
+
+# The fast lane: lint, then the unit tests only (no inet socket, no process; tests/lanes.py enforces
+# it both ways). SQLite always, PostgreSQL too when TEST_DATABASE_URL is set. See README "Tests".
+check: install-dev lint
+	$(BIN)/python -m pytest -q -m unit
 
 # The fault matrix at full length (3-min and 10-min Engage outages, a time-accelerated 2-hour one,
 # PostgreSQL gone 15 s and 30 s, SQLite locked 30 s, kill -9 during each); prints each case's figure.

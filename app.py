@@ -57,14 +57,20 @@ def create_app(
 
 def register_store(app: Flask, settings: Settings, *, wait_for_database: bool = True) -> None:
     """Create the engine, bring the schema up to date, and the runtime objects around it."""
-    engine = db.make_engine(settings.database_url, settings.sqlite_synchronous)
+    engine = db.make_engine(settings.database_url, settings.sqlite_synchronous, settings.database_pool_size)
     waker = Waker()
     gates, retainer = compliance_parts(settings, engine, waker)
     runtime = Runtime(
         settings=settings,
         engine=engine,
         waker=waker,
-        intake=Intake(engine, sandbox=settings.sandbox, wake=waker.wake, on_stored=retain_stored(gates, retainer)),
+        intake=Intake(
+            engine,
+            sandbox=settings.sandbox,
+            wake=waker.wake,
+            on_stored=retain_stored(gates, retainer),
+            sources=settings.file.sources,
+        ),
         queue=Queue(engine),
         gates=gates,
         retainer=retainer,

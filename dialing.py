@@ -6,12 +6,24 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
 
 from config import Source
 from handlers.base import Record
+from lead.phones import parse_phone
 from mappings.ringcx import DialerEvent, map_dialer_event
-from store.attempts import EFFECT_DNC, EFFECT_FINAL, AttemptIn, Rules, StoredEvents, store_dialer_event
+from store.attempts import (
+    EFFECT_DNC,
+    EFFECT_FINAL,
+    AttemptIn,
+    Followup,
+    Rules,
+    StoredEvents,
+    opt_out_number,
+    store_dialer_event,
+)
+from store.outbox import PRIORITY_WRITEBACK, JobState, Outbox, enqueue
 
 
 def rules_of(source: Source) -> Rules:
@@ -31,13 +43,49 @@ def attempt_in(dialer_event: DialerEvent) -> AttemptIn:
 
 
 def record_events(
-    engine: Engine, source: Source, records: list[Record], received_at: float, event: dict[str, Any]
+    engine: Engine,
+    source: Source,
+    records: list[Record],
+    received_at: float,
+    event: dict[str, Any],
+    sources: Mapping[str, Source] | None = None,
 ) -> StoredEvents:
-    """Map the records and store them with their raw event; the attempt time is the receipt time."""
+    """Map the records and store them with their raw event; the attempt time is the receipt time.
+
+    `sources` (every configured source) says where each matched lead's outcome is written back.
+    """
     items = [attempt_in(map_dialer_event(source.settings, record)) for record in records]
     return store_dialer_event(
-        engine, source=source.name, received_at=received_at, event=event, items=items, rules=rules_of(source)
+        engine,
+        source=source.name,
+        received_at=received_at,
+        event=event,
+        items=items,
+        rules=rules_of(source),
+        after=followups(sources or {}),
     )
+
+
+_LEAD = text("SELECT id, extern_id, primary_phone, source, campaign FROM leads WHERE id = :id")
+
+
+def followups(sources: Mapping[str, Source]) -> Followup:
+    """What a recorded attempt causes, in its transaction: the write-back jobs of its lead's source."""
+
+    def after(conn: Connection, attempt: dict[str, Any]) -> None:
+        """A do-not-call disposition's opt-out, then the attempt's write-back jobs (matched leads only)."""
+        if attempt["effect"] == EFFECT_DNC and attempt["phone"]:
+            parsed = parse_phone(str(attempt["phone"]))
+            if parsed is not None:
+                reason = f"RingCX disposition {attempt['disposition']!r} (dialer event {attempt['event_id']})"
+                opt_out_number(conn, parsed[0], parsed[2], reason=reason, at=float(attempt["attempt_at"]))
+        if attempt["lead_id"] is None:
+            return
+        lead = dict(conn.execute(_LEAD, {"id": attempt["lead_id"]}).mappings().one())
+        for kind, key, payload in writeback_jobs(sources, lead, attempt):
+            enqueue(conn, kind, key, payload, priority=PRIORITY_WRITEBACK, now=float(attempt["attempt_at"]))
+
+    return after
 
 
 def answer_body(stored: StoredEvents) -> dict[str, Any]:
@@ -101,3 +149,23 @@ def writeback_jobs(
     return [
         (kind, f"{kind}:{attempt['id']}", payload) for target, kind in WRITEBACK_KINDS.items() if settings.get(target)
     ]
+
+
+def writeback_status(engine: Engine, attempt_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Per attempt: its write-back jobs (target, state, tries, last error) for the lead page."""
+    outbox = Outbox(engine)
+    out: dict[int, list[dict[str, Any]]] = {}
+    for attempt_id in attempt_ids:
+        for target, kind in WRITEBACK_KINDS.items():
+            job = outbox.by_key(f"{kind}:{attempt_id}")
+            if job is not None:
+                out.setdefault(attempt_id, []).append(
+                    {
+                        "target": target,
+                        "state": job.state,
+                        "finished": job.state == JobState.DONE,
+                        "attempts": job.attempts,
+                        "error": job.last_error,
+                    }
+                )
+    return out

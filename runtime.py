@@ -16,9 +16,10 @@ from sqlalchemy.engine import Engine
 from compliance import zips
 from config import Settings, Source
 from dispatch.gating import GateBook, Gatekeeper
-from dispatch.retainer import Retainer
+from dispatch.retainer import Known, Retainer
 from dispatch.wakeup import PgListener, Waker
 from intake import Intake
+from store.ingest import PendingLead
 from store.queue import Queue
 
 
@@ -44,13 +45,17 @@ def compliance_parts(settings: Settings, engine: Engine, waker: Waker | None = N
     return book, Retainer(engine, book, wake=waker.wake if waker is not None else None)
 
 
-def retain_stored(book: GateBook, retainer: Retainer) -> Callable[[Source, list[int]], None]:
+def retain_stored(book: GateBook, retainer: Retainer) -> Callable[[Source, list[tuple[int, PendingLead]]], None]:
     """Intake's after-commit hook: hand queued leads of consent-checking sources to the retainer."""
 
-    def hook(source: Source, lead_ids: list[int]) -> None:
-        """Submit when the source can need a retain (the retainer checks each lead's campaign and field)."""
+    def hook(source: Source, stored: list[tuple[int, PendingLead]]) -> None:
+        """Submit with what intake already holds (no read before the call) when the source can need a retain."""
         if book.retains(source.name):
-            retainer.submit(lead_ids)
+            known = {
+                lead_id: Known(source.name, item.extern_id, item.campaign, item.lead or {}, item.record or {})
+                for lead_id, item in stored
+            }
+            retainer.submit(list(known), known)
 
     return hook
 

@@ -15,7 +15,14 @@ from compliance.gates import GateSettings
 from config.compliance import gate_settings, load_block, merge
 from config.errors import SOURCE_DOCS, ConfigError, closest, source_doc, unknown_key_fix
 from config.interpolate import interpolate
-from config.schemas import COMMON_SOURCE_KEYS, AlertsSchema, DefaultsSchema, DispatchSchema, SourceCommonSchema
+from config.schemas import (
+    COMMON_SOURCE_KEYS,
+    AlertsSchema,
+    DefaultsSchema,
+    DispatchSchema,
+    SourceCommonSchema,
+    lifecycle_conditions,
+)
 from config.validation import load_schema
 from handlers import base as handler_base
 from handlers.base import SourceSettings
@@ -32,6 +39,16 @@ class Route:
     campaign: Any
     drop: bool = False
     name: str | None = None  # optional; stored with the lead, since positions shift when routes are edited
+
+
+@dataclass
+class Lifecycle:
+    """A source's lifecycle rules: each a list of `when` mappings, any of which matches."""
+
+    opt_out: list[dict[str, Any]] = field(default_factory=list)
+    cancel: list[dict[str, Any]] = field(default_factory=list)
+    erase: list[dict[str, Any]] = field(default_factory=list)
+    only: bool = False  # the type carries nothing else: an unmatched record is dropped
 
 
 @dataclass
@@ -58,6 +75,7 @@ class Source:
         return gate_settings(self.compliance, default_off, path, f"sources.{self.name}.compliance")
 
     writeback: dict[str, Any] | None = None  # dialer outcomes back to the CRM (docs/operations.md "Closing the loop")
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)  # opt_out_when / cancel_when / erase_when
 
     @property
     def name(self) -> str:
@@ -303,6 +321,21 @@ def _load_source(
         expect_every=common.get("expect_every"),
         compliance=_source_compliance(compliance or {}, body.get("compliance"), where, key),
         writeback=common.get("writeback"),
+        lifecycle=_lifecycle(common, stype),
+    )
+
+
+def _lifecycle(common: dict[str, Any], stype: handler_base.SourceType) -> Lifecycle:
+    """The source's lifecycle rules: its own keys where written, else its type's defaults."""
+
+    def rule(key: str) -> list[dict[str, Any]]:
+        """One rule as written (validated by the schema), or the type's default."""
+        if key in common:
+            return lifecycle_conditions(key, common[key])
+        return [dict(when) for when in stype.lifecycle_defaults.get(key, [])]
+
+    return Lifecycle(
+        opt_out=rule("opt_out_when"), cancel=rule("cancel_when"), erase=rule("erase_when"), only=stype.lifecycle_only
     )
 
 

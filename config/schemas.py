@@ -15,7 +15,10 @@ from handlers.auth import Secrets
 PRIORITIES = ("IMMEDIATE", "NORMAL")
 DUPLICATE_HANDLING = ("RETAIN_ALL", "REMOVE_ALL_EXISTING", "REMOVE_FROM_LIST")
 TIME_ZONE_OPTIONS = ("NPA_NXX", "ZIPCODE", "EXPLICIT", "COUNTRY", "NOT_APPLICABLE")
-OPERATORS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "matches", "contains")
+OPERATORS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "matches", "contains", "stop_word")
+# Per-source lifecycle rules (each a `when` or a list of them, any of which matches), evaluated on
+# every record before `events:`, mapping and routes.
+LIFECYCLE_KEYS = ("opt_out_when", "cancel_when", "erase_when")
 ROUTE_KEYS = ("name", "when", "priority", "campaign", "drop")
 
 
@@ -66,6 +69,43 @@ def _check_condition(name: str, cond: dict[str, Any]) -> None:
     for op in ("in", "not_in"):
         if op in cond and not isinstance(cond[op], list):
             raise ValidationError(f"when.{name}.{op}: must be a list", "when")
+    if "stop_word" in cond and not isinstance(cond["stop_word"], bool):
+        raise ValidationError(f"when.{name}.stop_word: must be true or false", "when")
+
+
+def lifecycle_conditions(key: str, value: Any) -> list[dict[str, Any]]:
+    """A lifecycle rule as a list of `when` mappings (any matches); false/null/[] means no rule.
+
+    Raises ValidationError (keyed by `key`) naming what is wrong with the shape or an operator.
+    """
+    if value is None or value is False:
+        return []
+    items = value if isinstance(value, list) else [value]
+    out: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        where = f"{key}[{index}]" if isinstance(value, list) else key
+        if not isinstance(item, dict) or not item:
+            raise ValidationError(
+                f"{where}: must be a non-empty mapping of field → condition (like a route's `when`), "
+                "a list of them, or false",
+                key,
+            )
+        for name, cond in item.items():
+            if isinstance(cond, dict):
+                try:
+                    _check_condition(str(name), cond)
+                except ValidationError as exc:
+                    raise ValidationError(f"{where}: {_first_message(exc)}", key) from None
+        out.append(dict(item))
+    return out
+
+
+def _first_message(exc: ValidationError) -> str:
+    """The first message of a ValidationError, whatever its shape."""
+    messages: Any = exc.messages
+    while isinstance(messages, (dict, list)):
+        messages = next(iter(messages.values())) if isinstance(messages, dict) else messages[0]
+    return str(messages)
 
 
 class DefaultsSchema(Schema):
@@ -198,6 +238,17 @@ class SourceCommonSchema(Schema):
     expect_every = Duration()  # alert `source_silent` when no webhook arrives for this long
     compliance = fields.Raw()  # this source's override of the top-level block (config/compliance.py)
     writeback = fields.Nested(WritebackSchema)  # dialer outcomes back to where the lead came from
+    # Lifecycle rules (absent: the type's default; false, null or []: none): see lifecycle_conditions.
+    opt_out_when = fields.Raw(allow_none=True)
+    cancel_when = fields.Raw(allow_none=True)
+    erase_when = fields.Raw(allow_none=True)
+
+    @validates_schema
+    def validate_lifecycle(self, data: dict[str, Any], **kwargs: Any) -> None:
+        """Each lifecycle rule is a `when` (or a list of them) with known operators."""
+        for key in LIFECYCLE_KEYS:
+            if key in data:
+                lifecycle_conditions(key, data[key])
 
 
 class AlertsSchema(Schema):

@@ -13,7 +13,8 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-import dispatch.engage_jobs  # noqa: F401 - registers the Engage job kinds on the job registry
+import dispatch.engage_jobs
+import dispatch.writeback_jobs  # noqa: F401 - registers the CRM write-back kinds
 from dispatch.backoff import backoff
 from dispatch.batching import Batch
 from dispatch.budget import Budget
@@ -135,7 +136,8 @@ class DispatcherCore:
         """What job handlers use, once this leader has its Engage backend."""
         if self.backend is None:
             return None
-        return JobContext(self.backend, self.cfg, self.engine)
+        # Write-back kinds read the lead's source's `writeback:` (dispatch/writeback_jobs.py).
+        return JobContext(self.backend, self.cfg, self.engine, extra={"sources": self.sources})
 
     def _backoff(self, attempts: int, cap: float | None = None) -> float:
         """The configured backoff for `attempts`, with jitter (capped at `backoff_cap` unless `cap` is given)."""

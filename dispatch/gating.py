@@ -29,6 +29,7 @@ from dispatch.retainer import Retainer
 from lead.lifecycle import LeadStatus as S
 from logs import log
 from store import compliance as evidence
+from store import dnc as dnc_list
 from store.compliance import release_deferred
 from store.db import write
 from store.queue import ClaimedLead, Settlement
@@ -40,11 +41,6 @@ RETAIN_WAIT = 1.0  # the longest a claim waits for this process's retains in fli
 INTAKE_GRACE = 10.0  # intake's own retain is likely in flight this long after receipt
 
 DncLookup = Callable[[Connection, list[str]], set[str]]  # the numbers among these on the list
-
-
-def no_dnc_list(conn: Connection, phones: list[str]) -> set[str]:
-    """Stand-in until the do-not-call list (store/dnc.py) is wired: no number is on it."""
-    return set()
 
 
 class GateBook:
@@ -85,7 +81,7 @@ class Gatekeeper:
         engine: Engine,
         gates_for: Callable[[str], GateSettings | None],
         retainer: Retainer | None,
-        dnc: DncLookup = no_dnc_list,
+        dnc: DncLookup = dnc_list.listed,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """`gates_for(source)`: the source's settings now (a reload applies to waiting leads)."""

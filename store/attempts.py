@@ -9,21 +9,26 @@ An event that matches nothing is kept (lead_id NULL) and listed in the console.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, Engine
 
-from lead.lifecycle import LeadStatus
+from lead.lifecycle import PENDING, LeadStatus, sql_list
 from store.db import write
+from store.outbox import ENGAGE_DNC_ADD, PRIORITY_LIVE, enqueue
 from store.schema import attempts, events
 
 # What a disposition does to its lead (attempts.effect).
 EFFECT_FINAL = "final"
 EFFECT_DNC = "dnc"
 EFFECT_APP_DNC = "app_dnc"  # RingCX's own scrub: recorded, never added to leadrelay's list
+
+
+# What an attempt causes elsewhere, in its transaction (dialing.py builds it from the config).
+Followup = Callable[[Connection, dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -151,8 +156,13 @@ def store_dialer_event(
     event: dict[str, Any],
     items: Iterable[AttemptIn],
     rules: Rules,
+    after: Followup | None = None,
 ) -> StoredEvents:
-    """Insert the event and its attempts atomically; match each to its lead and move the lead's milestones."""
+    """Insert the event and its attempts atomically; match each to its lead and move the lead's milestones.
+
+    `after(conn, attempt)` runs in the same transaction for each newly recorded attempt (its row as
+    stored): what the attempt causes elsewhere (write-back jobs, a do-not-call entry) commits with it.
+    """
     columns = {**event, "headers": json.dumps(event.get("headers"), separators=(",", ":"), default=str)}
     with write(engine) as conn:
         event_id = conn.execute(
@@ -162,7 +172,11 @@ def store_dialer_event(
         ).scalar_one()
         stored = StoredEvents(event_id=event_id)
         for item in items:
-            stored.outcomes.append(_store_one(conn, source, event_id, received_at, item, rules))
+            outcome = _store_one(conn, source, event_id, received_at, item, rules)
+            stored.outcomes.append(outcome)
+            if after is not None and outcome.attempt_id is not None:
+                row = conn.execute(select(attempts).where(attempts.c.id == outcome.attempt_id)).mappings().one()
+                after(conn, dict(row))
         if stored.all_duplicates:
             conn.execute(
                 events.update()
@@ -227,3 +241,33 @@ def unmatched(engine: Engine, limit: int = 100, before_id: int | None = None) ->
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(attempts.c.id.desc()).limit(limit)).mappings()
         return [dict(r) for r in rows]
+
+
+# A do-not-call disposition stops every lead of the number that is not finished with: waiting ones
+# are never loaded, loaded ones (and one the dialer finished) are marked so nobody reloads them.
+_OPT_OUT = text(
+    f"UPDATE leads SET status = :stopped_status, updated_at = :at WHERE primary_phone = :phone "  # noqa: S608 - our enum values
+    f"AND status IN ({sql_list(PENDING | {LeadStatus.DELIVERED, LeadStatus.DONE})}) RETURNING id"
+)
+
+
+def opt_out_number(conn: Connection, phone: str, e164: str, *, reason: str, at: float) -> list[int]:
+    """The person asked not to be called (a do-not-call disposition): their leads stop, RingCX's own list hears it.
+
+    In the caller's transaction: every lead with this primary phone not yet finished with becomes
+    `opted_out`, and an `engage.dnc_add` job puts the number on RingCX's internal DNC list (so a lead
+    already loaded there is not dialed again). Returns the leads stopped.
+    """
+    stopped = [
+        int(r[0])
+        for r in conn.execute(_OPT_OUT, {"stopped_status": LeadStatus.OPTED_OUT.value, "at": at, "phone": phone})
+    ]
+    enqueue(
+        conn,
+        ENGAGE_DNC_ADD,
+        f"dnc:{e164}",
+        {"phones": [e164], "reason": reason, "lead_ids": stopped},
+        priority=PRIORITY_LIVE,
+        now=at,
+    )
+    return stopped

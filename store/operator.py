@@ -312,3 +312,24 @@ def auth_failures_since(engine: Engine, since: float) -> dict[str, int]:
                 {"h": since - since % 3600},
             )
         }
+
+
+def recent_records(engine: Engine, source: str, since: float, limit: int = 500) -> list[dict[str, Any]]:
+    """The sender-native records a source stored since `since`, newest first, at most `limit`.
+
+    `./leadrelay try` reads which fields the source's webhooks carry (ix_leads_received serves the range).
+    """
+    query = text(
+        "SELECT record FROM leads WHERE source = :source AND received_at >= :since AND record IS NOT NULL "
+        "ORDER BY received_at DESC LIMIT :limit"
+    )
+    found = []
+    with engine.connect() as conn:
+        for (raw,) in conn.execute(query, {"source": source, "since": since, "limit": limit}):
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                found.append(record)
+    return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import unicodedata
 
 from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
@@ -44,7 +45,10 @@ def purge(engine: Engine, retention_days: int, now: float | None = None) -> dict
 
 def forget(engine: Engine, phone: str | None = None, email: str | None = None) -> dict[str, int]:
     """Erase a person: every lead whose data holds the phone (10-digit/E.164) or email, and their raw bodies."""
-    terms = [t for t in (phone, email.lower() if email else None) if t]
+    # Emails are NFKC-normalised and lower-cased before mapping (mappings/base.py): the same here,
+    # so a full-width ＡＤＡ@ＥＸＡＭＰＬＥ.ＣＯＭ finds the lead stored as ada@example.com.
+    wanted = unicodedata.normalize("NFKC", email).strip().lower() if email else None
+    terms = [t for t in (phone, wanted) if t]
     if not terms:
         return {"leads": 0, "event_bodies": 0}
     conditions = []

@@ -330,3 +330,29 @@ jobs = Table(
     Index("ix_jobs_due", "state", "kind", "priority", "next_attempt_at", "id"),
     Index("ix_jobs_created", "created_at"),
 )
+
+# The do-not-call list (revision 0007): a lead is on it when ANY of its numbers is. Kept through
+# privacy deletions and purges (the law requires the record of the request).
+dnc = Table(
+    "dnc",
+    metadata,
+    Column("phone", String(20), primary_key=True),  # E.164
+    Column("reason", Text),
+    Column("source", String(100), nullable=False),  # a source name, or console | api | cli | import
+    Column("added_by", String(200), nullable=False),  # event:<id>, session:<id>, token, cli:<user>
+    Column("created_at", Float, nullable=False),
+)
+
+# Every add and removal of the do-not-call list, with who and why (a removal needs a reason).
+dnc_log = Table(
+    "dnc_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("action", String(10), nullable=False),  # add | remove
+    Column("phone", String(20), nullable=False),
+    Column("reason", Text),
+    Column("source", String(100), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Index("ix_dnc_log_phone", "phone", "id"),
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import textwrap
 import uuid
@@ -10,7 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-DATA = Path(__file__).resolve().parent / "data"
+# Builders live in tests/builders.py; these names stay importable from here for older imports.
+from tests.builders import DATA, fixture_bytes, fixture_meta  # noqa: F401
+from tests.lanes import process_fixture
+
 EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "leadrelay.example.yml"
 PG_SKIP = "PostgreSQL tests need TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test); .ci/run sets it"
 
@@ -106,14 +110,23 @@ def make_app(write_config):
         application.extensions["leadrelay"].engine.dispose()
 
 
-def fixture_bytes(name: str) -> bytes:
-    """A copied fixture body, byte-exact."""
-    return (DATA / name).read_bytes()
+@pytest.fixture
+def procs():
+    """Processes a test starts (append them); all stopped afterwards, whatever happened."""
+    from tests.stack import stop_all
+
+    started: list = []
+    yield started
+    stop_all(started)
 
 
-def fixture_meta(name: str) -> dict:
-    """A copied fixture's .meta.json."""
-    import json
+@pytest.fixture
+@process_fixture
+def stack(procs, tmp_path):
+    """Factory: the fake Engage + gunicorn (+ `workers` dispatcher processes) for one test (tests/stack.py).
 
-    stem = name.rsplit(".", 1)[0]
-    return json.loads((DATA / f"{stem}.meta.json").read_text())
+    `stack(db_url, *fake_flags, workers=0, **env)`; the config is `tmp_path/leadrelay.yml` (write it first).
+    """
+    from tests.stack import start_stack
+
+    return functools.partial(start_stack, procs, tmp_path)

@@ -35,7 +35,10 @@ FLOORS: list[tuple[str, set[str]]] = [
         },
     ),
     # What runs the parts: one webhook (intake), the dispatcher, alerts, the shared map-and-route step.
-    ("pipeline", {"prepare", "dialing", "replay", "metrics", "health", "intake", "dispatch", "alerts", "runtime"}),
+    (
+        "pipeline",
+        {"prepare", "dialing", "replay", "metrics", "health", "intake", "dispatch", "alerts", "runtime", "trial"},
+    ),
     # HTTP surfaces: the webhook blueprint, the operator's console and API, the asyncio front worker.
     ("web", {"webhooks", "admin", "front"}),
     # Wiring and tools: the Flask app, the CLI, gunicorn's config, test harness and benchmarks.

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import config.environment
 from config import load_settings
 from harness.processes import ServiceProcess
@@ -32,6 +34,7 @@ def test_the_product_still_prefers_the_users_file(monkeypatch, tmp_path):
     assert config.environment.default_config_path() == str(tmp_path / "leadrelay.yml")
 
 
+@pytest.mark.process  # starts the service
 def test_harness_processes_get_the_example_unless_told(tmp_path):
     """A service the harness starts never falls back to the working tree's leadrelay.yml."""
     assert ServiceProcess({}, tmp_path / "a.log").env["LEADRELAY_CONFIG"] == str(EXAMPLE)

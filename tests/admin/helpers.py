@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import fixture_bytes
+from tests.builders import fixture_bytes
 
 TOKEN = "admin-test-token"
 SOURCE_TOKEN = "src-token"

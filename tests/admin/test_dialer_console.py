@@ -67,3 +67,17 @@ def test_overview_has_the_first_dial_chart_and_table(service):
     assert 'id="first-dial-chart"' in html and "Received → first attempt p50 / p90" in html
     assert "<polyline" in html.split('id="first-dial-chart"')[1].split("</figure>")[0]
     assert "<td>web</td><td>Hot Inbound</td><td>1h</td><td>1</td>" in html
+
+
+def test_lead_page_shows_write_back_state(make_app, db_url):
+    """A source with `writeback:`: each attempt's job appears with its state (pending until the job lane runs)."""
+    config = CONFIG.replace(
+        "  dialer:\n",
+        "    writeback: {webhook: https://hooks.example.com/calls, secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}\n  dialer:\n",
+    )
+    app = make_app(config, db_url, ADMIN_TOKEN=TOKEN)
+    http, engine = app.test_client(), app.extensions["leadrelay"].engine
+    lead_id = loaded_lead(http, engine, "hs-contact-901", "3035550142")
+    post(http, "agent_termination.json")
+    html = http.get(f"/admin/leads/{lead_id}", headers=BEARER).get_data(as_text=True)
+    assert "write-back to webhook: <strong>pending</strong>" in html, html[html.find("write-back to") :][:200]

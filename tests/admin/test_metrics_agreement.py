@@ -17,6 +17,9 @@ from harness.processes import FakeEngageProcess, ServiceProcess, wait_for
 from metrics import CACHE_SECONDS
 from tests.admin.helpers import CONFIG, SOURCE_TOKEN, lead_body
 
+# Fake Engage, gunicorn and a dispatcher process.
+pytestmark = pytest.mark.process
+
 # Gauges that must be identical whichever worker answers (heartbeat age moves by design).
 AGREEING = re.compile(
     r"^(leadrelay_leads|leadrelay_dispatcher_up|leadrelay_queue_oldest_seconds|"

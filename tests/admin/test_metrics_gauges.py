@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from sqlalchemy import text
 
 from harness.processes import free_port
@@ -56,6 +57,7 @@ def test_gauges_come_from_the_database(make_app, db_url):
     )
 
 
+@pytest.mark.process  # binds a socket for a free port (nothing listens there)
 def test_database_gone_is_reported_not_a_failed_scrape():
     """An unreachable database: the snapshot is None, /readyz's operator body says so."""
     engine = db.make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none?connect_timeout=1")

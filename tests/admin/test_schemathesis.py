@@ -16,6 +16,9 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 
 from tests.admin.helpers import CONFIG, TOKEN, post_lead  # noqa: E402
 
+# Schemathesis-generated requests (Hypothesis) against the admin API.
+pytestmark = pytest.mark.fuzz
+
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 

@@ -102,3 +102,32 @@ def test_retain_before_load_and_each_verdict(tmp_path, db_url, procs):
         retained = {r["reference"].split("/")[-1].rstrip(")"): r["at"] for r in tf.retains if r["matched"]}
         assert all(retained[extern] < loaded[extern] for extern in loaded), (retained, loaded)
         assert not any("evil" in r["path"] or "a" * 40 in r["path"] for r in tf.requests)
+
+
+def test_worker_mode_the_web_process_retains_and_the_worker_loads_at_once(tmp_path, pg_url, procs):
+    # The retain runs in the web process; the worker defers the lead, and the recorded answer puts it
+    # back in the queue with a NOTIFY: loaded about one TrustedForm round trip after receipt.
+    from bench.stack import DISPATCH_COMMAND
+
+    with FakeTrustedForm(api_key="tf-key") as tf:
+        tf.latency = 0.3
+        (tmp_path / "leadrelay.yml").write_text(CONFIG.format(key="tf-key", url=tf.url))
+        fake = FakeEngageProcess(log_path=tmp_path / "fake.log").start()
+        procs.append(fake)
+        env = {"DATABASE_URL": pg_url, "LEADRELAY_CONFIG": str(tmp_path / "leadrelay.yml"), "DISPATCH_MODE": "worker",
+               **fake.env()}  # fmt: skip
+        web = ServiceProcess(env, tmp_path / "web.log")
+        worker = ServiceProcess(env, tmp_path / "worker.log", command=DISPATCH_COMMAND)
+        procs.extend([web, worker])
+        web.start()
+        worker.start(wait_ready=False)
+        wait_for(lambda: "dispatcher is leader" in worker.log_tail(50), 30, message="the worker leads")
+        warm = tf.add_cert(phone="3035550301")  # the first load also exchanges the Engage token
+        post(web, "W0", "3035550301", tf.cert_url(warm))
+        wait_for(lambda: statuses(pg_url).get("W0") == "delivered", 15, message="W0 delivered")
+        cert = tf.add_cert(phone="3035550300")
+        post(web, "W1", "3035550300", tf.cert_url(cert))
+        wait_for(lambda: statuses(pg_url).get("W1") == "delivered", 10, message="W1 delivered")
+        lead = next(lead for lead in fake.leads() if lead["extern_id"] == "W1")
+        retained = next(r for r in tf.retains if "W1" in r["reference"])
+        assert retained["at"] < lead["received_at"] < retained["at"] + 1.5  # not a 10 s grace or a backoff later

@@ -11,6 +11,7 @@ from dispatch.wakeup import Waker
 from harness import fake_engage
 from store import db
 from tests.dispatch.helpers import DISPATCH, backend_for
+from tests.lanes import process_fixture
 
 
 @pytest.fixture
@@ -23,6 +24,7 @@ def engine(db_url):
 
 
 @pytest.fixture
+@process_fixture
 def fake():
     """A fake Engage with two campaigns, served on loopback."""
     instance = fake_engage.HarnessEngage(campaigns=["Inbound Leads", "Hot Inbound"])

@@ -12,6 +12,7 @@ from app import start_dispatcher
 from engage.fake_server import FakeServer
 from handlers.base import FetchError, Record, SourceType, register
 from harness.processes import wait_for
+from tests.lanes import process_fixture
 
 
 class ContactsAPI:
@@ -68,6 +69,7 @@ class IdsOnly(SourceType):
 
 
 @pytest.fixture
+@process_fixture
 def api():
     """The sender API on a real socket."""
     app = ContactsAPI()

@@ -5,7 +5,6 @@ produced (target zero; the bound is one in-flight batch per failover — see doc
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +13,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from harness.processes import FakeEngageProcess, ServiceProcess, wait_for
-from tests.e2e.test_service import extern_ids, lead_body, post, service_env, statuses
+from tests.stack import extern_ids, lead_body, post, service_env, statuses
+
+# Real processes: gunicorn, `flask dispatch run`, the fake Engage.
+pytestmark = pytest.mark.process
 
 CONFIG = """
 defaults:
@@ -37,18 +39,6 @@ sources:
 """
 
 
-@pytest.fixture
-def procs():
-    """Processes started by a test; all stopped afterwards."""
-    started: list[ServiceProcess | FakeEngageProcess] = []
-    yield started
-    for proc in reversed(started):
-        if isinstance(proc, ServiceProcess):
-            proc.kill9()
-        else:
-            proc.stop()
-
-
 def workdir_with(tmp_path, lease=4):
     """Write the config with the given lease length."""
     (tmp_path / "leadrelay.yml").write_text(CONFIG.format(lease=lease))
@@ -67,14 +57,11 @@ def duplicates(fake) -> int:
     return sum(count - 1 for count in extern_ids(fake).values())
 
 
-def test_burst_against_strict_limits_has_no_429(tmp_path, procs, sqlite_url):
+def test_burst_against_strict_limits_has_no_429(tmp_path, stack, sqlite_url):
     """600 hot leads from 8 threads into a strict fake (30/10 s, 120/60 s): all loaded, zero 429s, no duplicates."""
-    workdir = workdir_with(tmp_path)
-    fake = FakeEngageProcess("--strict", log_path=workdir / "fake.log").start()
-    procs.append(fake)
-    service = ServiceProcess(service_env(workdir, sqlite_url, fake), workdir / "service.log")
-    procs.append(service)
-    service.start()
+    workdir_with(tmp_path)
+    running = stack(sqlite_url, "--strict")
+    fake, service = running.fake, running.web
     send_all(service, range(600))
     wait_for(lambda: len(extern_ids(fake)) == 600, 60, interval=0.2, message="600 leads loaded")
     stats = fake.stats()
@@ -83,21 +70,12 @@ def test_burst_against_strict_limits_has_no_429(tmp_path, procs, sqlite_url):
     assert duplicates(fake) == 0
 
 
-def test_standby_takes_over_mid_burst_on_postgres(tmp_path, procs, pg_url):
+def test_standby_takes_over_mid_burst_on_postgres(tmp_path, stack, pg_url):
     """Web dynos + 2 dispatcher workers on PostgreSQL; kill -9 the active one mid-burst: all delivered,
     duplicates bounded by one in-flight batch."""
-    workdir = workdir_with(tmp_path)
-    fake = FakeEngageProcess(log_path=workdir / "fake.log").start()
-    procs.append(fake)
-    env = service_env(workdir, pg_url, fake, DISPATCH_MODE="worker", WEB_CONCURRENCY="2")
-    web = ServiceProcess(env, workdir / "web.log")
-    procs.append(web)
-    web.start()
-    cmd = [sys.executable, "-m", "flask", "--app", "app", "dispatch", "run"]
-    workers = [ServiceProcess(env, workdir / f"worker{i}.log", command=cmd, port=web.port) for i in range(2)]
-    for worker in workers:
-        procs.append(worker)
-        worker.start(wait_ready=False)
+    workdir_with(tmp_path)
+    running = stack(pg_url, workers=2, WEB_CONCURRENCY="2")
+    fake, web, workers = running.fake, running.web, running.workers
     send_all(web, range(1))
     wait_for(lambda: len(extern_ids(fake)) == 1, 15, message="first lead")
     fake.control("POST", "faults", json={"latency": 0.05})  # slow Engage a little so the burst is in flight
@@ -150,14 +128,11 @@ def test_sigterm_during_a_batch_settles_it(tmp_path, procs, sqlite_url):
     assert duplicates(fake) == 0
 
 
-def test_expiring_tokens_during_a_steady_stream(tmp_path, procs, sqlite_url):
+def test_expiring_tokens_during_a_steady_stream(tmp_path, stack, sqlite_url):
     """RingCX tokens that live 3 s: a 12 s stream of leads is delivered without a lost lead or an exchange storm."""
-    workdir = workdir_with(tmp_path)
-    fake = FakeEngageProcess("--token-ttl", "3", log_path=workdir / "fake.log").start()
-    procs.append(fake)
-    service = ServiceProcess(service_env(workdir, sqlite_url, fake), workdir / "service.log")
-    procs.append(service)
-    service.start()
+    workdir_with(tmp_path)
+    running = stack(sqlite_url, "--token-ttl", "3")
+    fake, service = running.fake, running.web
     started = time.time()
     n = 0
     while time.time() - started < 12:

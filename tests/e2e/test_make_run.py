@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.processes import ServiceProcess, free_port
+from tests.lanes import process_fixture
 
 
 def listening_addresses(port: int) -> set[str]:
@@ -27,6 +28,7 @@ def listening_addresses(port: int) -> set[str]:
 
 
 @pytest.fixture
+@process_fixture
 def service(tmp_path):
     """Start `make -o install run` with an environment; stopped (its whole group) afterwards."""
     started: list[ServiceProcess] = []

@@ -4,7 +4,6 @@ process, real sockets, real SQLite and PostgreSQL. Every test counts leads at th
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections import Counter
 
@@ -13,7 +12,11 @@ import requests
 from sqlalchemy import create_engine, text
 
 from harness.processes import FakeEngageProcess, ServiceProcess, wait_for
-from tests.conftest import fixture_bytes
+from tests.builders import fixture_bytes
+from tests.stack import extern_ids, lead_body, post, service_env, statuses
+
+# Real processes: gunicorn, `flask dispatch run`, the fake Engage.
+pytestmark = pytest.mark.process
 
 CONFIG = """
 defaults:
@@ -34,27 +37,6 @@ sources:
         campaign: "Hot Inbound"
       - priority: NORMAL
 """
-BODY = json.loads(fixture_bytes("hubspot/workflow_contact_all_properties.json"))
-
-
-def lead_body(n: int) -> bytes:
-    """A HubSpot workflow body for a distinct contact n (new vid, new phone)."""
-    body = json.loads(json.dumps(BODY))
-    body["vid"] = 90000000 + n
-    body["properties"]["hs_object_id"]["value"] = str(90000000 + n)
-    body["properties"]["phone"]["value"] = f"(303) 555-{n:04d}"
-    body["properties"]["mobilephone"]["value"] = ""
-    return json.dumps(body).encode()
-
-
-def post(service: ServiceProcess, body: bytes) -> requests.Response:
-    """POST one webhook with the source token."""
-    return requests.post(
-        f"{service.url}/webhooks/hubspot",
-        data=body,
-        timeout=10,
-        headers={"Content-Type": "application/json", "X-Leadrelay-Token": "e2e-token"},
-    )
 
 
 @pytest.fixture
@@ -62,37 +44,6 @@ def workdir(tmp_path):
     """Config file and log folder for this test."""
     (tmp_path / "leadrelay.yml").write_text(CONFIG)
     return tmp_path
-
-
-@pytest.fixture
-def procs():
-    """Processes started by a test; all stopped afterwards, whatever happened."""
-    started: list[ServiceProcess | FakeEngageProcess] = []
-    yield started
-    for proc in reversed(started):
-        if isinstance(proc, ServiceProcess):
-            proc.kill9()
-        else:
-            proc.stop()
-
-
-def service_env(workdir, db_url, fake, **extra):
-    """Environment for a service process using `fake` as live Engage."""
-    return {"DATABASE_URL": db_url, "LEADRELAY_CONFIG": str(workdir / "leadrelay.yml"), **fake.env(), **extra}
-
-
-def statuses(db_url) -> Counter:
-    """Lead counts by status, read straight from the service's database."""
-    engine = create_engine(db_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    with engine.connect() as conn:
-        rows = conn.execute(text("SELECT status, COUNT(*) FROM leads GROUP BY status")).fetchall()
-    engine.dispose()
-    return Counter({r[0]: r[1] for r in rows})
-
-
-def extern_ids(fake) -> Counter:
-    """How many times the fake accepted each externId."""
-    return Counter(lead["extern_id"] for lead in fake.leads())
 
 
 def test_sample_webhook_in_sandbox_mode(tmp_path, procs):
@@ -166,13 +117,10 @@ def test_kill9_while_engage_is_down_loses_nothing(db, workdir, procs, request):
     assert fake2.stats()["loader_429"] == 0
 
 
-def test_redelivery_creates_no_second_lead(workdir, procs, sqlite_url):
+def test_redelivery_creates_no_second_lead(workdir, stack, sqlite_url):
     """The sender retries the same event: 200 duplicate, and the fake Engage holds one lead."""
-    fake = FakeEngageProcess(log_path=workdir / "fake.log").start()
-    procs.append(fake)
-    service = ServiceProcess(service_env(workdir, sqlite_url, fake), workdir / "service.log")
-    procs.append(service)
-    service.start()
+    running = stack(sqlite_url)
+    fake, service = running.fake, running.web
     first = post(service, lead_body(7))
     second = post(service, lead_body(7))
     assert first.status_code == 202 and second.status_code == 200
@@ -182,19 +130,10 @@ def test_redelivery_creates_no_second_lead(workdir, procs, sqlite_url):
     assert extern_ids(fake) == Counter({"90000007": 1})
 
 
-def test_postgres_worker_mode_with_a_standby(workdir, procs, pg_url):
+def test_postgres_worker_mode_with_a_standby(workdir, stack, pg_url):
     """N web workers + 2 `flask dispatch run` workers: one leads (LISTEN/NOTIFY wake-up); kill -9 it, the standby delivers."""
-    fake = FakeEngageProcess(log_path=workdir / "fake.log").start()
-    procs.append(fake)
-    env = service_env(workdir, pg_url, fake, DISPATCH_MODE="worker", WEB_CONCURRENCY="2")
-    web = ServiceProcess(env, workdir / "web.log")
-    procs.append(web)
-    web.start()
-    worker_cmd = [sys.executable, "-m", "flask", "--app", "app", "dispatch", "run"]
-    workers = [ServiceProcess(env, workdir / f"worker{i}.log", command=worker_cmd, port=web.port) for i in range(2)]
-    for worker in workers:
-        procs.append(worker)
-        worker.start(wait_ready=False)
+    running = stack(pg_url, workers=2, WEB_CONCURRENCY="2")
+    fake, web, workers = running.fake, running.web, running.workers
     assert post(web, lead_body(1)).status_code == 202
     wait_for(lambda: "90000001" in extern_ids(fake), 15, message="first lead via worker")
 
@@ -215,13 +154,9 @@ def test_postgres_worker_mode_with_a_standby(workdir, procs, pg_url):
     assert all(count == 1 for count in extern_ids(fake).values())
 
 
-def test_sigterm_exits_promptly_and_releases_the_lease(workdir, procs, sqlite_url):
+def test_sigterm_exits_promptly_and_releases_the_lease(workdir, stack, sqlite_url):
     """An idle service exits within 10 s of SIGTERM and leaves the lease free for a successor."""
-    fake = FakeEngageProcess(log_path=workdir / "fake.log").start()
-    procs.append(fake)
-    service = ServiceProcess(service_env(workdir, sqlite_url, fake), workdir / "service.log")
-    procs.append(service)
-    service.start()
+    service = stack(sqlite_url).web
     wait_for(lambda: "dispatcher is leader" in service.log_tail(100), 10, message="leader")
     started = time.time()
     service.terminate(timeout=20)

@@ -7,6 +7,7 @@ import pytest
 from engage.auth import MemoryTokenStore, RingCentralJWTAuth
 from engage.client import EngageClient
 from harness.fake_engage import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_JWT, HarnessEngage, serve
+from tests.lanes import process_fixture
 
 
 @pytest.fixture
@@ -16,6 +17,7 @@ def fake() -> HarnessEngage:
 
 
 @pytest.fixture
+@process_fixture
 def server(fake):
     """The fake served on 127.0.0.1:<free port>; stopped after the test."""
     srv = serve(fake)

@@ -244,6 +244,7 @@ def test_control_api_from_plain_requests(server, fake, token):
     assert requests.post(f"{base}/expire_tokens").json()["expired"] == 1
 
 
+@pytest.mark.process
 def test_restart_on_same_port(fake):
     srv = serve(fake)
     port = srv.port
@@ -258,6 +259,7 @@ def test_restart_on_same_port(fake):
         srv.stop()
 
 
+@pytest.mark.process
 def test_cli_prints_url_and_serves(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(

@@ -19,7 +19,7 @@ import requests
 from sqlalchemy import create_engine, text
 
 from harness.processes import FakeEngageProcess, ServiceProcess, wait_for
-from tests.e2e.test_service import extern_ids, lead_body
+from tests.stack import extern_ids, lead_body
 
 SOAK = os.environ.get("LEADRELAY_SOAK") == "1"
 FIGURES: list[str] = []  # printed in the terminal summary (tests/faults/conftest.py)

@@ -15,8 +15,11 @@ import requests
 
 from harness.processes import wait_for
 from harness.tcp_proxy import TcpProxy
-from tests.e2e.test_service import extern_ids
 from tests.faults.matrix import SOAK, Figure, Sender, Stack, finish, warm_up
+from tests.stack import extern_ids
+
+# The fault matrix: real processes and real faults (full length under `make soak`).
+pytestmark = pytest.mark.soak
 
 # Durations per scale. Short: seconds, so `make test` stays quick; soak: the full durations of docs/operations.md's fault matrix, on the
 # service's default call timeout and outage probe cap (30 s each).

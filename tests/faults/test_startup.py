@@ -11,8 +11,11 @@ import requests
 
 from harness.processes import wait_for
 from harness.tcp_proxy import TcpProxy
-from tests.e2e.test_service import extern_ids, lead_body
 from tests.faults.matrix import Stack
+from tests.stack import extern_ids, lead_body
+
+# Starts the service against a database that is not there.
+pytestmark = pytest.mark.process
 
 
 @pytest.mark.timeout(90)

@@ -1,27 +1,16 @@
 """Tests for handlers/auth.py: the shared token check and the HMAC/timestamp helpers."""
 
-from urllib.parse import parse_qs, urlsplit
-
 import pytest
 from marshmallow import ValidationError
-from werkzeug.datastructures import Headers
 
 from handlers.auth import Secrets, check_timestamp, check_token, verify_hmac
-from handlers.base import AuthFailure, Inbound, SourceSettings
+from handlers.base import AuthFailure, SourceSettings
+from tests.builders import inbound as build_inbound
 
 
 def inbound(body=b"", headers=None, url="https://leads.example.com/webhooks/x", content_type=""):
     """Build an Inbound as the intake would."""
-    parts = urlsplit(url)
-    return Inbound(
-        "POST",
-        url,
-        parts.path,
-        parse_qs(parts.query, keep_blank_values=True),
-        Headers(headers or {}),
-        body,
-        content_type,
-    )
+    return build_inbound(body, url=url, headers=headers, content_type=content_type)
 
 
 def source(tokens=(), token_field=None):

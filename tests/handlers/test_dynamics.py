@@ -2,18 +2,17 @@
 
 import copy
 import json
-from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from marshmallow import ValidationError
-from werkzeug.datastructures import Headers
 
-from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, type_of
+from handlers.base import AuthFailure, Malformed, SourceSettings, type_of
 from handlers.dynamics import DynamicsOptions, plain
+from tests.builders import DATA as TEST_DATA
+from tests.builders import inbound as build_inbound
 from tests.mappings.crm_helpers import update_context
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "dynamics365"
+DATA = TEST_DATA / "dynamics365"
 BODY = (DATA / "lead_create.json").read_bytes()
 META = json.loads((DATA / "lead_create.meta.json").read_text())
 KEY = META["auth"]["webhook_key"]
@@ -23,16 +22,7 @@ BASE_URL = "https://leads.example.com/webhooks/dynamics"
 
 def inbound(body=BODY, url=META["url"], headers=None):
     """A POST as Dataverse sends it."""
-    parts = urlsplit(url)
-    return Inbound(
-        "POST",
-        url,
-        parts.path,
-        parse_qs(parts.query, keep_blank_values=True),
-        Headers({**META["headers"], **(headers or {})}),
-        body,
-        "application/json",
-    )
+    return build_inbound(body, url=url, headers={**META["headers"], **(headers or {})}, content_type="application/json")
 
 
 def source(**options):

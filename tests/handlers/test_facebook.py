@@ -4,20 +4,21 @@ import base64
 import hashlib
 import hmac
 import json
-from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
 import requests
 from marshmallow import ValidationError
-from werkzeug.datastructures import Headers
 
 from engage.fake_server import FakeServer
-from handlers.base import AuthFailure, FetchError, Inbound, Malformed, Record, SourceSettings
+from handlers.base import AuthFailure, FetchError, Malformed, Record, SourceSettings
 from handlers.facebook import Facebook, FacebookOptions
 from harness.fake_graph import FakeGraph
+from tests.builders import DATA as TEST_DATA
+from tests.builders import inbound as build_inbound
+from tests.lanes import process_fixture
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "facebook_leadads"
+DATA = TEST_DATA / "facebook_leadads"
 APP_SECRET = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 VERIFY_TOKEN = "meta-verify-7c1e2f"
 PAGE_TOKEN = "EAAB-page-token-for-tests"
@@ -31,14 +32,13 @@ GOOD = META["headers"]["X-Hub-Signature-256"]
 
 def inbound(body=BODY, headers=None, query=None, method="POST"):
     """Build an Inbound as the intake would."""
-    return Inbound(
-        method,
-        "https://leads.example.com/webhooks/meta",
-        "/webhooks/meta",
-        query or {},
-        Headers(headers or {}),
+    return build_inbound(
         body,
-        "application/json",
+        url="https://leads.example.com/webhooks/meta",
+        headers=headers,
+        content_type="application/json",
+        method=method,
+        query=query or {},
     )
 
 
@@ -298,6 +298,7 @@ class ServedGraph(FakeGraph):
 
 
 @pytest.fixture
+@process_fixture
 def graph():
     """The fake Graph API on 127.0.0.1 with the fixture lead."""
     fake = ServedGraph(tokens={PAGE_TOKEN, "token-222"})

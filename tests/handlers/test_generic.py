@@ -5,11 +5,11 @@ import hashlib
 import hmac
 
 import pytest
-from werkzeug.datastructures import Headers
 
 from handlers.auth import Secrets
-from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, type_of
+from handlers.base import AuthFailure, Malformed, SourceSettings, type_of
 from handlers.generic import GenericOptions
+from tests.builders import inbound as build_inbound
 
 GENERIC = type_of("generic")
 BODY = b'{"id": "L-1", "phone": "303-555-0142"}'
@@ -18,15 +18,7 @@ NOW = 1768496645.123
 
 def inbound(body=BODY, headers=None, content_type="application/json"):
     """Build an Inbound as the intake would."""
-    return Inbound(
-        "POST",
-        "https://leads.example.com/webhooks/dev",
-        "/webhooks/dev",
-        {},
-        Headers(headers or {}),
-        body,
-        content_type,
-    )
+    return build_inbound(body, url="https://leads.example.com/webhooks/dev", headers=headers, content_type=content_type)
 
 
 def source(**options):

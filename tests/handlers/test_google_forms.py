@@ -10,13 +10,14 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from werkzeug.datastructures import Headers
 
-from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, type_of
-from handlers.google_forms import GoogleFormsOptions
+from handlers.base import AuthFailure, Malformed, SourceSettings, type_of
+from tests.builders import DATA as TEST_DATA
+from tests.builders import inbound as build_inbound
+from tests.builders import source as build_source
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "tests" / "data" / "google_forms"
+DATA = TEST_DATA / "google_forms"
 DOC = ROOT / "docs" / "sources" / "google_forms.md"
 BODY = (DATA / "apps_script_json.json").read_bytes()
 META = json.loads((DATA / "apps_script_json.meta.json").read_text())
@@ -28,22 +29,17 @@ GOOGLE = type_of("google_forms")
 
 def inbound(body=BODY, headers=None, content_type="application/json"):
     """Build an Inbound as the intake would."""
-    return Inbound(
-        "POST",
-        "https://leads.example.com/webhooks/google-forms",
-        "/webhooks/google-forms",
-        {},
-        Headers(headers if headers is not None else {"X-Form-Signature": GOOD}),
+    return build_inbound(
         body,
-        content_type,
+        url="https://leads.example.com/webhooks/google-forms",
+        headers=headers if headers is not None else {"X-Form-Signature": GOOD},
+        content_type=content_type,
     )
 
 
 def source(secret=SECRET, **common):
     """A google_forms source whose options went through the config schema."""
-    return SourceSettings(
-        name="google-forms", type="google_forms", options=GoogleFormsOptions().load({"secret": secret}), **common
-    )
+    return build_source("google_forms", name="google-forms", options={"secret": secret}, **common)
 
 
 def reason_of(src, request):
@@ -271,10 +267,11 @@ def run_script(responses, event=None, props=None):
     return json.loads(done.stdout)
 
 
-needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed: the shipped Apps Script is not executed")
+NO_NODE = "node is not installed: the shipped Apps Script is not executed"
 
 
-@needs_node
+@pytest.mark.process
+@pytest.mark.skipif(NODE is None, reason=NO_NODE)
 def test_shipped_script_sends_the_fixture_bytes_and_signature():
     """The script in the docs, given the fixture's response, posts exactly the fixture and its signature."""
     out = run_script([202])
@@ -288,7 +285,8 @@ def test_shipped_script_sends_the_fixture_bytes_and_signature():
     assert params["muteHttpExceptions"] is True and params["followRedirects"] is False
 
 
-@needs_node
+@pytest.mark.process
+@pytest.mark.skipif(NODE is None, reason=NO_NODE)
 def test_shipped_script_unicode_verifies_and_round_trips():
     """Non-ASCII answers (accents, CJK, emoji) are sent as ASCII escapes; the handler verifies and decodes them."""
     event = {
@@ -315,7 +313,8 @@ def test_shipped_script_unicode_verifies_and_round_trips():
     assert record.key == "R-ü" and record.get("respondentEmail") is None
 
 
-@needs_node
+@pytest.mark.process
+@pytest.mark.skipif(NODE is None, reason=NO_NODE)
 @pytest.mark.parametrize(
     "responses,attempts,sleeps,fails",
     [
@@ -350,7 +349,8 @@ def test_shipped_script_retry_policy(responses, attempts, sleeps, fails):
     assert (out["error"] is not None) == fails
 
 
-@needs_node
+@pytest.mark.process
+@pytest.mark.skipif(NODE is None, reason=NO_NODE)
 def test_shipped_script_refuses_without_properties():
     """Missing Script Properties: the execution fails with a message saying what to set, nothing is sent."""
     out = run_script([202], props={})

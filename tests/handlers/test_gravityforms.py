@@ -1,19 +1,19 @@
 """Tests for handlers/gravityforms.py: token auth (header or Bearer), JSON/FORM, All Fields / Select Fields."""
 
 import json
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from marshmallow import ValidationError
-from werkzeug.datastructures import Headers
 
 from handlers.auth import check_token
-from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings
+from handlers.base import AuthFailure, Malformed, SourceSettings
 from handlers.gravityforms import GravityForms, GravityFormsOptions, entry_key
+from tests.builders import DATA as TEST_DATA
+from tests.builders import inbound as build_inbound
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "gravityforms"
+DATA = TEST_DATA / "gravityforms"
 BODY = (DATA / "all_fields_json.json").read_bytes()
 META = json.loads((DATA / "all_fields_json.meta.json").read_text())
 TOKEN = META["auth"]["token"]
@@ -23,14 +23,12 @@ FORM = "application/x-www-form-urlencoded"
 
 def inbound(body=BODY, headers=None, content_type="application/json", query=None):
     """Build an Inbound as the intake would."""
-    return Inbound(
-        "POST",
-        "https://leads.example.com/webhooks/gravityforms",
-        "/webhooks/gravityforms",
-        query or {},
-        Headers({"Content-Type": content_type, **(headers or {})}),
+    return build_inbound(
         body,
-        content_type,
+        url="https://leads.example.com/webhooks/gravityforms",
+        headers={"Content-Type": content_type, **(headers or {})},
+        content_type=content_type,
+        query=query or {},
     )
 
 

@@ -2,18 +2,19 @@
 
 import json
 import threading
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from werkzeug.datastructures import Headers
 
 import handlers.html_form as html_form
-from handlers.base import AuthFailure, Inbound, Malformed, RateLimited, SourceSettings, type_of
+from handlers.base import AuthFailure, Malformed, RateLimited, SourceSettings, type_of
 from handlers.html_form import HtmlFormOptions, KeyedWindows, parse_rate
+from tests.builders import DATA as TEST_DATA
+from tests.builders import inbound as build_inbound
+from tests.builders import source as build_source
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "html_form"
+DATA = TEST_DATA / "html_form"
 BODY = (DATA / "contact_form.txt").read_bytes()
 META = json.loads((DATA / "contact_form.meta.json").read_text())
 FORM = "application/x-www-form-urlencoded"
@@ -32,21 +33,19 @@ def fresh_limits(monkeypatch):
 
 def inbound(body=BODY, headers=None, content_type=FORM, remote_addr="198.51.100.7"):
     """Build an Inbound as the intake would (the fixture's browser headers by default)."""
-    return Inbound(
-        "POST",
-        META["url"],
-        "/webhooks/form/contact",
-        {},
-        Headers(headers if headers is not None else META["headers"]),
+    return build_inbound(
         body,
-        content_type,
-        remote_addr,
+        url=META["url"],
+        headers=headers if headers is not None else META["headers"],
+        content_type=content_type,
+        remote_addr=remote_addr,
+        query={},
     )
 
 
 def source(name="form", fields=None, **options):
     """An html_form source whose options went through the config schema (defaults applied)."""
-    return SourceSettings(name=name, type="html_form", options=HtmlFormOptions().load(options), fields=fields or {})
+    return build_source("html_form", name=name, options=options, fields=fields or {})
 
 
 def post(fields, src=None, **kwargs):

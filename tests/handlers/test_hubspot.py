@@ -1,17 +1,16 @@
 """Tests for handlers/hubspot.py: v1/v2/v3 signatures, the URI table, and the body shapes."""
 
 import json
-from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from werkzeug.datastructures import Headers
 
 from handlers.auth import Secrets
-from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, type_of
+from handlers.base import AuthFailure, Malformed, SourceSettings, type_of
 from handlers.hubspot import HubSpotOptions, v1_signature, v2_signature, v3_signature, v3_uri
+from tests.builders import DATA as TEST_DATA
+from tests.builders import inbound as build_inbound
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "hubspot"
+DATA = TEST_DATA / "hubspot"
 NOW = 1768496645.123  # the fixtures' X-HubSpot-Request-Timestamp, in seconds
 SECRET = "8e2b4b4c-1f7a-4c3e-9d2a-5b6f7e8d9c0a"
 DOC_SECRET = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"
@@ -27,8 +26,7 @@ V3_HEADERS = ("X-HubSpot-Signature-v3", "X-HubSpot-Request-Timestamp")
 
 def inbound(body=b"", headers=None, url="https://leads.example.com/webhooks/hubspot", method="POST"):
     """Build an Inbound as the intake would."""
-    parts = urlsplit(url)
-    return Inbound(method, url, parts.path, parse_qs(parts.query), Headers(headers or {}), body, "application/json")
+    return build_inbound(body, url=url, headers=headers, content_type="application/json", method=method)
 
 
 def fixture(name, drop=(), **changes):

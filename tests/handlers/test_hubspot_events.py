@@ -1,18 +1,19 @@
 """Tests for HubSpot Webhooks-API batches: one record per event, keys, fetch targets, and fetch() over a real socket."""
 
 import json
-from pathlib import Path
 
 import pytest
 import requests
-from werkzeug.datastructures import Headers
 
-from handlers.base import FetchError, Inbound, Record, SourceSettings, type_of
+from handlers.base import FetchError, Record, SourceSettings, type_of
 from handlers.hubspot import HubSpot, HubSpotOptions, event_record, fetch_properties
 from harness.fake_hubspot import FakeHubSpot
 from mappings import MappingError, map_record
+from tests.builders import DATA as TEST_DATA
+from tests.builders import inbound as build_inbound
+from tests.lanes import process_fixture
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "hubspot"
+DATA = TEST_DATA / "hubspot"
 BATCH = (DATA / "webhooks_api_batch.json").read_bytes()
 META = json.loads((DATA / "webhooks_api_batch.meta.json").read_text())
 _REGISTERED = type_of("hubspot")
@@ -23,9 +24,7 @@ TOKEN = "pat-na1-test-0000"
 
 def inbound(body):
     """A POST as intake would build it."""
-    return Inbound(
-        "POST", META["url"], "/webhooks/hubspot/events", {}, Headers(META["headers"]), body, "application/json"
-    )
+    return build_inbound(body, url=META["url"], headers=META["headers"], content_type="application/json", query={})
 
 
 def source(url="https://api.hubapi.com", **options):
@@ -38,6 +37,7 @@ def source(url="https://api.hubapi.com", **options):
 
 
 @pytest.fixture
+@process_fixture
 def api():
     """The fake HubSpot CRM API with the fixture's contacts."""
     with FakeHubSpot(token=TOKEN) as fake:
@@ -286,6 +286,7 @@ def test_fetch_wrong_token_is_final(api, session):
     assert info.value.retryable is False
 
 
+@pytest.mark.process  # a real connection to a closed port
 def test_fetch_connection_refused_is_retryable(session):
     """Nothing listening: retried later."""
     with FakeHubSpot() as fake:

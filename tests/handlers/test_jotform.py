@@ -1,16 +1,16 @@
 """Tests for handlers/jotform.py: multipart with a rawRequest JSON string, keys, token-only auth."""
 
 import json
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from werkzeug.datastructures import Headers
 
 from handlers import auth
-from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, type_of
+from handlers.base import AuthFailure, Malformed, SourceSettings, type_of
+from tests.builders import DATA as TEST_DATA
+from tests.builders import inbound as build_inbound
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "jotform"
+DATA = TEST_DATA / "jotform"
 BODY = (DATA / "submission_multipart.txt").read_bytes()
 META = json.loads((DATA / "submission_multipart.meta.json").read_text())
 JOTFORM = type_of("jotform")
@@ -19,14 +19,7 @@ BOUNDARY = "leadrelay-jf-boundary"
 
 def inbound(body=BODY, content_type=META["content_type"], url=META["url"], headers=None):
     """Build an Inbound as the intake would (query parsed from the URL)."""
-    query = {}
-    if "?" in url:
-        from urllib.parse import parse_qs
-
-        query = parse_qs(url.split("?", 1)[1])
-    return Inbound(
-        "POST", url, "/webhooks/jotform", query, Headers(headers or {"Content-Type": content_type}), body, content_type
-    )
+    return build_inbound(body, url=url, headers=headers or {"Content-Type": content_type}, content_type=content_type)
 
 
 def source(tokens=("jf-token",)):

@@ -2,18 +2,19 @@
 
 import base64
 import json
-from pathlib import Path
 
 import pytest
 import requests
 from marshmallow import ValidationError
-from werkzeug.datastructures import Headers
 
-from handlers.base import AuthFailure, FetchError, Inbound, Malformed, SourceSettings, type_of
+from handlers.base import AuthFailure, FetchError, Malformed, SourceSettings, type_of
 from handlers.pipedrive import Pipedrive, PipedriveOptions, basic_credentials, values_primary_first
 from harness.fake_pipedrive import FakePipedrive
+from tests.builders import DATA as TEST_DATA
+from tests.builders import inbound as build_inbound
+from tests.lanes import process_fixture
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "pipedrive"
+DATA = TEST_DATA / "pipedrive"
 V1 = (DATA / "v1_added_person.json").read_bytes()
 V2 = (DATA / "v2_create_person.json").read_bytes()
 META = json.loads((DATA / "v1_added_person.meta.json").read_text())
@@ -29,7 +30,7 @@ def inbound(body, authorization=META["auth"]["authorization_header"]):
     headers = {"Content-Type": "application/json"}
     if authorization is not None:
         headers["Authorization"] = authorization
-    return Inbound("POST", META["url"], "/webhooks/pipedrive", {}, Headers(headers), body, "application/json")
+    return build_inbound(body, url=META["url"], headers=headers, content_type="application/json", query={})
 
 
 def source(url="https://api.pipedrive.com", password=PASSWORD):
@@ -242,6 +243,7 @@ def test_parse_malformed(body, message):
 
 
 @pytest.fixture
+@process_fixture
 def api():
     """The fake Pipedrive API with one person."""
     with FakePipedrive(token=API_TOKEN) as fake:
@@ -315,6 +317,7 @@ def test_fetch_unknown_person_and_wrong_token(api, session):
         PD.fetch(src, deal_record(), session)
 
 
+@pytest.mark.process  # a real connection to a closed port
 def test_fetch_connection_refused_is_retryable(session):
     """Nothing listening: retried."""
     with FakePipedrive() as fake:

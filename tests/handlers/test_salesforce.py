@@ -1,16 +1,17 @@
 """Tests for handlers/salesforce.py: the OrganizationId check, safe XML, notifications → records, the Ack."""
 
 import json
-from pathlib import Path
 
 import pytest
 from werkzeug.datastructures import Headers
 
 from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, type_of
 from handlers.salesforce import ACK, SalesforceOptions, org_matches
+from tests.builders import DATA as TEST_DATA
+from tests.builders import inbound as build_inbound
 from tests.mappings.crm_helpers import CONTACT_BATCH, envelope, notification
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "salesforce"
+DATA = TEST_DATA / "salesforce"
 BODY = (DATA / "outbound_lead_hot.xml").read_bytes()
 META = json.loads((DATA / "outbound_lead_hot.meta.json").read_text())
 ORG18 = META["auth"]["expected_org_id"]
@@ -20,9 +21,7 @@ SF = type_of("salesforce")
 
 def inbound(body=BODY):
     """A POST as Salesforce sends it."""
-    return Inbound(
-        "POST", META["url"], "/webhooks/salesforce/outbound", {}, Headers(META["headers"]), body, META["content_type"]
-    )
+    return build_inbound(body, url=META["url"], headers=META["headers"], content_type=META["content_type"], query={})
 
 
 def source(org=ORG18):

@@ -4,16 +4,16 @@ import base64
 import hashlib
 import hmac
 import json
-from pathlib import Path
 
 import pytest
-from werkzeug.datastructures import Headers
 
 from handlers.auth import Secrets
-from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, type_of
+from handlers.base import AuthFailure, Malformed, SourceSettings, type_of
 from handlers.typeform import TypeformOptions
+from tests.builders import DATA as TEST_DATA
+from tests.builders import inbound as build_inbound
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "typeform"
+DATA = TEST_DATA / "typeform"
 SECRET = "tf_test_secret_9f8e7d6c5b4a"
 NOW = 1768496645.123
 TYPEFORM = type_of("typeform")
@@ -21,14 +21,8 @@ TYPEFORM = type_of("typeform")
 
 def inbound(body, headers=None):
     """Build an Inbound as the intake would."""
-    return Inbound(
-        "POST",
-        "https://leads.example.com/webhooks/typeform",
-        "/webhooks/typeform",
-        {},
-        Headers(headers or {}),
-        body,
-        "application/json",
+    return build_inbound(
+        body, url="https://leads.example.com/webhooks/typeform", headers=headers, content_type="application/json"
     )
 
 

@@ -2,17 +2,17 @@
 
 import hashlib
 import json
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from werkzeug.datastructures import Headers
 
 from handlers.auth import check_token
-from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings
+from handlers.base import AuthFailure, Malformed, SourceSettings
 from handlers.unbounce import Unbounce, submission_id, unwrap
+from tests.builders import DATA as TEST_DATA
+from tests.builders import inbound as build_inbound
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "unbounce"
+DATA = TEST_DATA / "unbounce"
 BODY = (DATA / "form_submit.txt").read_bytes()
 META = json.loads((DATA / "form_submit.meta.json").read_text())
 FORM = "application/x-www-form-urlencoded"
@@ -22,14 +22,12 @@ TOKEN = "ub-url-token-3f9a"
 
 def inbound(body=BODY, content_type=FORM, query=None, headers=None):
     """Build an Inbound as the intake would."""
-    return Inbound(
-        "POST",
-        "https://leads.example.com/webhooks/unbounce",
-        "/webhooks/unbounce",
-        query or {},
-        Headers({"Content-Type": content_type, **(headers or {})}),
+    return build_inbound(
         body,
-        content_type,
+        url="https://leads.example.com/webhooks/unbounce",
+        headers={"Content-Type": content_type, **(headers or {})},
+        content_type=content_type,
+        query=query or {},
     )
 
 

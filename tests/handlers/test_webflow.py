@@ -3,15 +3,15 @@
 import hashlib
 import hmac
 import json
-from pathlib import Path
 
 import pytest
-from werkzeug.datastructures import Headers
 
-from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings
+from handlers.base import AuthFailure, Malformed, SourceSettings
 from handlers.webflow import Webflow
+from tests.builders import DATA as TEST_DATA
+from tests.builders import inbound as build_inbound
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "webflow"
+DATA = TEST_DATA / "webflow"
 SECRET = "5f1d3b7e9a0c2e4f6a8b0d2f4e6a8c0e1b3d5f7a9c1e3b5d7f9a1c3e5b7d9f1a"
 TS = "1768496645123"
 NOW = 1768496645.123
@@ -23,14 +23,8 @@ GOOD = META["headers"]["x-webflow-signature"]
 
 def inbound(body=BODY, headers=None):
     """Build an Inbound as the intake would."""
-    return Inbound(
-        "POST",
-        "https://leads.example.com/webhooks/webflow",
-        "/webhooks/webflow",
-        {},
-        Headers(headers or {}),
-        body,
-        "application/json",
+    return build_inbound(
+        body, url="https://leads.example.com/webhooks/webflow", headers=headers, content_type="application/json"
     )
 
 

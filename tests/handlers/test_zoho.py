@@ -1,16 +1,16 @@
 """Tests for handlers/zoho.py: token in the body/header/query, form and JSON bodies, -None-, long ids, keys."""
 
 import json
-from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import pytest
-from werkzeug.datastructures import Headers
 
 from handlers.auth import check_token
-from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, type_of
+from handlers.base import AuthFailure, Malformed, SourceSettings, type_of
+from tests.builders import DATA as TEST_DATA
+from tests.builders import inbound as build_inbound
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "zoho"
+DATA = TEST_DATA / "zoho"
 BODY = (DATA / "workflow_form_data.txt").read_bytes()
 META = json.loads((DATA / "workflow_form_data.meta.json").read_text())
 TOKEN = META["auth"]["shared_token"]
@@ -20,15 +20,8 @@ FORM = "application/x-www-form-urlencoded;charset=UTF-8"
 
 def inbound(body=BODY, content_type=FORM, headers=None, url=META["url"]):
     """A POST as Zoho sends it."""
-    parts = urlsplit(url)
-    return Inbound(
-        "POST",
-        url,
-        parts.path,
-        parse_qs(parts.query),
-        Headers({"Content-Type": content_type, **(headers or {})}),
-        body,
-        content_type,
+    return build_inbound(
+        body, url=url, headers={"Content-Type": content_type, **(headers or {})}, content_type=content_type
     )
 
 

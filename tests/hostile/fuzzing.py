@@ -19,7 +19,7 @@ from standardwebhooks import Webhook
 
 from handlers.hubspot import v3_signature
 from handlers.webflow import signed_message
-from tests.conftest import fixture_bytes
+from tests.builders import fixture_bytes
 
 SW_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 ORG = "00D5e000000AbCdEAK"

@@ -18,7 +18,10 @@ import pytest
 import requests
 
 from harness.processes import FakeEngageProcess, ServiceProcess, wait_for
-from tests.e2e.test_service import lead_body
+from tests.stack import lead_body
+
+# gunicorn and raw client sockets.
+pytestmark = pytest.mark.process
 
 CONFIG = """
 defaults:

@@ -26,6 +26,9 @@ from sqlalchemy import text
 
 from tests.hostile.fuzzing import CONFIG, SEEDS, SIGNERS
 
+# Hypothesis through the app, and over real sockets through gunicorn.
+pytestmark = pytest.mark.fuzz
+
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
 SOCKET_EXAMPLES = int(os.environ.get("FUZZ_SOCKET_EXAMPLES", "60"))
 # The three that must stay 0 are reported even when they do.

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from store.schema import events, leads
-from tests.conftest import fixture_bytes
+from tests.builders import fixture_bytes
 
 DYN_HEADER_SECRET = "dyn-header-secret-0001"
 DYN_QUERY_SECRET = "dyn-query-secret-0002"

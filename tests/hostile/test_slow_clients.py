@@ -17,7 +17,10 @@ import requests
 
 from harness.processes import FakeEngageProcess, ServiceProcess, wait_for
 from harness.slow_clients import SlowClients, timed_get
-from tests.e2e.test_service import lead_body
+from tests.stack import lead_body
+
+# gunicorn and raw client sockets.
+pytestmark = pytest.mark.process
 
 SOCKETS = int(os.environ.get("SLOW_SOCKETS", "120"))
 SECONDS = float(os.environ.get("SLOW_SECONDS", "6"))

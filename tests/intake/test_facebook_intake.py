@@ -8,7 +8,8 @@ import time
 import pytest
 
 from harness.fake_graph import FakeGraph
-from tests.conftest import fixture_bytes, fixture_meta
+from tests.builders import fixture_bytes, fixture_meta
+from tests.lanes import process_fixture
 
 BODY = fixture_bytes("facebook_leadads/leadgen_single.json")
 META = fixture_meta("facebook_leadads/leadgen_single.json")
@@ -40,6 +41,7 @@ class ServedGraph(FakeGraph):
 
 
 @pytest.fixture
+@process_fixture
 def graph():
     """The fake Graph API on a real loopback socket."""
     fake = ServedGraph(tokens={PAGE_TOKEN})

@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import fixture_bytes, fixture_meta
+from tests.builders import fixture_bytes, fixture_meta
 
 BODY = fixture_bytes("gravityforms/all_fields_json.json")
 META = fixture_meta("gravityforms/all_fields_json.json")

@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 import handlers.html_form as html_form
 from store.schema import events
-from tests.conftest import fixture_bytes, fixture_meta
+from tests.builders import fixture_bytes, fixture_meta
 
 BODY = fixture_bytes("html_form/contact_form.txt")
 META = fixture_meta("html_form/contact_form.txt")

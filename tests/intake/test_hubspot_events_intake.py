@@ -7,7 +7,8 @@ import time
 import pytest
 
 from harness.fake_hubspot import FakeHubSpot
-from tests.conftest import fixture_bytes, fixture_meta
+from tests.builders import fixture_bytes, fixture_meta
+from tests.lanes import process_fixture
 
 BODY = fixture_bytes("hubspot/webhooks_api_batch.json")
 META = fixture_meta("hubspot/webhooks_api_batch.json")
@@ -34,6 +35,7 @@ sources:
 
 
 @pytest.fixture
+@process_fixture
 def api():
     """The fake HubSpot CRM API with the batch's two contacts."""
     with FakeHubSpot(token=TOKEN) as fake:

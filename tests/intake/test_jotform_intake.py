@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.conftest import fixture_bytes, fixture_meta
+from tests.builders import fixture_bytes, fixture_meta
 
 BODY = fixture_bytes("jotform/submission_multipart.txt")
 META = fixture_meta("jotform/submission_multipart.txt")

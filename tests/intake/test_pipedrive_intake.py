@@ -9,8 +9,9 @@ import pytest
 
 from harness.fake_pipedrive import FakePipedrive
 from store.schema import leads
-from tests.conftest import fixture_bytes, fixture_meta
-from tests.intake.test_webhooks import count
+from tests.builders import fixture_bytes, fixture_meta
+from tests.intake.helpers import count
+from tests.lanes import process_fixture
 
 V1 = fixture_bytes("pipedrive/v1_added_person.json")
 V2 = fixture_bytes("pipedrive/v2_create_person.json")
@@ -36,6 +37,7 @@ sources:
 
 
 @pytest.fixture
+@process_fixture
 def api():
     """The fake Pipedrive API with the person behind a deal."""
     with FakePipedrive(token=API_TOKEN) as fake:
@@ -65,7 +67,7 @@ def test_person_events_are_queued(app, body, extern, phones):
 
 
 def test_delete_is_stored_never_dialed_and_answered_2xx(app):
-    """A deleted.person is acknowledged (Pipedrive bans failing hooks) and stored invalid with the reason."""
+    """A deleted.person is acknowledged (Pipedrive bans failing hooks) and stored as a cancel (cancel_when)."""
     body = json.dumps(
         {
             "meta": {
@@ -84,7 +86,7 @@ def test_delete_is_stored_never_dialed_and_answered_2xx(app):
     response = app.test_client().post("/webhooks/pipedrive", data=body, headers=HEADERS)
     assert response.status_code == 202
     [entry] = response.json["leads"]
-    assert entry["status"] == "invalid" and "event" in entry["reasons"]
+    assert entry["status"] == "cancelled" and entry["externId"] == "4821"
     assert count(app, leads, status="queued") == 0
 
 

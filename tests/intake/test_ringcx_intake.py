@@ -255,3 +255,36 @@ def test_retention_and_forget_erase_the_callers_number_and_recording(service):
     )
     assert kept["phone"] is None and result["event_bodies"] == 1
     assert row(engine, "SELECT body FROM events WHERE id = :id", id=kept["event_id"])["body"] is None
+
+
+def test_do_not_call_disposition_stops_the_numbers_other_leads(service):
+    """`Do Not Call`: every unfinished lead of the number is opted out and RingCX's DNC list gets a job."""
+    _, http, engine = service
+    loaded = loaded_lead(http, engine, "web-9", "3035550199")
+    waiting = http.post("/webhooks/web?token=web-token", json={"id": "web-10", "phone": "+1 303 555 0199"})
+    waiting_id = waiting.json["leads"][0]["lead_id"]
+    other = http.post("/webhooks/web?token=web-token", json={"id": "web-11", "phone": "3035550100"}).json["leads"][0]
+    response = post(http, "post_disposition.json")  # Do Not Call, for (303) 555-0199, by phone
+    assert response.json["attempts"][0]["effect"] == "dnc"
+    statuses = {
+        r["id"]: r["status"]
+        for r in [
+            row(engine, "SELECT id, status FROM leads WHERE id = :id", id=i)
+            for i in (loaded, waiting_id, other["lead_id"])
+        ]
+    }
+    assert statuses == {loaded: "opted_out", waiting_id: "opted_out", other["lead_id"]: "queued"}
+    job = row(engine, "SELECT kind, dedupe_key, payload, priority FROM jobs")
+    assert (job["kind"], job["dedupe_key"], job["priority"]) == ("engage.dnc_add", "dnc:+13035550199", 0)
+    assert json.loads(job["payload"])["phones"] == ["+13035550199"]
+
+
+def test_app_dnc_is_recorded_not_added(service):
+    """RingCX's own scrub (APP_DNC) is kept on the attempt; no lead stops, no list entry is made."""
+    _, http, engine = service
+    lead_id = loaded_lead(http, engine, "web-5", "3035550142")
+    body = {"event": "post_disposition", "uii": "u-app", "extern_id": "web-5", "system_disposition": "APP_DNC"}
+    response = http.post("/webhooks/dialer?token=rc-token", json=body)
+    assert response.json["attempts"][0]["effect"] == "app_dnc"
+    assert row(engine, "SELECT status FROM leads WHERE id = :id", id=lead_id)["status"] == "delivered"
+    assert row(engine, "SELECT COUNT(*) AS n FROM jobs")["n"] == 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from store.schema import events, leads
-from tests.conftest import fixture_bytes, fixture_meta
-from tests.intake.test_webhooks import count
+from tests.builders import fixture_bytes, fixture_meta
+from tests.intake.helpers import count
 from tests.mappings.crm_helpers import CONTACT_BATCH, envelope, notification
 
 BODY = fixture_bytes("salesforce/outbound_lead_hot.xml")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import fixture_bytes, fixture_meta
+from tests.builders import fixture_bytes, fixture_meta
 
 BODY = fixture_bytes("unbounce/form_submit.txt")
 META = fixture_meta("unbounce/form_submit.txt")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import fixture_bytes, fixture_meta
+from tests.builders import fixture_bytes, fixture_meta
 
 BODY = fixture_bytes("webflow/form_submission.json")
 META = fixture_meta("webflow/form_submission.json")

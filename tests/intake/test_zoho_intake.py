@@ -7,8 +7,8 @@ import json
 import pytest
 
 from store.schema import leads
-from tests.conftest import fixture_bytes, fixture_meta
-from tests.intake.test_webhooks import count
+from tests.builders import fixture_bytes, fixture_meta
+from tests.intake.helpers import count
 
 BODY = fixture_bytes("zoho/workflow_form_data.txt")
 META = fixture_meta("zoho/workflow_form_data.txt")

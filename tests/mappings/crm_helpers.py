@@ -1,7 +1,6 @@
 """Helpers shared by the CRM mapping tests: fixture requests, parse + map, the `expected` check."""
 
 import json
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -9,10 +8,9 @@ from werkzeug.datastructures import Headers
 
 from handlers.base import Inbound, SourceSettings, type_of
 from mappings import MappingError, map_record
+from tests.builders import DATA
 
 ORG18 = "00D5e000000AbCdEAK"
-
-DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def fixture_request(folder: str, body_name: str) -> tuple[Inbound, dict]:

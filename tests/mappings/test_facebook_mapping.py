@@ -1,15 +1,15 @@
 """Meta Lead Ads records (after the Graph fetch) → Engage leads."""
 
 import json
-from pathlib import Path
 
 import pytest
 
 from handlers.base import Record, SourceSettings
 from handlers.facebook import lead_fields
 from mappings import MappingError, default_fields, map_record
+from tests.builders import DATA as TEST_DATA
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "facebook_leadads"
+DATA = TEST_DATA / "facebook_leadads"
 GRAPH = json.loads((DATA / "lead_graph_response_1234567890123456.json").read_text())
 EXPECTED = json.loads((DATA / "lead_graph_response_1234567890123456.meta.json").read_text())["expected"]
 

@@ -1,15 +1,14 @@
 """Each sender fixture's `expected` block, checked through parse + map_record."""
 
 import json
-from pathlib import Path
 
 import pytest
 from werkzeug.datastructures import Headers
 
 from handlers.base import Inbound, SourceSettings, type_of
 from mappings import MappingError, map_record
+from tests.builders import DATA
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 NOW = 1768496645.123
 
 CASES = [

@@ -1,7 +1,6 @@
 """Tests for mappings/google_forms.py: answers by question title, matched loosely."""
 
 import json
-from pathlib import Path
 
 import pytest
 from werkzeug.datastructures import Headers
@@ -9,8 +8,9 @@ from werkzeug.datastructures import Headers
 from handlers.base import Inbound, Record, SourceSettings, type_of
 from mappings import MappingError, map_record
 from mappings.google_forms import loose, match_titles
+from tests.builders import DATA as TEST_DATA
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "google_forms"
+DATA = TEST_DATA / "google_forms"
 META = json.loads((DATA / "apps_script_json.meta.json").read_text())
 
 

@@ -1,15 +1,15 @@
 """Gravity Forms entries → Engage leads, with per-form maps."""
 
 import json
-from pathlib import Path
 
 import pytest
 
 from handlers.base import Record, SourceSettings
 from handlers.gravityforms import GravityFormsOptions, entry_key
 from mappings import MappingError, map_record
+from tests.builders import DATA as TEST_DATA
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "gravityforms"
+DATA = TEST_DATA / "gravityforms"
 ENTRY = json.loads((DATA / "all_fields_json.json").read_text())
 EXPECTED = json.loads((DATA / "all_fields_json.meta.json").read_text())["expected"]
 

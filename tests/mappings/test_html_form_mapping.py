@@ -1,7 +1,6 @@
 """Tests for mappings/html_form.py: default names, server id, honeypot refusal."""
 
 import json
-from pathlib import Path
 
 import pytest
 from werkzeug.datastructures import Headers
@@ -9,8 +8,9 @@ from werkzeug.datastructures import Headers
 import handlers.html_form as html_form
 from handlers.base import Inbound, Record, SourceSettings, type_of
 from mappings import MappingError, map_record
+from tests.builders import DATA as TEST_DATA
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "html_form"
+DATA = TEST_DATA / "html_form"
 META = json.loads((DATA / "contact_form.meta.json").read_text())
 
 

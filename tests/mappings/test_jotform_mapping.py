@@ -1,7 +1,6 @@
 """Tests for mappings/jotform.py: suffix patterns, phone shapes, addresses, overrides."""
 
 import json
-from pathlib import Path
 
 import pytest
 from werkzeug.datastructures import Headers
@@ -9,8 +8,9 @@ from werkzeug.datastructures import Headers
 from handlers.base import Inbound, Record, SourceSettings, type_of
 from mappings import MappingError, map_record
 from mappings.jotform import expand
+from tests.builders import DATA as TEST_DATA
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "jotform"
+DATA = TEST_DATA / "jotform"
 META = json.loads((DATA / "submission_multipart.meta.json").read_text())
 
 

@@ -1,7 +1,6 @@
 """Unbounce submissions → Engage leads."""
 
 import json
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -10,8 +9,9 @@ from werkzeug.datastructures import Headers
 from handlers.base import Inbound, SourceSettings
 from handlers.unbounce import Unbounce
 from mappings import MappingError, map_record
+from tests.builders import DATA as TEST_DATA
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "unbounce"
+DATA = TEST_DATA / "unbounce"
 UNBOUNCE = Unbounce()
 FORM = "application/x-www-form-urlencoded"
 

@@ -1,7 +1,6 @@
 """Webflow submissions → Engage leads (designer field names matched exactly or squashed)."""
 
 import json
-from pathlib import Path
 
 import pytest
 from werkzeug.datastructures import Headers
@@ -10,8 +9,9 @@ from handlers.base import Inbound, SourceSettings
 from handlers.webflow import Webflow
 from mappings import MappingError, map_record
 from mappings.webflow import squash, with_squashed_names
+from tests.builders import DATA as TEST_DATA
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "webflow"
+DATA = TEST_DATA / "webflow"
 WEBFLOW = Webflow()
 
 

@@ -9,11 +9,13 @@ import pytest
 
 from harness.tcp_proxy import TcpProxy
 from tests.admin.helpers import CONFIG, TOKEN
+from tests.lanes import process_fixture
 
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
+@process_fixture
 def cut_app(make_app, pg_url):
     """The app on PostgreSQL through a TCP proxy (a real connection, really cut), and that proxy."""
     parts = urlsplit(pg_url)

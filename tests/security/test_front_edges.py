@@ -15,6 +15,7 @@ import pytest
 
 from harness.processes import FakeEngageProcess, ServiceProcess, wait_for
 from tests.e2e.test_service import lead_body
+from tests.lanes import process_fixture
 
 TOKEN = "path-secret-token-5f2a9c"
 CONFIG = f"""
@@ -29,6 +30,7 @@ sources:
 
 
 @pytest.fixture(scope="module")
+@process_fixture
 def service(tmp_path_factory):
     """gunicorn with the access log on, SQLite, one worker; (process, database file)."""
     tmp = tmp_path_factory.mktemp("front")

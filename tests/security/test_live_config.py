@@ -67,6 +67,7 @@ def test_sandbox_keeps_the_demo_working():
     assert settings.sandbox and settings.file.sources["hubspot"].settings.tokens == ["demo-token"]
 
 
+@pytest.mark.process  # runs git
 def test_the_users_config_is_committed_not_ignored():
     """docs/deploy.md says commit leadrelay.yml to the fork; `git add -A` must not skip it silently."""
     ignored = subprocess.run(

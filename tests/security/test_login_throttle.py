@@ -46,6 +46,7 @@ def test_forwarded_for_from_loopback_without_trusted_hops_warns_once(make_app, s
     # Once per process: a fresh "process" for this test, whatever other tests sent before.
     monkeypatch.setattr(auth, "_PROXY_WARNING", threading.Event())
     client = make_app(CONFIG, sqlite_url, ADMIN_TOKEN=TOKEN).test_client()
+    auth._PROXY_WARNING.clear()  # once per process: an earlier test's loopback X-Forwarded-For may have used it
     with caplog.at_level(logging.WARNING, logger="leadrelay"):
         for n in range(3):
             login(client, "guess", **{"X-Forwarded-For": f"203.0.113.{n}"})

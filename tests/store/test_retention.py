@@ -59,3 +59,13 @@ def test_purge_after_retention(make_app, sqlite_url):
     result = app.test_cli_runner().invoke(args=["leads", "purge"])
     assert result.exit_code == 0 and "erased 1 raw body and the personal data of 1 lead." in result.output
     assert rows(app, events)[0].body is None and rows(app, leads)[0].record is None
+
+
+def test_forget_finds_a_full_width_email(make_app, db_url):
+    """A lead that came with ＡＤＡ@ＥＸＡＭＰＬＥ.ＣＯＭ is found by that address and by ada@example.com (issue 18 item 11)."""
+    app = make_app(CONFIG, db_url)
+    client = app.test_client()
+    post(client, {"id": "fw", "phone": "(303) 555-0142", "email": "ＡＤＡ@ＥＸＡＭＰＬＥ.ＣＯＭ"})
+    result = app.test_cli_runner().invoke(args=["leads", "forget", "--email", "ＡＤＡ@ＥＸＡＭＰＬＥ.ＣＯＭ"])
+    assert result.exit_code == 0 and "personal data of 1 lead " in result.output
+    assert {r.extern_id: r for r in rows(app, leads)}["fw"].lead is None
