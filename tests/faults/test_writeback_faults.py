@@ -84,6 +84,7 @@ def found_again(db_url: str) -> int:
     return sum(1 for r in results if r and "found_by_lookup" in r)
 
 
+@pytest.mark.timeout(OUTAGE + 150)  # the outage itself, then start-up and the drain
 def test_writeback_survives_a_crm_outage_and_a_kill_9(tmp_path, sqlite_url):
     """No attempt lost, none written twice in HubSpot; every webhook try verifies; all after one outage and a crash."""
     started: list = []
