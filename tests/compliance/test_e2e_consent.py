@@ -38,6 +38,8 @@ sources:
     priority: IMMEDIATE
 """
 
+pytestmark = pytest.mark.process  # gunicorn, the fake Engage process and the fake TrustedForm on loopback
+
 
 @pytest.fixture
 def procs():

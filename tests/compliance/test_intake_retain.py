@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from harness.fake_trustedform import FakeTrustedForm
 from harness.processes import wait_for
 from store import compliance as evidence
@@ -20,6 +22,8 @@ sources:
     type: generic
     token: t0ken-t0ken-t0ken
 """
+
+pytestmark = pytest.mark.process  # the fake TrustedForm listens on loopback
 
 
 def test_the_webhook_answers_queued_before_the_retain_and_the_retain_follows(make_app, db_url):

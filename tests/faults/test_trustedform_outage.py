@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from harness.fake_trustedform import FakeTrustedForm
 from harness.processes import wait_for
 from tests.compliance.test_e2e_consent import post, procs, start, statuses
@@ -15,6 +17,8 @@ from tests.faults.matrix import SOAK
 
 OUTAGE = 180.0 if SOAK else 3.0
 __all__ = ["procs"]  # the fixture, shared with the consent end-to-end tests
+
+pytestmark = pytest.mark.process  # gunicorn, the fake Engage process and the fake TrustedForm on loopback
 
 
 def test_trustedform_down_or_refusing_our_key_defers_then_flows(tmp_path, db_url, procs):
