@@ -737,11 +737,6 @@ def compliance_recheck(ids: tuple[int, ...], source: str | None, since: str | No
     click.echo("each is checked again when the dispatcher claims it: `compliance report --extern-id …` shows why")
 
 
-admin_cli = AppGroup("admin", help="The operator console's sessions.")
-sessions_cli = AppGroup("sessions", help="Console sessions (server-side: revoking one ends it at once).")
-admin_cli.add_command(sessions_cli)
-
-
 @sessions_cli.command("revoke")
 def sessions_revoke() -> None:
     """End every console session now (every browser must log in again); bearer tokens are unaffected."""

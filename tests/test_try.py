@@ -133,6 +133,7 @@ def fake():
     process.stop()
 
 
+@pytest.mark.process  # the fake Engage runs as its own process on loopback
 def test_a_campaign_live_engage_lacks_is_warned(make_app, sqlite_url, tmp_path, fake):
     """With credentials set the routed campaign is looked up in live Engage: `Spring Promo` does not exist there."""
     app = make_app(CONFIG, sqlite_url, **fake.env())
