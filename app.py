@@ -20,7 +20,7 @@ from metrics import SANDBOX
 
 # start/stop_dispatcher live in runtime.py (below the CLI and admin); gunicorn.conf.py and the tests
 # reach them through the app module, as before.
-from runtime import Runtime
+from runtime import Runtime, compliance_parts, retain_stored
 from runtime import start_dispatcher as start_dispatcher
 from runtime import stop_dispatcher as stop_dispatcher
 from store import db
@@ -57,14 +57,23 @@ def create_app(
 
 def register_store(app: Flask, settings: Settings, *, wait_for_database: bool = True) -> None:
     """Create the engine, bring the schema up to date, and the runtime objects around it."""
-    engine = db.make_engine(settings.database_url, settings.sqlite_synchronous)
+    engine = db.make_engine(settings.database_url, settings.sqlite_synchronous, settings.database_pool_size)
     waker = Waker()
+    gates, retainer = compliance_parts(settings, engine, waker)
     runtime = Runtime(
         settings=settings,
         engine=engine,
         waker=waker,
-        intake=Intake(engine, sandbox=settings.sandbox, wake=waker.wake),
+        intake=Intake(
+            engine,
+            sandbox=settings.sandbox,
+            wake=waker.wake,
+            on_stored=retain_stored(gates, retainer),
+            sources=settings.file.sources,
+        ),
         queue=Queue(engine),
+        gates=gates,
+        retainer=retainer,
     )
     app.extensions["leadrelay"] = runtime
     SANDBOX.set(1 if settings.sandbox else 0)
@@ -219,6 +228,16 @@ def banner(settings: Settings) -> None:
                 logging.WARNING,
                 f"source {name}: legacy_signatures is on: HubSpot v1/v2 requests carry no timestamp and can be "
                 "replayed by anyone who captured one",
+                source=name,
+            )
+        gates = source.gates(settings.windows_default_off, settings.config_path)
+        logs.log(logger, logging.INFO, "compliance gates", source=name, gates=gates.describe())
+        if not settings.sandbox and not gates.windows.enabled:
+            why = "calling_hours: off" if gates.calling_hours_off else gates.windows_default_off
+            logs.log(
+                logger,
+                logging.WARNING,
+                f"calling windows off in live mode ({why}): leads load at any hour",
                 source=name,
             )
 

@@ -1,4 +1,4 @@
-"""The `./leadrelay …` commands (also `flask --app app …`): db, dispatch, engage, leads, config."""
+"""The `./leadrelay …` commands (also `flask --app app …`): db, dispatch, engage, leads, dnc, jobs, config."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from lead.lifecycle import REPLAYABLE, LeadStatus, ordered
+from store.outbox import JobState
 
 if TYPE_CHECKING:
     from engage.client import EngageClient
@@ -28,14 +29,18 @@ dispatch_cli = AppGroup("dispatch", help="The dispatcher (worker mode).")
 engage_cli = AppGroup("engage", help="Talk to Engage with the configured credentials.")
 leads_cli = AppGroup("leads", help="Inspect and replay leads.")
 config_cli = AppGroup("config", help="Check the configuration.")
+compliance_cli = AppGroup("compliance", help="Compliance gates: proof of each decision, re-checks.")
+jobs_cli = AppGroup("jobs", help="The outbox: jobs to Engage and the CRMs (opt-outs, lead actions, write-backs).")
+dnc_cli = AppGroup("dnc", help='The do-not-call list (docs/operations.md, "When someone asks not to be called").')
 admin_cli = AppGroup("admin", help="The operator console's sessions.")
 sessions_cli = AppGroup("sessions", help="Console sessions (server-side: revoking one ends it at once).")
 admin_cli.add_command(sessions_cli)
-GROUPS = (config_cli, leads_cli, engage_cli, db_cli, dispatch_cli, admin_cli)
+GROUPS = (config_cli, leads_cli, dnc_cli, jobs_cli, engage_cli, db_cli, dispatch_cli, admin_cli, compliance_cli)
 
 # Every status a lead row can have (lead/lifecycle.py; docs/operations.md, "Lead states").
 LEAD_STATUSES = tuple(s.value for s in LeadStatus)
 REPLAYED = tuple(s.value for s in ordered(REPLAYABLE))  # plain strings: click matches an enum by name
+JOB_STATES = tuple(s.value for s in JobState)
 
 HELP = """leadrelay: webhooks in, Engage leads out. Each command is documented by --help.
 
@@ -52,7 +57,7 @@ def plural(count: int, word: str, many: str | None = None) -> str:
 
 def command_line() -> click.Group:
     """`./leadrelay`: leadrelay's own command groups, without Flask's `run`, `shell` and `routes`."""
-    return click.Group("leadrelay", help=HELP, commands=list(GROUPS))
+    return click.Group("leadrelay", help=HELP, commands=[*GROUPS, try_sample])
 
 
 def run_command_line(create_app: Callable[[], Flask], args: list[str] | None = None) -> None:
@@ -308,7 +313,9 @@ def leads_list(status: str | None, source: str | None, limit: int, as_json: bool
             click.echo(
                 f"{row['id']:>7} {row['status']:<10} {row['priority']:<9} {row['source']:<16} "
                 f"extern={row['extern_id']} campaign={row['campaign']} "
-                f"{mask_text(row['last_error'] or '')}"
+                + (f"reason={row['status_reason']} " if row["status_reason"] else "")
+                + ("fate=unknown " if row["unknown_fate"] else "")
+                + mask_text(row["last_error"] or "")
             )
     click.echo(f"leads by status: {_counts(queue.counts())}", err=True)
 
@@ -440,8 +447,157 @@ def leads_purge() -> None:
     )
 
 
+def _cli_actor() -> str:
+    """Who runs a CLI command, for the do-not-call log (the login name; the CLI has no other identity)."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
+def _dnc_number(phone: str) -> str:
+    """A number typed on the command line in E.164, or a usage error naming it."""
+    from store import dnc
+
+    try:
+        return dnc.normalize(phone, _runtime().settings.file.defaults["default_region"])
+    except dnc.BadNumber as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@dnc_cli.command("list")
+@click.option("--search", "query", default="", help="digits anywhere in the number")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+def dnc_list(query: str, limit: int, as_json: bool) -> None:
+    """Numbers on the do-not-call list, newest first."""
+    from store import dnc
+
+    total, rows = dnc.search(_runtime().engine, query, limit=limit)
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row, default=str))
+        else:
+            when = datetime.datetime.fromtimestamp(row["created_at"], datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+            click.echo(f"{row['phone']}  {when}  {row['source']}  {row['added_by']}  {row['reason'] or ''}".rstrip())
+    shown = f"{len(rows)} of {plural(total, 'number')}" if total > len(rows) else plural(total, "number")
+    click.echo(f"{shown} on the list" + (f" matching {query!r}" if query else "") + ".", err=True)
+
+
+@dnc_cli.command("add")
+@click.argument("phone")
+@click.option("--reason", default="added by an operator (CLI)", show_default=True)
+def dnc_add(phone: str, reason: str) -> None:
+    """Put a number on the do-not-call list (already there: says so, changes nothing)."""
+    from store.optouts import add_numbers
+
+    number = _dnc_number(phone)
+    runtime = _runtime()
+    added = add_numbers(runtime.engine, [number], reason=reason, source="cli", actor=_cli_actor(), bulk=False)
+    click.echo(f"{number} added to the do-not-call list" if added else f"{number} was already on the do-not-call list")
+
+
+@dnc_cli.command("remove")
+@click.argument("phone")
+@click.option("--reason", required=True, help="why it may be called again (kept in the log)")
+def dnc_remove(phone: str, reason: str) -> None:
+    """Take a number off leadrelay's do-not-call list (Engage's own list is not changed)."""
+    import time
+
+    from store import dnc
+
+    number = _dnc_number(phone)
+    if not reason.strip():
+        raise click.UsageError("--reason must say why")
+    removed = dnc.remove_one(
+        _runtime().engine, number, reason=reason, actor=_cli_actor(), source="cli", now=time.time()
+    )
+    if not removed:
+        raise click.ClickException(f"{number} is not on the do-not-call list")
+    click.echo(f"{number} removed from leadrelay's do-not-call list (Engage's list is unchanged: remove it there too)")
+
+
+@dnc_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--reason", default=None, help="for rows without a reason column (default: the file's name)")
+def dnc_import(file: str, reason: str | None) -> None:
+    """Add every number of a CSV file (a `phone` column, or the first); running it again adds nothing."""
+    from pathlib import Path
+
+    from store.optouts import import_file
+
+    path = Path(file)
+    try:
+        data = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise click.UsageError(f"{file}: not UTF-8 text (save the sheet as CSV UTF-8)") from None
+    runtime = _runtime()
+    result = import_file(
+        runtime.engine,
+        data,
+        region=runtime.settings.file.defaults["default_region"],
+        reason=reason or f"import {path.name}",
+        actor=_cli_actor(),
+    )
+    for line, why in result.invalid[:20]:
+        click.echo(f"{file}:{line}: {why}", err=True)
+    if len(result.invalid) > 20:
+        click.echo(f"… and {len(result.invalid) - 20} more refused line(s)", err=True)
+    click.echo(
+        f"{plural(result.rows, 'row')}: {len(result.added)} added, {result.already} already on the list, "
+        f"{len(result.invalid)} refused."
+    )
+
+
+@jobs_cli.command("list")
+@click.option("--state", type=click.Choice(JOB_STATES))
+@click.option("--kind", help="e.g. engage.dnc_add, engage.lead_action")
+@click.option("--stuck", is_flag=True, help="only opt-out jobs not done within an hour (the opt_out_stuck alert)")
+@click.option("--limit", default=50, show_default=True)
+def jobs_list(state: str | None, kind: str | None, stuck: bool, limit: int) -> None:
+    """Show jobs (newest last) with their attempts and last error (phones masked)."""
+    import time
+
+    from alerts.conditions import OPT_OUT_KINDS, OPT_OUT_STUCK_AFTER
+    from logs import mask_text
+    from store.outbox import Outbox, unfinished_older_than
+
+    runtime = _runtime()
+    outbox = Outbox(runtime.engine)
+    if stuck:
+        with runtime.engine.connect() as conn:
+            ids = [i for i, _k, _c in unfinished_older_than(conn, OPT_OUT_KINDS, time.time() - OPT_OUT_STUCK_AFTER)]
+        rows = [row for row in (outbox.get(i) for i in ids) if row is not None]
+    else:
+        rows = outbox.rows(kind=kind, state=state, limit=limit)
+    for row in rows:
+        age = time.time() - row.created_at
+        click.echo(
+            f"{row.id:>7} {row.state:<8} {row.kind:<20} prio={row.priority} attempts={row.attempts} "
+            f"age={age:.0f}s{' fate-unknown' if row.unknown_fate else ''} {mask_text(row.last_error or '')}"
+        )
+    click.echo("counts: " + json.dumps(outbox.counts()), err=True)
+
+
+@jobs_cli.command("retry")
+@click.option("--id", "ids", multiple=True, type=int, required=True, help="failed job id (repeatable)")
+def jobs_retry(ids: tuple[int, ...]) -> None:
+    """Send failed jobs again (after fixing what Engage refused); the next leader step picks them up."""
+    from store.outbox import Outbox
+
+    count = Outbox(_runtime().engine).requeue(ids)
+    click.echo(f"re-queued {count} of {len(ids)} job(s) (only failed jobs are re-queued)")
+
+
 @config_cli.command("check")
-def config_check() -> None:
+@click.option(
+    "--processes",
+    metavar="web=N,worker=M",
+    help="dyno counts: print the PostgreSQL connections they may open against DATABASE_MAX_CONNECTIONS",
+)
+def config_check(processes: str | None) -> None:
     """Validate leadrelay.yml and the environment; print what would run."""
     settings = _runtime().settings
     click.echo(f"config: {settings.config_path} OK")
@@ -454,6 +610,136 @@ def config_check() -> None:
         click.echo(f"  /webhooks/{name}  disabled (enabled: false): answers 404")
     for warning in settings.file.warnings:
         click.echo(f"warning: {warning}", err=True)
+    if processes is not None:
+        _connections(_dynos(processes), settings)
+
+
+def _dynos(text: str) -> dict[str, int]:
+    """`web=2,worker=1` → {"web": 2, "worker": 1}; a usage error names what is wrong."""
+    dynos: dict[str, int] = {}
+    for part in text.split(","):
+        kind, sep, count = part.strip().partition("=")
+        if kind not in ("web", "worker") or not sep or not count.isdigit():
+            raise click.UsageError(f"--processes {text!r}: write it as web=N,worker=M (e.g. web=2,worker=1)")
+        dynos[kind] = int(count)
+    return dynos
+
+
+def _connections(dynos: dict[str, int], settings: Any) -> None:
+    """Print the worst-case connection arithmetic; exit 1 when it passes DATABASE_MAX_CONNECTIONS."""
+    from store.db import LISTEN_CONNECTIONS, connection_budget, process_connections
+
+    pool = settings.database_pool_size
+    rows, total = connection_budget(dynos, settings.web_concurrency, settings.dispatch_mode, pool)
+    click.echo(
+        f"database connections, worst case (DISPATCH_MODE={settings.dispatch_mode}, "
+        f"WEB_CONCURRENCY={settings.web_concurrency}, DATABASE_POOL_SIZE={pool}: "
+        f"{process_connections(pool)} a process, +{LISTEN_CONNECTIONS} LISTEN where the dispatcher runs):"
+    )
+    for what, count, connections in rows:
+        click.echo(f"  {what}: {plural(count, 'process', 'processes')} → {connections}")
+    limit = settings.database_max_connections
+    if limit is None:
+        click.echo(
+            f"  total {total}; DATABASE_MAX_CONNECTIONS is not set — set it to your plan's limit "
+            "(Heroku Postgres: essential-0 and -1 20, essential-2 40, standard-0 120; docs/deploy.md)"
+        )
+        return
+    verdict = "fits" if total <= limit else "does NOT fit"
+    click.echo(f"  total {total} of DATABASE_MAX_CONNECTIONS={limit}: {verdict}")
+    if total > limit:
+        click.echo(
+            "fix: a smaller DATABASE_POOL_SIZE, fewer processes (WEB_CONCURRENCY, dyno counts, "
+            "DISPATCH_MODE=inline on one web dyno) or a plan with more connections "
+            '(docs/deploy.md, "Database connections")',
+            err=True,
+        )
+        sys.exit(1)
+
+
+REPORT_COLUMNS = (
+    "decided_at",
+    "lead_id",
+    "source",
+    "extern_id",
+    "phone",
+    "phones",
+    "email",
+    "cert_id",
+    "gate",
+    "decision",
+    "detail",
+)
+
+
+@compliance_cli.command("report")
+@click.option("--phone", help="any format; matched against every number of a lead (E.164)")
+@click.option("--extern-id", "extern_id")
+@click.option("--since", help="ISO time, UTC unless a zone is given")
+@click.option("--until", help="ISO time")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@click.option("--limit", default=10000, show_default=True)
+def compliance_report(
+    phone: str | None, extern_id: str | None, since: str | None, until: str | None, fmt: str, limit: int
+) -> None:
+    """Every gate decision (with its inputs) for a phone, an externId or a date range."""
+    import csv
+
+    from lead.phones import normalize_phones
+    from store.compliance import report
+
+    if not (phone or extern_id or since or until):
+        raise click.UsageError("give --phone, --extern-id, or a --since/--until range")
+    number = None
+    if phone:
+        found = normalize_phones([phone], _runtime().settings.file.defaults["default_region"])
+        if found.primary_e164 is None:
+            raise click.UsageError(f"{phone!r} is not a phone number")
+        number = found.primary_e164
+    rows = report(_runtime().engine, number, extern_id, _parse_time(since), _parse_time(until), limit)
+    for row in rows:
+        row["decided_at"] = datetime.datetime.fromtimestamp(row["decided_at"], datetime.UTC).isoformat()
+    if fmt == "json":
+        for row in rows:
+            click.echo(json.dumps({k: row[k] for k in REPORT_COLUMNS}, default=str, sort_keys=True))
+        return
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(REPORT_COLUMNS)
+    for row in rows:
+        writer.writerow(
+            [json.dumps(row[k], sort_keys=True) if k in ("phones", "detail") else row[k] for k in REPORT_COLUMNS]
+        )
+
+
+@compliance_cli.command("recheck")
+@click.option("--id", "ids", multiple=True, type=int, help="lead id (repeatable)")
+@click.option("--source")
+@click.option("--since", help="ISO time, UTC unless a zone is given")
+@click.option("--until", help="ISO time")
+def compliance_recheck(ids: tuple[int, ...], source: str | None, since: str | None, until: str | None) -> None:
+    """Put blocked leads back through every gate (with the current config) at their next claim."""
+    from lead.lifecycle import LeadStatus
+    from replay import replay
+
+    result = replay(
+        _runtime(),
+        ids=ids,
+        status=LeadStatus.BLOCKED,
+        source=source,
+        since=_parse_time(since),
+        until=_parse_time(until),
+    )
+    requeued = result["requeued"]
+    click.echo(
+        f"re-queued {len(requeued)} blocked lead(s) for the gates: {', '.join(map(str, requeued[:50]))}"
+        + (" …" if len(requeued) > 50 else "")
+    )
+    click.echo("each is checked again when the dispatcher claims it: `compliance report --extern-id …` shows why")
+
+
+admin_cli = AppGroup("admin", help="The operator console's sessions.")
+sessions_cli = AppGroup("sessions", help="Console sessions (server-side: revoking one ends it at once).")
+admin_cli.add_command(sessions_cli)
 
 
 @sessions_cli.command("revoke")
@@ -467,7 +753,103 @@ def sessions_revoke() -> None:
     click.echo(f"Revoked {plural(count, 'session')}: every console user must log in again.")
 
 
+@click.command("try")
+@click.argument("source_name", metavar="SOURCE")
+@click.argument("sample", metavar="FILE", type=click.File("rb"))
+@click.option("--header", "headers", multiple=True, metavar="K:V", help="a request header (repeatable)")
+@click.option("--verify", is_flag=True, help="check the credentials too, as a webhook would (token or signature)")
+@with_appcontext
+def try_sample(source_name: str, sample: Any, headers: tuple[str, ...], verify: bool) -> None:
+    """Dry-run FILE as a webhook to SOURCE: map, route, warnings; nothing stored, nothing loaded."""
+    import time
+
+    from handlers.base import Inbound
+    from store.operator import recent_records
+    from trial import describe, dry_run
+
+    runtime = _runtime()
+    source = runtime.settings.file.sources.get(source_name)
+    if source is None:
+        known = ", ".join(sorted(runtime.settings.file.sources)) or "none"
+        raise click.UsageError(f"no enabled source {source_name!r}: the configured ones are {known}")
+    given: dict[str, str] = {}
+    for header in headers:
+        name, sep, value = header.partition(":")
+        if not sep or not name.strip():
+            raise click.UsageError(f"--header {header!r}: write it as Name:value")
+        given[name.strip()] = value.strip()
+    body = sample.read()
+    content_type = next((v for k, v in given.items() if k.lower() == "content-type"), "")
+    if not content_type:
+        content_type = "application/json" if body.lstrip()[:1] in (b"{", b"[") else "application/x-www-form-urlencoded"
+        given["Content-Type"] = content_type
+    public = source.settings.public_url or runtime.settings.public_url or "http://localhost"
+    inbound = Inbound(
+        method="POST",
+        url=f"{public.rstrip('/')}/webhooks/{source_name}",
+        path=f"/webhooks/{source_name}",
+        query={},
+        headers=_Headers(given),
+        body=body,
+        content_type=content_type,
+    )
+    trial = dry_run(
+        source,
+        inbound,
+        now=time.time(),
+        verify=verify,
+        recent=lambda name, since: recent_records(runtime.engine, name, since),
+        campaign_exists=None if runtime.settings.sandbox else _campaign_checker(),
+        gates=source.gates(runtime.settings.windows_default_off, runtime.settings.config_path),
+        loads_24h=lambda phones: _loads_24h(runtime.engine, phones),
+    )
+    for line in describe(trial, sandbox=runtime.settings.sandbox):
+        click.echo(line)
+
+
+def _loads_24h(engine: Any, phones: list[str]) -> int:
+    """Loads of these numbers in the last 24 h (what the frequency caps count), read-only."""
+    import time
+
+    from compliance.gates import CAP_WINDOW
+    from store.compliance import loads_within
+
+    with engine.connect() as conn:
+        return loads_within(conn, phones, time.time() - CAP_WINDOW)
+
+
+class _Headers(dict[str, str]):
+    """Request headers looked up without regard to case, as a real request's are."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of a header whatever its case."""
+        wanted = key.lower()
+        return next((v for k, v in self.items() if k.lower() == wanted), default)
+
+
+def _campaign_checker() -> Callable[[Any], bool | None]:
+    """Whether live Engage has a campaign: one login and one enumeration for the whole run, None on errors."""
+    from engage.campaigns import CampaignDirectory
+    from engage.errors import CampaignError
+
+    client, _sandbox = _engage_client()
+    directory = CampaignDirectory(client)
+
+    def exists(campaign: Any) -> bool | None:
+        """True/False from Engage's dial groups, None when Engage could not be asked."""
+        try:
+            directory.resolve(campaign)
+        except CampaignError:
+            return False
+        except Exception:
+            return None
+        return True
+
+    return exists
+
+
 def register(app: Flask) -> None:
     """Add every command group to the app."""
     for group in GROUPS:
         app.cli.add_command(group)
+    app.cli.add_command(try_sample)

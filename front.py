@@ -280,10 +280,9 @@ class BufferedWSGI:
         if declared is not None and not self._reserve(charge, int(declared)):
             await _busy(send)
             return
+        deadline = asyncio.get_running_loop().time() + self.body_timeout
         try:
-            # asyncio.timeout, not wait_for: no extra task per request on the hot path.
-            async with asyncio.timeout(self.body_timeout):
-                body = await self._read_body(receive, charge)
+            body = await self._read_body(receive, charge, deadline)
         except TimeoutError:
             await _plain(send, 408, b"request body not received in time")
             return
@@ -319,15 +318,26 @@ class BufferedWSGI:
         charge[0] = size
         return True
 
-    async def _read_body(self, receive: Callable, charge: list[int]) -> bytes | object | None:
-        """The whole body; None past max_body, _FULL past the budget (reading stops at either).
+    async def _read_body(self, receive: Callable, charge: list[int], deadline: float) -> bytes | object | None:
+        """The whole body by `deadline` (TimeoutError past it); None past max_body, _FULL past the budget.
 
         _GONE when the client left.
+
+        The deadline is checked after every chunk, not only by a timeout around the whole read:
+        gunicorn's receive() waits with Python 3.11's asyncio.wait_for, which returns the data and
+        swallows the cancellation when a chunk and the deadline fall in one loop turn (a late loop on
+        a loaded machine). A single timeout fires once, so a client trickling one byte a second then
+        kept its request open for hours and held every graceful stop (tests/hostile/test_body_deadline.py).
+        asyncio.timeout_at, not wait_for: no extra task per chunk on the hot path.
         """
+        loop = asyncio.get_running_loop()
         parts: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
+            if loop.time() >= deadline:
+                raise TimeoutError
+            async with asyncio.timeout_at(deadline):
+                message = await receive()
             if message["type"] == "http.disconnect":
                 return _GONE
             chunk = message.get("body", b"")

@@ -1,17 +1,19 @@
-"""One webhook request, down the floors once: authenticate → parse → too many → prepare → persist → answer."""
+"""One webhook request, down the floors once: authenticate → parse → too many → lifecycle → prepare → persist → answer."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
+import routing
 from config import Source, source_doc
+from dialing import answer_body, record_events
 from handlers import auth as source_auth
 from handlers import base as handler_base
 from handlers._limits import check_shape, unsafe_text
@@ -21,6 +23,7 @@ from logs import log
 from metrics import ACK_SECONDS, AUTH_FAILURES, RECORDS, WEBHOOKS
 from prepare import prepare, record_key
 from redact import audit_headers, audit_path, source_secrets
+from routing import Change
 from store.db import unavailable
 from store.ingest import DUPLICATE, EventStatus, PendingLead, Stored, recent_hits, store_webhook
 
@@ -49,6 +52,7 @@ class Request:
     inbound: Inbound
     received_at: float
     records: list[Record] = field(default_factory=list)  # parse
+    changes: list[Change | None] = field(default_factory=list)  # lifecycle: one per record, same order
     pending: list[PendingLead] = field(default_factory=list)  # prepare: one per record, same order
     stored: Stored | None = None  # persist
 
@@ -66,10 +70,23 @@ class Intake:
     """Runs the request half of the pipeline for one configured source at a time."""
 
     def __init__(
-        self, engine: Engine, sandbox: bool, wake: Callable[[], None], clock: Callable[[], float] = time.time
+        self,
+        engine: Engine,
+        sandbox: bool,
+        wake: Callable[[], None],
+        clock: Callable[[], float] = time.time,
+        on_stored: Callable[[Source, list[tuple[int, PendingLead]]], None] | None = None,
+        sources: Mapping[str, Source] | None = None,
     ) -> None:
-        """`wake` tells the dispatcher a lead is waiting (in-process signal; NOTIFY is sent by the store)."""
+        """`wake` tells the dispatcher a lead is waiting (in-process signal; NOTIFY is sent by the store).
+
+        `on_stored(source, [(lead id, its PendingLead)])` runs after the commit for the queued leads: consent retains
+        start there, off the request path (dispatch/retainer.py). `sources` (every configured
+        source) lets a dialer event reach its lead's source's `writeback:`.
+        """
         self.engine, self.sandbox, self.wake, self.clock = engine, sandbox, wake, clock
+        self.on_stored = on_stored
+        self.sources: Mapping[str, Source] = sources or {}
         # The floors, in order. The first step that answers ends the request.
         self.steps: tuple[Step, ...] = (
             self._authenticate,
@@ -77,8 +94,8 @@ class Intake:
             self._too_many,
             self._check_records,
             self._shared_limits,
-            # ← Per-record lifecycle rules (a CRM's opt-out or cancel for a lead it sent before)
-            #   go here: after the records are read and admitted, before prepare's `events:` filter.
+            self._dialer_events,
+            self._lifecycle,
             self._prepare,
             self._persist,
         )
@@ -120,6 +137,10 @@ class Intake:
             log(logger, logging.WARNING, "webhook rejected", source=request.name, reason=failure.reason)
             return Answer(401, {"error": failure.reason, "detail": auth_hint(request.source, failure)})
         return None
+
+    def check_credentials(self, source: Source, inbound: Inbound) -> None:
+        """The authenticate step alone (`./leadrelay try --verify`): raise AuthFailure as a webhook would get."""
+        self._verify(Request(source, handler_base.type_of(source.type), inbound, self.clock()))
 
     def _verify(self, request: Request) -> None:
         """Pass when any configured scheme accepts the request; raise AuthFailure otherwise."""
@@ -205,17 +226,57 @@ class Intake:
                 return _rate_limited(source.name, RateLimited(f"too many submissions for this {what}"))
         return None
 
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def _lifecycle(self, request: Request) -> Answer | None:
+        """The source's opt_out_when / cancel_when / erase_when on every record, before `events:` and routes."""
+        rules = request.source.lifecycle
+        request.changes = [routing.lifecycle(rules, record) for record in request.records]
+        return None
+
     # --- prepare -------------------------------------------------------------------------------
+
+    # --- dialer events (ringcx): reports on leads, never leads -----------------------------------
+
+    def _dialer_events(self, request: Request) -> Answer | None:
+        """A dialer's report (type with `makes_leads = False`): stored with its attempts, matched, answered."""
+        if request.stype.makes_leads:
+            return None
+        source = request.source
+        stored = record_events(
+            self.engine, source, request.records, request.received_at, self._event_fields(request), self.sources
+        )
+        body = answer_body(stored)
+        if stored.all_duplicates:
+            WEBHOOKS.labels(source.name, "duplicate").inc()
+            return Answer(200, body)
+        log(
+            logger,
+            logging.INFO,
+            "dialer event stored",
+            source=source.name,
+            event_id=stored.event_id,
+            statuses=[a["status"] for a in body["attempts"]],
+        )
+        WEBHOOKS.labels(source.name, "202").inc()
+        ACK_SECONDS.labels(source.name).observe(self.clock() - request.received_at)
+        return Answer(202, body)
 
     def _prepare(self, request: Request) -> Answer | None:
         """Map and route every record (prepare.py): what the store keeps for each."""
-        request.pending = [self._prepare_one(request.source, record, request.received_at) for record in request.records]
+        changes = request.changes or [None] * len(request.records)
+        request.pending = [
+            self._prepare_one(request.source, record, request.received_at, change)
+            for record, change in zip(request.records, changes, strict=True)
+        ]
         return None
 
-    def _prepare_one(self, source: Source, record: Record, received_at: float) -> PendingLead:
+    def _prepare_one(
+        self, source: Source, record: Record, received_at: float, change: Change | None = None
+    ) -> PendingLead:
         """prepare() one record, refusing it (never its batch-mates) when it cannot be mapped or stored."""
         try:
-            item = prepare(source, record, received_at)
+            item = prepare(source, record, received_at, change=change)
         except Exception as exc:
             log(logger, logging.WARNING, "record could not be mapped", source=source.name, error=type(exc).__name__)
             fallback = source.routes[-1]
@@ -253,6 +314,14 @@ class Intake:
             reason=None,
             **self._event_fields(request),
         )
+        # Consent retains first: the dispatcher will wait for them, so they start before it wakes.
+        queued = [
+            (o.lead_id, item)
+            for o, item in zip(stored.outcomes, request.pending, strict=False)
+            if o.status == S.QUEUED and o.lead_id is not None
+        ]
+        if queued and self.on_stored is not None and len(stored.outcomes) == len(request.pending):
+            self.on_stored(request.source, queued)
         if stored.wake:
             self.wake(*stored.wake)
         for outcome in stored.outcomes:

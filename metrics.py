@@ -170,7 +170,29 @@ def families(snap: Snapshot) -> list[GaugeMetricFamily]:
         "Alert messages not delivered after at least one try (page from outside when > 0)",
     )
     undelivered.add_metric([], snap.alert_backlog)
-    return [leads, oldest, up, beat, speed, count, firing, undelivered]
+    return [leads, oldest, up, beat, speed, count, firing, undelivered, *first_dial_families(snap)]
+
+
+def first_dial_families(snap: Snapshot) -> list[GaugeMetricFamily]:
+    """Speed to first dial: received → first attempt per source, campaign and window (1h, 24h)."""
+    labels = ["source", "campaign", "window"]
+    seconds = _gauge(
+        "leadrelay_first_dial_seconds",
+        "Received (or calling-window opening) → first dialer attempt, per source, campaign and window",
+        [*labels, "quantile"],
+    )
+    count = _gauge("leadrelay_first_dial_count", "Leads with a first attempt in the window", labels)
+    within = _gauge(
+        "leadrelay_first_dial_within_ratio", "Share of those leads first dialed within the limit", [*labels, "within"]
+    )
+    for entry in snap.first_dial:
+        key = [entry["source"], entry["campaign"], entry["window"]]
+        seconds.add_metric([*key, "0.5"], round(entry["p50"], 3))
+        seconds.add_metric([*key, "0.9"], round(entry["p90"], 3))
+        count.add_metric(key, entry["count"])
+        within.add_metric([*key, "60"], round(entry["within_60"], 4))
+        within.add_metric([*key, "300"], round(entry["within_300"], 4))
+    return [seconds, count, within]
 
 
 REGISTRY.register(OperatorCollector())

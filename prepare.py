@@ -13,6 +13,7 @@ from handlers._limits import unsafe_text
 from handlers.base import Record
 from lead.lifecycle import LeadStatus
 from store.ingest import PendingLead
+from store.optouts import Effect
 
 
 class _Common(TypedDict):
@@ -20,7 +21,7 @@ class _Common(TypedDict):
 
     record_key: str
     key_expires_at: float | None
-    record: dict[str, Any]
+    record: dict[str, Any] | None
     load_options: dict[str, Any]
     suppress_within: float
     suppress_by_phone: bool
@@ -39,10 +40,18 @@ def record_key(source: Source, record: Record, received_at: float) -> tuple[str,
     return f"h:{digest}", received_at + source.dedupe_window
 
 
-def prepare(source: Source, record: Record, received_at: float, check_events: bool = True) -> PendingLead:
-    """Decide one record's fate: fetching (ids only), dropped (event/route), invalid (mapping), or queued.
+def prepare(
+    source: Source,
+    record: Record,
+    received_at: float,
+    check_events: bool = True,
+    change: routing.Change | None = None,
+) -> PendingLead:
+    """Decide one record's fate: opt-out/cancel (lifecycle rules), fetching, dropped, invalid or queued.
 
-    The fetch pool passes check_events=False: the sender's event was already judged at intake.
+    Fetching: ids only; dropped: the `events:` filter or a route; invalid: the mapping. The fetch
+    pool passes check_events=False: the sender's event (and its lifecycle rules) were already
+    judged at intake. `change` is intake's verdict of the rules when it has one.
     """
     key, expires = record_key(source, record, received_at)
     options = {
@@ -58,6 +67,23 @@ def prepare(source: Source, record: Record, received_at: float, check_events: bo
         "suppress_within": source.suppress_within,
         "suppress_by_phone": source.suppress_by_phone,
     }
+    if check_events:
+        # Lifecycle rules first: no `events:` filter, mapping or route can shadow an opt-out.
+        change = routing.lifecycle(source.lifecycle, record) if change is None else change
+        if change is not None:
+            return _lifecycle_record(source, record, change, common)
+        if source.lifecycle.only:
+            # A channel that only carries lifecycle changes (an SMS number anyone can text): a
+            # message no rule matches is kept for audit and never dialed.
+            decision = routing.choose(source.routes, record, None)
+            return PendingLead(
+                status=LeadStatus.DROPPED,
+                priority=decision.priority,
+                campaign=decision.campaign,
+                errors={"lifecycle": [f"no lifecycle rule matched: a {source.type} message is never a lead"]},
+                **route_of(source, decision),
+                **common,
+            )
     if check_events and source.events is not None and record.event not in source.events:
         decision = routing.choose(source.routes, record, None)
         return PendingLead(
@@ -114,3 +140,39 @@ def route_of(source: Source, decision: routing.Decision) -> dict[str, Any]:
         "route_name": decision.route_name,
         "route_position": 0 if fallback else decision.route_index + 1,
     }
+
+
+def _lifecycle_record(source: Source, record: Record, change: routing.Change, common: _Common) -> PendingLead:
+    """An opt-out, cancel or privacy deletion: stored as such (never a lead), its effect applied by the store.
+
+    It needs only an externId or a phone; one with neither cannot name anybody and is invalid.
+    """
+    who = mappings.identify(source.settings, record)
+    fallback = source.routes[-1]
+    effect = Effect(
+        opt_out=change.opt_out,
+        cancel=change.cancel,
+        erase=change.erase,
+        extern_id=who.extern_id,
+        phones=tuple(who.phones),
+        rule=change.rule,
+    )
+    if change.erase:
+        common = common.copy()
+        common["record"] = None  # a privacy deletion keeps nothing of the person
+    if who.extern_id is None and not who.phones:
+        return PendingLead(
+            status=LeadStatus.INVALID,
+            priority=fallback.priority,
+            campaign=fallback.campaign,
+            errors={"lifecycle": [f"{change.rule} matched, but the record has no externId and no phone"]},
+            **common,
+        )
+    return PendingLead(
+        status=effect.status,
+        priority=fallback.priority,
+        campaign=fallback.campaign,
+        extern_id=who.extern_id,
+        effect=effect,
+        **common,
+    )

@@ -1,4 +1,4 @@
-"""The admin JSON API (Bearer ADMIN_TOKEN): leads, events, replay.
+"""The admin JSON API (Bearer ADMIN_TOKEN): leads, events, replay, the do-not-call list.
 
 Built on flask-smorest, OpenAPI at /admin/api/openapi.json, every argument validated (400 with the reason).
 """
@@ -12,9 +12,23 @@ from flask.views import MethodView
 from flask_smorest import Api, Blueprint
 
 from admin import auth
-from admin.schemas import MAX_ID, ErrorAnswer, Event, Lead, LeadPage, LeadsQuery, Replayed
+from admin.schemas import (
+    MAX_ID,
+    DncAdd,
+    DncChanged,
+    DncPage,
+    DncQuery,
+    DncRemove,
+    ErrorAnswer,
+    Event,
+    Lead,
+    LeadPage,
+    LeadsQuery,
+    Replayed,
+)
 from redact import mask_event_body
-from store import audit, operator
+from store import attempts, audit, dialing, operator
+from store import compliance as compliance_evidence
 
 bp = Blueprint("admin_api", __name__, url_prefix="/admin/api", description="Leads, events and replay")
 
@@ -111,6 +125,11 @@ class OneLead(MethodView):
         if lead is None:
             return error(404, "not_found", detail=f"no lead {lead_id}")
         lead["timeline"] = audit.timeline(runtime.engine, lead_id)
+        with runtime.engine.connect() as conn:
+            lead["compliance"] = compliance_evidence.for_lead(conn, lead_id)
+        lead["dialer_events"] = attempts.for_lead(runtime.engine, lead_id)
+        with runtime.engine.connect() as conn:
+            lead.update(dialing.milestones(conn, lead_id) or {})
         return lead
 
 
@@ -158,6 +177,79 @@ class Replay(MethodView):
         except ReplayRefused as exc:
             return error(exc.http_status, exc.code, **exc.extra)
         return {"replayed": [lead_id], "status": status}
+
+
+@bp.route("/dnc")
+class DoNotCall(MethodView):
+    """The do-not-call list."""
+
+    @bp.arguments(DncQuery, location="query", error_status_code=400)
+    @bp.response(200, DncPage)
+    @bp.alt_response(400, schema=ErrorAnswer)
+    @bp.alt_response(401, schema=ErrorAnswer)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Numbers on the list, newest first; `q` finds digits anywhere in a number."""
+        from store import dnc
+
+        total, rows = dnc.search(
+            current_app.extensions["leadrelay"].engine, args["q"], limit=args["limit"], offset=args["offset"]
+        )
+        return {"total": total, "numbers": rows}
+
+    @bp.arguments(DncAdd, location="json", error_status_code=400)
+    @bp.response(200, DncChanged)
+    @bp.alt_response(400, schema=ErrorAnswer)
+    @bp.alt_response(401, schema=ErrorAnswer)
+    def post(self, args: dict[str, Any]) -> Response | dict[str, Any]:
+        """Put a number on the list (any format; stored E.164); `changed: false` when it was there already."""
+        from store.optouts import add_numbers
+
+        runtime = current_app.extensions["leadrelay"]
+        number = _dnc_number(args["phone"], runtime)
+        if isinstance(number, Response):
+            return number
+        reason = args.get("reason") or "added through the admin API"
+        added = add_numbers(runtime.engine, [number], reason=reason, source="api", actor=auth.signed_in(), bulk=False)
+        return {"phone": number, "changed": bool(added)}
+
+
+@bp.route("/dnc/remove")
+class DoNotCallRemove(MethodView):
+    """Removal from the do-not-call list: the number travels in the body, never in a logged path."""
+
+    @bp.arguments(DncRemove, location="json", error_status_code=400)
+    @bp.response(200, DncChanged)
+    @bp.alt_response(400, schema=ErrorAnswer)
+    @bp.alt_response(401, schema=ErrorAnswer)
+    @bp.alt_response(404, schema=ErrorAnswer)
+    def post(self, args: dict[str, Any]) -> Response | dict[str, Any]:
+        """Take a number off leadrelay's list with a reason (logged); 404 when it is not on it."""
+        import time
+
+        from store import dnc
+
+        runtime = current_app.extensions["leadrelay"]
+        number = _dnc_number(args["phone"], runtime)
+        if isinstance(number, Response):
+            return number
+        if not args["reason"].strip():
+            return error(400, "invalid_argument", detail="reason: must say why")
+        removed = dnc.remove_one(
+            runtime.engine, number, reason=args["reason"], actor=auth.signed_in(), source="api", now=time.time()
+        )
+        if not removed:
+            return error(404, "not_found", detail="that number is not on the do-not-call list")
+        return {"phone": number, "changed": True}
+
+
+def _dnc_number(value: str, runtime: Any) -> str | Response:
+    """A number from a request body in E.164, or the 400 naming what is wrong."""
+    from store import dnc
+
+    try:
+        return dnc.normalize(value, runtime.settings.file.defaults["default_region"])
+    except dnc.BadNumber:
+        return error(400, "invalid_argument", detail="phone: not a phone number")
 
 
 def register(app: Flask) -> AdminApi:

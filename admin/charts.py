@@ -72,11 +72,25 @@ def outcomes_svg(buckets: list[dict[str, Any]]) -> str:
 
 def speed_svg(buckets: list[dict[str, Any]]) -> str:
     """Lines: speed-to-lead p50 and p95 per hour, in seconds."""
-    ymax = max([b["p95"] for b in buckets] + [0.1])
+    return lines_svg(
+        "Speed-to-lead p50 / p95 per hour (seconds, UTC)", buckets, (("p95", "#c62828"), ("p50", "#1565c0"))
+    )
+
+
+def first_dial_svg(buckets: list[dict[str, Any]]) -> str:
+    """Lines: received → first dialer attempt p50 and p90 per hour (by first attempt), in seconds."""
+    return lines_svg(
+        "Received → first attempt p50 / p90 per hour (seconds, UTC)", buckets, (("p90", "#c62828"), ("p50", "#1565c0"))
+    )
+
+
+def lines_svg(title: str, buckets: list[dict[str, Any]], series: tuple[tuple[str, str], ...]) -> str:
+    """One line per (key, colour) over the hourly buckets; hours without data are skipped."""
+    ymax = max([b[series[0][0]] for b in buckets] + [0.1])
     plot_h = HEIGHT - BOTTOM - TOP
-    parts = _frame("Speed-to-lead p50 / p95 per hour (seconds, UTC)", ymax, "s", buckets)
+    parts = _frame(title, ymax, "s", buckets)
     step = (WIDTH - LEFT) / max(1, len(buckets))
-    for key, colour in (("p95", "#c62828"), ("p50", "#1565c0")):
+    for key, colour in series:
         points = [
             f"{LEFT + i * step + step / 2:.1f},{TOP + plot_h - plot_h * b[key] / ymax:.1f}"
             for i, b in enumerate(buckets)

@@ -15,11 +15,13 @@ from werkzeug.wrappers import Response
 import logs
 from admin import auth, charts
 from admin.actions import ReplayRefused, release_hold, replay_one
-from admin.schemas import MAX_ID, LeadsQuery
-from lead.lifecycle import REPLAYABLE
+from admin.schemas import MAX_ID, DncAdd, DncQuery, DncRemove, LeadsQuery
+from dialing import writeback_status
+from lead.lifecycle import FAILED, REPLAYABLE, WAITING, LeadStatus
 from metrics import SNAPSHOTS
 from redact import mask_event_body
-from store import audit, operator
+from store import attempts, audit, dialing, operator
+from store import compliance as compliance_evidence
 
 if TYPE_CHECKING:
     from runtime import Runtime
@@ -234,13 +236,19 @@ def index() -> ResponseReturnValue:
     engine = runtime().engine
     now = time.time()
     buckets = operator.hourly(engine, now)
+    with engine.connect() as conn:
+        first_dial = charts.first_dial_svg(dialing.hourly(conn, now))
     return page(
         "index.html",
         outcomes=charts.outcomes_svg(buckets),
         speed=charts.speed_svg(buckets),
+        first_dial=first_dial,
         groups=charts.GROUPS,
         today=today_rows(operator.today_by_source(engine, now)),
         actions=audit.recent_actions(engine, limit=10),
+        gates=compliance_evidence.counts_since(engine, now - now % 86400),
+        # A gate decision and the status it leaves the lead in (the lifecycle spells the statuses).
+        gate_labels={"defer": LeadStatus.DEFERRED, "block": LeadStatus.BLOCKED, "manual": "manual campaign"},
     )
 
 
@@ -297,12 +305,28 @@ def lead(lead_id: int) -> ResponseReturnValue:
     if event is not None:
         # Stored byte-exact for replay; shown with the source's configured secrets masked.
         event["body"] = mask_event_body(runtime().settings, event["source"], event["body"])
+    dialer_events = attempts.for_lead(engine, lead_id)
+    with engine.connect() as conn:
+        gates = compliance_evidence.for_lead(conn, lead_id)
+        dial = dialing.milestones(conn, lead_id)
     return page(
         "lead.html",
         lead=row,
         event=event,
         timeline=audit.timeline(engine, lead_id),
+        compliance=gates,
+        attempts=dialer_events,
+        writebacks=writeback_status(engine, [a["id"] for a in dialer_events]),
+        dial=dial,
         replayable=row["status"] in REPLAYABLE,
+        delivered=row["status"] == LeadStatus.DELIVERED,
+        # The status pill's colour: green once loaded, red when it needs an operator (lead/lifecycle.py).
+        pill="ok"
+        if row["status"] in (LeadStatus.DELIVERED, LeadStatus.DONE)
+        else "bad"
+        if row["status"] in FAILED
+        else "",
+        due=row["next_attempt_at"] if row["status"] in WAITING else None,
         notice=auth.notice_shown(request.args),
     )
 
@@ -338,8 +362,134 @@ def release() -> ResponseReturnValue:
     if scope != "account" and not (scope.startswith("campaign:") and len(scope) > 9):
         return page("error.html", 400, message="scope: must be 'account' or 'campaign:<name>'")
     count = release_hold(runtime(), scope, auth.signed_in())
-    text = f"Released {count} lead(s) of {scope}"
+    text = f"Released {plural(count, 'lead')} of {scope}"
     return redirect(url_for("admin_console.holds", notice=text, sig=auth.notice_sig(text)))
+
+
+def _form_errors(exc: ValidationError) -> str:
+    """A form's validation errors as one sentence."""
+    errors = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+    return "; ".join(f"{k}: {v[0]}" for k, v in errors.items())
+
+
+@bp.get("/dnc")
+def dnc_page() -> ResponseReturnValue:
+    """The do-not-call list: search by digits, add a number, remove one with a reason; recent changes."""
+    from store import dnc
+
+    try:
+        args = DncQuery().load({k: v for k, v in request.args.items() if k in ("q", "offset") and v != ""})
+    except ValidationError as exc:
+        return page("error.html", 400, message=_form_errors(exc))
+    total, rows = dnc.search(runtime().engine, args["q"], limit=args["limit"], offset=args["offset"])
+    return page(
+        "dnc.html",
+        numbers=rows,
+        total=total,
+        args=args,
+        history=dnc.history(runtime().engine, rows[0]["phone"]) if args["q"] and total == 1 else [],
+        notice=request.args.get("notice"),
+    )
+
+
+@bp.post("/dnc/add")
+def dnc_add() -> ResponseReturnValue:
+    """Add form (POST + CSRF): any format, stored E.164, recorded with who added it."""
+    from store import dnc
+    from store.optouts import add_numbers
+
+    try:
+        form = DncAdd().load({k: v for k, v in request.form.items() if k in ("phone", "reason") and v != ""})
+        number = dnc.normalize(form["phone"], runtime().settings.file.defaults["default_region"])
+    except ValidationError as exc:
+        return page("error.html", 400, message=_form_errors(exc))
+    except dnc.BadNumber:
+        return page("error.html", 400, message="phone: not a phone number")
+    reason = form.get("reason") or "added in the console"
+    added = add_numbers(runtime().engine, [number], reason=reason, source="console", actor=auth.signed_in(), bulk=False)
+    shown = logs.mask_phone(number)
+    notice = f"{shown} added" if added else f"{shown} was already on the list"
+    # The number goes to the page's query string (never logged), so the operator sees the entry.
+    return redirect(url_for("admin_console.dnc_page", q=number, notice=notice))
+
+
+@bp.post("/dnc/remove")
+def dnc_remove() -> ResponseReturnValue:
+    """Remove form (POST + CSRF): a reason is required; the removal is logged with who and why."""
+    from store import dnc
+
+    try:
+        form = DncRemove().load({k: v for k, v in request.form.items() if k in ("phone", "reason")})
+        number = dnc.normalize(form["phone"], runtime().settings.file.defaults["default_region"])
+    except ValidationError as exc:
+        return page("error.html", 400, message=_form_errors(exc))
+    except dnc.BadNumber:
+        return page("error.html", 400, message="phone: not a phone number")
+    if not form["reason"].strip():
+        return page("error.html", 400, message="reason: say why this number may be called again")
+    removed = dnc.remove_one(
+        runtime().engine, number, reason=form["reason"], actor=auth.signed_in(), source="console", now=time.time()
+    )
+    if not removed:
+        return page("error.html", 404, message=f"{logs.mask_phone(number)} is not on the do-not-call list")
+    return redirect(
+        url_for("admin_console.dnc_page", notice=f"{logs.mask_phone(number)} removed from leadrelay's list")
+    )
+
+
+# A pasted sample is an operator's test, not traffic: bounded like a webhook body would be.
+TRY_MAX_BYTES = 256 * 1024
+
+
+@bp.route("/sources/<name>/try", methods=["GET", "POST"])
+def try_payload(name: str) -> ResponseReturnValue:
+    """Paste a payload (POST + CSRF): what the source would make of it; nothing stored or loaded."""
+    from compliance.gates import CAP_WINDOW
+    from handlers.base import Inbound
+    from store.compliance import loads_within
+    from trial import describe, dry_run
+
+    source = runtime().settings.file.sources.get(name)
+    if source is None:
+        return page("error.html", 404, message=f"No enabled source {name!r}.")
+    payload = request.form.get("payload", "") if request.method == "POST" else ""
+    lines: list[str] = []
+    if request.method == "POST":
+        body = payload.encode("utf-8", "surrogatepass")
+        if not body.strip():
+            return page("try.html", 400, source=name, payload=payload, lines=["Paste a request body first."])
+        if len(body) > TRY_MAX_BYTES:
+            return page("try.html", 413, source=name, payload="", lines=["The sample is over 256 KB."])
+        content_type = request.form.get("content_type") or (
+            "application/json" if body.lstrip()[:1] in (b"{", b"[") else "application/x-www-form-urlencoded"
+        )
+        inbound = Inbound(
+            method="POST",
+            url=f"{(runtime().settings.public_url or request.host_url).rstrip('/')}/webhooks/{name}",
+            path=f"/webhooks/{name}",
+            query={},
+            headers={"Content-Type": content_type},
+            body=body,
+            content_type=content_type,
+        )
+        engine, settings = runtime().engine, runtime().settings
+
+        def loads_24h(phones: list[str]) -> int:
+            """Loads of these numbers in the last 24 h (what the caps count), read-only."""
+            with engine.connect() as conn:
+                return loads_within(conn, phones, time.time() - CAP_WINDOW)
+
+        trial = dry_run(
+            source,
+            inbound,
+            now=time.time(),
+            recent=lambda source_name, since: operator.recent_records(engine, source_name, since),
+            gates=source.gates(settings.windows_default_off, settings.config_path),
+            loads_24h=loads_24h,
+        )
+        # Web processes never log in to Engage: the live campaign check is the CLI's.
+        lines = describe(trial, sandbox=runtime().settings.sandbox, checked_campaigns=False)
+    return page("try.html", source=name, payload=payload, lines=lines)
 
 
 @bp.get("/sources")
@@ -361,3 +511,13 @@ def sources() -> ResponseReturnValue:
         for name, src in sorted(configured.items())
     ]
     return page("sources.html", sources=rows)
+
+
+@bp.get("/dialer")
+def dialer() -> ResponseReturnValue:
+    """Dialer events that matched no lead, newest first (?before= pages on)."""
+    before = request.args.get("before", "")
+    if before and not (before.isdigit() and 0 < int(before) <= MAX_ID):
+        return page("error.html", 400, message="before: must be an id between 1 and 2^63-1")
+    rows = attempts.unmatched(runtime().engine, limit=100, before_id=int(before) if before else None)
+    return page("dialer.html", events=rows, limit=100)

@@ -91,6 +91,18 @@ class Lead(Schema):
     last_error = fields.String(allow_none=True)
     engage_response = fields.Raw(allow_none=True)
     timeline = fields.List(fields.Dict(), metadata={"description": "attempts and operator actions, oldest first"})
+    compliance = fields.List(
+        fields.Dict(),
+        metadata={
+            "description": "every compliance gate decision with its inputs and time, oldest first (docs/compliance.md)"
+        },
+    )
+    first_attempt_at = fields.Float(allow_none=True, metadata={"description": "the dialer's first event about it"})
+    first_connect_at = fields.Float(allow_none=True, metadata={"description": "the first event with a person reached"})
+    dial_passes = fields.Integer(allow_none=True, metadata={"description": "RingCX's pass count (leadSearch backstop)"})
+    dial_checked_at = fields.Float(allow_none=True)
+    disposed_at = fields.Float(allow_none=True, metadata={"description": "a final disposition's time"})
+    dialer_events = fields.List(fields.Dict(), metadata={"description": "RingCX web-service events, oldest first"})
 
     @post_dump
     def _due_only_while_waiting(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -129,3 +141,55 @@ class Replayed(Schema):
 
     replayed = fields.List(fields.Integer(), required=True)
     status = fields.String(required=True)
+
+
+class DncQuery(Schema):
+    """`/admin/api/dnc` and `/admin/dnc` filters (a query string is never in the access log)."""
+
+    q = fields.String(
+        load_default="",
+        validate=[validate.Length(max=40), PRINTABLE],
+        metadata={"description": "digits anywhere in the number (formatting ignored)"},
+    )
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_PAGE))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10_000_000))
+
+
+class DncEntry(Schema):
+    """One number on the do-not-call list."""
+
+    phone = fields.String(required=True, metadata={"description": "E.164"})
+    reason = fields.String(allow_none=True)
+    source = fields.String(metadata={"description": "a source name, or console, api, cli, import"})
+    added_by = fields.String(metadata={"description": "event:<id>, session:<id>, token, cli:<user>"})
+    created_at = fields.Float(metadata={"description": "epoch seconds"})
+
+
+class DncPage(Schema):
+    """A page of the list, newest first."""
+
+    total = fields.Integer(required=True)
+    numbers = fields.List(fields.Nested(DncEntry), required=True)
+
+
+class DncAdd(Schema):
+    """Put a number on the list: any format, stored in E.164."""
+
+    phone = fields.String(required=True, validate=[validate.Length(min=1, max=40), PRINTABLE])
+    reason = fields.String(validate=[validate.Length(max=500), PRINTABLE])
+
+
+class DncRemove(Schema):
+    """Take a number off the list: the phone in the body (never in a logged path) and why."""
+
+    phone = fields.String(required=True, validate=[validate.Length(min=1, max=40), PRINTABLE])
+    reason = fields.String(required=True, validate=[validate.Length(min=1, max=500), PRINTABLE])
+
+
+class DncChanged(Schema):
+    """What an add or a removal did."""
+
+    phone = fields.String(required=True, metadata={"description": "E.164"})
+    changed = fields.Boolean(
+        required=True, metadata={"description": "false: it was already on the list (add) or not on it (remove)"}
+    )

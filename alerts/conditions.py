@@ -9,13 +9,22 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from compliance.trustedform import Verdict
 from lead.lifecycle import LeadStatus
-from store import operator
+from store import compliance, operator
 from store.lease import EngageState
+from store.outbox import ENGAGE_DNC_ADD, ENGAGE_LEAD_ACTION, unfinished_older_than
 
 if TYPE_CHECKING:
     from config import Settings
     from store.operator import Snapshot
+
+
+# The latest retain answer counts while it is this recent (retains are retried within a minute).
+TRUSTEDFORM_RECENT = 900.0
+# An opt-out (or a cancel/deletion) must reach Engage within seconds; not done within this is an alert.
+OPT_OUT_STUCK_AFTER = 3600.0
+OPT_OUT_KINDS = (ENGAGE_DNC_ADD, ENGAGE_LEAD_ACTION)
 
 
 @dataclass
@@ -104,6 +113,21 @@ def evaluate(engine: Engine, settings: Settings, snap: Snapshot, states: dict[st
             {"oldest_seconds": round(oldest, 1), "waiting": snap.waiting, "backlog_max_age": cfg["backlog_max_age"]},
         )
     )
+    retain = compliance.latest_retain(engine)
+    refused = (
+        retain is not None and retain["verdict"] == Verdict.UNAVAILABLE and snap.now - retain["at"] < TRUSTEDFORM_RECENT
+    )
+    tf_detail = (retain or {}).get("detail") or {}
+    out.append(
+        Condition(
+            "trustedform_unavailable",
+            "trustedform_unavailable",
+            refused,
+            {"status": tf_detail.get("status"), "reason": (tf_detail.get("reason") or "")[:300]},
+        )
+    )
+    out.extend(_not_dialed(engine, snap.now, cfg["not_dialed_after"], states))
+    out.append(opt_out_stuck(engine, snap.now))
     for name, source in settings.file.sources.items():
         if not source.expect_every:
             continue
@@ -119,6 +143,49 @@ def evaluate(engine: Engine, settings: Settings, snap: Snapshot, states: dict[st
             )
         )
     return out
+
+
+def _not_dialed(engine: Engine, now: float, after: float, states: dict[str, dict[str, Any]]) -> list[Condition]:
+    """`not_dialed:<campaign>`: loaded leads without a dialer attempt past `after` (campaigns that send events)."""
+    from store.dialing import not_dialed
+
+    with engine.connect() as conn:
+        late = {row["campaign"]: row for row in not_dialed(conn, now, after)}
+    out = [
+        Condition(
+            f"not_dialed:{campaign}",
+            "not_dialed",
+            True,
+            {
+                "campaign": campaign,
+                "leads": row["leads"],
+                "oldest_seconds": round(now - row["oldest_loaded_at"], 1),
+                "after": after,
+            },
+        )
+        for campaign, row in late.items()
+    ]
+    # A firing campaign that has no late lead any more resolves.
+    for key, state in states.items():
+        if key.startswith("not_dialed:") and state.get("state") == "firing" and key[len("not_dialed:") :] not in late:
+            out.append(Condition(key, "not_dialed", False, {"campaign": key[len("not_dialed:") :]}))
+    return out
+
+
+def opt_out_stuck(engine: Engine, now: float) -> Condition:
+    """Engage jobs (DNC entries, lead actions) created over an hour ago and not done (pending, sending or failed)."""
+    with engine.connect() as conn:
+        stuck = unfinished_older_than(conn, OPT_OUT_KINDS, now - OPT_OUT_STUCK_AFTER)
+    return Condition(
+        "opt_out_stuck",
+        "opt_out_stuck",
+        bool(stuck),
+        {
+            "jobs": len(stuck),
+            "oldest_seconds": round(now - min(created for _i, _k, created in stuck), 1) if stuck else 0.0,
+            "job_ids": [job_id for job_id, _k, _c in stuck[:10]],
+        },
+    )
 
 
 def dead_since(engine: Engine, since: float) -> int:
@@ -146,13 +213,16 @@ def message(kind: str, state: str, details: dict[str, Any], since: float, now: f
             "dispatcher_down": f"Resolved: a dispatcher is running again after {for_how_long}.",
             "backlog_stale": f"Resolved: the queue is moving again; no lead waits longer than the limit (after {for_how_long}).",
             "source_silent": f"Resolved: webhooks from {details.get('source')!r} are arriving again (after {for_how_long}).",
+            "not_dialed": f"Resolved: every lead loaded into campaign {details.get('campaign')!r} has been dialed (after {for_how_long}).",
             "database_down": f"Resolved: this process reaches the database again after {for_how_long}.",
+            "trustedform_unavailable": f"Resolved: TrustedForm answers again (after {for_how_long}); consent checks go on.",
+            "opt_out_stuck": f"Resolved: every opt-out older than an hour has reached Engage (after {for_how_long}).",
         }.get(kind, f"Resolved: {kind} after {for_how_long}.")
     return {
         "engage_auth": (
             f"Engage has refused leadrelay's credentials for {for_how_long}: {details.get(LeadStatus.HELD, 0)} lead(s) "
             f"are held and nobody is calling them — fix RINGCENTRAL_CLIENT_ID/SECRET/JWT or ENGAGE_API_TOKEN "
-            f"(check with `flask engage check`); held leads flow on their own once it works."
+            f"(check with `./leadrelay engage check`); held leads flow on their own once it works."
         ),
         "engage_outage": (
             f"Engage has been unreachable or failing for {for_how_long}: {details.get('waiting', 0)} lead(s) "
@@ -179,6 +249,23 @@ def message(kind: str, state: str, details: dict[str, Any], since: float, now: f
         "source_silent": (
             f"No webhook from {details.get('source')!r} for {for_how_long} (expected every "
             f"{_ago(details.get('expect_every', 0))}) — check the sender's webhook settings and its delivery log."
+        ),
+        "trustedform_unavailable": (
+            f"TrustedForm has not answered leadrelay's retains for {for_how_long} "
+            f"(HTTP {details.get('status') or '-'}: {details.get('reason', '')}): leads that need consent wait "
+            f"(deferred) and are blocked after consent.max_wait — check consent.trustedform.api_key "
+            f"(401/403 is our key) and TrustedForm's status page."
+        ),
+        "not_dialed": (
+            f"{details.get('leads', 0)} lead(s) loaded into campaign {details.get('campaign')!r} more than "
+            f"{_ago(details.get('after', 0))} ago have no dialer attempt yet (the oldest waits "
+            f"{_ago(details.get('oldest_seconds', 0))}), for {for_how_long} — check the campaign is running and "
+            f"agents are logged in, in RingCX."
+        ),
+        "opt_out_stuck": (
+            f"{details.get('jobs', 0)} opt-out/cancel job(s) have not reached Engage within an hour (oldest "
+            f"{_ago(details.get('oldest_seconds', 0))}): these people may still be called — see "
+            f'docs/operations.md "When opt_out_stuck fires" (`./leadrelay jobs list --stuck`).'
         ),
         "database_down": (
             f"This leadrelay process ({details.get('process')}) cannot reach the database for {for_how_long}: "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import ack, ack_salesforce, baseline, burst, failover, front, shapes, speed
+from bench import ack, ack_salesforce, baseline, burst, consent, failover, front, optouts, shapes, speed
 from bench.common import Profile, Result
 
 
@@ -84,6 +84,18 @@ SCENARIOS = [
         aliases=("shape-burst",),
     ),
     Scenario(
+        "consent-stl",
+        "Consent gate: hot-lead speed-to-lead without and with it (fake TrustedForm at 50 ms), SQLite, inline",
+        False,
+        consent.run_stl,
+    ),
+    Scenario(
+        "consent-burst",
+        "Consent gate: the IMMEDIATE burst without and with it (fake TrustedForm at 50 ms), strict fake",
+        False,
+        consent.run_burst_scenario,
+    ),
+    Scenario(
         "front", "HTTP front before/after: gthread vs front.FrontWorker; 500 slow sockets", False, front.run_front
     ),
     Scenario(
@@ -91,6 +103,18 @@ SCENARIOS = [
         "Ack median on PostgreSQL: empty, 1M lead rows, 1M without the 0002 index",
         True,
         front.run_rows,
+    ),
+    Scenario(
+        "optout-under-load",
+        "Opt-outs: 200 of loaded leads during hot-under-load; stored → DNC entry + lead action at Engage",
+        False,
+        lambda n, t, p: optouts.run_under_load(n, t, p),
+    ),
+    Scenario(
+        "optout-import-burst",
+        "Opt-outs: 600-lead burst alone, then with a 1,000-number import at once (0 × 429, hot p99 ± 1 s)",
+        False,
+        lambda n, t, p: optouts.run_import_burst(n, t, p),
     ),
     *[
         Scenario(f"shape-{key}", title, False, (lambda k: lambda n, t, p: shapes.run(n, t, p, k))(key))

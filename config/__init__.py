@@ -21,12 +21,13 @@ from config.engage_mode import ENGAGE_CREDENTIAL_VARS, decide_engage_mode
 from config.environment import LOG_LEVELS, Settings, load_settings
 from config.errors import SOURCE_DOCS, ConfigError, closest, source_doc, unknown_key_fix
 from config.fields import Duration, parse_duration
-from config.file import FileConfig, Route, Source, load_file
+from config.file import FileConfig, Lifecycle, Route, Source, load_file
 from config.interpolate import interpolate
 from config.paths import ROOT
 from config.schemas import (
     COMMON_SOURCE_KEYS,
     DUPLICATE_HANDLING,
+    LIFECYCLE_KEYS,
     OPERATORS,
     PRIORITIES,
     TIME_ZONE_OPTIONS,
@@ -43,6 +44,7 @@ __all__ = [
     "DATABASE_SCHEMES",
     "DUPLICATE_HANDLING",
     "ENGAGE_CREDENTIAL_VARS",
+    "LIFECYCLE_KEYS",
     "LOG_LEVELS",
     "OPERATORS",
     "PRIORITIES",
@@ -55,6 +57,7 @@ __all__ = [
     "DispatchSchema",
     "Duration",
     "FileConfig",
+    "Lifecycle",
     "Route",
     "RouteSchema",
     "Settings",

@@ -45,6 +45,11 @@ class Settings:
     file: FileConfig
     metrics_token: str | None = None  # METRICS_TOKEN: /metrics needs it as a bearer token when set
     trusted_proxy_hops: int = 0  # TRUSTED_PROXY_HOPS: proxies whose X-Forwarded-For hop the console trusts
+    # DATABASE_MAX_CONNECTIONS: the database plan's connection limit (`config check --processes` sizes against it).
+    database_max_connections: int | None = None
+    web_concurrency: int = 2  # WEB_CONCURRENCY: gunicorn processes per web dyno on PostgreSQL (gunicorn.conf.py)
+    database_pool_size: int = 5  # DATABASE_POOL_SIZE: PostgreSQL pool per process (as many again in overflow)
+    calling_windows: bool = True  # CALLING_WINDOWS=off: the windows' default is off in live mode too (test rigs)
 
     @property
     def is_sqlite(self) -> bool:
@@ -55,6 +60,13 @@ class Settings:
     def sandbox(self) -> bool:
         """Whether leads go to the in-process fake Engage."""
         return self.engage_mode == "sandbox"
+
+    @property
+    def windows_default_off(self) -> str | None:
+        """Why calling windows are off unless a source sets calling_hours (None: on, as live mode wants)."""
+        if self.sandbox:
+            return "sandbox"
+        return None if self.calling_windows else "CALLING_WINDOWS=off"
 
 
 class _Variables:
@@ -130,6 +142,14 @@ def load_settings(
     dyno = env.optional("DYNO")
     # Heroku's router appends exactly one X-Forwarded-For hop; anywhere else nothing is trusted by default.
     proxy_hops = env.integer("TRUSTED_PROXY_HOPS", 1 if dyno else 0)
+    max_connections = env.integer("DATABASE_MAX_CONNECTIONS", 0)
+    web_concurrency = env.integer("WEB_CONCURRENCY", 2)
+    pool_size = env.integer("DATABASE_POOL_SIZE", 5)
+    if not 1 <= pool_size <= 50:
+        raise ConfigError(
+            "environment", "DATABASE_POOL_SIZE", f"{pool_size} is out of range", "use 1 to 50 (docs/deploy.md)"
+        )
+    calling_windows = env.flag("CALLING_WINDOWS", True)
 
     if dispatch_mode not in ("inline", "worker"):
         raise ConfigError(
@@ -179,6 +199,10 @@ def load_settings(
         file=file_config,
         metrics_token=metrics_token,
         trusted_proxy_hops=proxy_hops,
+        database_max_connections=max_connections or None,
+        web_concurrency=web_concurrency,
+        database_pool_size=pool_size,
+        calling_windows=calling_windows,
     )
 
 

@@ -11,14 +11,23 @@ from typing import Any
 
 import yaml
 
+from compliance.gates import GateSettings
+from config.compliance import gate_settings, load_block, merge
 from config.errors import SOURCE_DOCS, ConfigError, closest, source_doc, unknown_key_fix
 from config.interpolate import interpolate
-from config.schemas import COMMON_SOURCE_KEYS, AlertsSchema, DefaultsSchema, DispatchSchema, SourceCommonSchema
+from config.schemas import (
+    COMMON_SOURCE_KEYS,
+    AlertsSchema,
+    DefaultsSchema,
+    DispatchSchema,
+    SourceCommonSchema,
+    lifecycle_conditions,
+)
 from config.validation import load_schema
 from handlers import base as handler_base
 from handlers.base import SourceSettings
 
-TOP_LEVEL_KEYS = ("defaults", "sources", "dispatch", "alerts")
+TOP_LEVEL_KEYS = ("defaults", "sources", "dispatch", "alerts", "compliance")
 
 
 @dataclass
@@ -30,6 +39,16 @@ class Route:
     campaign: Any
     drop: bool = False
     name: str | None = None  # optional; stored with the lead, since positions shift when routes are edited
+
+
+@dataclass
+class Lifecycle:
+    """A source's lifecycle rules: each a list of `when` mappings, any of which matches."""
+
+    opt_out: list[dict[str, Any]] = field(default_factory=list)
+    cancel: list[dict[str, Any]] = field(default_factory=list)
+    erase: list[dict[str, Any]] = field(default_factory=list)
+    only: bool = False  # the type carries nothing else: an unmatched record is dropped
 
 
 @dataclass
@@ -49,6 +68,14 @@ class Source:
     time_zone_option: str
     max_records: int = 1000  # records one request may carry; more is 413 too_many_records
     expect_every: float | None = None  # alert `source_silent` past this long without a webhook
+    compliance: dict[str, Any] = field(default_factory=dict)  # the top-level block with this source's override
+
+    def gates(self, default_off: str | None, path: str = "leadrelay.yml") -> GateSettings:
+        """This source's compliance gates; `default_off` (Settings.windows_default_off) says why windows are off."""
+        return gate_settings(self.compliance, default_off, path, f"sources.{self.name}.compliance")
+
+    writeback: dict[str, Any] | None = None  # dialer outcomes back to the CRM (docs/operations.md "Closing the loop")
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)  # opt_out_when / cancel_when / erase_when
 
     @property
     def name(self) -> str:
@@ -74,6 +101,7 @@ class FileConfig:
     # Sources left out because a ${VAR} of theirs is unset: only for commands that need the database alone.
     unloaded: dict[str, str] = field(default_factory=dict)
     alerts: dict[str, Any] = field(default_factory=lambda: AlertsSchema().load({}))
+    compliance: dict[str, Any] = field(default_factory=dict)  # the top-level `compliance:` block
 
     def campaigns(self) -> list[Any]:
         """Every campaign the config can route to (for sandbox seeding and checks)."""
@@ -99,6 +127,7 @@ def load_file(
     defaults_raw = interpolate(raw.get("defaults") or {}, environ, "defaults", missing)
     dispatch_raw = interpolate(raw.get("dispatch") or {}, environ, "dispatch", missing)
     alerts_raw = interpolate(raw.get("alerts") or {}, environ, "alerts", missing)
+    compliance_raw = interpolate(raw.get("compliance") or {}, environ, "compliance", missing)
     if missing:
         key, var = missing[0]
         raise ConfigError(where, key, f"${{{var}}} is not set", f"set {var} in the environment")
@@ -120,6 +149,9 @@ def load_file(
         raise ConfigError(
             where, f"alerts.{key}", "unknown key", unknown_key_fix(key, AlertsSchema().fields, "docs/operations.md")
         )
+
+    compliance = load_block(compliance_raw, where, "compliance")
+    gate_settings(compliance, None, where)  # every check at start, whatever the mode
 
     sources_raw = raw.get("sources") or {}
     if not isinstance(sources_raw, dict):
@@ -150,7 +182,7 @@ def load_file(
             raise ConfigError(
                 where, mkey, f"${{{var}}} is not set", f"set {var} in the environment, or add `enabled: false` to {key}"
             )
-        sources[str(name)] = _load_source(str(name), body, defaults, types, where, warnings)
+        sources[str(name)] = _load_source(str(name), body, defaults, types, where, warnings, compliance)
     return FileConfig(
         path=where,
         defaults=defaults,
@@ -160,6 +192,7 @@ def load_file(
         disabled=disabled,
         alerts=alerts,
         unloaded=unloaded,
+        compliance=compliance,
     )
 
 
@@ -197,6 +230,7 @@ def _load_source(
     types: Mapping[str, handler_base.SourceType],
     where: str,
     warnings: list[str],
+    compliance: Mapping[str, Any] | None = None,
 ) -> Source:
     """One enabled source (variables already substituted): common keys, its type's keys, auth, routes."""
     key = f"sources.{name}"
@@ -285,4 +319,28 @@ def _load_source(
             "max_records", min(defaults["max_records"], stype.max_records or defaults["max_records"])
         ),
         expect_every=common.get("expect_every"),
+        compliance=_source_compliance(compliance or {}, body.get("compliance"), where, key),
+        writeback=common.get("writeback"),
+        lifecycle=_lifecycle(common, stype),
     )
+
+
+def _lifecycle(common: dict[str, Any], stype: handler_base.SourceType) -> Lifecycle:
+    """The source's lifecycle rules: its own keys where written, else its type's defaults."""
+
+    def rule(key: str) -> list[dict[str, Any]]:
+        """One rule as written (validated by the schema), or the type's default."""
+        if key in common:
+            return lifecycle_conditions(key, common[key])
+        return [dict(when) for when in stype.lifecycle_defaults.get(key, [])]
+
+    return Lifecycle(
+        opt_out=rule("opt_out_when"), cancel=rule("cancel_when"), erase=rule("erase_when"), only=stype.lifecycle_only
+    )
+
+
+def _source_compliance(top: Mapping[str, Any], raw: Any, where: str, key: str) -> dict[str, Any]:
+    """The top-level compliance block with the source's override merged in, checked now."""
+    merged = merge(top, load_block(raw, where, f"{key}.compliance"))
+    gate_settings(merged, None, where, f"{key}.compliance")
+    return merged

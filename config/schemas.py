@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from standardwebhooks.webhooks import Webhook
 
 from config.errors import closest
 from config.fields import Duration
@@ -14,7 +15,10 @@ from handlers.auth import Secrets
 PRIORITIES = ("IMMEDIATE", "NORMAL")
 DUPLICATE_HANDLING = ("RETAIN_ALL", "REMOVE_ALL_EXISTING", "REMOVE_FROM_LIST")
 TIME_ZONE_OPTIONS = ("NPA_NXX", "ZIPCODE", "EXPLICIT", "COUNTRY", "NOT_APPLICABLE")
-OPERATORS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "matches", "contains")
+OPERATORS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "matches", "contains", "stop_word")
+# Per-source lifecycle rules (each a `when` or a list of them, any of which matches), evaluated on
+# every record before `events:`, mapping and routes.
+LIFECYCLE_KEYS = ("opt_out_when", "cancel_when", "erase_when")
 ROUTE_KEYS = ("name", "when", "priority", "campaign", "drop")
 
 
@@ -65,6 +69,43 @@ def _check_condition(name: str, cond: dict[str, Any]) -> None:
     for op in ("in", "not_in"):
         if op in cond and not isinstance(cond[op], list):
             raise ValidationError(f"when.{name}.{op}: must be a list", "when")
+    if "stop_word" in cond and not isinstance(cond["stop_word"], bool):
+        raise ValidationError(f"when.{name}.stop_word: must be true or false", "when")
+
+
+def lifecycle_conditions(key: str, value: Any) -> list[dict[str, Any]]:
+    """A lifecycle rule as a list of `when` mappings (any matches); false/null/[] means no rule.
+
+    Raises ValidationError (keyed by `key`) naming what is wrong with the shape or an operator.
+    """
+    if value is None or value is False:
+        return []
+    items = value if isinstance(value, list) else [value]
+    out: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        where = f"{key}[{index}]" if isinstance(value, list) else key
+        if not isinstance(item, dict) or not item:
+            raise ValidationError(
+                f"{where}: must be a non-empty mapping of field → condition (like a route's `when`), "
+                "a list of them, or false",
+                key,
+            )
+        for name, cond in item.items():
+            if isinstance(cond, dict):
+                try:
+                    _check_condition(str(name), cond)
+                except ValidationError as exc:
+                    raise ValidationError(f"{where}: {_first_message(exc)}", key) from None
+        out.append(dict(item))
+    return out
+
+
+def _first_message(exc: ValidationError) -> str:
+    """The first message of a ValidationError, whatever its shape."""
+    messages: Any = exc.messages
+    while isinstance(messages, (dict, list)):
+        messages = next(iter(messages.values())) if isinstance(messages, dict) else messages[0]
+    return str(messages)
 
 
 class DefaultsSchema(Schema):
@@ -119,6 +160,49 @@ class DispatchSchema(Schema):
     outage_probe_cap = Duration(load_default=30.0)
 
 
+class HubSpotWritebackSchema(Schema):
+    """`writeback.hubspot:` — a private-app token with crm.objects.contacts.write (docs/operations.md)."""
+
+    access_token = fields.String(required=True, validate=validate.Length(min=1))
+    api_base_url = fields.Url(require_tld=False, schemes={"http", "https"})  # tests point it at the fake
+    disposition_property = fields.String(validate=validate.Length(min=1))  # a contact property to set
+
+
+class SalesforceWritebackSchema(Schema):
+    """`writeback.salesforce:` — OAuth 2.0 client credentials of an app with a run-as user."""
+
+    login_url = fields.Url(required=True, require_tld=False, schemes={"http", "https"})  # the org's My Domain URL
+    client_id = fields.String(required=True, validate=validate.Length(min=1))
+    client_secret = fields.String(required=True, validate=validate.Length(min=1))
+    api_version = fields.String(load_default="v60.0", validate=validate.Regexp(r"^v\d+\.\d$"))
+    limit_wait = Duration(load_default=3600.0)  # after REQUEST_LIMIT_EXCEEDED
+
+
+class WritebackSchema(Schema):
+    """`writeback:` — where a lead's dialer outcomes go back to (docs/operations.md "Closing the loop")."""
+
+    send = fields.String(load_default="attempts", validate=validate.OneOf(("attempts", "final")))
+    webhook = fields.Url(require_tld=False, schemes={"http", "https"})
+    secret = fields.String()  # whsec_… (Standard Webhooks)
+    hubspot = fields.Nested(HubSpotWritebackSchema)
+    salesforce = fields.Nested(SalesforceWritebackSchema)
+    timeout = Duration(load_default=15.0)  # one CRM call
+
+    @validates_schema
+    def _targets(self, data: dict[str, Any], **kwargs: Any) -> None:
+        """At least one target; a webhook needs a Standard Webhooks secret the library can decode."""
+        if not (data.get("webhook") or data.get("hubspot") or data.get("salesforce")):
+            raise ValidationError("name a target: webhook (with secret), hubspot or salesforce", "send")
+        if data.get("webhook"):
+            secret = data.get("secret")
+            if not secret:
+                raise ValidationError("a webhook needs `secret: whsec_…` (Standard Webhooks)", "secret")
+            try:
+                Webhook(secret)
+            except Exception as exc:  # the library raises several types for an undecodable secret
+                raise ValidationError(f"not a Standard Webhooks secret ({type(exc).__name__})", "secret") from exc
+
+
 class SourceCommonSchema(Schema):
     """The keys every source accepts, whatever its type."""
 
@@ -152,6 +236,19 @@ class SourceCommonSchema(Schema):
     duplicate_handling = fields.String(validate=validate.OneOf(DUPLICATE_HANDLING))
     time_zone_option = fields.String(validate=validate.OneOf(TIME_ZONE_OPTIONS))
     expect_every = Duration()  # alert `source_silent` when no webhook arrives for this long
+    compliance = fields.Raw()  # this source's override of the top-level block (config/compliance.py)
+    writeback = fields.Nested(WritebackSchema)  # dialer outcomes back to where the lead came from
+    # Lifecycle rules (absent: the type's default; false, null or []: none): see lifecycle_conditions.
+    opt_out_when = fields.Raw(allow_none=True)
+    cancel_when = fields.Raw(allow_none=True)
+    erase_when = fields.Raw(allow_none=True)
+
+    @validates_schema
+    def validate_lifecycle(self, data: dict[str, Any], **kwargs: Any) -> None:
+        """Each lifecycle rule is a `when` (or a list of them) with known operators."""
+        for key in LIFECYCLE_KEYS:
+            if key in data:
+                lifecycle_conditions(key, data[key])
 
 
 class AlertsSchema(Schema):
@@ -167,6 +264,8 @@ class AlertsSchema(Schema):
     repeat_every = Duration(load_default=3600.0)
     check_every = Duration(load_default=10.0)  # how often each process evaluates the conditions
     dispatcher_grace = Duration(load_default=30.0)  # no heartbeat this long while leads wait → dispatcher_down
+    # A lead loaded this long ago with no dialer attempt → not_dialed (campaigns that send dialer events only).
+    not_dialed_after = Duration(load_default=900.0)
 
 
 # Keys every source accepts (as written in the file); everything else belongs to the source

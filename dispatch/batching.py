@@ -42,7 +42,7 @@ def description(template: str, source: str) -> str:
 def call_options(lead: ClaimedLead, immediate_max_age: float, now: float) -> CallOptions:
     """The options `lead` is sent with; a hot lead older than `immediate_max_age` goes as NORMAL."""
     dial = lead.priority
-    if dial == "IMMEDIATE" and now - lead.received_at > immediate_max_age:
+    if dial == "IMMEDIATE" and now - lead.clock > immediate_max_age:
         dial = "NORMAL"  # stale hot leads must not jump ahead of fresh ones
     opts = lead.load_options
     return CallOptions(

@@ -13,12 +13,16 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+import dispatch.engage_jobs
+import dispatch.writeback_jobs  # noqa: F401 - registers the CRM write-back kinds
 from dispatch.backoff import backoff
 from dispatch.batching import Batch
 from dispatch.budget import Budget
 from dispatch.fates import FateLookup
+from dispatch.gating import Gatekeeper
 from dispatch.holds import Holds
 from dispatch.housekeeping import Housekeeping
+from dispatch.jobs import REGISTRY, JobContext, JobRunner
 from dispatch.outcomes import Outcomes
 from dispatch.ratelimit import RateLimiter
 from dispatch.wakeup import Waker
@@ -60,6 +64,7 @@ class DispatcherCore:
         rng: random.Random | None = None,
         sources: dict[str, Any] | None = None,
         retention_days: int | None = None,
+        gates: Gatekeeper | None = None,
     ) -> None:
         """`dispatch` is the validated `dispatch:` config; `make_backend` builds the Engage side once leader.
 
@@ -68,6 +73,7 @@ class DispatcherCore:
         dispatch = {"call_timeout": 30.0, "outage_probe_cap": 30.0, **dispatch}
         self.engine, self.cfg, self.make_backend, self.waker = engine, dispatch, make_backend, waker
         self.sources = sources or {}
+        self.gates = gates  # compliance gates between claim and send (dispatch/gating.py); None: none
         self.holder = holder or identity()
         self.queue = Queue(engine)
         self.lease = Lease(engine, self.holder, dispatch["lease_seconds"])
@@ -97,6 +103,10 @@ class DispatcherCore:
         self.arrival_marks: dict[str, int | None] = dict.fromkeys(self.LANES)
         self.recheck_at = dict.fromkeys(self.LANES, 0.0)
         self.lanes_stop = threading.Event()
+        # The job lane (dispatch/jobs.py): the outbox's jobs, sharing the loader's windows where Engage may.
+        self.jobs = JobRunner(
+            engine, self.lease, self.holder, dispatch, REGISTRY, self._job_context, self.limiter, self.rng
+        )
         self.renewed_at = 0.0
         self.threads: list[threading.Thread] = []
         self.started = False
@@ -121,6 +131,13 @@ class DispatcherCore:
     def outage_failures(self) -> int:
         """Failed probes of the current outage (0: Engage answers)."""
         return self.holds.outage_failures
+
+    def _job_context(self) -> JobContext | None:
+        """What job handlers use, once this leader has its Engage backend."""
+        if self.backend is None:
+            return None
+        # Write-back kinds read the lead's source's `writeback:` (dispatch/writeback_jobs.py).
+        return JobContext(self.backend, self.cfg, self.engine, extra={"sources": self.sources})
 
     def _backoff(self, attempts: int, cap: float | None = None) -> float:
         """The configured backoff for `attempts`, with jitter (capped at `backoff_cap` unless `cap` is given)."""

@@ -10,6 +10,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -42,8 +43,13 @@ class FetchPool:
         lease: Lease,
         waker: Waker,
         workers: int = 4,
+        on_queued: Callable[[list[int]], None] | None = None,
     ) -> None:
-        """`sources` are the configured sources by name; `lease` is the leader's (for the epoch)."""
+        """`sources` are the configured sources by name; `lease` is the leader's (for the epoch).
+
+        `on_queued(lead ids)`: a completed lead is queued (consent retains start here, as at intake).
+        """
+        self.on_queued = on_queued
         self.queue = FetchQueue(engine)
         self.sources, self.cfg, self.lease, self.waker = sources, dispatch, lease, waker
         self.event = waker.subscribe("fetch")
@@ -143,6 +149,8 @@ class FetchPool:
         status = self.queue.complete(epoch, job.id, item)
         log(logger, logging.INFO, "record fetched", source=source.name, lead_id=job.id, status=status)
         if status == LeadStatus.QUEUED:
+            if self.on_queued is not None:
+                self.on_queued([job.id])
             self.waker.wake(item.priority)
 
     def _fail(self, epoch: int, job: FetchJob, error: str, retryable: bool, crashed: bool = False) -> None:

@@ -1,4 +1,4 @@
-"""The leader's chores off the send path: persist the rate log, purge personal data past retention."""
+"""The leader's chores off the send path: persist the rate log, purge personal data and old evidence."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 from sqlalchemy.engine import Engine
 
 from logs import log
+from store.compliance import purge_evidence
 from store.ratelog import RateLog
 from store.retention import purge
 
@@ -37,6 +38,8 @@ class Housekeeping:
         self.next_purge = time.monotonic() + PURGE_EVERY
         try:
             result = purge(self.engine, self.retention_days)
+            # Compliance evidence has its own lifetime (compliance.evidence_days, set per row).
+            result["compliance_evidence"] = purge_evidence(self.engine, time.time())
             if any(result.values()):
                 log(logger, logging.INFO, "retention purge", retention_days=self.retention_days, **result)
         except Exception as exc:

@@ -78,6 +78,8 @@ class Lanes(DispatcherCore):
 
     def _step(self, lane: str, epoch: int) -> float:
         """The body of `step` once the gates let this lane go: the budget policy, then claim and send."""
+        if self.gates is not None and self.gates.release_due():
+            self.recheck_at[lane] = 0.0  # deferred leads are due now: claim them at once
         hold = self.recheck_at[lane] - time.monotonic()
         if hold > 0:
             return hold
@@ -162,6 +164,12 @@ class Lanes(DispatcherCore):
                 ],
             )
             claimed = [c for c in claimed if c.claims <= self.cfg["max_claims"]]
+        if self.gates is not None and claimed:
+            # The gates with today's config, after the claim and before the call: the others wait or stop.
+            send, settle = self.gates.settlements(self.gates.screen(claimed))
+            if settle:
+                self._store(epoch, settle)
+            claimed = send
         return claimed
 
     def _probe_campaign_holds(self, now: float) -> None:

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 
+from dispatch.backstop import DialBackstop
 from dispatch.core import DispatcherCore
 from dispatch.fetcher import FetchPool
 from engage.errors import AuthError
@@ -31,10 +32,29 @@ class Leadership(DispatcherCore):
             threading.Thread(target=self._lane_loop, args=(lane,), name=f"leadrelay-lane-{lane.lower()}", daemon=True)
             for lane in self.LANES
         ]
+        self.threads.append(
+            threading.Thread(target=self.jobs.run, args=(self.lanes_stop,), name="leadrelay-jobs", daemon=True)
+        )
         if any(handler_base.type_of(s.type).fetches for s in self.sources.values()):
-            pool = FetchPool(self.engine, self.sources, self.cfg, self.lease, self.waker)
+            retainer = self.gates.retainer if self.gates is not None else None
+            pool = FetchPool(
+                self.engine,
+                self.sources,
+                self.cfg,
+                self.lease,
+                self.waker,
+                on_queued=retainer.submit if retainer is not None else None,
+            )
             self.threads.append(
                 threading.Thread(target=pool.run, args=(self.lanes_stop,), name="leadrelay-fetch-loop", daemon=True)
+            )
+        if any(handler_base.type_of(s.type).makes_leads is False for s in self.sources.values()):
+            # A dialer reports back (ringcx): ask it about loaded leads it has not mentioned.
+            backstop = DialBackstop(self.engine, lambda: self.backend, lambda: self.lease.epoch is not None)
+            self.threads.append(
+                threading.Thread(
+                    target=backstop.run, args=(self.lanes_stop,), name="leadrelay-dial-backstop", daemon=True
+                )
             )
         self.started = False
         failures = 0
@@ -93,8 +113,10 @@ class Leadership(DispatcherCore):
                 # looked up) by the next leader instead of holding the shutdown.
                 thread.join(min(self.stuck_after, 20.0))
         self.housekeeping.flush_rate_log()
+        self.jobs.wake.set()
         try:
             self.outcomes.flush()
+            self.jobs.flush()
             self.lease.release()
         except Exception as exc:  # the database is gone: the lease simply expires
             log(logger, logging.WARNING, "could not release the lease; it will expire", error=repr(exc)[:300])
@@ -130,6 +152,7 @@ class Leadership(DispatcherCore):
         if released:
             log(logger, logging.INFO, "held leads re-queued after takeover", count=released)
         self.waker.wake()
+        self.jobs.wake.set()
         return True
 
     def _keep_lease(self) -> None:
@@ -139,9 +162,8 @@ class Leadership(DispatcherCore):
             return
         # A call in flight is progress (its timeout follows Engage, not the lease); only a lane
         # far past any call's timeout is stuck, and then a standby should take over.
-        stuck = [
-            lane for lane, since in self.busy_since.items() if since is not None and now - since > self.stuck_after
-        ]
+        busy = {**self.busy_since, "jobs": self.jobs.busy_since}
+        stuck = [lane for lane, since in busy.items() if since is not None and now - since > self.stuck_after]
         if stuck:
             log(logger, logging.ERROR, "a lane is stuck; not renewing the lease", lanes=stuck)
             return

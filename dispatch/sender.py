@@ -296,7 +296,7 @@ class Sending(DispatcherCore):
         for lead in leads:
             unknown = unknown_fate or lead.unknown_fate
             mark = UNKNOWN if unknown else ""
-            if now - lead.received_at > self.cfg["retry_budget"]:
+            if now - lead.clock > self.cfg["retry_budget"]:
                 out.append(
                     Settlement(
                         lead.id, LeadStatus.DEAD, error=f"retry budget spent; last error: {error}", response=response
@@ -357,6 +357,16 @@ class Sending(DispatcherCore):
         """Credentials refused: hold every lead (no attempts burn); the leader loop tries for a token later."""
         ENGAGE_CALLS.labels("auth_error").inc()
         probe = self.holds.hold_account(self.cfg["hold_probe"])
+        # Published before the leads are: whoever sees a held lead also sees the account held and the
+        # ALERT in the log (logged after the settle, an operator could find held leads and no alert yet).
+        self._set_state(EngageState.HELD, f"authentication failed: {exc}")
+        log(
+            logger,
+            logging.ERROR,
+            "ALERT: Engage authentication failing; all leads held",
+            error=str(exc),
+            probe_in=round(probe, 1),
+        )
         self._settle(
             leads,
             LeadStatus.HELD,
@@ -366,11 +376,3 @@ class Sending(DispatcherCore):
             reason=LeadReason.ACCOUNT_HOLD,
         )
         self.queue.hold_queued(None, f"Engage authentication failed: {exc}")
-        self._set_state(EngageState.HELD, f"authentication failed: {exc}")
-        log(
-            logger,
-            logging.ERROR,
-            "ALERT: Engage authentication failing; all leads held",
-            error=str(exc),
-            probe_in=round(probe, 1),
-        )

@@ -155,6 +155,47 @@ class EngageClient:
                 found.add(str(extern))
         return found
 
+    def lead_passes(self, campaign_id: int, extern_ids: list[str]) -> dict[str, int | None]:
+        """POST campaignLeads/leadSearch; each found externId → how often RingCX has dialed it (None: not said).
+
+        The pass count's field name is not documented for sure (the search criteria name
+        `leadPassesCriteria`): `leadPasses`, `passes` and `totalPasses` are read, at the top or
+        under `campaignLead`. Errors as `lead_search`.
+        """
+        wanted = [str(e) for e in extern_ids]
+        body = json.dumps({"campaignIds": [int(campaign_id)], "externIds": wanted}, separators=(",", ":")).encode()
+        path = f"/campaignLeads/leadSearch?count=false&page=0&maxRows={max(10, len(wanted) * 2)}"
+        call = _Call("POST", path, body, None, {"Content-Type": "application/json"})
+        try:
+            resp = self._send(call)
+        except AuthError as exc:
+            if exc.status in (403, 404):
+                raise LookupUnsupported("lead search not available", status=exc.status, body=exc.body) from exc
+            raise
+        found: dict[str, int | None] = {}
+        for row in _rows(json_or_none(resp)):
+            if not isinstance(row, dict):
+                continue
+            nested = row.get("campaignLead")
+            inner: dict[str, Any] = nested if isinstance(nested, dict) else {}
+            extern = row.get("externId", inner.get("externId"))
+            if extern is None or str(extern) not in wanted:
+                continue
+            passes = next(
+                (
+                    v
+                    for key in ("leadPasses", "passes", "totalPasses")
+                    for v in (row.get(key), inner.get(key))
+                    if v is not None
+                ),
+                None,
+            )
+            try:
+                found[str(extern)] = None if passes is None else int(passes)
+            except (TypeError, ValueError):
+                found[str(extern)] = None
+        return found
+
     # -- enumeration -------------------------------------------------------------------------
 
     def accounts(self) -> list[dict[str, Any]]:

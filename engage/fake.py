@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from engage import fake_lists as lists
 from engage import fake_loader as loader
 from engage.fake_http import PHRASES as _PHRASES
 from engage.fake_http import Req, Resp
@@ -70,6 +71,12 @@ class FakeEngage:
     Extending it (a new endpoint): a route in _ROUTES names a `_get_<name>` method or one
     dispatched in _api_inner; what the harness may break goes through a `_fault_*` hook.
     """
+
+    # The DNC list and lead-action state (engage/fake_lists.py keeps them; reset there).
+    _dnc: dict[tuple[str, str], dict[str, Any]]
+    _dnc_stamps: list[float]
+    _dnc_log: list[dict[str, Any]]
+    _action_log: list[dict[str, Any]]
 
     def __init__(
         self,
@@ -175,6 +182,14 @@ class FakeEngage:
                 for cid, c in self._campaigns.items()
             ]
 
+    def dnc_entries(self, tag: str | None = None) -> list[dict]:
+        """The internal DNC list (optionally one tag), oldest first: the sandbox shows what an opt-out did."""
+        return lists.entries(self, tag)
+
+    def dialable(self) -> list[dict]:
+        """Kept leads the dialer would still call (not cancelled or deleted, no number on the DNC list)."""
+        return lists.dialable(self)
+
     def lead_count(self) -> int:
         """How many accepted leads are kept (at most max_leads)."""
         with self._lock:
@@ -205,6 +220,7 @@ class FakeEngage:
         self._loader_status_counts: Counter = Counter()
         self._loader_stamps: dict[str, list[float]] = {}
         self._exchange_stamps: list[float] = []
+        lists.reset(self)  # the DNC list, lead-action log and their counters (engage/fake_lists.py)
 
     def on_stop(self) -> None:
         """Its server stopped (nothing to do here; the harness releases hung calls)."""
@@ -286,6 +302,14 @@ class FakeEngage:
     def _fault_answer(self) -> Resp | None:
         """An answer replacing a loader call's result after its leads were recorded, or None (lock held)."""
         return None
+
+    def _fault_lists(self, req: Req) -> Resp | None:
+        """An answer to a dncLists or lead-action call before Engage looks, or None."""
+        return None
+
+    def _fault_lists_hang(self) -> tuple[float, bool, threading.Event | None]:
+        """(seconds to hang a dncLists / lead-action call, after carrying it out?, the event that ends it)."""
+        return 0.0, False, None
 
     def _token_lifetime(self) -> float:
         """Seconds an access token issued now lives."""
@@ -507,6 +531,9 @@ class FakeEngage:
                 return _json(200, [self._account_view(), *self._other_accounts])
         if account != self.account_id:
             return _error(self._not_found_status(), f"Account {account} not found", req.path)
+        listed = lists.route(self, req, rest)  # dncLists/*, campaignLeads/actions
+        if listed is not None:
+            return listed
         for method, pattern, name in _ROUTES:
             m = pattern.match(rest)
             if m:
@@ -720,11 +747,10 @@ class FakeEngage:
             return _error(400, "Malformed JSON request body", req.path)
         if not isinstance(criteria, dict):
             return _error(400, "body must be a CampaignLeadSearchCriteria object", req.path)
-        campaigns = {int(c) for c in criteria.get("campaignIds") or []}
-        externs = {str(e) for e in criteria.get("externIds") or []}
         max_rows = int(req.query.get("maxRows") or 50)
         with self._lock:
-            rows = [self._search_view(lead) for lead in self._leads.search(campaigns, externs, max_rows)]
+            # campaignIds, externIds, leadPhoneNumbers, leadStates, leadIds: each one given must match.
+            rows = [self._search_view(lead) for lead in lists.search(self, criteria, max_rows)]
         return _json(200, rows)
 
     def _search_refusal(self, req: Req) -> Resp | None:
@@ -759,9 +785,11 @@ class FakeEngage:
             "dialGroupId": campaign.get("dial_group_id"),
             "externId": lead["extern_id"],
             "leadPhone": lead["lead"].get("leadPhone"),
-            "leadState": "READY",
+            "leadState": lead.get("state") or ("READY" if not lead.get("passes") else "ACTIVE"),
             "firstName": lead["lead"].get("firstName"),
             "lastName": lead["lead"].get("lastName"),
+            # The dialer's passes over the lead (field name unconfirmed: engage/client.py lead_passes).
+            "leadPasses": lead.get("passes", 0),
         }
 
     def _record(self, cid: int, options: dict, accepted: list[dict], request_no: int, received_at: float) -> None:

@@ -158,6 +158,13 @@ class SourceType:
     # True when a source of this type may run with no authentication at all (a browser form
     # cannot keep a secret): config then warns instead of refusing it.
     allows_no_auth: ClassVar[bool] = False
+    # Default lifecycle rules, by config key (`opt_out_when`, `cancel_when`, `erase_when`): each a
+    # list of `when` mappings, any of which matches. Verified against the sender's docs and
+    # recorded as fixtures in tests/data/<type>/ (tests/lifecycle/test_lifecycle_defaults.py).
+    lifecycle_defaults: ClassVar[dict[str, list[dict[str, Any]]]] = {}
+    # True when the sender's records only ever carry lifecycle changes (an SMS STOP channel: anyone
+    # can text the number): a record no lifecycle rule matches is stored `dropped`, never a lead.
+    lifecycle_only: ClassVar[bool] = False
     # True when the type's own scheme is a signature over the request (HMAC, HubSpot v3): then, when
     # configured, it is required and the shared token alone does not pass (`allow_token_alone: true`
     # opts out). Schemes that are themselves shared values (Basic auth, a key header, a public org id,
@@ -183,6 +190,9 @@ class SourceType:
     fetches: ClassVar[bool] = False
     # The sender's own API limit for those fetches, (requests, seconds), or None for no limit.
     fetch_rate: ClassVar[tuple[int, float] | None] = None
+    # False for senders whose records report on leads instead of being leads (the dialer's
+    # events, `ringcx`): intake stores them as attempts matched to their leads, never queues them.
+    makes_leads: ClassVar[bool] = True
 
     def fetch(self, source: SourceSettings, record: Record, session: Any) -> Record:
         """Complete an id-only record from the sender's API (raise FetchError); fetching types only."""

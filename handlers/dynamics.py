@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import Schema
 from marshmallow import fields as mfields
@@ -147,6 +147,12 @@ class Dynamics(SourceType):
     """Dataverse webhook steps (Create/Update of lead, contact, …)."""
 
     name = "dynamics"
+    # `donotphone` ("Do not allow Phone Calls", Boolean) is a column of lead and contact in
+    # Dataverse; a step registered on Delete sends MessageName "Delete" with no attributes.
+    lifecycle_defaults: ClassVar[dict[str, list[dict[str, Any]]]] = {
+        "opt_out_when": [{"donotphone": True}],
+        "cancel_when": [{"MessageName": "Delete"}],
+    }
     retries = True  # a 4xx fails a synchronous step in the user's face; 2xx once stored
     options_schema = DynamicsOptions
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import requests
@@ -195,6 +195,20 @@ class HubSpot(SourceType):
     """HubSpot workflow webhooks and Webhooks-API event batches (fetched from the CRM API)."""
 
     name = "hubspot"
+    # Webhooks API subscription types (developers.hubspot.com, "Webhooks API"; the generic
+    # `object.*` forms carry objectTypeId "0-1" for contacts). A privacy deletion also sends the
+    # plain deletion when both are subscribed (HubSpot changelog, "privacy-compliant contact
+    # deletions"): both cancel, only the privacy one erases.
+    lifecycle_defaults: ClassVar[dict[str, list[dict[str, Any]]]] = {
+        "cancel_when": [
+            {"subscriptionType": {"in": ["contact.deletion", "contact.privacyDeletion"]}},
+            {"subscriptionType": {"in": ["object.deletion", "object.privacyDeletion"]}, "objectTypeId": "0-1"},
+        ],
+        "erase_when": [
+            {"subscriptionType": "contact.privacyDeletion"},
+            {"subscriptionType": "object.privacyDeletion", "objectTypeId": "0-1"},
+        ],
+    }
     retries = True
     options_schema = HubSpotOptions
     own_auth_signs = True  # a configured signature is required (tokens alone: allow_token_alone)
@@ -268,6 +282,9 @@ def event_record(event: Any) -> Record:
     if object_id not in (None, "") and _is_contact_event(event, kind):
         fetch = {"object": "contact", "id": str(object_id), "portalId": event.get("portalId")}
     fields = dict(event)
+    if isinstance(kind, str):
+        # Some payloads label the type `eventType`: lifecycle rules read one name.
+        fields.setdefault("subscriptionType", kind)
     name = event.get("propertyName")
     if isinstance(name, str) and name and "propertyValue" in event:
         # The new value under its property name, so routes can read it before the fetch

@@ -13,7 +13,9 @@ For **other objects** (deal, lead, …) the object sits nested under its name (`
 `deal.stage_id`). Deal and lead events that carry a `person_id` set
 `fetch={"object": "person", "id": person_id}`: `fetch()` GETs `/api/v2/persons/{id}` and
 lays the person flat over the same fields. **Delete events carry no person data and are
-never fetched**; the mapping refuses them (`event: delete events never dial`).
+never fetched**; the mapping refuses them (`event: delete events never dial`). The default
+`cancel_when` (person, deal and lead deletions) cancels the pending leads of the person
+(`id`, or a deal's or lead's `person_id`) before that.
 
 Key: v2 `meta.id` (the event UUID); v1 `<webhook_id>:<meta.id>:<timestamp_micro>` (v1 has no
 event id; `retry` is never part of it). None when the parts are missing.
@@ -26,7 +28,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import requests
@@ -149,8 +151,13 @@ def event_record(body: dict[str, Any]) -> Record:
     }
     fetch = None
     if action in DELETE_ACTIONS:
-        # Nothing from the deleted object reaches the top level: a delete can never dial.
+        # Nothing from the deleted object reaches the top level: a delete can never dial. A deleted
+        # deal or lead keeps its `person_id` (from the object or `previous`): the id its leads
+        # carry, so a `cancel_when` rule finds them.
         fields: dict[str, Any] = {"id": meta.get("entity_id", meta.get("id"))}
+        if obj in PERSON_LINKED:
+            previous = body.get("previous")
+            fields["person_id"] = linked_person(data) or linked_person(previous if isinstance(previous, dict) else {})
     elif obj == "person":
         fields = person_fields(data)
     else:
@@ -166,6 +173,11 @@ class Pipedrive(SourceType):
     """Pipedrive webhooks (v1 and v2), HTTP Basic auth, person fetch for deal and lead events."""
 
     name = "pipedrive"
+    # v1 `meta.action: deleted`, v2 `delete` (Pipedrive "Guide for webhooks" v1 and v2): a deleted
+    # person, or a deal or lead of that person, cancels the person's pending leads.
+    lifecycle_defaults: ClassVar[dict[str, list[dict[str, Any]]]] = {
+        "cancel_when": [{"action": {"in": list(DELETE_ACTIONS)}, "object": {"in": ["person", *PERSON_LINKED]}}]
+    }
     retries = True
     options_schema = PipedriveOptions
     # Pipedrive's API allows bursts per token per 2 s; 20 is the smallest plan's, so it is safe everywhere.

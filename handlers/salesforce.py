@@ -19,7 +19,7 @@ retry for 24 hours, which gains nothing for a stored message. A 401 stays a 401.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
@@ -130,6 +130,9 @@ class Salesforce(SourceType):
     """Salesforce Outbound Messages (workflow rules and flows), answered with the SOAP Ack."""
 
     name = "salesforce"
+    # Lead and Contact both have the standard boolean `DoNotCall` ("Do Not Call"; Salesforce field
+    # reference); an Outbound Message sends it as "true"/"false" when the message selects it.
+    lifecycle_defaults: ClassVar[dict[str, list[dict[str, Any]]]] = {"opt_out_when": [{"DoNotCall": True}]}
     retries = True
     max_records = 100  # Outbound Messaging sends at most 100 notifications per message
     options_schema = SalesforceOptions

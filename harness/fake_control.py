@@ -38,6 +38,12 @@ def _route(fake: HarnessEngage, req: Req) -> Resp:
         since = int(req.query.get("since") or 0)
         leads = fake.leads(since)
         return json_response(200, {"leads": leads, "count": len(leads), "next": since + len(leads)})
+    if m == "GET" and path == "/_fake/dnc":
+        return json_response(200, {"entries": fake.dnc_entries(), "log": fake.dnc_log()})
+    if m == "GET" and path == "/_fake/actions":
+        return json_response(200, {"actions": fake.action_log()})
+    if m == "GET" and path == "/_fake/dialable":
+        return json_response(200, {"leads": fake.dialable()})
     if m == "GET" and path == "/_fake/stats":
         return json_response(200, fake.stats())
     if path == "/_fake/faults":

@@ -17,6 +17,7 @@ import time
 from http import HTTPStatus
 from typing import Any
 
+from engage import fake_lists as lists
 from engage import fake_loader as loader
 from engage.fake import (
     DEFAULT_ACCOUNT_ID,
@@ -73,6 +74,11 @@ DEFAULT_FAULTS: dict[str, Any] = {
     "auth_hang": 0.0,  # token endpoints sleep this long before answering (a timeout for the client)
     "search_status": None,  # status answered by campaignLeads/leadSearch (e.g. 403: search not allowed)
     "search_hang": 0.0,  # leadSearch calls sleep this long
+    "lists_status": None,  # status answered by dncLists/* and campaignLeads/actions (e.g. 503, 429)
+    "lists_status_count": None,  # None = until cleared
+    "lists_hang": 0.0,  # those calls sleep this long (past the client's read timeout)
+    "lists_hang_count": None,  # None = until cleared
+    "lists_hang_after": False,  # True: carry the call out first, then hang (the "did it land?" case)
 }
 _COUNTS = ("batch_400", "force_401", "refresh_fail", "general_failure", "created_empty", "garbled_200")
 _LISTS = ("reject_extern_ids", "reject_phones", "bad_batch_extern_ids")
@@ -126,10 +132,26 @@ class HarnessEngage(FakeEngage):
             copy: dict[str, Any] = json.loads(json.dumps(self._faults))
             return copy
 
+    def dial(self, extern_id: str, passes: int = 1) -> int:
+        """The dialer calls a loaded lead `passes` more times (leadSearch's `leadPasses`); how many rows it touched."""
+        with self._lock:
+            rows = self._leads.search((), [str(extern_id)], limit=len(self._leads))
+            for lead in rows:
+                lead["passes"] = lead.get("passes", 0) + passes
+        return len(rows)
+
     def leads(self, since: int = 0) -> list[dict[str, Any]]:
         """Kept accepted leads (seq > since), each with campaign, options, received_at and request number."""
         with self._lock:
             return self._leads.since(since)
+
+    def dnc_log(self) -> list[dict[str, Any]]:
+        """Every DNC add in order (phone, tag, at, duplicate, how): each number accepted once is the check."""
+        return lists.dnc_log(self)
+
+    def action_log(self) -> list[dict[str, Any]]:
+        """Every lead action carried out (action, criteria, matched lead seqs, at)."""
+        return lists.action_log(self)
 
     def stats(self) -> dict[str, Any]:
         """Counters: loader calls, 429s, exchanges, refreshes, OAuth calls, statuses, leads."""
@@ -278,6 +300,32 @@ class HarnessEngage(FakeEngage):
             self._stats["garbled_answers"] += 1
             return 200, b'{"leadsSupplied": 3, "leadsAcc', [("Content-Type", "application/json")]
         return None
+
+    def _fault_lists(self, req: Req) -> Resp | None:
+        """lists_status answers a dncLists or lead-action call, consuming one use when counted."""
+        with self._lock:
+            status = self._faults["lists_status"]
+            if not status:
+                return None
+            count = self._faults["lists_status_count"]
+            if count is not None:
+                if count <= 0:
+                    return None
+                self._faults["lists_status_count"] = count - 1
+            self._stats["lists_faulted"] += 1
+        code, body, headers = error_response(int(status), "Error", req.path)
+        return code, body, headers + (self._retry_after_header() if int(status) == 429 else [])
+
+    def _fault_lists_hang(self) -> tuple[float, bool, threading.Event | None]:
+        """lists_hang (lists_hang_count uses; lists_hang_after: carried out first, then the hang)."""
+        with self._lock:
+            hang = float(self._faults["lists_hang"] or 0)
+            count = self._faults["lists_hang_count"]
+            if hang > 0 and count is not None:
+                if count <= 0:
+                    return 0.0, False, None
+                self._faults["lists_hang_count"] = count - 1
+            return hang, bool(self._faults["lists_hang_after"]), self._hang_event
 
     def _token_lifetime(self) -> float:
         """token_ttl overrides the lifetime of newly issued tokens."""

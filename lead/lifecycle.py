@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
 
 class LeadStatus(enum.StrEnum):
@@ -75,55 +76,57 @@ class Cause(enum.StrEnum):
     DIALER_OUTCOME = "dialer_outcome"  # reserved: the dialer recorded a final disposition
 
 
-S = LeadStatus
+_S = LeadStatus  # short names for the tables below (not part of the API)
 
 # Claimable by the dispatcher once next_attempt_at has come (a `sending` lead whose claim expired or
 # belongs to an older epoch is re-claimed too: crash recovery, spelled out in store/queue.py).
-DISPATCHABLE: frozenset[LeadStatus] = frozenset({S.QUEUED, S.RETRYING})
+DISPATCHABLE: frozenset[LeadStatus] = frozenset({_S.QUEUED, _S.RETRYING})
 # Live: a record in one of these counts for suppression (the same campaign + externId/phone is not
 # loaded again). Deferred waits to be loaded; done was loaded (and dialed): neither is reloaded.
 SUPPRESSING: frozenset[LeadStatus] = frozenset(
-    {S.QUEUED, S.SENDING, S.RETRYING, S.HELD, S.DELIVERED, S.DEFERRED, S.DONE}
+    {_S.QUEUED, _S.SENDING, _S.RETRYING, _S.HELD, _S.DELIVERED, _S.DEFERRED, _S.DONE}
 )
 # An operator may replay these. Invalid ones are re-mapped with the current config; the others go
 # back to `queued` — a blocked lead so passes every gate again. An opted-out lead never comes back.
-REPLAYABLE: frozenset[LeadStatus] = frozenset({S.DEAD, S.REJECTED, S.HELD, S.INVALID, S.BLOCKED})
+REPLAYABLE: frozenset[LeadStatus] = frozenset({_S.DEAD, _S.REJECTED, _S.HELD, _S.INVALID, _S.BLOCKED})
 # What a replay re-queues as it is (the rest of REPLAYABLE, invalid, is re-mapped first).
-REQUEUED_BY_REPLAY: frozenset[LeadStatus] = REPLAYABLE - {S.INVALID}
+REQUEUED_BY_REPLAY: frozenset[LeadStatus] = REPLAYABLE - {_S.INVALID}
 # Nothing moves these on its own any more: only an operator (replay) or a person (opt-out) can.
 TERMINAL: frozenset[LeadStatus] = frozenset(
-    {S.REJECTED, S.DEAD, S.SUPPRESSED, S.DROPPED, S.INVALID, S.BLOCKED, S.CANCELLED, S.OPTED_OUT, S.DONE}
+    {_S.REJECTED, _S.DEAD, _S.SUPPRESSED, _S.DROPPED, _S.INVALID, _S.BLOCKED, _S.CANCELLED, _S.OPTED_OUT, _S.DONE}
 )
 # Finished: retention may erase their personal data. A waiting lead (deferred included) never is.
-PURGEABLE: frozenset[LeadStatus] = TERMINAL | {S.DELIVERED}
+PURGEABLE: frozenset[LeadStatus] = TERMINAL | {_S.DELIVERED}
 # Not yet loaded: a CRM opt-out, cancel or update may still change what (or whether) it is loaded.
 # `sending` is not here: its call is in flight, a cancel applies once it is settled.
-PENDING: frozenset[LeadStatus] = frozenset({S.QUEUED, S.FETCHING, S.RETRYING, S.HELD, S.DEFERRED})
+PENDING: frozenset[LeadStatus] = frozenset({_S.QUEUED, _S.FETCHING, _S.RETRYING, _S.HELD, _S.DEFERRED})
 # Needs an operator's look (the console's "failed" colour, the dead-lead alert counts DEAD alone).
-FAILED: frozenset[LeadStatus] = frozenset({S.DEAD, S.REJECTED, S.INVALID, S.BLOCKED})
+FAILED: frozenset[LeadStatus] = frozenset({_S.DEAD, _S.REJECTED, _S.INVALID, _S.BLOCKED})
 # Still on its way to the dialer (the console's "waiting" colour).
-IN_PROGRESS: frozenset[LeadStatus] = PENDING | {S.SENDING}
+IN_PROGRESS: frozenset[LeadStatus] = PENDING | {_S.SENDING}
 # Waits for a time: next_attempt_at says when it is tried (claimed, fetched, let through) again.
-WAITING: frozenset[LeadStatus] = DISPATCHABLE | {S.FETCHING, S.DEFERRED}
+WAITING: frozenset[LeadStatus] = DISPATCHABLE | {_S.FETCHING, _S.DEFERRED}
 
-# The reasons each status may carry in status_reason (any other status has none).
-REASONS: Mapping[LeadStatus, frozenset[LeadReason]] = {
-    S.QUEUED: frozenset({LeadReason.CRASH_RECOVERY}),
-    S.RETRYING: frozenset(
-        {
-            LeadReason.OUTAGE,
-            LeadReason.THROTTLE,
-            LeadReason.TOKEN_EXCHANGE,
-            LeadReason.ENGAGE_ERROR,
-            LeadReason.CRASH_RECOVERY,
-        }
-    ),
-    S.HELD: frozenset({LeadReason.CAMPAIGN_HOLD, LeadReason.ACCOUNT_HOLD}),
-    S.DEFERRED: frozenset({LeadReason.CALLING_WINDOW, LeadReason.CONSENT_CHECK}),
-    S.BLOCKED: frozenset({LeadReason.CONSENT, LeadReason.DO_NOT_CALL, LeadReason.FREQUENCY_CAP}),
-}
+# The reasons each status may carry in status_reason (any other status has none). Read-only.
+REASONS: Mapping[LeadStatus, frozenset[LeadReason]] = MappingProxyType(
+    {
+        _S.QUEUED: frozenset({LeadReason.CRASH_RECOVERY}),
+        _S.RETRYING: frozenset(
+            {
+                LeadReason.OUTAGE,
+                LeadReason.THROTTLE,
+                LeadReason.TOKEN_EXCHANGE,
+                LeadReason.ENGAGE_ERROR,
+                LeadReason.CRASH_RECOVERY,
+            }
+        ),
+        _S.HELD: frozenset({LeadReason.CAMPAIGN_HOLD, LeadReason.ACCOUNT_HOLD}),
+        _S.DEFERRED: frozenset({LeadReason.CALLING_WINDOW, LeadReason.CONSENT_CHECK}),
+        _S.BLOCKED: frozenset({LeadReason.CONSENT, LeadReason.DO_NOT_CALL, LeadReason.FREQUENCY_CAP}),
+    }
+)
 
-C = Cause
+_C = Cause
 
 
 def _edges(
@@ -137,28 +140,28 @@ def _table() -> dict[tuple[LeadStatus | None, LeadStatus], frozenset[Cause]]:
     """Build TRANSITIONS: each legal (from, to) with who may cause it; from None is a new row."""
     rows: list[tuple[Iterable[Cause], Iterable[LeadStatus | None], tuple[LeadStatus, ...]]] = [
         # intake stores each record in its first status (prepare.py, store/ingest.py)
-        ((C.INTAKE,), (None,), (S.QUEUED, S.FETCHING, S.DROPPED, S.INVALID, S.SUPPRESSED)),
+        ((_C.INTAKE,), (None,), (_S.QUEUED, _S.FETCHING, _S.DROPPED, _S.INVALID, _S.SUPPRESSED)),
         # the fetch pool: mapped and routed as intake would, retried, or given up
-        ((C.FETCHER,), (S.FETCHING,), (S.QUEUED, S.SUPPRESSED, S.DROPPED, S.INVALID, S.DEAD, S.FETCHING)),
+        ((_C.FETCHER,), (_S.FETCHING,), (_S.QUEUED, _S.SUPPRESSED, _S.DROPPED, _S.INVALID, _S.DEAD, _S.FETCHING)),
         # the dispatcher claims due leads and settles each by Engage's answer
-        ((C.DISPATCHER,), DISPATCHABLE, (S.SENDING, S.HELD)),
-        ((C.DISPATCHER,), (S.SENDING,), (S.DELIVERED, S.REJECTED, S.RETRYING, S.HELD, S.DEAD)),
+        ((_C.DISPATCHER,), DISPATCHABLE, (_S.SENDING, _S.HELD)),
+        ((_C.DISPATCHER,), (_S.SENDING,), (_S.DELIVERED, _S.REJECTED, _S.RETRYING, _S.HELD, _S.DEAD)),
         # a hold's probe (or a new token) puts its leads back; they re-hold if it still fails
-        ((C.HOLD_PROBE, C.OPERATOR_RELEASE), (S.HELD,), (S.QUEUED,)),
+        ((_C.HOLD_PROBE, _C.OPERATOR_RELEASE), (_S.HELD,), (_S.QUEUED,)),
         # a leader died holding a claim, a send crashed (looked up before resending), a poison lead
-        ((C.CRASH_RECOVERY,), (S.SENDING,), (S.SENDING, S.QUEUED, S.DEAD)),
+        ((_C.CRASH_RECOVERY,), (_S.SENDING,), (_S.SENDING, _S.QUEUED, _S.DEAD)),
         # an operator's replay: re-queue, or re-map an invalid lead (or fetch it again)
-        ((C.OPERATOR_REPLAY,), REQUEUED_BY_REPLAY, (S.QUEUED,)),
-        ((C.OPERATOR_REPLAY,), (S.INVALID,), (S.QUEUED, S.SUPPRESSED, S.DROPPED, S.FETCHING)),
+        ((_C.OPERATOR_REPLAY,), REQUEUED_BY_REPLAY, (_S.QUEUED,)),
+        ((_C.OPERATOR_REPLAY,), (_S.INVALID,), (_S.QUEUED, _S.SUPPRESSED, _S.DROPPED, _S.FETCHING)),
         # reserved — compliance gates: at intake, or after the claim and before the call
-        ((C.GATES,), (None, S.QUEUED, S.SENDING), (S.DEFERRED, S.BLOCKED)),
-        ((C.GATES,), (S.DEFERRED,), (S.QUEUED, S.BLOCKED)),
+        ((_C.GATES,), (None, _S.QUEUED, _S.SENDING), (_S.DEFERRED, _S.BLOCKED)),
+        ((_C.GATES,), (_S.DEFERRED,), (_S.QUEUED, _S.BLOCKED)),
         # reserved — the person opts out: anything not yet finished with, and loaded leads (Engage DNC)
-        ((C.OPT_OUT,), (None, *PENDING, S.DELIVERED, S.DONE, S.BLOCKED), (S.OPTED_OUT,)),
+        ((_C.OPT_OUT,), (None, *PENDING, _S.DELIVERED, _S.DONE, _S.BLOCKED), (_S.OPTED_OUT,)),
         # reserved — the CRM (or an operator) cancels a record not yet dialed to a final outcome
-        ((C.CANCEL,), (None, *PENDING, S.DELIVERED), (S.CANCELLED,)),
+        ((_C.CANCEL,), (None, *PENDING, _S.DELIVERED), (_S.CANCELLED,)),
         # reserved — the dialer's final disposition
-        ((C.DIALER_OUTCOME,), (S.DELIVERED,), (S.DONE,)),
+        ((_C.DIALER_OUTCOME,), (_S.DELIVERED,), (_S.DONE,)),
     ]
     table: dict[tuple[LeadStatus | None, LeadStatus], frozenset[Cause]] = {}
     for causes, sources, targets in rows:
@@ -169,7 +172,8 @@ def _table() -> dict[tuple[LeadStatus | None, LeadStatus], frozenset[Cause]]:
 
 # Every legal status change, with who may cause it. Retention (purge) changes no status: it erases
 # the personal data of PURGEABLE leads only. A status not reached by any change here is never set.
-TRANSITIONS: Mapping[tuple[LeadStatus | None, LeadStatus], frozenset[Cause]] = _table()
+# Read-only: a new transition is a line in _table(), reviewed with the docs' diagram.
+TRANSITIONS: Mapping[tuple[LeadStatus | None, LeadStatus], frozenset[Cause]] = MappingProxyType(_table())
 
 
 def can_transition(a: LeadStatus | str | None, b: LeadStatus | str) -> bool:

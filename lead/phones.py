@@ -20,6 +20,7 @@ class PhoneSet:
     extensions: dict[str, str] = field(default_factory=dict)  # dialable number → extension
     primary_e164: str | None = None
     invalid: list[str] = field(default_factory=list)  # values given that are not numbers
+    e164: list[str] = field(default_factory=list)  # every number of `numbers` in E.164, same order
 
 
 def _flat(values: Any) -> Iterable[Any]:
@@ -85,11 +86,19 @@ def normalize_phones(values: Any, region: str = "US") -> PhoneSet:
                 result.extensions[dialable] = extension
             continue
         result.numbers.append(dialable)
+        result.e164.append(e164)
         if extension:
             result.extensions[dialable] = extension
         if result.primary_e164 is None:
             result.primary_e164 = e164
     return result
+
+
+def to_e164(value: Any, region: str = "US") -> str | None:
+    """One phone value in E.164 (the do-not-call list's form), or None when it is not a number."""
+    text = _text(value)
+    parsed = parse_phone(text, region or "US") if text else None
+    return parsed[2] if parsed else None
 
 
 def is_dialable(number: str) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import importlib
 import json
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -16,9 +17,19 @@ from marshmallow import ValidationError
 
 from handlers.base import Record, SourceSettings
 from lead.fieldmap import check_field_map, merge_fields
+from lead.phones import normalize_phones
 from mappings.base import LeadMappingSchema, MappingError, collecting_warnings
 
-__all__ = ["MappingError", "check_field_map", "default_fields", "extern_id_of", "map_lead", "map_record"]
+__all__ = [
+    "Identity",
+    "MappingError",
+    "check_field_map",
+    "default_fields",
+    "extern_id_of",
+    "identify",
+    "map_lead",
+    "map_record",
+]
 
 FALLBACK = "generic"
 _MODULES: dict[str, ModuleType] = {}
@@ -119,3 +130,44 @@ def extern_id_of(source: SourceSettings, record: Record) -> str | None:
 def map_record(source: SourceSettings, record: Record) -> dict[str, Any]:
     """Turn one record into a validated Engage lead dict; raise MappingError naming the fields."""
     return map_lead(source, record)[0]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a lifecycle record is about: its externId and its numbers (E.164), either may be missing."""
+
+    extern_id: str | None
+    phones: list[str]
+
+
+def identify(source: SourceSettings, record: Record) -> Identity:
+    """The record's externId and phones by the source's field map, without judging it as a lead.
+
+    A deletion carries no phone and a delete event is refused by the type's mapping: neither
+    matters here. A type may name other id paths for this (`IDENTITY_FIELDS`, e.g. a Pipedrive
+    deal's `person_id`, the id its leads carry); the source's own `fields:` still wins.
+    """
+    schema = _schema(source)
+    module = _module(source.type)
+    paths = dict(schema.field_map)
+    for key, spec in getattr(module, "IDENTITY_FIELDS", {}).items():
+        if key not in source.fields:
+            paths[key] = spec
+    extern = _first_scalar(record.fields, paths.get("externId"))
+    phone_paths = paths.get("leadPhone") or []
+    phone_paths = [phone_paths] if isinstance(phone_paths, str) else list(phone_paths)
+    found = normalize_phones([record.get(p) for p in phone_paths], source.default_region)
+    return Identity(extern_id=extern, phones=found.e164)
+
+
+def _first_scalar(fields: dict[str, Any], spec: Any) -> str | None:
+    """The first path of a field-map entry that holds a non-blank scalar, as text."""
+    paths = [spec] if isinstance(spec, str) else list(spec or [])
+    for path in paths:
+        value = Record(key=None, fields=fields).get(path)
+        if value is None or isinstance(value, (dict, list, bool)):
+            continue
+        text = str(int(value) if isinstance(value, float) and value.is_integer() else value).strip()
+        if text:
+            return text
+    return None

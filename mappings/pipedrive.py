@@ -38,6 +38,9 @@ DEFAULT_FIELDS = {
     "zip": ["postal_address_postal_code", "postal_address.postal_code"],
 }
 
+# Lifecycle records (a deleted deal) name the person their leads carry as externId.
+IDENTITY_FIELDS = {"externId": ["person_id", "id"]}
+
 
 class PipedriveLeadSchema(LeadMappingSchema):
     """The shared gathering, except that a delete event is refused outright."""

@@ -44,7 +44,42 @@ def unavailable(exc: BaseException) -> bool:
 _PG_MIGRATION_LOCK = 0x1EAD2E1A7
 
 
-def make_engine(url: str, sqlite_synchronous: str = "NORMAL", pool_size: int = 5) -> Engine:
+# PostgreSQL connections one process may open: its pool (DATABASE_POOL_SIZE, default POOL_SIZE) and
+# as many again in overflow under a burst; a process running the dispatcher also LISTENs on one
+# connection of its own; a one-off command (release phase, `heroku run`) uses one or two.
+POOL_SIZE = 5
+LISTEN_CONNECTIONS = 1
+ONE_OFF_CONNECTIONS = 2
+
+
+def process_connections(pool_size: int) -> int:
+    """The most connections one process's engine opens: the pool and its overflow."""
+    return 2 * pool_size
+
+
+def connection_budget(
+    dynos: dict[str, int], web_concurrency: int, dispatch_mode: str, pool_size: int = POOL_SIZE
+) -> tuple[list[tuple[str, int, int]], int]:
+    """The worst case of PostgreSQL connections a formation opens: ([(what, processes, connections)], total).
+
+    `dynos`: web and worker dyno counts. Each web dyno runs `web_concurrency` processes; in inline
+    mode each of them is a dispatcher candidate (LISTEN), in worker mode each worker dyno is. One
+    one-off process (the release phase, `heroku run`) is counted too: it runs beside the dynos.
+    """
+    inline = dispatch_mode == "inline"
+    each = process_connections(pool_size)
+    web = dynos.get("web", 0) * web_concurrency
+    workers = dynos.get("worker", 0) if not inline else 0
+    rows = [
+        ("web", web, web * (each + (LISTEN_CONNECTIONS if inline else 0))),
+        ("worker", workers, workers * (each + LISTEN_CONNECTIONS)),
+        ("one-off (release, heroku run)", 1, ONE_OFF_CONNECTIONS),
+    ]
+    rows = [row for row in rows if row[1]]
+    return rows, sum(row[2] for row in rows)
+
+
+def make_engine(url: str, sqlite_synchronous: str = "NORMAL", pool_size: int = POOL_SIZE) -> Engine:
     """Create the engine: SQLite in WAL with IMMEDIATE transactions, Postgres with a small pool."""
     if url.startswith("sqlite"):
         engine = create_engine(

@@ -12,7 +12,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from lead.lifecycle import SUPPRESSING, LeadStatus, sql_list
+from store import optouts, updates
 from store.db import write
+from store.optouts import Effect
 
 NOTIFY_CHANNEL = "leadrelay_leads"
 # Lead states that count as "already on its way to (or in) the dialer" for suppression.
@@ -56,6 +58,9 @@ class PendingLead:
     warnings: dict[str, list[str]] | None = None  # optional fields left out of the lead, each with why
     route_name: str | None = None  # the matched route's `name:`, if it has one
     route_position: int | None = None  # 1-based among the source's routes; 0: the fallback
+    # A lifecycle rule matched (store/optouts.py): the row is stored with its status and the effect
+    # (other leads, the do-not-call list, Engage jobs) is applied in the same transaction.
+    effect: Effect | None = None
 
     def __post_init__(self) -> None:
         """Refuse a status the lifecycle does not know."""
@@ -162,7 +167,7 @@ def store_webhook(
         "reason": reason,
         "remote_addr": remote_addr,
     }
-    if engine.dialect.name == "postgresql" and len(pending) == 1:
+    if engine.dialect.name == "postgresql" and len(pending) == 1 and not _needs_transaction(pending[0]):
         return _store_one_postgres(engine, pending[0], event, sandbox)
     with write(engine) as conn:
         event_id = conn.execute(_INSERT_EVENT, event).scalar_one()
@@ -185,8 +190,19 @@ def store_webhook(
                 )
                 continue
             status = LeadStatus(item.status)
+            if status == S.QUEUED:
+                target = updates.find_pending(conn, source, item.extern_id)
+                now_status = (
+                    None if target is None else updates.update_pending(conn, target, item, event_id, received_at)
+                )
+                if target is not None and now_status is not None:
+                    # The same record again before its lead was loaded: one lead, newest fields.
+                    stored.outcomes.append(Outcome(now_status, lead_id=target))
+                    stored.wake.add(item.priority)
+                    continue
             if status == S.QUEUED and item.suppress_within > 0 and recently_loaded(conn, item, received_at):
                 status = S.SUPPRESSED
+                updates.note_after_load(conn, source, item.extern_id, event_id, received_at)
             lead_id = conn.execute(
                 _INSERT_LEAD,
                 {
@@ -210,6 +226,8 @@ def store_webhook(
                 },
             ).scalar_one()
             stored.outcomes.append(Outcome(status, lead_id=lead_id, reasons=item.errors))
+            if item.effect is not None:
+                optouts.apply(conn, item.effect, source=source, event_id=event_id, lead_id=lead_id, now=received_at)
             if status == S.QUEUED:
                 stored.queued += 1
                 stored.wake.add(item.priority)
@@ -224,9 +242,15 @@ def store_webhook(
     return stored
 
 
+def _needs_transaction(item: PendingLead) -> bool:
+    """Whether one record needs the general path: a lifecycle effect (other leads, the list, jobs)."""
+    return item.effect is not None
+
+
 # The common case on PostgreSQL — one record per webhook — in ONE statement and one round trip
 # (autocommit: a single statement is its own transaction): event, dedupe key, suppression check,
-# lead row and NOTIFY. The general path above needs six round trips; at hundreds of webhooks a
+# lead row (or the update of this record's waiting lead, with its timeline row) and NOTIFY. The
+# general path above needs six round trips; at hundreds of webhooks a
 # second on a small dyno that difference is most of the ack time. Data-modifying CTEs see the
 # snapshot from before the statement, which is exactly what the duplicate and suppression
 # checks need (an earlier key or lead, never this statement's own rows).
@@ -241,9 +265,27 @@ WITH ev AS (
   ON CONFLICT (source, record_key) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at
   WHERE dedupe_keys.expires_at IS NOT NULL AND dedupe_keys.expires_at < :received_at
   RETURNING event_id
+), w AS (
+  SELECT id FROM leads WHERE CAST(:check_update AS boolean) AND source = :source AND extern_id = :extern_id
+    AND status IN ({updates._UPDATABLE_SQL}) ORDER BY id DESC LIMIT 1
+), u AS (
+  UPDATE leads SET lead = :lead, record = :record, priority = :priority, campaign = :campaign,
+         primary_phone = :primary_phone, load_options = :load_options, updated_at = :received_at,
+         warnings = :warnings, route_name = :route_name, route_position = CAST(:route_position AS integer)
+  FROM k, w WHERE leads.id = w.id AND leads.status IN ({updates._UPDATABLE_SQL})
+  RETURNING leads.id, leads.status
+), au AS (
+  INSERT INTO audit_log (at, lead_id, kind, actor, detail)
+  SELECT :received_at, u.id, 'update', 'event:' || ev.id, CAST(json_build_object(
+    'event_id', ev.id,
+    'text', 'updated before loading by event ' || ev.id || ': newest fields, priority ' || :priority
+            || ', campaign ' || COALESCE(CAST(:campaign AS text), 'none'),
+    'fields', CAST(:update_fields AS json)) AS text)
+  FROM u, ev
 ), s AS (
   SELECT CASE WHEN CAST(:check_recent AS boolean) AND EXISTS (
-    SELECT 1 FROM leads r WHERE r.campaign = :campaign AND r.received_at >= :since AND r.status IN ({_LIVE_SQL})
+    SELECT 1 FROM leads r WHERE r.campaign = :campaign AND (r.received_at >= :since OR r.disposed_at >= :since)
+      AND r.status IN ({_LIVE_SQL})
       AND (r.extern_id = :extern_id OR (CAST(:by_phone AS boolean) AND r.primary_phone = :primary_phone))
   ) THEN '{S.SUPPRESSED}' ELSE CAST(:lead_status AS varchar) END AS status
 ), l AS (
@@ -253,16 +295,17 @@ WITH ev AS (
   SELECT k.event_id, :source, :record_key, :extern_id, s.status, :priority, :campaign, :load_options, :lead,
          :record, :errors, :primary_phone, :sandbox, :fetch_spec, :received_at, :received_at, 0.0, 0, 0,
          :warnings, :route_name, CAST(:route_position AS integer)
-  FROM k, s
+  FROM k, s WHERE NOT EXISTS (SELECT 1 FROM u)
   RETURNING id, status
 )
-SELECT ev.id, l.id, l.status,
+SELECT ev.id, COALESCE(l.id, u.id), COALESCE(l.status, u.status),
        (SELECT d.event_id FROM dedupe_keys d WHERE d.source = :source AND d.record_key = :record_key),
        (SELECT MAX(p.id) FROM leads p WHERE p.source = :source AND p.record_key = :record_key),
-       CASE WHEN l.status IN ({sql_list((S.QUEUED, S.FETCHING))}) THEN pg_notify('{NOTIFY_CHANNEL}', :wake) END,
+       CASE WHEN COALESCE(l.status, u.status) IN ({sql_list((S.QUEUED, S.FETCHING))})
+            THEN pg_notify('{NOTIFY_CHANNEL}', :wake) END,
        (SELECT q.status FROM leads q WHERE q.id =
           (SELECT MAX(p.id) FROM leads p WHERE p.source = :source AND p.record_key = :record_key))
-FROM ev LEFT JOIN l ON true
+FROM ev LEFT JOIN l ON true LEFT JOIN u ON true
 """)
 
 
@@ -284,6 +327,9 @@ def _store_one_postgres(engine: Engine, item: PendingLead, event: dict[str, Any]
         "sandbox": sandbox,
         "fetch_spec": _json(item.fetch),
         "check_recent": item.status == S.QUEUED and item.suppress_within > 0,
+        # The same record again while its lead waits updates that lead (store/updates.py).
+        "check_update": item.status == S.QUEUED and bool(item.extern_id),
+        "update_fields": json.dumps(sorted((item.lead or {}).keys())),
         "by_phone": bool(item.suppress_by_phone),
         "since": event["received_at"] - item.suppress_within,
         "wake": "fetch" if item.status == S.FETCHING else item.priority,
@@ -299,7 +345,11 @@ def _store_one_postgres(engine: Engine, item: PendingLead, event: dict[str, Any]
             )
             conn.execute(_MARK_DUPLICATE, {"original": prior_event, "id": event_id})
             return stored
-    status = LeadStatus(row[2])
+        status = LeadStatus(row[2])
+        if status == S.SUPPRESSED:
+            # A change after the load: noted on the loaded lead's timeline (one more statement,
+            # only for this case).
+            updates.note_after_load(conn, event["source"], item.extern_id, event_id, event["received_at"])
     stored.outcomes.append(Outcome(status, lead_id=lead_id, reasons=item.errors))
     if status == S.QUEUED:
         stored.queued, stored.wake = 1, {item.priority}
@@ -324,7 +374,8 @@ _LIVE = _LIVE_SQL
 _RECENT = {
     column: text(
         f"SELECT 1 FROM leads WHERE campaign = :campaign AND {column} = :value "
-        f"AND received_at >= :since AND status IN ({_LIVE}) LIMIT 1"
+        # A lead the dialer finished (done) suppresses from its final disposition, not its receipt.
+        f"AND (received_at >= :since OR disposed_at >= :since) AND status IN ({_LIVE}) LIMIT 1"
     )
     for column in ("extern_id", "primary_phone")
 }

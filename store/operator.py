@@ -39,6 +39,8 @@ class Snapshot:
     speed: dict[str, dict[str, float]]  # lane → {"p50", "p95", "count"} over SPEED_WINDOW
     firing: list[dict[str, Any]] = field(default_factory=list)  # open alerts: key, kind, since
     alert_backlog: int = 0  # alert messages not delivered yet after at least one failed try
+    # Received → first attempt per source, campaign and window (store/dialing.py first_dial).
+    first_dial: list[dict[str, Any]] = field(default_factory=list)
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -86,6 +88,7 @@ def snapshot(engine: Engine) -> Snapshot:
         alert_backlog = int(
             conn.execute(text("SELECT COUNT(*) FROM alert_outbox WHERE sent_at IS NULL AND attempts > 0")).scalar() or 0
         )
+        first_dial = first_dial_stats(conn, now)
     speed = {}
     for lane, values in samples.items():
         values.sort()
@@ -103,7 +106,15 @@ def snapshot(engine: Engine) -> Snapshot:
         speed=speed,
         firing=firing,
         alert_backlog=alert_backlog,
+        first_dial=first_dial,
     )
+
+
+def first_dial_stats(conn: Any, now: float) -> list[dict[str, Any]]:
+    """Received → first attempt (store/dialing.py, which reads this module's quantile)."""
+    from store.dialing import first_dial
+
+    return first_dial(conn, now)
 
 
 def db_clock(engine: Engine) -> float:
@@ -301,3 +312,24 @@ def auth_failures_since(engine: Engine, since: float) -> dict[str, int]:
                 {"h": since - since % 3600},
             )
         }
+
+
+def recent_records(engine: Engine, source: str, since: float, limit: int = 500) -> list[dict[str, Any]]:
+    """The sender-native records a source stored since `since`, newest first, at most `limit`.
+
+    `./leadrelay try` reads which fields the source's webhooks carry (ix_leads_received serves the range).
+    """
+    query = text(
+        "SELECT record FROM leads WHERE source = :source AND received_at >= :since AND record IS NOT NULL "
+        "ORDER BY received_at DESC LIMIT :limit"
+    )
+    found = []
+    with engine.connect() as conn:
+        for (raw,) in conn.execute(query, {"source": source, "since": since, "limit": limit}):
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                found.append(record)
+    return found

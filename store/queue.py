@@ -44,6 +44,12 @@ class ClaimedLead:
     primary_phone: str | None
     last_error: str | None = None  # for people (logs, the next settlement's text)
     unknown_fate: bool = False  # its last call may have landed: look it up before resending
+    clock_from: float | None = None  # after a calling-window wait: its opening (set by the gates)
+
+    @property
+    def clock(self) -> float:
+        """Where immediate_max_age and retry_budget count from: the window's opening, else receipt."""
+        return self.clock_from if self.clock_from is not None else self.received_at
 
 
 @dataclass

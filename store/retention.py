@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+import unicodedata
 
 from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
 
 from lead.lifecycle import PURGEABLE
 from store.db import write
-from store.schema import events, leads
+from store.schema import attempts, events, leads
 
 
 def purge(engine: Engine, retention_days: int, now: float | None = None) -> dict[str, int]:
@@ -30,12 +31,24 @@ def purge(engine: Engine, retention_days: int, now: float | None = None) -> dict
             )
             .values(lead=None, record=None, primary_phone=None, engage_response=None)
         ).rowcount
-    return {"event_bodies": bodies, "leads": people}
+        # Dialer events: the customer's number and the call recording's link are theirs.
+        calls = conn.execute(
+            attempts.update()
+            .where(
+                (attempts.c.attempt_at < cutoff)
+                & (attempts.c.phone.is_not(None) | attempts.c.recording_url.is_not(None))
+            )
+            .values(phone=None, recording_url=None)
+        ).rowcount
+    return {"event_bodies": bodies, "leads": people, "dialer_events": calls}
 
 
 def forget(engine: Engine, phone: str | None = None, email: str | None = None) -> dict[str, int]:
     """Erase a person: every lead whose data holds the phone (10-digit/E.164) or email, and their raw bodies."""
-    terms = [t for t in (phone, email.lower() if email else None) if t]
+    # Emails are NFKC-normalised and lower-cased before mapping (mappings/base.py): the same here,
+    # so a full-width ＡＤＡ@ＥＸＡＭＰＬＥ.ＣＯＭ finds the lead stored as ada@example.com.
+    wanted = unicodedata.normalize("NFKC", email).strip().lower() if email else None
+    terms = [t for t in (phone, wanted) if t]
     if not terms:
         return {"leads": 0, "event_bodies": 0}
     conditions = []
@@ -59,6 +72,16 @@ def forget(engine: Engine, phone: str | None = None, email: str | None = None) -
                     last_error="personal data erased on request",
                 )
             )
+        if phone:
+            # The dialer's events about this number: their number, recording link and raw bodies go too.
+            calls = conn.execute(select(attempts.c.id, attempts.c.event_id).where(attempts.c.phone == phone)).fetchall()
+            if calls:
+                conn.execute(
+                    attempts.update()
+                    .where(attempts.c.id.in_([c.id for c in calls]))
+                    .values(phone=None, recording_url=None)
+                )
+                event_ids = sorted(set(event_ids) | {c.event_id for c in calls})
         if event_ids:
             conn.execute(events.update().where(events.c.id.in_(event_ids)).values(body=None, headers=None))
     return {"leads": len(lead_ids), "event_bodies": len(event_ids)}

@@ -83,6 +83,15 @@ leads = Table(
     Column("warnings", Text),  # JSON: optional fields left out of the lead, each with why (revision 0010)
     Column("route_name", String(100)),  # the matched route's `name:` at routing time
     Column("route_position", Integer),  # its 1-based position then (0: the source's fallback)
+    # After waiting for a calling window: immediate_max_age and retry_budget count from the opening.
+    Column("clock_from", Float),
+    # Dial milestones (revision 0009): the dialer's first event about the lead, its first connect,
+    # the leadSearch backstop's pass count and last check, and when a final disposition came.
+    Column("first_attempt_at", Float),
+    Column("first_connect_at", Float),
+    Column("dial_passes", Integer),
+    Column("dial_checked_at", Float),
+    Column("disposed_at", Float),
     Index("ix_leads_dispatch", "status", "priority", "next_attempt_at", "id"),
     Index("ix_leads_suppress_extern", "campaign", "extern_id", "received_at"),
     Index("ix_leads_suppress_phone", "campaign", "primary_phone", "received_at"),
@@ -221,3 +230,129 @@ auth_failure_counts = Table(
 
 # Speed-to-lead over a recent window reads delivered leads by delivery time.
 Index("ix_leads_delivered_at", leads.c.delivered_at)
+
+# Compliance gate decisions with their inputs (docs/compliance.md): no lead body and no foreign key,
+# so purge, forget and privacy deletions keep them until keep_until (compliance.evidence_days).
+compliance_evidence = Table(
+    "compliance_evidence",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("lead_id", BigInteger),
+    Column("source", String(100)),
+    Column("extern_id", Text),
+    Column("phone", String(32)),  # the primary number, E.164 (the report's lookup)
+    Column("phones", Text),  # JSON: every number, E.164
+    Column("email", Text),
+    Column("cert_id", String(40)),
+    Column("gate", String(20), nullable=False),  # retain | do_not_call | frequency_cap | … | load
+    Column("decision", String(20), nullable=False),  # load | defer | block | manual | a retain verdict
+    Column("detail", Text),  # JSON: the inputs and the rule applied
+    Column("decided_at", Float, nullable=False),
+    Column("keep_until", Float, nullable=False),
+    Index("ix_compliance_evidence_lead", "lead_id", "id"),
+    Index("ix_compliance_evidence_phone", "phone", "decided_at"),
+    Index("ix_compliance_evidence_decided", "decided_at"),
+    Index("ix_compliance_evidence_keep", "keep_until"),
+)
+
+# One row per number per load, for the per-state frequency caps (rolling 24 h, every source).
+compliance_loads = Table(
+    "compliance_loads",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("phone", String(32), nullable=False),
+    Column("lead_id", BigInteger, nullable=False),
+    Column("loaded_at", Float, nullable=False),
+    Index("ix_compliance_loads_phone", "phone", "loaded_at"),
+)
+
+# Received → first attempt over a recent window reads leads by first attempt time.
+Index("ix_leads_first_attempt", leads.c.first_attempt_at)
+# A dialer event finds its lead by externId (any campaign) or by the customer's number.
+Index("ix_leads_extern", leads.c.extern_id, leads.c.id)  # newest first without a sort
+Index("ix_leads_primary_phone", leads.c.primary_phone, leads.c.id)
+
+# One row per dialer event (a RingCX web service call about one call segment): stored with its
+# raw event, matched to its lead (lead_id NULL: unmatched, listed in the console). The attempt
+# time is leadrelay's receipt time while RingCX's call_start format and zone are unconfirmed.
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("event_id", BigInteger, ForeignKey("events.id"), nullable=False),
+    Column("source", String(100), nullable=False),  # the ringcx source that received it
+    Column("record_key", String(200), nullable=False),  # uii + event + agent: a resend is a duplicate
+    Column("lead_id", BigInteger),
+    Column("matched_by", String(20)),  # extern_id | phone | NULL (unmatched)
+    Column("kind", String(50)),  # the event the web service is attached to (template literal)
+    Column("uii", String(100)),
+    Column("extern_id", Text),
+    Column("phone", String(32)),
+    Column("campaign", Text),
+    Column("agent", Text),
+    Column("agent_id", String(100)),
+    Column("disposition", Text),  # the agent's disposition, as RingCX names it
+    Column("system_disposition", String(100)),  # ANSWER, NOANSWER, MACHINE, ABANDON, APP_DNC …
+    Column("call_start", Text),  # as sent, never parsed for decisions
+    Column("duration", Integer),  # seconds
+    Column("recording_url", Text),  # as sent, never fetched
+    Column("connected", Boolean, nullable=False),
+    Column("effect", String(20)),  # final | dnc | app_dnc | NULL: what the disposition did to the lead
+    Column("attempt_at", Float, nullable=False),
+    UniqueConstraint("source", "record_key", name="uq_attempts_source_key"),
+    Index("ix_attempts_lead", "lead_id", "attempt_at"),
+    Index("ix_attempts_at", "attempt_at"),
+)
+
+# The durable outbox (revision 0011, store/outbox.py): opt-outs, lead actions and CRM write-backs,
+# enqueued in the transaction that caused them, claimed under the dispatcher lease's epoch.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(50), nullable=False),  # engage.dnc_add | engage.lead_action | writeback.* …
+    Column("dedupe_key", String(200), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON
+    Column("priority", Integer, nullable=False),  # lower = sooner: live opt-outs 0, write-back 5, bulk 9
+    Column("state", String(10), nullable=False),  # pending | sending | done | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("claims", Integer, nullable=False, default=0),  # claims that never settled (poison jobs)
+    Column("next_attempt_at", Float, nullable=False, default=0.0),
+    Column("claim_epoch", BigInteger),
+    Column("claimed_until", Float),
+    Column("unknown_fate", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("done_at", Float),
+    Column("last_error", Text),  # for people, never read to decide
+    Column("result", Text),  # JSON: the far side's answer
+    UniqueConstraint("dedupe_key", name="uq_jobs_dedupe_key"),
+    Index("ix_jobs_due", "state", "kind", "priority", "next_attempt_at", "id"),
+    Index("ix_jobs_created", "created_at"),
+)
+
+# The do-not-call list (revision 0007): a lead is on it when ANY of its numbers is. Kept through
+# privacy deletions and purges (the law requires the record of the request).
+dnc = Table(
+    "dnc",
+    metadata,
+    Column("phone", String(20), primary_key=True),  # E.164
+    Column("reason", Text),
+    Column("source", String(100), nullable=False),  # a source name, or console | api | cli | import
+    Column("added_by", String(200), nullable=False),  # event:<id>, session:<id>, token, cli:<user>
+    Column("created_at", Float, nullable=False),
+)
+
+# Every add and removal of the do-not-call list, with who and why (a removal needs a reason).
+dnc_log = Table(
+    "dnc_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("action", String(10), nullable=False),  # add | remove
+    Column("phone", String(20), nullable=False),
+    Column("reason", Text),
+    Column("source", String(100), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Index("ix_dnc_log_phone", "phone", "id"),
+)

@@ -93,6 +93,14 @@ def test_leads_list_and_replay(make_app, sqlite_url):
     result = runner.invoke(args=["leads", "replay", "--status", "dead"])
     assert result.exit_code == 0 and f"Re-queued 1 lead: {claimed[0].id}.\n" in result.output
     assert queue.counts() == {"queued": 1}
+    # Waiting again: the listing says why (status_reason) and that the last call may have landed.
+    claimed = queue.claim(epoch, "cli-test", "NORMAL", 10, claim_ttl=30)
+    queue.settle(
+        epoch,
+        [Settlement(claimed[0].id, "retrying", error="Engage unavailable: 503", reason="outage", unknown_fate=True)],
+    )
+    listing = runner.invoke(args=["leads", "list"])
+    assert "retrying" in listing.output and "reason=outage fate=unknown Engage unavailable: 503" in listing.output
 
 
 def _lead_with_status(app, status: str, extern_id: str) -> int:
@@ -209,3 +217,54 @@ def test_replay_answers_in_sentences(make_app, sqlite_url):
     result = runner.invoke(args=["leads", "replay", "--id", str(lead_id)])
     assert f"Lead {lead_id} is still invalid: leadPhone: no dialable phone number in " in result.output
     assert "{" not in result.output and "(s)" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("env", "processes", "lines", "code"),
+    [
+        (
+            {"DISPATCH_MODE": "worker", "WEB_CONCURRENCY": "2"},
+            "web=1,worker=2",
+            [
+                "  web: 2 processes → 20",
+                "  worker: 2 processes → 22",
+                "  total 44 of DATABASE_MAX_CONNECTIONS=20: does NOT fit",
+            ],
+            1,
+        ),
+        (
+            {"DISPATCH_MODE": "worker", "WEB_CONCURRENCY": "2", "DATABASE_POOL_SIZE": "2"},
+            "web=1,worker=2",
+            ["  web: 2 processes → 8", "  worker: 2 processes → 10", "  total 20 of DATABASE_MAX_CONNECTIONS=20: fits"],
+            0,
+        ),
+        (
+            {"DISPATCH_MODE": "inline", "WEB_CONCURRENCY": "1"},
+            "web=1",
+            [
+                "  web: 1 process → 11",
+                "  one-off (release, heroku run): 1 process → 2",
+                "  total 13 of DATABASE_MAX_CONNECTIONS=20: fits",
+            ],
+            0,
+        ),
+    ],
+)
+def test_config_check_adds_up_database_connections(make_app, sqlite_url, env, processes, lines, code):
+    """`config check --processes` prints the worst-case connections per process kind against the plan's limit."""
+    app = make_app(CONFIG, sqlite_url, DATABASE_MAX_CONNECTIONS="20", **env)
+    result = app.test_cli_runner().invoke(args=["config", "check", "--processes", processes])
+    assert result.exit_code == code, result.output
+    for line in lines:
+        assert line in result.output.splitlines()
+
+
+def test_config_check_processes_needs_the_limit_and_a_readable_formation(make_app, sqlite_url):
+    """Without DATABASE_MAX_CONNECTIONS it says to set it (with the plans' limits); a bad formation is a usage error."""
+    runner = make_app(CONFIG, sqlite_url).test_cli_runner()
+    result = runner.invoke(args=["config", "check", "--processes", "web=1"])
+    assert (
+        result.exit_code == 0 and "DATABASE_MAX_CONNECTIONS is not set — set it to your plan's limit" in result.output
+    )
+    bad = runner.invoke(args=["config", "check", "--processes", "web:2"])
+    assert bad.exit_code == 2 and "write it as web=N,worker=M" in bad.output

@@ -17,9 +17,28 @@ ROOT = Path(__file__).resolve().parent.parent
 # Lowest first. Keep in step with the "Layers" section of docs/architecture.md.
 FLOORS: list[tuple[str, set[str]]] = [
     # The pipeline's parts: no web, no process, no loop; each can be used and tested alone.
-    ("ground", {"lead", "logs", "redact", "handlers", "mappings", "routing", "store", "engage", "config", "windows"}),
+    (
+        "ground",
+        {
+            "lead",
+            "logs",
+            "redact",
+            "handlers",
+            "mappings",
+            "routing",
+            "store",
+            "engage",
+            "config",
+            "windows",
+            "compliance",
+            "crm",
+        },
+    ),
     # What runs the parts: one webhook (intake), the dispatcher, alerts, the shared map-and-route step.
-    ("pipeline", {"prepare", "replay", "metrics", "health", "intake", "dispatch", "alerts", "runtime"}),
+    (
+        "pipeline",
+        {"prepare", "dialing", "replay", "metrics", "health", "intake", "dispatch", "alerts", "runtime", "trial"},
+    ),
     # HTTP surfaces: the webhook blueprint, the operator's console and API, the asyncio front worker.
     ("web", {"webhooks", "admin", "front"}),
     # Wiring and tools: the Flask app, the CLI, gunicorn's config, test harness and benchmarks.

@@ -38,6 +38,8 @@ HOME = ROOT / "lead" / "lifecycle.py"
 OTHER_VOCABULARIES = {
     "EventStatus": "events.status: what became of a whole request (store/ingest.py)",
     "EngageState": "dispatcher_lease.engage_state: Engage as the leader sees it (store/lease.py)",
+    "ConfigKey": "a key of leadrelay.yml's compliance block: `consent:` (config/compliance.py)",
+    "JobState": "jobs.state: an outbox job's state (store/outbox.py)",
 }
 STATUS_WORDS = {s.value for s in LeadStatus}
 REASON_WORDS = {r.value for r in LeadReason}
@@ -187,3 +189,29 @@ def test_can_transition(a, b, ok):
 
 def test_sql_list_is_sorted_and_quoted():
     assert sql_list(DISPATCHABLE) == "'queued', 'retrying'"
+
+
+def test_the_state_diagram_in_the_docs_is_the_table():
+    """docs/architecture.md draws TRANSITIONS: every drawn edge is legal, every non-reserved edge is drawn."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    block = text.split("stateDiagram-v2", 1)[1].split("```", 1)[0]
+    drawn = set()
+    for line in block.splitlines():
+        if "-->" in line:
+            a, rest = line.split("-->")
+            b = rest.split(":")[0].strip()
+            drawn.add((None if a.strip() == "[*]" else LeadStatus(a.strip()), LeadStatus(b)))
+    assert drawn and not drawn - set(TRANSITIONS)
+    reserved = {lifecycle.Cause.GATES, lifecycle.Cause.OPT_OUT, lifecycle.Cause.CANCEL, lifecycle.Cause.DIALER_OUTCOME}
+    assert sorted(map(str, {edge for edge, causes in TRANSITIONS.items() if causes - reserved} - drawn)) == []
+
+
+def test_no_lead_status_literal_in_the_console_templates():
+    """The templates compare with what the view computed from the lifecycle, never a quoted status."""
+    quoted = re.compile(r"""['"](""" + "|".join(sorted(STATUS_WORDS)) + r""")['"]""")
+    found = [
+        f"{path.relative_to(ROOT)}: {match.group(0)}"
+        for path in sorted((ROOT / "admin" / "templates").rglob("*.html"))
+        for match in quoted.finditer(path.read_text(encoding="utf-8"))
+    ]
+    assert found == []

@@ -6,7 +6,7 @@ import pytest
 
 from config import Route
 from handlers.base import Record
-from routing import choose
+from routing import choose, holds_all
 
 FIELDS = {
     "hubspotscore": "87",
@@ -63,3 +63,33 @@ def test_first_match_wins_and_drop():
     ]
     decision = choose(routes, Record(key=None, fields=FIELDS), LEAD)
     assert decision.drop and decision.campaign == "A" and decision.route_index == 0
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("STOP", True),
+        ("stop", True),
+        (" Stop. ", True),
+        ("opt out", True),
+        ("OptOut", True),
+        ("o p t-o u t", True),
+        ("Unsubscribe!", True),
+        ("quit", True),
+        ("END", True),
+        ("revoke", True),
+        ("cancel", True),
+        ("stop calling me", False),
+        ("stopp", False),
+        ("", False),
+        (None, False),
+        (["STOP"], False),
+        (True, False),
+    ],
+)
+def test_stop_word(value, expected):
+    """`stop_word: true` holds for the FCC's revocation words only; `false` is its negation."""
+    fields = {} if value is None else {"Body": value}
+    record = Record(key=None, fields=fields)
+    assert holds_all({"Body": {"stop_word": True}}, record) is expected
+    assert holds_all({"Body": {"stop_word": False}}, record) is (not expected)

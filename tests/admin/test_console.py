@@ -131,7 +131,7 @@ def test_release_a_hold(app):
     done = client.post("/admin/holds/release", data={"csrf_token": csrf, "scope": "campaign:Hot Inbound"})
     assert done.status_code == 302
     after = client.get(done.headers["Location"]).get_data(as_text=True)
-    assert "Released 1 lead(s)" in after and "Nothing is held" in after
+    assert "Released 1 lead" in after and "Nothing is held" in after
     lead = client.get("/admin/api/leads/2", headers=BEARER).json
     assert lead["status"] == "queued" and lead["timeline"][-1]["kind"] == "release"
 
@@ -147,7 +147,7 @@ def test_releasing_one_hold_leaves_the_other_held(app):
     holds = client.get("/admin/holds").get_data(as_text=True)
     assert "Campaign Hot Inbound" in holds and "authentication failed" in holds
     done = client.post("/admin/holds/release", data={"csrf_token": csrf, "scope": "account"})
-    assert "Released 1 lead(s) of account" in client.get(done.headers["Location"]).get_data(as_text=True)
+    assert "Released 1 lead of account" in client.get(done.headers["Location"]).get_data(as_text=True)
     status = {n: client.get(f"/admin/api/leads/{n}", headers=BEARER).json["status"] for n in (1, 2)}
     assert status == {1: "queued", 2: "held"}
     # The other way round: the campaign's release leaves an account-held lead of that campaign held.
@@ -179,7 +179,7 @@ def test_header_and_pictures(app):
     client = app.test_client()
     page = client.get("/admin", headers=BEARER).get_data(as_text=True)
     assert "SANDBOX" in page and "dispatcher DOWN" in page and 'id="backlog"' in page and "open alert" in page
-    assert page.count("<svg") == 2 and "Leads per hour by outcome" in page
+    assert page.count("<svg") == 3 and "Leads per hour by outcome" in page and "Received → first attempt" in page
     sources = client.get("/admin/sources", headers=BEARER).get_data(as_text=True)
     assert "hubspot" in sources and "queued 2" in sources
 

@@ -80,3 +80,22 @@ def test_the_openapi_document_lists_the_lifecycle(app):
     parameters = spec["paths"]["/admin/api/leads"]["get"]["parameters"]
     (status,) = [p for p in parameters if p["name"] == "status"]
     assert status["schema"]["enum"] == [s.value for s in LeadStatus]
+
+
+def test_the_console_shows_the_reason(app):
+    runtime = app.extensions["leadrelay"]
+    client = app.test_client()
+    epoch = Lease(runtime.engine, "test", ttl=30).acquire()
+    (claimed,) = [
+        c for lane in ("IMMEDIATE", "NORMAL") for c in runtime.queue.claim(epoch, "test", lane, 1, claim_ttl=30)
+    ][:1]
+    runtime.queue.settle(
+        epoch,
+        [Settlement(claimed.id, LeadStatus.RETRYING, error="x", delay=60, reason=LeadReason.OUTAGE, unknown_fate=True)],
+    )
+    html = client.get(f"/admin/leads/{claimed.id}", headers=AUTH).get_data(as_text=True)
+    assert "retrying (outage)" in html and "looked up in Engage before any resend" in html and "next try" in html
+    assert 'class="pill "' in html  # waiting: neither green nor red
+    runtime.queue.hold_queued(None, "Engage authentication failed: 401")
+    other = next(r for r in runtime.queue.list() if r["status"] == "held")
+    assert "held (account_hold)" in client.get(f"/admin/leads/{other['id']}", headers=AUTH).get_data(as_text=True)

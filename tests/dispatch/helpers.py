@@ -48,45 +48,59 @@ def backend_for(fake, read_timeout=0.9):
     return build
 
 
-def enqueue(engine, n, priority="IMMEDIATE", campaign="Hot Inbound", start=0, received_at=None, phone=None):
-    """Store n leads (one webhook each) and return their extern ids."""
-    ids = []
-    for i in range(start, start + n):
-        extern = f"L{i}"
-        number = phone or f"303555{i % 10000:04d}"
-        store_webhook(
-            engine,
-            source="t",
-            received_at=received_at or time.time(),
-            method="POST",
-            path="/",
-            content_type="application/json",
-            headers={},
-            body=b"{}",
-            remote_addr="",
-            event_status="accepted",
-            reason=None,
-            sandbox=False,
-            pending=[
-                PendingLead(
-                    status="queued",
-                    priority=priority,
-                    campaign=campaign,
-                    record_key=f"k:{extern}",
-                    key_expires_at=None,
-                    extern_id=extern,
-                    lead={"externId": extern, "leadPhone": number},
-                    primary_phone=number,
-                    load_options={
-                        "duplicateHandling": "REMOVE_FROM_LIST",
-                        "timeZoneOption": "NPA_NXX",
-                        "description": "leadrelay {source} {date}",
-                    },
-                )
-            ],
-        )
-        ids.append(extern)
-    return ids
+def pending_lead(i, priority="IMMEDIATE", campaign="Hot Inbound", phone=None):
+    """Lead number i as a webhook's parser hands it over: its extern id L{i} and the queued record."""
+    extern = f"L{i}"
+    number = phone or f"303555{i % 10000:04d}"
+    return extern, PendingLead(
+        status="queued",
+        priority=priority,
+        campaign=campaign,
+        record_key=f"k:{extern}",
+        key_expires_at=None,
+        extern_id=extern,
+        lead={"externId": extern, "leadPhone": number},
+        primary_phone=number,
+        load_options={
+            "duplicateHandling": "REMOVE_FROM_LIST",
+            "timeZoneOption": "NPA_NXX",
+            "description": "leadrelay {source} {date}",
+        },
+    )
+
+
+def store_leads(engine, leads, received_at=None):
+    """Store (extern, PendingLead) pairs as one webhook, in one transaction, and return their extern ids.
+
+    A running dispatcher sees all of them or none, so they are claimed together: tests that need several
+    leads in one call store them this way (one webhook each would let it claim the first alone).
+    """
+    store_webhook(
+        engine,
+        source="t",
+        received_at=received_at or time.time(),
+        method="POST",
+        path="/",
+        content_type="application/json",
+        headers={},
+        body=b"{}",
+        remote_addr="",
+        event_status="accepted",
+        reason=None,
+        sandbox=False,
+        pending=[pending for _extern, pending in leads],
+    )
+    return [extern for extern, _pending in leads]
+
+
+def enqueue(
+    engine, n, priority="IMMEDIATE", campaign="Hot Inbound", start=0, received_at=None, phone=None, together=False
+):
+    """Store n leads (one webhook each, or all in one webhook when `together`) and return their extern ids."""
+    leads = [pending_lead(i, priority, campaign, phone) for i in range(start, start + n)]
+    if together:
+        return store_leads(engine, leads, received_at)
+    return [extern for lead in leads for extern in store_leads(engine, [lead], received_at)]
 
 
 def delivered(fake):

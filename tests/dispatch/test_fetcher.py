@@ -132,5 +132,5 @@ def test_replay_fetches_a_failed_id_only_record_again(db_url, make_app, api):
     wait_for(lambda: queue.counts() == {"invalid": 1}, 10, message="fetch failed for good")
     api.contacts["3"] = {"id": "3", "phone": "303-555-0144", "name": "Katherine Johnson"}
     result = app.test_cli_runner().invoke(args=["leads", "replay", "--status", "invalid"])
-    assert result.exit_code == 0 and "→fetching" in result.output
+    assert result.exit_code == 0 and "(now fetching)" in result.output
     wait_for(lambda: queue.counts() == {"delivered": 1}, 15, message="re-fetched and delivered")

@@ -154,12 +154,13 @@ def test_timeout_after_loading_is_looked_up_not_resent(engine, fake, run):
     enqueue(engine, 1)
     wait_for(lambda: len(delivered(fake)) == 1, 5, message="warm-up")
     fake.set_fault(hang=3.0, hang_after=True, hang_count=1)
-    enqueue(engine, 4, start=1)
+    enqueue(engine, 4, start=1, together=True)  # one transaction: the running dispatcher claims all four at once
     wait_for(lambda: Queue(engine).counts().get("delivered") == 5, 15, message="all settled delivered")
     assert not twice(fake), "a lead Engage had was resent"
     assert fake.stats()["search_calls"] >= 1
     found = [lead for lead in Queue(engine).list() if (lead["engage_response"] or {}).get("found_by") == "leadSearch"]
     assert len(found) == 4
+    assert len({lead["request_no"] for lead in fake.leads() if lead["extern_id"] != "L0"}) == 1, "one call of four"
 
 
 def test_hung_call_loads_nothing_and_is_resent_once(engine, fake, run):
@@ -191,7 +192,7 @@ def test_lookup_refused_resends_and_counts_undecided(engine, fake, run):
     enqueue(engine, 1)
     wait_for(lambda: len(delivered(fake)) == 1, 5, message="warm-up")
     fake.set_fault(hang=3.0, hang_after=True, hang_count=1, search_status=403)
-    enqueue(engine, 2, start=1)
+    enqueue(engine, 2, start=1, together=True)  # one transaction: both leads are in the hung call
     wait_for(lambda: Queue(engine).counts().get("delivered") == 3, 15, message="delivered")
     assert one.dispatcher.fates.undecided == 2
     assert sum(twice(fake).values()) - len(twice(fake)) == 2  # the two undecided leads, counted
@@ -267,3 +268,19 @@ def test_two_hour_outage_time_accelerated(engine, fake, run):
     fake.clear_faults()
     wait_for(lambda: Queue(engine).counts() == {"delivered": 60}, 20, message="all 60 delivered")
     assert not twice(fake) and one.thread.is_alive()
+
+
+def test_waiting_leads_carry_their_reason_as_data(engine, fake, run):
+    """An outage is written as status_reason `outage` (what the expedite selects), not only as error text."""
+    fake.set_fault(force_status=503)
+    enqueue(engine, 2)
+    run()
+    wait_for(
+        lambda: any(r["status"] == "retrying" for r in Queue(engine).list()), 10, message="leads waiting for Engage"
+    )
+    retrying = [r for r in Queue(engine).list() if r["status"] == "retrying"]
+    assert all(r["status_reason"] == "outage" and not r["unknown_fate"] for r in retrying), retrying
+    assert all(r["last_error"].startswith("Engage unavailable: ") for r in retrying)  # still there, for people
+    fake.clear_faults()
+    wait_for(lambda: Queue(engine).counts() == {"delivered": 2}, 10, message="all delivered after the outage")
+    assert all(r["status_reason"] is None and not r["unknown_fate"] for r in Queue(engine).list())

@@ -57,3 +57,8 @@ def test_overridden_capabilities():
         if getattr(type(t), hook) is not getattr(SourceType, hook)
     }
     assert {"facebook", "html_form", "salesforce"} <= overridden
+
+
+def test_only_dialer_event_types_make_no_leads():
+    """`makes_leads` is False exactly for the dialer's own events: intake records those as attempts."""
+    assert {name for name, t in TYPES.items() if not t.makes_leads} == {"ringcx"}

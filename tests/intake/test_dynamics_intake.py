@@ -51,8 +51,8 @@ def test_create_fixture_is_queued_and_retry_deduped(app):
     assert again.status_code == 200 and again.json["duplicate"] is True
 
 
-def test_header_auth_and_delete_is_2xx_invalid(app):
-    """HttpHeader auth; a Delete message is stored invalid, answered 202 (never a failed step)."""
+def test_header_auth_and_delete_is_2xx_cancelled(app):
+    """HttpHeader auth; a Delete message is a cancel (the default cancel_when), answered 202 (never a failed step)."""
     context = json.loads(BODY)
     context["MessageName"] = "Delete"
     response = app.test_client().post(
@@ -60,7 +60,7 @@ def test_header_auth_and_delete_is_2xx_invalid(app):
         data=json.dumps(context),
         headers={"Content-Type": "application/json", "x-leadrelay-key": "header-secret"},
     )
-    assert response.status_code == 202 and response.json["leads"][0]["status"] == "invalid"
+    assert response.status_code == 202 and response.json["leads"][0]["status"] == "cancelled"
 
 
 @pytest.mark.parametrize(

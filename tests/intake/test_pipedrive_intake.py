@@ -67,7 +67,7 @@ def test_person_events_are_queued(app, body, extern, phones):
 
 
 def test_delete_is_stored_never_dialed_and_answered_2xx(app):
-    """A deleted.person is acknowledged (Pipedrive bans failing hooks) and stored invalid with the reason."""
+    """A deleted.person is acknowledged (Pipedrive bans failing hooks) and stored as a cancel (cancel_when)."""
     body = json.dumps(
         {
             "meta": {
@@ -86,7 +86,7 @@ def test_delete_is_stored_never_dialed_and_answered_2xx(app):
     response = app.test_client().post("/webhooks/pipedrive", data=body, headers=HEADERS)
     assert response.status_code == 202
     [entry] = response.json["leads"]
-    assert entry["status"] == "invalid" and "event" in entry["reasons"]
+    assert entry["status"] == "cancelled" and entry["externId"] == "4821"
     assert count(app, leads, status="queued") == 0
 
 

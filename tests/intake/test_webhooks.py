@@ -210,7 +210,7 @@ def test_retrying_sender_gets_2xx_for_invalid_records(app, client):
 
 
 def test_drop_route_and_suppression(app, client):
-    """A `drop` route accepts without dialing; a CRM edit of the same contact is suppressed."""
+    """A `drop` route accepts without dialing; a CRM edit of the same contact before its load updates it."""
     body = json.loads(HUBSPOT_BODY)
     body["properties"]["lifecyclestage"]["value"] = "customer"
     body["properties"]["hubspotscore"]["value"] = "10"
@@ -219,13 +219,16 @@ def test_drop_route_and_suppression(app, client):
         "/webhooks/tokened", data=raw, headers={"X-Leadrelay-Token": "new-token", "Content-Type": "application/json"}
     )
     assert response.json["leads"][0]["status"] == "queued"  # `tokened` has no drop route
+    first = response.json["leads"][0]["lead_id"]
     body["properties"]["lastmodifieddate"]["value"] = "1768496699999"  # an edit: new key, same contact
     response = client.post(
         "/webhooks/tokened",
         data=json.dumps(body),
         headers={"X-Leadrelay-Token": "new-token", "Content-Type": "application/json"},
     )
-    assert response.status_code == 202 and response.json["leads"][0]["status"] == "suppressed"
+    # Not loaded yet: the edit updates the one pending lead (store/updates.py), no second lead.
+    assert response.status_code == 202 and response.json["leads"][0]["status"] == "queued"
+    assert response.json["leads"][0]["lead_id"] == first and count(app, leads, source="tokened") == 1
     # `crm` drops customers: stored, answered, never dialed
     response = client.post(
         "/webhooks/crm", data=raw, headers={"X-Leadrelay-Token": "crm-token", "Content-Type": "application/json"}

@@ -99,6 +99,28 @@ def test_a_half_closed_request_is_answered_and_stored(service):
     assert len(stored_paths(db)) == before + 10
 
 
+def test_a_half_closed_request_is_answered_and_stored_on_postgresql(tmp_path, pg_url):
+    """The reported case: 20 of 20 half-closed requests went unanswered on PostgreSQL."""
+    from sqlalchemy import create_engine, text
+
+    from config import normalize_database_url
+
+    (tmp_path / "leadrelay.yml").write_text(CONFIG)
+    fake = FakeEngageProcess().start()
+    env = {"DATABASE_URL": pg_url, "LEADRELAY_CONFIG": str(tmp_path / "leadrelay.yml"), **fake.env()}
+    proc = ServiceProcess(env, tmp_path / "service.log").start()
+    try:
+        answers = [exchange(proc, post("/webhooks/web/half", lead_body(9200 + n)), half_close=True) for n in range(20)]
+    finally:
+        proc.terminate()
+        fake.stop()
+    assert all(a.startswith(b"HTTP/1.1 202") for a in answers), [a[:40] for a in answers]
+    engine = create_engine(normalize_database_url(pg_url))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM events WHERE path = '/webhooks/web/half'")).scalar() == 20
+    engine.dispose()
+
+
 def test_a_client_leaving_mid_body_is_logged_aborted_not_500(service):
     """Headers promise 1000 bytes, 10 arrive, the client closes: the access log says aborted."""
     proc, _ = service

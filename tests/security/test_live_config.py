@@ -77,3 +77,30 @@ def test_the_users_config_is_committed_not_ignored():
     deploy = (ROOT / "docs" / "deploy.md").read_text()
     assert "git add leadrelay.yml" in deploy
     assert "${" in deploy  # secrets stay in the environment, referenced from the committed file
+
+
+def test_gunicorn_in_live_mode_with_the_example_stops_in_one_line(tmp_path):
+    """The reported deployment: live credentials, no leadrelay.yml. gunicorn exits at once with one line, not serving."""
+    from harness.processes import FakeEngageProcess, ServiceProcess
+
+    fake = FakeEngageProcess().start()
+    service = ServiceProcess(
+        {
+            **fake.env(),
+            "LEADRELAY_CONFIG": str(ROOT / "leadrelay.example.yml"),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'lr.db'}",
+        },
+        tmp_path / "service.log",
+    )
+    try:
+        service.start(wait_ready=False)
+        assert service.proc is not None
+        code = service.proc.wait(timeout=60)
+    finally:
+        service.kill9()
+        fake.stop()
+    log = service.log_tail(200)
+    lines = [line for line in log.splitlines() if "configuration error" in line]
+    assert code != 0 and len(lines) == 1, log
+    assert "LEADRELAY_CONFIG" in lines[0] and "ENGAGE_MODE=sandbox" in lines[0]
+    assert "Traceback" not in log

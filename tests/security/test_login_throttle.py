@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 from sqlalchemy import text
 
@@ -40,8 +41,10 @@ def test_refusals_past_the_limit_write_nothing(make_app, db_url):
     assert rows(app) == auth.LOGIN_MAX_FAILURES
 
 
-def test_forwarded_for_from_loopback_without_trusted_hops_warns_once(make_app, sqlite_url, caplog):
+def test_forwarded_for_from_loopback_without_trusted_hops_warns_once(make_app, sqlite_url, caplog, monkeypatch):
     """A loopback peer sending X-Forwarded-For while TRUSTED_PROXY_HOPS is 0: a proxy nobody told us about."""
+    # Once per process: a fresh "process" for this test, whatever other tests sent before.
+    monkeypatch.setattr(auth, "_PROXY_WARNING", threading.Event())
     client = make_app(CONFIG, sqlite_url, ADMIN_TOKEN=TOKEN).test_client()
     auth._PROXY_WARNING.clear()  # once per process: an earlier test's loopback X-Forwarded-For may have used it
     with caplog.at_level(logging.WARNING, logger="leadrelay"):
