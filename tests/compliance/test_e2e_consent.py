@@ -18,6 +18,9 @@ from sqlalchemy import create_engine, text
 from harness.fake_trustedform import FakeTrustedForm
 from harness.processes import FakeEngageProcess, ServiceProcess, wait_for
 
+# gunicorn, the fake Engage and the fake TrustedForm on loopback.
+pytestmark = pytest.mark.process
+
 CONFIG = """
 defaults:
   campaign: "Inbound Leads"

@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from typing import Any
 
+import pytest
 import requests
 from sqlalchemy import create_engine, text
 from standardwebhooks.webhooks import Webhook
@@ -22,9 +23,12 @@ from standardwebhooks.webhooks import Webhook
 from harness.fake_hubspot import FakeHubSpot
 from harness.processes import FakeEngageProcess, ServiceProcess, wait_for
 from harness.webhook_receiver import WebhookReceiver
-from tests.conftest import fixture_bytes
-from tests.e2e.test_service import lead_body, post, service_env
+from tests.builders import fixture_bytes
 from tests.faults.matrix import FIGURES, SOAK
+from tests.stack import lead_body, post, service_env
+
+# Real processes: gunicorn, dispatcher workers, the fake Engage and CRMs on loopback.
+pytestmark = pytest.mark.process
 
 OUTAGE = 180.0 if SOAK else 3.0
 LEADS = 6

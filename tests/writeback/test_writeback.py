@@ -15,7 +15,8 @@ from crm import hubspot, salesforce, webhook
 from harness.fake_hubspot import FakeHubSpot
 from harness.fake_salesforce import FakeSalesforce
 from harness.webhook_receiver import WebhookReceiver
-from tests.conftest import DATA
+from tests.builders import DATA
+from tests.lanes import process_fixture
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 TOKEN = "pat-na1-test"
@@ -59,6 +60,7 @@ def session():
 
 
 @pytest.fixture
+@process_fixture
 def crm():
     """A HubSpot fake with the contact the lead came from."""
     with FakeHubSpot(token=TOKEN) as api:
@@ -141,6 +143,7 @@ WHO = "00Q5e00000AbCdEFGH"
 
 
 @pytest.fixture
+@process_fixture
 def org():
     """A Salesforce fake with the Lead the record came from; token cache cleared around the test."""
     salesforce.forget_tokens()
