@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from harness.fake_trustedform import FakeTrustedForm
 from harness.processes import wait_for
 from store import compliance as evidence
@@ -22,6 +24,7 @@ sources:
 """
 
 
+@pytest.mark.process  # the fake TrustedForm on loopback
 def test_the_webhook_answers_queued_before_the_retain_and_the_retain_follows(make_app, db_url):
     with FakeTrustedForm(api_key="tf-key") as tf:
         tf.latency = 0.3  # slower than any acknowledgement may be

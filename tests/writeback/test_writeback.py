@@ -223,6 +223,7 @@ def test_salesforce_wrong_credentials_wait_for_a_person(org, session):
 # ----------------------------------------------------------------------------- Standard Webhooks
 
 
+@pytest.mark.process  # a webhook receiver on loopback
 def test_generic_webhook_verifies_with_the_library_on_every_retry(session):
     """Two tries of one attempt: the same webhook-id, each its own timestamp, both verified by standardwebhooks."""
     with WebhookReceiver() as receiver:
@@ -267,6 +268,7 @@ def test_generic_webhook_signature_is_not_vacuous(session):
     assert headers["webhook-signature"] == Webhook(SECRET).sign("msg_leadrelay_41", stamp, data.decode())
 
 
+@pytest.mark.process  # a webhook receiver on loopback
 def test_generic_webhook_429_and_gone(session):
     """429 with Retry-After waits that long; 410 Gone stops for good."""
     with WebhookReceiver() as receiver:
