@@ -41,7 +41,7 @@ test: install-dev lint
 # The fast lane: lint, then the unit tests only (no inet socket, no process; tests/lanes.py enforces
 # it both ways). SQLite always, PostgreSQL too when TEST_DATABASE_URL is set. See README "Tests".
 check: install-dev lint
-	$(BIN)/python -m pytest -q -m unit
+	$(BIN)/python -m pytest -q -m unit -n 2
 
 # The fault matrix at full length (3-min and 10-min Engage outages, a time-accelerated 2-hour one,
 # PostgreSQL gone 15 s and 30 s, SQLite locked 30 s, kill -9 during each); prints each case's figure.

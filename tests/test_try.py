@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from harness.processes import FakeEngageProcess
 from store.ingest import PendingLead, store_webhook
 from store.schema import events, leads
+from tests.lanes import process_fixture
 
 CONFIG = """
 defaults:
@@ -126,6 +127,7 @@ def test_an_invalid_sample_says_why(make_app, sqlite_url, tmp_path):
 
 
 @pytest.fixture
+@process_fixture
 def fake():
     """The fake Engage as live Engage (its campaigns: Inbound Leads, Hot Inbound)."""
     process = FakeEngageProcess().start()

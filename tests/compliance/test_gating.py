@@ -19,6 +19,7 @@ from store import compliance as evidence
 from store import db
 from store.ingest import PendingLead, store_webhook
 from store.queue import ClaimedLead
+from tests.lanes import process_fixture
 
 ET = ZoneInfo("America/New_York")
 NOON = dt.datetime(2026, 12, 7, 12, 0, tzinfo=ET).timestamp()
@@ -33,6 +34,7 @@ def engine(db_url):
 
 
 @pytest.fixture
+@process_fixture
 def tf():
     with FakeTrustedForm(api_key="tf-key") as fake:
         yield fake

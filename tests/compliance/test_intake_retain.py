@@ -26,6 +26,7 @@ sources:
 pytestmark = pytest.mark.process  # the fake TrustedForm listens on loopback
 
 
+@pytest.mark.process  # the fake TrustedForm on loopback
 def test_the_webhook_answers_queued_before_the_retain_and_the_retain_follows(make_app, db_url):
     with FakeTrustedForm(api_key="tf-key") as tf:
         tf.latency = 0.3  # slower than any acknowledgement may be

@@ -9,11 +9,13 @@ import pytest
 from compliance.consent import ConsentSettings, Outcome, decide, evidence_of
 from compliance.trustedform import TrustedFormClient, Verdict, cert_id, interpret
 from harness.fake_trustedform import FakeTrustedForm
+from tests.lanes import process_fixture
 
 GOOD = "0123456789abcdef0123456789abcdef01234567"
 
 
 @pytest.fixture
+@process_fixture
 def tf():
     with FakeTrustedForm(api_key="tf-key") as fake:
         yield fake

@@ -21,6 +21,9 @@ from store import db
 from store.outbox import DONE, ENGAGE_DNC_ADD, ENGAGE_LEAD_ACTION, FAILED, Outbox, enqueue
 from tests.faults.matrix import FIGURES, SOAK, Stack, warm_up
 
+# Real processes and real faults (an outbox under outages, kill -9, a cut database).
+pytestmark = pytest.mark.process
+
 OUTAGE = (
     {"seconds": 180, "within": 40, "probe_cap": 30, "call_timeout": 30}
     if SOAK

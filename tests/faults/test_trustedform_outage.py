@@ -12,11 +12,13 @@ import pytest
 
 from harness.fake_trustedform import FakeTrustedForm
 from harness.processes import wait_for
-from tests.compliance.test_e2e_consent import post, procs, start, statuses
+from tests.compliance.helpers import post, start, statuses
 from tests.faults.matrix import SOAK
 
+# gunicorn, the fake Engage and the fake TrustedForm on loopback.
+pytestmark = pytest.mark.process
+
 OUTAGE = 180.0 if SOAK else 3.0
-__all__ = ["procs"]  # the fixture, shared with the consent end-to-end tests
 
 pytestmark = pytest.mark.process  # gunicorn, the fake Engage process and the fake TrustedForm on loopback
 

@@ -23,9 +23,12 @@ from standardwebhooks.webhooks import Webhook
 from harness.fake_hubspot import FakeHubSpot
 from harness.processes import FakeEngageProcess, ServiceProcess, wait_for
 from harness.webhook_receiver import WebhookReceiver
-from tests.conftest import fixture_bytes
-from tests.e2e.test_service import lead_body, post, service_env
+from tests.builders import fixture_bytes
 from tests.faults.matrix import FIGURES, SOAK
+from tests.stack import lead_body, post, service_env
+
+# Real processes: gunicorn, dispatcher workers, the fake Engage and CRMs on loopback.
+pytestmark = pytest.mark.process
 
 pytestmark = pytest.mark.soak  # the fault matrix's lane: short in `make test`, 3 minutes in `make soak`
 OUTAGE = 180.0 if SOAK else 3.0

@@ -10,7 +10,7 @@ from werkzeug.datastructures import Headers
 
 from handlers.base import AuthFailure, Inbound, Malformed, SourceSettings, type_of
 from handlers.twilio import EMPTY_TWIML, signature, url_forms
-from tests.conftest import fixture_bytes, fixture_meta
+from tests.builders import fixture_bytes, fixture_meta
 
 TWILIO = type_of("twilio")
 BODY = fixture_bytes("twilio/inbound_sms_stop.txt")

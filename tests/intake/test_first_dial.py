@@ -13,7 +13,7 @@ from metrics import SNAPSHOTS
 from store import dialing
 from store.db import write
 from store.operator import quantile, snapshot
-from tests.conftest import fixture_bytes
+from tests.builders import fixture_bytes
 from tests.intake.test_ringcx_intake import CONFIG, loaded_lead
 
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from store import attempts as attempt_store
-from tests.conftest import fixture_bytes
+from tests.builders import fixture_bytes
 
 CONFIG = """
 defaults:

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from handlers.twilio import EMPTY_TWIML, signature
 from store.schema import events, leads
-from tests.conftest import fixture_bytes, fixture_meta
-from tests.intake.test_webhooks import count
+from tests.builders import fixture_bytes, fixture_meta
+from tests.intake.helpers import count
 
 BODY = fixture_bytes("twilio/inbound_sms_stop.txt")
 META = fixture_meta("twilio/inbound_sms_stop.txt")

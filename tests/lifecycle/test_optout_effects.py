@@ -17,7 +17,7 @@ from store import audit, dnc
 from store.db import write
 from store.outbox import ENGAGE_DNC_ADD, ENGAGE_LEAD_ACTION, PRIORITY_BULK, PRIORITY_LIVE, Outbox
 from store.schema import events
-from tests.conftest import fixture_bytes, fixture_meta
+from tests.builders import fixture_bytes, fixture_meta
 
 SF_LEAD = fixture_bytes("salesforce/outbound_lead_hot.xml")
 SF_DNC = fixture_bytes("salesforce/outbound_lead_donotcall.xml")

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from app import banner
 from store.schema import events
-from tests.conftest import fixture_bytes, fixture_meta
+from tests.builders import fixture_bytes, fixture_meta
 
 BODY = fixture_bytes("hubspot/workflow_contact_all_properties.json")
 META = fixture_meta("hubspot/workflow_contact_all_properties.json")

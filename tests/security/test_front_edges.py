@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from harness.processes import FakeEngageProcess, ServiceProcess, wait_for
-from tests.e2e.test_service import lead_body
 from tests.lanes import process_fixture
+from tests.stack import lead_body
 
 TOKEN = "path-secret-token-5f2a9c"
 CONFIG = f"""

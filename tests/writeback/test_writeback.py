@@ -15,7 +15,8 @@ from crm import hubspot, salesforce, webhook
 from harness.fake_hubspot import FakeHubSpot
 from harness.fake_salesforce import FakeSalesforce
 from harness.webhook_receiver import WebhookReceiver
-from tests.conftest import DATA
+from tests.builders import DATA
+from tests.lanes import process_fixture
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 TOKEN = "pat-na1-test"
@@ -59,6 +60,7 @@ def session():
 
 
 @pytest.fixture
+@process_fixture
 def crm():
     """A HubSpot fake with the contact the lead came from."""
     with FakeHubSpot(token=TOKEN) as api:
@@ -147,6 +149,7 @@ WHO = "00Q5e00000AbCdEFGH"
 
 
 @pytest.fixture
+@process_fixture
 def org():
     """A Salesforce fake with the Lead the record came from; token cache cleared around the test."""
     salesforce.forget_tokens()
@@ -231,7 +234,7 @@ def test_salesforce_wrong_credentials_wait_for_a_person(org, session):
 # ----------------------------------------------------------------------------- Standard Webhooks
 
 
-@pytest.mark.process
+@pytest.mark.process  # a webhook receiver on loopback
 def test_generic_webhook_verifies_with_the_library_on_every_retry(session):
     """Two tries of one attempt: the same webhook-id, each its own timestamp, both verified by standardwebhooks."""
     with WebhookReceiver() as receiver:
@@ -276,7 +279,7 @@ def test_generic_webhook_signature_is_not_vacuous(session):
     assert headers["webhook-signature"] == Webhook(SECRET).sign("msg_leadrelay_41", stamp, data.decode())
 
 
-@pytest.mark.process
+@pytest.mark.process  # a webhook receiver on loopback
 def test_generic_webhook_429_and_gone(session):
     """429 with Retry-After waits that long; 410 Gone stops for good."""
     with WebhookReceiver() as receiver:
