@@ -446,6 +446,7 @@ def try_payload(name: str) -> ResponseReturnValue:
     """Paste a payload (POST + CSRF): what the source would make of it; nothing stored or loaded."""
     from compliance.gates import CAP_WINDOW
     from handlers.base import Inbound
+    from store import dnc
     from store.compliance import loads_within
     from trial import describe, dry_run
 
@@ -479,6 +480,11 @@ def try_payload(name: str) -> ResponseReturnValue:
             with engine.connect() as conn:
                 return loads_within(conn, phones, time.time() - CAP_WINDOW)
 
+        def on_dnc(phones: list[str]) -> bool:
+            """Whether any of these numbers is on the do-not-call list, read-only."""
+            with engine.connect() as conn:
+                return dnc.on_dnc(conn, phones)
+
         trial = dry_run(
             source,
             inbound,
@@ -486,6 +492,7 @@ def try_payload(name: str) -> ResponseReturnValue:
             recent=lambda source_name, since: operator.recent_records(engine, source_name, since),
             gates=source.gates(settings.windows_default_off, settings.config_path),
             loads_24h=loads_24h,
+            on_dnc=on_dnc,
         )
         # Web processes never log in to Engage: the live campaign check is the CLI's.
         lines = describe(trial, sandbox=runtime().settings.sandbox, checked_campaigns=False)
