@@ -759,6 +759,7 @@ def try_sample(source_name: str, sample: Any, headers: tuple[str, ...], verify: 
     import time
 
     from handlers.base import Inbound
+    from store import dnc
     from store.operator import recent_records
     from trial import describe, dry_run
 
@@ -797,7 +798,7 @@ def try_sample(source_name: str, sample: Any, headers: tuple[str, ...], verify: 
         campaign_exists=None if runtime.settings.sandbox else _campaign_checker(),
         gates=source.gates(runtime.settings.windows_default_off, runtime.settings.config_path),
         loads_24h=lambda phones: _loads_24h(runtime.engine, phones),
-        on_dnc=lambda phones: _on_dnc(runtime.engine, phones),
+        on_dnc=lambda phones: dnc.any_on(runtime.engine, phones),
     )
     for line in describe(trial, sandbox=runtime.settings.sandbox):
         click.echo(line)
@@ -812,14 +813,6 @@ def _loads_24h(engine: Any, phones: list[str]) -> int:
 
     with engine.connect() as conn:
         return loads_within(conn, phones, time.time() - CAP_WINDOW)
-
-
-def _on_dnc(engine: Any, phones: list[str]) -> bool:
-    """Whether any of these numbers is on the do-not-call list, read-only."""
-    from store import dnc
-
-    with engine.connect() as conn:
-        return dnc.on_dnc(conn, phones)
 
 
 class _Headers(dict[str, str]):

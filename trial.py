@@ -74,7 +74,8 @@ def dry_run(
     the sample and from all of them is probably misspelt). `campaign_exists(campaign)`: True, False,
     or None when it cannot be checked (sandbox, no credentials). `gates`: the source's compliance
     gates, run as the dispatcher would now (`loads_24h(phones)`: the loads the caps count) — without
-    a TrustedForm retain (retains are billed) and without writing any evidence.
+    a TrustedForm retain (retains are billed) and without writing any evidence. `on_dnc(phones)`:
+    whether any of these E.164 numbers is on the do-not-call list.
     """
     trial = Trial(source.name)
     if verify:
@@ -129,7 +130,7 @@ def _gates(
     gates: GateSettings,
     now: float,
     loads_24h: Callable[[list[str]], int] | None,
-    on_dnc: Callable[[list[str]], bool] | None,
+    on_dnc: Callable[[list[str]], bool] | None = None,
 ) -> str:
     """The gates' verdict as the dispatcher would reach it now, read-only: load, wait or block, and why."""
     assert one.lead is not None  # only mapped leads reach the gates

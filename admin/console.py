@@ -480,11 +480,6 @@ def try_payload(name: str) -> ResponseReturnValue:
             with engine.connect() as conn:
                 return loads_within(conn, phones, time.time() - CAP_WINDOW)
 
-        def on_dnc(phones: list[str]) -> bool:
-            """Whether any of these numbers is on the do-not-call list, read-only."""
-            with engine.connect() as conn:
-                return dnc.on_dnc(conn, phones)
-
         trial = dry_run(
             source,
             inbound,
@@ -492,7 +487,7 @@ def try_payload(name: str) -> ResponseReturnValue:
             recent=lambda source_name, since: operator.recent_records(engine, source_name, since),
             gates=source.gates(settings.windows_default_off, settings.config_path),
             loads_24h=loads_24h,
-            on_dnc=on_dnc,
+            on_dnc=lambda phones: dnc.any_on(engine, phones),
         )
         # Web processes never log in to Engage: the live campaign check is the CLI's.
         lines = describe(trial, sandbox=runtime().settings.sandbox, checked_campaigns=False)
