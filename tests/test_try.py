@@ -159,10 +159,14 @@ DENVER_11AM = 1796752800.0
 
 
 @pytest.mark.parametrize(
-    ("loads", "verdict"),
-    [(0, "load now"), (2, "blocked: frequency_cap: 2 load(s) in 24 h, CO allows 2")],
+    ("loads", "listed", "verdict"),
+    [
+        (0, False, "load now"),
+        (2, False, "blocked: frequency_cap: 2 load(s) in 24 h, CO allows 2"),
+        (0, True, "blocked: do_not_call: a number is on the do-not-call list"),
+    ],
 )
-def test_try_runs_the_compliance_gates_read_only(make_app, sqlite_url, loads, verdict):
+def test_try_runs_the_compliance_gates_read_only(make_app, sqlite_url, loads, listed, verdict):
     """The gates decide as the dispatcher would now (the caps count the phone's loads); nothing is recorded."""
     from handlers.base import Inbound
     from trial import describe, dry_run
@@ -178,6 +182,7 @@ def test_try_runs_the_compliance_gates_read_only(make_app, sqlite_url, loads, ve
         now=DENVER_11AM,
         gates=source.gates(None),  # windows on, as in live mode
         loads_24h=lambda phones: loads if phones == ["+13035550142"] else 0,
+        on_dnc=lambda phones: listed and "+13035550142" in phones,
     )
     assert trial.records[0].gates == verdict
     assert f"  compliance gates: {verdict}" in describe(trial, sandbox=True)
