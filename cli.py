@@ -737,11 +737,6 @@ def compliance_recheck(ids: tuple[int, ...], source: str | None, since: str | No
     click.echo("each is checked again when the dispatcher claims it: `compliance report --extern-id …` shows why")
 
 
-admin_cli = AppGroup("admin", help="The operator console's sessions.")
-sessions_cli = AppGroup("sessions", help="Console sessions (server-side: revoking one ends it at once).")
-admin_cli.add_command(sessions_cli)
-
-
 @sessions_cli.command("revoke")
 def sessions_revoke() -> None:
     """End every console session now (every browser must log in again); bearer tokens are unaffected."""
@@ -764,6 +759,7 @@ def try_sample(source_name: str, sample: Any, headers: tuple[str, ...], verify: 
     import time
 
     from handlers.base import Inbound
+    from store import dnc
     from store.operator import recent_records
     from trial import describe, dry_run
 
@@ -802,6 +798,7 @@ def try_sample(source_name: str, sample: Any, headers: tuple[str, ...], verify: 
         campaign_exists=None if runtime.settings.sandbox else _campaign_checker(),
         gates=source.gates(runtime.settings.windows_default_off, runtime.settings.config_path),
         loads_24h=lambda phones: _loads_24h(runtime.engine, phones),
+        on_dnc=lambda phones: dnc.any_on(runtime.engine, phones),
     )
     for line in describe(trial, sandbox=runtime.settings.sandbox):
         click.echo(line)

@@ -11,8 +11,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from config import Source
 from handlers.base import Record
-from lead.phones import parse_phone
+from lead.phones import to_e164
 from mappings.ringcx import DialerEvent, map_dialer_event
+from store import optouts
 from store.attempts import (
     EFFECT_DNC,
     EFFECT_FINAL,
@@ -20,9 +21,9 @@ from store.attempts import (
     Followup,
     Rules,
     StoredEvents,
-    opt_out_number,
     store_dialer_event,
 )
+from store.optouts import Effect
 from store.outbox import PRIORITY_WRITEBACK, JobState, Outbox, enqueue
 
 
@@ -74,18 +75,46 @@ def followups(sources: Mapping[str, Source]) -> Followup:
 
     def after(conn: Connection, attempt: dict[str, Any]) -> None:
         """A do-not-call disposition's opt-out, then the attempt's write-back jobs (matched leads only)."""
-        if attempt["effect"] == EFFECT_DNC and attempt["phone"]:
-            parsed = parse_phone(str(attempt["phone"]))
-            if parsed is not None:
-                reason = f"RingCX disposition {attempt['disposition']!r} (dialer event {attempt['event_id']})"
-                opt_out_number(conn, parsed[0], parsed[2], reason=reason, at=float(attempt["attempt_at"]))
-        if attempt["lead_id"] is None:
+        lead = None
+        if attempt["lead_id"] is not None:
+            lead = dict(conn.execute(_LEAD, {"id": attempt["lead_id"]}).mappings().one())
+        if attempt["effect"] == EFFECT_DNC:
+            do_not_call(conn, attempt, lead)
+        if lead is None:
             return
-        lead = dict(conn.execute(_LEAD, {"id": attempt["lead_id"]}).mappings().one())
         for kind, key, payload in writeback_jobs(sources, lead, attempt):
             enqueue(conn, kind, key, payload, priority=PRIORITY_WRITEBACK, now=float(attempt["attempt_at"]))
 
     return after
+
+
+def do_not_call(conn: Connection, attempt: dict[str, Any], lead: dict[str, Any] | None) -> None:
+    """A do-not-call disposition is an opt-out (store/optouts.py): the list, the number's other leads, Engage.
+
+    The record is the matched lead's (its source and externId: its leads stop, loaded ones are
+    cancelled in Engage); the numbers are the caller's and the record's leads'; other pending leads
+    with any of them are blocked, and Engage's internal DNC list gets them. An unmatched event
+    still lists the caller's number.
+    """
+    e164 = to_e164(attempt["phone"]) if attempt["phone"] else None
+    effect = Effect(
+        opt_out=True,
+        cancel=False,
+        erase=False,
+        extern_id=None if lead is None else lead["extern_id"],
+        phones=(e164,) if e164 else (),
+        rule=f"dnc_dispositions: {attempt['disposition']}",
+    )
+    if effect.extern_id is None and not effect.phones:
+        return
+    optouts.apply(
+        conn,
+        effect,
+        source=str(lead["source"] if lead is not None else attempt["source"]),
+        event_id=int(attempt["event_id"]),
+        lead_id=None,
+        now=float(attempt["attempt_at"]),
+    )
 
 
 def answer_body(stored: StoredEvents) -> dict[str, Any]:

@@ -66,6 +66,7 @@ def dry_run(
     campaign_exists: Callable[[Any], bool | None] | None = None,
     gates: GateSettings | None = None,
     loads_24h: Callable[[list[str]], int] | None = None,
+    on_dnc: Callable[[list[str]], bool] | None = None,
 ) -> Trial:
     """Run the sample through the source without storing or loading anything.
 
@@ -73,7 +74,8 @@ def dry_run(
     the sample and from all of them is probably misspelt). `campaign_exists(campaign)`: True, False,
     or None when it cannot be checked (sandbox, no credentials). `gates`: the source's compliance
     gates, run as the dispatcher would now (`loads_24h(phones)`: the loads the caps count) — without
-    a TrustedForm retain (retains are billed) and without writing any evidence.
+    a TrustedForm retain (retains are billed) and without writing any evidence. `on_dnc(phones)`:
+    whether any of these E.164 numbers is on the do-not-call list.
     """
     trial = Trial(source.name)
     if verify:
@@ -90,7 +92,7 @@ def dry_run(
     for record in records:
         one = _one(source, record, now)
         if gates is not None and one.lead is not None and one.status == LeadStatus.QUEUED:
-            one.gates = _gates(one, gates, now, loads_24h)
+            one.gates = _gates(one, gates, now, loads_24h, on_dnc)
         trial.records.append(one)
     trial.warnings.extend(_absent_route_fields(source, records, recent, now))
     trial.warnings.extend(_missing_campaigns(trial.records, campaign_exists))
@@ -123,12 +125,18 @@ def _one(source: Source, record: Record, now: float) -> RecordTrial:
     )
 
 
-def _gates(one: RecordTrial, gates: GateSettings, now: float, loads_24h: Callable[[list[str]], int] | None) -> str:
+def _gates(
+    one: RecordTrial,
+    gates: GateSettings,
+    now: float,
+    loads_24h: Callable[[list[str]], int] | None,
+    on_dnc: Callable[[list[str]], bool] | None = None,
+) -> str:
     """The gates' verdict as the dispatcher would reach it now, read-only: load, wait or block, and why."""
     assert one.lead is not None  # only mapped leads reach the gates
     place = place_of(one.lead)
     facts = Facts(
-        on_dnc=False,  # the do-not-call list is consulted by the dispatcher (store/dnc.py once it lands)
+        on_dnc=on_dnc(list(place.phones_e164)) if on_dnc is not None else False,
         loads_24h=loads_24h(list(place.phones_e164)) if loads_24h is not None else 0,
         last_retain=None,  # no TrustedForm retain in a dry run: it is billed
         waited=0.0,

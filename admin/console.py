@@ -446,6 +446,7 @@ def try_payload(name: str) -> ResponseReturnValue:
     """Paste a payload (POST + CSRF): what the source would make of it; nothing stored or loaded."""
     from compliance.gates import CAP_WINDOW
     from handlers.base import Inbound
+    from store import dnc
     from store.compliance import loads_within
     from trial import describe, dry_run
 
@@ -486,6 +487,7 @@ def try_payload(name: str) -> ResponseReturnValue:
             recent=lambda source_name, since: operator.recent_records(engine, source_name, since),
             gates=source.gates(settings.windows_default_off, settings.config_path),
             loads_24h=loads_24h,
+            on_dnc=lambda phones: dnc.any_on(engine, phones),
         )
         # Web processes never log in to Engage: the live campaign check is the CLI's.
         lines = describe(trial, sandbox=runtime().settings.sandbox, checked_campaigns=False)

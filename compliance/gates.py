@@ -144,24 +144,3 @@ def evaluate(
             Action.MANUAL, Gate.CONSENT, None, settings.consent.manual_campaign, False, consent.alert, details
         )
     return GateResult(Action.LOAD, None, None, None, False, False, details)
-
-
-def dry_run(place: Place, evidence: Evidence, campaign: str | None, settings: GateSettings, now: float) -> GateResult:
-    """The gates as `./leadrelay try` shows them: no database facts, and no TrustedForm retain (retains are billed).
-
-    Do-not-call and the caps are reported as not checked; a certificate that would be retained is
-    named, and the consent gate then reads as waiting for that answer.
-    """
-    facts = Facts(on_dnc=False, loads_24h=0, last_retain=None, waited=0.0)
-    result = evaluate(place, evidence, campaign, facts, settings, now)
-    notes = ["dry run: the do-not-call list and the caps' 24-hour counts are not read"]
-    if (
-        evidence.cert_id is not None
-        and settings.consent.trustedform_api_key
-        and settings.consent.required_for(campaign)
-    ):
-        notes.append(
-            f"dry run: TrustedForm certificate {evidence.cert_id} would be retained (not now: retains are billed)"
-        )
-    result.details["dry_run"] = notes
-    return result

@@ -136,6 +136,8 @@ class Gatekeeper:
         if not claimed:
             return []
         ids = [c.id for c in claimed]
+        # Outside the write lock (the zip index may load), and while TrustedForm answers.
+        places = {c.id: place_of(c.lead) for c in claimed}
         if self.retainer is not None:
             # Retains started at intake are usually a round trip from done: wait for them here (outside
             # any transaction) rather than defer the lead and claim it again.
@@ -145,7 +147,6 @@ class Gatekeeper:
         out: list[Screened] = []
         retain_now: list[int] = []
         clocks: dict[int, float | None] = {}
-        places = {c.id: place_of(c.lead) for c in claimed}  # outside the write lock (the zip index may load)
         with write(self.engine) as conn:
             records: dict[int, dict[str, Any]] = {}
             for r in conn.execute(select(leads.c.id, leads.c.record, leads.c.clock_from).where(leads.c.id.in_(ids))):

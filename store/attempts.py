@@ -16,9 +16,8 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, Engine
 
-from lead.lifecycle import PENDING, LeadStatus, sql_list
+from lead.lifecycle import LeadStatus
 from store.db import write
-from store.outbox import ENGAGE_DNC_ADD, PRIORITY_LIVE, enqueue
 from store.schema import attempts, events
 
 # What a disposition does to its lead (attempts.effect).
@@ -241,33 +240,3 @@ def unmatched(engine: Engine, limit: int = 100, before_id: int | None = None) ->
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(attempts.c.id.desc()).limit(limit)).mappings()
         return [dict(r) for r in rows]
-
-
-# A do-not-call disposition stops every lead of the number that is not finished with: waiting ones
-# are never loaded, loaded ones (and one the dialer finished) are marked so nobody reloads them.
-_OPT_OUT = text(
-    f"UPDATE leads SET status = :stopped_status, updated_at = :at WHERE primary_phone = :phone "  # noqa: S608 - our enum values
-    f"AND status IN ({sql_list(PENDING | {LeadStatus.DELIVERED, LeadStatus.DONE})}) RETURNING id"
-)
-
-
-def opt_out_number(conn: Connection, phone: str, e164: str, *, reason: str, at: float) -> list[int]:
-    """The person asked not to be called (a do-not-call disposition): their leads stop, RingCX's own list hears it.
-
-    In the caller's transaction: every lead with this primary phone not yet finished with becomes
-    `opted_out`, and an `engage.dnc_add` job puts the number on RingCX's internal DNC list (so a lead
-    already loaded there is not dialed again). Returns the leads stopped.
-    """
-    stopped = [
-        int(r[0])
-        for r in conn.execute(_OPT_OUT, {"stopped_status": LeadStatus.OPTED_OUT.value, "at": at, "phone": phone})
-    ]
-    enqueue(
-        conn,
-        ENGAGE_DNC_ADD,
-        f"dnc:{e164}",
-        {"phones": [e164], "reason": reason, "lead_ids": stopped},
-        priority=PRIORITY_LIVE,
-        now=at,
-    )
-    return stopped

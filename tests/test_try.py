@@ -135,6 +135,7 @@ def fake():
     process.stop()
 
 
+@pytest.mark.process  # the fake Engage runs as its own process on loopback
 def test_a_campaign_live_engage_lacks_is_warned(make_app, sqlite_url, tmp_path, fake):
     """With credentials set the routed campaign is looked up in live Engage: `Spring Promo` does not exist there."""
     app = make_app(CONFIG, sqlite_url, **fake.env())
@@ -180,4 +181,16 @@ def test_try_runs_the_compliance_gates_read_only(make_app, sqlite_url, loads, ve
     )
     assert trial.records[0].gates == verdict
     assert f"  compliance gates: {verdict}" in describe(trial, sandbox=True)
+    assert rows(app, leads) == 0 and rows(app, events) == 0
+
+
+def test_try_says_a_listed_number_is_blocked(make_app, sqlite_url, tmp_path):
+    """`try` reads the do-not-call list (read-only): a sample whose number is listed would be blocked."""
+    from store import dnc
+
+    app = make_app(GATED, sqlite_url, ENGAGE_MODE="sandbox")
+    engine = app.extensions["leadrelay"].engine
+    dnc.add_one(engine, "+13035550142", reason="texted STOP", source="sms", added_by="event:1", now=time.time())
+    result = run_try(app, tmp_path, body={**SAMPLE, "hubspotscor": 95})
+    assert "compliance gates: blocked: do_not_call" in result.output, result.output
     assert rows(app, leads) == 0 and rows(app, events) == 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from store import compliance as evidence
 from store.db import write
 from tests.alerts.test_alert_state import config, runners, tick
@@ -16,6 +18,7 @@ def retain(app, verdict: str, status: int | None, reason: str) -> None:
                                                     time.time(), 1825)])  # fmt: skip
 
 
+@pytest.mark.process  # the fake TrustedForm (or a receiver) listens on loopback
 def test_fires_on_our_refused_key_and_resolves_when_trustedform_answers(make_app, sqlite_url, receiver):
     app = make_app(config(receiver), sqlite_url, ADMIN_TOKEN="t")
     (loop,) = runners(app, 1)

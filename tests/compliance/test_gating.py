@@ -78,6 +78,7 @@ class Clock:
         return self.now
 
 
+@pytest.mark.process  # the fake TrustedForm (or a receiver) listens on loopback
 def test_consent_waits_for_the_retain_then_loads(engine, tf):
     gates = consent(tf)
     retainer = Retainer(engine, lambda source: gates)
@@ -98,6 +99,7 @@ def test_consent_waits_for_the_retain_then_loads(engine, tf):
     retainer.close()
 
 
+@pytest.mark.process  # the fake TrustedForm (or a receiver) listens on loopback
 def test_bad_key_defers_with_an_alert_then_blocks_after_max_wait(engine, tf):
     gates = consent(tf, api_key="wrong", max_wait=600)
     clock = Clock(time.time())
@@ -119,6 +121,7 @@ def test_bad_key_defers_with_an_alert_then_blocks_after_max_wait(engine, tf):
     retainer.close()
 
 
+@pytest.mark.process  # the fake TrustedForm (or a receiver) listens on loopback
 def test_a_refused_certificate_url_is_blocked_without_a_request(engine, tf):
     gates = consent(tf)
     retainer = Retainer(engine, lambda source: gates)
@@ -163,6 +166,7 @@ def test_do_not_call_blocks_before_any_other_gate(engine):
     assert result.details["do_not_call"] == {"on_list": True}
 
 
+@pytest.mark.process  # the fake TrustedForm (or a receiver) listens on loopback
 def test_a_burst_of_retains_runs_concurrently(engine, tf):
     gates = consent(tf)
     tf.latency = 0.05
@@ -182,22 +186,3 @@ def test_a_burst_of_retains_runs_concurrently(engine, tf):
     retainer.close()
     assert len(tf.retains) == 200 and all(r["matched"] for r in tf.retains)
     assert elapsed < 200 * 0.05 / 4, f"200 retains at 50 ms took {elapsed:.2f} s: not concurrent"
-
-
-def test_dry_run_names_the_retain_it_would_make_and_makes_none(tf):
-    from compliance.consent import evidence_of
-    from compliance.gates import dry_run
-    from compliance.places import place_of
-
-    gates = consent(tf)
-    record = {"xxTrustedFormCertUrl": tf.cert_url(tf.add_cert(phone="3035550100"))}
-    result = dry_run(place_of({"leadPhone": "3035550100"}), evidence_of(record, gates.consent), "Sales", gates, NOON)
-    assert result.action is Action.DEFER and result.gate is Gate.CONSENT_CHECK
-    assert any("would be retained" in note for note in result.details["dry_run"]) and tf.requests == []
-    night = dt.datetime(2026, 12, 7, 23, 0, tzinfo=ET).timestamp()
-    assert (
-        dry_run(
-            place_of({"leadPhone": "3055550100"}), evidence_of({}, ConsentSettings()), "Sales", GateSettings(), night
-        ).gate
-        is Gate.CALLING_WINDOW
-    )

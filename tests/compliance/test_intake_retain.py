@@ -23,6 +23,8 @@ sources:
     token: t0ken-t0ken-t0ken
 """
 
+pytestmark = pytest.mark.process  # the fake TrustedForm listens on loopback
+
 
 @pytest.mark.process  # the fake TrustedForm on loopback
 def test_the_webhook_answers_queued_before_the_retain_and_the_retain_follows(make_app, db_url):

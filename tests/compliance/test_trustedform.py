@@ -60,6 +60,7 @@ def retain(c: TrustedFormClient, cert: str, phone: str | None = "3055550100", em
         42,
     ],
 )
+@pytest.mark.process  # the fake TrustedForm (or a receiver) listens on loopback
 def test_refused_certificate_urls_make_no_request(tf, url):
     assert cert_id(url) is None
     settings = ConsentSettings(require="all", trustedform_api_key="tf-key", trustedform_api_base=tf.url)
@@ -79,6 +80,7 @@ def test_the_accepted_url_form():
     )
 
 
+@pytest.mark.process  # the fake TrustedForm (or a receiver) listens on loopback
 def test_match_retains_and_answers_v4_shapes(tf):
     cert = tf.add_cert(phone="+1 (305) 555-0100", email="ada@example.com")
     result = retain(client(tf), cert)
@@ -88,6 +90,7 @@ def test_match_retains_and_answers_v4_shapes(tf):
     assert retain(client(tf), cert).previously_retained is True
 
 
+@pytest.mark.process  # the fake TrustedForm (or a receiver) listens on loopback
 def test_the_request_is_v4_with_basic_x_key(tf):
     seen = {}
 
@@ -102,6 +105,7 @@ def test_the_request_is_v4_with_basic_x_key(tf):
     assert base64.b64decode(seen["Authorization"].split()[1]) == b"X:tf-key"
 
 
+@pytest.mark.process  # the fake TrustedForm (or a receiver) listens on loopback
 def test_mismatch_and_match_modes(tf):
     cert = tf.add_cert(phone="3055550100", email="ada@example.com")
     wrong_phone = retain(client(tf), cert, phone="3055550199", email="ada@example.com")
@@ -116,28 +120,33 @@ def test_mismatch_and_match_modes(tf):
     assert retain(client(tf, match="email"), cert, email="bob@example.com").verdict is Verdict.MISMATCH
 
 
+@pytest.mark.process  # the fake TrustedForm (or a receiver) listens on loopback
 def test_unknown_certificate_is_invalid(tf):
     result = retain(client(tf), GOOD)
     assert result.verdict is Verdict.UNUSABLE and result.status == 404 and "not found" in (result.reason or "")
 
 
+@pytest.mark.process  # the fake TrustedForm (or a receiver) listens on loopback
 def test_bad_key_is_unavailable_not_invalid(tf):
     result = retain(client(tf, api_key="wrong"), tf.add_cert(phone="3055550100"))
     assert result.verdict is Verdict.UNAVAILABLE and result.status == 401
 
 
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 403])
+@pytest.mark.process  # the fake TrustedForm (or a receiver) listens on loopback
 def test_their_trouble_is_unavailable(tf, status):
     tf.fail_with(status)
     assert retain(client(tf), tf.add_cert(phone="3055550100")).verdict is Verdict.UNAVAILABLE
 
 
+@pytest.mark.process  # the fake TrustedForm (or a receiver) listens on loopback
 def test_slow_is_a_timeout(tf):
     tf.latency = 0.5
     result = retain(client(tf, timeout=0.1), tf.add_cert(phone="3055550100"))
     assert result.verdict is Verdict.UNAVAILABLE and result.reason == "timeout" and result.status is None
 
 
+@pytest.mark.process  # the fake TrustedForm (or a receiver) listens on loopback
 def test_down_is_unavailable_then_recovers(tf):
     cert = tf.add_cert(phone="3055550100")
     tf.down()
@@ -167,7 +176,7 @@ def test_not_required_passes_without_evidence():
     assert decide(evidence_of({}, only), only, "Solar", None, 0).outcome is Outcome.BLOCK
 
 
-def test_pending_verified_unavailable_and_the_wait_limit(tf):
+def test_pending_verified_unavailable_and_the_wait_limit():
     s = settings(max_wait=600)
     ev = evidence_of({"xxTrustedFormCertUrl": "https://cert.trustedform.com/" + GOOD}, s)
     pending = decide(ev, s, "Sales", None, 0)

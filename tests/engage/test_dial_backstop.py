@@ -11,6 +11,8 @@ from sqlalchemy import text
 from dispatch.backstop import DialBackstop
 from store import db, dialing
 
+pytestmark = pytest.mark.process  # the fake Engage on a loopback socket
+
 
 @pytest.fixture
 def engine(db_url):

@@ -20,6 +20,8 @@ pytestmark = pytest.mark.process
 
 OUTAGE = 180.0 if SOAK else 3.0
 
+pytestmark = pytest.mark.process  # gunicorn, the fake Engage process and the fake TrustedForm on loopback
+
 
 def test_trustedform_down_or_refusing_our_key_defers_then_flows(tmp_path, db_url, procs):
     with FakeTrustedForm(api_key="tf-key") as tf:

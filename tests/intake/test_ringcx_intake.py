@@ -258,25 +258,25 @@ def test_retention_and_forget_erase_the_callers_number_and_recording(service):
 
 
 def test_do_not_call_disposition_stops_the_numbers_other_leads(service):
-    """`Do Not Call`: every unfinished lead of the number is opted out and RingCX's DNC list gets a job."""
+    """`Do Not Call`: the number is listed, the matched lead is stopped (opted out, cancelled in Engage),
+    another waiting lead with the number is blocked, an unrelated one is not; Engage's DNC list gets a job."""
     _, http, engine = service
     loaded = loaded_lead(http, engine, "web-9", "3035550199")
     waiting = http.post("/webhooks/web?token=web-token", json={"id": "web-10", "phone": "+1 303 555 0199"})
     waiting_id = waiting.json["leads"][0]["lead_id"]
     other = http.post("/webhooks/web?token=web-token", json={"id": "web-11", "phone": "3035550100"}).json["leads"][0]
-    response = post(http, "post_disposition.json")  # Do Not Call, for (303) 555-0199, by phone
-    assert response.json["attempts"][0]["effect"] == "dnc"
+    response = post(http, "post_disposition.json")  # Do Not Call, for (303) 555-0199, found by phone
+    assert response.json["attempts"][0]["effect"] == "dnc" and response.json["attempts"][0]["lead_id"] == loaded
     statuses = {
-        r["id"]: r["status"]
-        for r in [
-            row(engine, "SELECT id, status FROM leads WHERE id = :id", id=i)
-            for i in (loaded, waiting_id, other["lead_id"])
-        ]
+        i: row(engine, "SELECT status FROM leads WHERE id = :id", id=i)["status"]
+        for i in (loaded, waiting_id, other["lead_id"])
     }
-    assert statuses == {loaded: "opted_out", waiting_id: "opted_out", other["lead_id"]: "queued"}
-    job = row(engine, "SELECT kind, dedupe_key, payload, priority FROM jobs")
-    assert (job["kind"], job["dedupe_key"], job["priority"]) == ("engage.dnc_add", "dnc:+13035550199", 0)
-    assert json.loads(job["payload"])["phones"] == ["+13035550199"]
+    assert statuses == {loaded: "opted_out", waiting_id: "blocked", other["lead_id"]: "queued"}
+    listed = row(engine, "SELECT phone, source, added_by FROM dnc")
+    assert listed["phone"] == "+13035550199" and listed["added_by"] == f"event:{response.json['event_id']}"
+    with engine.connect() as conn:
+        kinds = sorted(r[0] for r in conn.execute(text("SELECT kind FROM jobs")))
+    assert kinds == ["engage.dnc_add", "engage.lead_action"]
 
 
 def test_app_dnc_is_recorded_not_added(service):

@@ -73,6 +73,7 @@ def hs_settings(api, **extra):
     return {"access_token": TOKEN, "api_base_url": api.url, "timeout": 2.0, **extra}
 
 
+@pytest.mark.process
 def test_hubspot_sends_exactly_the_documented_requests(crm, session):
     """Create-call then the contact property: method, path, headers and body as recorded from the reference."""
     outcome = hubspot.deliver(payload(), hs_settings(crm, disposition_property="last_call_outcome"), session)
@@ -89,6 +90,7 @@ def test_hubspot_sends_exactly_the_documented_requests(crm, session):
     assert crm.contacts["51234567"]["last_call_outcome"] == "Sale"
 
 
+@pytest.mark.process
 def test_hubspot_unknown_fate_is_found_again_not_duplicated(crm, session):
     """The answer to a created call is lost (timeout): the next try searches first and creates nothing new."""
     settings = hs_settings(crm, timeout=0.5)
@@ -102,6 +104,7 @@ def test_hubspot_unknown_fate_is_found_again_not_duplicated(crm, session):
     assert search[0]["json"] == recorded("hubspot_search_call")["request"]["json"]
 
 
+@pytest.mark.process
 def test_hubspot_429_retry_after_is_honoured(crm, session):
     """A 429 asks for a retry after exactly the header's seconds; nothing is created."""
     crm.fail_with(429, retry_after="7")
@@ -109,6 +112,7 @@ def test_hubspot_429_retry_after_is_honoured(crm, session):
     assert (outcome.state, outcome.after, outcome.cause) == ("retry", 7.0, "throttled") and crm.calls == {}
 
 
+@pytest.mark.process
 def test_hubspot_outage_is_retried_then_delivered_once(crm, session):
     """HubSpot down (connection refused): retry; back up: one call, even though every try after the first looks first."""
     crm.server.stop()
@@ -119,6 +123,7 @@ def test_hubspot_outage_is_retried_then_delivered_once(crm, session):
     assert up.state == "sent" and len(crm.calls) == 1
 
 
+@pytest.mark.process
 def test_hubspot_refusal_is_final_and_a_lead_without_contact_fails_at_once(crm, session):
     """A 400 (an unknown contact) is no retry; no externId means no request at all."""
     wrong = payload()
@@ -130,6 +135,7 @@ def test_hubspot_refusal_is_final_and_a_lead_without_contact_fails_at_once(crm, 
     assert hubspot.deliver(none, hs_settings(crm), session).state == "failed" and len(crm.requests) == count
 
 
+@pytest.mark.process
 def test_hubspot_recording_link_only_when_https(crm, session):
     """An http recording link is not passed on as a link (property nor body)."""
     hubspot.deliver(payload(recording_url="http://recordings.example.com/r/1.wav"), hs_settings(crm), session)
@@ -165,6 +171,7 @@ def sf_payload(**attempt):
     return p
 
 
+@pytest.mark.process
 def test_salesforce_sends_exactly_the_documented_requests(org, session):
     """Token by client credentials, then the Task: method, path, headers and body as recorded."""
     outcome = salesforce.deliver(sf_payload(), sf_settings(org), session)
@@ -181,6 +188,7 @@ def test_salesforce_sends_exactly_the_documented_requests(org, session):
     assert outcome.result == {"task_id": task_id}
 
 
+@pytest.mark.process
 def test_salesforce_unknown_fate_is_found_again_by_call_object(org, session):
     """A lost answer: the next try queries by CallObject (the recorded SOQL) and creates no second Task."""
     org.hang_after_create(1.5)
@@ -192,6 +200,7 @@ def test_salesforce_unknown_fate_is_found_again_by_call_object(org, session):
     assert query["args"] == recorded("salesforce_query_task")["request"]["args"]
 
 
+@pytest.mark.process
 def test_salesforce_expired_session_gets_a_new_token(org, session):
     """A 401 drops the cached token and asks for a prompt retry, which logs in again and succeeds."""
     assert salesforce.deliver(sf_payload(attempt_id=1), sf_settings(org), session).state == "sent"
@@ -202,6 +211,7 @@ def test_salesforce_expired_session_gets_a_new_token(org, session):
     assert len(org.tasks) == 2 and sum(r["path"] == "/services/oauth2/token" for r in org.requests) == 2
 
 
+@pytest.mark.process
 def test_salesforce_limits_and_refusals(org, session):
     """REQUEST_LIMIT_EXCEEDED waits (limit_wait); a 503 with Retry-After waits that long; a bad WhoId fails at once."""
     org.fail_with(403, body=[{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}])
@@ -214,6 +224,7 @@ def test_salesforce_limits_and_refusals(org, session):
     assert salesforce.deliver(bad, sf_settings(org), session).state == "failed" and org.tasks == {}
 
 
+@pytest.mark.process
 def test_salesforce_wrong_credentials_wait_for_a_person(org, session):
     """invalid_client is retried slowly (the job is kept), never dropped."""
     outcome = salesforce.deliver(sf_payload(), {**sf_settings(org), "client_secret": "wrong"}, session)
