@@ -99,6 +99,7 @@ def test_a_half_closed_request_is_answered_and_stored(service):
     assert len(stored_paths(db)) == before + 10
 
 
+@pytest.mark.process  # gunicorn on PostgreSQL
 def test_a_half_closed_request_is_answered_and_stored_on_postgresql(tmp_path, pg_url):
     """The reported case: 20 of 20 half-closed requests went unanswered on PostgreSQL."""
     from sqlalchemy import create_engine, text

@@ -79,6 +79,7 @@ def test_the_users_config_is_committed_not_ignored():
     assert "${" in deploy  # secrets stay in the environment, referenced from the committed file
 
 
+@pytest.mark.process  # starts gunicorn
 def test_gunicorn_in_live_mode_with_the_example_stops_in_one_line(tmp_path):
     """The reported deployment: live credentials, no leadrelay.yml. gunicorn exits at once with one line, not serving."""
     from harness.processes import FakeEngageProcess, ServiceProcess
