@@ -2,8 +2,9 @@
 
 The clock of a lead starts at the later of its receipt and the opening of its calling window: a
 lead that arrives at night cannot be dialed before morning, and counting the night would hide
-how fast the team is once it may call. Until the compliance gate records a window opening per
-lead, the start is the receipt time (`DIAL_START`, the one place that says so).
+how fast the team is once it may call. The compliance gates record that opening as the lead's
+`clock_from` (revision 0008; also set when a consent answer releases a lead that waited for it), so
+the start is `clock_from` when set, else the receipt time (`DIAL_START`, the one place that says so).
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from sqlalchemy.engine import Connection
 from lead.lifecycle import LeadStatus
 from store.operator import quantile
 
-DIAL_START = "received_at"  # becomes the later of received_at and the lead's window opening
+# clock_from is only ever set later than received_at: COALESCE is the later of the two.
+DIAL_START = "COALESCE(clock_from, received_at)"
 WINDOWS = {"1h": 3600.0, "24h": 86400.0}
 WITHIN = (60.0, 300.0)  # the shares reported: first attempt within 60 s and within 5 minutes
 ROWS_MAX = 200_000  # bound one read whatever the traffic
 ACTIVE_CAMPAIGN_DAYS = 7  # a campaign "sends events" when one of its leads had an attempt this recently
 
 _FIRST_ATTEMPTS = text(
-    f"SELECT source, campaign, first_attempt_at, first_attempt_at - {DIAL_START} AS wait FROM leads "  # noqa: S608 - a constant column name
+    f"SELECT source, campaign, first_attempt_at, first_attempt_at - {DIAL_START} AS wait FROM leads "  # noqa: S608 - a constant expression
     "WHERE first_attempt_at >= :since ORDER BY first_attempt_at DESC LIMIT :cap"
 )
 

@@ -79,6 +79,22 @@ def test_metrics_agree_with_the_stored_times(service):
     assert got[key("leadrelay_first_dial_count", window="24h")] == 5
 
 
+def test_a_lead_that_waited_for_its_window_counts_from_the_opening(service):
+    """Received at night (10 h before), released at its window's opening (30 s before the dial): 30 s, not 10 h."""
+    _, http, engine = service
+    lead_id = loaded_lead(http, engine, "night-1", "3035550177")
+    with write(engine) as conn:
+        conn.execute(
+            text("UPDATE leads SET received_at = received_at - 36000, clock_from = :opening WHERE id = :id"),
+            {"opening": time.time() - 30, "id": lead_id},
+        )
+    dial(http, "uii-night", "night-1")
+    got = gauges(http)
+    assert got[key("leadrelay_first_dial_count", window="1h")] == 1
+    assert 29 <= got[key("leadrelay_first_dial_seconds", window="1h", quantile="0.5")] <= 60
+    assert got[key("leadrelay_first_dial_within_ratio", window="1h", within="60")] == 1.0
+
+
 def test_out_of_order_events_keep_the_earliest_attempt(service):
     """A later-received event cannot move the first attempt (the earliest time wins)."""
     _, http, engine = service
