@@ -1,12 +1,22 @@
-"""US zip code → (state, IANA zone), from the pinned `zipcodes` package, indexed once."""
+"""US zip code → (state, IANA zone): a compact table generated from the pinned `zipcodes` package.
+
+The package keeps its whole data set (every zip's county, coordinates, area codes …) in memory once
+imported: about 150 MB per process, which a 512 MB dyno running two gunicorn workers cannot spare.
+So the service reads `data/zips.json` (zip → "STATE|Zone", about 1 MB) and never imports the
+package; `python -m compliance.zips` regenerates the file, and a test checks it still matches.
+"""
 
 from __future__ import annotations
 
+import json
 import threading
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+DATA = Path(__file__).resolve().parent / "data" / "zips.json"
 
 _lock = threading.Lock()
 _index: dict[str, ZipPlace] | None = None
@@ -21,18 +31,31 @@ class ZipPlace:
     zone: str | None
 
 
-def _build() -> dict[str, ZipPlace]:
-    """Index every zip code of the zipcodes package (about 43 000; ~0.5 s once)."""
+def build_table() -> dict[str, Any]:
+    """Zip → "STATE|Zone" from the installed zipcodes package (the generator; not run by the service)."""
     import zipcodes
 
     all_zips: Callable[[], list[dict[str, Any]]] = zipcodes.list_all  # untyped package
     valid = zoneinfo.available_timezones()  # the data has a few non-zones ("Napakiak"): drop them
-    return {
-        entry["zip_code"]: ZipPlace(
-            entry.get("state") or None, entry["timezone"] if entry.get("timezone") in valid else None
-        )
+    table = {
+        entry["zip_code"]: f"{entry.get('state') or ''}|{entry['timezone'] if entry.get('timezone') in valid else ''}"
         for entry in all_zips()
     }
+    return {"source": f"zipcodes {zipcodes.__version__} (list_all: zip_code, state, timezone)", "zips": table}
+
+
+def _load() -> dict[str, ZipPlace]:
+    """Read the committed table; equal places share one object (43 000 zips, a few hundred places)."""
+    raw: dict[str, str] = json.loads(DATA.read_text(encoding="utf-8"))["zips"]
+    places: dict[str, ZipPlace] = {}
+    index = {}
+    for zip_code, value in raw.items():
+        place = places.get(value)
+        if place is None:
+            state, _, zone = value.partition("|")
+            place = places[value] = ZipPlace(state or None, zone or None)
+        index[zip_code] = place
+    return index
 
 
 def warm() -> None:
@@ -40,9 +63,9 @@ def warm() -> None:
     global _index
     with _lock:
         if _index is None:
-            index = _build()
+            index = _load()
             by_state: dict[str, set[str]] = {}
-            for place in index.values():
+            for place in set(index.values()):
                 if place.state and place.zone:
                     by_state.setdefault(place.state, set()).add(place.zone)
             _state_zones.update({state: frozenset(zones) for state, zones in by_state.items()})
@@ -65,3 +88,7 @@ def lookup(zip_code: str | None) -> ZipPlace | None:
     warm()
     assert _index is not None
     return _index.get(digits)
+
+
+if __name__ == "__main__":  # pragma: no cover - the generator's command line
+    DATA.write_text(json.dumps(build_table(), separators=(",", ":"), sort_keys=True) + "\n", encoding="utf-8")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from compliance import areacodes
+from compliance import areacodes, zips
 from compliance.places import CONTIGUOUS_US, place_of
 from compliance.rules import Span, legal_span, rules
 from compliance.windows import WindowSettings, decide
@@ -204,3 +205,32 @@ def test_area_code_table_is_what_its_sources_build():
     assert codes["416"]["state"] is None and codes["416"]["region"] == "CA"
     assert "800" not in codes and "500" not in codes
     assert {"America/Chicago", "America/New_York"} <= set(codes["270"]["zones"])  # Kentucky's west
+
+
+def test_zip_table_is_what_the_pinned_package_builds():
+    # The service reads data/zips.json and never imports zipcodes (its data costs ~150 MB a process);
+    # the committed table is reproducible from the pinned package (rebuild: python -m compliance.zips).
+    committed = json.loads(zips.DATA.read_text(encoding="utf-8"))
+    assert committed == json.loads(json.dumps(zips.build_table()))
+    assert zips.lookup("32501") == zips.ZipPlace("FL", "America/Chicago")  # Pensacola: Central, in Florida
+    assert zips.lookup("33101-1234") == zips.ZipPlace("FL", "America/New_York")
+    assert zips.state_zones("FL") == frozenset({"America/Chicago", "America/New_York"})
+
+
+@pytest.mark.process  # a fresh interpreter
+def test_looking_up_zips_does_not_import_the_zipcodes_package():
+    # A fresh interpreter: the lookups' memory is the compact table, not the package's data set.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from compliance import zips; zips.warm(); zips.lookup('32501'); print('zipcodes' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.stdout.strip() == "False"
