@@ -234,8 +234,6 @@ class Intake:
         request.changes = [routing.lifecycle(rules, record) for record in request.records]
         return None
 
-    # --- prepare -------------------------------------------------------------------------------
-
     # --- dialer events (ringcx): reports on leads, never leads -----------------------------------
 
     def _dialer_events(self, request: Request) -> Answer | None:
@@ -261,6 +259,8 @@ class Intake:
         WEBHOOKS.labels(source.name, "202").inc()
         ACK_SECONDS.labels(source.name).observe(self.clock() - request.received_at)
         return Answer(202, body)
+
+    # --- prepare -------------------------------------------------------------------------------
 
     def _prepare(self, request: Request) -> Answer | None:
         """Map and route every record (prepare.py): what the store keeps for each."""
