@@ -35,8 +35,16 @@ run: install
 	PATH=$(BIN):$$PATH $(BIN)/gunicorn --bind "$${HOST:-127.0.0.1}:$${PORT:-8000}" app:app
 
 # Lint first (seconds), then the suite: a red lint fails `make test` as a failing test would.
+# The suite runs in TEST_WORKERS processes (pytest-xdist; default: cores + 1 and at most 4, so 3 on
+# a 2-core machine; the cap keeps PostgreSQL's 100 connections and the memory of each worker's
+# gunicorn and fake Engage processes well inside a default install):
+# most of its wall time is waiting on real processes, sockets and short faults, not CPU, so one
+# worker more than the cores overlaps that waiting (measured in docs/development.md). Each test
+# has its own SQLite file or PostgreSQL schema and binds port 0, so workers share nothing.
+# TEST_WORKERS=0 runs it in one process (e.g. to read a fault test's printed figures with -s).
+TEST_WORKERS ?= $(shell n=$$(( $$(nproc 2>/dev/null || echo 2) + 1 )); echo $$(( n > 4 ? 4 : n )))
 test: install-dev lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 # The fast lane: lint, then the unit tests only (no inet socket, no process; tests/lanes.py enforces
 # it both ways). SQLite always, PostgreSQL too when TEST_DATABASE_URL is set. See README "Tests".
