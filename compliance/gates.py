@@ -37,6 +37,18 @@ class GateSettings:
     calling_hours_off: bool = False
     windows_default_off: str | None = None  # "sandbox" or "CALLING_WINDOWS=off": windows off unless configured
 
+    def __post_init__(self) -> None:
+        """Refuse settings that say calling hours are off while the window gate is on.
+
+        `evaluate` reads only `windows.enabled`; `calling_hours_off` names why they are off (the banner
+        and the start-up warning). Settings that said both once made a test pass by day and defer its
+        lead after 21:00 Eastern; config/compliance.py builds both from the one `calling_hours: off`.
+        """
+        if self.calling_hours_off and self.windows.enabled:
+            raise ValueError(
+                "calling_hours_off=True needs windows=WindowSettings(enabled=False): the gate reads windows"
+            )
+
     def describe(self) -> str:
         """The banner's line: which gates are on for this source."""
         windows = (

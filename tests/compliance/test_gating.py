@@ -11,6 +11,7 @@ import pytest
 from compliance.consent import ConsentSettings
 from compliance.gates import Action, Gate, GateSettings
 from compliance.windows import WindowSettings
+from config.compliance import gate_settings
 from dispatch.gating import Gatekeeper
 from dispatch.retainer import Retainer
 from harness.fake_trustedform import FakeTrustedForm
@@ -140,6 +141,26 @@ def test_calling_window_defers_to_the_next_opening(engine):
     result = keeper.screen([store(engine, "D1")])[0].result
     assert result.action is Action.DEFER and result.gate is Gate.CALLING_WINDOW
     assert result.next_attempt_at == dt.datetime(2026, 12, 8, 8, 0, tzinfo=ET).timestamp()
+
+
+def test_calling_hours_off_loads_at_night(engine):
+    """`calling_hours: off` as config builds it loads at 22:00 Eastern (the gate reads the windows' flag)."""
+    late = dt.datetime(2026, 12, 7, 22, 0, tzinfo=ET).timestamp()
+    settings = gate_settings({"calling_hours": "off"}, None, "leadrelay.yml")
+    keeper = Gatekeeper(engine, lambda source: settings, None, clock=Clock(late))
+    assert keeper.screen([store(engine, "D2")])[0].result.action is Action.LOAD
+
+
+def test_settings_that_say_hours_off_with_windows_on_are_refused():
+    """The reported defect: GateSettings(calling_hours_off=True) kept the windows on, so the opt-out flow test
+    deferred its lead every evening; such settings cannot be built now."""
+    with pytest.raises(ValueError, match="windows=WindowSettings\\(enabled=False\\)"):
+        GateSettings(calling_hours_off=True)
+    assert (
+        GateSettings(windows=WindowSettings(enabled=False), calling_hours_off=True)
+        .describe()
+        .startswith("windows off (calling_hours: off)")
+    )
 
 
 def test_florida_cap_counts_loads_across_sources_for_24_hours(engine):

@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from werkzeug.datastructures import Headers
 
-from compliance.gates import GateSettings
 from config import load_file
+from config.compliance import gate_settings
 from dispatch.gating import Gatekeeper
 from dispatch.runner import Dispatcher
 from dispatch.wakeup import Waker
@@ -72,7 +73,11 @@ def test_opt_out_reaches_engage_and_the_number_is_never_loaded_again(engine, fak
     path.write_text(CONFIG)
     sources = load_file(path, environ={}).sources
     waker, stop = Waker(), threading.Event()
-    gates = Gatekeeper(engine, lambda source: GateSettings(calling_hours_off=True), None)
+    # Gates as `compliance: {calling_hours: off}` builds them, on a clock standing at 21:30 Eastern:
+    # the settings this test once built by hand kept the windows on, so it failed every evening.
+    settings = gate_settings({"calling_hours": "off"}, None, "leadrelay.yml")
+    evening = datetime(2026, 12, 8, 2, 30, tzinfo=UTC).timestamp()  # 21:30 in New York, 18:30 in LA
+    gates = Gatekeeper(engine, lambda source: settings, None, clock=lambda: evening)
     dispatcher = Dispatcher(
         engine, {**DISPATCH, "call_timeout": 1.0, "outage_probe_cap": 0.5}, backend_for(fake), waker, gates=gates
     )
