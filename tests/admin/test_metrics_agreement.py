@@ -6,14 +6,13 @@ showed a dead dispatcher or a growing backlog."""
 from __future__ import annotations
 
 import re
-import sys
 import time
 from itertools import pairwise
 
 import pytest
 import requests
 
-from harness.processes import FakeEngageProcess, ServiceProcess, wait_for
+from harness.processes import wait_for
 from metrics import CACHE_SECONDS
 from tests.admin.helpers import CONFIG, SOURCE_TOKEN, lead_body
 
@@ -50,35 +49,15 @@ def post(url: str, n: int) -> None:
 
 
 @pytest.fixture
-def stack(tmp_path, pg_url):
+def running(tmp_path, pg_url, stack):
     """Fake Engage, 2 gunicorn workers (worker mode) and `flask dispatch run`, all real processes."""
     (tmp_path / "leadrelay.yml").write_text(CONFIG)
-    fake = FakeEngageProcess(log_path=tmp_path / "fake.log").start()
-    env = {
-        "DATABASE_URL": pg_url,
-        "LEADRELAY_CONFIG": str(tmp_path / "leadrelay.yml"),
-        **fake.env(),
-        "DISPATCH_MODE": "worker",
-        "WEB_CONCURRENCY": "2",
-        "GUNICORN_THREADS": "4",
-    }
-    web = ServiceProcess(env, tmp_path / "web.log")
-    worker = ServiceProcess(
-        env, tmp_path / "worker.log", command=[sys.executable, "-m", "flask", "--app", "app", "dispatch", "run"]
-    )
-    try:
-        web.start()
-        worker.start(wait_ready=False)
-        yield web, worker, fake
-    finally:
-        for proc in (worker, web):
-            proc.kill9()
-        fake.stop()
+    return stack(pg_url, workers=1, WEB_CONCURRENCY="2", GUNICORN_THREADS="4")
 
 
-def test_scrapes_agree_and_show_a_stopped_dispatcher(stack):
+def test_scrapes_agree_and_show_a_stopped_dispatcher(running):
     """10 scrapes agree; after the dispatcher stops, every scrape within 30 s says so and the backlog grows."""
-    web, worker, fake = stack
+    web, worker, fake = running.web, running.workers[0], running.fake
     for n in range(4):
         post(web.url, n)
     wait_for(lambda: len(fake.leads()) == 4, 30, message="4 leads delivered")

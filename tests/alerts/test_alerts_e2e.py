@@ -3,7 +3,6 @@ on a real socket and a local receiver. Every process evaluates alerts; the recei
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter
 from itertools import pairwise
@@ -12,7 +11,7 @@ import pytest
 import requests
 
 from harness import fake_engage
-from harness.processes import ServiceProcess, wait_for
+from harness.processes import wait_for
 from tests.admin.helpers import CONFIG, SOURCE_TOKEN, lead_body
 
 # A fake Engage and an alert receiver on loopback sockets.
@@ -59,17 +58,15 @@ def engage_server(engage):
     server.stop()
 
 
-def test_auth_outage_and_dead_lead_alerts_reach_the_receiver_once(tmp_path, pg_url, receiver, engage, engage_server):
+def test_auth_outage_and_dead_lead_alerts_reach_the_receiver_once(
+    tmp_path, pg_url, receiver, engage, engage_server, stack
+):
     """Credentials revoked → one engage_auth, resolved once leads flow; Engage down → engage_outage or
     backlog_stale, and the lead that dies → lead_dead; three evaluating processes, one copy each."""
     (tmp_path / "leadrelay.yml").write_text(config(receiver))
     url = engage_server.url
-    env = {
-        "DATABASE_URL": pg_url,
-        "LEADRELAY_CONFIG": str(tmp_path / "leadrelay.yml"),
-        "DISPATCH_MODE": "worker",
-        "WEB_CONCURRENCY": "2",
-        "GUNICORN_THREADS": "4",
+    # The Engage is this process's (the test revokes its credentials and stops it), not a fake process.
+    live = {
         "ENGAGE_MODE": "live",
         "ENGAGE_BASE_URL": url,
         "RINGCENTRAL_SERVER_URL": url,
@@ -79,44 +76,39 @@ def test_auth_outage_and_dead_lead_alerts_reach_the_receiver_once(tmp_path, pg_u
         "RINGCENTRAL_JWT": fake_engage.DEFAULT_JWT,
         "CALLING_WINDOWS": "off",  # live mode at any hour: the windows have their own tests
     }
-    web = ServiceProcess(env, tmp_path / "web.log")
-    worker = ServiceProcess(
-        env, tmp_path / "worker.log", command=[sys.executable, "-m", "flask", "--app", "app", "dispatch", "run"]
+    running = stack(pg_url, engage=live, workers=1, WEB_CONCURRENCY="2", GUNICORN_THREADS="4")
+    web, worker = running.web, running.workers[0]
+    # 1. Credentials revoked: Engage refuses the client secret.
+    good = engage.client_secret
+    engage.client_secret = "rotated-by-someone"
+    engage.reset(revoke_tokens=True)
+    started = time.time()
+    post(web.url, 1)
+    wait_for(lambda: receiver.of("engage_auth", "firing"), 60, interval=0.2, message="engage_auth firing")
+    assert time.time() - started < 60
+    firing = receiver.of("engage_auth", "firing")[0]
+    assert "credentials" in firing["text"] and firing["details"]["held"] >= 1
+    # 2. Fixed: the held lead is delivered and the alert resolves.
+    engage.client_secret = good
+    wait_for(lambda: len(engage.leads()) == 1, 30, message="held lead delivered after the fix")
+    wait_for(lambda: receiver.of("engage_auth", "resolved"), 30, interval=0.2, message="engage_auth resolved")
+    # 3. Engage down: the waiting lead ages, then dies of its retry budget.
+    engage_server.stop()
+    down = time.time()
+    post(web.url, 2)
+    wait_for(
+        lambda: receiver.of("engage_outage", "firing") or receiver.of("backlog_stale", "firing"),
+        60,
+        interval=0.2,
+        message="engage_outage or backlog_stale",
     )
-    try:
-        web.start()
-        worker.start(wait_ready=False)
-        # 1. Credentials revoked: Engage refuses the client secret.
-        good = engage.client_secret
-        engage.client_secret = "rotated-by-someone"
-        engage.reset(revoke_tokens=True)
-        started = time.time()
-        post(web.url, 1)
-        wait_for(lambda: receiver.of("engage_auth", "firing"), 60, interval=0.2, message="engage_auth firing")
-        assert time.time() - started < 60
-        firing = receiver.of("engage_auth", "firing")[0]
-        assert "credentials" in firing["text"] and firing["details"]["held"] >= 1
-        # 2. Fixed: the held lead is delivered and the alert resolves.
-        engage.client_secret = good
-        wait_for(lambda: len(engage.leads()) == 1, 30, message="held lead delivered after the fix")
-        wait_for(lambda: receiver.of("engage_auth", "resolved"), 30, interval=0.2, message="engage_auth resolved")
-        # 3. Engage down: the waiting lead ages, then dies of its retry budget.
-        engage_server.stop()
-        down = time.time()
-        post(web.url, 2)
-        wait_for(
-            lambda: receiver.of("engage_outage", "firing") or receiver.of("backlog_stale", "firing"),
-            60,
-            interval=0.2,
-            message="engage_outage or backlog_stale",
-        )
-        assert time.time() - down < 60
-        wait_for(lambda: receiver.of("lead_dead", "firing"), 60, interval=0.2, message="lead_dead")
-        assert receiver.of("lead_dead", "firing")[0]["details"]["dead"] == 1
-        time.sleep(2)  # let every process evaluate a few more rounds: still one copy each
-    finally:
-        worker.kill9()
-        web.kill9()
+    assert time.time() - down < 60
+    wait_for(lambda: receiver.of("lead_dead", "firing"), 60, interval=0.2, message="lead_dead")
+    assert receiver.of("lead_dead", "firing")[0]["details"]["dead"] == 1
+    time.sleep(2)  # let every process evaluate a few more rounds: still one copy each
+    # Every evaluating process stopped before counting: no copy can arrive after the count.
+    worker.kill9()
+    web.kill9()
     copies = Counter((m["alert"], m["state"]) for m in receiver.messages)
     assert copies[("engage_auth", "firing")] == 1 and copies[("engage_auth", "resolved")] == 1, copies
     assert copies[("lead_dead", "firing")] == 1, copies

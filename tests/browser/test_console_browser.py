@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from harness.processes import ServiceProcess, wait_for
+from harness.processes import wait_for
 from tests.admin.helpers import CONFIG, SOURCE_TOKEN, TOKEN, lead_body
 
 # Chromium against the service under gunicorn.
@@ -56,29 +55,13 @@ def set_status(db_url: str, lead_id: int, status: str, error: str) -> None:
 
 
 @pytest.fixture
-def stack(tmp_path):
+def running(tmp_path, stack):
     """The service under gunicorn (worker mode, sandbox Engage, SQLite) and a separate dispatcher."""
     # Alerts evaluated every second (no receiver: they show in the header and the open-alerts box).
     (tmp_path / "leadrelay.yml").write_text(CONFIG + "alerts:\n  check_every: 1s\n")
     db_url = f"sqlite:///{tmp_path / 'leadrelay.db'}"
-    env = {
-        "DATABASE_URL": db_url,
-        "LEADRELAY_CONFIG": str(tmp_path / "leadrelay.yml"),
-        "ENGAGE_MODE": "sandbox",
-        "DISPATCH_MODE": "worker",
-        "ADMIN_TOKEN": TOKEN,
-    }
-    web = ServiceProcess(env, tmp_path / "web.log")
-    worker = ServiceProcess(
-        env, tmp_path / "worker.log", command=[sys.executable, "-m", "flask", "--app", "app", "dispatch", "run"]
-    )
-    try:
-        web.start()
-        worker.start(wait_ready=False)
-        yield web, worker, db_url
-    finally:
-        worker.kill9()
-        web.kill9()
+    # Sandbox Engage: the console needs no Engage process, and its header shows SANDBOX.
+    return stack(db_url, engage={"ENGAGE_MODE": "sandbox"}, workers=1, ADMIN_TOKEN=TOKEN)
 
 
 @pytest.fixture
@@ -108,9 +91,9 @@ def shoot(page, name: str) -> None:
     page.set_viewport_size(current)
 
 
-def test_operator_flow_in_chromium(stack, browser):
+def test_operator_flow_in_chromium(running, browser):
     """Log in → find by externId → timeline → replay a dead lead → release a hold → header shows the stop."""
-    web, worker, db_url = stack
+    web, worker, db_url = running.web, running.workers[0], running.db_url
     ids = [post(web.url, n) for n in range(1, 5)]
     wait_for(
         lambda: (

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import requests
 from sqlalchemy import create_engine, text
 
 from harness.fake_trustedform import FakeTrustedForm
 from harness.processes import FakeEngageProcess, ServiceProcess
+from tests.stack import start_stack
 
 CONFIG = """
 defaults:
@@ -30,6 +34,7 @@ sources:
 
 
 def statuses(db_url) -> dict[str, str]:
+    """Each lead's status by externId, read straight from the service's database."""
     engine = create_engine(db_url.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT extern_id, status FROM leads")).fetchall()
@@ -38,19 +43,16 @@ def statuses(db_url) -> dict[str, str]:
 
 
 def start(
-    tmp_path, db_url, procs, tf: FakeTrustedForm, key: str = "tf-key"
+    tmp_path: Path, db_url: str, procs: list[Any], tf: FakeTrustedForm, key: str = "tf-key"
 ) -> tuple[ServiceProcess, FakeEngageProcess]:
+    """Write the consent config for `tf` and start the stack (tests/stack.py) into `procs`: (web, fake)."""
     (tmp_path / "leadrelay.yml").write_text(CONFIG.format(key=key, url=tf.url))
-    fake = FakeEngageProcess(log_path=tmp_path / "fake.log").start()
-    procs.append(fake)
-    env = {"DATABASE_URL": db_url, "LEADRELAY_CONFIG": str(tmp_path / "leadrelay.yml"), **fake.env()}
-    service = ServiceProcess(env, tmp_path / "service.log")
-    procs.append(service)
-    service.start()
-    return service, fake
+    running = start_stack(procs, tmp_path, db_url)
+    return running.web, running.fake
 
 
 def post(service: ServiceProcess, extern: str, phone: str, cert_url: str | None) -> requests.Response:
+    """POST one lead to the generic web source, with a TrustedForm certificate URL unless None."""
     body = {"id": extern, "phone": phone, "email": f"{extern.lower()}@example.com"}
     if cert_url is not None:
         body["xxTrustedFormCertUrl"] = cert_url

@@ -14,7 +14,7 @@ from collections import Counter
 import pytest
 
 from harness.fake_trustedform import FakeTrustedForm
-from harness.processes import FakeEngageProcess, ServiceProcess, wait_for
+from harness.processes import wait_for
 from tests.compliance.helpers import CONFIG, post, start, statuses
 
 # gunicorn, the fake Engage and the fake TrustedForm on loopback.
@@ -22,6 +22,7 @@ pytestmark = pytest.mark.process
 
 
 def test_retain_before_load_and_each_verdict(tmp_path, db_url, procs):
+    """Every loaded lead's certificate was retained before the load; each bad certificate is blocked."""
     with FakeTrustedForm(api_key="tf-key") as tf:
         service, fake = start(tmp_path, db_url, procs, tf)
         good = [tf.add_cert(phone=f"303555{n:04d}") for n in range(5)]
@@ -45,23 +46,15 @@ def test_retain_before_load_and_each_verdict(tmp_path, db_url, procs):
         assert not any("evil" in r["path"] or "a" * 40 in r["path"] for r in tf.requests)
 
 
-def test_worker_mode_the_web_process_retains_and_the_worker_loads_at_once(tmp_path, pg_url, procs):
+def test_worker_mode_the_web_process_retains_and_the_worker_loads_at_once(tmp_path, pg_url, stack):
+    """Worker mode: the web process retains, the worker loads about one TrustedForm round trip later."""
     # The retain runs in the web process; the worker defers the lead, and the recorded answer puts it
     # back in the queue with a NOTIFY: loaded about one TrustedForm round trip after receipt.
-    from bench.stack import DISPATCH_COMMAND
-
     with FakeTrustedForm(api_key="tf-key") as tf:
         tf.latency = 0.3
         (tmp_path / "leadrelay.yml").write_text(CONFIG.format(key="tf-key", url=tf.url))
-        fake = FakeEngageProcess(log_path=tmp_path / "fake.log").start()
-        procs.append(fake)
-        env = {"DATABASE_URL": pg_url, "LEADRELAY_CONFIG": str(tmp_path / "leadrelay.yml"), "DISPATCH_MODE": "worker",
-               **fake.env()}  # fmt: skip
-        web = ServiceProcess(env, tmp_path / "web.log")
-        worker = ServiceProcess(env, tmp_path / "worker.log", command=DISPATCH_COMMAND)
-        procs.extend([web, worker])
-        web.start()
-        worker.start(wait_ready=False)
+        running = stack(pg_url, workers=1)
+        fake, web, worker = running.fake, running.web, running.workers[0]
         wait_for(lambda: "dispatcher is leader" in worker.log_tail(50), 30, message="the worker leads")
         warm = tf.add_cert(phone="3035550301")  # the first load also exchanges the Engage token
         post(web, "W0", "3035550301", tf.cert_url(warm))

@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import create_engine, text
 
-from harness.processes import FakeEngageProcess, ServiceProcess, wait_for
-from tests.stack import extern_ids, lead_body, post, service_env, statuses
+from harness.processes import wait_for
+from tests.stack import extern_ids, lead_body, post, statuses
 
 # Real processes: gunicorn, `flask dispatch run`, the fake Engage.
 pytestmark = pytest.mark.process
@@ -96,16 +96,12 @@ def test_standby_takes_over_mid_burst_on_postgres(tmp_path, stack, pg_url):
     assert fake.stats()["loader_429"] == 0
 
 
-def test_sigterm_during_a_batch_settles_it(tmp_path, procs, sqlite_url):
+def test_sigterm_during_a_batch_settles_it(tmp_path, stack, sqlite_url):
     """SIGTERM while a call is in flight: the call finishes and settles, the lease is released, a restart
     re-sends nothing."""
-    workdir = workdir_with(tmp_path)
-    fake = FakeEngageProcess(log_path=workdir / "fake.log").start()
-    procs.append(fake)
-    env = service_env(workdir, sqlite_url, fake)
-    service = ServiceProcess(env, workdir / "service.log")
-    procs.append(service)
-    service.start()
+    workdir_with(tmp_path)
+    running = stack(sqlite_url)
+    fake, service = running.fake, running.web
     send_all(service, range(1))
     wait_for(lambda: len(extern_ids(fake)) == 1, 10, message="warm-up")
     fake.control("POST", "faults", json={"hang": 1.5, "hang_after": True})  # loads land, then the answer is slow
@@ -120,9 +116,7 @@ def test_sigterm_during_a_batch_settles_it(tmp_path, procs, sqlite_url):
         assert conn.execute(text("SELECT holder FROM dispatcher_lease")).scalar() is None
     engine.dispose()
     fake.control("POST", "faults/clear")
-    restarted = ServiceProcess(env, workdir / "service2.log", port=service.port)
-    procs.append(restarted)
-    restarted.start()
+    running.restart_web()  # a new web process on the same port (the terminated one has exited)
     wait_for(lambda: len(extern_ids(fake)) == 6, 20, message="the rest delivered after restart")
     wait_for(lambda: statuses(sqlite_url)["delivered"] == 6, 10, message="all settled")
     assert duplicates(fake) == 0

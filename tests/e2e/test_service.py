@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 
 from harness.processes import FakeEngageProcess, ServiceProcess, wait_for
 from tests.builders import fixture_bytes
-from tests.stack import extern_ids, lead_body, post, service_env, statuses
+from tests.stack import extern_ids, lead_body, post, statuses
 
 # Real processes: gunicorn, `flask dispatch run`, the fake Engage.
 pytestmark = pytest.mark.process
@@ -81,14 +81,11 @@ def test_sample_webhook_in_sandbox_mode(tmp_path, procs):
 
 
 @pytest.mark.parametrize("db", ["sqlite", "postgres"])
-def test_kill9_while_engage_is_down_loses_nothing(db, workdir, procs, request):
+def test_kill9_while_engage_is_down_loses_nothing(db, workdir, stack, procs, request):
     """Engage down, 20 leads queued, kill -9 the service, restart, bring Engage back: 20 delivered, none lost."""
     db_url = f"sqlite:///{workdir / 'leadrelay.db'}" if db == "sqlite" else request.getfixturevalue("pg_url")
-    fake = FakeEngageProcess(log_path=workdir / "fake.log").start()
-    procs.append(fake)
-    service = ServiceProcess(service_env(workdir, db_url, fake), workdir / "service.log")
-    procs.append(service)
-    service.start()
+    running = stack(db_url)
+    fake, service = running.fake, running.web
     assert post(service, lead_body(0)).status_code == 202
     wait_for(lambda: extern_ids(fake) == Counter({"90000000": 1}), 10, message="warm-up lead delivered")
 
@@ -103,10 +100,9 @@ def test_kill9_while_engage_is_down_loses_nothing(db, workdir, procs, request):
     assert statuses(db_url)["delivered"] == 1
     assert sum(statuses(db_url).values()) == 21
 
-    restarted = ServiceProcess(service_env(workdir, db_url, fake), workdir / "service2.log", port=service.port)
-    procs.append(restarted)
-    restarted.start()
+    running.restart_web()  # the platform's restart, on the same port
     time.sleep(1.0)  # Engage still down for a moment after the restart
+    # Engage itself comes back (a fault of Engage, not of the stack): a new fake on the old port.
     fake2 = FakeEngageProcess(port=port, log_path=workdir / "fake2.log").start()
     procs.append(fake2)
     wanted = {str(90000000 + n) for n in range(1, 21)}

@@ -7,22 +7,19 @@ Durations come from a Scale: SHORT for `make test`, SOAK (LEADRELAY_SOAK=1) for 
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
-from sqlalchemy import create_engine, text
 
-from harness.processes import FakeEngageProcess, ServiceProcess, wait_for
-from tests.stack import extern_ids, lead_body
+from harness.processes import wait_for
+from tests.figures import FIGURES
+from tests.stack import Stack, extern_ids, lead_body, start_stack, statuses
 
 SOAK = os.environ.get("LEADRELAY_SOAK") == "1"
-FIGURES: list[str] = []  # printed in the terminal summary (tests/faults/conftest.py)
 
 CONFIG = """
 defaults:
@@ -136,100 +133,37 @@ class Sender:
         self.thread.join(timeout)
 
 
-class Stack:
-    """The processes of one case, started and stopped together."""
-
-    def __init__(
-        self,
-        workdir: Path,
-        db_url: str,
-        service_db_url: str,
-        mode: str = "inline",
-        dispatchers: int = 1,
-        fake_args: tuple[str, ...] = (),
-        probe_cap: float = 1.0,
-        call_timeout: float = 2.0,
-        backoff_cap: float = 1.0,
-    ):
-        """`db_url` is the real database (the test reads it); `service_db_url` what the services use (a proxy)."""
-        self.workdir, self.db_url, self.service_db_url, self.mode = workdir, db_url, service_db_url, mode
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "leadrelay.yml").write_text(
-            CONFIG.format(probe_cap=probe_cap, call_timeout=call_timeout, backoff_cap=backoff_cap)
-        )
-        self.fake = FakeEngageProcess(*fake_args, log_path=workdir / "fake.log").start()
-        self.env = {
-            "DATABASE_URL": service_db_url,
-            "LEADRELAY_CONFIG": str(workdir / "leadrelay.yml"),
-            **self.fake.env(),
-            "DISPATCH_MODE": mode,
-            "WEB_CONCURRENCY": "1",
-        }
-        self.web = ServiceProcess(self.env, workdir / "web.log")
-        self.dispatchers: list[ServiceProcess] = []
-        self.count = dispatchers if mode == "worker" else 0
-        self.restarts = 0
-
-    def start(self) -> Stack:
-        """Start web (and dispatcher workers) and wait until a lead flows end to end."""
-        self.web.start()
-        for _i in range(self.count):
-            self.add_dispatcher()
-        return self
-
-    def add_dispatcher(self) -> ServiceProcess:
-        """Start one `flask dispatch run` process."""
-        cmd = [sys.executable, "-m", "flask", "--app", "app", "dispatch", "run"]
-        worker = ServiceProcess(
-            self.env, self.workdir / f"dispatcher{len(self.dispatchers)}.log", command=cmd, port=self.web.port
-        )
-        self.dispatchers.append(worker)
-        return worker.start(wait_ready=False)
-
-    def url(self) -> str:
-        """The web URL."""
-        return self.web.url
-
-    def leader(self) -> ServiceProcess | None:
-        """The dispatcher process holding the lease (worker mode)."""
-        engine = engine_for(self.db_url)
-        with engine.connect() as conn:
-            holder = conn.execute(text("SELECT holder FROM dispatcher_lease")).scalar() or ""
-        engine.dispose()
-        return next((w for w in self.dispatchers if w.proc and f":{w.proc.pid}:" in holder), None)
-
-    def kill_web(self) -> None:
-        """kill -9 the web process and start it again on the same port (as the platform does)."""
-        self.web.kill9()
-        self.web = ServiceProcess(self.env, self.workdir / "web2.log", port=self.web.port)
-        self.web.start(wait_ready=False)
-        self.restarts += 1
-
-    def kill_dispatcher(self) -> None:
-        """kill -9 the leading dispatcher process (a standby takes over)."""
-        leader = self.leader()
-        if leader is not None:
-            leader.kill9()
-
-    def stop(self) -> None:
-        """Stop everything, whatever happened."""
-        for proc in [*self.dispatchers, self.web]:
-            proc.kill9()
-        self.fake.stop()
-
-
-def engine_for(url: str):
-    """A plain engine on the real database (not through the proxy)."""
-    return create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-
-
-def statuses(db_url: str) -> Counter:
-    """Lead counts by status, straight from the database."""
-    engine = engine_for(db_url)
-    with engine.connect() as conn:
-        rows = conn.execute(text("SELECT status, COUNT(*) FROM leads GROUP BY status")).fetchall()
-    engine.dispose()
-    return Counter({r[0]: r[1] for r in rows})
+def fault_stack(
+    procs: list,
+    workdir: Path,
+    db_url: str,
+    service_db_url: str | None = None,
+    mode: str = "inline",
+    dispatchers: int = 1,
+    fake_args: tuple[str, ...] = (),
+    probe_cap: float = 1.0,
+    call_timeout: float = 2.0,
+    backoff_cap: float = 1.0,
+    wait_ready: bool = True,
+) -> Stack:
+    """The shared stack (tests/stack.py) with the fault cases' config: one gunicorn worker, `mode` inline
+    or worker (then `dispatchers` processes), the outage probe, call timeout and backoff of the scale.
+    `db_url` is the real database (the test reads it); `service_db_url` what the services use (a proxy)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "leadrelay.yml").write_text(
+        CONFIG.format(probe_cap=probe_cap, call_timeout=call_timeout, backoff_cap=backoff_cap)
+    )
+    return start_stack(
+        procs,
+        workdir,
+        db_url,
+        *fake_args,
+        workers=dispatchers if mode == "worker" else 0,
+        service_db_url=service_db_url,
+        wait_ready=wait_ready,
+        DISPATCH_MODE=mode,
+        WEB_CONCURRENCY="1",
+    )
 
 
 def warm_up(stack: Stack) -> None:
@@ -249,14 +183,19 @@ def expected_ids(sender: Sender) -> set[str]:
     return {str(90000000 + n) for n in sender.accepted}
 
 
-def finish(figure: Figure, stack: Stack, sender: Sender, fault_ended: float, deliver_within: float) -> Figure:
-    """Wait for every 2xx lead at the fake, fill in the figure, print it, and assert the promise."""
+def finish(
+    figure: Figure, stack: Stack, sender: Sender, fault_ended: float, deliver_within: float, look_past: float = 30.0
+) -> Figure:
+    """Wait for every 2xx lead at the fake, fill in the figure, print it, and assert the promise.
+
+    A lead still missing at the deadline is waited for `look_past` seconds more, so the figure shows
+    the real recovery (or that there was none)."""
     sender.join(240)
     assert not sender.thread.is_alive(), "the sender could not get every lead answered 2xx"
     wanted = expected_ids(sender)
     deadline = max(fault_ended, max(sender.accepted.values(), default=fault_ended)) + deliver_within
     done_at = None
-    while time.time() < deadline + 30:  # look past the deadline so the figure shows the real recovery
+    while time.time() < deadline + look_past:
         got = extern_ids(stack.fake)
         if wanted <= set(got):
             done_at = time.time()

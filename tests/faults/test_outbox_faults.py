@@ -19,7 +19,9 @@ from harness.processes import wait_for
 from harness.tcp_proxy import TcpProxy
 from store import db
 from store.outbox import DONE, ENGAGE_DNC_ADD, ENGAGE_LEAD_ACTION, FAILED, Outbox, enqueue
-from tests.faults.matrix import FIGURES, SOAK, Stack, warm_up
+from tests.faults.matrix import SOAK, fault_stack, warm_up
+from tests.figures import FIGURES
+from tests.stack import Stack
 
 # Real processes and real faults (an outbox under outages, kill -9, a cut database).
 pytestmark = pytest.mark.process
@@ -39,12 +41,9 @@ WARM_EXTERN = "90000001"  # the warm-up lead (HubSpot vid), loaded before every 
 
 
 @pytest.fixture
-def stacks():
-    """Stacks started by a test, all stopped afterwards (and the tests' own engines disposed)."""
-    started: list[Stack] = []
-    yield started
-    for stack in started:
-        stack.stop()
+def engines():
+    """The test's own engines on the real database, disposed afterwards."""
+    yield ENGINES
     for engine in ENGINES:
         engine.dispose()
     ENGINES.clear()
@@ -125,27 +124,26 @@ def check(stack: Stack, optouts: OptOuts, ended: float, within: float, name: str
     assert WARM_EXTERN not in [lead["extern_id"] for lead in dialable], "the opted-out lead would still be dialed"
 
 
-def start(tmp_path, stacks, db_url, service_url=None, dispatchers=1, **scale) -> Stack:
+def start(tmp_path, procs, db_url, service_url=None, dispatchers=1, **scale) -> Stack:
     """Web + `dispatch run` workers on `db_url` (through `service_url` when given), one lead loaded."""
-    stack = Stack(
+    stack = fault_stack(
+        procs,
         tmp_path,
         db_url,
-        service_url or db_url,
+        service_url,
         mode="worker",
         dispatchers=dispatchers,
         probe_cap=scale.get("probe_cap", 1),
         call_timeout=scale.get("call_timeout", 2),
     )
-    stacks.append(stack)
-    stack.start()
     warm_up(stack)
     return stack
 
 
 @pytest.mark.timeout(CASE_TIMEOUT)
-def test_opt_outs_while_engage_is_down(tmp_path, stacks, sqlite_url):
+def test_opt_outs_while_engage_is_down(tmp_path, procs, engines, sqlite_url):
     """Engage's DNC and lead-action endpoints answer 503; opt-outs keep coming; all land once after it returns."""
-    stack = start(tmp_path, stacks, sqlite_url, probe_cap=OUTAGE["probe_cap"], call_timeout=OUTAGE["call_timeout"])
+    stack = start(tmp_path, procs, sqlite_url, probe_cap=OUTAGE["probe_cap"], call_timeout=OUTAGE["call_timeout"])
     optouts = OptOuts(sqlite_url)
     stack.fake.control("POST", "faults", json={"lists_status": 503})
     count = max(5, int(OUTAGE["seconds"] / 4))
@@ -157,9 +155,9 @@ def test_opt_outs_while_engage_is_down(tmp_path, stacks, sqlite_url):
 
 
 @pytest.mark.timeout(CASE_TIMEOUT)
-def test_kill9_of_the_dispatcher_mid_job_loses_none(tmp_path, stacks, pg_url):
+def test_kill9_of_the_dispatcher_mid_job_loses_none(tmp_path, procs, engines, pg_url):
     """The leader's DNC call is carried out and hangs; the leader is killed -9; the standby looks it up, sends none twice."""
-    stack = start(tmp_path, stacks, pg_url, dispatchers=2)
+    stack = start(tmp_path, procs, pg_url, dispatchers=2)
     optouts = OptOuts(pg_url)
     stack.fake.control("POST", "faults", json={"lists_hang": 30, "lists_hang_count": 1, "lists_hang_after": True})
     optouts.add(0)
@@ -167,7 +165,7 @@ def test_kill9_of_the_dispatcher_mid_job_loses_none(tmp_path, stacks, pg_url):
     time.sleep(0.3)
     killed = stack.leader()
     assert killed is not None
-    stack.kill_dispatcher()
+    stack.kill_leader()
     for n in range(1, 6):
         optouts.add(n)
     ended = time.time()
@@ -179,12 +177,12 @@ def test_kill9_of_the_dispatcher_mid_job_loses_none(tmp_path, stacks, pg_url):
 
 
 @pytest.mark.timeout(CASE_TIMEOUT)
-def test_opt_outs_survive_postgres_cut(tmp_path, stacks, pg_url):
+def test_opt_outs_survive_postgres_cut(tmp_path, procs, engines, pg_url):
     """The dispatcher's PostgreSQL connection is cut while jobs are in flight: all land once after it returns."""
     parts = urlsplit(pg_url)
     proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432).start()
     try:
-        stack = start(tmp_path, stacks, pg_url, service_url=proxy.url_for(pg_url))
+        stack = start(tmp_path, procs, pg_url, service_url=proxy.url_for(pg_url))
         optouts = OptOuts(pg_url)
         stack.fake.control("POST", "faults", json={"latency": 0.3})  # calls in flight when the cut comes
         for n in range(10):

@@ -11,22 +11,21 @@ import requests
 
 from harness.processes import wait_for
 from harness.tcp_proxy import TcpProxy
-from tests.faults.matrix import Stack
-from tests.stack import extern_ids, lead_body
+from tests.faults.matrix import fault_stack
+from tests.stack import Stack, extern_ids, lead_body
 
 # Starts the service against a database that is not there.
 pytestmark = pytest.mark.process
 
 
 @pytest.mark.timeout(90)
-def test_database_unreachable_at_start(tmp_path, pg_url):
+def test_database_unreachable_at_start(tmp_path, procs, pg_url):
     """Start gunicorn while PostgreSQL is unreachable; it answers 503 and says where and what to fix."""
     parts = urlsplit(pg_url)
     proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432).start()
     proxy.cut()
-    stack = Stack(tmp_path, pg_url, proxy.url_for(pg_url), mode="inline")
     try:
-        stack.web.start(wait_ready=False)
+        stack = fault_stack(procs, tmp_path, pg_url, proxy.url_for(pg_url), mode="inline", wait_ready=False)
         wait_for(lambda: _status(stack, "/readyz") == 503, 30, interval=0.2, message="/readyz answers 503")
         post = requests.post(
             f"{stack.url()}/webhooks/hubspot",
@@ -53,7 +52,6 @@ def test_database_unreachable_at_start(tmp_path, pg_url):
         assert post.status_code == 202
         wait_for(lambda: len(extern_ids(stack.fake)) == 1, 15, message="the lead delivered, no restart")
     finally:
-        stack.stop()
         proxy.close()
 
 

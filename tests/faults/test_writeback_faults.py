@@ -10,7 +10,6 @@ again) and one verified webhook per attempt (retries with the same webhook-id)."
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections import Counter
 from typing import Any
@@ -21,11 +20,12 @@ from sqlalchemy import create_engine, text
 from standardwebhooks.webhooks import Webhook
 
 from harness.fake_hubspot import FakeHubSpot
-from harness.processes import FakeEngageProcess, ServiceProcess, wait_for
+from harness.processes import ServiceProcess, wait_for
 from harness.webhook_receiver import WebhookReceiver
 from tests.builders import fixture_bytes
-from tests.faults.matrix import FIGURES, SOAK
-from tests.stack import lead_body, post, service_env
+from tests.faults.matrix import SOAK
+from tests.figures import FIGURES
+from tests.stack import lead_body, post, stop_all
 
 # Real processes: gunicorn, dispatcher workers, the fake Engage and CRMs on loopback.
 pytestmark = pytest.mark.process
@@ -88,26 +88,17 @@ def found_again(db_url: str) -> int:
 
 
 @pytest.mark.timeout(OUTAGE + 150)  # the outage itself, then start-up and the drain
-def test_writeback_survives_a_crm_outage_and_a_kill_9(tmp_path, sqlite_url):
+def test_writeback_survives_a_crm_outage_and_a_kill_9(tmp_path, stack, sqlite_url):
     """No attempt lost, none written twice in HubSpot; every webhook try verifies; all after one outage and a crash."""
-    started: list = []
     with FakeHubSpot(token=TOKEN) as hubspot, WebhookReceiver() as hook:
         for n in range(LEADS):
             hubspot.add_contact(str(90000000 + n), firstname=f"Lead {n}")
         (tmp_path / "leadrelay.yml").write_text(
             CONFIG.format(token=TOKEN, hubspot=hubspot.url, hook=hook.url, secret=SECRET)
         )
-        fake = FakeEngageProcess(log_path=tmp_path / "fake.log").start()
-        started.append(fake)
+        running = stack(sqlite_url, workers=1)
+        fake, web = running.fake, running.web
         try:
-            env = service_env(tmp_path, sqlite_url, fake, DISPATCH_MODE="worker")
-            web = ServiceProcess(env, tmp_path / "web.log")
-            started.append(web)
-            web.start()
-            cmd = [sys.executable, "-m", "flask", "--app", "app", "dispatch", "run"]
-            worker = ServiceProcess(env, tmp_path / "worker1.log", command=cmd, port=web.port)
-            started.append(worker)
-            worker.start(wait_ready=False)
             for n in range(LEADS):
                 assert post(web, lead_body(n)).status_code == 202
             wait_for(lambda: len(fake.leads()) == LEADS, 30, message="leads loaded")
@@ -116,10 +107,8 @@ def test_writeback_survives_a_crm_outage_and_a_kill_9(tmp_path, sqlite_url):
             for n in range(LEADS):
                 dial(web, n)
             time.sleep(min(OUTAGE / 2, 30.0))
-            worker.kill9()  # mid-outage: jobs claimed or waiting, none may be lost
-            worker = ServiceProcess(env, tmp_path / "worker2.log", command=cmd, port=web.port)
-            started.append(worker)
-            worker.start(wait_ready=False)
+            running.workers[0].kill9()  # mid-outage: jobs claimed or waiting, none may be lost
+            running.add_worker()
             time.sleep(max(0.0, OUTAGE - (time.monotonic() - began)))
             hubspot.hang_after_create(2.0)  # the first call after the outage: created, its answer lost
             hubspot.server.start()
@@ -130,8 +119,7 @@ def test_writeback_survives_a_crm_outage_and_a_kill_9(tmp_path, sqlite_url):
                 message="all written back",
             )
         finally:
-            for proc in reversed(started):
-                proc.kill9() if isinstance(proc, ServiceProcess) else proc.stop()
+            stop_all(running.procs)  # before the CRM fakes close: nothing calls them half torn down
         calls = Counter(c["properties"]["hs_call_external_id"] for c in hubspot.calls.values())
         contacts = sorted(c["associations"][0]["to"]["id"] for c in hubspot.calls.values())
     assert len(calls) == LEADS and set(calls.values()) == {1}, calls

@@ -10,12 +10,13 @@ import socket
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from harness.processes import FakeEngageProcess, ServiceProcess, wait_for
+from harness.processes import ServiceProcess, wait_for
 from tests.lanes import process_fixture
-from tests.stack import lead_body
+from tests.stack import lead_body, start_stack, stop_all
 
 TOKEN = "path-secret-token-5f2a9c"
 CONFIG = f"""
@@ -35,18 +36,15 @@ def service(tmp_path_factory):
     """gunicorn with the access log on, SQLite, one worker; (process, database file)."""
     tmp = tmp_path_factory.mktemp("front")
     (tmp / "leadrelay.yml").write_text(CONFIG)
-    fake = FakeEngageProcess().start()
-    env = {
-        "DATABASE_URL": f"sqlite:///{tmp / 'lr.db'}",
-        "LEADRELAY_CONFIG": str(tmp / "leadrelay.yml"),
-        "GUNICORN_ACCESS_LOG": "-",
-        "REQUEST_BODY_TIMEOUT": "5",
-        **fake.env(),
-    }
-    proc = ServiceProcess(env, tmp / "service.log").start()
-    yield proc, tmp / "lr.db"
-    proc.terminate()
-    fake.stop()
+    # One stack for the whole module, so not the per-test `procs`: its own list, stopped here.
+    started: list[Any] = []
+    try:
+        running = start_stack(
+            started, tmp, f"sqlite:///{tmp / 'lr.db'}", GUNICORN_ACCESS_LOG="-", REQUEST_BODY_TIMEOUT="5"
+        )
+        yield running.web, tmp / "lr.db"
+    finally:
+        stop_all(started)
 
 
 def exchange(proc: ServiceProcess, data: bytes, half_close: bool = False, timeout: float = 10.0) -> bytes:
@@ -100,21 +98,16 @@ def test_a_half_closed_request_is_answered_and_stored(service):
 
 
 @pytest.mark.process  # gunicorn on PostgreSQL
-def test_a_half_closed_request_is_answered_and_stored_on_postgresql(tmp_path, pg_url):
+def test_a_half_closed_request_is_answered_and_stored_on_postgresql(tmp_path, pg_url, stack):
     """The reported case: 20 of 20 half-closed requests went unanswered on PostgreSQL."""
     from sqlalchemy import create_engine, text
 
     from config import normalize_database_url
 
     (tmp_path / "leadrelay.yml").write_text(CONFIG)
-    fake = FakeEngageProcess().start()
-    env = {"DATABASE_URL": pg_url, "LEADRELAY_CONFIG": str(tmp_path / "leadrelay.yml"), **fake.env()}
-    proc = ServiceProcess(env, tmp_path / "service.log").start()
-    try:
-        answers = [exchange(proc, post("/webhooks/web/half", lead_body(9200 + n)), half_close=True) for n in range(20)]
-    finally:
-        proc.terminate()
-        fake.stop()
+    proc = stack(pg_url).web
+    answers = [exchange(proc, post("/webhooks/web/half", lead_body(9200 + n)), half_close=True) for n in range(20)]
+    proc.terminate()  # stopped before the count, so the service can change nothing after it
     assert all(a.startswith(b"HTTP/1.1 202") for a in answers), [a[:40] for a in answers]
     engine = create_engine(normalize_database_url(pg_url))
     with engine.connect() as conn:
