@@ -50,8 +50,9 @@ def prepare(
     """Decide one record's fate: opt-out/cancel (lifecycle rules), fetching, dropped, invalid or queued.
 
     Fetching: ids only; dropped: the `events:` filter or a route; invalid: the mapping. The fetch
-    pool passes check_events=False: the sender's event (and its lifecycle rules) were already
-    judged at intake. `change` is intake's verdict of the rules when it has one.
+    pool passes check_events=False (the sender's event was judged at intake) with its own verdict
+    of the lifecycle rules on the fetched record as `change`; intake passes its verdict when it has
+    one. A `change` given is honoured either way.
     """
     key, expires = record_key(source, record, received_at)
     options = {
@@ -67,23 +68,23 @@ def prepare(
         "suppress_within": source.suppress_within,
         "suppress_by_phone": source.suppress_by_phone,
     }
-    if check_events:
+    if check_events and change is None:
         # Lifecycle rules first: no `events:` filter, mapping or route can shadow an opt-out.
-        change = routing.lifecycle(source.lifecycle, record) if change is None else change
-        if change is not None:
-            return _lifecycle_record(source, record, change, common)
-        if source.lifecycle.only:
-            # A channel that only carries lifecycle changes (an SMS number anyone can text): a
-            # message no rule matches is kept for audit and never dialed.
-            decision = routing.choose(source.routes, record, None)
-            return PendingLead(
-                status=LeadStatus.DROPPED,
-                priority=decision.priority,
-                campaign=decision.campaign,
-                errors={"lifecycle": [f"no lifecycle rule matched: a {source.type} message is never a lead"]},
-                **route_of(source, decision),
-                **common,
-            )
+        change = routing.lifecycle(source.lifecycle, record)
+    if change is not None:
+        return _lifecycle_record(source, record, change, common)
+    if check_events and source.lifecycle.only:
+        # A channel that only carries lifecycle changes (an SMS number anyone can text): a
+        # message no rule matches is kept for audit and never dialed.
+        decision = routing.choose(source.routes, record, None)
+        return PendingLead(
+            status=LeadStatus.DROPPED,
+            priority=decision.priority,
+            campaign=decision.campaign,
+            errors={"lifecycle": [f"no lifecycle rule matched: a {source.type} message is never a lead"]},
+            **route_of(source, decision),
+            **common,
+        )
     if check_events and source.events is not None and record.event not in source.events:
         decision = routing.choose(source.routes, record, None)
         return PendingLead(

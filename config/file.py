@@ -321,12 +321,19 @@ def _load_source(
         expect_every=common.get("expect_every"),
         compliance=_source_compliance(compliance or {}, body.get("compliance"), where, key),
         writeback=common.get("writeback"),
-        lifecycle=_lifecycle(common, stype),
+        lifecycle=_lifecycle(common, stype, settings),
     )
 
 
-def _lifecycle(common: dict[str, Any], stype: handler_base.SourceType) -> Lifecycle:
-    """The source's lifecycle rules: its own keys where written, else its type's defaults."""
+def _lifecycle(common: dict[str, Any], stype: handler_base.SourceType, settings: SourceSettings) -> Lifecycle:
+    """The source's lifecycle rules: its own keys where written, else its type's defaults.
+
+    The plain field names its own rules test go on `settings.rule_fields` (a fetch asks for them).
+    """
+    keys = ("opt_out_when", "cancel_when", "erase_when")
+    written = [when for key in keys if key in common for when in lifecycle_conditions(key, common[key])]
+    # Dotted names point into a webhook's event, not at the record a fetch reads.
+    settings.rule_fields = tuple(dict.fromkeys(str(name) for when in written for name in when if "." not in str(name)))
 
     def rule(key: str) -> list[dict[str, Any]]:
         """One rule as written (validated by the schema), or the type's default."""

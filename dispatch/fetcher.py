@@ -17,6 +17,7 @@ from typing import Any
 import requests
 from sqlalchemy.engine import Engine
 
+import routing
 from dispatch.backoff import backoff
 from dispatch.ratelimit import RateLimiter
 from dispatch.wakeup import Waker
@@ -145,7 +146,10 @@ class FetchPool:
         except FetchError as exc:
             self._fail(epoch, job, str(exc), retryable=exc.retryable)
             return
-        item = prepare(source, fetched, job.received_at, check_events=False)
+        # The webhook carried ids only, so intake's lifecycle rules saw no fields: they judge the fetched
+        # record now (a contact marked do-not-call is never loaded, and its number is listed).
+        change = routing.lifecycle(source.lifecycle, fetched)
+        item = prepare(source, fetched, job.received_at, check_events=False, change=change)
         status = self.queue.complete(epoch, job.id, item)
         log(logger, logging.INFO, "record fetched", source=source.name, lead_id=job.id, status=status)
         if status == LeadStatus.QUEUED:

@@ -96,6 +96,9 @@ class SourceSettings:
     e164: bool = False
     # With a signature configured the token alone is not enough, unless the operator opts out.
     allow_token_alone: bool = False
+    # Plain field names the source's own lifecycle rules test (`opt_out_when:` …): a fetch that reads
+    # only the fields it names (HubSpot's properties) asks for these too, so a rule can match.
+    rule_fields: tuple[str, ...] = ()
 
 
 class AuthFailure(Exception):

@@ -303,8 +303,11 @@ def _is_contact_event(event: dict[str, Any], kind: Any) -> bool:
 
 
 def fetch_properties(source: SourceSettings) -> list[str]:
-    """The defaults, the source's `properties` option and plain names its `fields:` mention."""
-    names = list(FETCH_PROPERTIES) + list(source.options.get("properties") or [])
+    """The properties a fetch reads: the defaults, `properties`, plain names in `fields:` and in the source's own rules.
+
+    Its own lifecycle rules: an `opt_out_when:` on a custom property must see that property.
+    """
+    names = list(FETCH_PROPERTIES) + list(source.options.get("properties") or []) + list(source.rule_fields)
     specs: list[Any] = []
     for spec in source.fields.values():
         # extendedLeadData maps Engage keys to sender fields: its values count too.

@@ -432,6 +432,15 @@ class FetchQueue:
             if not owned:
                 return None
             status = apply_prepared(conn, job_id, item)
+            if item.effect is not None:
+                # A lifecycle rule matched the fetched record: its effect (the list, other leads, the
+                # Engage jobs) commits with the status, as at intake (store/ingest.py).
+                from store import optouts
+
+                row = conn.execute(select(leads.c.source, leads.c.event_id).where(leads.c.id == job_id)).one()
+                optouts.apply(
+                    conn, item.effect, source=row.source, event_id=row.event_id, lead_id=job_id, now=time.time()
+                )
             if status == S.QUEUED and self.engine.dialect.name == "postgresql":
                 from store.ingest import notify
 
@@ -487,7 +496,7 @@ def apply_prepared(conn: Connection, lead_id: int, item: PendingLead) -> LeadSta
             campaign=None if item.campaign is None else str(item.campaign),
             extern_id=item.extern_id,
             lead=None if item.lead is None else json.dumps(item.lead),
-            record=json.dumps(item.record, default=str),
+            record=None if item.record is None else json.dumps(item.record, default=str),  # None: erased
             errors=None if item.errors is None else json.dumps(item.errors),
             warnings=json.dumps(item.warnings) if item.warnings else None,
             route_name=item.route_name,

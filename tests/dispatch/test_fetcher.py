@@ -134,3 +134,32 @@ def test_replay_fetches_a_failed_id_only_record_again(db_url, make_app, api):
     result = app.test_cli_runner().invoke(args=["leads", "replay", "--status", "invalid"])
     assert result.exit_code == 0 and "(now fetching)" in result.output
     wait_for(lambda: queue.counts() == {"delivered": 1}, 15, message="re-fetched and delivered")
+
+
+def test_a_fetched_record_the_lifecycle_rules_match_is_never_loaded(db_url, make_app, api):
+    """An id-only webhook carries no fields for `opt_out_when`, so the rules judge the fetched record: a
+    contact marked do-not-call is stored `opted_out` (never loaded), its number goes on the do-not-call
+    list with its Engage job; the other contact is delivered."""
+    from sqlalchemy import select
+
+    from store import dnc, outbox
+    from store.schema import jobs
+
+    app = make_app(config() + "    opt_out_when: {do_not_call: true}\n", db_url)
+    runtime = app.extensions["leadrelay"]
+    runtime.settings.file.sources["ids"].settings.options = {"api": api.url}
+    api.contacts["1"]["do_not_call"] = True
+    response = app.test_client().post(
+        "/webhooks/ids",
+        data=json.dumps({"ids": ["1", "2"]}),
+        headers={"X-Leadrelay-Token": "t", "Content-Type": "application/json"},
+    )
+    assert [e["status"] for e in response.json["leads"]] == ["fetching"] * 2  # the ids alone match no rule
+    start_dispatcher(app)
+    queue = runtime.queue
+    wait_for(lambda: queue.counts() == {"opted_out": 1, "delivered": 1}, 15, message="fetched, one opted out")
+    assert [lead["extern_id"] for lead in queue.list(status="delivered")] == ["2"]
+    with runtime.engine.connect() as conn:
+        assert dnc.listed(conn, ["+13035550142", "+13035550143"]) == {"+13035550142"}
+        kinds = conn.execute(select(jobs.c.kind)).scalars().all()
+    assert outbox.ENGAGE_DNC_ADD in kinds

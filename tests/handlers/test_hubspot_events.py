@@ -187,6 +187,24 @@ def test_fetch_properties_include_options_and_plain_field_names():
     assert "event.changeSource" not in names and len(names) == len(set(names))
 
 
+def test_fetch_reads_the_properties_the_sources_own_lifecycle_rules_test(tmp_path):
+    """`opt_out_when: {do_not_call: true}` on a Webhooks-API source: the fetch asks for do_not_call, so the
+    rule can match the fetched contact (HubSpot returns only the properties asked for); the type's default
+    deletion rules test the event, not the contact, and add nothing."""
+    from config import load_file
+
+    path = tmp_path / "leadrelay.yml"
+    path.write_text(
+        "sources:\n  hs:\n    type: hubspot\n    token: hs-token-long-enough\n"
+        "    opt_out_when: [{do_not_call: true}, {event.propertyName: hs_do_not_call}]\n"
+        "  plain:\n    type: hubspot\n    token: hs-token-long-enough\n"
+    )
+    sources = load_file(path, environ={}).sources
+    assert sources["hs"].settings.rule_fields == ("do_not_call",)
+    assert "do_not_call" in fetch_properties(sources["hs"].settings)
+    assert sources["plain"].settings.rule_fields == ()
+
+
 # --- fetch ---------------------------------------------------------------------------
 
 
