@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from metrics import SNAPSHOTS
-from tests.intake.test_first_dial import dial
-from tests.intake.test_ringcx_intake import CONFIG, loaded_lead, post
+from tests.intake.helpers import RINGCX_CONFIG, dial, loaded_lead, post
 
 TOKEN = "admin-test-token"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -15,7 +14,7 @@ BEARER = {"Authorization": f"Bearer {TOKEN}"}
 @pytest.fixture
 def service(make_app, db_url):
     """The app with a form source, a ringcx source and ADMIN_TOKEN."""
-    app = make_app(CONFIG, db_url, ADMIN_TOKEN=TOKEN)
+    app = make_app(RINGCX_CONFIG, db_url, ADMIN_TOKEN=TOKEN)
     return app, app.test_client(), app.extensions["leadrelay"].engine
 
 
@@ -71,7 +70,7 @@ def test_overview_has_the_first_dial_chart_and_table(service):
 
 def test_lead_page_shows_write_back_state(make_app, db_url):
     """A source with `writeback:`: each attempt's job appears with its state (pending until the job lane runs)."""
-    config = CONFIG.replace(
+    config = RINGCX_CONFIG.replace(
         "  dialer:\n",
         "    writeback: {webhook: https://hooks.example.com/calls, secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}\n  dialer:\n",
     )

@@ -11,7 +11,7 @@ from alerts.conditions import OPT_OUT_STUCK_AFTER
 from store.db import write
 from store.lease import Lease
 from store.outbox import DONE, ENGAGE_DNC_ADD, FAILED, PENDING, JobSettlement, Outbox, enqueue
-from tests.alerts.test_alert_state import config, runners, tick
+from tests.alerts.helpers import config, runners, tick
 
 
 def add(app, key, age):

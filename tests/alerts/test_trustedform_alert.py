@@ -8,7 +8,7 @@ import pytest
 
 from store import compliance as evidence
 from store.db import write
-from tests.alerts.test_alert_state import config, runners, tick
+from tests.alerts.helpers import config, runners, tick
 
 
 def retain(app, verdict: str, status: int | None, reason: str) -> None:

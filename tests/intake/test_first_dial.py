@@ -13,25 +13,14 @@ from metrics import SNAPSHOTS
 from store import dialing
 from store.db import write
 from store.operator import quantile, snapshot
-from tests.builders import fixture_bytes
-from tests.intake.test_ringcx_intake import CONFIG, loaded_lead
+from tests.intake.helpers import RINGCX_CONFIG, dial, loaded_lead
 
 
 @pytest.fixture
 def service(make_app, db_url):
     """The app with a form source and a ringcx source."""
-    app = make_app(CONFIG, db_url)
+    app = make_app(RINGCX_CONFIG, db_url)
     return app, app.test_client(), app.extensions["leadrelay"].engine
-
-
-def dial(http, uii: str, extern_id: str, kind: str = "agent_termination") -> dict:
-    """RingCX reports a call on a lead (the recorded JSON body with this call's ids)."""
-    body = fixture_bytes("ringcx/agent_termination.json")
-    body = body.replace(b"202612071503340136000000000123", uii.encode()).replace(b"hs-contact-901", extern_id.encode())
-    body = body.replace(b'"agent_termination"', f'"{kind}"'.encode())
-    response = http.post("/webhooks/dialer?token=rc-token", data=body, headers={"Content-Type": "application/json"})
-    assert response.status_code == 202, response.json
-    return response.json
 
 
 def gauges(http) -> dict[tuple[str, frozenset], float]:

@@ -10,57 +10,14 @@ from sqlalchemy import text
 
 from store import attempts as attempt_store
 from tests.builders import fixture_bytes
-
-CONFIG = """
-defaults:
-  campaign: "Inbound Leads"
-sources:
-  web:
-    type: generic
-    token: web-token
-    routes:
-      - when: {hot: "yes"}
-        campaign: "Hot Inbound"
-  dialer:
-    type: ringcx
-    token: rc-token
-    dnc_dispositions: ["Do Not Call"]
-    final_dispositions: [Sale, Not Interested]
-"""
-FORM = "application/x-www-form-urlencoded"
+from tests.intake.helpers import RINGCX_CONFIG, loaded_lead, post
 
 
 @pytest.fixture
 def service(make_app, db_url):
     """The app with a form source and a ringcx source, its test client and its engine."""
-    app = make_app(CONFIG, db_url)
+    app = make_app(RINGCX_CONFIG, db_url)
     return app, app.test_client(), app.extensions["leadrelay"].engine
-
-
-def loaded_lead(http, engine, extern_id: str, phone: str, hot: str = "yes", at: float | None = None) -> int:
-    """A lead taken in through the form source and marked loaded, as the dispatcher would after Engage's 200."""
-    response = http.post(
-        "/webhooks/web?token=web-token", json={"id": extern_id, "phone": phone, "first_name": "Ada", "hot": hot}
-    )
-    assert response.status_code == 202, response.json
-    lead_id = response.json["leads"][0]["lead_id"]
-    with engine.begin() as conn:
-        conn.execute(
-            text("UPDATE leads SET status = 'delivered', delivered_at = COALESCE(:at, received_at + 1) WHERE id = :id"),
-            {"id": lead_id, "at": at},
-        )
-    return lead_id
-
-
-def post(http, name: str, token: str = "rc-token", how: str = "query"):
-    """POST a recorded body as RingCX does (the token in the URL, or in the header)."""
-    body = fixture_bytes(f"ringcx/{name}")
-    content_type = FORM if name.endswith(".form") else "application/json"
-    if how == "header":
-        return http.post(
-            "/webhooks/dialer", data=body, headers={"Content-Type": content_type, "X-Leadrelay-Token": token}
-        )
-    return http.post(f"/webhooks/dialer?token={token}", data=body, headers={"Content-Type": content_type})
 
 
 def row(engine, sql: str, **params):
@@ -179,7 +136,7 @@ def test_unreadable_body_is_stored_and_acknowledged(service):
 def test_fields_map_other_names(make_app, db_url):
     """`fields:` maps a body that names its keys differently (here: RingCX's own documentation example)."""
     config = (
-        CONFIG
+        RINGCX_CONFIG
         + """    fields: {uii: callId, phone: ani, agent: agentUsername, call_start: callStart, recording_url: recordingUrl}
 """
     )
