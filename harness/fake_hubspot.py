@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from engage.fake_server import FakeServer
+from harness.served import ServedFake
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 
-class FakeHubSpot:
+class FakeHubSpot(ServedFake):
     """Contacts by id, a bearer check, switchable 429/500/404 answers; requests are recorded."""
 
     def __init__(self, token: str = "pat-test-token") -> None:  # noqa: S107 - the fake's own test token
@@ -51,7 +51,7 @@ class FakeHubSpot:
                 Rule("/crm/v3/objects/calls/search", endpoint="search_calls", methods=["POST"]),
             ]
         )
-        self._server = FakeServer(self.wsgi)
+        super().__init__()
 
     # ------------------------------------------------------------------ control
 
@@ -66,33 +66,6 @@ class FakeHubSpot:
     def hang_after_create(self, seconds: float) -> None:
         """The next call is stored, then its answer is held `seconds` (the client times out: an unknown fate)."""
         self._hang = seconds
-
-    @property
-    def server(self) -> FakeServer:
-        """The server itself (stop/start it for an outage, on the same port)."""
-        return self._server
-
-    @property
-    def url(self) -> str:
-        """Base URL of the running fake (the source's `api_base_url`)."""
-        return self._server.url
-
-    def start(self) -> FakeHubSpot:
-        """Serve on 127.0.0.1:<free port> in a thread."""
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self._server.stop()
-
-    def __enter__(self) -> FakeHubSpot:
-        """Start on entry."""
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        """Stop on exit."""
-        self.stop()
 
     # ------------------------------------------------------------------ HTTP
 

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from engage.fake_server import FakeServer
+from harness.served import ServedFake
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 
-class FakePipedrive:
+class FakePipedrive(ServedFake):
     """Persons by id, the API-token check, switchable failures; requests are recorded."""
 
     def __init__(self, token: str = "pd-test-token") -> None:  # noqa: S107 - the fake's own test token
@@ -33,7 +33,7 @@ class FakePipedrive:
         self._failure: tuple[int, str | None] | None = None
         self._lock = threading.Lock()
         self._urls = Map([Rule("/api/v2/persons/<person_id>", endpoint="person", methods=["GET"])])
-        self._server = FakeServer(self.wsgi)
+        super().__init__()
 
     def add_person(self, person_id: int | str, **fields: Any) -> None:
         """Store a person as API v2 returns it (phones/emails arrays, custom_fields)."""
@@ -42,28 +42,6 @@ class FakePipedrive:
     def fail_with(self, status: int | None, retry_after: str | None = None) -> None:
         """Answer every request with `status` until called with None."""
         self._failure = None if status is None else (status, retry_after)
-
-    @property
-    def url(self) -> str:
-        """Base URL of the running fake (the source's `api_base_url`)."""
-        return self._server.url
-
-    def start(self) -> FakePipedrive:
-        """Serve on 127.0.0.1:<free port> in a thread."""
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self._server.stop()
-
-    def __enter__(self) -> FakePipedrive:
-        """Start on entry."""
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        """Stop on exit."""
-        self.stop()
 
     def wsgi(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """The WSGI entry point."""

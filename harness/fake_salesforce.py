@@ -10,6 +10,7 @@ with FakeSalesforce(client_id="cid", client_secret="secret") as org:
     org.fail_with(503)                      # every API request answers 503 until fail_with(None)
     org.hang_after_create(2.0)              # the next Task is stored, its answer held 2 s
     org.expire_tokens()                     # the next API call answers 401 INVALID_SESSION_ID
+    org.url                                 # both the login URL and the instance URL of the org
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
-from engage.fake_server import FakeServer
+from harness.served import ServedFake
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -35,7 +36,7 @@ _TASK_PATH = re.compile(r"^/services/data/v\d+\.\d+/sobjects/Task$")
 _QUERY_PATH = re.compile(r"^/services/data/v\d+\.\d+/query$")
 
 
-class FakeSalesforce:
+class FakeSalesforce(ServedFake):
     """One org: its connected app's credentials, the Leads/Contacts a Task may name, the Tasks created."""
 
     def __init__(self, client_id: str = "fake-client-id", client_secret: str = "fake-client-secret") -> None:  # noqa: S107 - the fake's own test secret
@@ -49,7 +50,7 @@ class FakeSalesforce:
         self._failure: tuple[int, str | None, Any] | None = None
         self._hang = 0.0
         self._lock = threading.Lock()
-        self._server = FakeServer(self.wsgi)
+        super().__init__()
 
     # ------------------------------------------------------------------ control
 
@@ -69,33 +70,6 @@ class FakeSalesforce:
         """Every issued token stops working (a session timeout)."""
         with self._lock:
             self.tokens.clear()
-
-    @property
-    def url(self) -> str:
-        """Base URL: both the login URL and the instance URL of the fake org."""
-        return self._server.url
-
-    @property
-    def server(self) -> FakeServer:
-        """The server itself (stop/start it for an outage)."""
-        return self._server
-
-    def start(self) -> FakeSalesforce:
-        """Serve on 127.0.0.1:<free port>."""
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self._server.stop()
-
-    def __enter__(self) -> FakeSalesforce:
-        """Start on entry."""
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        """Stop on exit."""
-        self.stop()
 
     # ------------------------------------------------------------------ HTTP
 

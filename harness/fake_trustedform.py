@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
-from engage.fake_server import FakeServer
+from harness.served import ServedFake
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -46,7 +46,7 @@ def _digits(phone: object) -> str:
     return "".join(c for c in str(phone or "") if c.isdigit())[-10:]
 
 
-class FakeTrustedForm:
+class FakeTrustedForm(ServedFake):
     """Certificates by id, a Basic-auth key check, latency and failure switches; retains recorded."""
 
     def __init__(self, api_key: str = "tf-test-key") -> None:
@@ -58,7 +58,7 @@ class FakeTrustedForm:
         self.latency = 0.0
         self._failure: int | None = None
         self._lock = threading.Lock()
-        self._server = FakeServer(self.wsgi)
+        super().__init__()
 
     # ------------------------------------------------------------------ control
 
@@ -83,28 +83,6 @@ class FakeTrustedForm:
     def up(self) -> None:
         """Listen again on the same port."""
         self._server.start()
-
-    @property
-    def url(self) -> str:
-        """Base URL of the running fake (consent.trustedform.api_base)."""
-        return self._server.url
-
-    def start(self) -> FakeTrustedForm:
-        """Serve on 127.0.0.1:<free port> in a thread."""
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self._server.stop()
-
-    def __enter__(self) -> FakeTrustedForm:
-        """Start on entry."""
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        """Stop on exit."""
-        self.stop()
 
     # ------------------------------------------------------------------ HTTP
 

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
-from engage.fake_server import FakeServer
+from harness.served import ServedFake
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 
-class WebhookReceiver:
+class WebhookReceiver(ServedFake):
     """Records requests; answers a configurable status (with an optional Retry-After)."""
 
     def __init__(self) -> None:
@@ -29,7 +29,7 @@ class WebhookReceiver:
         self._status: int = 204
         self._retry_after: str | None = None
         self._lock = threading.Lock()
-        self._server = FakeServer(self.wsgi)
+        super().__init__()
 
     def answer_with(self, status: int, retry_after: str | None = None) -> None:
         """Answer every following POST with `status`."""
@@ -39,20 +39,6 @@ class WebhookReceiver:
     def url(self) -> str:
         """The hook's URL."""
         return f"{self._server.url}/hook"
-
-    @property
-    def server(self) -> FakeServer:
-        """The server (stop/start it for an outage)."""
-        return self._server
-
-    def __enter__(self) -> WebhookReceiver:
-        """Start on entry."""
-        self._server.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        """Stop on exit."""
-        self._server.stop()
 
     def wsgi(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """Record the request, then answer."""
