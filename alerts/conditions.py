@@ -52,8 +52,11 @@ def evaluate(engine: Engine, settings: Settings, snap: Snapshot, states: dict[st
     cfg = settings.file.alerts
     out: list[Condition] = []
     detail = snap.engage_detail or ""
-    held = snap.statuses.get(LeadStatus.HELD, 0)
     auth = snap.engage_state == EngageState.HELD and "authentication" in detail
+    # The dispatcher publishes the account hold before it settles the refused batch `held` (so whoever
+    # sees a held lead sees the hold too): while the account is held no send starts, so a lead still
+    # `sending` is one being held, and the message counts it rather than saying "0 lead(s) are held".
+    held = snap.statuses.get(LeadStatus.HELD, 0) + (snap.statuses.get(LeadStatus.SENDING, 0) if auth else 0)
     out.append(
         Condition(
             "engage_auth", "engage_auth", auth, {LeadStatus.HELD: held, "waiting": snap.waiting, "error": detail[:300]}
