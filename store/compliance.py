@@ -180,11 +180,16 @@ def latest_retain(engine: Engine) -> dict[str, Any] | None:
 
 
 def release_waiting(conn: Connection, lead_id: int, now: float) -> int:
-    """Put a lead waiting for its consent answer back in the queue now (the answer came); NOTIFY on PostgreSQL."""
+    """Put a lead waiting for its consent answer back in the queue now (the answer came); NOTIFY on PostgreSQL.
+
+    Its clock (`clock_from`) stays where it was: the receipt, or the calling window's opening. A consent
+    check is leadrelay's own latency (seconds; at most `consent.max_wait`, under `immediate_max_age`),
+    so speed to first dial counts it, where a night's wait for the window is not the team's.
+    """
     count = conn.execute(
         update(leads)
         .where(leads.c.id == lead_id, leads.c.status == S.DEFERRED, leads.c.status_reason == LeadReason.CONSENT_CHECK)
-        .values(status=S.QUEUED, status_reason=None, next_attempt_at=now, clock_from=now, updated_at=now)
+        .values(status=S.QUEUED, status_reason=None, next_attempt_at=now, updated_at=now)
     ).rowcount
     if count and conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})

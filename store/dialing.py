@@ -3,8 +3,9 @@
 The clock of a lead starts at the later of its receipt and the opening of its calling window: a
 lead that arrives at night cannot be dialed before morning, and counting the night would hide
 how fast the team is once it may call. The compliance gates record that opening as the lead's
-`clock_from` (revision 0008; also set when a consent answer releases a lead that waited for it), so
-the start is `clock_from` when set, else the receipt time (`DIAL_START`, the one place that says so).
+`clock_from` (revision 0008), so the start is `clock_from` when set, else the receipt time
+(`DIAL_START`, the one place that says so). A wait for a consent answer (TrustedForm) moves no clock:
+it is leadrelay's own latency and counts.
 """
 
 from __future__ import annotations

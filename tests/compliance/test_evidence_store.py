@@ -56,3 +56,39 @@ def test_purge_and_forget_keep_evidence_until_its_days_are_over(engine):
     assert [r["keep_until"] for r in evidence.report(engine, extern_id="A1")] == [old + 1825 * DAY]
     assert count(engine, compliance_loads) == 0  # the caps' log keeps only the last two days
     assert count(engine, compliance_evidence) == 1
+
+
+@pytest.mark.parametrize("opening", [None, 1_765_000_000.0])
+def test_a_consent_answer_releases_the_lead_without_moving_its_clock(engine, opening):
+    """A lead deferred for its consent check goes back to `queued` when the answer comes; its dispatch and
+    first-dial clock stays at receipt (or at the window's opening it already waited for): the check is
+    leadrelay's own latency, and speed to first dial counts it."""
+    from sqlalchemy import update
+
+    from lead.lifecycle import LeadReason, LeadStatus
+    from store.schema import leads
+
+    received = time.time() - 30
+    stored = store_webhook(
+        engine, source="web", received_at=received, method="POST", path="/", content_type="application/json",
+        headers={}, body=b"{}", remote_addr="", event_status="accepted", reason=None, sandbox=False,
+        pending=[PendingLead(status="queued", priority="IMMEDIATE", campaign="Sales", record_key="k2",
+                             key_expires_at=None, extern_id="W1", primary_phone="3055550100",
+                             lead={"externId": "W1", "leadPhone": "3055550100"})],
+    )  # fmt: skip
+    lead_id = stored.outcomes[0].lead_id
+    assert lead_id is not None
+    with write(engine) as conn:
+        conn.execute(
+            update(leads)
+            .where(leads.c.id == lead_id)
+            .values(status=LeadStatus.DEFERRED, status_reason=LeadReason.CONSENT_CHECK, clock_from=opening)
+        )
+    now = time.time()
+    with write(engine) as conn:
+        assert evidence.release_waiting(conn, lead_id, now) == 1
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(leads.c.status, leads.c.clock_from, leads.c.next_attempt_at).where(leads.c.id == lead_id)
+        ).one()
+    assert (row.status, row.clock_from, row.next_attempt_at) == (LeadStatus.QUEUED, opening, now)
