@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 DATA = Path(__file__).resolve().parent / "data" / "area_codes.json"
-CHECKED = "2026-12-07"
+CHECKED = "2026-12-08"
 
 # The United States and its territories that are in the NANP (the TCPA applies in all of them).
 US_REGIONS = frozenset({"US", "PR", "GU", "VI", "AS", "MP"})
@@ -78,12 +78,12 @@ def build_table() -> dict[str, Any]:
     for prefix, prefix_zones in TIMEZONE_DATA.items():
         if prefix.startswith("1") and len(prefix) >= 4:
             by_exchange[prefix[1:4]].update(z for z in prefix_zones if z != "Etc/Unknown")
-    by_zip: dict[str, set[str]] = defaultdict(set)
+    by_zip: dict[str, set[tuple[str, str]]] = defaultdict(set)  # area code → (zip's state, zip's zone)
     all_zips: Callable[[], list[dict[str, Any]]] = zipcodes.list_all  # untyped package
     for entry in all_zips():
         for npa in entry.get("area_codes") or []:
             if entry.get("timezone"):
-                by_zip[npa].add(entry["timezone"])
+                by_zip[npa].add((entry.get("state") or "", entry["timezone"]))
     codes: dict[str, dict[str, Any]] = {}
     for npa_int in range(200, 1000):
         npa = str(npa_int)
@@ -93,17 +93,22 @@ def build_table() -> dict[str, Any]:
         if region is None or (region == "US" and name is None):
             continue  # not geographic (toll-free, 5XX, 9XX …) or unassigned
         zones: set[str] = set(ZONE_FIXES.get(npa) or by_exchange.get(npa, set()))
-        if region in US_REGIONS:
-            zones |= by_zip.get(npa, set())  # zipcodes is US data: never widen other countries
+        state = _state_of(name, region)
+        if region in US_REGIONS:  # zipcodes is US data: never widen other countries
+            # Only zips in the area code's own state: zipcodes lists for a zip the area codes around
+            # it, across state lines too (Kenton, OK, zip 73946, lists Colorado's 303, 719 and 720),
+            # and such a neighbour's zone once made every Denver lead wait for Central time's close.
+            zones |= {zone for zip_state, zone in by_zip.get(npa, set()) if state is None or zip_state == state}
         if not zones:
             continue
-        codes[npa] = {"region": region, "state": _state_of(name, region), "zones": sorted(zones)}
+        codes[npa] = {"region": region, "state": state, "zones": sorted(zones)}
     return {
         "checked": CHECKED,
         "sources": [
             f"libphonenumber time zones and geocoder via phonenumbers {phonenumbers.__version__} "
             "(exchange-level prefixes unioned per area code)",
-            "zipcodes package (US zip → IANA zone and serving area codes), US area codes only",
+            "zipcodes package (US zip → IANA zone and serving area codes), US area codes only, "
+            "zips in the area code's own state only",
             "684 (American Samoa) fixed to Pacific/Pago_Pago: libphonenumber says Etc/Unknown",
         ],
         "area_codes": codes,

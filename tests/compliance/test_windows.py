@@ -17,6 +17,7 @@ from compliance.windows import WindowSettings, decide
 NO_MARGIN = WindowSettings(close_margin=0)
 DEFAULT = WindowSettings()  # close_margin 30 min
 ET, CT, PT = ZoneInfo("America/New_York"), ZoneInfo("America/Chicago"), ZoneInfo("America/Los_Angeles")
+MT = ZoneInfo("America/Denver")
 
 
 def at(zone: ZoneInfo, year: int, month: int, day: int, hour: int, minute: int) -> float:
@@ -80,6 +81,18 @@ def test_phonenumbers_alone_would_say_one_zone_for_850():
     assert timezone.time_zones_for_number(phonenumbers.parse("+18505550100")) == ("America/New_York",)
     entry = areacodes.lookup("850")
     assert entry is not None and set(entry.zones) == {"America/New_York", "America/Chicago"}
+
+
+def test_a_neighbour_states_zip_does_not_add_its_zone_to_an_area_code():
+    """Kenton, OK (73946, Central) lists Colorado's area codes; it once made 303 Central too, so a Denver lead
+    was deferred from 19:30 Mountain. Zips count for their own state's area codes only; 850 keeps both."""
+    zones = {npa: entry.zones for npa in ("303", "702", "850") if (entry := areacodes.lookup(npa)) is not None}
+    assert zones["303"] == ("America/Denver",)
+    assert zones["702"] == ("America/Los_Angeles",)  # Las Vegas: not Arizona's zone
+    assert set(zones["850"]) == {"America/New_York", "America/Chicago"}
+    denver = {"leadPhone": "3035550142", "state": "CO"}
+    assert check(denver, at(MT, 2026, 12, 7, 20, 29)).loadable  # closes 20:30 with the margin, Mountain time
+    assert not check(denver, at(MT, 2026, 12, 7, 20, 30)).loadable
 
 
 def test_a_number_and_a_zip_in_different_zones():
