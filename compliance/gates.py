@@ -42,7 +42,7 @@ class GateSettings:
 
         `evaluate` reads only `windows.enabled`; `calling_hours_off` names why they are off (the banner
         and the start-up warning). Settings that said both once made a test pass by day and defer its
-        lead after 21:00 Eastern; config/compliance.py builds both from the one `calling_hours: off`.
+        lead every evening; config/compliance.py builds both from the one `calling_hours: off`.
         """
         if self.calling_hours_off and self.windows.enabled:
             raise ValueError(
